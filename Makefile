@@ -1,0 +1,51 @@
+# rdv — one Makefile for the whole life cycle. Every target installs what it needs.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+DEB_PACKAGES := prometheus prometheus-alertmanager wrk
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: run test bench deps test-deps system-deps lint clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e .
+	touch $(STAMP)
+
+$(TEST_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(TEST_STAMP)
+
+deps: $(STAMP)
+
+test-deps: $(TEST_STAMP) system-deps
+
+# Debian packages the tests drive for real (promtool, amtool, Prometheus, Alertmanager, wrk);
+# installed only when missing.
+system-deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+run: deps
+	@echo "rdv listening on http://$(HOST):$(PORT)"
+	@echo "try: curl -s -X POST http://$(HOST):$(PORT)/api/conversations/conv_demo/messages -H 'content-type: application/json' -d '{\"text\": \"bonjour je voudrais un rendez-vous\"}'"
+	$(BIN)/rdv serve --host $(HOST) --port $(PORT)
+
+test: test-deps
+	$(BIN)/python -m pytest
+
+bench: test-deps
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) data .pytest_cache

@@ -1,0 +1,127 @@
+"""The ``rdv`` command: serve, understand, migrate, and the operator tools.
+
+Each operator tool (diagnose, simulate, probe) lives in its own module exposing
+``register(subparsers)``; this module only dispatches.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from collections.abc import Sequence
+
+from service.config import ConfigError, load_practice, load_settings
+from service.engine.model import RdvError
+
+TOOL_MODULES = ("service.tools.diagnose", "service.tools.simulate", "service.tools.probe")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    practice = load_practice(settings.practice_file)
+
+    import uvicorn
+
+    from service.http.app import create_app
+
+    from service.http.server import DrainingServer
+
+    app = create_app(settings, practice=practice)
+    config = uvicorn.Config(
+        app,
+        host=args.host,
+        port=args.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=args.graceful_seconds,
+        timeout_keep_alive=5,
+        h11_max_incomplete_event_size=16 * 1024,
+    )
+    server = DrainingServer(config, app.state.services, args.drain_seconds)
+    print(f"rdv listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
+    server.run()
+    return 0
+
+
+def _understand(args: argparse.Namespace) -> int:
+    from service.engine.nlu import batch
+
+    return batch.run(sys.stdin, sys.stdout)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from service.storage import migrate, open_store
+
+    settings = load_settings()
+
+    async def run() -> None:
+        store = open_store(settings.database_url, settings.data_dir)
+        await migrate(store)
+        await store.close()
+
+    asyncio.run(run())
+    print("schema up to date", file=sys.stderr)
+    return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    practice = load_practice(settings.practice_file)
+    print(f"configuration valid: {practice.name} ({practice.timezone.key})")
+    for warning in settings.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(prog="rdv", description="French appointment-booking assistant engine")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the HTTP service (SQLite by default)")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--graceful-seconds", type=int, default=20,
+                       help="how long in-flight requests may take to finish after the drain")
+    serve.add_argument("--drain-seconds", type=float, default=2.0,
+                       help="on SIGTERM, how long /readyz fails before the server stops accepting")
+    serve.set_defaults(func=_serve)
+    understand = sub.add_parser("understand", help="parse JSON lines of caller phrases from stdin")
+    understand.set_defaults(func=_understand)
+    migrate = sub.add_parser("migrate", help="apply the store's schema migrations")
+    migrate.set_defaults(func=_migrate)
+    check = sub.add_parser("check-config", help="validate the environment and the practice file")
+    check.set_defaults(func=_check)
+    for name in TOOL_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name not in (name, "service.tools"):
+                raise
+            continue
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``rdv`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+    except ConfigError as exc:
+        print(f"rdv: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except RdvError as exc:
+        print(f"rdv: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return code
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,343 @@
+"""Settings from the environment and the practice file, validated once at start-up.
+
+Every error names the variable or key and the bad value; secrets are never echoed.
+Settings are built in ``main()`` and passed down; nothing here runs at import time.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, time
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from service.engine.model import Limits, RdvError
+from service.engine.practice import FAQ_TOPICS, OpeningSpan, Practice
+from service.engine.states import Channel, Field, State
+
+
+class ConfigError(RdvError):
+    """A configuration value is missing or invalid; the message names it."""
+
+
+WEEKDAY_KEYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+
+# SPEC §1 constants: (text default, voice default).
+CONSTANT_DEFAULTS: dict[str, tuple[int | None, int | None]] = {
+    "SESSION_TTL_MINUTES": (15, 30),
+    "MAX_TURNS_ANTI_LOOP": (25, 40),
+    "CONFIRM_RETRY_MAX": (1, 1),
+    "BOOKING_RETRY_MAX": (2, 2),
+    "SLOTS_MESSAGE_MAX_CHARS": (None, 350),
+}
+RECOVERY_DEFAULTS: dict[Field, int] = {Field.NAME: 2, Field.SLOT_CHOICE: 2, Field.PHONE: 3}
+SECRET_NAMES = frozenset(
+    {"RDV_OPERATOR_TOKEN", "RDV_VAPI_LLM_KEY", "RDV_VAPI_SECRET", "RDV_TRACE_SECRET"}
+)
+DEV_TRACE_SECRET = "rdv-development-trace-secret"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the service reads from its environment."""
+
+    env: str = "development"
+    data_dir: Path = Path("data")
+    practice_file: Path | None = None
+    database_url: str | None = None
+    log_format: str = "text"
+    log_pii: bool = False
+    trace_secret: str = DEV_TRACE_SECRET
+    trace_ui_url: str | None = None
+    operator_token: str | None = None
+    vapi_llm_key: str | None = None
+    vapi_secret: str | None = None
+    vapi_auth: str = "secret"
+    vapi_hmac_algorithm: str = "sha256"
+    vapi_signature_header: str = "x-signature"
+    vapi_timestamp_header: str = "x-timestamp"
+    vapi_max_skew_seconds: int = 300
+    max_body_bytes: int = 256 * 1024
+    store_timeout_seconds: float = 2.0
+    reaper_interval_seconds: float = 60.0
+    limits: Mapping[Channel, Limits] = field(default_factory=dict)
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def production(self) -> bool:
+        """True when running with ``RDV_ENV=production``."""
+        return self.env == "production"
+
+
+def _int(env: Mapping[str, str], name: str, default: int | None, *, minimum: int = 0) -> int | None:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        value = int(raw.strip())
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(f"{name}={raw!r} must be true or false")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
+    raw = env.get(name, default).strip() or default
+    if raw not in allowed:
+        raise ConfigError(f"{name}={raw!r} must be one of {', '.join(allowed)}")
+    return raw
+
+
+def parse_recovery_limits(raw: str, name: str = "RECOVERY_LIMITS") -> dict[Field, int]:
+    """``"name=2,slot_choice=2,phone=3"`` → limits per field (missing fields keep defaults)."""
+    limits = dict(RECOVERY_DEFAULTS)
+    for part in raw.split(","):
+        part = part.strip()
+        if not part:
+            continue
+        key, sep, value = part.partition("=")
+        try:
+            fld = Field(key.strip())
+        except ValueError:
+            raise ConfigError(
+                f"{name}: unknown field {key.strip()!r} (expected name, slot_choice, phone)"
+            ) from None
+        if not sep or not value.strip().isdigit() or int(value) < 1:
+            raise ConfigError(f"{name}: {part!r} must be field=N with N ≥ 1")
+        limits[fld] = int(value)
+    return limits
+
+
+def build_limits(env: Mapping[str, str]) -> dict[Channel, Limits]:
+    """Per-channel limits: ``NAME`` sets both channels, ``NAME_VOICE``/``NAME_TEXT`` one."""
+    fallback_raw = _choice(env, "RDV_RECOVERY_FALLBACK", "transfer", ("transfer", "menu"))
+    fallback = State.TRANSFERRED if fallback_raw == "transfer" else State.INTENT_ROUTER
+    out: dict[Channel, Limits] = {}
+    for index, channel in enumerate((Channel.TEXT, Channel.VOICE)):
+        suffix = "_" + channel.value.upper()
+        values: dict[str, int | None] = {}
+        for name, defaults in CONSTANT_DEFAULTS.items():
+            minimum = 0 if name in ("CONFIRM_RETRY_MAX", "BOOKING_RETRY_MAX") else 1
+            both = _int(env, name, defaults[index], minimum=minimum)
+            values[name] = _int(env, name + suffix, both, minimum=minimum)
+        raw_limits = env.get("RECOVERY_LIMITS" + suffix) or env.get("RECOVERY_LIMITS") or ""
+        var = "RECOVERY_LIMITS" + suffix if env.get("RECOVERY_LIMITS" + suffix) else "RECOVERY_LIMITS"
+        budget = values["SLOTS_MESSAGE_MAX_CHARS"]
+        if budget is not None and budget < 80:
+            raise ConfigError(f"SLOTS_MESSAGE_MAX_CHARS={budget} is too small to say three slots (min 80)")
+        out[channel] = Limits(
+            session_ttl_minutes=int(values["SESSION_TTL_MINUTES"] or 0),
+            max_turns_anti_loop=int(values["MAX_TURNS_ANTI_LOOP"] or 0),
+            confirm_retry_max=int(values["CONFIRM_RETRY_MAX"] or 0),
+            booking_retry_max=int(values["BOOKING_RETRY_MAX"] or 0),
+            recovery_limits=parse_recovery_limits(raw_limits, var),
+            slots_message_max_chars=budget,
+            recovery_fallback=fallback,
+        )
+    return out
+
+
+def load_settings(env: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate every setting; raise :class:`ConfigError` naming the first bad one."""
+    env = os.environ if env is None else env
+    renv = _choice(env, "RDV_ENV", "development", ("development", "production"))
+    warnings: list[str] = []
+    practice_raw = env.get("RDV_PRACTICE_FILE", "").strip()
+    practice_file = Path(practice_raw) if practice_raw else None
+    if practice_file is not None and not practice_file.is_file():
+        raise ConfigError(f"RDV_PRACTICE_FILE={practice_raw!r}: no such file")
+    database_url = env.get("RDV_DATABASE_URL", "").strip() or None
+    if database_url and not database_url.startswith(("postgresql://", "postgres://", "sqlite:///", "memory:")):
+        raise ConfigError(
+            "RDV_DATABASE_URL must start with postgresql://, sqlite:/// or be memory: "
+            f"(got {database_url.split(':', 1)[0]!r})"
+        )
+    vapi_llm_key = env.get("RDV_VAPI_LLM_KEY", "").strip() or None
+    vapi_secret = env.get("RDV_VAPI_SECRET", "").strip() or None
+    vapi_auth = _choice(env, "RDV_VAPI_AUTH", "secret", ("secret", "bearer", "hmac"))
+    trace_secret = env.get("RDV_TRACE_SECRET", "").strip() or DEV_TRACE_SECRET
+    if renv == "production":
+        if vapi_llm_key is None:
+            raise ConfigError("RDV_VAPI_LLM_KEY must be set when RDV_ENV=production")
+        if vapi_secret is None:
+            raise ConfigError("RDV_VAPI_SECRET must be set when RDV_ENV=production")
+        if trace_secret == DEV_TRACE_SECRET:
+            raise ConfigError("RDV_TRACE_SECRET must be set when RDV_ENV=production")
+    else:
+        if vapi_llm_key is None or vapi_secret is None:
+            warnings.append(
+                "Vapi credentials not set (RDV_VAPI_LLM_KEY, RDV_VAPI_SECRET): "
+                "Vapi endpoints accept unauthenticated requests (development only)"
+            )
+    store_timeout = env.get("RDV_STORE_TIMEOUT_SECONDS", "2").strip() or "2"
+    try:
+        timeout = float(store_timeout)
+    except ValueError:
+        raise ConfigError(f"RDV_STORE_TIMEOUT_SECONDS={store_timeout!r} is not a number") from None
+    if not 0 < timeout <= 60:
+        raise ConfigError(f"RDV_STORE_TIMEOUT_SECONDS={store_timeout!r} must be in (0, 60]")
+    reaper = _int(env, "RDV_REAPER_INTERVAL_SECONDS", 60, minimum=1)
+    return Settings(
+        env=renv,
+        data_dir=Path(env.get("RDV_DATA_DIR", "").strip() or "data"),
+        practice_file=practice_file,
+        database_url=database_url,
+        log_format=_choice(env, "RDV_LOG_FORMAT", "text", ("text", "json")),
+        log_pii=_bool(env, "RDV_LOG_PII", False),
+        trace_secret=trace_secret,
+        trace_ui_url=env.get("RDV_TRACE_UI_URL", "").strip() or None,
+        operator_token=env.get("RDV_OPERATOR_TOKEN", "").strip() or None,
+        vapi_llm_key=vapi_llm_key,
+        vapi_secret=vapi_secret,
+        vapi_auth=vapi_auth,
+        vapi_hmac_algorithm=_choice(env, "RDV_VAPI_HMAC_ALGORITHM", "sha256", ("sha256", "sha512", "sha1")),
+        vapi_signature_header=env.get("RDV_VAPI_SIGNATURE_HEADER", "x-signature").strip().lower() or "x-signature",
+        vapi_timestamp_header=env.get("RDV_VAPI_TIMESTAMP_HEADER", "x-timestamp").strip().lower() or "x-timestamp",
+        vapi_max_skew_seconds=int(_int(env, "RDV_VAPI_MAX_SKEW_SECONDS", 300, minimum=1) or 300),
+        max_body_bytes=int(_int(env, "RDV_MAX_BODY_BYTES", 256 * 1024, minimum=1024) or 0),
+        store_timeout_seconds=timeout,
+        reaper_interval_seconds=float(reaper or 60),
+        limits=build_limits(env),
+        warnings=tuple(warnings),
+    )
+
+
+# --------------------------------------------------------------------------- practice file
+def _time(value: Any, where: str) -> time:
+    if not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a time like \"08:30\", got {value!r}")
+    try:
+        return time.fromisoformat(value.strip())
+    except ValueError:
+        raise ConfigError(f"{where}: {value!r} is not a time like \"08:30\"") from None
+
+
+def _spans(value: Any, where: str) -> tuple[OpeningSpan, ...]:
+    if not isinstance(value, list):
+        raise ConfigError(f"{where}: expected a list like [\"08:30-12:00\", \"14:00-18:00\"]")
+    spans: list[OpeningSpan] = []
+    for item in value:
+        if not isinstance(item, str) or "-" not in item:
+            raise ConfigError(f"{where}: {item!r} is not a span like \"08:30-12:00\"")
+        start_raw, end_raw = item.split("-", 1)
+        start, end = _time(start_raw, where), _time(end_raw, where)
+        if end <= start:
+            raise ConfigError(f"{where}: {item!r} ends before it starts")
+        if spans and start < spans[-1].end:
+            raise ConfigError(f"{where}: {item!r} overlaps the previous span")
+        spans.append(OpeningSpan(start, end))
+    return tuple(spans)
+
+
+def _str(table: Mapping[str, Any], key: str, where: str) -> str:
+    value = table.get(key)
+    if not isinstance(value, str) or not value.strip():
+        raise ConfigError(f"{where}.{key}: a non-empty text is required")
+    return value.strip()
+
+
+def _posint(table: Mapping[str, Any], key: str, where: str, default: int, maximum: int) -> int:
+    value = table.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= maximum:
+        raise ConfigError(f"{where}.{key}: {value!r} must be a whole number between 0 and {maximum}")
+    return value
+
+
+def parse_practice(data: Mapping[str, Any], source: str = "practice file") -> Practice:
+    """Validate a parsed practice TOML document; errors name ``source`` and the key."""
+    practice = data.get("practice")
+    if not isinstance(practice, dict):
+        raise ConfigError(f"{source}: missing [practice] table")
+    where = f"{source}: practice"
+    tz_name = practice.get("timezone", "Europe/Paris")
+    try:
+        tz = ZoneInfo(str(tz_name))
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"{where}.timezone: unknown time zone {tz_name!r}") from None
+    slot_minutes = _posint(practice, "slot_minutes", where, 30, 480)
+    if slot_minutes < 5:
+        raise ConfigError(f"{where}.slot_minutes: {slot_minutes} is shorter than 5 minutes")
+    horizon = _posint(practice, "horizon_days", where, 30, 366)
+    if horizon < 1:
+        raise ConfigError(f"{where}.horizon_days must be at least 1")
+    transfer = _str(practice, "transfer_number", where)
+    if not transfer.startswith("+") or not transfer[1:].isdigit() or not 8 <= len(transfer) <= 16:
+        raise ConfigError(f"{where}.transfer_number: {transfer!r} must be in E.164 form like +33140000000")
+    hours_table = data.get("hours")
+    if not isinstance(hours_table, dict):
+        raise ConfigError(f"{source}: missing [hours] table")
+    unknown = set(hours_table) - set(WEEKDAY_KEYS)
+    if unknown:
+        raise ConfigError(f"{source}: hours: unknown weekday {sorted(unknown)[0]!r}")
+    hours = {
+        i: _spans(hours_table[key], f"{source}: hours.{key}")
+        for i, key in enumerate(WEEKDAY_KEYS)
+        if key in hours_table
+    }
+    if not any(hours.values()):
+        raise ConfigError(f"{source}: hours: the practice is never open")
+    closed: set[date] = set()
+    for item in practice.get("closed_dates", []):
+        try:
+            closed.add(item if isinstance(item, date) else date.fromisoformat(str(item)))
+        except ValueError:
+            raise ConfigError(f"{where}.closed_dates: {item!r} is not a date like 2026-12-24") from None
+    faq_table = data.get("faq", {})
+    if not isinstance(faq_table, dict):
+        raise ConfigError(f"{source}: [faq] must be a table")
+    faq: dict[str, str] = {}
+    for key, value in faq_table.items():
+        if key not in FAQ_TOPICS:
+            raise ConfigError(f"{source}: faq.{key}: unknown topic (expected {', '.join(FAQ_TOPICS)})")
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"{source}: faq.{key}: a non-empty text is required")
+        faq[key] = value.strip()
+    return Practice(
+        name=_str(practice, "name", where),
+        address=_str(practice, "address", where),
+        transfer_number=transfer,
+        timezone=tz,
+        slot_minutes=slot_minutes,
+        min_lead_minutes=_posint(practice, "min_lead_minutes", where, 60, 60 * 24 * 30),
+        horizon_days=horizon,
+        hours=hours,
+        closed_dates=frozenset(closed),
+        faq=faq,
+        public_holidays=bool(practice.get("public_holidays", True)),
+    )
+
+
+def load_practice(path: Path | None) -> Practice:
+    """Read the practice file (default: the bundled example) and validate it."""
+    if path is None:
+        text = resources.files("service").joinpath("practice.example.toml").read_text("utf-8")
+        source = "practice.example.toml"
+    else:
+        try:
+            text = path.read_text("utf-8")
+        except OSError as exc:
+            raise ConfigError(f"RDV_PRACTICE_FILE={str(path)!r}: {exc.strerror}") from None
+        source = str(path)
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{source}: invalid TOML: {exc}") from None
+    return parse_practice(data, source)

@@ -1,0 +1,1 @@
+"""The pure dialogue engine: no I/O, no clock, no telemetry."""

@@ -1,0 +1,116 @@
+"""Free-slot search: opening hours, slot length, lead time, horizon, holidays, bookings.
+
+Slots are proposed so that they are real alternatives: at most one per half-day first,
+then others at least an hour apart, before falling back to whatever is left.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import date, datetime, time, timedelta
+
+from service.engine.holidays import is_public_holiday
+from service.engine.model import Preference, Slot
+from service.engine.practice import Practice
+
+NOON = time(12, 0)
+SPREAD = timedelta(hours=1)
+PROPOSED = 3
+
+
+def is_open_day(practice: Practice, day: date) -> bool:
+    """True when the practice receives on ``day`` (weekday hours, no closure, no holiday)."""
+    if not practice.hours.get(day.weekday()):
+        return False
+    if day in practice.closed_dates:
+        return False
+    return not (practice.public_holidays and is_public_holiday(day))
+
+
+def day_slots(practice: Practice, day: date) -> Iterator[Slot]:
+    """Every slot of an open day, in order, within its opening spans."""
+    if not is_open_day(practice, day):
+        return
+    length = timedelta(minutes=practice.slot_minutes)
+    for span in practice.hours.get(day.weekday(), ()):
+        start = datetime.combine(day, span.start, practice.timezone)
+        end = datetime.combine(day, span.end, practice.timezone)
+        while start + length <= end:
+            yield Slot(start, start + length)
+            start += length
+
+
+def matches(slot: Slot, pref: Preference, tz_day: date) -> bool:
+    """True when a slot fits the caller's preference."""
+    local = slot.start.timetz().replace(tzinfo=None)
+    if pref.day is not None and tz_day != pref.day:
+        return False
+    if pref.period == "morning" and local >= NOON:
+        return False
+    if pref.period == "afternoon" and local < NOON:
+        return False
+    if pref.after is not None and local < pref.after:
+        return False
+    return not (pref.before is not None and local >= pref.before)
+
+
+def candidates(
+    practice: Practice,
+    pref: Preference,
+    now: datetime,
+    taken: frozenset[datetime],
+    excluded: frozenset[datetime] = frozenset(),
+) -> Iterator[Slot]:
+    """Every free slot matching ``pref`` between ``now`` + lead time and the horizon."""
+    earliest = now + timedelta(minutes=practice.min_lead_minutes)
+    today = now.astimezone(practice.timezone).date()
+    for offset in range(practice.horizon_days + 1):
+        day = today + timedelta(days=offset)
+        if pref.day is not None and day != pref.day:
+            continue
+        for slot in day_slots(practice, day):
+            if slot.start < earliest or slot.start in taken or slot.start in excluded:
+                continue
+            if matches(slot, pref, day):
+                yield slot
+
+
+def find_slots(
+    practice: Practice,
+    pref: Preference,
+    now: datetime,
+    taken: frozenset[datetime],
+    excluded: frozenset[datetime] = frozenset(),
+    count: int = PROPOSED,
+) -> tuple[Slot, ...]:
+    """The next ``count`` free slots for ``pref``, spread to be real alternatives."""
+    pool: list[Slot] = []
+    half_days: set[tuple[date, bool]] = set()
+    for slot in candidates(practice, pref, now, taken, excluded):
+        pool.append(slot)
+        local = slot.start.astimezone(practice.timezone)
+        half_days.add((local.date(), local.time() < NOON))
+        # Enough material for a good spread without scanning the whole horizon.
+        if len(half_days) > count and len(pool) >= count * 4:
+            break
+    chosen: list[Slot] = []
+    seen: set[tuple[date, bool]] = set()
+    for slot in pool:
+        local = slot.start.astimezone(practice.timezone)
+        key = (local.date(), local.time() < NOON)
+        if key not in seen:
+            seen.add(key)
+            chosen.append(slot)
+        if len(chosen) == count:
+            return tuple(sorted(chosen, key=lambda s: s.start))
+    for slot in pool:
+        if len(chosen) == count:
+            break
+        if slot not in chosen and all(abs(slot.start - c.start) >= SPREAD for c in chosen):
+            chosen.append(slot)
+    for slot in pool:
+        if len(chosen) == count:
+            break
+        if slot not in chosen:
+            chosen.append(slot)
+    return tuple(sorted(chosen, key=lambda s: s.start))

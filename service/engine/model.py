@@ -1,0 +1,245 @@
+"""Frozen values the engine reads and returns: conversation, inputs, decisions and actions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time
+from typing import Any, Literal
+
+from service.engine.events import Event
+from service.engine.states import BookingResult, Channel, Field, Outcome, State
+
+
+class RdvError(Exception):
+    """Base of every error rdv raises on purpose."""
+
+
+class EngineInvariantError(RdvError):
+    """The engine tried a transition its table does not allow: a bug, never caller input."""
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """One appointment slot in the practice's calendar (tz-aware, end exclusive)."""
+
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Preference:
+    """When the caller would like to come: period, optional day and time bounds."""
+
+    period: Literal["morning", "afternoon", "any"] = "any"
+    day: date | None = None
+    after: time | None = None
+    before: time | None = None
+
+    def label(self) -> str:
+        """The short form used in logs and metrics (morning / afternoon / any)."""
+        return self.period
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRef:
+    """An existing appointment found for a caller (cancel / modify flows)."""
+
+    booking_id: str
+    slot: Slot
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """The SPEC's constants as they apply to one channel."""
+
+    session_ttl_minutes: int
+    max_turns_anti_loop: int
+    confirm_retry_max: int
+    booking_retry_max: int
+    recovery_limits: Mapping[Field, int]
+    slots_message_max_chars: int | None
+    recovery_fallback: State = State.TRANSFERRED
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What the engine remembers between turns (persisted as JSON by the store)."""
+
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    preference: Preference | None = None
+    proposed: tuple[Slot, ...] = ()
+    excluded: tuple[datetime, ...] = ()
+    chosen: int | None = None
+    fails: Mapping[str, int] = field(default_factory=dict)
+    booking_retries: int = 0
+    booked: BookingRef | None = None
+    found: tuple[BookingRef, ...] = ()
+    modifying: BookingRef | None = None
+    slots_message: str | None = None
+
+    @property
+    def full_name(self) -> str:
+        """The caller's name as read back ("Jean Dupont", "Monsieur Martin" → "Martin")."""
+        return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+    def failed(self, key: str) -> int:
+        """How many times ``key`` was not understood so far."""
+        return self.fails.get(key, 0)
+
+    def with_fail(self, key: str) -> Context:
+        """A copy with one more failure counted for ``key``."""
+        fails = dict(self.fails)
+        fails[key] = fails.get(key, 0) + 1
+        return replace(self, fails=fails)
+
+    def without_fail(self, *keys: str) -> Context:
+        """A copy with the failure counters of ``keys`` reset."""
+        fails = {k: v for k, v in self.fails.items() if k not in keys}
+        return replace(self, fails=fails)
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """One call or chat session, as stored between turns."""
+
+    conv_id: str
+    channel: Channel
+    state: State
+    turn_count: int
+    created_at: datetime
+    last_seen_at: datetime
+    state_entered_at: datetime
+    context: Context = Context()
+    outcome: Outcome | None = None
+    vapi_call_id: str | None = None
+    caller_phone: str | None = None
+    epoch: int = 0
+
+    @property
+    def ended(self) -> bool:
+        """True once the conversation has its one outcome."""
+        return self.outcome is not None
+
+    @staticmethod
+    def new(
+        conv_id: str,
+        channel: Channel,
+        now: datetime,
+        *,
+        caller_phone: str | None = None,
+        vapi_call_id: str | None = None,
+        epoch: int = 0,
+    ) -> Conversation:
+        """A conversation that has not heard the caller yet."""
+        return Conversation(
+            conv_id=conv_id,
+            channel=channel,
+            state=State.START,
+            turn_count=0,
+            created_at=now,
+            last_seen_at=now,
+            state_entered_at=now,
+            caller_phone=caller_phone,
+            vapi_call_id=vapi_call_id,
+            epoch=epoch,
+        )
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+@dataclass(frozen=True, slots=True)
+class CallerSaid:
+    """A caller turn; ``interrupted`` when it cut the assistant's last reply short."""
+
+    text: str
+    interrupted: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BookingDone:
+    """The store's answer to a :class:`Book` action."""
+
+    result: BookingResult
+    booking_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class BookingsFound:
+    """The store's answer to a :class:`FindBookings` action."""
+
+    bookings: tuple[BookingRef, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class CancelDone:
+    """The store's answer to a :class:`CancelBooking` action."""
+
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class CallEnded:
+    """The telephony side ended the call (Vapi status ``ended`` or end-of-call report)."""
+
+    reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Expire:
+    """The reaper found the conversation idle past its TTL."""
+
+
+TurnInput = CallerSaid | BookingDone | BookingsFound | CancelDone | CallEnded | Expire
+
+# --------------------------------------------------------------------------- actions
+
+
+@dataclass(frozen=True, slots=True)
+class Book:
+    """Book ``slot`` atomically; ``replaces`` is cancelled in the same transaction."""
+
+    slot: Slot
+    name: str
+    phone: str | None
+    slot_idx: int
+    retry: int
+    replaces: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FindBookings:
+    """Look up the caller's future appointments by phone, else by name."""
+
+    phone: str | None
+    name: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelBooking:
+    """Cancel one appointment, freeing its slot."""
+
+    booking_id: str
+
+
+Action = Book | FindBookings | CancelBooking
+
+Directive = Literal["transfer", "end"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the engine decided: the new conversation, what to say, what happened, what to do."""
+
+    conversation: Conversation
+    reply: str
+    events: tuple[Event, ...] = ()
+    action: Action | None = None
+    directive: Directive | None = None
+
+
+JSONDict = dict[str, Any]

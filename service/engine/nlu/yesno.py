@@ -1,0 +1,49 @@
+"""Yes or no, as callers say it: "ouais", "c'est ça", "d'accord", "pas du tout", "euh oui"."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from service.engine.nlu.normalize import SOFT_FILLERS, analyse, has_phrase
+
+YES_WORDS = frozenset(
+    {"oui", "ouais", "ouai", "ouaip", "yes", "ok", "okay", "oki", "d'accord", "daccord", "dac", "exactement",
+     "parfait", "volontiers", "absolument", "certainement", "entendu", "impeccable", "super", "carrement",
+     "affirmatif", "evidemment", "effectivement", "voila", "nickel", "banco", "confirme", "bien", "top", "si"}
+)
+YES_PHRASES = (("c'est", "ca"), ("c", "est", "ca"), ("tout", "a", "fait"), ("bien", "sur"), ("c'est", "bon"),
+               ("ca", "marche"), ("ca", "me", "va"), ("allez", "y"), ("je", "confirme"), ("tres", "bien"),
+               ("c'est", "parfait"), ("ca", "me", "convient"), ("ca", "roule"), ("vas", "y"), ("allez-y",))
+NO_WORDS = frozenset({"non", "nan", "nope", "negatif", "jamais"})
+NO_PHRASES = (("pas", "du", "tout"), ("surtout", "pas"), ("pas", "vraiment"), ("pas", "question"),
+              ("certainement", "pas"), ("absolument", "pas"), ("ne", "l'annulez", "pas"), ("laissez", "tomber"),
+              ("je", "ne", "veux", "pas"), ("je", "veux", "pas"), ("ca", "ira", "pas"), ("pas", "la", "peine"))
+# After "oui mais …" the caller goes on to say something else: not a plain yes.
+BUT = frozenset({"mais", "sauf", "plutot", "par", "contre"})
+
+
+def yes_no(text: str) -> Literal["yes", "no"] | None:
+    """``"yes"``, ``"no"`` or None when the answer is neither or more than that."""
+    utt = analyse(text if isinstance(text, str) else "")
+    words = tuple(w for w in utt.words if w not in SOFT_FILLERS)
+    if not words or len(words) > 12:
+        return None
+    if any(w in BUT for w in words[1:]) and (words[0] in YES_WORDS or words[0] in NO_WORDS):
+        return None
+    for phrase in NO_PHRASES:
+        if has_phrase(words, phrase) >= 0:
+            return "no"
+    if words[0] in NO_WORDS:
+        return "no"
+    if words[0] in YES_WORDS and words[0] not in ("bien", "si", "top"):
+        return "yes"
+    for phrase in YES_PHRASES:
+        if has_phrase(words, phrase) >= 0:
+            return "yes"
+    if any(w in NO_WORDS for w in words):
+        return "no"
+    if any(w in YES_WORDS for w in words if w not in ("bien", "si", "top")):
+        return "yes"
+    if words in (("si",), ("top",)):
+        return "yes"
+    return None

@@ -1,0 +1,36 @@
+"""The practice as the engine sees it: hours, slot rules, FAQ answers (already validated)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, time
+from zoneinfo import ZoneInfo
+
+FAQ_TOPICS: tuple[str, ...] = ("address", "hours", "price", "parking", "access")
+
+
+@dataclass(frozen=True, slots=True)
+class OpeningSpan:
+    """One opening interval of a weekday, e.g. 08:30–12:00."""
+
+    start: time
+    end: time
+
+
+@dataclass(frozen=True, slots=True)
+class Practice:
+    """Everything about the practice that decides slots and answers."""
+
+    name: str
+    address: str
+    transfer_number: str
+    timezone: ZoneInfo
+    slot_minutes: int
+    min_lead_minutes: int
+    horizon_days: int
+    # Monday = 0 … Sunday = 6; a missing weekday is closed.
+    hours: Mapping[int, tuple[OpeningSpan, ...]]
+    closed_dates: frozenset[date] = frozenset()
+    faq: Mapping[str, str] = field(default_factory=dict)
+    public_holidays: bool = True

@@ -1,0 +1,115 @@
+"""Every sentence the assistant says, in natural spoken French.
+
+Variants are picked by a counter the engine passes in (turn or attempt number), never
+at random, so a conversation replays identically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from service.engine.states import Field
+
+
+def pick(variants: Sequence[str], n: int) -> str:
+    """The ``n``-th variant, cycling."""
+    return variants[n % len(variants)]
+
+
+ASK_NAME = (
+    "Très bien. C'est à quel nom, s'il vous plaît ?",
+    "Avec plaisir. Puis-je avoir votre nom et votre prénom ?",
+)
+ASK_PREF = (
+    "Merci{who}. Vous préférez plutôt le matin ou l'après-midi ?",
+    "Merci{who}. Plutôt le matin, l'après-midi, ou peu importe ?",
+)
+SLOTS_INTRO = ("Très bien. J'ai trois créneaux :", "Voici ce que je vous propose :")
+SLOTS_INTRO_OTHER = ("D'accord, j'ai d'autres créneaux :", "Je vous propose plutôt :")
+SLOTS_INTRO_RETRY = (
+    "Désolée, ce créneau vient d'être pris. J'en ai d'autres :",
+    "Ce créneau n'est malheureusement plus libre. Voici d'autres possibilités :",
+)
+SLOTS_QUESTION = "Lequel vous convient ?"
+SLOTS_QUESTION_TEXT = "Lequel vous convient (1, 2 ou 3) ?"
+ASK_PHONE = (
+    "Parfait. À quel numéro pouvons-nous vous joindre en cas de besoin ?",
+    "Entendu. Quel est votre numéro de téléphone ?",
+)
+CONFIRMED = "C'est noté : {slot}, au nom de {name}. Au revoir et bonne journée !"
+TRANSFER = (
+    "Je vous transfère à un membre du cabinet, ne quittez pas.",
+    "Je vous mets en relation avec le secrétariat, un instant s'il vous plaît.",
+)
+TRANSFER_AFTER_FAILURES = "Je préfère vous passer le secrétariat, qui pourra vous aider. Ne quittez pas."
+TRANSFER_NO_SLOT = (
+    "Je n'ai plus de créneau disponible qui corresponde. Je vous passe le secrétariat, ne quittez pas."
+)
+TRANSFER_ERROR = "Je rencontre un souci technique. Je vous passe le secrétariat, ne quittez pas."
+MENU = (
+    "Je vous propose un petit menu. Dites 1 pour prendre rendez-vous, 2 pour annuler ou déplacer "
+    "un rendez-vous, 3 pour poser une question, ou 4 pour parler à quelqu'un."
+)
+MENU_SHORT = "Dites 1 pour un rendez-vous, 2 pour annuler ou déplacer, 3 pour une question, 4 pour parler à quelqu'un."
+MENU_QUESTION = "Je vous écoute, quelle est votre question ?"
+START_HELP = "Je peux vous aider à prendre, annuler ou déplacer un rendez-vous. Que souhaitez-vous ?"
+START_NO = "D'accord. Que puis-je faire pour vous ?"
+EXPIRED = "Notre échange précédent a expiré, reprenons depuis le début."
+RESUMED_AFTER_END = "Reprenons depuis le début."
+CLOSED_CONFIRMED = "Votre rendez-vous est bien enregistré. Au revoir et bonne journée !"
+CLOSED_CANCELLED = "Votre rendez-vous est bien annulé. Au revoir et bonne journée !"
+ASK_WHICH_SLOT = "Lequel préférez-vous : le premier, le deuxième ou le troisième ?"
+ASK_PREF_AGAIN = "Vous préférez le matin, l'après-midi, ou un jour en particulier ?"
+ASK_CANCEL_WHO = "Bien sûr. À quel nom, ou à quel numéro de téléphone, est le rendez-vous ?"
+NOT_FOUND = (
+    "Je ne trouve pas de rendez-vous à venir à ce nom. Pouvez-vous me redonner le nom, "
+    "ou le numéro de téléphone utilisé ?"
+)
+CANCEL_CONFIRM = "Vous avez rendez-vous {slot}. Je l'annule ?"
+MODIFY_CONFIRM = "Vous avez rendez-vous {slot}. Souhaitez-vous le déplacer ? Sinon je peux aussi l'annuler."
+CANCELLED = "C'est fait, votre rendez-vous {slot} est annulé. Au revoir et bonne journée !"
+CANCEL_KEPT = "Très bien, je ne touche à rien."
+MODIFY_ASK_PREF = "D'accord, déplaçons-le. Vous préférez plutôt le matin ou l'après-midi ?"
+YES_NO_AGAIN = "Pardon, est-ce oui ou non ?"
+
+FILLER = {
+    Field.NAME: "Je vous écoute : votre nom ?",
+    Field.SLOT_CHOICE: "Prenez votre temps. Le premier, le deuxième ou le troisième ?",
+    Field.PHONE: "Je vous écoute : votre numéro ?",
+}
+FILLER_DEFAULT = "Je vous écoute."
+
+CLARIFY: dict[Field, tuple[str, ...]] = {
+    Field.NAME: (
+        "Pardon, je n'ai pas bien compris votre nom. Pouvez-vous me le redire ?",
+        "Excusez-moi, pouvez-vous me dire votre prénom puis votre nom ?",
+        "Pouvez-vous m'épeler votre nom de famille ?",
+    ),
+    Field.SLOT_CHOICE: (
+        "Pardon, lequel des trois créneaux préférez-vous ?",
+        "Dites simplement le premier, le deuxième ou le troisième.",
+        "Vous pouvez aussi me dire l'heure du créneau qui vous convient.",
+    ),
+    Field.PHONE: (
+        "Je n'ai pas bien saisi le numéro. Pouvez-vous le redire, deux chiffres par deux chiffres ?",
+        "Pardon, pouvez-vous répéter votre numéro, par exemple zéro six, douze, trente-quatre… ?",
+        "Excusez-moi, il me manque des chiffres. Votre numéro, s'il vous plaît ?",
+    ),
+}
+
+CONFIRM_RETRY = "Excusez-moi, je n'ai pas compris votre choix. {slots}"
+
+FAQ_UNKNOWN = "Je n'ai pas cette information, le secrétariat pourra vous répondre."
+
+RESUME = {
+    "START": "Souhaitez-vous prendre rendez-vous ?",
+    "QUALIF_NAME": "Et c'est à quel nom ?",
+    "QUALIF_PREF": "Vous préférez plutôt le matin ou l'après-midi ?",
+    "QUALIF_PHONE": "Et votre numéro de téléphone ?",
+    "INTENT_ROUTER": MENU_SHORT,
+    "CANCEL_IDENTIFY": "À quel nom est le rendez-vous ?",
+    "MODIFY_IDENTIFY": "À quel nom est le rendez-vous ?",
+    "CANCEL_CONFIRM": "Je l'annule ?",
+    "MODIFY_CONFIRM": "Souhaitez-vous le déplacer ?",
+}
+RESUME_SLOTS = "Pour votre rendez-vous, je vous rappelle les créneaux : {labels}. Lequel vous convient ?"

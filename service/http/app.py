@@ -1,0 +1,105 @@
+"""The application factory and its lifespan: no globals, nothing done at import."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute
+
+from service import __version__
+from service.clock import Clock, SystemClock
+from service.config import Settings, load_practice
+from service.engine import nlu
+from service.engine.practice import Practice
+from service.http import openapi, routes
+from service.http.common import EXCEPTION_HANDLERS, Services
+from service.http.turns import Turns
+from service.storage import open_store
+from service.storage.base import Store
+from telemetry import Telemetry
+
+
+def extra_routes() -> list[BaseRoute]:
+    """Routes of the adapters and operator answers, each module owning its own."""
+    found: list[BaseRoute] = []
+    for module in ("service.vapi.routes", "service.http.operator"):
+        try:
+            mod = __import__(module, fromlist=["ROUTES"])
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        found.extend(mod.ROUTES)
+    return found
+
+
+async def _reaper(svc: Services) -> None:
+    while True:
+        await asyncio.sleep(svc.settings.reaper_interval_seconds)
+        with contextlib.suppress(Exception):
+            await svc.turns.reap(svc.instance)
+
+
+def create_app(
+    settings: Settings,
+    *,
+    practice: Practice | None = None,
+    store: Store | None = None,
+    telemetry: Telemetry | None = None,
+    clock: Clock | None = None,
+    reaper: bool = True,
+    routes_extra: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """Build the ASGI app; the store is opened (and migrated) in the lifespan."""
+    practice = practice or load_practice(settings.practice_file)
+    store = store or open_store(settings.database_url, settings.data_dir)
+    telemetry = telemetry or Telemetry.create(
+        log_format=settings.log_format,
+        log_pii=settings.log_pii,
+        trace_secret=settings.trace_secret.encode("utf-8"),
+        version=__version__,
+    )
+    clock = clock or SystemClock()
+    svc = Services(
+        settings=settings,
+        practice=practice,
+        store=store,
+        telemetry=telemetry,
+        turns=Turns(store, telemetry, practice, settings, clock),
+        clock=clock,
+        instance=f"{socket.gethostname()}:{os.getpid()}:{id(store):x}",
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
+        nlu.warm()
+        await store.open()
+        for warning in settings.warnings:
+            telemetry.log_event("config_warning", message=warning)
+        task = asyncio.create_task(_reaper(svc)) if reaper else None
+        svc.ready = True
+        try:
+            yield {}
+        finally:
+            svc.ready = False
+            svc.draining = True
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+            await store.close()
+            telemetry.shutdown()
+
+    app = Starlette(
+        routes=[*routes.ROUTES, *openapi.ROUTES, *extra_routes(), *routes_extra],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        lifespan=lifespan,
+    )
+    app.state.services = svc
+    return app

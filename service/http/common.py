@@ -1,0 +1,175 @@
+"""What every route shares: the services container, JSON errors, body parsing, auth."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service.clock import Clock
+from service.config import Settings
+from service.engine.model import RdvError
+from service.engine.practice import Practice
+from service.http.turns import StoreUnavailableError, Turns
+from service.storage.base import Store
+from telemetry import Telemetry
+
+RETRY_AFTER_SECONDS = 5
+# A JSON body of at most RDV_MAX_BODY_BYTES arrives in milliseconds from Vapi or a chat
+# widget; a client still sending after this long is stuck or hostile (slowloris).
+BODY_READ_SECONDS = 5.0
+
+
+class ApiError(RdvError):
+    """A request the service refuses, with the HTTP status and a clear message."""
+
+    def __init__(self, status: int, message: str, *, close: bool = False) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        # True when the rest of the request is left unread: the connection must not be reused.
+        self.close = close
+
+
+@dataclass
+class Services:
+    """The running service's parts, built once in the lifespan and shared by routes."""
+
+    settings: Settings
+    practice: Practice
+    store: Store
+    telemetry: Telemetry
+    turns: Turns
+    clock: Clock
+    instance: str
+    ready: bool = False
+    draining: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def services(request: Request) -> Services:
+    """The services of the app serving ``request``."""
+    found: Services = request.app.state.services
+    return found
+
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """``{"error": message}`` with ``status``."""
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def api_error(request: Request, exc: Exception) -> Response:
+    """Exception handler: an :class:`ApiError` becomes its JSON answer."""
+    assert isinstance(exc, ApiError)
+    return error(exc.status, exc.message, {"Connection": "close"} if exc.close else None)
+
+
+async def store_unavailable(request: Request, exc: Exception) -> Response:
+    """Exception handler: the store is down or slow → 503 with Retry-After."""
+    return error(
+        503,
+        "the service's store is unavailable, please retry shortly",
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+async def json_body(request: Request, limit: int) -> Any:
+    """The parsed JSON body, or :class:`ApiError` (413 too large, 400 invalid)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise ApiError(413, f"request body larger than {limit} bytes", close=True)
+        except ValueError:
+            raise ApiError(400, "invalid Content-Length header") from None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request body larger than {limit} bytes", close=True)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    request.state.raw_body = raw
+    if not raw.strip():
+        raise ApiError(400, "request body is empty; expected a JSON object")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+
+
+class BodyReadDeadline:
+    """ASGI middleware: the whole request body must arrive within ``seconds`` of the first
+    read, else the route fails with 408 and the connection is closed.
+
+    uvicorn has no body timeout: a client that sends headers and then trickles the body one
+    byte at a time would otherwise hold its connection and request task forever.
+    """
+
+    def __init__(self, app: ASGIApp, seconds: float = BODY_READ_SECONDS) -> None:
+        self.app = app
+        self.seconds = seconds
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Pass the request on with a ``receive`` that enforces the deadline on the body."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        loop = asyncio.get_running_loop()
+        deadline: float | None = None
+        body_done = False
+
+        async def timed_receive() -> Message:
+            nonlocal deadline, body_done
+            if body_done:
+                # Waiting for a disconnect while streaming a reply is not a body read.
+                return await receive()
+            if deadline is None:
+                deadline = loop.time() + self.seconds
+            try:
+                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.0))
+            except TimeoutError:
+                raise ApiError(
+                    408, f"request body not received within {self.seconds:g} seconds", close=True
+                ) from None
+            if message["type"] != "http.request" or not message.get("more_body", False):
+                body_done = True
+            return message
+
+        await self.app(scope, timed_receive, send)
+
+
+def bearer_token(request: Request) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, if any."""
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+def same_secret(given: str | None, expected: str) -> bool:
+    """Constant-time comparison of a presented secret with the configured one."""
+    if given is None:
+        return False
+    return hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8"))
+
+
+def operator_access(request: Request) -> bool:
+    """True when the request may see unmasked data; raises 401 when a token is required."""
+    token = services(request).settings.operator_token
+    if token is None:
+        return False
+    if not same_secret(bearer_token(request), token):
+        raise ApiError(401, "operator token required: send Authorization: Bearer <RDV_OPERATOR_TOKEN>")
+    return True
+
+
+EXCEPTION_HANDLERS = {ApiError: api_error, StoreUnavailableError: store_unavailable}

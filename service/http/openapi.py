@@ -1,0 +1,134 @@
+"""The OpenAPI 3.1 document of the public HTTP interface, served at ``/openapi.json``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from service import __version__
+
+ERROR = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {"type": "string"}},
+}
+STATES = [
+    "START", "QUALIF_NAME", "QUALIF_PREF", "WAIT_CONFIRM", "QUALIF_PHONE", "CONFIRMED",
+    "CANCEL_IDENTIFY", "CANCEL_CONFIRM", "CANCELLED", "MODIFY_IDENTIFY", "MODIFY_CONFIRM",
+    "TRANSFERRED", "INTENT_ROUTER",
+]
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {
+        str(code): {
+            "description": "refused, with a clear message",
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+        }
+        for code in codes
+    }
+
+
+def document() -> dict[str, Any]:
+    """The OpenAPI document (built on each call: it is small and rarely asked for)."""
+    conv_id = {
+        "name": "conv_id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "rdv",
+            "version": __version__,
+            "description": "Conversation engine of a French appointment-booking phone assistant.",
+        },
+        "paths": {
+            "/api/conversations/{conv_id}/messages": {
+                "post": {
+                    "summary": "One caller turn on the text channel",
+                    "operationId": "postMessage",
+                    "parameters": [conv_id],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "the assistant's answer",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}},
+                        },
+                        **_errors(400, 413, 422, 503),
+                    },
+                }
+            },
+            "/api/conversations/{conv_id}": {
+                "get": {
+                    "summary": "Timeline of one conversation",
+                    "operationId": "getConversation",
+                    "parameters": [conv_id],
+                    "responses": {
+                        "200": {"description": "the timeline", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        **_errors(400, 401, 404, 503),
+                    },
+                }
+            },
+            "/healthz": {
+                "get": {
+                    "summary": "Liveness",
+                    "operationId": "healthz",
+                    "responses": {"200": {"description": "alive", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                }
+            },
+            "/readyz": {
+                "get": {
+                    "summary": "Readiness (store reachable, not draining)",
+                    "operationId": "readyz",
+                    "responses": {
+                        "200": {"description": "ready", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        **_errors(503),
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": {
+                "Error": ERROR,
+                "Message": {
+                    "type": "object",
+                    "required": ["text"],
+                    "properties": {
+                        "text": {"type": "string", "maxLength": 2000},
+                        "channel": {"type": "string", "enum": ["text", "voice"]},
+                        "caller_phone": {"type": "string"},
+                        "request_id": {"type": "string", "pattern": "^[ -~]{1,200}$"},
+                    },
+                },
+                "Answer": {
+                    "type": "object",
+                    "required": ["conv_id", "turn", "state", "reply", "ended"],
+                    "properties": {
+                        "conv_id": {"type": "string"},
+                        "turn": {"type": "integer", "minimum": 1},
+                        "state": {"type": "string", "enum": STATES},
+                        "reply": {"type": "string"},
+                        "ended": {"type": "boolean"},
+                        "action": {"type": ["string", "null"], "enum": ["transfer", "end", None]},
+                        "trace_id": {"type": "string"},
+                    },
+                },
+            }
+        },
+    }
+
+
+async def openapi(request: Request) -> Response:
+    """``GET /openapi.json``."""
+    return JSONResponse(document())
+
+
+ROUTES = [Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False)]

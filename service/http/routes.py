@@ -1,0 +1,143 @@
+"""Thin routes: the text conversation API, timelines, health, readiness and metrics."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from service.engine.states import Channel
+from service.http.common import ApiError, error, json_body, operator_access, services
+from service.http.turns import TurnRequest
+from service.phones import caller_id, mask
+
+CONV_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
+MAX_TEXT_CHARS = 2000
+REQUEST_KEY = re.compile(r"[ -~]{1,200}")
+TEXT_ROUTE = "/api/conversations/{conv_id}/messages"
+
+
+def conv_id_of(request: Request) -> str:
+    """The path's conversation id, validated."""
+    conv_id = str(request.path_params["conv_id"])
+    if not CONV_ID.fullmatch(conv_id):
+        raise ApiError(400, "conv_id must be 1 to 128 characters among A-Z a-z 0-9 _ -")
+    return conv_id
+
+
+def parse_message(body: Any) -> tuple[str, Channel, str | None, str | None]:
+    """(text, channel, caller phone, request key) of a text-API message, or ApiError 400/422."""
+    if not isinstance(body, dict):
+        raise ApiError(400, "request body must be a JSON object like {\"text\": \"bonjour\"}")
+    if "text" not in body:
+        raise ApiError(422, "field 'text' is required")
+    text = body["text"]
+    if not isinstance(text, str):
+        raise ApiError(422, "field 'text' must be a string")
+    if len(text) > MAX_TEXT_CHARS:
+        raise ApiError(422, f"field 'text' is longer than {MAX_TEXT_CHARS} characters")
+    raw_channel = body.get("channel", "text")
+    if raw_channel not in ("text", "voice"):
+        raise ApiError(422, "field 'channel' must be 'text' or 'voice'")
+    phone_raw = body.get("caller_phone")
+    phone: str | None = None
+    if phone_raw is not None:
+        if not isinstance(phone_raw, str):
+            raise ApiError(422, "field 'caller_phone' must be a string")
+        phone = caller_id(phone_raw)
+        if phone is None and phone_raw.strip():
+            raise ApiError(422, "field 'caller_phone' is not a valid phone number")
+    key = body.get("request_id")
+    if key is not None and (not isinstance(key, str) or not REQUEST_KEY.fullmatch(key)):
+        raise ApiError(422, "field 'request_id' must be 1 to 200 printable ASCII characters")
+    return text, Channel(raw_channel), phone, key
+
+
+async def post_message(request: Request) -> Response:
+    """``POST /api/conversations/{conv_id}/messages``: one caller turn on the text API."""
+    svc = services(request)
+    conv_id = conv_id_of(request)
+    body = await json_body(request, svc.settings.max_body_bytes)
+    text, channel, phone, key = parse_message(body)
+    key = key or request.headers.get("idempotency-key") or None
+    result = await svc.turns.handle(
+        TurnRequest(
+            conv_id=conv_id, text=text, channel=channel, route=TEXT_ROUTE,
+            caller_phone=phone, request_key=key,
+        )
+    )
+    return JSONResponse(
+        {
+            "conv_id": result.conv_id,
+            "turn": result.turn,
+            "state": result.state.value,
+            "reply": result.reply,
+            "ended": result.ended,
+            "action": result.directive,
+            "trace_id": result.trace_id,
+        }
+    )
+
+
+def _mask_phones(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {
+            k: (mask(v) if k in ("caller_phone", "phone") and isinstance(v, str) else _mask_phones(v))
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_mask_phones(v) for v in value]
+    return value
+
+
+async def get_conversation(request: Request) -> Response:
+    """``GET /api/conversations/{conv_id}``: the timeline of one conversation."""
+    svc = services(request)
+    unmasked = operator_access(request)
+    conv_id = conv_id_of(request)
+    timeline = await svc.turns.guard(svc.store.timeline(conv_id))
+    stored = await svc.turns.guard(svc.store.load(conv_id))
+    if timeline is None or stored is None:
+        return error(404, f"no conversation {conv_id!r}")
+    conv = stored.conversation
+    trace_id = svc.telemetry.trace_id_hex(conv.conv_id, conv.epoch)
+    timeline = dict(timeline)
+    timeline["trace_id"] = trace_id
+    if svc.settings.trace_ui_url:
+        timeline["trace_url"] = f"{svc.settings.trace_ui_url.rstrip('/')}/trace/{trace_id}"
+    return JSONResponse(timeline if unmasked else _mask_phones(timeline))
+
+
+async def healthz(request: Request) -> Response:
+    """Liveness: the process answers."""
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    """Readiness: started, not draining, and the store answers."""
+    svc = services(request)
+    if svc.draining or not svc.ready:
+        return error(503, "not ready" if not svc.draining else "draining")
+    try:
+        await svc.turns.guard(svc.store.ping())
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported as such
+        return error(503, f"store unreachable: {type(exc).__name__}")
+    return JSONResponse({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    """Prometheus exposition (OpenMetrics with exemplars when asked for)."""
+    body, content_type = services(request).telemetry.metrics_response(request.headers.get("accept"))
+    return Response(body, media_type=content_type)
+
+
+ROUTES = [
+    Route(TEXT_ROUTE, post_message, methods=["POST"]),
+    Route("/api/conversations/{conv_id}", get_conversation, methods=["GET"]),
+    Route("/healthz", healthz, methods=["GET"]),
+    Route("/readyz", readyz, methods=["GET"]),
+    Route("/metrics", metrics, methods=["GET"]),
+]

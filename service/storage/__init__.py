@@ -1,0 +1,34 @@
+"""Storage: one small Store protocol, served by SQLite (default, also in memory) and PostgreSQL."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from service.storage.base import Store, StoreError
+
+SQLITE_FILE = "rdv.sqlite3"
+
+
+def open_store(database_url: str | None, data_dir: Path) -> Store:
+    """The store for ``RDV_DATABASE_URL`` (None → SQLite file in ``data_dir``); not opened yet."""
+    from service.storage.sqlite import SqliteStore
+
+    if database_url is None:
+        return SqliteStore(data_dir / SQLITE_FILE)
+    if database_url == "memory:":
+        return SqliteStore(Path(":memory:"))
+    if database_url.startswith("sqlite:///"):
+        return SqliteStore(Path(database_url.removeprefix("sqlite:///")))
+    if database_url.startswith(("postgresql://", "postgres://")):
+        from service.storage.postgres import PostgresStore
+
+        return PostgresStore(database_url)
+    raise StoreError(f"RDV_DATABASE_URL: unsupported store {database_url.split(':', 1)[0]!r}")
+
+
+async def migrate(store: Store) -> None:
+    """Apply pending schema migrations (opening the store does it; this is for ``rdv migrate``)."""
+    await store.open()
+
+
+__all__ = ["Store", "StoreError", "migrate", "open_store"]

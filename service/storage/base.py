@@ -1,0 +1,144 @@
+"""The store interface: conversations, turns, events, bookings and Vapi call reports.
+
+One small Protocol served by memory, SQLite and PostgreSQL. Booking is a conditional
+insert guarded by a uniqueness constraint (never read-then-write), so of many callers
+racing for one slot exactly one gets it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from service.engine.model import BookingRef, Conversation, RdvError, Slot
+from service.engine.states import BookingResult
+
+
+class StoreError(RdvError):
+    """The store could not do what was asked (unreachable, timed out, corrupted)."""
+
+
+class ConcurrentTurnError(StoreError):
+    """Another request saved this conversation first (optimistic concurrency lost)."""
+
+
+class DuplicateTurnError(StoreError):
+    """A turn with this request key is already stored for the conversation."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredConversation:
+    """A conversation as loaded, with its row version and the shell's telemetry metadata."""
+
+    conversation: Conversation
+    version: int
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnRecord:
+    """One handled caller turn, appended before its reply is returned."""
+
+    conv_id: str
+    turn: int
+    request_key: str | None
+    text: str
+    reply: str
+    state_before: str
+    state_after: str
+    at: datetime
+    interrupted: bool = False
+    directive: str | None = None
+    trace_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """An engine event as stored for timelines and stats (``kind`` is the event class name)."""
+
+    conv_id: str
+    at: datetime
+    kind: str
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class BookingOutcome:
+    """What a booking attempt gave."""
+
+    result: BookingResult
+    booking_id: str | None = None
+
+
+class Store(Protocol):
+    """Everything the service persists. All datetimes are tz-aware (stored as UTC)."""
+
+    async def open(self) -> None:
+        """Connect and apply schema migrations (safe from two replicas at once)."""
+
+    async def close(self) -> None:
+        """Release connections."""
+
+    async def ping(self) -> None:
+        """Raise :class:`StoreError` when the store cannot answer."""
+
+    async def load(self, conv_id: str) -> StoredConversation | None:
+        """The conversation with this id, or None."""
+
+    async def find_turn(self, conv_id: str, request_key: str) -> TurnRecord | None:
+        """The stored turn with this request key (idempotent retries), or None."""
+
+    async def save_turn(
+        self,
+        conversation: Conversation,
+        expected_version: int | None,
+        meta: dict[str, Any],
+        turn: TurnRecord | None,
+        events: list[EventRecord],
+    ) -> int:
+        """Upsert the conversation, append the turn and events in one durable transaction.
+
+        ``expected_version`` is None for a new conversation (insert; an existing row raises
+        :class:`ConcurrentTurnError`), otherwise the version loaded (mismatch raises
+        :class:`ConcurrentTurnError`). A turn whose request key exists raises
+        :class:`DuplicateTurnError` and nothing is written. Returns the new version.
+        """
+
+    async def taken_slots(self, start: datetime, end: datetime) -> frozenset[datetime]:
+        """Start times of active bookings in ``[start, end)``."""
+
+    async def book(
+        self, slot: Slot, conv_id: str, name: str, phone: str | None, replaces: str | None
+    ) -> BookingOutcome:
+        """Book atomically; ``replaces`` (a booking id) is cancelled in the same transaction."""
+
+    async def find_bookings(
+        self, phone: str | None, name: str | None, after: datetime
+    ) -> tuple[BookingRef, ...]:
+        """Active bookings starting after ``after`` for this phone (else this name, case-insensitive)."""
+
+    async def cancel_booking(self, booking_id: str, at: datetime) -> bool:
+        """Cancel an active booking; False when it was not active."""
+
+    async def save_call_report(self, conv_id: str, report: dict[str, Any], at: datetime) -> None:
+        """Store (or replace) Vapi's end-of-call report of a conversation."""
+
+    async def idle_conversations(self, idle_before: datetime, channel: str) -> list[StoredConversation]:
+        """Not-ended conversations of ``channel`` whose ``last_seen_at`` is before ``idle_before``."""
+
+    async def conversation_ids_by_call(self, vapi_call_id: str) -> str | None:
+        """The conversation id of a Vapi call id, or None."""
+
+    async def timeline(self, conv_id: str) -> dict[str, Any] | None:
+        """Turns, events, bookings and call report of one conversation, in order; None if unknown."""
+
+    async def conversations_seen_since(self, since: datetime) -> list[dict[str, Any]]:
+        """Rows (conv_id, channel, state, outcome, turn_count, created_at, last_seen_at,
+        ended_reason) of conversations whose ``last_seen_at`` >= ``since``."""
+
+    async def events_since(self, since: datetime, kinds: tuple[str, ...]) -> list[EventRecord]:
+        """Events of these kinds at or after ``since``, oldest first."""
+
+    async def try_lock(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
+        """Take or renew a named lease (one reaper among replicas); False if someone else holds it."""

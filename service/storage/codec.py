@@ -1,0 +1,137 @@
+"""Conversation ⇄ row: the engine's context as JSON (datetimes ISO with offset, enums by value)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, time
+from typing import Any
+
+from service.engine.model import BookingRef, Context, Conversation, Preference, Slot
+from service.engine.states import Channel, Outcome, State
+
+
+def _slot(data: dict[str, Any]) -> Slot:
+    return Slot(datetime.fromisoformat(data["start"]), datetime.fromisoformat(data["end"]))
+
+
+def _slot_json(slot: Slot) -> dict[str, str]:
+    return {"start": slot.start.isoformat(), "end": slot.end.isoformat()}
+
+
+def _ref(data: dict[str, Any] | None) -> BookingRef | None:
+    if not data:
+        return None
+    return BookingRef(data["booking_id"], _slot(data["slot"]), data["name"])
+
+
+def _ref_json(ref: BookingRef | None) -> dict[str, Any] | None:
+    if ref is None:
+        return None
+    return {"booking_id": ref.booking_id, "slot": _slot_json(ref.slot), "name": ref.name}
+
+
+def context_to_json(ctx: Context) -> str:
+    """The engine context as compact JSON."""
+    pref = ctx.preference
+    data: dict[str, Any] = {
+        "first_name": ctx.first_name,
+        "last_name": ctx.last_name,
+        "phone": ctx.phone,
+        "preference": None if pref is None else {
+            "period": pref.period,
+            "day": pref.day.isoformat() if pref.day else None,
+            "after": pref.after.strftime("%H:%M") if pref.after else None,
+            "before": pref.before.strftime("%H:%M") if pref.before else None,
+        },
+        "proposed": [_slot_json(s) for s in ctx.proposed],
+        "excluded": [d.isoformat() for d in ctx.excluded],
+        "chosen": ctx.chosen,
+        "fails": dict(ctx.fails),
+        "booking_retries": ctx.booking_retries,
+        "booked": _ref_json(ctx.booked),
+        "found": [_ref_json(r) for r in ctx.found],
+        "modifying": _ref_json(ctx.modifying),
+        "slots_message": ctx.slots_message,
+    }
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+
+def context_from_json(raw: str | None) -> Context:
+    """The engine context back from :func:`context_to_json`."""
+    if not raw:
+        return Context()
+    data = json.loads(raw)
+    pref = data.get("preference")
+    return Context(
+        first_name=data.get("first_name"),
+        last_name=data.get("last_name"),
+        phone=data.get("phone"),
+        preference=None if pref is None else Preference(
+            period=pref["period"],
+            day=date.fromisoformat(pref["day"]) if pref.get("day") else None,
+            after=time.fromisoformat(pref["after"]) if pref.get("after") else None,
+            before=time.fromisoformat(pref["before"]) if pref.get("before") else None,
+        ),
+        proposed=tuple(_slot(s) for s in data.get("proposed", [])),
+        excluded=tuple(datetime.fromisoformat(d) for d in data.get("excluded", [])),
+        chosen=data.get("chosen"),
+        fails=dict(data.get("fails", {})),
+        booking_retries=int(data.get("booking_retries", 0)),
+        booked=_ref(data.get("booked")),
+        found=tuple(r for r in (_ref(x) for x in data.get("found", [])) if r is not None),
+        modifying=_ref(data.get("modifying")),
+        slots_message=data.get("slots_message"),
+    )
+
+
+COLUMNS = (
+    "conv_id", "channel", "state", "turn_count", "created_at", "last_seen_at", "state_entered_at",
+    "outcome", "vapi_call_id", "caller_phone", "epoch", "context",
+)
+
+
+def utc_text(moment: datetime) -> str:
+    """A tz-aware datetime as fixed-width UTC ISO text, so that text order is time order."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def conversation_to_row(conv: Conversation) -> dict[str, Any]:
+    """A conversation as column values (datetimes as UTC ISO text)."""
+    return {
+        "conv_id": conv.conv_id,
+        "channel": conv.channel.value,
+        "state": conv.state.value,
+        "turn_count": conv.turn_count,
+        "created_at": utc_text(conv.created_at),
+        "last_seen_at": utc_text(conv.last_seen_at),
+        "state_entered_at": utc_text(conv.state_entered_at),
+        "outcome": conv.outcome.value if conv.outcome else None,
+        "vapi_call_id": conv.vapi_call_id,
+        "caller_phone": conv.caller_phone,
+        "epoch": conv.epoch,
+        "context": context_to_json(conv.context),
+    }
+
+
+def conversation_from_row(row: dict[str, Any]) -> Conversation:
+    """A conversation back from its columns (datetimes as ISO text or datetime objects)."""
+
+    def when(value: Any) -> datetime:
+        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+    return Conversation(
+        conv_id=row["conv_id"],
+        channel=Channel(row["channel"]),
+        state=State(row["state"]),
+        turn_count=int(row["turn_count"]),
+        created_at=when(row["created_at"]),
+        last_seen_at=when(row["last_seen_at"]),
+        state_entered_at=when(row["state_entered_at"]),
+        context=context_from_json(row["context"]),
+        outcome=Outcome(row["outcome"]) if row["outcome"] else None,
+        vapi_call_id=row["vapi_call_id"],
+        caller_phone=row["caller_phone"],
+        epoch=int(row["epoch"]),
+    )
+
+

@@ -1,0 +1,241 @@
+"""THE telemetry contract: every metric, label, log tag, span name, attribute and threshold.
+
+Dashboards, alert rules, runbooks and tests are generated from or checked against this
+module; nothing else in the code base spells a telemetry name.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from service.engine.states import (
+    BookingResult,
+    Channel,
+    Field,
+    Outcome,
+    OverrideIntent,
+    State,
+)
+
+PREFIX: Final = "rdv_"
+
+# --------------------------------------------------------------------------- labels
+L_CHANNEL: Final = "channel"
+L_OUTCOME: Final = "outcome"
+L_FROM: Final = "from_state"
+L_TO: Final = "to_state"
+L_STATE: Final = "state"
+L_RESULT: Final = "result"
+L_FIELD: Final = "field"
+L_INTENT: Final = "intent"
+L_CATEGORY: Final = "category"
+L_VERSION: Final = "version"
+
+CHANNELS: Final = tuple(c.value for c in Channel)
+OUTCOMES: Final = tuple(o.value for o in Outcome)
+STATES: Final = tuple(s.value for s in State)
+RESULTS: Final = tuple(r.value for r in BookingResult)
+FIELDS: Final = tuple(f.value for f in Field)
+INTENTS: Final = tuple(i.value for i in OverrideIntent)
+
+# Vapi ended reasons grouped by meaning (vapi-protocol.md §3); unknown strings are "other".
+ENDED_REASON_CATEGORIES: Final = (
+    "caller_hung_up",
+    "assistant_ended",
+    "timeout",
+    "transfer",
+    "voicemail",
+    "not_reached",
+    "custom_llm_error",
+    "provider_error",
+    "setup_error",
+    "admin",
+    "other",
+)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One Prometheus metric: its full exposed name, kind, help and label names."""
+
+    name: str
+    kind: str  # "counter" | "histogram" | "gauge"
+    help: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+
+    @property
+    def series(self) -> tuple[str, ...]:
+        """Every series name this metric exposes (what PromQL may reference)."""
+        if self.kind == "counter":
+            return (self.name,)
+        if self.kind == "histogram":
+            return (f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count")
+        return (self.name,)
+
+
+# Slot-message length buckets: an edge exactly on every policy threshold (200, 300, 350, 400).
+SLOTS_MESSAGE_BUCKETS: Final = (100.0, 150.0, 200.0, 250.0, 300.0, 350.0, 400.0, 500.0, 750.0, 1000.0)
+TURN_LATENCY_BUCKETS: Final = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+)
+TURNS_BUCKETS: Final = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0)
+
+CONVERSATIONS_STARTED: Final = Metric(
+    "rdv_conversations_started_total", "counter",
+    "Conversations started, by channel.", (L_CHANNEL,))
+CONVERSATIONS_ENDED: Final = Metric(
+    "rdv_conversations_ended_total", "counter",
+    "Conversations ended, by channel and outcome (exactly one outcome each).",
+    (L_CHANNEL, L_OUTCOME))
+STATE_TRANSITIONS: Final = Metric(
+    "rdv_state_transitions_total", "counter",
+    "State transitions, by channel, from-state and to-state.", (L_CHANNEL, L_FROM, L_TO))
+BOOKING_ATTEMPTS: Final = Metric(
+    "rdv_booking_attempts_total", "counter",
+    "Booking attempts, by channel and result (success, slot_taken, error).",
+    (L_CHANNEL, L_RESULT))
+BOOKING_RETRIES: Final = Metric(
+    "rdv_booking_retries_total", "counter",
+    "Re-proposals of slots after a lost booking race.", (L_CHANNEL,))
+ANTI_LOOP: Final = Metric(
+    "rdv_anti_loop_total", "counter",
+    "Conversations switched to the fallback menu by the anti-loop guard.", (L_CHANNEL,))
+RECOVERY_LIMITS: Final = Metric(
+    "rdv_recovery_limit_reached_total", "counter",
+    "Recovery limits reached, by field (name, slot_choice, phone).", (L_CHANNEL, L_FIELD))
+RECOVERY_PROMPTS: Final = Metric(
+    "rdv_recovery_prompts_total", "counter",
+    "Clarifying re-asks of a field that was not understood.", (L_CHANNEL, L_FIELD))
+INTERRUPTIONS: Final = Metric(
+    "rdv_interruptions_total", "counter",
+    "Positive barge-ins: a slot chosen while the list was being spoken.", (L_CHANNEL,))
+INTENT_OVERRIDES: Final = Metric(
+    "rdv_intent_overrides_total", "counter",
+    "Strong intents or FAQ questions that pre-empted the current state.",
+    (L_CHANNEL, L_STATE, L_INTENT))
+FILLERS: Final = Metric(
+    "rdv_fillers_total", "counter",
+    "Caller turns that were only a filler (euh, allô, silence).", (L_CHANNEL,))
+SESSION_EXPIRIES: Final = Metric(
+    "rdv_session_expiries_total", "counter",
+    "Conversations that expired after SESSION_TTL_MINUTES idle.", (L_CHANNEL,))
+VAPI_ENDED_REASONS: Final = Metric(
+    "rdv_vapi_ended_reasons_total", "counter",
+    "Vapi end-of-call reasons, grouped by category.", (L_CATEGORY,))
+SLOTS_MESSAGE_LENGTH: Final = Metric(
+    "rdv_slots_message_length_characters", "histogram",
+    "Length of every slot-proposal message, in characters.", (L_CHANNEL,),
+    SLOTS_MESSAGE_BUCKETS)
+TURN_DURATION: Final = Metric(
+    "rdv_turn_duration_seconds", "histogram",
+    "Time to answer one caller turn, from request to reply, in seconds.", (L_CHANNEL,),
+    TURN_LATENCY_BUCKETS)
+CONVERSATION_TURNS: Final = Metric(
+    "rdv_conversation_turns", "histogram",
+    "Caller turns per ended conversation.", (L_CHANNEL, L_OUTCOME), TURNS_BUCKETS)
+ACTIVE_CONVERSATIONS: Final = Metric(
+    "rdv_active_conversations", "gauge",
+    "Conversations not yet ended, as last counted in the store.", (L_CHANNEL,))
+BUILD_INFO: Final = Metric(
+    "rdv_build_info", "gauge", "Build information; always 1.", (L_VERSION,))
+
+METRICS: Final = (
+    CONVERSATIONS_STARTED, CONVERSATIONS_ENDED, STATE_TRANSITIONS, BOOKING_ATTEMPTS,
+    BOOKING_RETRIES, ANTI_LOOP, RECOVERY_LIMITS, RECOVERY_PROMPTS, INTERRUPTIONS,
+    INTENT_OVERRIDES, FILLERS, SESSION_EXPIRIES, VAPI_ENDED_REASONS, SLOTS_MESSAGE_LENGTH,
+    TURN_DURATION, CONVERSATION_TURNS, ACTIVE_CONVERSATIONS, BUILD_INFO,
+)
+
+# Known label values, pre-initialised to 0 so that ratios exist before the first event.
+LABEL_VALUES: Final[dict[str, tuple[str, ...]]] = {
+    L_CHANNEL: CHANNELS,
+    L_OUTCOME: OUTCOMES,
+    L_RESULT: RESULTS,
+    L_FIELD: FIELDS,
+    L_INTENT: INTENTS,
+    L_CATEGORY: ENDED_REASON_CATEGORIES,
+    L_STATE: STATES,
+    L_FROM: STATES,
+    L_TO: STATES,
+}
+
+
+def all_series() -> frozenset[str]:
+    """Every series name a dashboard or rule may reference, recording rules excluded."""
+    return frozenset(s for m in METRICS for s in m.series)
+
+
+# --------------------------------------------------------------------------- thresholds
+# The seed's target table (section 5.7) and paging floor; one place for dashboards and alerts.
+CONVERSION_TARGET: Final = 0.70
+CONVERSION_FLOOR: Final = 0.50
+SLOT_TAKEN_MAX: Final = 0.05
+ANTI_LOOP_MAX: Final = 0.02
+PHONE_RECOVERY_MAX: Final = 0.10
+LONG_SLOT_MESSAGE_CHARS: Final = 350
+LONG_SLOT_MESSAGE_SHARE_MAX: Final = 0.20
+TTS_CUT_RISK_CHARS: Final = 400  # seed 5.4: "Si length > 400 → version compacte"
+
+# --------------------------------------------------------------------------- log tags
+# The seed's grep patterns, byte for byte.
+LOG_FLOW: Final = "[FLOW]"
+LOG_STATE_CHANGE: Final = "[STATE_CHANGE]"
+LOG_SLOTS_SENT: Final = "[SLOTS_SENT]"
+LOG_BOOKING_ATTEMPT: Final = "[BOOKING_ATTEMPT]"
+LOG_BOOKING_RESULT: Final = "[BOOKING_RESULT]"
+LOG_BOOKING_RETRY: Final = "[BOOKING_RETRY]"
+LOG_INTERRUPTION: Final = "[INTERRUPTION]"
+LOG_RDV_CONFIRMED: Final = "[RDV_CONFIRMED]"
+LOG_ANTI_LOOP: Final = "[ANTI_LOOP]"
+LOG_SESSION_EXPIRED: Final = "SESSION_EXPIRED"
+LOG_RECOVERY_LIMIT: Final = "recovery_limit_reached"
+LOG_RECOVERY_STEP: Final = "recovery_step"
+LOG_INTENT_OVERRIDE: Final = "intent_override"
+LOG_FILLER: Final = "filler_detected"
+LOG_CONVERSATION_ENDED: Final = "conversation_ended"
+LOG_CONVERSATION_STARTED: Final = "conversation_started"
+LOG_VAPI_CALL_ENDED: Final = "vapi_call_ended"
+LOG_FAQ_ANSWERED: Final = "faq_answered"
+LOG_BOOKING_CANCELLED: Final = "booking_cancelled"
+
+SLOTS_SENT_PREVIEW_CHARS: Final = 200
+
+# --------------------------------------------------------------------------- spans
+SPAN_CONVERSATION: Final = "conversation"
+SPAN_STATE_PREFIX: Final = "state "  # "state WAIT_CONFIRM"
+SPAN_TURN: Final = "turn"
+SPAN_BOOK_SLOT: Final = "book_slot"
+
+
+def state_span_name(state: str) -> str:
+    """The bounded name of a state span, e.g. ``state WAIT_CONFIRM``."""
+    return SPAN_STATE_PREFIX + state
+
+
+# Attribute keys: OpenTelemetry GenAI conventions where they fit, domain keys under rdv.*
+A_CONVERSATION_ID: Final = "gen_ai.conversation.id"
+A_CHANNEL: Final = "rdv.channel"
+A_VAPI_CALL_ID: Final = "rdv.vapi.call_id"
+A_OUTCOME: Final = "rdv.outcome"
+A_TURNS: Final = "rdv.turns"
+A_STATE: Final = "rdv.state"
+A_STATE_NEXT: Final = "rdv.state.next"
+A_TURN_NUMBER: Final = "rdv.turn.number"
+A_SLOT_START: Final = "rdv.slot.start"
+A_SLOT_INDEX: Final = "rdv.slot.index"
+A_BOOKING_RESULT: Final = "rdv.booking.result"
+A_BOOKING_RETRY: Final = "rdv.booking.retry"
+A_CALLER_PHONE_HASH: Final = "rdv.caller.phone_hash"
+A_ENDED_REASON: Final = "rdv.vapi.ended_reason"
+A_INTERRUPTED: Final = "rdv.turn.interrupted"
+A_ERROR_TYPE: Final = "error.type"
+
+ATTRIBUTES: Final = (
+    A_CONVERSATION_ID, A_CHANNEL, A_VAPI_CALL_ID, A_OUTCOME, A_TURNS, A_STATE, A_STATE_NEXT,
+    A_TURN_NUMBER, A_SLOT_START, A_SLOT_INDEX, A_BOOKING_RESULT, A_BOOKING_RETRY,
+    A_CALLER_PHONE_HASH, A_ENDED_REASON, A_INTERRUPTED, A_ERROR_TYPE,
+)
+
+SERVICE_NAME: Final = "rdv"

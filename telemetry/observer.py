@@ -1,0 +1,410 @@
+"""The one observer: engine events in, the seed's log lines, spans and metrics out.
+
+The HTTP shell hands every engine step's events to :meth:`Telemetry.observe` (or to the
+turn scope it opened with :meth:`Telemetry.begin_turn`). Nothing here can change a
+conversation; the only state it keeps between turns is ``meta``, a small dict saved with
+the conversation: the id and start of the current state's span.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, TextIO
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from prometheus_client import CollectorRegistry
+
+from service.engine import events as ev
+from service.engine.model import Conversation
+from telemetry import names as n
+from telemetry.logs import make_logger
+from telemetry.metrics import Metrics
+from telemetry.tracing import derive_ids, forced_ids, make_provider, new_span_id, remote_parent
+
+# Keys of the per-conversation telemetry metadata saved by the store.
+META_STATE_SPAN = "state_span"
+META_STATE = "state"
+META_STATE_SINCE = "state_since"
+
+
+def _ns(at: datetime) -> int:
+    return int(at.timestamp() * 1_000_000_000)
+
+
+def ended_reason_category(reason: str | None) -> str:
+    """Vapi's ``endedReason`` grouped by meaning (vapi-protocol.md §3); unknown → ``other``."""
+    r = (reason or "").strip().lower()
+    if not r:
+        return "other"
+    if r.startswith("customer-ended-call") or r.endswith("caller-hungup-before-call-connect"):
+        return "caller_hung_up"
+    if r.startswith("assistant-ended-call") or r == "assistant-said-end-call-phrase":
+        return "assistant_ended"
+    if r in {"silence-timed-out", "exceeded-max-duration", "assistant-join-timed-out"} or r.endswith(
+        "error-assistant-did-not-receive-customer-audio"
+    ):
+        return "timeout"
+    if (
+        r == "assistant-forwarded-call"
+        or r.startswith("call.forwarding.")
+        or r.startswith("call.in-progress.error-transfer-failed")
+        or r.startswith("call.in-progress.error-warm-transfer")
+        or r.endswith("hook-executed-transfer")
+    ):
+        return "transfer"
+    if r == "voicemail":
+        return "voicemail"
+    if r in {"customer-busy", "customer-did-not-answer"} or r.startswith(("sip-outbound-", "twilio-", "vonage-")):
+        return "not_reached"
+    if r.startswith("pipeline-error-custom-llm") or (
+        r.startswith(("call.in-progress.error-vapifault-custom-llm", "call.in-progress.error-providerfault-custom-llm"))
+    ):
+        return "custom_llm_error"
+    if r.startswith(("pipeline-error-", "call.in-progress.error-providerfault", "call.in-progress.error-vapifault")) or r in {
+        "worker-shutdown",
+        "phone-call-provider-closed-websocket",
+    }:
+        return "provider_error"
+    if r.startswith(("call.start.error", "assistant-request-", "call-start-error")) or r in {
+        "assistant-not-found",
+        "assistant-not-valid",
+    }:
+        return "setup_error"
+    if r in {"manually-canceled", "call-deleted", "scheduled-call-deleted"}:
+        return "admin"
+    return "other"
+
+
+def _preview(message: str) -> str:
+    """The seed's ``msg=`` field: the first 200 characters, on one line, quotes escaped."""
+    text = " ".join(message[: n.SLOTS_SENT_PREVIEW_CHARS].split())
+    return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class TurnScope:
+    """Telemetry of one caller turn: its server span, its booking spans, its latency."""
+
+    __slots__ = ("tel", "conv", "meta", "trace_id", "channel", "span", "started", "_attempt_ns", "_ctx")
+
+    def __init__(self, tel: Telemetry, conv: Conversation, meta: dict[str, Any], channel: str, route: str, method: str) -> None:
+        self.tel = tel
+        self.conv = conv
+        self.channel = channel
+        self.meta = tel.ensure_meta(conv, meta)
+        tid, _ = tel.ids(conv)
+        self.trace_id = f"{tid:032x}"
+        self.started = time.perf_counter()
+        self._attempt_ns: int | None = None
+        self.span: Any = None
+        self._ctx: Any = None
+        if tel.tracing:
+            parent = remote_parent(tid, int(self.meta[META_STATE_SPAN], 16))
+            self.span = tel.tracer.start_span(
+                n.SPAN_TURN,
+                context=parent,
+                kind=SpanKind.SERVER,
+                attributes={
+                    n.A_CONVERSATION_ID: conv.conv_id,
+                    n.A_CHANNEL: channel,
+                    n.A_STATE: conv.state.value,
+                    n.A_TURN_NUMBER: conv.turn_count + 1,
+                    "http.request.method": method,
+                    "http.route": route,
+                },
+            )
+
+    def observe(self, conv: Conversation, events: Iterable[ev.Event]) -> None:
+        """Observe one engine step of this turn."""
+        for event in events:
+            if isinstance(event, ev.BookingAttempted):
+                self._attempt_ns = time.time_ns()
+            elif isinstance(event, ev.BookingResulted):
+                self.tel.booking_span(conv, self.meta, event, self._attempt_ns or time.time_ns())
+            elif isinstance(event, ev.Interrupted) and self.span is not None:
+                self.span.set_attribute(n.A_INTERRUPTED, True)
+        self.meta = self.tel.observe(conv, events, self.meta)
+        self.conv = conv
+
+    def close(self, status: int) -> None:
+        """End the turn: latency histogram (with the trace id as exemplar) and the server span."""
+        elapsed = time.perf_counter() - self.started
+        self.tel.metrics.observe(n.TURN_DURATION, elapsed, self.trace_id, self.channel)
+        if self.span is not None:
+            self.span.set_attribute("http.response.status_code", status)
+            self.span.set_attribute(n.A_STATE_NEXT, self.conv.state.value)
+            if status >= 500:
+                self.span.set_status(Status(StatusCode.ERROR))
+                self.span.set_attribute(n.A_ERROR_TYPE, str(status))
+            self.span.end()
+
+
+class Telemetry:
+    """Logs, spans and metrics of the service, built once at start-up."""
+
+    def __init__(
+        self,
+        *,
+        logger: Any,
+        metrics: Metrics,
+        provider: Any,
+        tracing: bool,
+        trace_secret: bytes,
+        log_format: str,
+    ) -> None:
+        self.log = logger
+        self.metrics = metrics
+        self.provider = provider
+        self.tracer = provider.get_tracer("rdv")
+        self.tracing = tracing
+        self.secret = trace_secret
+        self.json_logs = log_format == "json"
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        log_format: str = "text",
+        log_pii: bool = False,
+        trace_secret: bytes,
+        version: str = "dev",
+        registry: CollectorRegistry | None = None,
+        span_exporter: SpanExporter | None = None,
+        log_stream: TextIO | None = None,
+    ) -> Telemetry:
+        """Build the telemetry; spans go to ``span_exporter`` or to what ``OTEL_*`` asks for."""
+        provider, tracing = make_provider(version, span_exporter)
+        return cls(
+            logger=make_logger(log_format, log_pii, log_stream),
+            metrics=Metrics(registry, version),
+            provider=provider,
+            tracing=tracing,
+            trace_secret=trace_secret,
+            log_format=log_format,
+        )
+
+    # ------------------------------------------------------------------ ids
+    def ids(self, conv: Conversation) -> tuple[int, int]:
+        """(trace id, root span id) of ``conv``."""
+        return derive_ids(self.secret, conv.conv_id, conv.epoch)
+
+    def trace_id_hex(self, conv_id: str, epoch: int = 0) -> str:
+        """The 32-hex-digit trace id of a conversation, as trace UIs show it."""
+        return f"{derive_ids(self.secret, conv_id, epoch)[0]:032x}"
+
+    def phone_hash(self, phone: str) -> str:
+        """A keyed hash of a phone number: lets traces be grouped by caller, never read back."""
+        return hmac.new(self.secret, phone.encode(), hashlib.sha256).hexdigest()[:16]
+
+    @staticmethod
+    def ensure_meta(conv: Conversation, meta: dict[str, Any]) -> dict[str, Any]:
+        """Meta with a span id allocated for the current state (a new conversation has none)."""
+        if meta.get(META_STATE) != conv.state.value or META_STATE_SPAN not in meta:
+            meta = dict(meta)
+            meta[META_STATE_SPAN] = f"{new_span_id():016x}"
+            meta[META_STATE] = conv.state.value
+            meta[META_STATE_SINCE] = conv.state_entered_at.isoformat()
+        return meta
+
+    # ------------------------------------------------------------------ entry points
+    def begin_turn(
+        self, conv: Conversation, meta: dict[str, Any], *, channel: str, route: str, method: str = "POST"
+    ) -> TurnScope:
+        """Open the telemetry of one caller turn."""
+        return TurnScope(self, conv, meta, channel, route, method)
+
+    def _emit(self, tag: str, conv: Conversation, trace_id: str | None, **fields: Any) -> None:
+        if self.json_logs:
+            fields["trace_id"] = trace_id or self.trace_id_hex(conv.conv_id, conv.epoch)
+        self.log.info(tag, conv_id=conv.conv_id, **fields)
+
+    def observe(self, conv: Conversation, events: Iterable[ev.Event], meta: dict[str, Any]) -> dict[str, Any]:
+        """Turn one engine step's events into log lines, spans and metrics; returns the new meta."""
+        meta = self.ensure_meta_for(conv, meta)
+        channel = conv.channel.value
+        trace_id: str | None = None
+        m = self.metrics
+        for event in events:
+            if isinstance(event, ev.TurnReceived):
+                self._emit(n.LOG_FLOW, conv, trace_id, state=event.state.value, turn=event.turn)
+            elif isinstance(event, ev.StateChanged):
+                self._emit(
+                    n.LOG_STATE_CHANGE, conv, trace_id,
+                    from_state=event.from_state.value, to_state=event.to_state.value,
+                )
+                m.inc(n.STATE_TRANSITIONS, channel, event.from_state.value, event.to_state.value)
+                self.state_span(conv, meta, event.from_state.value, event.at, event.to_state.value)
+                meta = dict(meta)
+                meta[META_STATE_SPAN] = f"{new_span_id():016x}"
+                meta[META_STATE] = event.to_state.value
+                meta[META_STATE_SINCE] = event.at.isoformat()
+            elif isinstance(event, ev.ConversationStarted):
+                self._emit(n.LOG_CONVERSATION_STARTED, conv, trace_id, channel=event.channel.value)
+                m.started[event.channel.value].inc()
+            elif isinstance(event, ev.SlotsSent):
+                self._emit(
+                    n.LOG_SLOTS_SENT, conv, trace_id,
+                    channel=event.channel.value, length=event.length, msg=_preview(event.message),
+                )
+                m.observe(n.SLOTS_MESSAGE_LENGTH, event.length, self.trace_id_hex(conv.conv_id, conv.epoch), channel)
+            elif isinstance(event, ev.BookingAttempted):
+                self._emit(n.LOG_BOOKING_ATTEMPT, conv, trace_id, slot_idx=event.slot_idx)
+            elif isinstance(event, ev.BookingResulted):
+                self._emit(n.LOG_BOOKING_RESULT, conv, trace_id, success=event.success)
+                m.inc(n.BOOKING_ATTEMPTS, channel, event.result.value)
+            elif isinstance(event, ev.BookingRetried):
+                self._emit(n.LOG_BOOKING_RETRY, conv, trace_id, retry=event.retry, preference=event.preference)
+                m.inc(n.BOOKING_RETRIES, channel)
+            elif isinstance(event, ev.Interrupted):
+                self._emit(n.LOG_INTERRUPTION, conv, trace_id, slot_idx=event.slot_idx)
+                m.inc(n.INTERRUPTIONS, channel)
+            elif isinstance(event, ev.AppointmentConfirmed):
+                self._emit(n.LOG_RDV_CONFIRMED, conv, trace_id, slot=event.slot_label, name=event.name)
+            elif isinstance(event, ev.AntiLoopTriggered):
+                self._emit(n.LOG_ANTI_LOOP, conv, trace_id, turn=event.turn, max_turns=event.max_turns)
+                m.inc(n.ANTI_LOOP, channel)
+            elif isinstance(event, ev.SessionExpired):
+                self._emit(
+                    n.LOG_SESSION_EXPIRED, conv, trace_id,
+                    state=event.state.value, idle_s=int(event.idle_seconds),
+                )
+                m.inc(n.SESSION_EXPIRIES, channel)
+            elif isinstance(event, ev.RecoveryStepped):
+                self._emit(n.LOG_RECOVERY_STEP, conv, trace_id, field=event.field.value, attempt=event.attempt)
+                m.inc(n.RECOVERY_PROMPTS, channel, event.field.value)
+            elif isinstance(event, ev.RecoveryLimitReached):
+                self._emit(
+                    n.LOG_RECOVERY_LIMIT, conv, trace_id,
+                    field=event.field.value, attempts=event.attempts, to=event.to_state.value,
+                )
+                m.inc(n.RECOVERY_LIMITS, channel, event.field.value)
+            elif isinstance(event, ev.IntentOverridden):
+                self._emit(
+                    n.LOG_INTENT_OVERRIDE, conv, trace_id,
+                    state=event.state.value, intent=event.intent, to=event.to_state.value,
+                )
+                m.inc(n.INTENT_OVERRIDES, channel, event.state.value, event.intent)
+            elif isinstance(event, ev.FillerDetected):
+                self._emit(n.LOG_FILLER, conv, trace_id, state=event.state.value)
+                m.inc(n.FILLERS, channel)
+            elif isinstance(event, ev.FaqAnswered):
+                self._emit(n.LOG_FAQ_ANSWERED, conv, trace_id, topic=event.topic, state=event.state.value)
+            elif isinstance(event, ev.BookingCancelled):
+                self._emit(n.LOG_BOOKING_CANCELLED, conv, trace_id)
+            elif isinstance(event, ev.ConversationEnded):
+                self._emit(
+                    n.LOG_CONVERSATION_ENDED, conv, trace_id,
+                    channel=event.channel.value, outcome=event.outcome.value, state=event.state.value,
+                    turns=event.turns, reason=event.reason or "-",
+                )
+                m.inc(n.CONVERSATIONS_ENDED, event.channel.value, event.outcome.value)
+                m.observe(
+                    n.CONVERSATION_TURNS, event.turns, self.trace_id_hex(conv.conv_id, conv.epoch),
+                    event.channel.value, event.outcome.value,
+                )
+                self.end_spans(conv, meta, event)
+        return meta
+
+    def ensure_meta_for(self, conv: Conversation, meta: dict[str, Any]) -> dict[str, Any]:
+        """Like :meth:`ensure_meta`, but keeps the stored state span when the state is known."""
+        if META_STATE_SPAN in meta:
+            return meta
+        return self.ensure_meta(conv, meta)
+
+    # ------------------------------------------------------------------ spans
+    def _base(self, conv: Conversation) -> dict[str, Any]:
+        attrs: dict[str, Any] = {n.A_CONVERSATION_ID: conv.conv_id, n.A_CHANNEL: conv.channel.value}
+        if conv.vapi_call_id:
+            attrs[n.A_VAPI_CALL_ID] = conv.vapi_call_id
+        return attrs
+
+    def state_span(self, conv: Conversation, meta: dict[str, Any], state: str, end: datetime, next_state: str | None) -> None:
+        """Emit the span of ``state`` (allocated when it was entered) now that it is left."""
+        if not self.tracing:
+            return
+        tid, root = self.ids(conv)
+        since = meta.get(META_STATE_SINCE)
+        start = datetime.fromisoformat(since) if since else conv.state_entered_at
+        attrs = self._base(conv)
+        attrs[n.A_STATE] = state
+        if next_state:
+            attrs[n.A_STATE_NEXT] = next_state
+        with forced_ids(None, int(meta[META_STATE_SPAN], 16)):
+            span = self.tracer.start_span(
+                n.state_span_name(state), context=remote_parent(tid, root), attributes=attrs, start_time=_ns(start)
+            )
+        span.end(end_time=max(_ns(end), _ns(start)))
+
+    def booking_span(self, conv: Conversation, meta: dict[str, Any], event: ev.BookingResulted, start_ns: int) -> None:
+        """One ``book_slot`` span under the state that made the attempt."""
+        if not self.tracing:
+            return
+        tid, _ = self.ids(conv)
+        attrs = self._base(conv)
+        attrs[n.A_SLOT_START] = event.slot_start.isoformat()
+        attrs[n.A_BOOKING_RESULT] = event.result.value
+        attrs[n.A_BOOKING_RETRY] = event.retry
+        span = self.tracer.start_span(
+            n.SPAN_BOOK_SLOT,
+            context=remote_parent(tid, int(self.ensure_meta_for(conv, meta)[META_STATE_SPAN], 16)),
+            kind=SpanKind.INTERNAL,
+            attributes=attrs,
+            start_time=start_ns,
+        )
+        if not event.success:
+            span.set_attribute(n.A_ERROR_TYPE, event.result.value)
+            span.set_status(Status(StatusCode.ERROR, event.result.value))
+        span.end()
+
+    def end_spans(self, conv: Conversation, meta: dict[str, Any], event: ev.ConversationEnded) -> None:
+        """The last state's span and the root ``conversation`` span, exactly once per conversation."""
+        if not self.tracing:
+            return
+        end = max(conv.last_seen_at, conv.state_entered_at)
+        self.state_span(conv, meta, meta.get(META_STATE, conv.state.value), end, None)
+        tid, root = self.ids(conv)
+        attrs = self._base(conv)
+        attrs[n.A_OUTCOME] = event.outcome.value
+        attrs[n.A_TURNS] = event.turns
+        attrs[n.A_STATE] = event.state.value
+        if event.reason:
+            attrs[n.A_ENDED_REASON] = event.reason
+        if conv.caller_phone:
+            attrs[n.A_CALLER_PHONE_HASH] = self.phone_hash(conv.caller_phone)
+        with forced_ids(tid, root):
+            span = self.tracer.start_span(
+                n.SPAN_CONVERSATION, context=trace.set_span_in_context(trace.INVALID_SPAN),
+                kind=SpanKind.SERVER, attributes=attrs, start_time=_ns(conv.created_at),
+            )
+        span.end(end_time=max(_ns(end), _ns(conv.created_at)))
+
+    # ------------------------------------------------------------------ others
+    def vapi_ended_reason(self, conv: Conversation | None, reason: str | None) -> str:
+        """Count a Vapi end-of-call reason by category and log it; returns the category."""
+        category = ended_reason_category(reason)
+        self.metrics.inc(n.VAPI_ENDED_REASONS, category)
+        if conv is not None:
+            self._emit(n.LOG_VAPI_CALL_ENDED, conv, None, reason=reason or "-", category=category)
+        return category
+
+    def set_active(self, counts: dict[str, int]) -> None:
+        """Set the active-conversations gauge from the store's counts per channel."""
+        for channel in n.CHANNELS:
+            self.metrics.set(n.ACTIVE_CONVERSATIONS, counts.get(channel, 0), channel)
+
+    def metrics_response(self, accept: str | None) -> tuple[bytes, str]:
+        """The ``/metrics`` body and content type for the scraper's ``Accept`` header."""
+        return self.metrics.exposition(accept)
+
+    def log_event(self, event: str, **fields: Any) -> None:
+        """A service-level log line (start-up warnings, draining…)."""
+        self.log.info(event, **fields)
+
+    def shutdown(self) -> None:
+        """Flush and stop span export."""
+        self.provider.shutdown()

@@ -1,0 +1,92 @@
+"""Free-slot search never proposes an invalid slot and spreads its proposals."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from service.engine.calendar import find_slots, is_open_day
+from service.engine.holidays import is_public_holiday
+from service.engine.model import Preference
+from service.engine.practice import Practice
+from tests.support import NOW, PARIS
+
+preferences = st.builds(
+    Preference,
+    period=st.sampled_from(["morning", "afternoon", "any"]),
+    day=st.one_of(st.none(), st.dates(date(2026, 3, 1), date(2026, 4, 15))),
+    after=st.one_of(st.none(), st.sampled_from([time(9), time(10, 30), time(15), time(17)])),
+    before=st.one_of(st.none(), st.sampled_from([time(10), time(12), time(16), time(18)])),
+)
+nows = st.datetimes(datetime(2026, 1, 1), datetime(2026, 12, 20)).map(lambda d: d.replace(tzinfo=PARIS))
+
+
+def _valid(practice: Practice, pref: Preference, now: datetime, taken: frozenset[datetime], slot_start: datetime) -> None:
+    local = slot_start.astimezone(PARIS)
+    assert slot_start >= now + timedelta(minutes=practice.min_lead_minutes), "inside the lead time"
+    assert local.date() <= (now.astimezone(PARIS) + timedelta(days=practice.horizon_days)).date()
+    assert is_open_day(practice, local.date()), "closed day"
+    assert not is_public_holiday(local.date())
+    assert local.date() not in practice.closed_dates
+    assert slot_start not in taken, "already booked"
+    spans = practice.hours[local.weekday()]
+    end = (local + timedelta(minutes=practice.slot_minutes)).time()
+    assert any(s.start <= local.time() and end <= s.end for s in spans), "outside opening hours or in a break"
+    if pref.period == "morning":
+        assert local.time() < time(12)
+    if pref.period == "afternoon":
+        assert local.time() >= time(12)
+    if pref.day is not None:
+        assert local.date() == pref.day
+
+
+@settings(max_examples=150, deadline=None)
+@given(pref=preferences, now=nows, taken_n=st.integers(0, 40))
+def test_never_proposes_an_invalid_slot(practice: Practice, pref: Preference, now: datetime, taken_n: int) -> None:
+    """Whatever the preference, time and bookings, every proposal is a free, open, future slot."""
+    first = find_slots(practice, pref, now, frozenset())
+    taken = frozenset(s.start for s in first[: taken_n % 4])
+    for slot in find_slots(practice, pref, now, taken):
+        _valid(practice, pref, now, taken, slot.start)
+
+
+def test_three_slots_spread_over_half_days(practice: Practice) -> None:
+    """With no preference, the three proposals are in three different half-days, in order."""
+    slots = find_slots(practice, Preference(), NOW, frozenset())
+    assert len(slots) == 3
+    halves = {(s.start.date(), s.start.astimezone(PARIS).hour < 12) for s in slots}
+    assert len(halves) == 3
+    assert list(slots) == sorted(slots, key=lambda s: s.start)
+
+
+def test_one_day_preference_spreads_by_an_hour(practice: Practice) -> None:
+    """On a named day, proposals are at least an hour apart."""
+    day = date(2026, 3, 5)
+    slots = find_slots(practice, Preference(day=day), NOW, frozenset())
+    assert len(slots) == 3
+    starts = sorted(s.start for s in slots)
+    assert all(b - a >= timedelta(hours=1) for a, b in zip(starts, starts[1:]))
+
+
+def test_holiday_and_closed_dates_are_skipped(practice: Practice) -> None:
+    """Easter Monday 2026 and a configured closed date never get slots."""
+    assert not is_open_day(practice, date(2026, 4, 6))
+    assert not find_slots(practice, Preference(day=date(2026, 4, 6)), NOW, frozenset())
+    assert not is_open_day(practice, date(2026, 12, 24))
+
+
+def test_booked_slot_is_not_proposed_again(practice: Practice) -> None:
+    """A taken slot disappears from the proposals."""
+    first = find_slots(practice, Preference(period="afternoon"), NOW, frozenset())
+    again = find_slots(practice, Preference(period="afternoon"), NOW, frozenset({first[0].start}))
+    assert first[0].start not in {s.start for s in again}
+
+
+def test_full_calendar_gives_nothing(practice: Practice) -> None:
+    """When every slot of a day is taken, that day offers nothing."""
+    day = date(2026, 3, 5)
+    all_slots = find_slots(practice, Preference(day=day), NOW, frozenset(), count=100)
+    taken = frozenset(s.start for s in all_slots)
+    assert find_slots(practice, Preference(day=day), NOW, taken) == ()

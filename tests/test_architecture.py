@@ -1,0 +1,49 @@
+"""The architecture is enforced: a pure engine, names declared once, errors under RdvError."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).parents[1]
+ENGINE = ROOT / "service" / "engine"
+
+
+def test_import_contracts_hold() -> None:
+    """import-linter: the engine imports no web, storage, telemetry or I/O package."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    proc = subprocess.run([str(lint)], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "0 broken" in proc.stdout
+
+
+def test_engine_never_reads_the_clock_or_randomness() -> None:
+    """No ``now()``, ``today()``, ``time()`` or ``random`` call anywhere in the engine."""
+    offenders = []
+    for path in ENGINE.rglob("*.py"):
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
+                on_time_module = isinstance(node.func.value, ast.Name) and node.func.value.id == "time"
+                if node.func.attr in ("now", "today", "utcnow") or on_time_module:
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} {node.func.attr}()")
+            if isinstance(node, ast.Import | ast.ImportFrom):
+                names = [a.name for a in node.names] + [getattr(node, "module", None) or ""]
+                if any(n == "random" or n.startswith("random.") for n in names):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} imports random")
+    assert offenders == []
+
+
+def test_every_raised_error_subclasses_rdv_error() -> None:
+    """``raise Exception(...)``/``RuntimeError`` are not used: errors subclass RdvError."""
+    offenders = []
+    for path in list((ROOT / "service").rglob("*.py")) + list((ROOT / "telemetry").rglob("*.py")):
+        tree = ast.parse(path.read_text("utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Raise) and isinstance(node.exc, ast.Call):
+                func = node.exc.func
+                if isinstance(func, ast.Name) and func.id in ("Exception", "RuntimeError"):
+                    offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []

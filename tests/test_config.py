@@ -1,0 +1,120 @@
+"""Settings and the practice file are validated at start-up with messages naming the culprit."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from service.config import ConfigError, load_practice, load_settings
+from service.engine.states import Channel, Field, State
+
+
+def test_defaults_follow_the_spec_per_channel() -> None:
+    """Text and voice get the SPEC's defaults (TTL 15/30, anti-loop 25/40, budget none/350)."""
+    limits = load_settings({}).limits
+    text, voice = limits[Channel.TEXT], limits[Channel.VOICE]
+    assert (text.session_ttl_minutes, voice.session_ttl_minutes) == (15, 30)
+    assert (text.max_turns_anti_loop, voice.max_turns_anti_loop) == (25, 40)
+    assert (text.slots_message_max_chars, voice.slots_message_max_chars) == (None, 350)
+    assert text.confirm_retry_max == voice.confirm_retry_max == 1
+    assert text.booking_retry_max == voice.booking_retry_max == 2
+    assert dict(text.recovery_limits) == {Field.NAME: 2, Field.SLOT_CHOICE: 2, Field.PHONE: 3}
+    assert text.recovery_fallback is State.TRANSFERRED
+
+
+def test_overrides_for_both_or_one_channel() -> None:
+    """``NAME`` sets both channels, ``NAME_VOICE`` only the voice one."""
+    limits = load_settings(
+        {"MAX_TURNS_ANTI_LOOP": "30", "SESSION_TTL_MINUTES_VOICE": "45",
+         "RECOVERY_LIMITS": "phone=4", "RDV_RECOVERY_FALLBACK": "menu"}
+    ).limits
+    assert limits[Channel.TEXT].max_turns_anti_loop == limits[Channel.VOICE].max_turns_anti_loop == 30
+    assert limits[Channel.TEXT].session_ttl_minutes == 15
+    assert limits[Channel.VOICE].session_ttl_minutes == 45
+    assert limits[Channel.VOICE].recovery_limits[Field.PHONE] == 4
+    assert limits[Channel.VOICE].recovery_limits[Field.NAME] == 2
+    assert limits[Channel.TEXT].recovery_fallback is State.INTENT_ROUTER
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"SESSION_TTL_MINUTES": "abc"}, "SESSION_TTL_MINUTES"),
+        ({"MAX_TURNS_ANTI_LOOP_VOICE": "0"}, "MAX_TURNS_ANTI_LOOP_VOICE"),
+        ({"BOOKING_RETRY_MAX": "-1"}, "BOOKING_RETRY_MAX"),
+        ({"RECOVERY_LIMITS": "nom=2"}, "RECOVERY_LIMITS"),
+        ({"RECOVERY_LIMITS": "phone=zero"}, "RECOVERY_LIMITS"),
+        ({"SLOTS_MESSAGE_MAX_CHARS": "20"}, "SLOTS_MESSAGE_MAX_CHARS"),
+        ({"RDV_LOG_FORMAT": "xml"}, "RDV_LOG_FORMAT"),
+        ({"RDV_LOG_PII": "maybe"}, "RDV_LOG_PII"),
+        ({"RDV_ENV": "staging"}, "RDV_ENV"),
+        ({"RDV_DATABASE_URL": "mysql://x"}, "RDV_DATABASE_URL"),
+        ({"RDV_PRACTICE_FILE": "/nonexistent/practice.toml"}, "RDV_PRACTICE_FILE"),
+        ({"RDV_ENV": "production"}, "RDV_VAPI_LLM_KEY"),
+        ({"RDV_STORE_TIMEOUT_SECONDS": "0"}, "RDV_STORE_TIMEOUT_SECONDS"),
+        ({"RDV_RECOVERY_FALLBACK": "hangup"}, "RDV_RECOVERY_FALLBACK"),
+    ],
+)
+def test_bad_environment_names_the_variable(env: dict[str, str], named: str) -> None:
+    """Each bad value raises ConfigError whose message names the variable."""
+    with pytest.raises(ConfigError, match=named):
+        load_settings(env)
+
+
+def test_production_never_echoes_secrets() -> None:
+    """A production start without a trace secret fails without printing the other secrets."""
+    with pytest.raises(ConfigError) as info:
+        load_settings({"RDV_ENV": "production", "RDV_VAPI_LLM_KEY": "k-123", "RDV_VAPI_SECRET": "s-456"})
+    assert "RDV_TRACE_SECRET" in str(info.value)
+    assert "k-123" not in str(info.value) and "s-456" not in str(info.value)
+
+
+EXAMPLE = (Path(__file__).parents[1] / "service" / "practice.example.toml").read_text("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "named"),
+    [
+        ('timezone = "Europe/Paris"', 'timezone = "Europe/Lutece"', "practice.timezone"),
+        ("slot_minutes = 30", "slot_minutes = 0", "practice.slot_minutes"),
+        ("slot_minutes = 30", 'slot_minutes = "30"', "practice.slot_minutes"),
+        ('transfer_number = "+33478000000"', 'transfer_number = "04 78"', "practice.transfer_number"),
+        ('monday = ["08:30-12:00", "14:00-18:30"]', 'monday = ["12:00-08:30"]', "hours.monday"),
+        ('monday = ["08:30-12:00", "14:00-18:30"]', 'monday = ["8h30-12h"]', "hours.monday"),
+        ('monday = ["08:30-12:00", "14:00-18:30"]', 'lundi = ["08:30-12:00"]', "unknown weekday"),
+        ('closed_dates = ["2026-12-24", "2026-12-31"]', 'closed_dates = ["24/12"]', "closed_dates"),
+        ("[faq]", "[faq]\nweather = \"beau\"", "faq.weather"),
+        ('name = "Cabinet du docteur Martin"', 'name = ""', "practice.name"),
+    ],
+)
+def test_bad_practice_file_names_the_key(tmp_path: Path, old: str, new: str, named: str) -> None:
+    """Each bad key of the practice file raises ConfigError naming the key."""
+    assert old in EXAMPLE
+    path = tmp_path / "practice.toml"
+    path.write_text(EXAMPLE.replace(old, new, 1), "utf-8")
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        load_practice(path)
+
+
+def test_invalid_toml_is_reported(tmp_path: Path) -> None:
+    """A file that is not TOML is reported with its path."""
+    path = tmp_path / "broken.toml"
+    path.write_text("[practice\nname = ", "utf-8")
+    with pytest.raises(ConfigError, match="invalid TOML"):
+        load_practice(path)
+
+
+def test_serve_stops_with_one_clear_line_on_bad_config(tmp_path: Path) -> None:
+    """``rdv serve`` with a bad variable exits 2 and prints one message, no traceback."""
+    env = {**os.environ, "RDV_DATA_DIR": str(tmp_path), "MAX_TURNS_ANTI_LOOP": "many"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "service.cli", "serve", "--port", "0"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "MAX_TURNS_ANTI_LOOP" in proc.stderr
+    assert "Traceback" not in proc.stderr
