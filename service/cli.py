@@ -11,6 +11,7 @@ import asyncio
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from service.config import ConfigError, load_practice, load_settings
 from service.engine.model import RdvError
@@ -28,6 +29,8 @@ def _serve(args: argparse.Namespace) -> int:
 
     from service.http.server import DrainingServer
 
+    if args.workers > 1:
+        return _serve_workers(args, settings.data_dir)
     app = create_app(settings, practice=practice)
     config = uvicorn.Config(
         app,
@@ -44,6 +47,40 @@ def _serve(args: argparse.Namespace) -> int:
     server = DrainingServer(config, app.state.services, args.drain_seconds)
     print(f"rdv listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     server.run()
+    return 0
+
+
+def _serve_workers(args: argparse.Namespace, data_dir: Path) -> int:
+    """Several uvicorn worker processes on one port; metrics aggregated across them.
+
+    prometheus-client's multiprocess mode needs ``PROMETHEUS_MULTIPROC_DIR`` set, and emptied,
+    before any worker starts; exemplars are off in that mode (the library does not support
+    them there). Each worker opens the same store; SQLite's WAL and BEGIN IMMEDIATE keep
+    turns and bookings consistent across processes.
+    """
+    import os
+    import shutil
+
+    import uvicorn
+
+    multiproc = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or data_dir / "prometheus-multiproc")
+    shutil.rmtree(multiproc, ignore_errors=True)
+    multiproc.mkdir(parents=True, exist_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
+    print(f"rdv listening on http://{args.host}:{args.port} ({args.workers} workers)", file=sys.stderr, flush=True)
+    uvicorn.run(
+        "service.http.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_level="warning",
+        timeout_graceful_shutdown=args.graceful_seconds,
+        timeout_keep_alive=5,
+    )
     return 0
 
 
@@ -86,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--graceful-seconds", type=int, default=20,
                        help="how long in-flight requests may take to finish after the drain")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes (>1 turns on prometheus-client's multiprocess mode)")
     serve.add_argument("--drain-seconds", type=float, default=2.0,
                        help="on SIGTERM, how long /readyz fails before the server stops accepting")
     serve.set_defaults(func=_serve)

@@ -164,6 +164,7 @@ class Telemetry:
         self.tracing = tracing
         self.secret = trace_secret
         self.json_logs = log_format == "json"
+        self._hex: dict[tuple[str, int], str] = {}
 
     @classmethod
     def create(
@@ -195,7 +196,13 @@ class Telemetry:
 
     def trace_id_hex(self, conv_id: str, epoch: int = 0) -> str:
         """The 32-hex-digit trace id of a conversation, as trace UIs show it."""
-        return f"{derive_ids(self.secret, conv_id, epoch)[0]:032x}"
+        key = (conv_id, epoch)
+        cached = self._hex.get(key)
+        if cached is None:
+            if len(self._hex) > 4096:
+                self._hex.clear()
+            cached = self._hex[key] = f"{derive_ids(self.secret, conv_id, epoch)[0]:032x}"
+        return cached
 
     def phone_hash(self, phone: str) -> str:
         """A keyed hash of a phone number: lets traces be grouped by caller, never read back."""
@@ -218,23 +225,23 @@ class Telemetry:
         """Open the telemetry of one caller turn."""
         return TurnScope(self, conv, meta, channel, route, method)
 
-    def _emit(self, tag: str, conv: Conversation, trace_id: str | None, **fields: Any) -> None:
+    def _emit(self, tag: str, conv: Conversation, meta: dict[str, Any] | None, **fields: Any) -> None:
         if self.json_logs:
-            fields["trace_id"] = trace_id or self.trace_id_hex(conv.conv_id, conv.epoch)
+            fields["trace_id"] = self.trace_id_hex(conv.conv_id, conv.epoch)
+            fields["span_id"] = (meta or {}).get(META_STATE_SPAN) or f"{self.ids(conv)[1]:016x}"
         self.log.info(tag, conv_id=conv.conv_id, **fields)
 
     def observe(self, conv: Conversation, events: Iterable[ev.Event], meta: dict[str, Any]) -> dict[str, Any]:
         """Turn one engine step's events into log lines, spans and metrics; returns the new meta."""
         meta = self.ensure_meta_for(conv, meta)
         channel = conv.channel.value
-        trace_id: str | None = None
         m = self.metrics
         for event in events:
             if isinstance(event, ev.TurnReceived):
-                self._emit(n.LOG_FLOW, conv, trace_id, state=event.state.value, turn=event.turn)
+                self._emit(n.LOG_FLOW, conv, meta, state=event.state.value, turn=event.turn)
             elif isinstance(event, ev.StateChanged):
                 self._emit(
-                    n.LOG_STATE_CHANGE, conv, trace_id,
+                    n.LOG_STATE_CHANGE, conv, meta,
                     from_state=event.from_state.value, to_state=event.to_state.value,
                 )
                 m.inc(n.STATE_TRANSITIONS, channel, event.from_state.value, event.to_state.value)
@@ -244,61 +251,61 @@ class Telemetry:
                 meta[META_STATE] = event.to_state.value
                 meta[META_STATE_SINCE] = event.at.isoformat()
             elif isinstance(event, ev.ConversationStarted):
-                self._emit(n.LOG_CONVERSATION_STARTED, conv, trace_id, channel=event.channel.value)
+                self._emit(n.LOG_CONVERSATION_STARTED, conv, meta, channel=event.channel.value)
                 m.started[event.channel.value].inc()
             elif isinstance(event, ev.SlotsSent):
                 self._emit(
-                    n.LOG_SLOTS_SENT, conv, trace_id,
+                    n.LOG_SLOTS_SENT, conv, meta,
                     channel=event.channel.value, length=event.length, msg=_preview(event.message),
                 )
                 m.observe(n.SLOTS_MESSAGE_LENGTH, event.length, self.trace_id_hex(conv.conv_id, conv.epoch), channel)
             elif isinstance(event, ev.BookingAttempted):
-                self._emit(n.LOG_BOOKING_ATTEMPT, conv, trace_id, slot_idx=event.slot_idx)
+                self._emit(n.LOG_BOOKING_ATTEMPT, conv, meta, slot_idx=event.slot_idx)
             elif isinstance(event, ev.BookingResulted):
-                self._emit(n.LOG_BOOKING_RESULT, conv, trace_id, success=event.success)
+                self._emit(n.LOG_BOOKING_RESULT, conv, meta, success=event.success)
                 m.inc(n.BOOKING_ATTEMPTS, channel, event.result.value)
             elif isinstance(event, ev.BookingRetried):
-                self._emit(n.LOG_BOOKING_RETRY, conv, trace_id, retry=event.retry, preference=event.preference)
+                self._emit(n.LOG_BOOKING_RETRY, conv, meta, retry=event.retry, preference=event.preference)
                 m.inc(n.BOOKING_RETRIES, channel)
             elif isinstance(event, ev.Interrupted):
-                self._emit(n.LOG_INTERRUPTION, conv, trace_id, slot_idx=event.slot_idx)
+                self._emit(n.LOG_INTERRUPTION, conv, meta, slot_idx=event.slot_idx)
                 m.inc(n.INTERRUPTIONS, channel)
             elif isinstance(event, ev.AppointmentConfirmed):
-                self._emit(n.LOG_RDV_CONFIRMED, conv, trace_id, slot=event.slot_label, name=event.name)
+                self._emit(n.LOG_RDV_CONFIRMED, conv, meta, slot=event.slot_label, name=event.name)
             elif isinstance(event, ev.AntiLoopTriggered):
-                self._emit(n.LOG_ANTI_LOOP, conv, trace_id, turn=event.turn, max_turns=event.max_turns)
+                self._emit(n.LOG_ANTI_LOOP, conv, meta, turn=event.turn, max_turns=event.max_turns)
                 m.inc(n.ANTI_LOOP, channel)
             elif isinstance(event, ev.SessionExpired):
                 self._emit(
-                    n.LOG_SESSION_EXPIRED, conv, trace_id,
+                    n.LOG_SESSION_EXPIRED, conv, meta,
                     state=event.state.value, idle_s=int(event.idle_seconds),
                 )
                 m.inc(n.SESSION_EXPIRIES, channel)
             elif isinstance(event, ev.RecoveryStepped):
-                self._emit(n.LOG_RECOVERY_STEP, conv, trace_id, field=event.field.value, attempt=event.attempt)
+                self._emit(n.LOG_RECOVERY_STEP, conv, meta, field=event.field.value, attempt=event.attempt)
                 m.inc(n.RECOVERY_PROMPTS, channel, event.field.value)
             elif isinstance(event, ev.RecoveryLimitReached):
                 self._emit(
-                    n.LOG_RECOVERY_LIMIT, conv, trace_id,
+                    n.LOG_RECOVERY_LIMIT, conv, meta,
                     field=event.field.value, attempts=event.attempts, to=event.to_state.value,
                 )
                 m.inc(n.RECOVERY_LIMITS, channel, event.field.value)
             elif isinstance(event, ev.IntentOverridden):
                 self._emit(
-                    n.LOG_INTENT_OVERRIDE, conv, trace_id,
+                    n.LOG_INTENT_OVERRIDE, conv, meta,
                     state=event.state.value, intent=event.intent, to=event.to_state.value,
                 )
                 m.inc(n.INTENT_OVERRIDES, channel, event.state.value, event.intent)
             elif isinstance(event, ev.FillerDetected):
-                self._emit(n.LOG_FILLER, conv, trace_id, state=event.state.value)
+                self._emit(n.LOG_FILLER, conv, meta, state=event.state.value)
                 m.inc(n.FILLERS, channel)
             elif isinstance(event, ev.FaqAnswered):
-                self._emit(n.LOG_FAQ_ANSWERED, conv, trace_id, topic=event.topic, state=event.state.value)
+                self._emit(n.LOG_FAQ_ANSWERED, conv, meta, topic=event.topic, state=event.state.value)
             elif isinstance(event, ev.BookingCancelled):
-                self._emit(n.LOG_BOOKING_CANCELLED, conv, trace_id)
+                self._emit(n.LOG_BOOKING_CANCELLED, conv, meta)
             elif isinstance(event, ev.ConversationEnded):
                 self._emit(
-                    n.LOG_CONVERSATION_ENDED, conv, trace_id,
+                    n.LOG_CONVERSATION_ENDED, conv, meta,
                     channel=event.channel.value, outcome=event.outcome.value, state=event.state.value,
                     turns=event.turns, reason=event.reason or "-",
                 )

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 
 from service import __version__
@@ -44,6 +45,30 @@ async def _reaper(svc: Services) -> None:
         await asyncio.sleep(svc.settings.reaper_interval_seconds)
         with contextlib.suppress(Exception):
             await svc.turns.reap(svc.instance)
+
+
+# Turn routes make their own server span inside the conversation's trace (the trace id is
+# derived from the conversation, which the generic middleware cannot know); health and
+# metrics scrapes make none.
+UNTRACED_URLS = ",".join(
+    (r"/metrics$", r"/healthz$", r"/readyz$", r"/api/conversations/[^/]+/messages$", r"/vapi/chat/completions$")
+)
+
+
+def request_spans(telemetry: Telemetry) -> list[Middleware]:
+    """OpenTelemetry's ASGI middleware for the other routes, without receive/send spans."""
+    if not telemetry.tracing:
+        return []
+    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+    return [
+        Middleware(
+            OpenTelemetryMiddleware,  # type: ignore[arg-type]
+            excluded_urls=UNTRACED_URLS,
+            tracer_provider=telemetry.provider,
+            exclude_spans=["receive", "send"],
+        )
+    ]
 
 
 def create_app(
@@ -100,6 +125,14 @@ def create_app(
         routes=[*routes.ROUTES, *openapi.ROUTES, *extra_routes(), *routes_extra],
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         lifespan=lifespan,
+        middleware=request_spans(telemetry),
     )
     app.state.services = svc
     return app
+
+
+def app_from_env() -> Starlette:
+    """The app built from the environment: the factory each uvicorn worker process calls."""
+    from service.config import load_settings
+
+    return create_app(load_settings())
