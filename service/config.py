@@ -52,6 +52,7 @@ class Settings:
     database_url: str | None = None
     log_format: str = "text"
     log_pii: bool = False
+    telemetry: bool = True
     trace_secret: str = DEV_TRACE_SECRET
     trace_ui_url: str | None = None
     operator_token: str | None = None
@@ -202,6 +203,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         database_url=database_url,
         log_format=_choice(env, "RDV_LOG_FORMAT", "text", ("text", "json")),
         log_pii=_bool(env, "RDV_LOG_PII", False),
+        telemetry=_bool(env, "RDV_TELEMETRY", True),
         trace_secret=trace_secret,
         trace_ui_url=env.get("RDV_TRACE_UI_URL", "").strip() or None,
         operator_token=env.get("RDV_OPERATOR_TOKEN", "").strip() or None,

@@ -133,6 +133,8 @@ class TurnScope:
 
     def close(self, status: int) -> None:
         """End the turn: latency histogram (with the trace id as exemplar) and the server span."""
+        if not self.tel.enabled:
+            return
         elapsed = time.perf_counter() - self.started
         self.tel.metrics.observe(n.TURN_DURATION, elapsed, self.trace_id, self.channel)
         if self.span is not None:
@@ -156,6 +158,7 @@ class Telemetry:
         tracing: bool,
         trace_secret: bytes,
         log_format: str,
+        enabled: bool = True,
     ) -> None:
         self.log = logger
         self.metrics = metrics
@@ -164,6 +167,7 @@ class Telemetry:
         self.tracing = tracing
         self.secret = trace_secret
         self.json_logs = log_format == "json"
+        self.enabled = enabled
         self._hex: dict[tuple[str, int], str] = {}
 
     @classmethod
@@ -177,9 +181,16 @@ class Telemetry:
         registry: CollectorRegistry | None = None,
         span_exporter: SpanExporter | None = None,
         log_stream: TextIO | None = None,
+        enabled: bool = True,
     ) -> Telemetry:
-        """Build the telemetry; spans go to ``span_exporter`` or to what ``OTEL_*`` asks for."""
-        provider, tracing = make_provider(version, span_exporter)
+        """Build the telemetry; spans go to ``span_exporter`` or to what ``OTEL_*`` asks for.
+
+        ``enabled=False`` (``RDV_TELEMETRY=false``) keeps ``/metrics`` serving but records no
+        event, span or log line of conversations: the baseline that ``make bench`` compares to.
+        """
+        provider, tracing = make_provider(version, span_exporter if enabled else None)
+        if not enabled:
+            tracing = False
         return cls(
             logger=make_logger(log_format, log_pii, log_stream),
             metrics=Metrics(registry, version),
@@ -187,6 +198,7 @@ class Telemetry:
             tracing=tracing,
             trace_secret=trace_secret,
             log_format=log_format,
+            enabled=enabled,
         )
 
     # ------------------------------------------------------------------ ids
@@ -233,6 +245,8 @@ class Telemetry:
 
     def observe(self, conv: Conversation, events: Iterable[ev.Event], meta: dict[str, Any]) -> dict[str, Any]:
         """Turn one engine step's events into log lines, spans and metrics; returns the new meta."""
+        if not self.enabled:
+            return meta
         meta = self.ensure_meta_for(conv, meta)
         channel = conv.channel.value
         m = self.metrics

@@ -89,6 +89,7 @@ def create_app(
         log_pii=settings.log_pii,
         trace_secret=settings.trace_secret.encode("utf-8"),
         version=__version__,
+        enabled=settings.telemetry,
     )
     clock = clock or SystemClock()
     svc = Services(

@@ -1,0 +1,292 @@
+"""``python -m bench``: one run, loopback only, bounded; prints a table, writes bench/results.json.
+
+Load generator: ``wrk`` (Debian) for saturation throughput — a C event loop that needs a
+fraction of a core for tens of thousands of requests per second, so the server, not the
+client, is what is measured; its Lua hooks drive complete booking conversations. A lean
+raw-asyncio client (bench/client.py) for what wrk cannot do: a fixed offered rate and the
+time to the first SSE byte.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench import client
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results.json"
+
+TARGETS = {
+    "turn_vs_baseline_ratio": ("≥ 0.35", lambda v: v >= 0.35),
+    "telemetry_overhead_ratio": ("≤ 1.30", lambda v: v <= 1.30),
+    "fixed_rate_p99_ms": ("< 10", lambda v: v < 10),
+    "sse_first_byte_p50_ms": ("< 5", lambda v: v < 5),
+    "understanding_us_per_utterance": ("< 1000", lambda v: v < 1000),
+    "rss_mb_after_10k_conversations": ("< 150", lambda v: v < 150),
+}
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 30) -> None:
+    """Poll ``url`` until it answers 200 (or the process dies)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code in (200, 405):
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {seconds}s")
+
+
+@contextmanager
+def process(cmd: list[str], env: dict[str, str], ready_url: str | None, log: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server process, wait until it answers, and stop it (whole group) afterwards."""
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            if ready_url:
+                wait_ready(ready_url, proc)
+            yield proc
+        finally:
+            with _suppress():
+                os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                with _suppress():
+                    os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+
+@contextmanager
+def _suppress() -> Iterator[None]:
+    try:
+        yield
+    except ProcessLookupError:
+        pass
+
+
+def wrk(url: str, script: Path, seconds: int, connections: int, threads: int = 1) -> float:
+    """Requests per second that wrk measured."""
+    done = subprocess.run(
+        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
+        capture_output=True, text=True, timeout=seconds + 30, check=True,
+    )
+    match = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    if not match:
+        raise RuntimeError(f"wrk printed no rate:\n{done.stdout}\n{done.stderr}")
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
+    if errors:
+        print(f"  note: {errors.group(1)} non-2xx answers", file=sys.stderr)
+    return float(match.group(1))
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of one process, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+def children(pid: int) -> list[int]:
+    """Direct child processes of ``pid``."""
+    out = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        match = re.search(r"^PPid:\s+(\d+)$", text, re.M)
+        if match and int(match.group(1)) == pid:
+            out.append(int(status.parent.name))
+    return out
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0–1) of ``values``."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def understanding_us() -> float:
+    """Mean time, in µs, to understand one utterance (intent, name, preference, yes/no, filler)."""
+    from service.engine import nlu
+
+    utterances = [
+        "bonjour je voudrais prendre rendez-vous s'il vous plaît", "euh", "c'est jean dupont",
+        "plutôt mardi prochain en fin de matinée", "le deuxième", "oui c'est ça",
+        "non ça ne m'arrange pas", "zéro six douze trente-quatre cinquante-six soixante-dix-huit",
+        "je voudrais pas annuler je voudrais déplacer", "c'est où votre cabinet",
+        "après dix-sept heures si possible", "je m'appelle marie-claire n'diaye",
+        "quatre vingt dix", "pas de préférence", "oui mais plutôt le deuxième",
+    ]
+    now = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    nlu.warm()
+    rounds = 200
+    start = time.perf_counter()
+    for _ in range(rounds):
+        for text in utterances:
+            nlu.is_filler(text)
+            nlu.intent(text)
+            nlu.name(text)
+            nlu.preference(text, now)
+            nlu.yes_no(text)
+    return (time.perf_counter() - start) / (rounds * len(utterances)) * 1e6
+
+
+def rdv_env(data_dir: Path, telemetry: bool, sink_port: int | None) -> dict[str, str]:
+    """The environment of a rdv server under test."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RDV_", "OTEL_", "PROMETHEUS_"))}
+    env.update({
+        "RDV_DATA_DIR": str(data_dir),
+        "RDV_PRACTICE_FILE": str(HERE / "practice.toml"),
+        "RDV_TELEMETRY": "true" if telemetry else "false",
+        "OTEL_TRACES_EXPORTER": "otlp" if (telemetry and sink_port) else "none",
+    })
+    if telemetry and sink_port:
+        env["OTEL_EXPORTER_OTLP_ENDPOINT"] = f"http://127.0.0.1:{sink_port}"
+    return env
+
+
+def run(seconds: int, rate: float) -> dict[str, Any]:
+    """Every measurement of the issue, in one run; returns the results."""
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is missing: run `make bench` (it installs the Debian package)")
+    py = sys.executable
+    work = Path(tempfile.mkdtemp(prefix="rdv-bench-"))
+    res: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "seconds": seconds}
+    try:
+        sink_port = free_port()
+        with process([py, "-m", "bench.sink", str(sink_port)], dict(os.environ), None, work / "sink.log"):
+            port = free_port()
+            print(f"baseline: bare Starlette echo, {seconds}s …", file=sys.stderr)
+            with process(
+                [py, "-m", "uvicorn", "bench.echo:app", "--port", str(port), "--loop", "uvloop",
+                 "--http", "httptools", "--log-level", "warning", "--no-access-log"],
+                dict(os.environ), None, work / "echo.log",
+            ):
+                time.sleep(1.0)
+                wrk(f"http://127.0.0.1:{port}/echo", HERE / "echo.lua", 2, 16)  # warm-up
+                res["baseline_rps"] = wrk(f"http://127.0.0.1:{port}/echo", HERE / "echo.lua", seconds, 16)
+
+            for label, telemetry in (("on", True), ("off", False)):
+                print(f"rdv, telemetry {label}: booking turns, {seconds}s …", file=sys.stderr)
+                port = free_port()
+                data = work / f"data-{label}"
+                with process(
+                    [py, "-m", "service.cli", "serve", "--port", str(port)],
+                    rdv_env(data, telemetry, sink_port), f"http://127.0.0.1:{port}/readyz", work / f"rdv-{label}.log",
+                ):
+                    wrk(f"http://127.0.0.1:{port}", HERE / "turns.lua", 2, 16)  # warm-up
+                    res[f"turn_rps_telemetry_{label}"] = wrk(f"http://127.0.0.1:{port}", HERE / "turns.lua", seconds, 16)
+                    if telemetry:
+                        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+                        confirmed = _sum(metrics, 'rdv_conversations_ended_total{channel="text",outcome="confirmed"}')
+                        attempts = _sum(metrics, "rdv_booking_attempts_total")
+                        res["booking_success_share"] = round(
+                            _sum(metrics, 'rdv_booking_attempts_total{channel="text",result="success"}') / attempts, 3
+                        ) if attempts else None
+                        res["confirmed_conversations"] = confirmed
+
+            print(f"rdv: fixed rate {rate:.0f} turns/s for {seconds}s, then SSE and memory …", file=sys.stderr)
+            port = free_port()
+            with process(
+                [py, "-m", "service.cli", "serve", "--port", str(port)],
+                rdv_env(work / "data-rate", True, sink_port), f"http://127.0.0.1:{port}/readyz", work / "rdv-rate.log",
+            ) as proc:
+                asyncio.run(client.closed_loop(port, 400, 8, "warm", False))
+                latencies = asyncio.run(client.fixed_rate(port, rate, seconds, 32, "r"))
+                res["fixed_rate_offered"] = rate
+                res["fixed_rate_turns"] = len(latencies)
+                res["fixed_rate_p50_ms"] = round(percentile(latencies, 0.50) * 1000, 3)
+                res["fixed_rate_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 3)
+                sse = asyncio.run(client.first_sse_byte(port, 200))
+                res["sse_first_byte_p50_ms"] = round(statistics.median(sse) * 1000, 3) if sse else None
+                res["sse_first_byte_p99_ms"] = round(percentile(sse, 0.99) * 1000, 3) if sse else None
+                asyncio.run(client.closed_loop(port, 10_000, 16, "m", True))
+                res["rss_mb_after_10k_conversations"] = round(rss_mb(proc.pid), 1)
+
+            print(f"rdv: 2 workers, booking turns, {seconds}s …", file=sys.stderr)
+            port = free_port()
+            with process(
+                [py, "-m", "service.cli", "serve", "--port", str(port), "--workers", "2"],
+                rdv_env(work / "data-2w", True, sink_port), f"http://127.0.0.1:{port}/readyz", work / "rdv-2w.log",
+            ) as proc:
+                wrk(f"http://127.0.0.1:{port}", HERE / "turns.lua", 2, 16, threads=1)
+                res["two_workers_turn_rps"] = wrk(f"http://127.0.0.1:{port}", HERE / "turns.lua", seconds, 16, threads=1)
+                workers = children(proc.pid)
+                workers = [w for w in workers if "multiprocessing" not in Path(f"/proc/{w}/cmdline").read_text()] or workers
+                res["two_workers_rss_mb"] = [round(rss_mb(w), 1) for w in workers]
+
+        res["understanding_us_per_utterance"] = round(understanding_us(), 1)
+        res["turn_vs_baseline_ratio"] = round(res["turn_rps_telemetry_on"] / res["baseline_rps"], 3)
+        res["telemetry_overhead_ratio"] = round(res["turn_rps_telemetry_off"] / res["turn_rps_telemetry_on"], 3)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return res
+
+
+def _sum(metrics: str, prefix: str) -> float:
+    total = 0.0
+    for line in metrics.splitlines():
+        if line.startswith(prefix):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def table(res: dict[str, Any]) -> str:
+    """The human summary: every figure, with its target and whether it is met."""
+    rows = []
+    for key, value in res.items():
+        target, check = TARGETS.get(key, ("", None))
+        verdict = "" if check is None or value is None else ("ok" if check(value) else "MISSED")
+        rows.append((key, str(value), target, verdict))
+    width = max(len(r[0]) for r in rows)
+    return "\n".join(f"{k:<{width}}  {v:>16}  {t:>8}  {c}" for k, v, t, c in rows)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the bench and print the table."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--seconds", type=int, default=8, help="duration of each measured phase")
+    parser.add_argument("--rate", type=float, default=500.0, help="offered turns/s for the latency phase")
+    args = parser.parse_args(argv)
+    res = run(args.seconds, args.rate)
+    RESULTS.write_text(json.dumps(res, indent=2) + "\n")
+    print(table(res))
+    print(f"\nwritten to {RESULTS}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
