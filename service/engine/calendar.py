@@ -90,8 +90,9 @@ def find_slots(
         pool.append(slot)
         local = slot.start.astimezone(practice.timezone)
         half_days.add((local.date(), local.time() < NOON))
-        # Enough material for a good spread without scanning the whole horizon.
-        if len(half_days) > count and len(pool) >= count * 4:
+        # One slot per half-day is the best spread: as soon as there are enough half-days,
+        # the first pass below returns without looking further.
+        if len(half_days) >= count:
             break
     chosen: list[Slot] = []
     seen: set[tuple[date, bool]] = set()
