@@ -162,3 +162,19 @@ def test_trace_id_is_documented_hmac() -> None:
     expected = hmac.new(b"test-secret", b"conv_doc:0", hashlib.sha256).hexdigest()[:32]
     assert cap.telemetry.trace_id_hex("conv_doc") == expected
     assert cap.telemetry.trace_id_hex("conv_doc", 1) != expected
+
+
+def test_readme_shell_recipe_gives_the_trace_id() -> None:
+    """The README's openssl recipe computes the same trace id as the service."""
+    import shutil
+    import subprocess
+
+    import pytest
+
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    out = subprocess.run(
+        ["bash", "-c", "printf '%s' \"conv_x:0\" | openssl dgst -sha256 -hmac \"test-secret\" | awk '{print substr($NF,1,32)}'"],
+        capture_output=True, text=True, check=True, timeout=10,
+    ).stdout.strip()
+    assert out == Captured().telemetry.trace_id_hex("conv_x")
