@@ -19,6 +19,20 @@ from service.engine.model import RdvError
 TOOL_MODULES = ("service.tools.diagnose", "service.tools.simulate", "service.tools.probe")
 
 
+def _server_options(args: argparse.Namespace) -> dict[str, object]:
+    """uvicorn settings shared by one-process and multi-worker serving."""
+    return {
+        "host": args.host,
+        "port": args.port,
+        "loop": "uvloop",
+        "http": "httptools",
+        "access_log": False,
+        "log_level": "warning",
+        "timeout_graceful_shutdown": args.graceful_seconds,
+        "timeout_keep_alive": 5,
+    }
+
+
 def _serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     practice = load_practice(settings.practice_file)
@@ -32,18 +46,7 @@ def _serve(args: argparse.Namespace) -> int:
     if args.workers > 1:
         return _serve_workers(args, settings.data_dir)
     app = create_app(settings, practice=practice)
-    config = uvicorn.Config(
-        app,
-        host=args.host,
-        port=args.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=args.graceful_seconds,
-        timeout_keep_alive=5,
-        h11_max_incomplete_event_size=16 * 1024,
-    )
+    config = uvicorn.Config(app, **_server_options(args))
     server = DrainingServer(config, app.state.services, args.drain_seconds)
     print(f"rdv listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     server.run()
@@ -68,19 +71,7 @@ def _serve_workers(args: argparse.Namespace, data_dir: Path) -> int:
     multiproc.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
     print(f"rdv listening on http://{args.host}:{args.port} ({args.workers} workers)", file=sys.stderr, flush=True)
-    uvicorn.run(
-        "service.http.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_level="warning",
-        timeout_graceful_shutdown=args.graceful_seconds,
-        timeout_keep_alive=5,
-    )
+    uvicorn.run("service.http.app:app_from_env", factory=True, workers=args.workers, **_server_options(args))
     return 0
 
 
