@@ -8,6 +8,7 @@ from typing import Any
 
 from service.engine.model import BookingRef, Context, Conversation, Preference, Slot
 from service.engine.states import Channel, Outcome, State
+from service.storage.base import EventRecord, TurnRecord
 
 
 def _slot(data: dict[str, Any]) -> Slot:
@@ -135,3 +136,65 @@ def conversation_from_row(row: dict[str, Any]) -> Conversation:
     )
 
 
+def turn_from_row(row: dict[str, Any]) -> TurnRecord:
+    """A stored turn back from its columns (``at`` as ISO text or a datetime)."""
+    return TurnRecord(
+        conv_id=row["conv_id"],
+        turn=int(row["turn"]),
+        request_key=row["request_key"],
+        text=row["text"],
+        reply=row["reply"],
+        state_before=row["state_before"],
+        state_after=row["state_after"],
+        at=row["at"] if isinstance(row["at"], datetime) else datetime.fromisoformat(row["at"]),
+        interrupted=bool(row["interrupted"]),
+        directive=row["directive"],
+        trace_id=row["trace_id"],
+    )
+
+
+def timeline_dict(
+    conv_row: dict[str, Any],
+    turns: list[TurnRecord],
+    events: list[EventRecord],
+    bookings: list[dict[str, Any]],
+    report: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The timeline answer shared by every backend: one conversation, everything in order."""
+
+    # Booking times as SQLite stores them (fixed-width UTC text), whatever the backend.
+    def iso(value: Any) -> Any:
+        return utc_text(value) if isinstance(value, datetime) else value
+
+    conv = conversation_from_row(conv_row)
+    return {
+        "conv_id": conv.conv_id,
+        "channel": conv.channel.value,
+        "state": conv.state.value,
+        "outcome": conv.outcome.value if conv.outcome else None,
+        "turn_count": conv.turn_count,
+        "epoch": conv.epoch,
+        "created_at": conv.created_at.isoformat(),
+        "last_seen_at": conv.last_seen_at.isoformat(),
+        "vapi_call_id": conv.vapi_call_id,
+        "caller_phone": conv.caller_phone,
+        "ended_reason": conv_row.get("ended_reason"),
+        "turns": [
+            {
+                "turn": t.turn, "at": t.at.isoformat(), "text": t.text, "reply": t.reply,
+                "state_before": t.state_before, "state_after": t.state_after,
+                "interrupted": t.interrupted, "action": t.directive, "trace_id": t.trace_id,
+            }
+            for t in turns
+        ],
+        "events": [{"at": e.at.isoformat(), "kind": e.kind, "data": e.data} for e in events],
+        "bookings": [
+            {
+                "id": b["id"], "conv_id": b["conv_id"], "slot_start": iso(b["slot_start"]), "slot_end": iso(b["slot_end"]),
+                "name": b["name"], "phone": b["phone"], "created_at": iso(b["created_at"]),
+                "cancelled_at": iso(b["cancelled_at"]),
+            }
+            for b in bookings
+        ],
+        "call_report": report,
+    }

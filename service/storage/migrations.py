@@ -77,3 +77,79 @@ SQLITE_STEPS: tuple[tuple[str, ...], ...] = (
         )""",
     ),
 )
+
+# PostgreSQL: the same tables and indexes as SQLite, with native types. Datetimes are
+# ``timestamptz``; JSON stays text, byte for byte what the codec wrote, so both backends
+# answer identically (and a ``::jsonb`` cast serves operators who query it).
+POSTGRES_STEPS: tuple[tuple[str, ...], ...] = (
+    (
+        """CREATE TABLE conversations (
+            conv_id TEXT PRIMARY KEY,
+            channel TEXT NOT NULL,
+            state TEXT NOT NULL,
+            turn_count INTEGER NOT NULL,
+            created_at TIMESTAMPTZ NOT NULL,
+            last_seen_at TIMESTAMPTZ NOT NULL,
+            state_entered_at TIMESTAMPTZ NOT NULL,
+            outcome TEXT,
+            vapi_call_id TEXT,
+            caller_phone TEXT,
+            epoch INTEGER NOT NULL DEFAULT 0,
+            context TEXT NOT NULL,
+            meta TEXT NOT NULL DEFAULT '{}',
+            version INTEGER NOT NULL,
+            ended_reason TEXT
+        )""",
+        "CREATE INDEX conversations_last_seen ON conversations (last_seen_at)",
+        "CREATE INDEX conversations_idle ON conversations (channel, last_seen_at) WHERE outcome IS NULL",
+        "CREATE INDEX conversations_call ON conversations (vapi_call_id)",
+        """CREATE TABLE turns (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            conv_id TEXT NOT NULL,
+            turn INTEGER NOT NULL,
+            request_key TEXT,
+            text TEXT NOT NULL,
+            reply TEXT NOT NULL,
+            state_before TEXT NOT NULL,
+            state_after TEXT NOT NULL,
+            at TIMESTAMPTZ NOT NULL,
+            interrupted BOOLEAN NOT NULL DEFAULT FALSE,
+            directive TEXT,
+            trace_id TEXT
+        )""",
+        "CREATE INDEX turns_conv ON turns (conv_id, id)",
+        "CREATE UNIQUE INDEX turns_request_key ON turns (conv_id, request_key) WHERE request_key IS NOT NULL",
+        """CREATE TABLE events (
+            id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            conv_id TEXT NOT NULL,
+            at TIMESTAMPTZ NOT NULL,
+            kind TEXT NOT NULL,
+            data TEXT NOT NULL
+        )""",
+        "CREATE INDEX events_conv ON events (conv_id, id)",
+        "CREATE INDEX events_kind_at ON events (kind, at)",
+        """CREATE TABLE bookings (
+            id TEXT PRIMARY KEY,
+            slot_start TIMESTAMPTZ NOT NULL,
+            slot_end TIMESTAMPTZ NOT NULL,
+            conv_id TEXT NOT NULL,
+            name TEXT NOT NULL,
+            phone TEXT,
+            created_at TIMESTAMPTZ NOT NULL,
+            cancelled_at TIMESTAMPTZ
+        )""",
+        "CREATE UNIQUE INDEX bookings_active_slot ON bookings (slot_start) WHERE cancelled_at IS NULL",
+        "CREATE INDEX bookings_phone ON bookings (phone, slot_start)",
+        "CREATE INDEX bookings_conv ON bookings (conv_id, created_at)",
+        """CREATE TABLE call_reports (
+            conv_id TEXT PRIMARY KEY,
+            report TEXT NOT NULL,
+            at TIMESTAMPTZ NOT NULL
+        )""",
+        """CREATE TABLE leases (
+            name TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            until TIMESTAMPTZ NOT NULL
+        )""",
+    ),
+)

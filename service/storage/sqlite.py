@@ -29,7 +29,14 @@ from service.storage.base import (
     StoredConversation,
     TurnRecord,
 )
-from service.storage.codec import COLUMNS, conversation_from_row, conversation_to_row, utc_text
+from service.storage.codec import (
+    COLUMNS,
+    conversation_from_row,
+    conversation_to_row,
+    timeline_dict,
+    turn_from_row,
+    utc_text,
+)
 from service.storage.migrations import SQLITE_STEPS
 
 T = TypeVar("T")
@@ -117,7 +124,7 @@ class SqliteStore:
         row = self.conn.execute(
             "SELECT * FROM turns WHERE conv_id = ? AND request_key = ?", (conv_id, request_key)
         ).fetchone()
-        return None if row is None else _turn(dict(row))
+        return None if row is None else turn_from_row(dict(row))
 
     async def find_turn(self, conv_id: str, request_key: str) -> TurnRecord | None:
         """The stored turn with this request key, or None."""
@@ -333,7 +340,7 @@ class SqliteStore:
             row = conn.execute("SELECT * FROM conversations WHERE conv_id = ?", (conv_id,)).fetchone()
             if row is None:
                 return None
-            turns = [_turn(dict(r)) for r in conn.execute(
+            turns = [turn_from_row(dict(r)) for r in conn.execute(
                 "SELECT * FROM turns WHERE conv_id = ? ORDER BY id", (conv_id,)).fetchall()]
             events = conn.execute("SELECT * FROM events WHERE conv_id = ? ORDER BY id", (conv_id,)).fetchall()
             bookings = conn.execute(
@@ -401,65 +408,3 @@ class SqliteStore:
             return cur.rowcount == 1
 
         return await self._run(run)
-
-
-def _turn(row: dict[str, Any]) -> TurnRecord:
-    return TurnRecord(
-        conv_id=row["conv_id"],
-        turn=int(row["turn"]),
-        request_key=row["request_key"],
-        text=row["text"],
-        reply=row["reply"],
-        state_before=row["state_before"],
-        state_after=row["state_after"],
-        at=row["at"] if isinstance(row["at"], datetime) else datetime.fromisoformat(row["at"]),
-        interrupted=bool(row["interrupted"]),
-        directive=row["directive"],
-        trace_id=row["trace_id"],
-    )
-
-
-def timeline_dict(
-    conv_row: dict[str, Any],
-    turns: list[TurnRecord],
-    events: list[EventRecord],
-    bookings: list[dict[str, Any]],
-    report: dict[str, Any] | None,
-) -> dict[str, Any]:
-    """The timeline answer shared by every backend: one conversation, everything in order."""
-
-    def iso(value: Any) -> Any:
-        return value.isoformat() if isinstance(value, datetime) else value
-
-    conv = conversation_from_row(conv_row)
-    return {
-        "conv_id": conv.conv_id,
-        "channel": conv.channel.value,
-        "state": conv.state.value,
-        "outcome": conv.outcome.value if conv.outcome else None,
-        "turn_count": conv.turn_count,
-        "epoch": conv.epoch,
-        "created_at": conv.created_at.isoformat(),
-        "last_seen_at": conv.last_seen_at.isoformat(),
-        "vapi_call_id": conv.vapi_call_id,
-        "caller_phone": conv.caller_phone,
-        "ended_reason": conv_row.get("ended_reason"),
-        "turns": [
-            {
-                "turn": t.turn, "at": t.at.isoformat(), "text": t.text, "reply": t.reply,
-                "state_before": t.state_before, "state_after": t.state_after,
-                "interrupted": t.interrupted, "action": t.directive, "trace_id": t.trace_id,
-            }
-            for t in turns
-        ],
-        "events": [{"at": e.at.isoformat(), "kind": e.kind, "data": e.data} for e in events],
-        "bookings": [
-            {
-                "id": b["id"], "conv_id": b["conv_id"], "slot_start": iso(b["slot_start"]), "slot_end": iso(b["slot_end"]),
-                "name": b["name"], "phone": b["phone"], "created_at": iso(b["created_at"]),
-                "cancelled_at": iso(b["cancelled_at"]),
-            }
-            for b in bookings
-        ],
-        "call_report": report,
-    }

@@ -1,0 +1,439 @@
+"""The PostgreSQL store, for deployments where several replicas share one database.
+
+An asyncpg pool serves every call; each write is one transaction. Conversations use
+optimistic concurrency (a ``version`` column); booking is a conditional insert guarded by a
+partial unique index on active slots, so of many replicas racing for one slot exactly one
+wins. Migrations run under a transaction-scoped advisory lock and the reaper lease is a
+row, so both are safe across processes. Driver and network failures become
+:class:`StoreError` (the HTTP layer answers 503); the pool replaces a broken connection on
+the next acquire, so the service recovers by itself once the server is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg  # type: ignore[import-untyped]
+
+from service.engine.model import BookingRef, Conversation, RdvError, Slot
+from service.engine.states import BookingResult
+from service.storage.base import (
+    BookingOutcome,
+    ConcurrentTurnError,
+    DuplicateTurnError,
+    EventRecord,
+    StoreError,
+    StoredConversation,
+    TurnRecord,
+)
+from service.storage.codec import (
+    COLUMNS,
+    conversation_from_row,
+    conversation_to_row,
+    timeline_dict,
+    turn_from_row,
+)
+from service.storage.migrations import POSTGRES_STEPS
+
+# Everything the driver or the network may raise when the server is down, restarting,
+# slow or refusing; each becomes a StoreError.
+DRIVER_ERRORS: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
+# Opening also refuses a malformed URL (bad port, unknown parameter value) with ValueError.
+OPEN_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, ValueError)
+
+# First key of the two-key advisory lock that serialises migrations ("rdv"); the second
+# key is the schema's hash, so stores in different schemas of one database do not wait.
+MIGRATION_LOCK_KEY = 0x726476
+CLOSE_TIMEOUT_SECONDS = 10.0
+DATETIME_COLUMNS = frozenset({"created_at", "last_seen_at", "state_entered_at"})
+
+_INSERT_CONVERSATION = (
+    f"INSERT INTO conversations ({', '.join(COLUMNS)}, meta, version) "
+    f"VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 2))}, 1) "
+    "ON CONFLICT (conv_id) DO NOTHING RETURNING version"
+)
+_UPDATE_CONVERSATION = (
+    f"UPDATE conversations SET {', '.join(f'{c} = ${i}' for i, c in enumerate(COLUMNS[1:], start=2))}, "
+    f"meta = ${len(COLUMNS) + 1}, version = ${len(COLUMNS) + 2} "
+    f"WHERE conv_id = $1 AND version = ${len(COLUMNS) + 3} RETURNING version"
+)
+_INSERT_TURN = (
+    "INSERT INTO turns (conv_id, turn, request_key, text, reply, state_before, state_after, at, "
+    "interrupted, directive, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+)
+# One statement for all of a turn's events; WITH ORDINALITY keeps their order in the ids.
+_INSERT_EVENTS = (
+    "INSERT INTO events (conv_id, at, kind, data) "
+    "SELECT e.conv_id, e.at, e.kind, e.data "
+    "FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[]) "
+    "WITH ORDINALITY AS e(conv_id, at, kind, data, n) ORDER BY e.n"
+)
+
+
+class _SlotTakenError(RdvError):
+    """Internal: the insert found the slot taken; the transaction must be rolled back."""
+
+
+def pg_text(value: str) -> str:
+    """Text as PostgreSQL can hold it: the server refuses U+0000, so it is stored as U+FFFD
+    (SQLite keeps it; a caller typing a NUL must get an answer, not a 503 on every retry)."""
+    return value.replace("\x00", "\ufffd")
+
+
+async def _setup_connection(conn: asyncpg.Connection) -> None:
+    """Every new pooled connection (reconnects included) encodes text parameters with
+    :func:`pg_text`; arrays of text do not go through this codec and are cleaned by hand."""
+    await conn.set_type_codec("text", schema="pg_catalog", encoder=pg_text, decoder=str, format="text")
+
+
+def _utc(moment: datetime) -> datetime:
+    """A datetime as UTC, the way :func:`service.storage.codec.utc_text` reads it."""
+    return moment.astimezone(UTC)
+
+
+def redacted(url: str) -> str:
+    """``url`` with its password masked, for error messages and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def _stored(row: asyncpg.Record) -> StoredConversation:
+    data = dict(row)
+    return StoredConversation(conversation_from_row(data), int(data["version"]), json.loads(data["meta"] or "{}"))
+
+
+def _event(row: asyncpg.Record) -> EventRecord:
+    return EventRecord(row["conv_id"], row["at"], row["kind"], json.loads(row["data"]))
+
+
+def _conversation_params(conv: Conversation, meta: dict[str, Any]) -> list[Any]:
+    """The conversation's column values in COLUMNS order, then its meta as JSON."""
+    row = conversation_to_row(conv)
+    values = [_utc(getattr(conv, c)) if c in DATETIME_COLUMNS else row[c] for c in COLUMNS]
+    return [*values, json.dumps(meta, separators=(",", ":"))]
+
+
+class PostgresStore:
+    """The Store protocol on a PostgreSQL database (``postgresql://`` URL)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        connect_timeout: float = 5.0,
+        command_timeout: float = 30.0,
+    ) -> None:
+        self.url = url
+        self.min_size = min_size
+        self.max_size = max_size
+        self.connect_timeout = connect_timeout
+        self.command_timeout = command_timeout
+        self._pool: asyncpg.Pool | None = None
+
+    # -- plumbing -------------------------------------------------------------------
+    def _error(self, exc: BaseException) -> StoreError:
+        return StoreError(f"postgresql {redacted(self.url)}: {type(exc).__name__}: {exc}")
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection; driver and network failures become StoreError."""
+        pool = self._pool
+        if pool is None:
+            raise StoreError("the PostgreSQL store is not open")
+        try:
+            async with pool.acquire(timeout=self.command_timeout) as conn:
+                yield conn
+        except StoreError:
+            raise
+        except DRIVER_ERRORS as exc:
+            raise self._error(exc) from exc
+
+    async def open(self) -> None:
+        """Create the connection pool and apply pending migrations under an advisory lock."""
+        if self._pool is None:
+            try:
+                self._pool = await asyncpg.create_pool(
+                    self.url,
+                    min_size=self.min_size,
+                    max_size=self.max_size,
+                    timeout=self.connect_timeout,
+                    command_timeout=self.command_timeout,
+                    init=_setup_connection,
+                )
+            except OPEN_ERRORS as exc:
+                raise StoreError(
+                    f"cannot connect to PostgreSQL at {redacted(self.url)}: {type(exc).__name__}: {exc}"
+                ) from exc
+        try:
+            async with self._connection() as conn:
+                await self._migrate(conn)
+        except BaseException:
+            await self.close()
+            raise
+
+    @staticmethod
+    async def _migrate(conn: asyncpg.Connection) -> None:
+        async with conn.transaction():
+            # Held until commit: a second replica starting now waits, then finds nothing to do.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock($1, hashtext(coalesce(current_schema(), '')))",
+                MIGRATION_LOCK_KEY,
+            )
+            if await conn.fetchval("SELECT to_regclass('schema_version')") is None:
+                await conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            current = await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version")
+            for version, statements in enumerate(POSTGRES_STEPS, start=1):
+                if version <= current:
+                    continue
+                for statement in statements:
+                    await conn.execute(statement)
+                await conn.execute("INSERT INTO schema_version (version) VALUES ($1)", version)
+
+    async def close(self) -> None:
+        """Close the pool (connections still busy after a grace period are terminated)."""
+        pool, self._pool = self._pool, None
+        if pool is None:
+            return
+        try:
+            await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_SECONDS)
+        except DRIVER_ERRORS:
+            pool.terminate()
+
+    async def ping(self) -> None:
+        """Raise StoreError when the server cannot answer."""
+        async with self._connection() as conn:
+            await conn.fetchval("SELECT 1")
+
+    # -- conversations and turns ------------------------------------------------------
+    async def load(self, conv_id: str) -> StoredConversation | None:
+        """The conversation with this id, or None."""
+        async with self._connection() as conn:
+            row = await conn.fetchrow("SELECT * FROM conversations WHERE conv_id = $1", conv_id)
+        return None if row is None else _stored(row)
+
+    async def find_turn(self, conv_id: str, request_key: str) -> TurnRecord | None:
+        """The stored turn with this request key, or None."""
+        async with self._connection() as conn:
+            row = await conn.fetchrow(
+                "SELECT * FROM turns WHERE conv_id = $1 AND request_key = $2", conv_id, request_key
+            )
+        return None if row is None else turn_from_row(dict(row))
+
+    async def save_turn(
+        self,
+        conversation: Conversation,
+        expected_version: int | None,
+        meta: dict[str, Any],
+        turn: TurnRecord | None,
+        events: list[EventRecord],
+    ) -> int:
+        """Upsert the conversation, append the turn and events in one durable transaction."""
+        conv = conversation
+        params = _conversation_params(conv, meta)
+        async with self._connection() as conn, conn.transaction():
+            if turn is not None and turn.request_key is not None:
+                dup = await conn.fetchval(
+                    "SELECT 1 FROM turns WHERE conv_id = $1 AND request_key = $2", turn.conv_id, turn.request_key
+                )
+                if dup is not None:
+                    raise DuplicateTurnError(f"turn {turn.request_key!r} already stored")
+            if expected_version is None:
+                # A concurrent insert of the same id waits for the other's commit, then does nothing.
+                version = await conn.fetchval(_INSERT_CONVERSATION, *params)
+                if version is None:
+                    raise ConcurrentTurnError(f"conversation {conv.conv_id!r} already exists")
+            else:
+                version = await conn.fetchval(
+                    _UPDATE_CONVERSATION, *params, expected_version + 1, expected_version
+                )
+                if version is None:
+                    raise ConcurrentTurnError(f"conversation {conv.conv_id!r} changed under this turn")
+            if turn is not None:
+                try:
+                    await conn.execute(
+                        _INSERT_TURN,
+                        turn.conv_id, turn.turn, turn.request_key, turn.text, turn.reply, turn.state_before,
+                        turn.state_after, _utc(turn.at), turn.interrupted, turn.directive, turn.trace_id,
+                    )
+                except asyncpg.UniqueViolationError:
+                    raise DuplicateTurnError(f"turn {turn.request_key!r} already stored") from None
+            if events:
+                await conn.execute(
+                    _INSERT_EVENTS,
+                    [pg_text(e.conv_id) for e in events],
+                    [_utc(e.at) for e in events],
+                    [pg_text(e.kind) for e in events],
+                    [json.dumps(e.data, ensure_ascii=False) for e in events],
+                )
+        return int(version)
+
+    # -- bookings ----------------------------------------------------------------------
+    async def taken_slots(self, start: datetime, end: datetime) -> frozenset[datetime]:
+        """Start times of active bookings in ``[start, end)``."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                "SELECT slot_start FROM bookings WHERE cancelled_at IS NULL AND slot_start >= $1 AND slot_start < $2",
+                _utc(start), _utc(end),
+            )
+        return frozenset(r["slot_start"] for r in rows)
+
+    async def book(
+        self, slot: Slot, conv_id: str, name: str, phone: str | None, replaces: str | None
+    ) -> BookingOutcome:
+        """Book atomically; ``replaces`` is cancelled in the same transaction."""
+        booking_id = uuid.uuid4().hex
+        now = datetime.now(UTC)
+        async with self._connection() as conn:
+            try:
+                async with conn.transaction():
+                    if replaces is not None:
+                        await conn.execute(
+                            "UPDATE bookings SET cancelled_at = $1 WHERE id = $2 AND cancelled_at IS NULL",
+                            now, replaces,
+                        )
+                    # Racing inserts on one slot wait on the unique index for the first to
+                    # commit; all but one then do nothing.
+                    inserted = await conn.fetchval(
+                        "INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
+                        "VALUES ($1, $2, $3, $4, $5, $6, $7) "
+                        "ON CONFLICT (slot_start) WHERE cancelled_at IS NULL DO NOTHING RETURNING id",
+                        booking_id, _utc(slot.start), _utc(slot.end), conv_id, name, phone, now,
+                    )
+                    if inserted is None:
+                        raise _SlotTakenError(slot.start.isoformat())
+            except _SlotTakenError:
+                # A retried turn whose booking was committed before the turn failed: the slot is
+                # this conversation's own, not taken by someone else.
+                mine = await conn.fetchval(
+                    "SELECT id FROM bookings WHERE slot_start = $1 AND conv_id = $2 AND cancelled_at IS NULL",
+                    _utc(slot.start), conv_id,
+                )
+                if mine is not None:
+                    return BookingOutcome(BookingResult.SUCCESS, str(mine))
+                return BookingOutcome(BookingResult.SLOT_TAKEN)
+        return BookingOutcome(BookingResult.SUCCESS, booking_id)
+
+    async def find_bookings(
+        self, phone: str | None, name: str | None, after: datetime
+    ) -> tuple[BookingRef, ...]:
+        """Active future bookings for this phone, else this name (case-insensitive)."""
+        base = "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > $1 "
+        rows: list[asyncpg.Record] = []
+        async with self._connection() as conn:
+            if phone:
+                rows = await conn.fetch(base + "AND phone = $2 ORDER BY slot_start", _utc(after), phone)
+            if not rows and name:
+                rows = await conn.fetch(base + "AND lower(name) = lower($2) ORDER BY slot_start", _utc(after), name)
+        return tuple(BookingRef(r["id"], Slot(r["slot_start"], r["slot_end"]), r["name"]) for r in rows)
+
+    async def cancel_booking(self, booking_id: str, at: datetime) -> bool:
+        """Cancel an active booking; False when it was not active."""
+        async with self._connection() as conn:
+            status = await conn.execute(
+                "UPDATE bookings SET cancelled_at = $1 WHERE id = $2 AND cancelled_at IS NULL", _utc(at), booking_id
+            )
+        return bool(status == "UPDATE 1")
+
+    # -- Vapi reports, reaper, operator reads -----------------------------------------
+    async def save_call_report(self, conv_id: str, report: dict[str, Any], at: datetime) -> None:
+        """Store (or replace) Vapi's end-of-call report of a conversation."""
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO call_reports (conv_id, report, at) VALUES ($1, $2, $3) "
+                "ON CONFLICT (conv_id) DO UPDATE SET report = excluded.report, at = excluded.at",
+                conv_id, json.dumps(report, ensure_ascii=False), _utc(at),
+            )
+            reason = report.get("endedReason")
+            if isinstance(reason, str):
+                await conn.execute("UPDATE conversations SET ended_reason = $1 WHERE conv_id = $2", reason, conv_id)
+
+    async def idle_conversations(self, idle_before: datetime, channel: str) -> list[StoredConversation]:
+        """Not-ended conversations of ``channel`` last seen before ``idle_before``."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                "SELECT * FROM conversations WHERE outcome IS NULL AND channel = $1 AND last_seen_at < $2 "
+                "AND turn_count > 0 ORDER BY last_seen_at LIMIT 500",
+                channel, _utc(idle_before),
+            )
+        return [_stored(r) for r in rows]
+
+    async def conversation_ids_by_call(self, vapi_call_id: str) -> str | None:
+        """The conversation id of a Vapi call id, or None."""
+        async with self._connection() as conn:
+            found = await conn.fetchval(
+                "SELECT conv_id FROM conversations WHERE vapi_call_id = $1 LIMIT 1", vapi_call_id
+            )
+        return None if found is None else str(found)
+
+    async def timeline(self, conv_id: str) -> dict[str, Any] | None:
+        """Turns, events, bookings and call report of one conversation, in order."""
+        # One snapshot for all five reads, so a turn committed meanwhile is all in or all out.
+        async with self._connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            row = await conn.fetchrow("SELECT * FROM conversations WHERE conv_id = $1", conv_id)
+            if row is None:
+                return None
+            turns = await conn.fetch("SELECT * FROM turns WHERE conv_id = $1 ORDER BY id", conv_id)
+            events = await conn.fetch("SELECT * FROM events WHERE conv_id = $1 ORDER BY id", conv_id)
+            bookings = await conn.fetch(
+                "SELECT * FROM bookings WHERE conv_id = $1 ORDER BY created_at, id", conv_id
+            )
+            report = await conn.fetchval("SELECT report FROM call_reports WHERE conv_id = $1", conv_id)
+        return timeline_dict(
+            dict(row),
+            [turn_from_row(dict(t)) for t in turns],
+            [_event(e) for e in events],
+            [dict(b) for b in bookings],
+            None if report is None else json.loads(report),
+        )
+
+    async def conversations_seen_since(self, since: datetime) -> list[dict[str, Any]]:
+        """Summary rows of conversations last seen at or after ``since``."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason "
+                "FROM conversations WHERE last_seen_at >= $1",
+                _utc(since),
+            )
+        return [dict(r) for r in rows]
+
+    async def events_since(self, since: datetime, kinds: tuple[str, ...]) -> list[EventRecord]:
+        """Events of these kinds at or after ``since``, oldest first."""
+        if not kinds:
+            return []
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                "SELECT * FROM events WHERE at >= $1 AND kind = ANY($2::text[]) ORDER BY id",
+                _utc(since), [pg_text(k) for k in kinds],
+            )
+        return [_event(r) for r in rows]
+
+    async def try_lock(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
+        """Take or renew a named lease; False if another holder has it."""
+        # Two replicas racing here serialise on the row lock; the loser re-checks the WHERE
+        # against the winner's row and gets no row back.
+        async with self._connection() as conn:
+            taken = await conn.fetchval(
+                "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) "
+                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until "
+                "WHERE leases.until < $4 OR leases.holder = excluded.holder RETURNING holder",
+                name, holder, _utc(until), _utc(now),
+            )
+        return taken is not None

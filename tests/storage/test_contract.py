@@ -1,0 +1,723 @@
+"""One contract for every store: in-memory SQLite, a SQLite file and PostgreSQL answer the
+same calls the same way, on real databases.
+
+PostgreSQL is ``RDV_TEST_POSTGRES_URL`` (default ``postgresql://postgres@127.0.0.1:5432/test``);
+each test gets a fresh schema, dropped afterwards. When the server is unreachable its cases
+are skipped with the reason, except with ``CI=true`` where they fail.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import enum
+import os
+import re
+import sqlite3
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, NoReturn
+from urllib.parse import quote
+
+import asyncpg  # type: ignore[import-untyped]
+import pytest
+
+from service.engine.model import BookingRef, Context, Conversation, Preference, Slot
+from service.engine.states import BookingResult, Channel, Outcome, State
+from service.storage import SQLITE_FILE, open_store
+from service.storage.base import (
+    ConcurrentTurnError,
+    DuplicateTurnError,
+    EventRecord,
+    Store,
+    StoreError,
+    TurnRecord,
+)
+from service.storage.migrations import POSTGRES_STEPS, SQLITE_STEPS
+
+from tests.support import NOW
+
+POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"
+KINDS = ("memory", "sqlite", "postgres")
+UTC_TEXT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
+
+
+# -- backends ------------------------------------------------------------------------------
+def postgres_base_url() -> str:
+    """The PostgreSQL server the tests may use."""
+    return os.environ.get("RDV_TEST_POSTGRES_URL", "").strip() or POSTGRES_DEFAULT
+
+
+def postgres_unreachable(reason: str) -> NoReturn:
+    """Skip with a visible reason, except on CI where a missing PostgreSQL is a failure."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"PostgreSQL required on CI: {reason}")
+    pytest.skip(f"PostgreSQL unreachable: {reason}")
+
+
+async def postgres_admin(sql: str) -> None:
+    """Run ``sql`` on the test server's default schema."""
+    conn = await asyncio.wait_for(asyncpg.connect(postgres_base_url()), 5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_problem() -> str | None:
+    """Why PostgreSQL cannot be used (probed once per session), or None when it can."""
+    try:
+        asyncio.run(postgres_admin("SELECT 1"))
+    except Exception as exc:  # noqa: BLE001 - refused, timed out, auth, missing database
+        return f"{postgres_base_url()}: {type(exc).__name__}: {exc}"
+    return None
+
+
+@dataclasses.dataclass
+class Backend:
+    """One database under test; ``make()`` gives another store on the same database."""
+
+    kind: str
+    database_url: str | None
+    data_dir: Path
+    stores: list[Store] = dataclasses.field(default_factory=list)
+
+    @property
+    def shared(self) -> bool:
+        """True when a second store instance sees the same data (not for ``memory:``)."""
+        return self.kind != "memory"
+
+    def make(self) -> Store:
+        """A new, not yet opened store on this database (closed at teardown)."""
+        store = open_store(self.database_url, self.data_dir)
+        self.stores.append(store)
+        return store
+
+    async def opened(self) -> Store:
+        """A new store on this database, opened (and so migrated)."""
+        store = self.make()
+        await store.open()
+        return store
+
+    async def schema_versions(self) -> list[int]:
+        """The rows of ``schema_version``, read straight from the database."""
+        if self.kind == "sqlite":
+            with sqlite3.connect(self.data_dir / SQLITE_FILE) as conn:
+                return [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+            assert self.database_url is not None
+        conn = await asyncpg.connect(self.database_url)
+        try:
+            return [r[0] for r in await conn.fetch("SELECT version FROM schema_version ORDER BY version")]
+        finally:
+            await conn.close()
+
+
+@asynccontextmanager
+async def backend_of(kind: str, tmp_path: Path, problem: str | None) -> AsyncIterator[Backend]:
+    """A fresh database of ``kind``: in memory, a SQLite file, or a new PostgreSQL schema."""
+    data_dir = tmp_path / kind
+    schema = None
+    if kind == "memory":
+        backend = Backend(kind, "memory:", data_dir)
+    elif kind == "sqlite":
+        backend = Backend(kind, None, data_dir)
+    else:
+        if problem is not None:
+            postgres_unreachable(problem)
+        schema = f"contract_{uuid.uuid4().hex[:12]}"
+        await postgres_admin(f"CREATE SCHEMA {schema}")
+        base = postgres_base_url()
+        sep = "&" if "?" in base else "?"
+        backend = Backend(kind, f"{base}{sep}options={quote(f'-csearch_path={schema}', safe='')}", data_dir)
+    try:
+        yield backend
+    finally:
+        for store in backend.stores:
+            await store.close()
+        if schema is not None:
+            await postgres_admin(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("memory"),
+        pytest.param("sqlite"),
+        pytest.param("postgres", marks=pytest.mark.postgres),
+    ]
+)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path, postgres_problem: str | None) -> AsyncIterator[Backend]:
+    """Each backend in turn, on a fresh database."""
+    async with backend_of(request.param, tmp_path, postgres_problem) as found:
+        yield found
+
+
+@pytest.fixture
+async def store(backend: Backend) -> Store:
+    """An opened store on the test's fresh database."""
+    return await backend.opened()
+
+
+# -- sample data -----------------------------------------------------------------------------
+def at(minutes: float) -> datetime:
+    """``NOW`` (Paris time) plus ``minutes``, with microseconds to check their round trip."""
+    return NOW + timedelta(minutes=minutes, microseconds=123456)
+
+
+def slot(day: int, hour: int, minute: int = 0) -> Slot:
+    """A 30-minute slot ``day`` days after ``NOW``, Paris time."""
+    start = (NOW + timedelta(days=day)).replace(hour=hour, minute=minute)
+    return Slot(start, start + timedelta(minutes=30))
+
+
+def conversation(conv_id: str = "conv_1", **changes: Any) -> Conversation:
+    """A conversation with a context that uses every field the codec knows."""
+    ctx = Context(
+        first_name="Élodie",
+        last_name="Durand",
+        phone="+33612345678",
+        preference=Preference("afternoon", NOW.date() + timedelta(days=1), NOW.time().replace(hour=14), None),
+        proposed=(slot(1, 14), slot(1, 15), slot(2, 16, 30)),
+        excluded=(NOW + timedelta(days=3),),
+        chosen=1,
+        fails={"name": 1},
+        booking_retries=1,
+        booked=BookingRef("ctx-booking", slot(1, 15), "Élodie Durand"),
+        found=(BookingRef("old-booking", slot(5, 9), "Élodie Durand"),),
+        modifying=None,
+        slots_message="trois créneaux",
+    )
+    base = Conversation(
+        conv_id=conv_id,
+        channel=Channel.TEXT,
+        state=State.WAIT_CONFIRM,
+        turn_count=3,
+        created_at=at(0),
+        last_seen_at=at(3),
+        state_entered_at=at(2),
+        context=ctx,
+        caller_phone="+33612345678",
+        epoch=2,
+    )
+    return dataclasses.replace(base, **changes)
+
+
+def turn(conv_id: str = "conv_1", n: int = 1, key: str | None = "req-1", **changes: Any) -> TurnRecord:
+    """A caller turn record."""
+    record = TurnRecord(
+        conv_id=conv_id, turn=n, request_key=key, text=f"phrase {n} é", reply=f"réponse {n}",
+        state_before="QUALIF_PREF", state_after="WAIT_CONFIRM", at=at(n), interrupted=n % 2 == 0,
+        directive=None if n % 2 else "end_call", trace_id=f"trace-{n}",
+    )
+    return dataclasses.replace(record, **changes)
+
+
+def events(conv_id: str = "conv_1", minutes: float = 1, *kinds: str) -> list[EventRecord]:
+    """Events of these kinds (``StateEntered``, ``SlotsProposed`` by default) with nested data."""
+    kinds = kinds or ("StateEntered", "SlotsProposed")
+    return [
+        EventRecord(conv_id, at(minutes), kind, {"n": i, "texte": "été", "nested": {"a": [1, 2.5, None]}})
+        for i, kind in enumerate(kinds)
+    ]
+
+
+async def create(store: Store, conv: Conversation, meta: dict[str, Any] | None = None) -> int:
+    """Save a new conversation with one turn and two events."""
+    return await store.save_turn(conv, None, meta or {}, turn(conv.conv_id), events(conv.conv_id))
+
+
+def assert_utc(moment: datetime) -> None:
+    """A datetime as every store returns it: tz-aware, in UTC."""
+    assert isinstance(moment, datetime) and moment.utcoffset() == timedelta(0), moment
+
+
+# -- conversations and turns -------------------------------------------------------------------
+async def test_new_conversation_round_trips(store: Store) -> None:
+    """A saved conversation loads back equal (context included), version 1, meta as saved."""
+    conv = conversation()
+    meta = {"trace_id": "abc", "spans": {"WAIT_CONFIRM": "0123"}, "n": 3}
+    assert await create(store, conv, meta) == 1
+    loaded = await store.load("conv_1")
+    assert loaded is not None
+    assert loaded.conversation == conv
+    assert loaded.version == 1 and loaded.meta == meta
+    for moment in (loaded.conversation.created_at, loaded.conversation.last_seen_at, loaded.conversation.state_entered_at):
+        assert_utc(moment)
+    assert loaded.conversation.created_at.microsecond == 123456
+    assert await store.load("conv_unknown") is None
+
+
+async def test_update_bumps_the_version(store: Store) -> None:
+    """Saving with the loaded version writes the new state and returns version + 1."""
+    await create(store, conversation())
+    changed = conversation(state=State.CONFIRMED, outcome=Outcome.CONFIRMED, turn_count=4, last_seen_at=at(9))
+    assert await store.save_turn(changed, 1, {"k": "v"}, turn(n=2, key="req-2"), []) == 2
+    loaded = await store.load("conv_1")
+    assert loaded is not None
+    assert loaded.conversation == changed and loaded.version == 2 and loaded.meta == {"k": "v"}
+
+
+async def test_version_conflict_writes_nothing(store: Store) -> None:
+    """A stale version, or inserting an existing conversation, raises ConcurrentTurnError and
+    leaves the conversation, turns and events untouched."""
+    await create(store, conversation())
+    await store.save_turn(conversation(turn_count=4), 1, {}, turn(n=2, key="req-2"), [])
+    with pytest.raises(ConcurrentTurnError):
+        await store.save_turn(conversation(turn_count=9), 1, {}, turn(n=3, key="req-3"), events(minutes=3))
+    with pytest.raises(ConcurrentTurnError):
+        await store.save_turn(conversation(turn_count=9), None, {}, turn(n=3, key="req-3b"), events(minutes=3))
+    loaded = await store.load("conv_1")
+    assert loaded is not None and loaded.version == 2 and loaded.conversation.turn_count == 4
+    timeline = await store.timeline("conv_1")
+    assert timeline is not None
+    assert [t["turn"] for t in timeline["turns"]] == [1, 2] and len(timeline["events"]) == 2
+
+
+async def test_concurrent_saves_have_one_winner(backend: Backend, store: Store) -> None:
+    """Of ten saves racing from the same loaded version (over two store instances when the
+    backend allows), exactly one wins."""
+    await create(store, conversation())
+    other = await backend.opened() if backend.shared else store
+    results = await asyncio.gather(
+        *(
+            (store if i % 2 else other).save_turn(conversation(turn_count=10 + i), 1, {}, turn(n=2, key=f"race-{i}"), [])
+            for i in range(10)
+        ),
+        return_exceptions=True,
+    )
+    assert [r for r in results if not isinstance(r, BaseException)] == [2], results
+    assert all(isinstance(r, ConcurrentTurnError) for r in results if isinstance(r, BaseException)), results
+    timeline = await store.timeline("conv_1")
+    assert timeline is not None and len(timeline["turns"]) == 2
+
+
+async def test_duplicate_request_key_is_refused(store: Store) -> None:
+    """A second turn with the same request key raises DuplicateTurnError and writes nothing;
+    the same key in another conversation is a different turn."""
+    await create(store, conversation())
+    with pytest.raises(DuplicateTurnError):
+        await store.save_turn(conversation(turn_count=4), 1, {"x": 1}, turn(n=2, key="req-1"), events(minutes=2))
+    loaded = await store.load("conv_1")
+    assert loaded is not None and loaded.version == 1 and loaded.meta == {}
+    timeline = await store.timeline("conv_1")
+    assert timeline is not None and len(timeline["turns"]) == 1 and len(timeline["events"]) == 2
+    assert await create(store, conversation("conv_2")) == 1
+    # Turns without a key never collide.
+    assert await store.save_turn(conversation(turn_count=4), 1, {}, turn(n=2, key=None), []) == 2
+    assert await store.save_turn(conversation(turn_count=5), 2, {}, turn(n=3, key=None), []) == 3
+
+
+async def test_find_turn(store: Store) -> None:
+    """The stored turn comes back by request key, equal to what was saved, time in UTC."""
+    await create(store, conversation())
+    await store.save_turn(conversation(turn_count=4), 1, {}, turn(n=2, key="req-2"), [])
+    found = await store.find_turn("conv_1", "req-2")
+    assert found == turn(n=2, key="req-2")
+    assert found is not None and found.interrupted is True and found.directive == "end_call"
+    assert_utc(found.at)
+    assert await store.find_turn("conv_1", "req-9") is None
+    assert await store.find_turn("conv_2", "req-2") is None
+
+
+async def test_control_characters_in_free_text_are_stored(backend: Backend, store: Store) -> None:
+    """Whatever a caller or Vapi sends is stored and found again, NUL included (PostgreSQL
+    cannot hold U+0000 in text, so there it reads back as U+FFFD)."""
+    raw = "bon\x00jour\x01\x1f\x7f"
+    expected = raw.replace("\x00", "\ufffd") if backend.kind == "postgres" else raw
+    conv = conversation(caller_phone="+33\x00612", vapi_call_id="call\x00x")
+    record = turn(text=raw, reply=raw, key="req\x00nul")
+    await store.save_turn(conv, None, {"raw": raw}, record, events("conv_1", 1, "Kind\x00"))
+    found = await store.find_turn("conv_1", "req\x00nul")
+    assert found is not None and found.text == expected and found.reply == expected
+    loaded = await store.load("conv_1")
+    assert loaded is not None and loaded.meta == {"raw": raw}
+    assert loaded.conversation.vapi_call_id == "call\x00x".replace("\x00", expected[3])
+    assert await store.conversation_ids_by_call("call\x00x") == "conv_1"
+    assert [e.kind for e in await store.events_since(at(0), ("Kind\x00",))] == ["Kind\x00".replace("\x00", expected[3])]
+    await store.save_call_report("conv_1", {"endedReason": raw}, at(2))
+    timeline = await store.timeline("conv_1")
+    assert timeline is not None and timeline["ended_reason"] == expected and timeline["call_report"] == {"endedReason": raw}
+    booked = await store.book(slot(1, 9), "conv_1", raw, "+33\x00612", None)
+    assert booked.result is BookingResult.SUCCESS
+    assert [r.name for r in await store.find_bookings("+33\x00612", None, NOW)] == [expected]
+
+
+async def test_save_without_turn_appends_events_only(store: Store) -> None:
+    """An expiry or call end saves the conversation and its events without a turn."""
+    await create(store, conversation())
+    ended = conversation(state=State.WAIT_CONFIRM, outcome=Outcome.EXPIRED)
+    assert await store.save_turn(ended, 1, {}, None, events("conv_1", 5, "ConversationEnded")) == 2
+    timeline = await store.timeline("conv_1")
+    assert timeline is not None
+    assert len(timeline["turns"]) == 1 and [e["kind"] for e in timeline["events"]][-1] == "ConversationEnded"
+
+
+# -- bookings ------------------------------------------------------------------------------------
+async def test_fifty_concurrent_bookings_of_one_slot_give_one_success(backend: Backend, store: Store) -> None:
+    """50 callers booking the same slot at once (over two store instances when the backend
+    allows): exactly one SUCCESS, 49 SLOT_TAKEN, one active booking."""
+    other = await backend.opened() if backend.shared else store
+    wanted = slot(1, 10)
+    outcomes = await asyncio.gather(
+        *((store if i % 2 else other).book(wanted, f"conv_{i}", f"Caller {i}", None, None) for i in range(50))
+    )
+    results = [o.result for o in outcomes]
+    assert results.count(BookingResult.SUCCESS) == 1 and results.count(BookingResult.SLOT_TAKEN) == 49
+    winner = next(o for o in outcomes if o.result is BookingResult.SUCCESS)
+    assert winner.booking_id and all(o.booking_id is None for o in outcomes if o is not winner)
+    assert await store.taken_slots(NOW, NOW + timedelta(days=7)) == frozenset({wanted.start})
+
+
+async def test_retried_booking_of_own_slot_succeeds_with_the_same_id(store: Store) -> None:
+    """Booking again a slot this conversation already holds is SUCCESS with the existing id;
+    another conversation gets SLOT_TAKEN."""
+    first = await store.book(slot(1, 10), "conv_1", "Jean Dupont", "+33612345678", None)
+    again = await store.book(slot(1, 10), "conv_1", "Jean Dupont", "+33612345678", None)
+    other = await store.book(slot(1, 10), "conv_2", "Marie Curie", None, None)
+    assert first.result is BookingResult.SUCCESS and first.booking_id
+    assert (again.result, again.booking_id) == (BookingResult.SUCCESS, first.booking_id)
+    assert (other.result, other.booking_id) == (BookingResult.SLOT_TAKEN, None)
+
+
+async def test_replaces_is_cancelled_with_the_new_booking_only(store: Store) -> None:
+    """A booking that replaces another cancels it in the same transaction; when the new slot
+    is taken, the old booking stays active."""
+    old = await store.book(slot(1, 10), "conv_1", "Jean Dupont", "+33612345678", None)
+    await store.book(slot(1, 11), "conv_2", "Marie Curie", None, None)
+    lost = await store.book(slot(1, 11), "conv_1", "Jean Dupont", "+33612345678", old.booking_id)
+    assert lost.result is BookingResult.SLOT_TAKEN
+    assert await store.taken_slots(NOW, NOW + timedelta(days=7)) == {slot(1, 10).start, slot(1, 11).start}
+    moved = await store.book(slot(2, 9), "conv_1", "Jean Dupont", "+33612345678", old.booking_id)
+    assert moved.result is BookingResult.SUCCESS and moved.booking_id != old.booking_id
+    assert await store.taken_slots(NOW, NOW + timedelta(days=7)) == {slot(1, 11).start, slot(2, 9).start}
+    found = await store.find_bookings("+33612345678", None, NOW)
+    assert found == (BookingRef(str(moved.booking_id), slot(2, 9), "Jean Dupont"),)
+    # The freed slot can be booked by someone else.
+    assert (await store.book(slot(1, 10), "conv_3", "Paul", None, None)).result is BookingResult.SUCCESS
+
+
+async def test_taken_slots_is_half_open_and_active_only(store: Store) -> None:
+    """``taken_slots`` covers ``[start, end)`` and ignores cancelled bookings; times in UTC."""
+    for i, s in enumerate((slot(1, 9), slot(1, 10), slot(1, 11))):
+        await store.book(s, f"conv_{i}", "X", None, None)
+    cancelled = await store.book(slot(1, 12), "conv_9", "X", None, None)
+    assert await store.cancel_booking(str(cancelled.booking_id), at(5))
+    taken = await store.taken_slots(slot(1, 10).start, slot(1, 11).start)
+    assert taken == {slot(1, 10).start}
+    for moment in await store.taken_slots(NOW, NOW + timedelta(days=3)):
+        assert_utc(moment)
+
+
+async def test_find_bookings_by_phone_else_name(store: Store) -> None:
+    """Active bookings after ``after`` for the phone, else for the name (any case), by start."""
+    late = await store.book(slot(3, 9), "conv_1", "Jean Dupont", "+33611111111", None)
+    early = await store.book(slot(2, 9), "conv_2", "Jean Dupont", "+33611111111", None)
+    await store.book(slot(1, 9), "conv_3", "Jean Dupont", "+33611111111", None)
+    named = await store.book(slot(4, 9), "conv_4", "Marie Curie", None, None)
+    gone = await store.book(slot(5, 9), "conv_5", "Marie Curie", "+33622222222", None)
+    await store.cancel_booking(str(gone.booking_id), at(1))
+    after = slot(1, 9).start
+    by_phone = await store.find_bookings("+33611111111", "Marie Curie", after)
+    assert by_phone == (
+        BookingRef(str(early.booking_id), slot(2, 9), "Jean Dupont"),
+        BookingRef(str(late.booking_id), slot(3, 9), "Jean Dupont"),
+    )
+    for ref in by_phone:
+        assert_utc(ref.slot.start)
+        assert_utc(ref.slot.end)
+    assert await store.find_bookings("+33699999999", "MARIE curie", after) == (
+        BookingRef(str(named.booking_id), slot(4, 9), "Marie Curie"),
+    )
+    assert await store.find_bookings(None, "marie CURIE", after) == (
+        BookingRef(str(named.booking_id), slot(4, 9), "Marie Curie"),
+    )
+    assert await store.find_bookings(None, None, after) == ()
+
+
+async def test_cancel_booking(store: Store) -> None:
+    """Cancelling is True once, then False; an unknown id is False; the slot is free again."""
+    booked = await store.book(slot(1, 10), "conv_1", "Jean", None, None)
+    assert await store.cancel_booking(str(booked.booking_id), at(2)) is True
+    assert await store.cancel_booking(str(booked.booking_id), at(3)) is False
+    assert await store.cancel_booking("no-such-booking", at(3)) is False
+    assert (await store.book(slot(1, 10), "conv_2", "Marie", None, None)).result is BookingResult.SUCCESS
+
+
+# -- reports, reaper and operator reads ----------------------------------------------------------
+async def test_call_report_is_stored_and_replaced(store: Store) -> None:
+    """The end-of-call report shows in the timeline; a second one replaces it and its
+    ``endedReason`` becomes the conversation's."""
+    await create(store, conversation(vapi_call_id="call-1"))
+    await store.save_call_report("conv_1", {"endedReason": "customer-ended-call", "cost": 0.12}, at(5))
+    await store.save_call_report("conv_1", {"endedReason": "assistant-ended-call", "résumé": "été"}, at(6))
+    timeline = await store.timeline("conv_1")
+    assert timeline is not None
+    assert timeline["call_report"] == {"endedReason": "assistant-ended-call", "résumé": "été"}
+    assert timeline["ended_reason"] == "assistant-ended-call"
+    rows = await store.conversations_seen_since(at(0))
+    assert [r["ended_reason"] for r in rows] == ["assistant-ended-call"]
+    # A report without a reason keeps the one recorded.
+    await store.save_call_report("conv_1", {"cost": 1}, at(7))
+    timeline = await store.timeline("conv_1")
+    assert timeline is not None and timeline["ended_reason"] == "assistant-ended-call"
+
+
+async def test_idle_conversations(store: Store) -> None:
+    """Only not-ended conversations of the channel, with turns, last seen before the limit,
+    oldest first."""
+    cases = {
+        "idle_old": conversation("idle_old", channel=Channel.VOICE, last_seen_at=at(-60)),
+        "idle_new": conversation("idle_new", channel=Channel.VOICE, last_seen_at=at(-30)),
+        "recent": conversation("recent", channel=Channel.VOICE, last_seen_at=at(0)),
+        "ended": conversation("ended", channel=Channel.VOICE, last_seen_at=at(-60), outcome=Outcome.CONFIRMED,
+                              state=State.CONFIRMED),
+        "no_turn": conversation("no_turn", channel=Channel.VOICE, last_seen_at=at(-60), turn_count=0),
+        "text": conversation("text", channel=Channel.TEXT, last_seen_at=at(-60)),
+    }
+    for conv in cases.values():
+        await create(store, conv, {"id": conv.conv_id})
+    idle = await store.idle_conversations(at(-10), "voice")
+    assert [s.conversation.conv_id for s in idle] == ["idle_old", "idle_new"]
+    assert idle[0].conversation == cases["idle_old"] and idle[0].version == 1 and idle[0].meta == {"id": "idle_old"}
+    assert [s.conversation.conv_id for s in await store.idle_conversations(at(-10), "text")] == ["text"]
+
+
+async def test_conversation_ids_by_call(store: Store) -> None:
+    """A Vapi call id maps to its conversation id; an unknown one to None."""
+    await create(store, conversation("conv_v", channel=Channel.VOICE, vapi_call_id="call-123"))
+    await create(store, conversation("conv_t"))
+    assert await store.conversation_ids_by_call("call-123") == "conv_v"
+    assert await store.conversation_ids_by_call("call-999") is None
+
+
+async def test_timeline_lists_everything_in_order(store: Store) -> None:
+    """Turns, events and bookings of one conversation, in the order they were written."""
+    await create(store, conversation())
+    await store.save_turn(conversation(turn_count=4), 1, {}, turn(n=2, key="req-2"), events("conv_1", 2, "A", "B", "C"))
+    await create(store, conversation("conv_other"))
+    first = await store.book(slot(1, 9), "conv_1", "Élodie Durand", "+33612345678", None)
+    await store.book(slot(1, 10), "conv_1", "Élodie Durand", "+33612345678", first.booking_id)
+    timeline = await store.timeline("conv_1")
+    assert timeline is not None
+    assert [t["turn"] for t in timeline["turns"]] == [1, 2]
+    assert [e["kind"] for e in timeline["events"]] == ["StateEntered", "SlotsProposed", "A", "B", "C"]
+    assert timeline["events"][0]["data"] == {"n": 0, "texte": "été", "nested": {"a": [1, 2.5, None]}}
+    assert [b["slot_start"] for b in timeline["bookings"]] == [
+        "2026-03-04T08:00:00.000000+00:00", "2026-03-04T09:00:00.000000+00:00",
+    ]
+    assert timeline["bookings"][0]["cancelled_at"] is not None and timeline["bookings"][1]["cancelled_at"] is None
+    assert timeline["call_report"] is None
+    assert await store.timeline("conv_unknown") is None
+
+
+async def test_conversations_seen_since(store: Store) -> None:
+    """Summary rows of conversations last seen at or after the limit, datetimes in UTC."""
+    await create(store, conversation("old", last_seen_at=at(-60)))
+    await create(store, conversation("edge", last_seen_at=at(-10)))
+    await create(store, conversation("new", last_seen_at=at(5), outcome=Outcome.CONFIRMED, state=State.CONFIRMED))
+    rows = sorted(await store.conversations_seen_since(at(-10)), key=lambda r: r["conv_id"])
+    assert [r["conv_id"] for r in rows] == ["edge", "new"]
+    assert set(rows[0]) == {
+        "conv_id", "channel", "state", "outcome", "turn_count", "created_at", "last_seen_at", "ended_reason",
+    }
+    assert rows[1] == {
+        "conv_id": "new", "channel": "text", "state": "CONFIRMED", "outcome": "confirmed", "turn_count": 3,
+        "created_at": at(0), "last_seen_at": at(5), "ended_reason": None,
+    }
+    assert_utc(rows[1]["created_at"])
+    assert_utc(rows[1]["last_seen_at"])
+
+
+async def test_events_since(store: Store) -> None:
+    """Events of the asked kinds at or after the limit, oldest first."""
+    await store.save_turn(conversation(), None, {}, None, events("conv_1", -5, "BookingAttempted"))
+    await store.save_turn(conversation("conv_2"), None, {}, None, events("conv_2", 1, "BookingAttempted", "Other"))
+    await store.save_turn(conversation("conv_3"), None, {}, None, events("conv_3", 2, "StateEntered", "BookingAttempted"))
+    found = await store.events_since(at(1), ("BookingAttempted", "StateEntered"))
+    assert [(e.conv_id, e.kind) for e in found] == [
+        ("conv_2", "BookingAttempted"), ("conv_3", "StateEntered"), ("conv_3", "BookingAttempted"),
+    ]
+    assert found[0] == EventRecord("conv_2", at(1), "BookingAttempted", {"n": 0, "texte": "été", "nested": {"a": [1, 2.5, None]}})
+    assert_utc(found[0].at)
+    assert await store.events_since(at(1), ()) == []
+
+
+async def test_try_lock_is_exclusive_until_it_expires(backend: Backend, store: Store) -> None:
+    """One holder at a time; the holder renews; an expired lease goes to the next taker; of
+    twenty racing takers (over two stores when possible) exactly one wins."""
+    t0 = NOW
+    assert await store.try_lock("reaper", "a", t0 + timedelta(seconds=10), t0)
+    assert not await store.try_lock("reaper", "b", t0 + timedelta(seconds=15), t0 + timedelta(seconds=5))
+    assert await store.try_lock("reaper", "a", t0 + timedelta(seconds=20), t0 + timedelta(seconds=5))
+    assert not await store.try_lock("reaper", "b", t0 + timedelta(seconds=25), t0 + timedelta(seconds=15))
+    assert await store.try_lock("reaper", "b", t0 + timedelta(seconds=31), t0 + timedelta(seconds=21))
+    assert not await store.try_lock("reaper", "a", t0 + timedelta(seconds=32), t0 + timedelta(seconds=22))
+    assert await store.try_lock("other", "a", t0 + timedelta(seconds=10), t0), "leases are per name"
+    other = await backend.opened() if backend.shared else store
+    won = await asyncio.gather(
+        *((store if i % 2 else other).try_lock("race", f"h{i}", t0 + timedelta(seconds=10), t0) for i in range(20))
+    )
+    assert won.count(True) == 1
+
+
+# -- migrations and failures -------------------------------------------------------------------------
+async def test_migrations_are_idempotent(backend: Backend, store: Store) -> None:
+    """Opening the same database again (a restart, ``rdv migrate``) keeps the data and
+    applies no step twice."""
+    if not backend.shared:
+        pytest.skip("an in-memory database does not outlive its store")
+    await create(store, conversation())
+    again = await backend.opened()
+    await again.open()
+    loaded = await again.load("conv_1")
+    assert loaded is not None and loaded.conversation == conversation()
+    steps = SQLITE_STEPS if backend.kind == "sqlite" else POSTGRES_STEPS
+    assert await backend.schema_versions() == list(range(1, len(steps) + 1))
+
+
+async def test_store_not_open_raises_store_error(backend: Backend) -> None:
+    """Using a store before ``open()`` is a StoreError, not a crash of another kind."""
+    unopened = backend.make()
+    with pytest.raises(StoreError):
+        await unopened.load("conv_1")
+
+
+async def test_unreachable_postgres_raises_store_error() -> None:
+    """A refused connection is a StoreError naming the server (the HTTP layer answers 503)."""
+    from tests.reliability.procs import free_port
+
+    store = open_store(f"postgresql://postgres:s3cret@127.0.0.1:{free_port()}/test", Path("."))
+    with pytest.raises(StoreError, match="127.0.0.1") as raised:
+        await store.open()
+    assert "s3cret" not in str(raised.value)
+    with pytest.raises(StoreError):
+        await store.ping()
+    await store.close()
+
+
+@pytest.fixture
+async def postgres(tmp_path: Path, postgres_problem: str | None) -> AsyncIterator[Backend]:
+    """A fresh PostgreSQL schema (for the tests of PostgreSQL's own failure modes)."""
+    async with backend_of("postgres", tmp_path, postgres_problem) as found:
+        yield found
+
+
+@pytest.mark.postgres
+async def test_concurrent_first_opens_migrate_once(postgres: Backend) -> None:
+    """Two stores opening a fresh PostgreSQL schema at the same moment (two replicas
+    starting) both succeed, the schema is created once and both see the same data."""
+    first, second = postgres.make(), postgres.make()
+    await asyncio.gather(first.open(), second.open())
+    assert await postgres.schema_versions() == list(range(1, len(POSTGRES_STEPS) + 1))
+    assert await first.save_turn(conversation(), None, {}, None, []) == 1
+    stored = await second.load("conv_1")
+    assert stored is not None and stored.version == 1
+
+
+@pytest.mark.postgres
+async def test_postgres_timeouts_and_server_errors_are_store_errors(postgres: Backend) -> None:
+    """A query blocked past the command timeout and an error raised by the server are
+    StoreErrors; the store keeps working once the cause is gone."""
+    from service.storage.postgres import PostgresStore
+
+    assert postgres.database_url is not None
+    store = PostgresStore(postgres.database_url, command_timeout=0.5)
+    postgres.stores.append(store)
+    await store.open()
+    await create(store, conversation())
+    admin = await asyncpg.connect(postgres.database_url)
+    try:
+        async with admin.transaction():
+            await admin.execute("LOCK TABLE conversations IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(StoreError, match="TimeoutError"):
+                await store.load("conv_1")
+        assert await store.load("conv_1") is not None
+        await admin.execute("ALTER TABLE turns RENAME TO turns_elsewhere")
+        with pytest.raises(StoreError, match="UndefinedTable"):
+            await store.find_turn("conv_1", "req-1")
+    finally:
+        await admin.close()
+
+
+# -- every backend answers alike -------------------------------------------------------------------
+def shape(value: Any, ids: dict[str, str]) -> Any:
+    """``value`` as nested plain data that keeps types: datetimes with their offset, enums
+    with their class, dataclasses with their name; booking ids replaced by ``ids``."""
+    if isinstance(value, datetime):
+        assert value.tzinfo is not None, value
+        return ("datetime", value.isoformat())
+    if isinstance(value, enum.Enum):
+        return (type(value).__name__, value.value)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return (type(value).__name__, {f.name: shape(getattr(value, f.name), ids) for f in dataclasses.fields(value)})
+    if isinstance(value, dict):
+        return {k: shape(v, ids) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return (type(value).__name__, [shape(v, ids) for v in value])
+    if isinstance(value, frozenset | set):
+        return ("set", sorted(repr(shape(v, ids)) for v in value))
+    if isinstance(value, str):
+        return ids.get(value, value)
+    return (type(value).__name__, value)
+
+
+async def every_answer(store: Store) -> Any:
+    """One scenario through every method of the protocol; all the answers, shaped."""
+    ids: dict[str, str] = {}
+    first = conversation("conv_a")
+    await store.save_turn(first, None, {"trace": "t"}, turn("conv_a"), events("conv_a"))
+    await store.save_turn(conversation("conv_a", turn_count=4), 1, {"trace": "u"}, turn("conv_a", 2, "req-2"),
+                          events("conv_a", 2, "A", "B"))
+    voice = conversation("conv_b", channel=Channel.VOICE, vapi_call_id="call-b", last_seen_at=at(-90))
+    await store.save_turn(voice, None, {}, turn("conv_b"), events("conv_b", -90, "BookingAttempted"))
+    outcomes = [
+        await store.book(slot(1, 9), "conv_a", "Élodie Durand", "+33612345678", None),
+        await store.book(slot(1, 9), "conv_b", "Marie Curie", None, None),
+    ]
+    outcomes.append(await store.book(slot(2, 9), "conv_a", "Élodie Durand", "+33612345678", outcomes[0].booking_id))
+    outcomes.append(await store.book(slot(3, 9), "conv_b", "Marie Curie", None, None))
+    for i, outcome in enumerate(outcomes):
+        if outcome.booking_id is not None:
+            ids.setdefault(outcome.booking_id, f"booking-{i}")
+    cancelled = await store.cancel_booking(str(outcomes[3].booking_id), at(30))
+    await store.save_call_report("conv_b", {"endedReason": "silence-timed-out", "cost": 0.5}, at(31))
+    timelines = [await store.timeline(c) for c in ("conv_a", "conv_b")]
+    for timeline in timelines:
+        assert timeline is not None
+        for booking in timeline["bookings"]:
+            assert UTC_TEXT.match(booking["created_at"]), booking
+            booking["created_at"] = "<now>"
+            if booking["cancelled_at"] is not None:
+                assert UTC_TEXT.match(booking["cancelled_at"]), booking
+                if booking["conv_id"] == "conv_a":
+                    booking["cancelled_at"] = "<now>"
+    answers = {
+        "outcomes": outcomes,
+        "cancelled": cancelled,
+        "load": [await store.load(c) for c in ("conv_a", "conv_b", "conv_c")],
+        "find_turn": [await store.find_turn("conv_a", k) for k in ("req-1", "req-2", "req-3")],
+        "taken": await store.taken_slots(NOW, NOW + timedelta(days=7)),
+        "by_phone": await store.find_bookings("+33612345678", None, NOW),
+        "by_name": await store.find_bookings(None, "marie curie", NOW),
+        "idle": await store.idle_conversations(at(-10), "voice"),
+        "by_call": await store.conversation_ids_by_call("call-b"),
+        "timelines": timelines,
+        "seen": sorted(await store.conversations_seen_since(at(-120)), key=lambda r: r["conv_id"]),
+        "events": await store.events_since(at(-100), ("BookingAttempted", "A", "StateEntered")),
+        "lock": [await store.try_lock("reaper", h, at(1), at(0)) for h in ("x", "y", "x")],
+    }
+    return shape(answers, ids)
+
+
+async def test_every_backend_answers_alike(tmp_path: Path, postgres_problem: str | None) -> None:
+    """The same calls give the same answers, field by field and type by type, on memory,
+    SQLite and PostgreSQL (booking ids and wall-clock booking times aside)."""
+    answers: dict[str, Any] = {}
+    for kind in KINDS:
+        async with backend_of(kind, tmp_path, postgres_problem) as backend:
+            answers[kind] = await every_answer(await backend.opened())
+    assert answers["sqlite"] == answers["memory"]
+    assert answers["postgres"] == answers["sqlite"]
