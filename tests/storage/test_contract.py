@@ -617,6 +617,23 @@ async def test_concurrent_first_opens_migrate_once(postgres: Backend) -> None:
     assert stored is not None and stored.version == 1
 
 
+async def test_sqlite_first_opens_at_once_all_succeed(tmp_path: Path) -> None:
+    """Workers opening a new SQLite file at the same moment (``rdv serve --workers``) all
+    succeed: the switch to WAL is retried while another opener holds the file."""
+    from service.storage.sqlite import SqliteStore
+
+    for attempt in range(20):
+        path = tmp_path / f"race{attempt}.sqlite3"
+        stores = [SqliteStore(path) for _ in range(3)]
+        try:
+            await asyncio.gather(*(s.open() for s in stores))
+            assert await stores[0].save_turn(conversation(), None, {}, None, []) == 1
+            assert (await stores[2].load("conv_1")) is not None
+        finally:
+            for s in stores:
+                await s.close()
+
+
 @pytest.mark.postgres
 async def test_postgres_timeouts_and_server_errors_are_store_errors(postgres: Backend) -> None:
     """A query blocked past the command timeout and an error raised by the server are
