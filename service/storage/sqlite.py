@@ -1,7 +1,11 @@
-"""The embedded default store: one SQLite file in WAL mode, driven from one worker thread.
+"""The embedded default store: one SQLite file in WAL mode.
 
-Every call runs on a single dedicated thread that owns the connection, so the event loop
-never blocks on the database and transactions never interleave. ``synchronous=NORMAL`` in
+Turn-path calls (load, save, book, taken slots…) run inline on the event loop, each one a
+whole transaction, so they never interleave: a local WAL commit costs about 100 µs, less
+than handing the call to a thread and back (measured in ``make bench``: +50 % turns/s).
+Operator reads that may scan many rows (timelines, stats, events) run on a worker thread
+with their own read-only connection, so they never hold the loop; in WAL mode they see
+only committed data. ``synchronous=NORMAL`` in
 WAL mode makes a commit durable against a process crash (kill -9); only a power loss can
 lose the last commits. Booking is atomic through a partial unique index on active slots.
 """
@@ -48,14 +52,25 @@ class SqliteStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rdv-sqlite")
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rdv-sqlite-read")
         self._conn: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
 
     # -- plumbing -------------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        """A turn-path call, inline: one whole transaction, nothing interleaves."""
+        try:
+            return fn(*args)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: {exc}") from exc
+
+    async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """An operator read that may scan many rows: on the reader thread and connection."""
+        if self._reader is None:  # in-memory database: one connection only
+            return await self._run(fn, self.conn)
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, fn, *args)
+            return await loop.run_in_executor(self._executor, fn, self._reader)
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {exc}") from exc
 
@@ -86,6 +101,11 @@ class SqliteStore:
         conn.execute("PRAGMA foreign_keys=ON")
         self._conn = conn
         self._migrate()
+        if str(self.path) != ":memory:":
+            reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+            reader.row_factory = sqlite3.Row
+            reader.execute("PRAGMA query_only=ON")
+            self._reader = reader
 
     def _migrate(self) -> None:
         conn = self.conn
@@ -111,8 +131,11 @@ class SqliteStore:
 
     async def close(self) -> None:
         """Close the connection and stop the worker thread."""
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            await asyncio.get_running_loop().run_in_executor(self._executor, reader.close)
         if self._conn is not None:
-            await self._run(self.conn.close)
+            self._conn.close()
             self._conn = None
         self._executor.shutdown(wait=True)
 
@@ -347,8 +370,14 @@ class SqliteStore:
     async def timeline(self, conv_id: str) -> dict[str, Any] | None:
         """Turns, events, bookings and call report of one conversation, in order."""
 
-        def run() -> dict[str, Any] | None:
-            conn = self.conn
+        def run(conn: sqlite3.Connection) -> dict[str, Any] | None:
+            conn.execute("BEGIN")  # one snapshot for all five reads
+            try:
+                return snapshot(conn)
+            finally:
+                conn.execute("COMMIT")
+
+        def snapshot(conn: sqlite3.Connection) -> dict[str, Any] | None:
             row = conn.execute("SELECT * FROM conversations WHERE conv_id = ?", (conv_id,)).fetchone()
             if row is None:
                 return None
@@ -365,13 +394,13 @@ class SqliteStore:
                 None if report is None else json.loads(report["report"]),
             )
 
-        return await self._run(run)
+        return await self._read(run)
 
     async def conversations_seen_since(self, since: datetime) -> list[dict[str, Any]]:
         """Summary rows of conversations last seen at or after ``since``."""
 
-        def run() -> list[dict[str, Any]]:
-            rows = self.conn.execute(
+        def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+            rows = conn.execute(
                 "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason "
                 "FROM conversations WHERE last_seen_at >= ?",
                 (utc_text(since),),
@@ -384,21 +413,21 @@ class SqliteStore:
                 out.append(d)
             return out
 
-        return await self._run(run)
+        return await self._read(run)
 
     async def events_since(self, since: datetime, kinds: tuple[str, ...]) -> list[EventRecord]:
         """Events of these kinds at or after ``since``, oldest first."""
 
-        def run() -> list[EventRecord]:
+        def run(conn: sqlite3.Connection) -> list[EventRecord]:
             if not kinds:
                 return []
-            rows = self.conn.execute(
+            rows = conn.execute(
                 f"SELECT * FROM events WHERE at >= ? AND kind IN ({', '.join('?' for _ in kinds)}) ORDER BY id",
                 (utc_text(since), *kinds),
             ).fetchall()
             return [EventRecord(r["conv_id"], datetime.fromisoformat(r["at"]), r["kind"], json.loads(r["data"])) for r in rows]
 
-        return await self._run(run)
+        return await self._read(run)
 
     async def try_lock(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
         """Take or renew a named lease; False if another holder has it."""
