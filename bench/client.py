@@ -21,6 +21,7 @@ TEXTS = (
     {"text": "le premier"},
 )
 CHOICES = ("le premier", "le deuxième", "le troisième")
+PERIODS = ("le matin", "l'après-midi")
 
 
 class Connection:
@@ -72,6 +73,10 @@ class Conversations:
             self.started += 1
             conv, step = f"{self.prefix}{self.started}", 0
         body = dict(TEXTS[step])
+        if step == 2:  # different days, as a practice's callers ask (see turns.lua)
+            n = hash(conv)
+            period = PERIODS[n % 2]
+            body["text"] = f"le {(n * 7) % 28 + 1} {period}"
         if step == 3:
             body["text"] = CHOICES[hash(conv) % 3]
         return f"/api/conversations/{conv}/messages", json.dumps(body).encode()

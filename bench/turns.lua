@@ -9,6 +9,7 @@ local texts = {
   '{"text":"le premier"}',
 }
 local choices = {'{"text":"le premier"}', '{"text":"le deuxième"}', '{"text":"le troisième"}'}
+local periods = {"le matin", "l'après-midi"}
 local threads = 0
 
 function setup(thread)
@@ -16,7 +17,7 @@ function setup(thread)
   thread:set("tid", threads)
 end
 
-local ready, head, tail, counter = {}, 1, 0, 0
+local ready, head, tail, counter, asks = {}, 1, 0, 0, 0
 
 function request()
   local conv, step
@@ -29,6 +30,12 @@ function request()
     conv, step = "b" .. tid .. "_" .. counter, 1
   end
   local body = texts[step]
+  if step == 3 then
+    -- Callers ask for different days, as a practice's callers do; a shared day would turn
+    -- the bench into a booking race (measured separately by the tests).
+    asks = asks + 1
+    body = '{"text":"le ' .. ((asks * 11) % 28 + 1) .. ' ' .. periods[(asks % 2) + 1] .. '"}'
+  end
   if step == 4 then body = choices[(counter % 3) + 1] end
   return wrk.format("POST", "/api/conversations/" .. conv .. "/messages",
                     {["Content-Type"] = "application/json"}, body)
