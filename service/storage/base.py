@@ -121,8 +121,8 @@ class Store(Protocol):
     async def cancel_booking(self, booking_id: str, at: datetime) -> bool:
         """Cancel an active booking; False when it was not active."""
 
-    async def save_call_report(self, conv_id: str, report: dict[str, Any], at: datetime) -> None:
-        """Store (or replace) Vapi's end-of-call report of a conversation."""
+    async def save_call_report(self, conv_id: str, report: dict[str, Any], at: datetime) -> bool:
+        """Store (or replace) Vapi's end-of-call report; True when it is the first one."""
 
     async def idle_conversations(self, idle_before: datetime, channel: str) -> list[StoredConversation]:
         """Not-ended conversations of ``channel`` whose ``last_seen_at`` is before ``idle_before``."""

@@ -353,17 +353,20 @@ class PostgresStore:
         return bool(status == "UPDATE 1")
 
     # -- Vapi reports, reaper, operator reads -----------------------------------------
-    async def save_call_report(self, conv_id: str, report: dict[str, Any], at: datetime) -> None:
-        """Store (or replace) Vapi's end-of-call report of a conversation."""
+    async def save_call_report(self, conv_id: str, report: dict[str, Any], at: datetime) -> bool:
+        """Store (or replace) Vapi's end-of-call report; True when it is the first one."""
         async with self._connection() as conn, conn.transaction():
-            await conn.execute(
+            # xmax = 0 only on a row this statement inserted (not on one it updated).
+            first = await conn.fetchval(
                 "INSERT INTO call_reports (conv_id, report, at) VALUES ($1, $2, $3) "
-                "ON CONFLICT (conv_id) DO UPDATE SET report = excluded.report, at = excluded.at",
+                "ON CONFLICT (conv_id) DO UPDATE SET report = excluded.report, at = excluded.at "
+                "RETURNING (xmax = 0)",
                 conv_id, json.dumps(report, ensure_ascii=False), _utc(at),
             )
             reason = report.get("endedReason")
             if isinstance(reason, str):
                 await conn.execute("UPDATE conversations SET ended_reason = $1 WHERE conv_id = $2", reason, conv_id)
+        return bool(first)
 
     async def idle_conversations(self, idle_before: datetime, channel: str) -> list[StoredConversation]:
         """Not-ended conversations of ``channel`` last seen before ``idle_before``."""

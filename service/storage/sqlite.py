@@ -318,13 +318,14 @@ class SqliteStore:
         return await self._run(run)
 
     # -- Vapi reports, reaper, operator reads -----------------------------------------
-    async def save_call_report(self, conv_id: str, report: dict[str, Any], at: datetime) -> None:
-        """Store (or replace) Vapi's end-of-call report of a conversation."""
+    async def save_call_report(self, conv_id: str, report: dict[str, Any], at: datetime) -> bool:
+        """Store (or replace) Vapi's end-of-call report; True when it is the first one."""
 
-        def run() -> None:
+        def run() -> bool:
             conn = self.conn
             conn.execute("BEGIN IMMEDIATE")
             try:
+                first = conn.execute("SELECT 1 FROM call_reports WHERE conv_id = ?", (conv_id,)).fetchone() is None
                 conn.execute(
                     "INSERT INTO call_reports (conv_id, report, at) VALUES (?, ?, ?) "
                     "ON CONFLICT(conv_id) DO UPDATE SET report = excluded.report, at = excluded.at",
@@ -337,8 +338,9 @@ class SqliteStore:
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
+            return first
 
-        await self._run(run)
+        return await self._run(run)
 
     async def idle_conversations(self, idle_before: datetime, channel: str) -> list[StoredConversation]:
         """Not-ended conversations of ``channel`` last seen before ``idle_before``."""

@@ -449,10 +449,11 @@ async def test_cancel_booking(store: Store) -> None:
 # -- reports, reaper and operator reads ----------------------------------------------------------
 async def test_call_report_is_stored_and_replaced(store: Store) -> None:
     """The end-of-call report shows in the timeline; a second one replaces it and its
-    ``endedReason`` becomes the conversation's."""
+    ``endedReason`` becomes the conversation's. Only the first save says it is the first, so a
+    resent report is counted once."""
     await create(store, conversation(vapi_call_id="call-1"))
-    await store.save_call_report("conv_1", {"endedReason": "customer-ended-call", "cost": 0.12}, at(5))
-    await store.save_call_report("conv_1", {"endedReason": "assistant-ended-call", "résumé": "été"}, at(6))
+    assert await store.save_call_report("conv_1", {"endedReason": "customer-ended-call", "cost": 0.12}, at(5)) is True
+    assert await store.save_call_report("conv_1", {"endedReason": "assistant-ended-call", "résumé": "été"}, at(6)) is False
     timeline = await store.timeline("conv_1")
     assert timeline is not None
     assert timeline["call_report"] == {"endedReason": "assistant-ended-call", "résumé": "été"}
@@ -460,7 +461,7 @@ async def test_call_report_is_stored_and_replaced(store: Store) -> None:
     rows = await store.conversations_seen_since(at(0))
     assert [r["ended_reason"] for r in rows] == ["assistant-ended-call"]
     # A report without a reason keeps the one recorded.
-    await store.save_call_report("conv_1", {"cost": 1}, at(7))
+    assert await store.save_call_report("conv_1", {"cost": 1}, at(7)) is False
     timeline = await store.timeline("conv_1")
     assert timeline is not None and timeline["ended_reason"] == "assistant-ended-call"
 
