@@ -79,8 +79,8 @@ async def store_unavailable(request: Request, exc: Exception) -> Response:
     )
 
 
-async def json_body(request: Request, limit: int) -> Any:
-    """The parsed JSON body, or :class:`ApiError` (413 too large, 400 invalid)."""
+async def raw_body(request: Request, limit: int) -> bytes:
+    """The request body's bytes (kept in ``request.state.raw_body``), or 413 when too large."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -97,12 +97,22 @@ async def json_body(request: Request, limit: int) -> Any:
         chunks.append(chunk)
     raw = b"".join(chunks)
     request.state.raw_body = raw
+    return raw
+
+
+def parse_json(raw: bytes) -> Any:
+    """``raw`` parsed as JSON, or :class:`ApiError` 400 with what is wrong."""
     if not raw.strip():
         raise ApiError(400, "request body is empty; expected a JSON object")
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+
+
+async def json_body(request: Request, limit: int) -> Any:
+    """The parsed JSON body, or :class:`ApiError` (413 too large, 400 invalid)."""
+    return parse_json(await raw_body(request, limit))
 
 
 class BodyReadDeadline:

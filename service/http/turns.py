@@ -35,7 +35,8 @@ from service.engine.model import (
     TurnInput,
 )
 from service.engine.practice import Practice
-from service.engine.states import BookingResult, Channel, State
+from service.engine import replies
+from service.engine.states import TERMINAL, BookingResult, Channel, State
 from service.engine.step import needs_calendar, step
 from service.storage.base import (
     ConcurrentTurnError,
@@ -68,6 +69,11 @@ class TurnRequest:
     vapi_call_id: str | None = None
     interrupted: bool = False
     request_key: str | None = None
+    # What the caller actually heard of the previous reply (Vapi re-sends the spoken part of
+    # an interrupted reply); a slot list heard only in part makes this turn a barge-in.
+    heard: str | None = None
+    # False for a call that is over on the telephony side: a late turn must not start it again.
+    reopen: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +103,29 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple | frozenset | set):
         return [jsonable(v) for v in value]
     return value
+
+
+def _squash(text: str) -> str:
+    return " ".join(text.split()).casefold()
+
+
+def slot_list_cut_short(slots_message: str | None, heard: str | None) -> bool:
+    """True when ``heard`` ends inside ``slots_message``: the list was cut while spoken.
+
+    Vapi's history holds only what text-to-speech actually said of an interrupted reply, so
+    the last assistant message then ends with a strict prefix of the slot message.
+    """
+    if not slots_message or not heard:
+        return False
+    message, spoken = _squash(slots_message), _squash(heard)
+    if message in spoken:
+        return False
+    anchor = message[: min(20, len(message))]
+    at = spoken.rfind(anchor)
+    if at < 0:
+        return False
+    tail = spoken[at:]
+    return message.startswith(tail) and len(tail) < len(message)
 
 
 def event_records(conv_id: str, events: Sequence[Event], at: datetime) -> list[EventRecord]:
@@ -210,15 +239,20 @@ class Turns:
             meta: dict[str, Any] = {}
         else:
             conv, version, meta = stored.conversation, stored.version, dict(stored.meta)
+            if not req.reopen and conv.outcome is not None and conv.state not in TERMINAL:
+                return self._closed(conv)
             if req.caller_phone and not conv.caller_phone:
                 conv = replace(conv, caller_phone=req.caller_phone)
         before = conv
+        interrupted = req.interrupted or (
+            conv.state is State.WAIT_CONFIRM and slot_list_cut_short(conv.context.slots_message, req.heard)
+        )
         limits = self.limits(conv.channel)
         scope = self.telemetry.begin_turn(conv, meta, channel=conv.channel.value, route=req.route)
         status = 500
         try:
             taken = await self._taken(now) if needs_calendar(conv) else frozenset()
-            decision = step(conv, CallerSaid(req.text, req.interrupted), now, limits, self.practice, taken)
+            decision = step(conv, CallerSaid(req.text, interrupted), now, limits, self.practice, taken)
             scope.observe(decision.conversation, decision.events)
             events: list[Event] = list(decision.events)
             replies = [decision.reply]
@@ -243,7 +277,7 @@ class Turns:
                 state_before=before.state.value,
                 state_after=conv.state.value,
                 at=now,
-                interrupted=req.interrupted,
+                interrupted=interrupted,
                 directive=directive,
                 trace_id=scope.trace_id,
             )
@@ -261,6 +295,18 @@ class Turns:
             ended=conv.ended,
             directive=directive,
             trace_id=scope.trace_id,
+        )
+
+    def _closed(self, conv: Conversation) -> TurnResult:
+        """The answer to a late turn of a call already over: goodbye, nothing stored."""
+        return TurnResult(
+            conv_id=conv.conv_id,
+            turn=conv.turn_count,
+            state=conv.state,
+            reply=replies.CALL_OVER,
+            ended=True,
+            directive="end",
+            trace_id=self.telemetry.trace_id_hex(conv.conv_id, conv.epoch),
         )
 
     async def _apply(self, stored: StoredConversation, turn: TurnInput) -> Decision:

@@ -83,15 +83,30 @@ def paths_of(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 
 
 def set_at(doc: Any, path: tuple[Any, ...], value: Any, delete: bool = False) -> Any:
-    """A copy of ``doc`` with ``path`` replaced by ``value`` (or removed)."""
+    """A copy of ``doc`` with ``path`` replaced by ``value`` (or removed); a path that no
+    longer leads anywhere (an earlier mutation replaced its parent) leaves ``doc`` as it is."""
     doc = json.loads(json.dumps(doc))
     target = doc
     for key in path[:-1]:
-        target = target[key]
-    if delete:
-        del target[path[-1]]
-    else:
-        target[path[-1]] = value
+        if isinstance(target, dict) and key in target:
+            target = target[key]
+        elif isinstance(target, list) and isinstance(key, int) and key < len(target):
+            target = target[key]
+        else:
+            return doc
+    last = path[-1]
+    if isinstance(target, list):
+        if not isinstance(last, int) or last >= len(target):
+            return doc if delete else [*target, value] if target is doc else doc
+        if delete:
+            del target[last]
+        else:
+            target[last] = value
+    elif isinstance(target, dict):
+        if delete:
+            target.pop(last, None)
+        else:
+            target[last] = value
     return doc
 
 

@@ -1,0 +1,171 @@
+"""The Vapi adapter: the custom-LLM endpoint (one caller turn per request, streamed back as
+OpenAI chunks) and the server-message endpoint (call ended, end-of-call report, barge-in,
+transfer destination, tools).
+
+Routes stay thin: validate (:mod:`service.vapi.protocol`), authenticate (:mod:`service.vapi.auth`),
+hand the turn to :class:`service.http.turns.Turns`, render the answer.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from service.engine import replies
+from service.engine.states import Channel
+from service.http.common import Services, parse_json, raw_body, services
+from service.http.turns import StoreUnavailableError, TurnRequest, TurnResult
+from service.vapi import auth, protocol
+
+CHAT_ROUTE = "/vapi/chat/completions"
+EVENTS_ROUTE = "/vapi/events"
+SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+# A user-interrupted / speech-update event marks the call's next turn as a barge-in; the
+# mark is kept this long and for this many calls at most (the history check is the other,
+# replica-proof signal: see service.http.turns.slot_list_cut_short).
+BARGE_IN_TTL_SECONDS = 30.0
+BARGE_IN_MAX_CALLS = 10_000
+QUIET_TYPES = frozenset({"conversation-update", "transcript", "model-output", "voice-input", "assistant-speech"})
+
+
+def _barge_ins(svc: Services) -> dict[str, float]:
+    marks: dict[str, float] = svc.extra.setdefault("vapi_barge_in", {})
+    return marks
+
+
+def mark_barge_in(svc: Services, call_id: str) -> None:
+    """Remember that the caller spoke over the assistant in ``call_id``."""
+    marks = _barge_ins(svc)
+    now = time.monotonic()
+    if len(marks) >= BARGE_IN_MAX_CALLS:
+        for key in [k for k, at in marks.items() if now - at > BARGE_IN_TTL_SECONDS] or list(marks)[:1]:
+            marks.pop(key, None)
+    marks[call_id] = now
+
+
+def take_barge_in(svc: Services, call_id: str) -> bool:
+    """True (once) when ``call_id`` was marked as interrupted recently."""
+    at = _barge_ins(svc).pop(call_id, None)
+    return at is not None and time.monotonic() - at <= BARGE_IN_TTL_SECONDS
+
+
+def _answer(svc: Services, turn: protocol.ChatTurn, reply: str, directive: str | None, number: int) -> Response:
+    ident = f"chatcmpl-rdv-{turn.call_id}-{number}"
+    now = svc.clock.now()
+    transfer = svc.practice.transfer_number
+    if turn.stream:
+        body = protocol.sse_body(ident, turn.model, reply, directive, transfer, now)
+        return Response(body, media_type="text/event-stream; charset=utf-8", headers=SSE_HEADERS)
+    return JSONResponse(protocol.completion(ident, turn.model, reply, directive, transfer, now))
+
+
+def _greeting(svc: Services) -> str:
+    return f"Bonjour, {svc.practice.name}, je vous écoute."
+
+
+async def chat_completions(request: Request) -> Response:
+    """``POST /vapi/chat/completions``: one caller turn, answered as Vapi's custom LLM."""
+    svc = services(request)
+    auth.check_llm_key(request, svc.settings)
+    turn = protocol.parse_chat(parse_json(await raw_body(request, svc.settings.max_body_bytes)))
+    if turn.text is None:
+        # Asked to speak first (no caller words yet): greet, store nothing.
+        return _answer(svc, turn, _greeting(svc), None, 0)
+    interrupted = take_barge_in(svc, turn.call_id)
+    try:
+        result: TurnResult = await svc.turns.handle(
+            TurnRequest(
+                conv_id=turn.call_id,
+                text=turn.text,
+                channel=Channel.VOICE,
+                route=CHAT_ROUTE,
+                caller_phone=turn.caller_phone,
+                vapi_call_id=turn.call_id,
+                interrupted=interrupted,
+                request_key=turn.request_key,
+                heard=turn.heard,
+                reopen=False,
+            )
+        )
+    except StoreUnavailableError:
+        # Vapi ends the call on an error status: apologise and hand over to a human instead.
+        svc.telemetry.log_event("vapi_store_unavailable", conv_id=turn.call_id)
+        return _answer(svc, turn, replies.TRANSFER_ERROR, "transfer", 0)
+    return _answer(svc, turn, result.reply, result.directive, result.turn)
+
+
+# --------------------------------------------------------------------------- server messages
+async def _ended(svc: Services, call_id: str | None, reason: str | None) -> dict[str, Any]:
+    if call_id is not None:
+        await svc.turns.end_call(call_id, reason)
+    return {}
+
+
+async def _report(svc: Services, message: dict[str, Any], call_id: str | None) -> dict[str, Any]:
+    if call_id is None:
+        return {}
+    stored = await svc.turns.guard(svc.store.load(call_id))
+    if stored is None:
+        return {}
+    report = protocol.call_report(message)
+    first = await svc.turns.guard(svc.store.save_call_report(call_id, report, svc.clock.now()))
+    if first:
+        svc.telemetry.vapi_ended_reason(stored.conversation, report.get("endedReason"))
+    await svc.turns.end_call(call_id, report.get("endedReason"))
+    return {}
+
+
+def _transfer_destination(svc: Services) -> dict[str, Any]:
+    return {
+        "destination": {
+            "type": "number",
+            "number": svc.practice.transfer_number,
+            "message": replies.TRANSFER[0],
+        }
+    }
+
+
+async def events(request: Request) -> Response:
+    """``POST /vapi/events``: Vapi's server messages, acted on and acknowledged."""
+    svc = services(request)
+    raw = await raw_body(request, svc.settings.max_body_bytes)
+    auth.check_server_message(request, raw, svc.settings, svc.clock.now())
+    message = protocol.parse_event(parse_json(raw))
+    kind: str = message["type"]
+    call_id = protocol.call_id_of(message, required=False)
+    answer: dict[str, Any] = {}
+    if kind == "status-update":
+        if message.get("status") == "ended":
+            reason = message.get("endedReason")
+            answer = await _ended(svc, call_id, reason if isinstance(reason, str) else None)
+    elif kind == "end-of-call-report":
+        answer = await _report(svc, message, call_id)
+    elif kind == "user-interrupted" or (
+        kind == "speech-update" and message.get("role") == "user" and message.get("status") == "started"
+    ):
+        if call_id is not None:
+            mark_barge_in(svc, call_id)
+    elif kind == "hang":
+        svc.telemetry.log_event("vapi_hang", conv_id=call_id or "-")
+    elif kind == "transfer-destination-request":
+        answer = _transfer_destination(svc)
+    elif kind == "tool-calls":
+        answer = protocol.tool_results(message)
+    elif kind == "assistant-request":
+        answer = {"error": "Ce numéro n'est pas encore configuré. Merci de rappeler plus tard."}
+    elif kind == "knowledge-base-request":
+        answer = {"documents": []}
+    elif kind not in QUIET_TYPES and kind != "speech-update":
+        svc.telemetry.log_event("vapi_event_ignored", type=kind[:100])
+    return JSONResponse(answer)
+
+
+ROUTES = [
+    Route(CHAT_ROUTE, chat_completions, methods=["POST"]),
+    Route("/vapi/chat/completions/", chat_completions, methods=["POST"]),
+    Route(EVENTS_ROUTE, events, methods=["POST"]),
+]
