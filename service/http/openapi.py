@@ -40,6 +40,12 @@ def document() -> dict[str, Any]:
         "required": True,
         "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,128}$"},
     }
+    window = {
+        "name": "window",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "string", "enum": ["1h", "24h", "7d"], "default": "24h"},
+    }
     return {
         "openapi": "3.1.0",
         "info": {
@@ -77,6 +83,78 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/stats/bookings": {
+                "get": {
+                    "summary": "The manual's booking stats and target table over a window",
+                    "operationId": "getBookingStats",
+                    "parameters": [window],
+                    "responses": {
+                        "200": {"description": "the stats", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        **_errors(401, 422, 503),
+                    },
+                }
+            },
+            "/api/diagnose": {
+                "get": {
+                    "summary": "The manual's checklist: where calls stop and the dominant failure pattern",
+                    "operationId": "getDiagnosis",
+                    "parameters": [window],
+                    "responses": {
+                        "200": {"description": "the diagnosis", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        **_errors(401, 422, 503),
+                    },
+                }
+            },
+            "/vapi/chat/completions": {
+                "post": {
+                    "summary": "Vapi custom LLM: one caller turn, streamed as OpenAI chunks",
+                    "operationId": "vapiChatCompletions",
+                    "security": [{"vapiLlmKey": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ChatRequest"}}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "Server-Sent Events of chat.completion.chunk objects ending with [DONE], "
+                            "or one chat.completion when stream is false",
+                            "content": {
+                                "text/event-stream": {"schema": {
+                                    "type": "object",
+                                    "required": ["data"],
+                                    "properties": {
+                                        "event": {"type": "string", "const": "message"},
+                                        "data": {
+                                            "type": "string",
+                                            "description": "a chat.completion.chunk JSON object "
+                                            "(always with a choices array), then [DONE]",
+                                            "pattern": "^(\\{.*\"choices\":\\[.*\\}|\\[DONE\\])$",
+                                        },
+                                    },
+                                }},
+                                "application/json": {"schema": {"type": "object"}},
+                            },
+                        },
+                        **_errors(400, 401, 413, 422),
+                    },
+                }
+            },
+            "/vapi/events": {
+                "post": {
+                    "summary": "Vapi server messages",
+                    "operationId": "vapiEvents",
+                    "security": [{"vapiSecret": []}],
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ServerMessage"}}},
+                    },
+                    "responses": {
+                        "200": {"description": "acknowledged, or Vapi's typed answer", "content": {
+                            "application/json": {"schema": {"type": "object"}}}},
+                        **_errors(400, 401, 413, 422, 503),
+                    },
+                }
+            },
             "/healthz": {
                 "get": {
                     "summary": "Liveness",
@@ -96,8 +174,49 @@ def document() -> dict[str, Any]:
             },
         },
         "components": {
+            "securitySchemes": {
+                "vapiLlmKey": {"type": "http", "scheme": "bearer", "description": "RDV_VAPI_LLM_KEY"},
+                "vapiSecret": {"type": "apiKey", "in": "header", "name": "X-Vapi-Secret"},
+            },
             "schemas": {
                 "Error": ERROR,
+                "ChatRequest": {
+                    "type": "object",
+                    "required": ["messages", "call"],
+                    "properties": {
+                        "model": {"type": "string"},
+                        "stream": {"type": "boolean", "default": True},
+                        "messages": {
+                            "type": "array",
+                            "minItems": 1,
+                            "items": {
+                                "type": "object",
+                                "required": ["role"],
+                                "properties": {
+                                    "role": {"type": "string", "enum": ["system", "user", "assistant", "tool",
+                                                                        "function", "developer"]},
+                                    "content": {"type": ["string", "array", "null"]},
+                                },
+                            },
+                        },
+                        "call": {
+                            "type": "object",
+                            "properties": {"id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$"}},
+                        },
+                        "customer": {"type": "object", "properties": {"number": {"type": "string"}}},
+                    },
+                },
+                "ServerMessage": {
+                    "type": "object",
+                    "required": ["message"],
+                    "properties": {
+                        "message": {
+                            "type": "object",
+                            "required": ["type"],
+                            "properties": {"type": {"type": "string"}, "call": {"type": "object"}},
+                        }
+                    },
+                },
                 "Message": {
                     "type": "object",
                     "required": ["text"],

@@ -166,6 +166,5 @@ async def events(request: Request) -> Response:
 
 ROUTES = [
     Route(CHAT_ROUTE, chat_completions, methods=["POST"]),
-    Route("/vapi/chat/completions/", chat_completions, methods=["POST"]),
     Route(EVENTS_ROUTE, events, methods=["POST"]),
 ]
