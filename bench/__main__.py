@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -27,6 +28,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -95,19 +97,45 @@ def _suppress() -> Iterator[None]:
         pass
 
 
-def wrk(url: str, script: Path, seconds: int, connections: int, threads: int = 1) -> float:
-    """Requests per second that wrk measured."""
-    done = subprocess.run(
-        ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url],
-        capture_output=True, text=True, timeout=seconds + 30, check=True,
-    )
-    match = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+def wrk_cmd(url: str, script: Path, seconds: int, connections: int, threads: int = 1, prefix: str = "b") -> list[str]:
+    """The wrk command line (``prefix`` names the conversations of turns.lua)."""
+    return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url, "--", prefix]
+
+
+def wrk_rate(stdout: str, stderr: str = "") -> float:
+    """Requests per second that wrk printed."""
+    match = re.search(r"Requests/sec:\s+([\d.]+)", stdout)
     if not match:
-        raise RuntimeError(f"wrk printed no rate:\n{done.stdout}\n{done.stderr}")
-    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", done.stdout)
+        raise RuntimeError(f"wrk printed no rate:\n{stdout}\n{stderr}")
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", stdout)
     if errors:
         print(f"  note: {errors.group(1)} non-2xx answers", file=sys.stderr)
     return float(match.group(1))
+
+
+def wrk(url: str, script: Path, seconds: int, connections: int, threads: int = 1) -> float:
+    """Requests per second that wrk measured."""
+    done = subprocess.run(
+        wrk_cmd(url, script, seconds, connections, threads),
+        capture_output=True, text=True, timeout=seconds + 30, check=True,
+    )
+    return wrk_rate(done.stdout, done.stderr)
+
+
+def wrk_together(urls: list[str], script: Path, seconds: int, connections: int) -> float:
+    """Total requests per second of one wrk per URL, run at the same time."""
+    procs = [
+        subprocess.Popen(
+            wrk_cmd(url, script, seconds, connections, prefix=f"r{i}_"),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        for i, url in enumerate(urls)
+    ]
+    total = 0.0
+    for proc in procs:
+        out, err = proc.communicate(timeout=seconds + 30)
+        total += wrk_rate(out, err)
+    return total
 
 
 def rss_mb(pid: int) -> float:
@@ -248,12 +276,94 @@ def run(seconds: int, rate: float) -> dict[str, Any]:
                 workers = [w for w in workers if "multiprocessing" not in Path(f"/proc/{w}/cmdline").read_text()] or workers
                 res["two_workers_rss_mb"] = [round(rss_mb(w), 1) for w in workers]
 
+            postgres_phase(res, py, work, sink_port, seconds, rate)
+
         res["understanding_us_per_utterance"] = round(understanding_us(), 1)
         res["turn_vs_baseline_ratio"] = round(res["turn_rps_telemetry_on"] / res["baseline_rps"], 3)
         res["telemetry_overhead_ratio"] = round(res["turn_rps_telemetry_off"] / res["turn_rps_telemetry_on"], 3)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return res
+
+
+def postgres_url() -> str | None:
+    """A fresh schema on the bench PostgreSQL (``RDV_BENCH_POSTGRES_URL``, default the local
+    server), as a URL every connection of which uses it; None when unreachable."""
+    import asyncpg
+
+    base = os.environ.get("RDV_BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+    schema = f"rdv_bench_{os.getpid()}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(base, timeout=3)
+        try:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+        finally:
+            await conn.close()
+
+    try:
+        asyncio.run(create())
+    except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+        print(f"  PostgreSQL phase skipped: {base} unreachable ({exc})", file=sys.stderr)
+        return None
+    sep = "&" if "?" in base else "?"
+    return f"{base}{sep}options={quote(f'-csearch_path={schema}', safe='')}"
+
+
+def drop_schema(url: str) -> None:
+    """Drop the bench schema of ``url``."""
+    import asyncpg
+
+    schema = re.search(r"search_path%3D(\w+)", url)
+    base = url.split("?")[0]
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(base, timeout=3)
+        try:
+            await conn.execute(f"DROP SCHEMA IF EXISTS {schema.group(1) if schema else 'none'} CASCADE")
+        finally:
+            await conn.close()
+
+    with _suppress_all():
+        asyncio.run(drop())
+
+
+@contextmanager
+def _suppress_all() -> Iterator[None]:
+    try:
+        yield
+    except Exception as exc:  # noqa: BLE001 - clean-up of a bench schema must not hide results
+        print(f"  note: {exc}", file=sys.stderr)
+
+
+def postgres_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, seconds: int, rate: float) -> None:
+    """Two replicas on one PostgreSQL: throughput (one wrk per replica) and fixed-rate latency."""
+    url = postgres_url()
+    if url is None:
+        res["postgres_two_replicas_turn_rps"] = None
+        return
+    try:
+        print(f"rdv: 2 replicas on PostgreSQL, booking turns, {seconds}s …", file=sys.stderr)
+        ports = [free_port(), free_port()]
+        with contextlib.ExitStack() as stack:
+            for i, port in enumerate(ports):
+                env = rdv_env(work / f"data-pg{i}", True, sink_port)
+                env["RDV_DATABASE_URL"] = url
+                stack.enter_context(process(
+                    [py, "-m", "service.cli", "serve", "--port", str(port)],
+                    env, f"http://127.0.0.1:{port}/readyz", work / f"rdv-pg{i}.log",
+                ))
+            urls = [f"http://127.0.0.1:{p}" for p in ports]
+            wrk_together(urls, HERE / "turns.lua", 2, 8)  # warm-up
+            res["postgres_two_replicas_turn_rps"] = wrk_together(urls, HERE / "turns.lua", seconds, 8)
+            res["postgres_vs_sqlite_ratio"] = round(
+                res["postgres_two_replicas_turn_rps"] / res["turn_rps_telemetry_on"], 3
+            )
+            latencies = asyncio.run(client.fixed_rate(ports[0], rate, seconds, 32, "pgr"))
+            res["postgres_fixed_rate_p50_ms"] = round(percentile(latencies, 0.50) * 1000, 3)
+            res["postgres_fixed_rate_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 3)
+    finally:
+        drop_schema(url)
 
 
 def _sum(metrics: str, prefix: str) -> float:

@@ -18,6 +18,13 @@ function setup(thread)
 end
 
 local ready, head, tail, counter, asks = {}, 1, 0, 0, 0
+local prefix = "b"
+
+-- `wrk ... -- PREFIX`: conversation ids start with PREFIX, so two wrk processes (one per
+-- replica) never share a conversation.
+function init(args)
+  if args[1] then prefix = args[1] end
+end
 
 function request()
   local conv, step
@@ -27,7 +34,7 @@ function request()
     head = head + 1
   else
     counter = counter + 1
-    conv, step = "b" .. tid .. "_" .. counter, 1
+    conv, step = prefix .. tid .. "_" .. counter, 1
   end
   local body = texts[step]
   if step == 3 then
