@@ -175,8 +175,11 @@ class Turns:
             raise StoreUnavailableError(str(exc)) from exc
 
     async def _taken(self, now: datetime) -> frozenset[datetime]:
-        horizon = now + timedelta(days=self.practice.horizon_days + 2)
-        return await self.guard(self.store.taken_slots(now - timedelta(days=1), horizon))
+        # A window wider than the calendar needs, on whole hours and days, so consecutive
+        # turns ask the store the same question (and a store may answer from its cache).
+        start = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
+        end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=self.practice.horizon_days + 3)
+        return await self.guard(self.store.taken_slots(start, end))
 
     async def _perform(self, action: Action, conv: Conversation, now: datetime) -> TurnInput:
         if isinstance(action, Book):

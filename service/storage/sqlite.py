@@ -55,6 +55,11 @@ class SqliteStore:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rdv-sqlite-read")
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        # taken_slots cache: valid while no connection changed the file (PRAGMA data_version
+        # moves on other connections' commits) and this one wrote no booking.
+        self._booking_writes = 0
+        self._taken_key: tuple[Any, ...] | None = None
+        self._taken: frozenset[datetime] = frozenset()
 
     # -- plumbing -------------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -239,11 +244,17 @@ class SqliteStore:
         """Start times of active bookings in ``[start, end)``."""
 
         def run() -> frozenset[datetime]:
+            version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+            key = (version, self._booking_writes, start, end)
+            if key == self._taken_key:
+                return self._taken
             rows = self.conn.execute(
                 "SELECT slot_start FROM bookings WHERE cancelled_at IS NULL AND slot_start >= ? AND slot_start < ?",
                 (utc_text(start), utc_text(end)),
             ).fetchall()
-            return frozenset(datetime.fromisoformat(r[0]) for r in rows)
+            self._taken = frozenset(datetime.fromisoformat(r[0]) for r in rows)
+            self._taken_key = key
+            return self._taken
 
         return await self._run(run)
 
@@ -251,6 +262,7 @@ class SqliteStore:
         conn = self.conn
         booking_id = uuid.uuid4().hex
         now = utc_text(datetime.now().astimezone())
+        self._booking_writes += 1
         conn.execute("BEGIN IMMEDIATE")
         try:
             if replaces is not None:
@@ -310,6 +322,7 @@ class SqliteStore:
         """Cancel an active booking; False when it was not active."""
 
         def run() -> bool:
+            self._booking_writes += 1
             cur = self.conn.execute(
                 "UPDATE bookings SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL", (utc_text(at), booking_id)
             )

@@ -411,6 +411,22 @@ async def test_taken_slots_is_half_open_and_active_only(store: Store) -> None:
         assert_utc(moment)
 
 
+async def test_taken_slots_follow_every_booking_change(backend: Backend, store: Store) -> None:
+    """Asking the same window again sees each booking and cancellation at once, whether this
+    store or another instance on the same database made it (a store may cache the answer,
+    never serve a stale one)."""
+    other = await backend.opened() if backend.shared else store
+    window = (NOW, NOW + timedelta(days=7))
+    assert await store.taken_slots(*window) == frozenset()
+    mine = await store.book(slot(1, 9), "conv_1", "X", None, None)
+    assert await store.taken_slots(*window) == {slot(1, 9).start}
+    await other.book(slot(1, 10), "conv_2", "Y", None, None)
+    assert await store.taken_slots(*window) == {slot(1, 9).start, slot(1, 10).start}
+    assert await other.cancel_booking(str(mine.booking_id), at(1))
+    assert await store.taken_slots(*window) == {slot(1, 10).start}
+    assert await store.taken_slots(*window) == {slot(1, 10).start}
+
+
 async def test_find_bookings_by_phone_else_name(store: Store) -> None:
     """Active bookings after ``after`` for the phone, else for the name (any case), by start."""
     late = await store.book(slot(3, 9), "conv_1", "Jean Dupont", "+33611111111", None)
