@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -263,6 +263,7 @@ class SqliteStore:
         booking_id = uuid.uuid4().hex
         now = utc_text(datetime.now().astimezone())
         self._booking_writes += 1
+        cached = self._taken_key is not None and self._taken_key[1] == self._booking_writes - 1
         conn.execute("BEGIN IMMEDIATE")
         try:
             if replaces is not None:
@@ -289,6 +290,13 @@ class SqliteStore:
         except BaseException:
             conn.execute("ROLLBACK")
             raise
+        if cached and replaces is None and self._taken_key is not None:
+            # Our own new booking: keep the cached answer valid by adding it (other
+            # connections' commits still invalidate it through data_version).
+            version, _, start, end = self._taken_key
+            if start <= slot.start < end:
+                self._taken = self._taken | {slot.start.astimezone(UTC)}
+            self._taken_key = (version, self._booking_writes, start, end)
         return BookingOutcome(BookingResult.SUCCESS, booking_id)
 
     async def book(

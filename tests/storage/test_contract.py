@@ -424,7 +424,11 @@ async def test_taken_slots_follow_every_booking_change(backend: Backend, store: 
     assert await store.taken_slots(*window) == {slot(1, 9).start, slot(1, 10).start}
     assert await other.cancel_booking(str(mine.booking_id), at(1))
     assert await store.taken_slots(*window) == {slot(1, 10).start}
-    assert await store.taken_slots(*window) == {slot(1, 10).start}
+    await store.book(slot(2, 9), "conv_3", "Z", None, None)
+    taken = await store.taken_slots(*window)
+    assert taken == {slot(1, 10).start, slot(2, 9).start}
+    for moment in taken:
+        assert_utc(moment)
 
 
 async def test_find_bookings_by_phone_else_name(store: Store) -> None:
