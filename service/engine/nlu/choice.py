@@ -2,6 +2,9 @@
 
 "le premier", "la deuxième", "le 2", "celui de 14h", "vendredi", "le dernier",
 "pas le premier le deuxième", "oui mais plutôt le deuxième"; "aucun ne me va" → "none".
+A weekday, a time and a period ("jeudi après-midi", "celui du matin") narrow the slots
+together; a choice is made only when exactly one slot is left. Written by hand: the
+referents are the slots just read out, which no library knows about.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from datetime import datetime
 from typing import Literal
 
 from service.engine.nlu.normalize import analyse, has_phrase
-from service.engine.nlu.timeparse import WEEKDAYS, times_in
+from service.engine.nlu.timeparse import times_in, weekdays_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +41,16 @@ REJECT = (("aucun",), ("aucune",), ("rien", "ne"), ("ne", "me", "va", "pas"), ("
           ("pas", "dispo"), ("pas", "disponible"), ("un", "autre", "jour"), ("une", "autre", "date"),
           ("pas", "ceux", "la"), ("aucun", "des", "trois"), ("non", "merci"))
 NEGATORS = frozenset({"pas", "non", "sauf", "plutot", "mais"})
+# Said right after a mention, these refuse it: "le premier, ça ne va pas".
+REFUSED = (("va", "pas"), ("vont", "pas"), ("convient", "pas"), ("m'arrange", "pas"), ("arrange", "pas"),
+           ("pas", "possible"), ("impossible",))
+# Said around a bare number ("euh 2 s'il vous plaît"), these leave it a choice.
+POLITE = frozenset({"euh", "heu", "hum", "ben", "bah", "alors", "oui", "merci", "svp", "s'il", "vous", "plait"})
+MORNING = frozenset({"matin", "matinee"})
+AFTERNOON = frozenset({"apres-midi", "aprem", "soir", "soiree"})
+# A period alone picks a slot only when the caller points at one: "celui de l'après-midi"
+# does, "plutôt l'après-midi" asks for other slots.
+POINTERS = frozenset({"celui", "celle", "creneau", "prends", "prendre", "choisis"})
 
 
 def _mentions(words: tuple[str, ...], count: int) -> list[tuple[int, int]]:
@@ -56,9 +69,26 @@ def _mentions(words: tuple[str, ...], count: int) -> list[tuple[int, int]]:
 
 
 def _excluded(words: tuple[str, ...], pos: int) -> bool:
-    """True for "pas le premier": a negation just before the mention."""
+    """True for "pas le premier", "ni le premier", "le premier ça ne va pas": a negation just
+    before the mention, or a refusal in the few words after it."""
     before = words[max(0, pos - 3) : pos]
-    return "pas" in before or "sauf" in before
+    if "pas" in before or "sauf" in before or "ni" in before:
+        return True
+    after = words[pos + 1 : pos + 6]
+    return any(has_phrase(after, phrase) >= 0 for phrase in REFUSED)
+
+
+def _period(words: tuple[str, ...]) -> str | None:
+    """"morning" or "afternoon" when the caller names one period (and does not exclude it)."""
+    named: set[str] = set()
+    for i, word in enumerate(words):
+        if "pas" in words[max(0, i - 2) : i]:
+            continue
+        if word in MORNING:
+            named.add("morning")
+        elif word in AFTERNOON or (word == "midi" and i > 0 and words[i - 1] == "apres"):
+            named.add("afternoon")
+    return named.pop() if len(named) == 1 else None
 
 
 def choice_of(text: str, slots: Sequence[SlotRef]) -> int | Literal["none"] | None:
@@ -71,9 +101,21 @@ def choice_of(text: str, slots: Sequence[SlotRef]) -> int | Literal["none"] | No
     if not words:
         return None
     mentions = _mentions(words, count)
-    positive = [idx for pos, idx in mentions if not _excluded(words, pos)]
+    positive = [(pos, idx) for pos, idx in mentions if not _excluded(words, pos)]
     if positive:
-        return positive[-1]
+        first, last = positive[0], positive[-1]
+        if first[1] != last[1] and "ou" in words[first[0] : last[0]]:
+            return None  # "le premier ou le deuxième": the caller has not chosen
+        return last[1]
+    bare = [w for w in words if w not in POLITE]
+    if len(bare) == 1 and bare[0] in CARDINALS and CARDINALS[bare[0]] < count:
+        return CARDINALS[bare[0]]  # "2", "trois": a bare number answers "lequel ?"
+    # "le plus tôt" is the earliest slot; "rien de plus tôt ?" is not a choice.
+    earliest = any(has_phrase(words, (article, "plus", "tot")) >= 0 for article in ("le", "la"))
+    latest = any(has_phrase(words, (article, "plus", "tard")) >= 0 for article in ("le", "la"))
+    if earliest or latest:
+        order = sorted(range(count), key=lambda i: slots[i].start)
+        return order[0] if earliest else order[-1]
     # A clock time: "celui de 14h", "quatorze heures", "14h30".
     times = [t for _, t in times_in(utt.digit_text)]
     matches: set[int] = set()
@@ -82,16 +124,18 @@ def choice_of(text: str, slots: Sequence[SlotRef]) -> int | Literal["none"] | No
         if not hit:
             hit = [i for i, s in enumerate(slots) if s.start.hour == moment.hour and moment.minute == 0]
         matches.update(hit)
-    days = [d for d, name in enumerate(WEEKDAYS) if name in words]
+    days = weekdays_in(words)
     if days:
         by_day = {i for i, s in enumerate(slots) if s.start.weekday() in days}
         matches = (matches & by_day) if matches else by_day
+    period = _period(utt.bare)
+    if period is not None and (times or days or POINTERS & set(words)):
+        pool = matches if (times or days) else set(range(count))
+        matches = {i for i in pool if (slots[i].start.hour < 12) == (period == "morning")}
     if len(matches) == 1:
         return next(iter(matches))
     if any(has_phrase(words, p) >= 0 for p in REJECT):
         return "none"
-    if mentions and not positive and len(words) <= 4:
-        return None
     return None
 
 

@@ -2,7 +2,8 @@
 
 Keyword stems with negation scope ("je voudrais pas annuler, je voudrais déplacer" is a
 move) and ``rapidfuzz`` for speech-to-text misspellings ("anuler"). Fuzzy scores ignore
-negation, so negation is checked on the matched word's position, by hand.
+negation, so negation is checked on the matched word's position, by hand. Cues are looked
+up on the words without their elision too ("l'adresse", "j'annule", "l'annuler").
 """
 
 from __future__ import annotations
@@ -21,36 +22,63 @@ INTENTS = (
 WORDS: dict[str, tuple[str, ...]] = {
     "cancel": ("annuler", "annule", "annulez", "annulation", "decommander", "decommande", "desister", "supprimer"),
     "modify": ("deplacer", "deplace", "deplacez", "decaler", "decale", "decalez", "reporter", "reporte",
-               "modifier", "modifie", "changer", "change", "avancer", "repousser", "reprogrammer"),
+               "modifier", "modifie", "changer", "change", "avancer", "avancez", "repousser", "reprogrammer"),
     "human": ("humain", "humaine", "secretaire", "secretariat", "standardiste", "operateur", "operatrice",
-              "conseiller", "conseillere", "receptionniste", "accueil"),
+              "conseiller", "conseillere", "receptionniste", "accueil", "transferer", "transferez", "transfere"),
     "faq:address": ("adresse", "situe", "situes", "situee", "localisation", "trouvez"),
-    "faq:hours": ("horaire", "horaires", "ouvert", "ouverts", "ouverte", "ouvrez", "ouverture", "fermez", "ferme", "fermeture"),
+    "faq:hours": ("horaire", "horaires", "ouvert", "ouverts", "ouverte", "ouvertes", "ouvrez", "ouvre", "ouvrent",
+                  "ouverture", "fermez", "ferme", "fermes", "fermee", "fermees", "ferment", "fermeture"),
     "faq:price": ("prix", "tarif", "tarifs", "coute", "coutent", "cout", "rembourse", "remboursement", "remboursee",
-                  "honoraires", "depassement", "mutuelle", "vitale", "payer", "paiement", "euros", "secteur"),
+                  "honoraires", "depassement", "mutuelle", "vitale", "payer", "paiement", "euros", "secteur",
+                  "cheque", "cheques", "especes", "liquide", "cb", "conventionne", "conventionnee"),
     "faq:parking": ("parking", "garer", "stationner", "stationnement", "voiture", "se garer"),
-    "faq:access": ("acces", "accessible", "accessibilite", "handicape", "handicap", "fauteuil", "ascenseur",
-                   "pmr", "metro", "bus", "tram", "tramway", "escalier", "escaliers", "etage"),
-    "book": ("rdv", "consultation", "reserver", "creneau", "creneaux", "disponibilite", "disponibilites", "dispo"),
+    "faq:access": ("acces", "accessible", "accessibilite", "handicape", "handicapes", "handicapee", "handicap",
+                   "fauteuil", "ascenseur", "pmr", "metro", "bus", "tram", "tramway", "escalier", "escaliers", "etage",
+                   "rez-de-chaussee"),
+    "book": ("rdv", "consultation", "consulter", "reserver", "creneau", "creneaux", "disponibilite",
+             "disponibilites", "dispo"),
 }
+# Verb stems whose every form carries the intent ("supprimez", "je me désiste", "annulerais").
+STEMS: dict[str, tuple[str, ...]] = {
+    "cancel": ("annul", "decommand", "desist", "supprim"),
+    "modify": ("deplac", "decal", "repouss", "reprogramm", "modifi"),
+}
+# "Je ne pourrai pas venir à mon rendez-vous": cancelling, when the appointment is named.
+# Alone, "je ne peux pas venir le matin" answers the preference question: not a cancel.
+CANT_COME = (("pourrai", "pas", "venir"), ("pourrais", "pas", "venir"), ("peux", "pas", "venir"),
+             ("pourrai", "pas", "y"), ("pourrais", "pas", "y"), ("peux", "pas", "y"), ("viendrai", "pas"),
+             ("serai", "pas", "la"), ("pourrai", "pas", "etre"), ("pourrai", "pas", "honorer"))
+APPOINTMENT = (("mon", "rendez-vous"), ("mon", "rendez", "vous"), ("mon", "rdv"), ("ce", "rendez-vous"),
+               ("le", "rendez-vous"), ("au", "rendez-vous"), ("pas", "y"))
+# Asking not to talk to a machine is asking for a human, negated or not ("pas à un robot").
+MACHINE = frozenset({"robot", "robots", "machine", "automate", "ordinateur", "repondeur", "serveur"})
 PHRASES: dict[str, tuple[tuple[str, ...], ...]] = {
     "human": (("parler", "a", "quelqu", "un"), ("parler", "a", "quelqu'un"), ("quelqu'un",), ("une", "personne"),
               ("vraie", "personne"), ("parler", "au", "docteur"), ("parler", "au", "medecin"),
               ("parler", "a", "la", "secretaire"), ("parler", "a", "une", "personne"), ("un", "vrai"),
-              ("parler", "a", "un"), ("passer", "le", "secretariat"), ("passez", "moi")),
+              ("parler", "a", "un"), ("passer", "le", "secretariat"), ("passez", "moi"), ("passez-moi",),
+              ("en", "relation"), ("parler", "a", "madame"), ("parler", "a", "monsieur"), ("parler", "a", "la"),
+              ("parler", "au", "secretariat"), ("parler", "avec", "quelqu'un"), ("parler", "avec", "un"),
+              ("parler", "avec", "une")),
     "faq:address": (("c'est", "ou"), ("c", "est", "ou"), ("ou", "se", "trouve"), ("ou", "etes", "vous"),
                     ("ou", "est", "le", "cabinet"), ("ou", "vous", "etes"), ("ou", "ca", "se", "trouve"),
-                    ("vous", "etes", "ou"), ("quelle", "rue")),
+                    ("vous", "etes", "ou"), ("quelle", "rue"), ("se", "trouve"), ("se", "situe")),
     "faq:hours": (("quelle", "heure", "vous"), ("jusqu'a", "quelle", "heure"), ("a", "quelle", "heure", "vous"),
                   ("quels", "jours"), ("heures", "d'ouverture")),
     "faq:price": (("combien", "ca"), ("combien", "c'est"), ("combien", "coute"), ("combien", "pour"),
-                  ("carte", "vitale"), ("c'est", "combien"), ("c", "est", "combien")),
+                  ("carte", "vitale"), ("c'est", "combien"), ("c", "est", "combien"), ("tiers", "payant"),
+                  ("carte", "bleue"), ("carte", "bancaire")),
     "faq:parking": (("se", "garer"), ("ou", "me", "garer"), ("ou", "se", "garer")),
     "faq:access": (("comment", "venir"), ("comment", "y", "aller"), ("comment", "acceder"), ("comment", "on", "vient"),
                    ("rez", "de", "chaussee"), ("transports", "en", "commun")),
     "book": (("rendez", "vous"), ("rendez-vous",), ("prendre", "un", "rendez"), ("voir", "le", "docteur"),
              ("voir", "le", "medecin"), ("prendre", "rendez"), ("une", "place"), ("me", "faire", "soigner"),
-             ("venir", "consulter"), ("un", "rendez")),
+             ("venir", "consulter"), ("un", "rendez"), ("voir", "un", "medecin"), ("voir", "un", "docteur"),
+             ("voir", "la", "docteure"), ("de", "la", "place"), ("des", "places"), ("me", "recevoir"),
+             ("nous", "recevoir"), ("la", "recevoir"), ("le", "recevoir")),
+    # Cancelling to take another appointment, or putting "it" elsewhere, is moving it.
+    "modify": (("reprendre", "un"), ("en", "reprendre"), ("le", "mettre", "un", "autre"), ("la", "mettre", "un", "autre"),
+               ("le", "remettre")),
 }
 # Stems checked with fuzzy matching, for words speech-to-text tends to mangle.
 FUZZY: dict[str, tuple[str, ...]] = {
@@ -58,20 +86,24 @@ FUZZY: dict[str, tuple[str, ...]] = {
     "modify": ("deplacer", "decaler", "reporter", "modifier"),
     "human": ("secretaire", "secretariat"),
 }
+REFLEXIVE = frozenset({"me", "se", "te", "nous"})
 ORDER = ("human", "cancel", "modify", "faq:address", "faq:hours", "faq:price", "faq:parking", "faq:access", "book")
 FUZZY_SCORE = 84
 
 
 def _positions(utt: Utterance, name: str) -> list[int]:
-    words = utt.words
-    found = [i for i, w in enumerate(words) if w in WORDS.get(name, ())]
+    words, bare = utt.words, utt.bare
+    cues, stems = WORDS.get(name, ()), STEMS.get(name, ())
+    found = [i for i, (w, b) in enumerate(zip(words, bare)) if w in cues or b in cues or b.startswith(stems or ("\0",))]
     for phrase in PHRASES.get(name, ()):
         at = has_phrase(words, phrase)
         if at >= 0:
             found.append(at)
     if not found:
         for stem in FUZZY.get(name, ()):
-            found.extend(i for i, w in enumerate(words) if len(w) >= 6 and fuzz.ratio(w, stem) >= FUZZY_SCORE)
+            found.extend(i for i, w in enumerate(bare) if len(w) >= 6 and fuzz.ratio(w, stem) >= FUZZY_SCORE)
+    if name == "modify":  # "je peux me déplacer l'après-midi" is travelling, not moving the appointment
+        found = [i for i in found if i == 0 or words[i - 1] not in REFLEXIVE]
     return found
 
 
@@ -87,12 +119,19 @@ def intent_of(utt: Utterance) -> str:
 
     if filler_of(utt):
         return "filler"
+    present = {name for name in ORDER if _present(utt, name)}
+    if any(has_phrase(utt.words, p) >= 0 for p in CANT_COME) and any(has_phrase(utt.words, p) >= 0 for p in APPOINTMENT):
+        present.add("cancel")
+    if any(w in MACHINE for w in utt.words):
+        present.add("human")
+    if "human" in present and has_phrase(utt.words, ("pas", "besoin")) >= 0:
+        present.discard("human")
+    if "cancel" in present and "modify" in present:
+        present.discard("cancel")  # "annuler et en reprendre un autre", "annuler ou déplacer": a move
+    if "modify" in present:
+        present.discard("book")
     for name in ORDER:
-        if name == "book" and _present(utt, "modify"):
-            continue
-        if _present(utt, name):
-            if name == "human" and has_phrase(utt.words, ("pas", "besoin")) >= 0:
-                continue
+        if name in present:
             return name
     answer = yes_no(utt.raw)
     if answer is not None:

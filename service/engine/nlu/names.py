@@ -2,7 +2,10 @@
 
 Written by hand: no kept library extracts a person's name from French speech-to-text
 without a downloaded model. A compact list of common first names decides the order of
-"Dupont Jean"; particles (de, du, d', Le, La, N') stay attached to the last name.
+"Dupont Jean" (and "Le Goff Yannick"); particles (de, du, d', Le, La, N') stay attached to
+the last name; "madame Lucie Moreau" keeps its first name; a spelled-out repeat
+("Dupont, d u p o n t") is dropped; "mon prénom c'est Alain et mon nom c'est Dupuis" is
+read by its labels.
 """
 
 from __future__ import annotations
@@ -42,8 +45,11 @@ INTROS = (
     r"mon nom de famille c'est", r"mon nom de famille est", r"mon nom", r"je suis", r"au nom de", r"ici",
     r"c'est pour", r"ce serait au nom de", r"ce sera au nom de", r"a mon nom", r"le nom c'est", r"nom",
 )
-LEAD = frozenset({"oui", "bonjour", "bonsoir", "alors", "donc", "euh", "heu", "hum", "ben", "bah", "bien", "sur", "ok", "voila", "allo", "eh"})
-TRAIL = frozenset({"merci", "voila", "svp", "s'il", "vous", "plait", "euh", "hum"})
+LEAD = frozenset({"oui", "bonjour", "bonsoir", "alors", "donc", "euh", "heu", "hum", "ben", "bah", "bien", "sur", "ok",
+                  "voila", "allo", "eh", "moi"})
+TRAIL = frozenset({"merci", "voila", "svp", "s'il", "vous", "plait", "euh", "hum", "bonjour", "bonsoir", "revoir", "au"})
+# Words between a label and its value: "mon prénom c'est", "mon nom de famille est".
+LABEL_GLUE = frozenset({"de", "famille", "c'est", "c", "est", "mon", "ma", "et", "alors", "euh", "hum", "donc"})
 # Words that never belong to a name: a sentence, not a name, was said.
 NOT_NAME = frozenset(
     """
@@ -60,6 +66,7 @@ NOT_NAME = frozenset(
     """.split()
 )
 _SPELLED = re.compile(r"^(?:[a-z] ){2,}[a-z]$")
+_LETTER = re.compile(r"^[a-z]$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +105,50 @@ def _tokens(raw: str) -> list[str]:
     return [t.strip("'-") for t in lowered.split() if t.strip("'-")]
 
 
+def _acceptable(pairs: list[tuple[str, str]]) -> bool:
+    """True when the (folded, display) tokens can be a name: no sentence word, no stray letter."""
+    if not pairs or len(pairs) > 5 or all(f in PARTICLES for f, _ in pairs):
+        return False
+    if any((f in NOT_NAME or f in TITLES) and f not in PARTICLES for f, _ in pairs):
+        return False
+    return not any(len(f) < 2 and f != "d'" for f, _ in pairs if f not in PARTICLES)
+
+
+def _labelled(raw: str) -> Name | None:
+    """"mon prénom c'est Alain et mon nom c'est Dupuis": both labels given, read by label."""
+    parts: dict[str, list[tuple[str, str]]] = {"prenom": [], "nom": []}
+    label: str | None = None
+    for token in _tokens(raw):
+        folded = fold(token)
+        if folded in parts:
+            label = folded
+        elif label is not None:
+            # "nom de famille": glue before the value; "de" after it is a particle ("Dupuis de Brie").
+            glue = LABEL_GLUE - PARTICLES if parts[label] else LABEL_GLUE
+            if folded not in glue:
+                parts[label].append((folded, token))
+    first, last = parts["prenom"], parts["nom"]
+    if not (_acceptable(first) and _acceptable(last)) or len(first) > 2:
+        return None
+    return Name(" ".join(_cap(t) for _, t in first), _join_last([_cap(t) for _, t in last], [f for f, _ in last]))
+
+
+def _unspell(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Drop a spelled-out repeat ("dupont d u p o n t"); join a name given only spelled."""
+    end = len(pairs)
+    start = end
+    while start > 0 and _LETTER.match(pairs[start - 1][0]):
+        start -= 1
+    if end - start < 3:
+        return pairs
+    spelled = "".join(f for f, _ in pairs[start:end])
+    if start == 0:
+        return [(spelled, spelled)]
+    if fold(pairs[start - 1][0]).replace("-", "").replace("'", "") == spelled:
+        return pairs[:start]
+    return pairs
+
+
 def name(text: str) -> Name | None:
     """The caller's name from what they said, or None when no name was given."""
     if not isinstance(text, str):
@@ -105,6 +156,9 @@ def name(text: str) -> Name | None:
     utt = analyse(text)
     if not utt.words or len(utt.words) > 12 or any(ch.isdigit() for ch in utt.digit_text):
         return None
+    if "prenom" in utt.words:
+        # Both labels, or a first name alone: a last name is what the booking needs.
+        return _labelled(utt.raw) if "nom" in utt.words else None
     folded_text = _strip_intro(" ".join(utt.words))
     tokens = _tokens(utt.raw)
     # Align display tokens with folded ones: keep the tail that survived the intro strip.
@@ -117,29 +171,26 @@ def name(text: str) -> Name | None:
         pairs.pop(0)
     while pairs and pairs[-1][0] in TRAIL:
         pairs.pop()
-    title = False
-    if pairs and pairs[0][0] in TITLES:
-        title = True
-        pairs.pop(0)
     if _SPELLED.match(" ".join(f for f, _ in pairs)):
         pairs = [("".join(f for f, _ in pairs), "".join(t for _, t in pairs))]
-    if not pairs or len(pairs) > 5:
-        return None
-    if any(f in NOT_NAME and f not in PARTICLES for f, _ in pairs):
-        return None
-    if any(len(f) < 2 and f not in ("d'",) for f, _ in pairs if f not in PARTICLES):
-        return None
-    if all(f in PARTICLES for f, _ in pairs):
+    title = False
+    if len(pairs) > 1 and pairs[0][0] in TITLES:
+        title = True
+        pairs.pop(0)
+    pairs = _unspell(pairs)
+    if not _acceptable(pairs):
         return None
     words = [_cap(t) for _, t in pairs]
     folded = [f for f, _ in pairs]
-    if title:
-        return Name(None, _join_last(words, folded))
     if len(words) == 1:
         return Name(None, words[0])
-    # "Dupont Jean": last name first, when only the final word is a known first name.
-    if folded[-1] in FIRST_NAMES and folded[0] not in FIRST_NAMES and folded[0] not in PARTICLES:
+    if title and folded[0] not in FIRST_NAMES:
+        return Name(None, _join_last(words, folded))  # "monsieur de la Tour"; "madame Lucie Moreau" goes on
+    # "Dupont Jean", "Le Goff Yannick": last name first, when only the final word is a known first name.
+    if folded[-1] in FIRST_NAMES and folded[0] not in FIRST_NAMES:
         return Name(words[-1], _join_last(words[:-1], folded[:-1]))
+    if folded[0] in PARTICLES:
+        return Name(None, _join_last(words, folded))  # "Le Goff", "de La Fontaine": a last name alone
     return Name(words[0], _join_last(words[1:], folded[1:]))
 
 

@@ -2,8 +2,11 @@
 
 ``text2num`` turns French number words into digits (it knows "soixante-dix-huit",
 "quatre vingt dix", "septante"); ``unicodedata`` folds accents. What is written by hand
-here is only the glue: apostrophes, punctuation, filler words, and a cache so that the
-several questions the engine asks about one utterance normalise it once.
+here is only the glue: apostrophes, elisions ("l'adresse" → "adresse"), punctuation, filler
+words, the scope of a negation, and a cache so that the several questions the engine asks
+about one utterance normalise it once. One text2num quirk is worked around: it keeps
+"neuf" as the adjective ("new") after "le matin", so "le matin vers neuf heures" would lose
+its hour; "neuf" right before "heure(s)" is written as a digit first.
 """
 
 from __future__ import annotations
@@ -22,6 +25,9 @@ _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ":
 _NON_WORD = re.compile(r"[^a-z0-9'\-+ ]+")
 _SPACES = re.compile(r"\s+")
 _ZERO = re.compile(r"\bzero\b")
+_NEUF = re.compile(r"\bneuf(?=\s+(?:h|heures?)\b)")
+# Elided articles and pronouns glued to the next word: "l'adresse", "j'annule", "qu'on".
+_ELISION = re.compile(r"^(?:l|d|j|m|n|s|t|c|qu)'(?=.)")
 
 FILLER_WORDS = frozenset(
     {
@@ -31,6 +37,10 @@ FILLER_WORDS = frozenset(
         "excusez", "excuse", "moi", "un", "une", "petit", "petite", "s'il", "vous", "plait",
         "plais", "oh", "ah", "eh", "ha", "alors", "bon", "voila", "repetez", "repeter", "pouvez",
         "dites", "oups", "la", "je", "reflechis", "laissez", "me", "ne", "quittez", "pas",
+        "secondes", "minute", "minutes", "entendez", "m'entendez", "entends", "m'entends", "entendu", "compris",
+        "n'ai", "ai", "coupe", "ca", "mal", "regarde", "cherche", "verifie", "agenda", "calendrier", "mon", "ma",
+        "mes", "pardonnez", "redire", "recommencer", "prends", "stylo", "crayon", "papier", "noter", "ecoute",
+        "bien",
     }
 )
 # Fillers that may surround content without being content themselves.
@@ -58,6 +68,7 @@ class Utterance:
     raw: str  # cleaned original, case kept (names)
     words: tuple[str, ...]  # folded words, number words kept as words
     digits: tuple[str, ...]  # folded words with number words turned into digits
+    bare: tuple[str, ...]  # ``words`` one for one, elided article or pronoun dropped ("l'adresse" → "adresse")
 
     @property
     def text(self) -> str:
@@ -82,12 +93,20 @@ def analyse(text: str) -> Utterance:
     lowered = raw.lower().translate(_APOSTROPHES)
     folded = fold(lowered)
     # text2num needs the accented "zéro" and hyphen-free compounds read as numbers.
-    spoken = _ZERO.sub("zéro", lowered.replace("-", " "))
+    spoken = _NEUF.sub("9", _ZERO.sub("zéro", lowered.replace("-", " ")))
     try:
         converted = alpha2digit(spoken, "fr", threshold=0)
     except Exception:  # noqa: BLE001 - a third-party parser must never break a turn
         converted = spoken
-    return Utterance(raw=raw.strip(), words=tuple(folded.split()), digits=tuple(fold(converted).split()))
+    words = tuple(folded.split())
+    return Utterance(
+        raw=raw.strip(), words=words, digits=tuple(fold(converted).split()), bare=tuple(unelide(w) for w in words)
+    )
+
+
+def unelide(word: str) -> str:
+    """The word without its elided article or pronoun: "l'annuler" → "annuler", "qu'on" → "on"."""
+    return _ELISION.sub("", word)
 
 
 def has_phrase(words: tuple[str, ...], phrase: tuple[str, ...]) -> int:
@@ -100,8 +119,24 @@ def has_phrase(words: tuple[str, ...], phrase: tuple[str, ...]) -> int:
 
 
 NEGATIONS = frozenset({"pas", "plus", "jamais"})
+# Words a negation reaches across: "pas l'annuler", "pas de rendez-vous", "pas prendre de
+# rendez-vous", "pas parler à quelqu'un" (articles, pronouns, prepositions and a few neutral
+# verbs). Any other word closes its scope: in "je viendrai pas, vous pouvez l'annuler",
+# "pouvez" starts a new clause; in "non, pas annuler, déplacer", "annuler" takes the negation.
+NEGATION_SPAN = frozenset(
+    {"le", "la", "les", "l'", "de", "d'", "du", "des", "un", "une", "a", "au", "aux", "en", "y", "me", "te", "se",
+     "lui", "leur", "mon", "ma", "mes", "ton", "ta", "votre", "vos", "ce", "cet", "cette", "ces", "pour", "avec",
+     "euh", "heu", "hum", "ben", "bah", "prendre", "parler", "avoir", "faire", "voir", "passer", "venir", "aller",
+     "vouloir", "besoin", "encore", "vraiment", "tout"}
+)
 
 
 def negated(words: tuple[str, ...], index: int, window: int = 3) -> bool:
-    """True when a negation word stands within ``window`` words before ``index``."""
-    return any(w in NEGATIONS for w in words[max(0, index - window) : index])
+    """True when a negation word stands within ``window`` words before ``index``, with only
+    articles, pronouns or prepositions between them."""
+    for at in range(index - 1, max(-1, index - window - 1), -1):
+        if words[at] in NEGATIONS:
+            return True
+        if words[at] not in NEGATION_SPAN:
+            return False
+    return False

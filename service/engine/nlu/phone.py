@@ -3,6 +3,12 @@
 "zéro six douze trente-quatre cinquante-six soixante-dix-huit", "06 12 34 56 78",
 "+33 6 12 34 56 78", digits split oddly by speech-to-text. A number with its leading
 zero dropped is refused (phonenumbers would accept it): ten national digits are required.
+
+A French number is spoken as a run of groups of at most two digits, and ``text2num``
+reads a run of number words as one number: "quatre-vingts quatre-vingt-un" comes out
+"84 20 1". So spoken groups are read by hand first (0–99 each, septante/huitante/nonante
+included), and text2num's digits are the fallback (groups of hundreds, "mille"). A number
+said twice in a row ("… je répète …") counts once.
 """
 
 from __future__ import annotations
@@ -11,26 +17,116 @@ import re
 
 import phonenumbers
 
-from service.engine.nlu.normalize import analyse
+from service.engine.nlu.normalize import Utterance, analyse, fold
 
 _DIGITS = re.compile(r"\d+")
+UNITS = {"zero": 0, "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7,
+         "huit": 8, "neuf": 9}
+TEENS = {"dix": 10, "onze": 11, "douze": 12, "treize": 13, "quatorze": 14, "quinze": 15, "seize": 16}
+TENS = {"vingt": 20, "vingts": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60, "septante": 70,
+        "huitante": 80, "octante": 80, "nonante": 90}
+# Number words the group reader does not handle: leave those turns to text2num.
+LARGE = frozenset({"cent", "cents", "mille", "million", "millions"})
 
 
-def _digits(text: str) -> str:
-    utt = analyse(text)
-    joined = "".join(_DIGITS.findall(utt.digit_text))
-    if "+" in utt.raw or "plus" in utt.words:
-        return "+" + joined
-    return joined
+class _Words:
+    """Spoken tokens with their hyphenation: "quarante-quatre vingt-deux" is 44 22, not 40 82."""
+
+    def __init__(self, text: str) -> None:
+        self.tokens: list[str] = []
+        self.joined: list[bool] = []  # hyphen-attached to the previous token
+        for word in text.split():
+            for k, part in enumerate(p for p in word.split("-") if p):
+                if self.tokens and self.tokens[-1] == "double":  # "double zéro" is "00"
+                    self.tokens[-1], self.joined[-1] = part, False
+                self.tokens.append(part)
+                self.joined.append(k > 0)
+
+    def at(self, i: int) -> str:
+        return self.tokens[i] if 0 <= i < len(self.tokens) else ""
+
+    def continues(self, i: int) -> bool:
+        """True when token ``i`` may belong to the group before it: hyphen-attached, or a
+        plain word that does not open a hyphenated compound of its own."""
+        if i >= len(self.tokens):
+            return False
+        return self.joined[i] or not (i + 1 < len(self.tokens) and self.joined[i + 1])
 
 
-def phone(text: str) -> str | None:
-    """E.164 of a valid French (or international, with +) number, else None."""
-    if not isinstance(text, str) or not text.strip():
+def _teen(words: _Words, i: int) -> tuple[int, int] | None:
+    """A number from 10 to 19 at token ``i`` ("dix", "dix-sept", "seize") and the next index."""
+    word = words.at(i)
+    if word == "dix" and words.at(i + 1) in ("sept", "huit", "neuf") and words.continues(i + 1):
+        return 10 + UNITS[words.at(i + 1)], i + 2
+    if word in TEENS:
+        return TEENS[word], i + 1
+    return None
+
+
+def _group(words: _Words, i: int) -> tuple[str, int] | None:
+    """One spoken group (0–99) starting at token ``i``, as digits, and the next index."""
+    word = words.at(i)
+    if word.isdigit():
+        return word, i + 1
+    if word == "quatre" and words.at(i + 1) in ("vingt", "vingts") and words.continues(i + 1):
+        tens, j = 80, i + 2
+    elif word in TENS:
+        tens, j = TENS[word], i + 1
+    else:
+        teen = _teen(words, i)
+        if teen is not None:
+            return str(teen[0]), teen[1]
+        if word in UNITS:
+            return str(UNITS[word]), i + 1
         return None
-    digits = _digits(text)
-    if digits.startswith("+"):
-        candidate = digits
+    nxt = words.at(j)
+    if words.at(j - 1) == "vingts" or not words.continues(j):
+        return str(tens), j  # "quatre-vingts" is complete; a new compound starts the next group
+    if nxt == "quatre" and words.at(j + 1) in ("vingt", "vingts") and not words.joined[j]:
+        return str(tens), j  # "quatre" before "vingt" starts the next group
+    if nxt == "et" and words.continues(j + 1):  # "vingt et un", "soixante et onze"
+        after = words.at(j + 1)
+        if after in ("un", "une"):
+            return str(tens + 1), j + 2
+        if after == "onze" and tens in (60, 80):
+            return str(tens + 11), j + 2
+    if tens in (60, 80):  # "soixante-dix-huit", "quatre-vingt-treize"
+        teen = _teen(words, j)
+        if teen is not None:
+            return str(tens + teen[0]), teen[1]
+    if nxt in UNITS and nxt != "zero":
+        return str(tens + UNITS[nxt]), j + 1
+    return str(tens), j
+
+
+def spoken_digits(utt: Utterance) -> str | None:
+    """The digits of the spoken groups, in order; None when the turn has words beyond 99."""
+    words = _Words(fold(utt.raw).replace("+", " "))
+    if any(t in LARGE for t in words.tokens):
+        return None
+    out: list[str] = []
+    i = 0
+    while i < len(words.tokens):
+        group = _group(words, i)
+        if group is None or (words.at(i) in ("un", "une") and not (_numeric(words.at(i - 1)) or _numeric(words.at(i + 1)))):
+            i += 1  # a word, or an article: "c'est une ligne fixe"
+            continue
+        out.append(group[0])
+        i = group[1]
+    return "".join(out)
+
+
+def _numeric(token: str) -> bool:
+    """True for digits and number words."""
+    return token.isdigit() or token in UNITS or token in TEENS or token in TENS or token == "et"
+
+
+def _validate(digits: str, plus: bool) -> str | None:
+    """E.164 of these digits when they make a valid number, else None."""
+    if len(digits) in (20, 22, 26) and digits[: len(digits) // 2] == digits[len(digits) // 2 :]:
+        digits = digits[: len(digits) // 2]  # said twice
+    if plus:
+        candidate = "+" + digits
     elif digits.startswith("0033"):
         candidate = "+" + digits[2:]
     elif digits.startswith("33") and len(digits) == 11:
@@ -39,7 +135,7 @@ def phone(text: str) -> str | None:
         candidate = digits
     else:
         return None
-    if len(candidate.lstrip("+")) > 15:
+    if not 8 <= len(candidate.lstrip("+")) <= 15:
         return None
     try:
         number = phonenumbers.parse(candidate, "FR")
@@ -50,6 +146,21 @@ def phone(text: str) -> str | None:
     if number.country_code == 33 and len(str(number.national_number)) != 9:
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+def phone(text: str) -> str | None:
+    """E.164 of a valid French (or international, with +) number, else None."""
+    if not isinstance(text, str) or not text.strip():
+        return None
+    utt = analyse(text)
+    plus = "+" in utt.raw or "plus" in utt.words
+    converted = "".join(_DIGITS.findall(utt.digit_text))
+    for digits in (spoken_digits(utt), converted):
+        if digits:
+            found = _validate(digits, plus)
+            if found is not None:
+                return found
+    return None
 
 
 def warm() -> None:

@@ -3,6 +3,12 @@
 Written by hand on top of text2num's digits: dateparser misses "mardi prochain" and
 "demain après-midi", reads "après 17 heures" as 03:00 the next day, and takes "je" for
 jeudi. The reference date is an argument; nothing here reads the clock.
+
+Conventions: the period comes from period words only ("après 17 heures" is any period
+after 17:00); "vers 10h" or "à 10h" is 10:00–11:00; "entre 9h et 11h", "de 14h à 16h" a
+range; the word nearest a time decides its bound ("pas après 16h" is before 16:00); "en fin
+de matinée" is after 10:30, "en début de matinée" before 10:00, "en début d'après-midi"
+before 15:30, "en fin d'après-midi / de journée" after 16:00, "le soir" after 17:00.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from datetime import date, datetime, time
 from typing import Literal
 
 from service.engine.nlu.normalize import analyse, has_phrase
-from service.engine.nlu.timeparse import day_in, times_in
+from service.engine.nlu.timeparse import day_in, time_spans
 
 Period = Literal["morning", "afternoon", "any"]
 
@@ -32,9 +38,22 @@ ANY = (("pas", "de", "preference"), ("peu", "importe"), ("n'importe",), ("indiff
        ("ca", "m'est", "egal"), ("m'est", "egal"), ("pas", "d'importance"), ("tout", "me", "va"),
        ("n'importe", "quand"), ("aucune", "preference"), ("comme", "ca", "vous", "arrange"),
        ("le", "premier", "disponible"), ("le", "plus", "rapidement"), ("rapidement",), ("quand", "c'est", "possible"),
-       ("egal",), ("libre",))
+       ("egal",), ("libre",), ("plus", "vite"), ("plus", "tot"), ("n'importe", "quel"))
 MORNING = ("matin", "matinee", "matins")
 AFTERNOON = ("apres-midi", "aprem", "apres-midis", "soir", "soiree", "apm")
+EVENING = frozenset({"soir", "soiree", "soirs"})
+# What the word nearest before a clock time makes of it; the longest key wins a tie, so
+# "pas après" beats "après". Keys are matched on " " + the 22 characters before the time.
+BOUND_KEYS: tuple[tuple[str, str], ...] = (
+    ("apres", "after"), ("a partir", "after"), ("a partir de", "after"), ("pas avant", "after"),
+    ("plus tard que", "after"),
+    ("passe", "after"), ("des ", "after"), ("pas plus tot que", "after"), ("au plus tot", "after"),
+    ("avant", "before"), ("au plus tard", "before"), ("pas apres", "before"), ("jusqu", "before"),
+    ("pas plus tard que", "before"), ("plus tot que", "before"),
+    ("entre", "range"), (" de ", "range"), ("vers", "at"), (" a ", "at"), ("autour de", "at"), ("alentours de", "at"),
+)
+# What may stand between the two times of a range: "entre 9h et 11h", "de 14h à 16h".
+RANGE_JOINS = frozenset({"et", "a", "jusqu'a", "jusqu a", "-"})
 
 
 def _period(words: tuple[str, ...], text: str) -> Period | None:
@@ -59,6 +78,35 @@ def _period(words: tuple[str, ...], text: str) -> Period | None:
     if afternoon and not morning:
         return "morning"  # "pas l'après-midi"
     return None
+
+
+def _kind(lead: str) -> str:
+    """The bound the nearest key before a time gives it: after, before, range, or at."""
+    best = (-1, 0, "at")
+    for key, kind in BOUND_KEYS:
+        at = lead.rfind(key)
+        if at >= 0:
+            best = max(best, (at + len(key.rstrip()), len(key), kind))
+    return best[2]
+
+
+def _bounds(digits: str, after: time | None, before: time | None) -> tuple[time | None, time | None]:
+    """Time bounds from every clock time in ``digits``, over the period's own bounds."""
+    previous: tuple[int, time, str] | None = None  # end, moment and kind of the last time
+    for start, end, moment in time_spans(digits):
+        if previous is not None and previous[2] in ("range", "at") and digits[previous[0] : start].strip() in RANGE_JOINS:
+            after, before = previous[1], moment
+            previous = (end, moment, "closed")
+            continue
+        kind = _kind(" " + digits[max(0, start - 22) : start])
+        if kind == "after":
+            after = moment
+        elif kind == "before":
+            before = moment
+        else:
+            after, before = moment, time(min(moment.hour + 1, 23), moment.minute)
+        previous = (end, moment, kind)
+    return after, before
 
 
 def preference_of(text: str, now: datetime) -> Preference | None:
@@ -86,19 +134,10 @@ def preference_of(text: str, now: datetime) -> Preference | None:
     lunch = has_phrase(words, ("entre", "midi", "et", "deux")) >= 0 or has_phrase(words, ("pause", "dejeuner")) >= 0
     if lunch:
         after, before = time(12, 0), time(14, 0)
-    for pos, moment in [] if lunch else times_in(digits):
-        lead = digits[max(0, pos - 22) : pos]
-        if any(k in lead for k in ("apres", "a partir", "pas avant", "plus tard que", "passe", "des ")):
-            after = moment
-        elif any(k in lead for k in ("avant", "au plus tard", "pas apres", "jusqu")):
-            before = moment
-        elif "entre" in lead and after is None:
-            after = moment
-        elif after is not None and before is None and "et" in lead:
-            before = moment
-        else:
-            after = moment
-            before = time(min(moment.hour + 1, 23), moment.minute)
+    if not lunch:
+        after, before = _bounds(digits, after, before)
+    if period == "afternoon" and after is None and before is None and EVENING & set(utt.bare):
+        after = time(17, 0)  # "ce soir", "en soirée": the last hours of the day
     if after is not None and before is not None and before <= after:
         before = None
     if period is None and day is None and after is None and before is None:
