@@ -311,6 +311,16 @@ def _qualif_pref(t: _Turn, text: str, interrupted: bool) -> None:
     t.propose_or_transfer(_as_pref(parsed), replies.SLOTS_INTRO)
 
 
+def _other_slots(t: _Turn, text: str) -> None:
+    """The caller turned the proposed slots down: three others (with any new preference)."""
+    pref = t.ctx.preference or Preference()
+    parsed = nlu.preference(text, t.local(t.now))
+    if parsed is not None:
+        pref = _as_pref(parsed)
+    if not t.propose(pref, replies.SLOTS_INTRO_OTHER, exclude_current=True):
+        t.transfer(replies.TRANSFER_NO_SLOT)
+
+
 def _wait_confirm(t: _Turn, text: str, interrupted: bool) -> None:
     refs = [nlu.SlotRef(t.local(s.start), labels.voice_label(t.local(s.start))) for s in t.ctx.proposed]
     choice = nlu.slot_choice(text, refs)
@@ -318,12 +328,7 @@ def _wait_confirm(t: _Turn, text: str, interrupted: bool) -> None:
         t.choose(choice, interrupted)
         return
     if choice == "none":
-        pref = t.ctx.preference or Preference()
-        parsed = nlu.preference(text, t.local(t.now))
-        if parsed is not None:
-            pref = _as_pref(parsed)
-        if not t.propose(pref, replies.SLOTS_INTRO_OTHER, exclude_current=True):
-            t.transfer(replies.TRANSFER_NO_SLOT)
+        _other_slots(t, text)
         return
     parsed = nlu.preference(text, t.local(t.now))
     if parsed is not None and (parsed.period != "any" or parsed.day is not None):
@@ -534,6 +539,11 @@ def _caller_said(t: _Turn, said: CallerSaid) -> None:
             refs = [nlu.SlotRef(t.local(s.start), "") for s in t.ctx.proposed]
             if isinstance(nlu.slot_choice(text, refs), int):
                 HANDLERS[state](t, text, said.interrupted)
+                return
+            # "je voudrais changer de jour" while slots are on the table means other slots,
+            # not moving an appointment the caller does not mention.
+            if intent == "modify" and not nlu.mentions_own_appointment(text):
+                _other_slots(t, text)
                 return
         to = {"cancel": S.CANCEL_IDENTIFY, "modify": S.MODIFY_IDENTIFY, "human": S.TRANSFERRED}[intent]
         if state not in (S.START, S.INTENT_ROUTER):

@@ -134,6 +134,19 @@ async def test_strong_intent_preempts_any_state(make_live: Any) -> None:
         assert override[0]["data"] == {"state": "WAIT_CONFIRM", "intent": "human", "to_state": "TRANSFERRED"}
 
 
+async def test_changing_the_day_while_slots_are_proposed_means_other_slots(make_live: Any) -> None:
+    """"je voudrais changer de jour" in WAIT_CONFIRM turns the slots down (three others), while
+    "déplacer mon rendez-vous" still goes to the modify flow."""
+    async with make_live() as live:
+        first = await to_slots(live, "conv_change_day", caller_phone=PHONE)
+        other = await live.say("conv_change_day", "je voudrais changer de jour", caller_phone=PHONE)
+        assert other["state"] == "WAIT_CONFIRM" and other["reply"] != first["reply"]
+        assert "autres créneaux" in other["reply"]
+        await to_slots(live, "conv_move", caller_phone=PHONE)
+        moved = await live.say("conv_move", "en fait je voudrais déplacer mon rendez-vous", caller_phone=PHONE)
+        assert moved["state"] == "MODIFY_IDENTIFY"
+
+
 async def test_faq_during_wait_confirm_keeps_the_slots(make_live: Any) -> None:
     """An address question is answered and the same three slots are offered again."""
     async with make_live() as live:

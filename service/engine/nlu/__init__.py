@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from service.engine.nlu.choice import SlotRef, slot_choice
 from service.engine.nlu.filler import is_filler
-from service.engine.nlu.intent import INTENTS, intent
+from service.engine.nlu.intent import INTENTS, intent, mentions_own_appointment
 from service.engine.nlu.menu import menu_choice
 from service.engine.nlu.names import Name, name
 from service.engine.nlu.phone import phone
@@ -28,6 +28,6 @@ def warm() -> None:
 
 
 __all__ = [
-    "INTENTS", "Name", "Preference", "SlotRef", "intent", "is_filler", "menu_choice", "name",
+    "INTENTS", "Name", "Preference", "SlotRef", "intent", "is_filler", "mentions_own_appointment", "menu_choice", "name",
     "phone", "preference", "slot_choice", "warm", "yes_no",
 ]

@@ -8,9 +8,11 @@ up on the words without their elision too ("l'adresse", "j'annule", "l'annuler")
 
 from __future__ import annotations
 
+import re
+
 from rapidfuzz import fuzz
 
-from service.engine.nlu.normalize import Utterance, analyse, has_phrase, negated
+from service.engine.nlu.normalize import Utterance, analyse, clean, fold, has_phrase, negated
 from service.engine.nlu.yesno import yes_no
 
 INTENTS = (
@@ -142,3 +144,14 @@ def intent_of(utt: Utterance) -> str:
 def intent(text: str) -> str:
     """The caller's intent among INTENTS; never raises."""
     return intent_of(analyse(text if isinstance(text, str) else ""))
+
+
+# "mon rendez-vous", "j'ai un rendez-vous": the caller speaks of an appointment they hold.
+_OWN_APPOINTMENT = re.compile(r"\b(mon|notre) (rendez[ -]?vous|rdv)\b|\bj[' ]?ai (un|deja un) (rendez[ -]?vous|rdv)\b")
+
+
+def mentions_own_appointment(text: object) -> bool:
+    """True when the caller speaks of an appointment they already hold ("mon rendez-vous")."""
+    if not isinstance(text, str):
+        return False
+    return _OWN_APPOINTMENT.search(fold(clean(text))) is not None
