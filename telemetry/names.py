@@ -167,6 +167,12 @@ def all_series() -> frozenset[str]:
     return frozenset(s for m in METRICS for s in m.series)
 
 
+# Printed by `rdv probe --prometheus` (synthetic monitoring), not exposed by the service.
+PROBE_SUCCESS: Final = Metric(
+    "rdv_probe_success", "gauge", "1 when the probe's step succeeded, else 0.", ("step",))
+PROBE_DURATION: Final = Metric(
+    "rdv_probe_duration_seconds", "gauge", "Duration of the whole synthetic call, in seconds.")
+
 # --------------------------------------------------------------------------- thresholds
 # The seed's target table (section 5.7) and paging floor; one place for dashboards and alerts.
 CONVERSION_TARGET: Final = 0.70

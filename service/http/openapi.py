@@ -44,7 +44,15 @@ def document() -> dict[str, Any]:
         "name": "window",
         "in": "query",
         "required": False,
-        "schema": {"type": "string", "enum": ["1h", "24h", "7d"], "default": "24h"},
+        "schema": {"type": "string", "pattern": "^[0-9]{1,4}[mhd]$", "default": "24h"},
+        "description": "1h, 24h, 7d, or any N minutes/hours/days up to 31 days",
+    }
+    limit = {
+        "name": "limit",
+        "in": "query",
+        "required": False,
+        "schema": {"type": "integer", "minimum": 0},
+        "description": "how many conversations the diagnosis lists one by one",
     }
     return {
         "openapi": "3.1.0",
@@ -98,7 +106,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "The manual's checklist: where calls stop and the dominant failure pattern",
                     "operationId": "getDiagnosis",
-                    "parameters": [window],
+                    "parameters": [window, limit],
                     "responses": {
                         "200": {"description": "the diagnosis", "content": {"application/json": {"schema": {"type": "object"}}}},
                         **_errors(401, 422, 503),

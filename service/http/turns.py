@@ -161,10 +161,11 @@ class Turns:
         """The SPEC constants that apply to ``channel``."""
         return self.settings.limits[channel]
 
-    async def guard(self, awaitable: Awaitable[T]) -> T:
-        """Await a store call within the store timeout; failures become StoreUnavailableError."""
+    async def guard(self, awaitable: Awaitable[T], timeout: float | None = None) -> T:
+        """Await a store call within the store timeout (or ``timeout``); failures become
+        StoreUnavailableError."""
         try:
-            return await asyncio.wait_for(awaitable, self.timeout)
+            return await asyncio.wait_for(awaitable, timeout or self.timeout)
         except TimeoutError:
             raise StoreUnavailableError("the store did not answer in time") from None
         except (ConcurrentTurnError, DuplicateTurnError):

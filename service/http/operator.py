@@ -1,0 +1,87 @@
+"""Operator answers over HTTP: booking stats and the automated diagnosis checklist.
+
+Thin routes: parse the window, read the store (through the turn loop's guard, so a slow or
+down store is a 503 with Retry-After), hand the rows to :mod:`service.stats`, serialise.
+Both are protected by the operator token when one is configured.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from service import stats
+from service.http.common import ApiError, Services, operator_access, services
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+
+
+def window_of(request: Request) -> stats.Window:
+    """The ``?window=`` of the request (default 24h), or ApiError 422 naming the rule."""
+    try:
+        return stats.parse_window(request.query_params.get("window"))
+    except stats.StatsError as exc:
+        raise ApiError(422, str(exc)) from None
+
+
+def limit_of(request: Request) -> int:
+    """The ``?limit=`` of conversations listed (default 100, 0 to 1000), or ApiError 422."""
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return DEFAULT_LIMIT
+    if not raw.strip().isdigit() or int(raw) > MAX_LIMIT:
+        raise ApiError(422, f"limit {raw!r} must be a whole number between 0 and {MAX_LIMIT}")
+    return int(raw)
+
+
+# A week of conversations is a scan, not a turn: it may take longer than the turn path's
+# store timeout without the store being unavailable.
+SCAN_TIMEOUT_FACTOR = 10
+
+
+def scan_timeout(svc: Services) -> float:
+    """The store timeout of operator scans."""
+    return svc.settings.store_timeout_seconds * SCAN_TIMEOUT_FACTOR
+
+
+async def window_facts(svc: Services, since: datetime) -> list[stats.CallFacts]:
+    """The facts of conversations last seen since ``since``, read through the store guard."""
+    rows = await svc.turns.guard(svc.store.conversations_seen_since(since), scan_timeout(svc))
+    events: list[Any] = []
+    if rows:
+        events = await svc.turns.guard(
+            svc.store.events_since(stats.events_since(rows, since), stats.EVENT_KINDS), scan_timeout(svc)
+        )
+    return stats.facts_from_store(rows, events)
+
+
+async def stats_bookings(request: Request) -> Response:
+    """``GET /api/stats/bookings?window=24h``: the seed's §5.5 numbers and §5.7 targets."""
+    svc = services(request)
+    operator_access(request)
+    window = window_of(request)
+    until = svc.clock.now()
+    facts = await window_facts(svc, window.since(until))
+    return JSONResponse(stats.bookings(facts, window, until))
+
+
+async def diagnose(request: Request) -> Response:
+    """``GET /api/diagnose?window=24h&limit=100``: the diagnosis checklist as JSON."""
+    svc = services(request)
+    operator_access(request)
+    window = window_of(request)
+    limit = limit_of(request)
+    until = svc.clock.now()
+    facts = await window_facts(svc, window.since(until))
+    return JSONResponse(stats.diagnose(facts, window, until, source="store", limit=limit))
+
+
+ROUTES = [
+    Route("/api/stats/bookings", stats_bookings, methods=["GET"]),
+    Route("/api/diagnose", diagnose, methods=["GET"]),
+]
