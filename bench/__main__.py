@@ -206,7 +206,7 @@ def rdv_env(data_dir: Path, telemetry: bool, sink_port: int | None) -> dict[str,
     return env
 
 
-def run(seconds: int, rate: float) -> dict[str, Any]:
+def run(seconds: int, rate: float, soak_seconds: int = 300) -> dict[str, Any]:
     """Every measurement of the issue, in one run; returns the results."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: run `make bench` (it installs the Debian package)")
@@ -277,6 +277,7 @@ def run(seconds: int, rate: float) -> dict[str, Any]:
                 res["two_workers_rss_mb"] = [round(rss_mb(w), 1) for w in workers]
 
             postgres_phase(res, py, work, sink_port, seconds, rate)
+            soak_phase(res, py, work, sink_port, soak_seconds)
 
         res["understanding_us_per_utterance"] = round(understanding_us(), 1)
         res["turn_vs_baseline_ratio"] = round(res["turn_rps_telemetry_on"] / res["baseline_rps"], 3)
@@ -284,6 +285,34 @@ def run(seconds: int, rate: float) -> dict[str, Any]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return res
+
+
+def soak_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, soak_seconds: int) -> None:
+    """``rdv simulate`` (every caller behaviour, over the Vapi interface) against one server
+    for ``soak_seconds``; the server's RSS at the start and at the end."""
+    if soak_seconds <= 0:
+        return
+    print(f"rdv: soak, rdv simulate for {soak_seconds}s …", file=sys.stderr)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    with process(
+        [py, "-m", "service.cli", "serve", "--port", str(port)],
+        rdv_env(work / "data-soak", True, sink_port), f"{url}/readyz", work / "rdv-soak.log",
+    ) as proc:
+        simulate = [py, "-m", "service.cli", "simulate", "--url", url, "--json"]
+        subprocess.run([*simulate, "--calls", "40", "--concurrency", "4"], capture_output=True, timeout=120, check=False)
+        res["soak_rss_mb_start"] = round(rss_mb(proc.pid), 1)
+        done = subprocess.run(
+            [*simulate, "--calls", "100000", "--concurrency", "8", "--timeout", str(soak_seconds), "--seed", "7"],
+            capture_output=True, text=True, timeout=soak_seconds + 120, check=False,
+        )
+        res["soak_rss_mb_end"] = round(rss_mb(proc.pid), 1)
+        summary = json.loads(done.stdout)
+        res["soak_seconds"] = soak_seconds
+        res["soak_calls_finished"] = summary["calls"] - summary["outcomes"].get("timeout", 0)
+        res["soak_confirmed"] = summary["bookings"]
+        res["soak_errors"] = summary["errors"]
+        res["soak_turn_p99_ms"] = summary["latency_ms"]["p99"]
 
 
 def postgres_url() -> str | None:
@@ -390,8 +419,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--seconds", type=int, default=8, help="duration of each measured phase")
     parser.add_argument("--rate", type=float, default=500.0, help="offered turns/s for the latency phase")
+    parser.add_argument("--soak-seconds", type=int, default=300, help="length of the rdv simulate soak (0: none)")
     args = parser.parse_args(argv)
-    res = run(args.seconds, args.rate)
+    res = run(args.seconds, args.rate, args.soak_seconds)
     RESULTS.write_text(json.dumps(res, indent=2) + "\n")
     print(table(res))
     print(f"\nwritten to {RESULTS}")
