@@ -1,0 +1,562 @@
+"""The Grafana overview dashboard, generated from the telemetry contract as plain JSON.
+
+``python -m telemetry.dashboards`` (re)writes ``dashboards/rdv-overview.json`` (``--check`` only
+compares). Metric names, label values and thresholds come from :mod:`telemetry.names`, the
+recorded ratios from :mod:`telemetry.alerts`; :func:`dashboard_queries` exposes every PromQL
+expression so that tests can validate and evaluate them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+from service.engine.states import FUNNEL, BookingResult, Outcome, State
+from telemetry import alerts as a
+from telemetry import names as n
+
+DASHBOARD_FILE: Final = Path("dashboards") / "rdv-overview.json"
+DASHBOARD_UID: Final = "rdv-overview"
+SCHEMA_VERSION: Final = 39  # Grafana 11
+PROMETHEUS_UID: Final = "prometheus"
+TRACES_UID: Final = "jaeger"
+ALERTMANAGER_UID: Final = "alertmanager"
+PROMETHEUS: Final = {"type": "prometheus", "uid": PROMETHEUS_UID}
+
+GRID_WIDTH: Final = 24
+PANEL_HEIGHT: Final = 8
+STAT_HEIGHT: Final = 4
+SINGLE_VALUE: Final = ("stat", "bargauge")  # panels coloured by threshold rather than by series
+
+CONFIRMED: Final = Outcome.CONFIRMED.value
+# Grafana's own variables, as they appear in expressions.
+RANGE: Final = "$__range"
+RATE_INTERVAL: Final = "$__rate_interval"
+
+
+# --------------------------------------------------------------------------- selectors
+def sel(metric: n.Metric, series: str | None = None, matchers: Sequence[str] = (), **labels: str) -> str:
+    """Selector of ``metric`` (or its ``series``): matchers, labels, then the dashboard variables."""
+    parts = [*matchers, *(f'{key}="{value}"' for key, value in labels.items())]
+    if n.L_CHANNEL in metric.labels:
+        parts.append(f'{n.L_CHANNEL}=~"${n.L_CHANNEL}"')
+    parts.append('instance=~"$instance"')
+    return f"{series or metric.name}{{{','.join(parts)}}}"
+
+
+def increase(
+    metric: n.Metric, window: str, by: str = "", series: str | None = None,
+    matchers: Sequence[str] = (), **labels: str,
+) -> str:
+    """``sum [by (…)] (increase(selector[window]))``."""
+    grouping = f" by ({by})" if by else ""
+    return f"sum{grouping} (increase({sel(metric, series, matchers, **labels)}[{window}]))"
+
+
+def recorded(ratio: str, kind: str) -> str:
+    """A recorded ratio series of :mod:`telemetry.alerts`, filtered by channel (every window)."""
+    return f'{a.record_name(ratio, kind)}{{{n.L_CHANNEL}=~"${n.L_CHANNEL}"}}'
+
+
+def quantile(q: float, metric: n.Metric) -> str:
+    """``histogram_quantile`` of ``metric`` over the rate interval, all selected series together."""
+    buckets = sel(metric, f"{metric.name}_bucket")
+    return f"histogram_quantile({q}, sum by (le) (rate({buckets}[{RATE_INTERVAL}])))"
+
+
+def long_slot_share(window: str) -> str:
+    """Share of slot messages over the long-message threshold, from the ``le`` bucket on it."""
+    metric = n.SLOTS_MESSAGE_LENGTH
+    short = increase(metric, window, n.L_CHANNEL, f"{metric.name}_bucket", [a.long_bucket_matcher()])
+    total = increase(metric, window, n.L_CHANNEL, f"{metric.name}_count")
+    return f"1 - ({short} / {total})"
+
+
+def conversion(window: str, by: str = "") -> str:
+    """Confirmed share of ended conversations over ``window``."""
+    ended = n.CONVERSATIONS_ENDED
+    return f"{increase(ended, window, by, outcome=CONFIRMED)} / {increase(ended, window, by)}"
+
+
+# --------------------------------------------------------------------------- panels
+@dataclass(frozen=True)
+class Target:
+    """One query of a panel."""
+
+    expr: str
+    legend: str = ""
+    instant: bool = False
+    exemplar: bool = False
+    heatmap: bool = False
+
+    def to_json(self, ref: str) -> dict[str, Any]:
+        """Grafana's target object."""
+        return {
+            "datasource": PROMETHEUS,
+            "refId": ref,
+            "expr": self.expr,
+            "legendFormat": self.legend or "__auto",
+            "range": not self.instant,
+            "instant": self.instant,
+            "exemplar": self.exemplar,
+            "format": "heatmap" if self.heatmap else "time_series",
+            "editorMode": "code",
+        }
+
+
+def steps(*pairs: tuple[str, float | None]) -> dict[str, Any]:
+    """Absolute threshold steps, e.g. ``("red", None), ("green", 0.7)``."""
+    return {"mode": "absolute", "steps": [{"color": c, "value": v} for c, v in pairs]}
+
+
+def conversion_steps() -> dict[str, Any]:
+    """Red below the floor, orange below the target, green above."""
+    return steps(("red", None), ("orange", n.CONVERSION_FLOOR), ("green", n.CONVERSION_TARGET))
+
+
+def ceiling_steps(threshold: float) -> dict[str, Any]:
+    """Green up to a ceiling, red past it."""
+    return steps(("green", None), ("red", threshold))
+
+
+@dataclass
+class Panel:
+    """A panel before layout: its kind, title, queries and field/option overrides."""
+
+    kind: str
+    title: str
+    description: str
+    targets: list[Target]
+    width: int = 12
+    height: int = PANEL_HEIGHT
+    unit: str = "short"
+    thresholds: dict[str, Any] = field(default_factory=lambda: steps(("green", None)))
+    custom: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)
+    limits: dict[str, float] = field(default_factory=dict)
+
+    def to_json(self, pid: int, x: int, y: int) -> dict[str, Any]:
+        """Grafana's panel object at grid position (x, y)."""
+        refs = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+        return {
+            "id": pid,
+            "type": self.kind,
+            "title": self.title,
+            "description": self.description,
+            "datasource": PROMETHEUS,
+            "gridPos": {"h": self.height, "w": self.width, "x": x, "y": y},
+            "fieldConfig": {
+                "defaults": {
+                    "unit": self.unit,
+                    "thresholds": self.thresholds,
+                    "color": {"mode": "thresholds" if self.kind in SINGLE_VALUE else "palette-classic"},
+                    "custom": self.custom,
+                    **self.limits,
+                },
+                "overrides": [],
+            },
+            "options": self.options,
+            "targets": [t.to_json(refs[i]) for i, t in enumerate(self.targets)],
+        }
+
+
+def timeseries(
+    title: str, description: str, targets: list[Target], *, unit: str = "short",
+    thresholds: dict[str, Any] | None = None, stack: bool = False, bars: bool = False,
+    width: int = 12, percent: bool = False,
+) -> Panel:
+    """A time series panel; threshold lines drawn when ``thresholds`` is given."""
+    custom: dict[str, Any] = {
+        "drawStyle": "bars" if bars else "line",
+        "lineWidth": 1,
+        "fillOpacity": 20 if stack or bars else 0,
+        "showPoints": "never",
+        "spanNulls": True,
+        "stacking": {"mode": "normal" if stack else "none", "group": "A"},
+        "thresholdsStyle": {"mode": "line" if thresholds else "off"},
+    }
+    return Panel(
+        "timeseries", title, description, targets, width=width, unit=unit,
+        thresholds=thresholds or steps(("green", None)), custom=custom,
+        options={
+            "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+        limits={"min": 0, "max": 1} if percent else {"min": 0},
+    )
+
+
+def stat(title: str, description: str, target: Target, *, unit: str = "short",
+         thresholds: dict[str, Any] | None = None, width: int = 4) -> Panel:
+    """A single-value panel over the dashboard's time range."""
+    return Panel(
+        "stat", title, description, [target], width=width, height=STAT_HEIGHT, unit=unit,
+        thresholds=thresholds or steps(("blue", None)),
+        options={
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "colorMode": "background" if thresholds else "value",
+            "graphMode": "none",
+            "textMode": "auto",
+            "justifyMode": "auto",
+            "orientation": "auto",
+        },
+    )
+
+
+def bargauge(title: str, description: str, targets: list[Target], *, width: int = 12) -> Panel:
+    """Horizontal bars, one per query or series, in query order."""
+    return Panel(
+        "bargauge", title, description, targets, width=width,
+        thresholds=steps(("blue", None)),
+        options={
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "orientation": "horizontal",
+            "displayMode": "basic",
+            "showUnfilled": True,
+            "valueMode": "color",
+            "namePlacement": "auto",
+        },
+    )
+
+
+def piechart(title: str, description: str, target: Target, *, width: int = 12) -> Panel:
+    """Shares of a whole over the dashboard's time range."""
+    return Panel(
+        "piechart", title, description, [target], width=width,
+        options={
+            "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+            "pieType": "donut",
+            "legend": {"displayMode": "table", "placement": "right", "showLegend": True,
+                       "values": ["value", "percent"]},
+            "tooltip": {"mode": "single", "sort": "none"},
+        },
+    )
+
+
+def heatmap(title: str, description: str, target: Target, *, width: int = 12) -> Panel:
+    """A pre-bucketed histogram over time (Prometheus ``le`` buckets, not recalculated)."""
+    return Panel(
+        "heatmap", title, description, [target], width=width,
+        options={
+            "calculate": False,
+            "yAxis": {"axisPlacement": "left", "unit": "none"},
+            "rowsFrame": {"layout": "le"},
+            "cellGap": 1,
+            "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64, "exponent": 0.5,
+                      "fill": "dark-orange", "reverse": False},
+            "exemplars": {"color": "rgba(255,0,255,0.7)"},
+            "filterValues": {"le": 1e-9},
+            "legend": {"show": True},
+            "tooltip": {"mode": "single", "yHistogram": True, "showColorScale": False},
+        },
+    )
+
+
+# --------------------------------------------------------------------------- rows
+Section = tuple[str, list[Panel]]
+
+
+def headline() -> Section:
+    """Conversion, volume, bookings, live conversations and firing alerts over the range."""
+    ended = n.CONVERSATIONS_ENDED
+    firing = (
+        'count(ALERTS{alertstate="firing",alertname=~"Rdv.*",'
+        f'severity!="{a.SEVERITY_NONE}"}}) or vector(0)'
+    )
+    return "Headline", [
+        stat("Conversion over the range", "Confirmed share of ended conversations: red under the "
+             "50 % floor, orange under the 70 % target.", Target(conversion(RANGE), instant=True),
+             unit="percentunit", thresholds=conversion_steps(), width=6),
+        stat("Conversations ended", "Conversations that reached an outcome over the range.",
+             Target(increase(ended, RANGE), instant=True)),
+        stat("Bookings confirmed", "Conversations that ended with a confirmed appointment.",
+             Target(increase(ended, RANGE, outcome=CONFIRMED), instant=True)),
+        stat("Active conversations", "Conversations not yet ended, as last counted in the store.",
+             Target(f"sum ({sel(n.ACTIVE_CONVERSATIONS)})", instant=True)),
+        stat("Firing alerts", "rdv alerts firing now (the watchdog excluded).",
+             Target(firing, instant=True), thresholds=ceiling_steps(1), width=6),
+    ]
+
+
+def conversion_row() -> Section:
+    """Conversion over the alert windows with its Wilson bound, and per channel over time."""
+    return "Conversion", [
+        timeseries(
+            a.PANEL_CONVERSION,
+            "Recorded by the alert rules, per channel and window, with the Wilson upper bound "
+            "that must also be under a line before an alert fires.",
+            [Target(recorded("conversion", "ratio"), "{{channel}} {{window}}"),
+             Target(recorded("conversion", "wilson_upper"), "{{channel}} {{window}} Wilson upper")],
+            unit="percentunit", thresholds=conversion_steps(), percent=True,
+        ),
+        timeseries(
+            "Conversations started per channel", "New conversations per second, by channel.",
+            [Target(f"sum by ({n.L_CHANNEL}) (rate({sel(n.CONVERSATIONS_STARTED)}[{RATE_INTERVAL}]))",
+                    "{{channel}}")],
+            unit="reqps",
+        ),
+    ]
+
+
+def funnel_row() -> Section:
+    """Entries per funnel state in the seed's order, transfers by origin, outcomes."""
+    transitions = n.STATE_TRANSITIONS
+    bars = [Target(increase(n.CONVERSATIONS_STARTED, RANGE), FUNNEL[0].value, instant=True)]
+    bars += [
+        Target(increase(transitions, RANGE, to_state=state.value), state.value, instant=True)
+        for state in FUNNEL[1:]
+    ]
+    return "Funnel and outcomes", [
+        bargauge("Funnel by state", "Conversations entering each state of the happy path over "
+                 "the range (START = conversations started).", bars, width=8),
+        bargauge("Transfers by state of origin", "Where conversations were handed to a human "
+                 "(seed 5.3 B: the last state before TRANSFERRED).",
+                 [Target(increase(transitions, RANGE, "from_state", to_state=State.TRANSFERRED.value),
+                         "{{from_state}}", instant=True)], width=8),
+        piechart("Outcomes over the range", "How conversations ended.",
+                 Target(increase(n.CONVERSATIONS_ENDED, RANGE, n.L_OUTCOME), "{{outcome}}", instant=True),
+                 width=8),
+        timeseries("Conversations ended by outcome", "Ended conversations per interval, stacked.",
+                   [Target(increase(n.CONVERSATIONS_ENDED, RATE_INTERVAL, n.L_OUTCOME), "{{outcome}}")],
+                   stack=True, bars=True),
+        timeseries("State transitions", "Transitions per second, by from and to state.",
+                   [Target(f"sum by (from_state, to_state) (rate({sel(transitions)}[{RATE_INTERVAL}]))",
+                           "{{from_state}} → {{to_state}}")],
+                   unit="reqps"),
+    ]
+
+
+def booking_row() -> Section:
+    """Booking failures, retries and the slot-taken share."""
+    attempts = n.BOOKING_ATTEMPTS
+    failures = sel(attempts, matchers=[f'{n.L_RESULT}!="{BookingResult.SUCCESS.value}"'])
+    return "Booking", [
+        timeseries("Booking failures by result", "Attempts that did not book (slot_taken: lost "
+                   "race between proposal and booking; error: the store failed).",
+                   [Target(f"sum by ({n.L_RESULT}) (increase({failures}[{RATE_INTERVAL}]))", "{{result}}"),
+                    Target(increase(n.BOOKING_RETRIES, RATE_INTERVAL), "retries")],
+                   bars=True, width=8),
+        timeseries("Booking attempts by result", "Every booking attempt, by result.",
+                   [Target(increase(attempts, RATE_INTERVAL, n.L_RESULT), "{{result}}")],
+                   stack=True, bars=True, width=8),
+        timeseries(a.PANEL_SLOT_TAKEN, "Recorded slot-taken share and its Wilson lower bound.",
+                   [Target(recorded("slot_taken", "ratio"), "{{channel}} {{window}}"),
+                    Target(recorded("slot_taken", "wilson_lower"), "{{channel}} {{window}} Wilson lower")],
+                   unit="percentunit", thresholds=ceiling_steps(n.SLOT_TAKEN_MAX), width=8),
+    ]
+
+
+def guards_row() -> Section:
+    """Anti-loop, recovery by field, interruptions, intent overrides, fillers and expiries."""
+    return "Anti-loop, recovery and interruptions", [
+        timeseries(a.PANEL_ANTI_LOOP, "Recorded anti-loop share of ended conversations and its "
+                   "Wilson lower bound; hits per interval.",
+                   [Target(recorded("anti_loop", "ratio"), "{{channel}} {{window}}"),
+                    Target(recorded("anti_loop", "wilson_lower"), "{{channel}} {{window}} Wilson lower")],
+                   unit="percentunit", thresholds=ceiling_steps(n.ANTI_LOOP_MAX), width=8),
+        timeseries("Anti-loop hits", "Conversations switched to the fallback menu.",
+                   [Target(increase(n.ANTI_LOOP, RATE_INTERVAL, n.L_CHANNEL), "{{channel}}")],
+                   bars=True, width=8),
+        timeseries(a.PANEL_PHONE_RECOVERY, "Recorded share of callers asked for a number who "
+                   "reached the phone recovery limit, and its Wilson lower bound.",
+                   [Target(recorded("phone_recovery", "ratio"), "{{channel}} {{window}}"),
+                    Target(recorded("phone_recovery", "wilson_lower"),
+                           "{{channel}} {{window}} Wilson lower")],
+                   unit="percentunit", thresholds=ceiling_steps(n.PHONE_RECOVERY_MAX), width=8),
+        timeseries("Recovery limits reached by field", "Conversations sent to transfer or menu "
+                   "after too many ununderstood answers.",
+                   [Target(increase(n.RECOVERY_LIMITS, RATE_INTERVAL, n.L_FIELD), "{{field}}")],
+                   bars=True, width=8),
+        timeseries("Recovery prompts by field", "Clarifying re-asks of a field.",
+                   [Target(increase(n.RECOVERY_PROMPTS, RATE_INTERVAL, n.L_FIELD), "{{field}}")],
+                   bars=True, width=8),
+        timeseries("Interruptions, intent overrides, fillers, expiries",
+                   "Positive barge-ins, strong intents that pre-empted a state, filler-only turns "
+                   "and idle conversations that expired.",
+                   [Target(increase(n.INTERRUPTIONS, RATE_INTERVAL), "interruptions"),
+                    Target(increase(n.INTENT_OVERRIDES, RATE_INTERVAL, n.L_INTENT), "override {{intent}}"),
+                    Target(increase(n.FILLERS, RATE_INTERVAL), "fillers"),
+                    Target(increase(n.SESSION_EXPIRIES, RATE_INTERVAL), "expiries")],
+                   bars=True, width=8),
+    ]
+
+
+def slots_row() -> Section:
+    """Slot-message length distribution and the share over the TTS threshold."""
+    metric = n.SLOTS_MESSAGE_LENGTH
+    return "Slot messages", [
+        heatmap("Slot-message length distribution", "Characters per slot message, by bucket, "
+                "over time; the 350 edge is a bucket boundary.",
+                Target(increase(metric, RATE_INTERVAL, "le", f"{metric.name}_bucket"), "{{le}}",
+                       heatmap=True, exemplar=True), width=8),
+        bargauge("Slot-message length over the range", "Slot messages per length bucket over "
+                 "the range (upper edge in characters).",
+                 [Target(increase(metric, RANGE, "le", f"{metric.name}_bucket"), "≤ {{le}}",
+                         instant=True, heatmap=True)], width=8),
+        timeseries(a.PANEL_LONG_SLOTS, "Share of slot messages longer than 350 characters, per "
+                   "channel (the alert watches voice, where the TTS may cut them).",
+                   [Target(long_slot_share(RATE_INTERVAL), "{{channel}}"),
+                    Target(recorded("long_slot_messages", "ratio"), "{{channel}} {{window}} (alert window)")],
+                   unit="percentunit", thresholds=ceiling_steps(n.LONG_SLOT_MESSAGE_SHARE_MAX),
+                   percent=True, width=8),
+    ]
+
+
+def latency_row() -> Section:
+    """Turn latency quantiles with trace exemplars, and turns per conversation."""
+    turns = n.CONVERSATION_TURNS
+    turns_buckets = sel(turns, f"{turns.name}_bucket")
+    return "Latency and Vapi", [
+        timeseries("Turn latency p50 / p95 / p99", "Time to answer a caller turn; exemplar dots "
+                   "open the conversation's trace.",
+                   [Target(quantile(q, n.TURN_DURATION), f"p{round(q * 100)}", exemplar=True)
+                    for q in (0.5, 0.95, 0.99)], unit="s", width=8),
+        timeseries("Turns per conversation (median) by outcome", "Caller turns of ended "
+                   "conversations; long confirmed calls hint at hard understanding.",
+                   [Target(f"histogram_quantile(0.5, sum by (le, {n.L_OUTCOME}) "
+                           f"(rate({turns_buckets}[{RATE_INTERVAL}])))", "{{outcome}}")], width=8),
+        timeseries("Vapi ended reasons", "Why Vapi calls ended, by category (vapi-protocol.md §3).",
+                   [Target(increase(n.VAPI_ENDED_REASONS, RATE_INTERVAL, n.L_CATEGORY), "{{category}}")],
+                   stack=True, bars=True, width=8),
+    ]
+
+
+SECTIONS: Final = (headline, conversion_row, funnel_row, booking_row, guards_row, slots_row, latency_row)
+
+
+# --------------------------------------------------------------------------- dashboard
+def _layout() -> Iterator[dict[str, Any]]:
+    """Rows and panels with ids and grid positions, left to right, top to bottom."""
+    pid, y = 1, 0
+    for make in SECTIONS:
+        title, panels = make()
+        yield {"id": pid, "type": "row", "title": title, "collapsed": False,
+               "gridPos": {"h": 1, "w": GRID_WIDTH, "x": 0, "y": y}, "panels": []}
+        pid, y, x, height = pid + 1, y + 1, 0, 0
+        for panel in panels:
+            if x + panel.width > GRID_WIDTH:
+                x, y, height = 0, y + height, 0
+            yield panel.to_json(pid, x, y)
+            pid, x, height = pid + 1, x + panel.width, max(height, panel.height)
+        y += height
+
+
+def _variable(name: str, label: str, options: Sequence[str], query: str | None) -> dict[str, Any]:
+    """A multi-value variable with an "All" option matching everything (``.*``)."""
+    base: dict[str, Any] = {
+        "name": name,
+        "label": label,
+        "includeAll": True,
+        "allValue": ".*",
+        "multi": True,
+        "current": {"selected": True, "text": ["All"], "value": ["$__all"]},
+        "hide": 0,
+    }
+    if query is None:
+        base.update({
+            "type": "custom",
+            "query": ",".join(options),
+            "options": [{"selected": False, "text": o, "value": o} for o in options],
+        })
+    else:
+        base.update({
+            "type": "query",
+            "datasource": PROMETHEUS,
+            "definition": query,
+            "query": {"query": query, "refId": f"{name}-variable"},
+            "refresh": 2,
+            "sort": 1,
+            "regex": "",
+            "options": [],
+        })
+    return base
+
+
+def variable_queries() -> dict[str, str]:
+    """The template variables backed by a Prometheus query (``label_values``), by name."""
+    return {"instance": f"label_values({n.BUILD_INFO.name}, instance)"}
+
+
+def alert_annotation_expr() -> str:
+    """The annotation query: rdv alerts while they fire (the watchdog excluded)."""
+    return f'ALERTS{{alertstate="firing",alertname=~"Rdv.*",severity!="{a.SEVERITY_NONE}"}}'
+
+
+def dashboard() -> dict[str, Any]:
+    """The overview dashboard as Grafana JSON."""
+    return {
+        "uid": DASHBOARD_UID,
+        "title": "rdv — overview",
+        "description": "Conversion against the 70 % target and 50 % floor, the funnel, booking "
+                       "failures, guards, slot messages, latency and Vapi end reasons.",
+        "tags": ["rdv", "generated"],
+        "editable": False,
+        "graphTooltip": 1,
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "time": {"from": "now-6h", "to": "now"},
+        "refresh": "1m",
+        "timezone": "browser",
+        "links": [],
+        "annotations": {"list": [
+            {"builtIn": 1, "datasource": {"type": "grafana", "uid": "-- Grafana --"}, "enable": True,
+             "hide": True, "iconColor": "rgba(0, 211, 255, 1)", "name": "Annotations & Alerts",
+             "type": "dashboard"},
+            {"datasource": PROMETHEUS, "enable": True, "hide": False, "iconColor": "red",
+             "name": "rdv alerts", "expr": alert_annotation_expr(), "step": "60s",
+             "titleFormat": "{{alertname}}", "textFormat": "{{channel}} {{severity}}",
+             "useValueForTime": False},
+        ]},
+        "templating": {"list": [
+            _variable(n.L_CHANNEL, "Channel", n.CHANNELS, None),
+            _variable("instance", "Instance", (), variable_queries()["instance"]),
+        ]},
+        "panels": list(_layout()),
+    }
+
+
+def dashboard_queries() -> dict[str, str]:
+    """Every PromQL expression of the dashboard, keyed ``panel title / refId`` (and the annotation)."""
+    queries: dict[str, str] = {}
+    for panel in dashboard()["panels"]:
+        for target in panel.get("targets", []):
+            queries[f"{panel['title']} / {target['refId']}"] = target["expr"]
+    queries["annotation / rdv alerts"] = alert_annotation_expr()
+    return queries
+
+
+_GRAFANA_VARIABLE = re.compile(r"\$(__rate_interval|__range|__interval|channel|instance)\b")
+
+
+def expand(expr: str, *, range_: str = "1h", rate_interval: str = "1m",
+           channel: str = ".*", instance: str = ".*") -> str:
+    """``expr`` with Grafana's variables replaced as Grafana would for one time range and selection."""
+    values = {"__rate_interval": rate_interval, "__range": range_, "__interval": rate_interval,
+              "channel": channel, "instance": instance}
+    return _GRAFANA_VARIABLE.sub(lambda m: values[m.group(1)], expr)
+
+
+def render() -> str:
+    """The dashboard file's text: stable key order, two-space indent, trailing newline."""
+    return json.dumps(dashboard(), indent=2, ensure_ascii=False) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m telemetry.dashboards [--check] [--root DIR]``."""
+    parser = argparse.ArgumentParser(prog="python -m telemetry.dashboards",
+                                     description=__doc__.split("\n")[0])
+    parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root")
+    parser.add_argument("--check", action="store_true", help="exit 1 if the dashboard file is stale")
+    args = parser.parse_args(argv)
+    stale = a.sync(args.root, {DASHBOARD_FILE: render()}, args.check)
+    a.report(stale, args.check)
+    return 1 if stale and args.check else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
