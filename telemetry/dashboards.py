@@ -318,6 +318,10 @@ def funnel_row() -> Section:
                  "(seed 5.3 B: the last state before TRANSFERRED).",
                  [Target(increase(transitions, RANGE, "from_state", to_state=State.TRANSFERRED.value),
                          "{{from_state}}", instant=True)], width=8),
+        bargauge("Where calls stop", "Conversations that ended without a result of their own "
+                 "(caller hung up, session expired), by the state they stopped in (seed 5.3 A).",
+                 [Target(increase(n.CONVERSATIONS_STOPPED, RANGE, n.L_STATE), "{{state}}", instant=True)],
+                 width=8),
         piechart("Outcomes over the range", "How conversations ended.",
                  Target(increase(n.CONVERSATIONS_ENDED, RANGE, n.L_OUTCOME), "{{outcome}}", instant=True),
                  width=8),

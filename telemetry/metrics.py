@@ -72,6 +72,10 @@ class Metrics:
                 for channel, (a, b) in itertools.product(n.CHANNELS, _allowed_transitions()):
                     self.objects[metric.name].labels(channel, a, b)
                 continue
+            if metric is n.CONVERSATIONS_STOPPED:
+                for combo in itertools.product(n.CHANNELS, n.STOPPED_OUTCOMES, n.STOP_STATES):
+                    self.objects[metric.name].labels(*combo)
+                continue
             if metric is n.INTENT_OVERRIDES:
                 continue  # state × intent pairs appear as they happen; totals use sum()
             for combo in itertools.product(*(values[label] for label in metric.labels)):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from service.engine.states import (
+    TERMINAL,
     BookingResult,
     Channel,
     Field,
@@ -89,6 +90,11 @@ CONVERSATIONS_ENDED: Final = Metric(
     "rdv_conversations_ended_total", "counter",
     "Conversations ended, by channel and outcome (exactly one outcome each).",
     (L_CHANNEL, L_OUTCOME))
+CONVERSATIONS_STOPPED: Final = Metric(
+    "rdv_conversations_stopped_total", "counter",
+    "Conversations that ended without a result of their own (caller hung up, session expired), "
+    "by channel, outcome (abandoned, expired) and the state they stopped in.",
+    (L_CHANNEL, L_OUTCOME, L_STATE))
 STATE_TRANSITIONS: Final = Metric(
     "rdv_state_transitions_total", "counter",
     "State transitions, by channel, from-state and to-state.", (L_CHANNEL, L_FROM, L_TO))
@@ -142,13 +148,18 @@ BUILD_INFO: Final = Metric(
     "rdv_build_info", "gauge", "Build information; always 1.", (L_VERSION,))
 
 METRICS: Final = (
-    CONVERSATIONS_STARTED, CONVERSATIONS_ENDED, STATE_TRANSITIONS, BOOKING_ATTEMPTS,
+    CONVERSATIONS_STARTED, CONVERSATIONS_ENDED, CONVERSATIONS_STOPPED, STATE_TRANSITIONS, BOOKING_ATTEMPTS,
     BOOKING_RETRIES, ANTI_LOOP, RECOVERY_LIMITS, RECOVERY_PROMPTS, INTERRUPTIONS,
     INTENT_OVERRIDES, FILLERS, SESSION_EXPIRIES, VAPI_ENDED_REASONS, SLOTS_MESSAGE_LENGTH,
     TURN_DURATION, CONVERSATION_TURNS, ACTIVE_CONVERSATIONS, BUILD_INFO,
 )
 
 # Known label values, pre-initialised to 0 so that ratios exist before the first event.
+# Outcomes that say where a call stopped rather than what it achieved, and the states a call
+# can stop in (every state but the terminal ones).
+STOPPED_OUTCOMES: Final = (Outcome.ABANDONED.value, Outcome.EXPIRED.value)
+STOP_STATES: Final = tuple(s.value for s in State if s not in TERMINAL)
+
 LABEL_VALUES: Final[dict[str, tuple[str, ...]]] = {
     L_CHANNEL: CHANNELS,
     L_OUTCOME: OUTCOMES,

@@ -324,6 +324,8 @@ class Telemetry:
                     turns=event.turns, reason=event.reason or "-",
                 )
                 m.inc(n.CONVERSATIONS_ENDED, event.channel.value, event.outcome.value)
+                if event.outcome.value in n.STOPPED_OUTCOMES:
+                    m.inc(n.CONVERSATIONS_STOPPED, event.channel.value, event.outcome.value, event.state.value)
                 m.observe(
                     n.CONVERSATION_TURNS, event.turns, self.trace_id_hex(conv.conv_id, conv.epoch),
                     event.channel.value, event.outcome.value,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Any
 
@@ -11,7 +12,7 @@ from starlette.routing import Route
 
 from service.engine.states import Channel
 from service.http.common import ApiError, error, json_body, operator_access, services
-from service.http.turns import TurnRequest
+from service.http.turns import StoreUnavailableError, TurnRequest
 from service.phones import caller_id, mask
 
 CONV_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -129,8 +130,12 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    """Prometheus exposition (OpenMetrics with exemplars when asked for)."""
-    body, content_type = services(request).telemetry.metrics_response(request.headers.get("accept"))
+    """Prometheus exposition (OpenMetrics with exemplars when asked for); the active
+    conversations gauge is counted in the store at each scrape."""
+    svc = services(request)
+    with contextlib.suppress(StoreUnavailableError):
+        svc.telemetry.set_active(await svc.turns.guard(svc.store.active_counts()))
+    body, content_type = svc.telemetry.metrics_response(request.headers.get("accept"))
     return Response(body, media_type=content_type)
 
 

@@ -124,6 +124,9 @@ class Store(Protocol):
     async def save_call_report(self, conv_id: str, report: dict[str, Any], at: datetime) -> bool:
         """Store (or replace) Vapi's end-of-call report; True when it is the first one."""
 
+    async def active_counts(self) -> dict[str, int]:
+        """How many conversations have no outcome yet, per channel."""
+
     async def idle_conversations(self, idle_before: datetime, channel: str) -> list[StoredConversation]:
         """Not-ended conversations of ``channel`` whose ``last_seen_at`` is before ``idle_before``."""
 

@@ -368,6 +368,14 @@ class PostgresStore:
                 await conn.execute("UPDATE conversations SET ended_reason = $1 WHERE conv_id = $2", reason, conv_id)
         return bool(first)
 
+    async def active_counts(self) -> dict[str, int]:
+        """How many conversations have no outcome yet, per channel."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                "SELECT channel, count(*) AS n FROM conversations WHERE outcome IS NULL GROUP BY channel"
+            )
+        return {str(r["channel"]): int(r["n"]) for r in rows}
+
     async def idle_conversations(self, idle_before: datetime, channel: str) -> list[StoredConversation]:
         """Not-ended conversations of ``channel`` last seen before ``idle_before``."""
         async with self._connection() as conn:

@@ -363,6 +363,17 @@ class SqliteStore:
 
         return await self._run(run)
 
+    async def active_counts(self) -> dict[str, int]:
+        """How many conversations have no outcome yet, per channel."""
+
+        def run(conn: sqlite3.Connection) -> dict[str, int]:
+            rows = conn.execute(
+                "SELECT channel, count(*) FROM conversations WHERE outcome IS NULL GROUP BY channel"
+            ).fetchall()
+            return {str(r[0]): int(r[1]) for r in rows}
+
+        return await self._read(run)
+
     async def idle_conversations(self, idle_before: datetime, channel: str) -> list[StoredConversation]:
         """Not-ended conversations of ``channel`` last seen before ``idle_before``."""
 

@@ -506,6 +506,17 @@ async def test_idle_conversations(store: Store) -> None:
     assert [s.conversation.conv_id for s in await store.idle_conversations(at(-10), "text")] == ["text"]
 
 
+async def test_active_counts_per_channel(store: Store) -> None:
+    """Conversations without an outcome, counted per channel; an empty store counts none."""
+    assert await store.active_counts() == {}
+    for conv in (
+        conversation("v1", channel=Channel.VOICE), conversation("v2", channel=Channel.VOICE),
+        conversation("t1"), conversation("done", outcome=Outcome.CONFIRMED, state=State.CONFIRMED),
+    ):
+        await create(store, conv)
+    assert await store.active_counts() == {"voice": 2, "text": 1}
+
+
 async def test_conversation_ids_by_call(store: Store) -> None:
     """A Vapi call id maps to its conversation id; an unknown one to None."""
     await create(store, conversation("conv_v", channel=Channel.VOICE, vapi_call_id="call-123"))

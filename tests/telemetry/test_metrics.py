@@ -58,6 +58,23 @@ async def test_exposition_passes_promtool_and_matches_contract(make_live: Any, c
     assert cap.sample("rdv_conversation_turns_sum", channel="text", outcome="confirmed") == 4
 
 
+async def test_active_conversations_are_counted_in_the_store_at_each_scrape(make_live: Any, captured: Any) -> None:
+    """The gauge is the store's count of conversations without an outcome, per channel."""
+    cap: Captured = captured()
+    async with make_live(telemetry=cap.telemetry) as live:
+        await live.client.get("/metrics")
+        assert cap.sample("rdv_active_conversations", channel="text") == 0
+        await live.say("conv_a1", BOOK, caller_phone=PHONE)
+        await live.say("conv_a2", BOOK, caller_phone=PHONE, channel="voice")
+        await book(live, "conv_a3")
+        await live.client.get("/metrics")
+        assert cap.sample("rdv_active_conversations", channel="text") == 1
+        assert cap.sample("rdv_active_conversations", channel="voice") == 1
+        await live.say("conv_a1", "je voudrais parler à quelqu'un")
+        text = (await live.client.get("/metrics")).text
+        assert 'rdv_active_conversations{channel="text"} 0.0' in text
+
+
 async def test_labels_stay_bounded(make_live: Any, captured: Any) -> None:
     """No label value is a conversation id, a phone number, a name or free text."""
     cap: Captured = captured()

@@ -82,6 +82,12 @@ async def test_report_for_a_call_abandoned_in_wait_confirm(make_live: Any) -> No
         assert kept["messages"][-1] == {"role": "user", "message": "je voudrais"}
         assert cap.sample("rdv_vapi_ended_reasons_total", category="caller_hung_up") == 1
         assert cap.sample("rdv_conversations_ended_total", channel="voice", outcome="abandoned") == 1
+        assert cap.sample(
+            "rdv_conversations_stopped_total", channel="voice", outcome="abandoned", state="WAIT_CONFIRM"
+        ) == 1
+        assert cap.sample(
+            "rdv_conversations_stopped_total", channel="voice", outcome="abandoned", state="QUALIF_NAME"
+        ) == 0
         ended = [line for line in cap.lines() if line.startswith("conversation_ended call-gone")]
         assert len(ended) == 1 and "state=WAIT_CONFIRM" in ended[0] and "reason=customer-ended-call" in ended[0]
 
