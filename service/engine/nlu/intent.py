@@ -12,7 +12,7 @@ import re
 
 from rapidfuzz import fuzz
 
-from service.engine.nlu.normalize import Utterance, analyse, clean, fold, has_phrase, negated
+from service.engine.nlu.normalize import Phrases, Utterance, analyse, clean, fold, has_phrase, negated
 from service.engine.nlu.yesno import yes_no
 
 INTENTS = (
@@ -91,16 +91,16 @@ FUZZY: dict[str, tuple[str, ...]] = {
 REFLEXIVE = frozenset({"me", "se", "te", "nous"})
 ORDER = ("human", "cancel", "modify", "faq:address", "faq:hours", "faq:price", "faq:parking", "faq:access", "book")
 FUZZY_SCORE = 84
+_PHRASES = {name: Phrases(phrases) for name, phrases in PHRASES.items()}
+_CANT_COME, _APPOINTMENT = Phrases(CANT_COME), Phrases(APPOINTMENT)
+_NO_PHRASES = Phrases(())
 
 
 def _positions(utt: Utterance, name: str) -> list[int]:
     words, bare = utt.words, utt.bare
     cues, stems = WORDS.get(name, ()), STEMS.get(name, ())
     found = [i for i, (w, b) in enumerate(zip(words, bare)) if w in cues or b in cues or b.startswith(stems or ("\0",))]
-    for phrase in PHRASES.get(name, ()):
-        at = has_phrase(words, phrase)
-        if at >= 0:
-            found.append(at)
+    found.extend(_PHRASES.get(name, _NO_PHRASES).positions(words))
     if not found:
         for stem in FUZZY.get(name, ()):
             found.extend(i for i, w in enumerate(bare) if len(w) >= 6 and fuzz.ratio(w, stem) >= FUZZY_SCORE)
@@ -122,7 +122,7 @@ def intent_of(utt: Utterance) -> str:
     if filler_of(utt):
         return "filler"
     present = {name for name in ORDER if _present(utt, name)}
-    if any(has_phrase(utt.words, p) >= 0 for p in CANT_COME) and any(has_phrase(utt.words, p) >= 0 for p in APPOINTMENT):
+    if _CANT_COME.found(utt.words) and _APPOINTMENT.found(utt.words):
         present.add("cancel")
     if any(w in MACHINE for w in utt.words):
         present.add("human")

@@ -111,11 +111,51 @@ def unelide(word: str) -> str:
 
 def has_phrase(words: tuple[str, ...], phrase: tuple[str, ...]) -> int:
     """Index where ``phrase`` starts in ``words``, or -1."""
-    n = len(phrase)
-    for i in range(len(words) - n + 1):
-        if words[i : i + n] == phrase:
+    if not phrase:
+        return -1
+    first, n = phrase[0], len(phrase)
+    start = 0
+    while True:
+        try:  # tuple.index scans in C: most phrases' first word is absent
+            i = words.index(first, start)
+        except ValueError:
+            return -1
+        if n == 1 or words[i : i + n] == phrase:
             return i
-    return -1
+        start = i + 1
+
+
+class Phrases:
+    """Phrases indexed by their first word, so a caller's few words are matched against the
+    handful of phrases that can start with them instead of every phrase in turn."""
+
+    __slots__ = ("by_first", "firsts")
+
+    def __init__(self, phrases: tuple[tuple[str, ...], ...]) -> None:
+        by_first: dict[str, list[tuple[str, ...]]] = {}
+        for phrase in phrases:
+            if phrase:
+                by_first.setdefault(phrase[0], []).append(phrase)
+        self.by_first = {k: tuple(v) for k, v in by_first.items()}
+        self.firsts = frozenset(self.by_first)
+
+    def positions(self, words: tuple[str, ...]) -> list[int]:
+        """Where each phrase found in ``words`` first starts (one entry per phrase found)."""
+        out: list[int] = []
+        for first in self.firsts.intersection(words):
+            for phrase in self.by_first[first]:
+                at = has_phrase(words, phrase)
+                if at >= 0:
+                    out.append(at)
+        return out
+
+    def found(self, words: tuple[str, ...]) -> bool:
+        """True when any of the phrases appears in ``words``."""
+        return any(
+            has_phrase(words, phrase) >= 0
+            for first in self.firsts.intersection(words)
+            for phrase in self.by_first[first]
+        )
 
 
 NEGATIONS = frozenset({"pas", "plus", "jamais"})

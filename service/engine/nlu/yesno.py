@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from service.engine.nlu.normalize import SOFT_FILLERS, analyse, has_phrase
+from service.engine.nlu.normalize import SOFT_FILLERS, Phrases, analyse
 
 YES_WORDS = frozenset(
     {"oui", "ouais", "ouai", "ouaip", "yes", "ok", "okay", "oki", "d'accord", "daccord", "dac", "exactement",
@@ -32,6 +32,7 @@ NO_PHRASES = (("pas", "du", "tout"), ("surtout", "pas"), ("pas", "vraiment"), ("
               ("pense", "pas"), ("crois", "pas"), ("me", "va", "pas"), ("me", "convient", "pas"),
               ("m'arrange", "pas"), ("me", "vont", "pas"), ("ne", "prefere", "pas"), ("prefere", "pas"),
               ("que", "non"), ("pas", "forcement"))
+_YES_FIRST, _NO_PHRASES, _YES_PHRASES = Phrases(YES_FIRST), Phrases(NO_PHRASES), Phrases(YES_PHRASES)
 # What "pas" denies when it comes right before: "pas d'accord", "pas ça", "pas bon".
 DENIED = frozenset({"d'accord", "daccord", "ca", "bon", "correct", "exact", "ok", "possible"})
 # After "oui mais …" the caller goes on to say something else: not a plain yes.
@@ -46,21 +47,18 @@ def yes_no(text: str) -> Literal["yes", "no"] | None:
         return None
     if any(w in BUT for w in words[1:]) and (words[0] in YES_WORDS or words[0] in NO_WORDS):
         return None
-    for phrase in YES_FIRST:
-        if has_phrase(words, phrase) >= 0:
-            return "yes"
+    if _YES_FIRST.found(words):
+        return "yes"
     if any(words[i] == "pas" and words[i + 1] in DENIED for i in range(len(words) - 1)):
         return "no"
-    for phrase in NO_PHRASES:
-        if has_phrase(words, phrase) >= 0:
-            return "no"
+    if _NO_PHRASES.found(words):
+        return "no"
     if words[0] in NO_WORDS:
         return "no"
     if words[0] in YES_WORDS and words[0] not in ("bien", "si", "top"):
         return "yes"
-    for phrase in YES_PHRASES:
-        if has_phrase(words, phrase) >= 0:
-            return "yes"
+    if _YES_PHRASES.found(words):
+        return "yes"
     if any(w in NO_WORDS for w in words):
         return "no"
     if any(w in YES_WORDS for w in words if w not in ("bien", "si", "top")):
