@@ -38,6 +38,7 @@ from service.engine.practice import Practice
 from service.engine import replies
 from service.engine.states import TERMINAL, BookingResult, Channel, State
 from service.engine.step import needs_calendar, step
+from service.storage.sqlite import SqliteStore
 from service.storage.base import (
     ConcurrentTurnError,
     DuplicateTurnError,
@@ -156,6 +157,9 @@ class Turns:
         self.settings = settings
         self.clock = clock
         self.timeout = settings.store_timeout_seconds
+        # SQLite answers inline on the event loop: a timer could never interrupt it, and a
+        # task per call (what wait_for costs) is pure overhead on the turn path.
+        self.inline = isinstance(store, SqliteStore)
 
     def limits(self, channel: Channel) -> Limits:
         """The SPEC constants that apply to ``channel``."""
@@ -175,32 +179,44 @@ class Turns:
         except OSError as exc:
             raise StoreUnavailableError(str(exc)) from exc
 
+
+    async def _store(self, awaitable: Awaitable[T]) -> T:
+        """A turn-path store call: :meth:`guard`, without the timer for an inline store."""
+        if not self.inline:
+            return await self.guard(awaitable)
+        try:
+            return await awaitable
+        except (ConcurrentTurnError, DuplicateTurnError):
+            raise
+        except (StoreError, OSError) as exc:
+            raise StoreUnavailableError(str(exc)) from exc
+
     async def _taken(self, now: datetime) -> frozenset[datetime]:
         # A window wider than the calendar needs, on whole hours and days, so consecutive
         # turns ask the store the same question (and a store may answer from its cache).
         start = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
         end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=self.practice.horizon_days + 3)
-        return await self.guard(self.store.taken_slots(start, end))
+        return await self._store(self.store.taken_slots(start, end))
 
     async def _perform(self, action: Action, conv: Conversation, now: datetime) -> TurnInput:
         if isinstance(action, Book):
-            outcome = await self.guard(
+            outcome = await self._store(
                 self.store.book(action.slot, conv.conv_id, action.name, action.phone, action.replaces)
             )
             return BookingDone(outcome.result, outcome.booking_id)
         if isinstance(action, FindBookings):
-            found = await self.guard(self.store.find_bookings(action.phone, action.name, now))
+            found = await self._store(self.store.find_bookings(action.phone, action.name, now))
             return BookingsFound(found)
         if isinstance(action, CancelBooking):
-            ok = await self.guard(self.store.cancel_booking(action.booking_id, now))
+            ok = await self._store(self.store.cancel_booking(action.booking_id, now))
             return CancelDone(ok)
         raise RdvError(f"unknown action {action!r}")
 
     async def _replay(self, conv_id: str, key: str) -> TurnResult | None:
-        record = await self.guard(self.store.find_turn(conv_id, key))
+        record = await self._store(self.store.find_turn(conv_id, key))
         if record is None:
             return None
-        stored = await self.guard(self.store.load(conv_id))
+        stored = await self._store(self.store.load(conv_id))
         ended = stored is not None and stored.conversation.ended
         return TurnResult(
             conv_id=conv_id,
@@ -220,7 +236,7 @@ class Turns:
             if replayed is not None:
                 return replayed
         for _ in range(SAVE_ATTEMPTS):
-            stored = await self.guard(self.store.load(req.conv_id))
+            stored = await self._store(self.store.load(req.conv_id))
             try:
                 return await self._run(req, stored)
             except ConcurrentTurnError:
@@ -285,7 +301,7 @@ class Turns:
                 directive=directive,
                 trace_id=scope.trace_id,
             )
-            await self.guard(
+            await self._store(
                 self.store.save_turn(conv, version, scope.meta, record, event_records(conv.conv_id, events, now))
             )
             status = 200
@@ -320,7 +336,7 @@ class Turns:
         decision = step(conv, turn, now, self.limits(conv.channel), self.practice)
         if decision.events:
             meta = self.telemetry.observe(decision.conversation, decision.events, dict(stored.meta))
-            await self.guard(
+            await self._store(
                 self.store.save_turn(
                     decision.conversation, stored.version, meta, None,
                     event_records(conv.conv_id, decision.events, now),
@@ -331,7 +347,7 @@ class Turns:
     async def end_call(self, conv_id: str, reason: str | None) -> Conversation | None:
         """The call is over on Vapi's side: close a conversation that has no outcome yet."""
         for _ in range(SAVE_ATTEMPTS):
-            stored = await self.guard(self.store.load(conv_id))
+            stored = await self._store(self.store.load(conv_id))
             if stored is None:
                 return None
             if stored.conversation.ended:
@@ -346,12 +362,12 @@ class Turns:
         """Close conversations idle past their TTL (one replica at a time); returns how many."""
         now = self.clock.now()
         interval = timedelta(seconds=self.settings.reaper_interval_seconds)
-        if not await self.guard(self.store.try_lock("reaper", holder, now + interval * 2, now)):
+        if not await self._store(self.store.try_lock("reaper", holder, now + interval * 2, now)):
             return 0
         closed = 0
         for channel in Channel:
             idle_before = now - timedelta(minutes=self.limits(channel).session_ttl_minutes)
-            for stored in await self.guard(self.store.idle_conversations(idle_before, channel.value)):
+            for stored in await self._store(self.store.idle_conversations(idle_before, channel.value)):
                 try:
                     decision = await self._apply(stored, Expire())
                 except ConcurrentTurnError:
