@@ -52,6 +52,10 @@ from telemetry import Telemetry
 
 T = TypeVar("T")
 SAVE_ATTEMPTS = 3
+# Vapi's user-interrupted message marks the conversation (in its stored meta, so any replica
+# sees it); the next turn within this many seconds is treated as a barge-in.
+BARGE_IN_KEY = "barge_in_at"
+BARGE_IN_SECONDS = 30.0
 
 
 class StoreUnavailableError(RdvError):
@@ -104,6 +108,13 @@ def jsonable(value: Any) -> Any:
     if isinstance(value, list | tuple | frozenset | set):
         return [jsonable(v) for v in value]
     return value
+
+
+def _seconds_since(iso: str, now: datetime) -> float:
+    try:
+        return (now - datetime.fromisoformat(iso)).total_seconds()
+    except (ValueError, TypeError):
+        return float("inf")
 
 
 def _squash(text: str) -> str:
@@ -259,6 +270,9 @@ class Turns:
             meta: dict[str, Any] = {}
         else:
             conv, version, meta = stored.conversation, stored.version, dict(stored.meta)
+            marked = meta.pop(BARGE_IN_KEY, None)
+            if isinstance(marked, str) and _seconds_since(marked, now) <= BARGE_IN_SECONDS:
+                req = replace(req, interrupted=True)
             if not req.reopen and conv.outcome is not None and conv.state not in TERMINAL:
                 return self._closed(conv)
             if req.caller_phone and not conv.caller_phone:
@@ -343,6 +357,21 @@ class Turns:
                 )
             )
         return decision
+
+    async def mark_barge_in(self, conv_id: str) -> bool:
+        """The caller spoke over the assistant (Vapi ``user-interrupted``): the next turn of
+        this conversation is a barge-in. False when the conversation is unknown or over."""
+        for _ in range(SAVE_ATTEMPTS):
+            stored = await self._store(self.store.load(conv_id))
+            if stored is None or stored.conversation.ended:
+                return False
+            meta = {**stored.meta, BARGE_IN_KEY: self.clock.now().isoformat()}
+            try:
+                await self._store(self.store.save_turn(stored.conversation, stored.version, meta, None, []))
+            except ConcurrentTurnError:
+                continue
+            return True
+        return False
 
     async def end_call(self, conv_id: str, reason: str | None) -> Conversation | None:
         """The call is over on Vapi's side: close a conversation that has no outcome yet."""

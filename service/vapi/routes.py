@@ -8,7 +8,6 @@ hand the turn to :class:`service.http.turns.Turns`, render the answer.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 from starlette.requests import Request
@@ -24,33 +23,9 @@ from service.vapi import auth, protocol
 CHAT_ROUTE = "/vapi/chat/completions"
 EVENTS_ROUTE = "/vapi/events"
 SSE_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-# A user-interrupted / speech-update event marks the call's next turn as a barge-in; the
-# mark is kept this long and for this many calls at most (the history check is the other,
-# replica-proof signal: see service.http.turns.slot_list_cut_short).
-BARGE_IN_TTL_SECONDS = 30.0
-BARGE_IN_MAX_CALLS = 10_000
-QUIET_TYPES = frozenset({"conversation-update", "transcript", "model-output", "voice-input", "assistant-speech"})
-
-
-def _barge_ins(svc: Services) -> dict[str, float]:
-    marks: dict[str, float] = svc.extra.setdefault("vapi_barge_in", {})
-    return marks
-
-
-def mark_barge_in(svc: Services, call_id: str) -> None:
-    """Remember that the caller spoke over the assistant in ``call_id``."""
-    marks = _barge_ins(svc)
-    now = time.monotonic()
-    if len(marks) >= BARGE_IN_MAX_CALLS:
-        for key in [k for k, at in marks.items() if now - at > BARGE_IN_TTL_SECONDS] or list(marks)[:1]:
-            marks.pop(key, None)
-    marks[call_id] = now
-
-
-def take_barge_in(svc: Services, call_id: str) -> bool:
-    """True (once) when ``call_id`` was marked as interrupted recently."""
-    at = _barge_ins(svc).pop(call_id, None)
-    return at is not None and time.monotonic() - at <= BARGE_IN_TTL_SECONDS
+QUIET_TYPES = frozenset({
+    "conversation-update", "transcript", "model-output", "voice-input", "assistant-speech", "speech-update",
+})
 
 
 def _answer(svc: Services, turn: protocol.ChatTurn, reply: str, directive: str | None, number: int) -> Response:
@@ -75,7 +50,6 @@ async def chat_completions(request: Request) -> Response:
     if turn.text is None:
         # Asked to speak first (no caller words yet): greet, store nothing.
         return _answer(svc, turn, _greeting(svc), None, 0)
-    interrupted = take_barge_in(svc, turn.call_id)
     try:
         result: TurnResult = await svc.turns.handle(
             TurnRequest(
@@ -85,7 +59,6 @@ async def chat_completions(request: Request) -> Response:
                 route=CHAT_ROUTE,
                 caller_phone=turn.caller_phone,
                 vapi_call_id=turn.call_id,
-                interrupted=interrupted,
                 request_key=turn.request_key,
                 heard=turn.heard,
                 reopen=False,
@@ -144,11 +117,11 @@ async def events(request: Request) -> Response:
             answer = await _ended(svc, call_id, reason if isinstance(reason, str) else None)
     elif kind == "end-of-call-report":
         answer = await _report(svc, message, call_id)
-    elif kind == "user-interrupted" or (
-        kind == "speech-update" and message.get("role") == "user" and message.get("status") == "started"
-    ):
+    elif kind == "user-interrupted":
+        # The caller spoke over the assistant: the next turn is a barge-in. (speech-update
+        # "user started" also comes at every ordinary turn, so it marks nothing.)
         if call_id is not None:
-            mark_barge_in(svc, call_id)
+            await svc.turns.mark_barge_in(call_id)
     elif kind == "hang":
         svc.telemetry.log_event("vapi_hang", conv_id=call_id or "-")
     elif kind == "transfer-destination-request":
@@ -159,7 +132,7 @@ async def events(request: Request) -> Response:
         answer = {"error": "Ce numéro n'est pas encore configuré. Merci de rappeler plus tard."}
     elif kind == "knowledge-base-request":
         answer = {"documents": []}
-    elif kind not in QUIET_TYPES and kind != "speech-update":
+    elif kind not in QUIET_TYPES:
         svc.telemetry.log_event("vapi_event_ignored", type=kind[:100])
     return JSONResponse(answer)
 

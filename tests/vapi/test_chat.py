@@ -180,6 +180,39 @@ async def test_user_interrupted_event_marks_the_next_turn(make_live: Any) -> Non
         assert cap.sample("rdv_interruptions_total", channel="voice") == 1
 
 
+async def test_interruption_mark_is_shared_by_replicas(make_live: Any) -> None:
+    """``user-interrupted`` handled by one replica marks the turn that lands on another (the
+    mark lives with the conversation in the store)."""
+    cap = Captured()
+    async with make_live() as first, make_live(telemetry=cap.telemetry) as second:
+        call = VapiCall(first.client, "call-replicas")
+        await to_slots(call)
+        assert (await first.client.post(EVENTS, json=event("user-interrupted", "call-replicas"))).status_code == 200
+        call.client = second.client
+        answer = await call.say("le troisième")
+        assert answer.text.startswith("C'est noté")
+        assert cap.sample("rdv_interruptions_total", channel="voice") == 1
+
+
+async def test_stale_marks_and_ordinary_speech_updates_are_not_interruptions(make_live: Any, clock: Any) -> None:
+    """A mark older than 30 s is ignored, and ``speech-update`` (sent at every ordinary turn)
+    marks nothing."""
+    cap = Captured()
+    async with make_live(telemetry=cap.telemetry) as live:
+        stale = VapiCall(live.client, "call-stale")
+        await to_slots(stale)
+        await live.client.post(EVENTS, json=event("user-interrupted", "call-stale"))
+        clock.advance(seconds=45)
+        await stale.say("le troisième")
+        plain = VapiCall(live.client, "call-speech")
+        await to_slots(plain)
+        update = event("speech-update", "call-speech", role="user", status="started", turn=4)
+        assert (await live.client.post(EVENTS, json=update)).json() == {}
+        await plain.say("le premier")
+        assert cap.sample("rdv_interruptions_total", channel="voice") == 0
+        assert cap.sample("rdv_booking_attempts_total", channel="voice", result="success") == 2
+
+
 async def test_no_caller_words_yet_gets_a_greeting_and_stores_nothing(make_live: Any) -> None:
     """Asked to speak first, the endpoint greets without creating a conversation."""
     async with make_live() as live:
