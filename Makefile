@@ -47,5 +47,10 @@ test: test-deps
 bench: test-deps
 	$(BIN)/python -m bench
 
+lint: test-deps
+	$(BIN)/ruff check service telemetry tests bench
+	$(BIN)/mypy service telemetry
+	$(BIN)/lint-imports
+
 clean:
 	rm -rf $(VENV) data .pytest_cache

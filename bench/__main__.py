@@ -154,7 +154,7 @@ def children(pid: int) -> list[int]:
             text = status.read_text()
         except OSError:
             continue
-        match = re.search(r"^PPid:\s+(\d+)$", text, re.M)
+        match = re.search(r"^PPid:\s+(\d+)$", text, re.MULTILINE)
         if match and int(match.group(1)) == pid:
             out.append(int(status.parent.name))
     return out

@@ -12,6 +12,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from service.config import ConfigError, load_practice, load_settings
 from service.engine.model import RdvError
@@ -19,7 +20,7 @@ from service.engine.model import RdvError
 TOOL_MODULES = ("service.tools.diagnose", "service.tools.simulate", "service.tools.probe")
 
 
-def _server_options(args: argparse.Namespace) -> dict[str, object]:
+def _server_options(args: argparse.Namespace) -> dict[str, Any]:
     """uvicorn settings shared by one-process and multi-worker serving."""
     return {
         "host": args.host,
@@ -40,7 +41,6 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from service.http.app import create_app
-
     from service.http.server import DrainingServer
 
     if args.workers > 1:

@@ -288,7 +288,7 @@ def parse_practice(data: Mapping[str, Any], source: str = "practice file") -> Pr
         raise ConfigError(f"{source}: missing [hours] table")
     unknown = set(hours_table) - set(WEEKDAY_KEYS)
     if unknown:
-        raise ConfigError(f"{source}: hours: unknown weekday {sorted(unknown)[0]!r}")
+        raise ConfigError(f"{source}: hours: unknown weekday {min(unknown)!r}")
     hours = {
         i: _spans(hours_table[key], f"{source}: hours.{key}")
         for i, key in enumerate(WEEKDAY_KEYS)

@@ -85,8 +85,9 @@ def events_since(rows: Sequence[Mapping[str, Any]], since: datetime) -> datetime
     """Where to start reading events so that conversations of the window are seen whole:
     the oldest start among them, but no more than a day before the window (a call or chat
     lasts minutes; an older start is a conversation kept open, not worth a long scan)."""
-    starts = [r["created_at"] for r in rows if isinstance(r.get("created_at"), datetime)]
-    return max(min([since, *starts]), since - EVENTS_LOOKBACK)
+    starts: list[datetime] = [r["created_at"] for r in rows if isinstance(r.get("created_at"), datetime)]
+    earliest: datetime = min([since, *starts])
+    return max(earliest, since - EVENTS_LOOKBACK)
 
 
 # --------------------------------------------------------------------------- causes

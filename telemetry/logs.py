@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, MutableMapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -76,8 +76,8 @@ def mask_name(name: str) -> str:
     return " ".join(w[:1] + "***" for w in name.split() if w) or name
 
 
-def _masker(enabled: bool) -> Callable[[Any, str, dict[str, Any]], dict[str, Any]]:
-    def process(_: Any, __: str, event: dict[str, Any]) -> dict[str, Any]:
+def _masker(enabled: bool) -> Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, Any]]:
+    def process(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
         if not enabled:
             return event
         if isinstance(event.get("name"), str):
@@ -90,7 +90,7 @@ def _masker(enabled: bool) -> Callable[[Any, str, dict[str, Any]], dict[str, Any
     return process
 
 
-def _text(_: Any, __: str, event: dict[str, Any]) -> str:
+def _text(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
     template = TEMPLATES.get(event["event"])
     if template is None:
         extras = ", ".join(f"{k}={v}" for k, v in event.items() if k not in ("event", "trace_id", "span_id"))
@@ -98,7 +98,7 @@ def _text(_: Any, __: str, event: dict[str, Any]) -> str:
     return template.format_map(event)
 
 
-def _json(_: Any, __: str, event: dict[str, Any]) -> str:
+def _json(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
     tag = event["event"]
     template = TEMPLATES.get(tag)
     body = dict(event)

@@ -32,14 +32,14 @@ class Metrics:
     """Every ``rdv_*`` metric of the contract, with its known label values initialised to 0."""
 
     def __init__(self, registry: CollectorRegistry | None, version: str) -> None:
-        disable_created_metrics()
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         if self.multiprocess:
             from prometheus_client import multiprocess
 
             self.registry = registry or CollectorRegistry()
             self._collect_registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(self._collect_registry)
+            multiprocess.MultiProcessCollector(self._collect_registry)  # type: ignore[no-untyped-call]
             target: CollectorRegistry | None = None
         else:
             self.registry = registry or CollectorRegistry()
@@ -73,8 +73,8 @@ class Metrics:
                     self.objects[metric.name].labels(channel, a, b)
                 continue
             if metric is n.CONVERSATIONS_STOPPED:
-                for combo in itertools.product(n.CHANNELS, n.STOPPED_OUTCOMES, n.STOP_STATES):
-                    self.objects[metric.name].labels(*combo)
+                for stopped in itertools.product(n.CHANNELS, n.STOPPED_OUTCOMES, n.STOP_STATES):
+                    self.objects[metric.name].labels(*stopped)
                 continue
             if metric is n.INTENT_OVERRIDES:
                 continue  # state × intent pairs appear as they happen; totals use sum()
@@ -100,5 +100,5 @@ class Metrics:
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """The text exposition; OpenMetrics (with exemplars) when the scraper asks for it."""
         if accept and "application/openmetrics-text" in accept:
-            return generate_openmetrics(self._collect_registry), OPENMETRICS_TYPE
+            return generate_openmetrics(self._collect_registry), OPENMETRICS_TYPE  # type: ignore[no-untyped-call]
         return generate_latest(self._collect_registry), CONTENT_TYPE_LATEST

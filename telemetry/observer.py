@@ -52,9 +52,9 @@ def ended_reason_category(reason: str | None) -> str:
         return "timeout"
     if (
         r == "assistant-forwarded-call"
-        or r.startswith("call.forwarding.")
-        or r.startswith("call.in-progress.error-transfer-failed")
-        or r.startswith("call.in-progress.error-warm-transfer")
+        or r.startswith((
+            "call.forwarding.", "call.in-progress.error-transfer-failed", "call.in-progress.error-warm-transfer",
+        ))
         or r.endswith("hook-executed-transfer")
     ):
         return "transfer"
@@ -62,9 +62,10 @@ def ended_reason_category(reason: str | None) -> str:
         return "voicemail"
     if r in {"customer-busy", "customer-did-not-answer"} or r.startswith(("sip-outbound-", "twilio-", "vonage-")):
         return "not_reached"
-    if r.startswith("pipeline-error-custom-llm") or (
-        r.startswith(("call.in-progress.error-vapifault-custom-llm", "call.in-progress.error-providerfault-custom-llm"))
-    ):
+    if r.startswith((
+        "pipeline-error-custom-llm", "call.in-progress.error-vapifault-custom-llm",
+        "call.in-progress.error-providerfault-custom-llm",
+    )):
         return "custom_llm_error"
     if r.startswith(("pipeline-error-", "call.in-progress.error-providerfault", "call.in-progress.error-vapifault")) or r in {
         "worker-shutdown",
@@ -90,7 +91,7 @@ def _preview(message: str) -> str:
 class TurnScope:
     """Telemetry of one caller turn: its server span, its booking spans, its latency."""
 
-    __slots__ = ("tel", "conv", "meta", "trace_id", "channel", "span", "started", "_attempt_ns", "_ctx")
+    __slots__ = ("_attempt_ns", "_ctx", "channel", "conv", "meta", "span", "started", "tel", "trace_id")
 
     def __init__(self, tel: Telemetry, conv: Conversation, meta: dict[str, Any], channel: str, route: str, method: str) -> None:
         self.tel = tel

@@ -15,8 +15,7 @@ from service.config import Settings, load_practice, load_settings
 from service.engine.model import Limits
 from service.engine.practice import Practice
 from service.engine.states import Channel
-
-from tests.support import NOW, PARIS
+from tests.support import NOW
 
 
 @pytest.fixture(scope="session")

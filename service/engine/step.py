@@ -642,10 +642,9 @@ def step(
     elif isinstance(turn, CallEnded):
         outcome = Outcome.INTENT_ROUTER if t.conv.state is S.INTENT_ROUTER else Outcome.ABANDONED
         t.end(outcome, turn.reason)
-    elif isinstance(turn, Expire):
-        if t.conv.outcome is None:
-            t.emit(SessionExpired(t.conv.state, (now - t.conv.last_seen_at).total_seconds()))
-            t.end(Outcome.EXPIRED)
+    elif isinstance(turn, Expire) and t.conv.outcome is None:
+        t.emit(SessionExpired(t.conv.state, (now - t.conv.last_seen_at).total_seconds()))
+        t.end(Outcome.EXPIRED)
     return t.decision()
 
 

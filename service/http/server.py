@@ -20,7 +20,7 @@ class DrainingServer(uvicorn.Server):
 
     def __init__(self, config: uvicorn.Config, services: Services, drain_seconds: float) -> None:
         # uvicorn bounds idle keep-alive connections but not a body trickled byte by byte.
-        config.app = BodyReadDeadline(config.app)
+        config.app = BodyReadDeadline(config.app)  # type: ignore[arg-type]
         super().__init__(config)
         self.services = services
         self.drain_seconds = drain_seconds

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from service.clock import Clock
 from service.config import Settings
+from service.engine import replies
 from service.engine.events import Event
 from service.engine.model import (
     Action,
@@ -35,19 +36,18 @@ from service.engine.model import (
     TurnInput,
 )
 from service.engine.practice import Practice
-from service.engine import replies
 from service.engine.states import TERMINAL, BookingResult, Channel, State
 from service.engine.step import needs_calendar, step
-from service.storage.sqlite import SqliteStore
 from service.storage.base import (
     ConcurrentTurnError,
     DuplicateTurnError,
     EventRecord,
     Store,
-    StoreError,
     StoredConversation,
+    StoreError,
     TurnRecord,
 )
+from service.storage.sqlite import SqliteStore
 from telemetry import Telemetry
 
 T = TypeVar("T")

@@ -30,8 +30,8 @@ from service.storage.base import (
     ConcurrentTurnError,
     DuplicateTurnError,
     EventRecord,
-    StoreError,
     StoredConversation,
+    StoreError,
     TurnRecord,
 )
 from service.storage.codec import (

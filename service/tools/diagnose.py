@@ -37,7 +37,7 @@ def _until(raw: str | None) -> datetime:
     if raw is None:
         return datetime.now(UTC)
     try:
-        moment = datetime.fromisoformat(raw.strip().replace("Z", "+00:00"))
+        moment = datetime.fromisoformat(raw.strip())
     except ValueError:
         raise ToolError(f"--until {raw!r} is not an ISO time like 2026-03-03T09:00:00+01:00") from None
     if moment.tzinfo is None:
@@ -127,8 +127,10 @@ def render(report: Mapping[str, Any]) -> str:
     lines = [
         f"rdv diagnose — {report['source']}, {scope}",
         "",
-        f"Conversations {s['conversations']} · confirmed {s['confirmed']} ({s['conversion_rate']:g} %) · "
-        f"failed {s['failures']} · cancelled {s['cancelled']} · in progress {s['in_progress']}",
+        (
+            f"Conversations {s['conversations']} · confirmed {s['confirmed']} ({s['conversion_rate']:g} %) · "
+            f"failed {s['failures']} · cancelled {s['cancelled']} · in progress {s['in_progress']}"
+        ),
         "",
         "Targets (seed §5.7)",
         f"  {'metric':<32}{'value':>9}  {'target':<8}{'count':>11}  status",

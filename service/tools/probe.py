@@ -23,7 +23,6 @@ from typing import Any
 import httpx
 
 from service.tools.callers import spoken_number
-from telemetry import names
 from service.tools.dialogue import Stage, booked_label, held_label
 from service.tools.transport import (
     TRANSPORTS,
@@ -34,6 +33,7 @@ from service.tools.transport import (
     check_url,
     make_transport,
 )
+from telemetry import names
 
 PROBE_NAME = "Jean Sonde"
 BOOK_TEXT = "Bonjour, je voudrais prendre rendez-vous."

@@ -339,9 +339,11 @@ async def simulate(
 def render(summary: Mapping[str, Any]) -> str:
     """The summary as a readable table."""
     lines = [
-        f"rdv simulate: {summary['calls']} calls via {summary['transport']} on {summary['url']} "
-        f"in {summary['duration_seconds']:.1f} s (concurrency {summary['concurrency']}, "
-        f"seed {summary['seed']}, run {summary['run_id']})",
+        (
+            f"rdv simulate: {summary['calls']} calls via {summary['transport']} on {summary['url']} "
+            f"in {summary['duration_seconds']:.1f} s (concurrency {summary['concurrency']}, "
+            f"seed {summary['seed']}, run {summary['run_id']})"
+        ),
         "",
         f"{'outcome':<14}{'calls':>7}",
     ]
@@ -364,7 +366,7 @@ def render(summary: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _positive(kind: type[int] | type[float], maximum: float) -> Any:
+def _positive(kind: type[int | float], maximum: float) -> Any:
     def parse(raw: str) -> int | float:
         try:
             value = kind(raw)

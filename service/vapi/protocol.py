@@ -207,6 +207,10 @@ def parse_event(body: Any) -> dict[str, Any]:
     return message
 
 
+def _object(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
 def _str(value: Any, limit: int = 20_000) -> str | None:
     return value[:limit] if isinstance(value, str) else None
 
@@ -215,7 +219,7 @@ def _instant(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        parsed = datetime.fromisoformat(value)
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
@@ -236,8 +240,8 @@ def _last_messages(artifact: dict[str, Any], message: dict[str, Any], keep: int 
 def call_report(message: dict[str, Any]) -> dict[str, Any]:
     """What rdv keeps of an end-of-call report: reason, times, duration, cost, summary,
     transcript, recording and the last messages (new and older payload places both read)."""
-    artifact = message.get("artifact") if isinstance(message.get("artifact"), dict) else {}
-    analysis = message.get("analysis") if isinstance(message.get("analysis"), dict) else {}
+    artifact = _object(message.get("artifact"))
+    analysis = _object(message.get("analysis"))
     started, ended = _instant(message.get("startedAt")), _instant(message.get("endedAt"))
     duration = (ended - started).total_seconds() if started and ended and ended >= started else None
     cost = message.get("cost")
@@ -264,7 +268,7 @@ def tool_results(message: dict[str, Any]) -> dict[str, Any]:
         for call in calls:
             if not isinstance(call, dict):
                 continue
-            function = call.get("function") if isinstance(call.get("function"), dict) else {}
+            function = _object(call.get("function"))
             name = _str(function.get("name"), 100) or _str(call.get("name"), 100) or "unknown"
             results.append(
                 {

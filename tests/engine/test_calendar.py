@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, datetime, time, timedelta
 
 from hypothesis import given, settings
@@ -67,7 +68,7 @@ def test_one_day_preference_spreads_by_an_hour(practice: Practice) -> None:
     slots = find_slots(practice, Preference(day=day), NOW, frozenset())
     assert len(slots) == 3
     starts = sorted(s.start for s in slots)
-    assert all(b - a >= timedelta(hours=1) for a, b in zip(starts, starts[1:]))
+    assert all(b - a >= timedelta(hours=1) for a, b in itertools.pairwise(starts))
 
 
 def test_holiday_and_closed_dates_are_skipped(practice: Practice) -> None:

@@ -119,8 +119,9 @@ def test_no_clock_inside_the_engine(text_limits: Limits, practice: Practice) -> 
 UTTERANCES = st.one_of(
     st.sampled_from([
         "je voudrais un rendez-vous", "Jean Dupont", "le matin", "le premier", "aucun", "oui", "non",
-        "euh", "annuler", "déplacer", "c'est où ?", "combien ça coûte", "zéro six douze trente-quatre "
-        "cinquante-six soixante-dix-huit", "1", "4", "je veux parler à quelqu'un", "le 2", "mardi",
+        "euh", "annuler", "déplacer", "c'est où ?", "combien ça coûte", (
+            "zéro six douze trente-quatre cinquante-six soixante-dix-huit"
+        ), "1", "4", "je veux parler à quelqu'un", "le 2", "mardi",
         "", "???", "pas de préférence", "après 17 heures",
     ]),
     st.text(max_size=60),

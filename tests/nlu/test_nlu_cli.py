@@ -18,7 +18,7 @@ def understand(lines: list[str]) -> list[dict[str, Any]]:
     """Feed JSON lines to ``rdv understand`` and parse its answer lines."""
     proc = subprocess.run(
         [str(RDV), "understand"], input="\n".join(lines) + "\n", capture_output=True, text=True,
-        cwd=ROOT, timeout=120,
+        cwd=ROOT, timeout=120, check=False,
     )
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) for line in proc.stdout.splitlines()]

@@ -7,9 +7,15 @@ from typing import Any
 
 import pytest
 
-from service.engine.nlu.normalize import analyse
 from tests.nlu.nlu_data import (
-    TASKS, case_id, dev_files, dev_records, direct, heldout_records, key, shape_problems,
+    TASKS,
+    case_id,
+    dev_files,
+    dev_records,
+    direct,
+    heldout_records,
+    key,
+    shape_problems,
 )
 
 DEV = dev_records()

@@ -50,7 +50,7 @@ class Proc:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         with self.log_path.open("wb") as log:
-            self.proc = subprocess.Popen(  # noqa: S603 - binaries and arguments chosen by the test
+            self.proc = subprocess.Popen(
                 args, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
             )
 
@@ -93,14 +93,14 @@ class Webhook:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("content-length", "0")))
                 with sink._lock:
                     sink.received.append((self.path, json.loads(body)))
                 self.send_response(200)
                 self.end_headers()
 
-            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet
+            def log_message(self, format: str, *args: Any) -> None:
                 return
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

@@ -92,10 +92,10 @@ def test_published_ports_are_well_formed_and_unique() -> None:
 def test_service_command_matches_the_dockerfile() -> None:
     """The image serves on 0.0.0.0:8000; compose publishes that port."""
     dockerfile = (ROOT / "Dockerfile").read_text("utf-8")
-    assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.M)
+    assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.MULTILINE)
     assert "pip install ." in dockerfile
     assert 'CMD ["rdv", "serve", "--host", "0.0.0.0", "--port", "8000"]' in dockerfile
-    for source in re.findall(r"^COPY (.+) \S+$", dockerfile, re.M):
+    for source in re.findall(r"^COPY (.+) \S+$", dockerfile, re.MULTILINE):
         assert all((ROOT / part).exists() for part in source.split()), source
     ignored = (ROOT / ".dockerignore").read_text("utf-8").split()
     assert {".venv", ".git", "data"} <= set(ignored)

@@ -26,7 +26,7 @@ from telemetry import alerts as a
 from telemetry import dashboards as d
 from telemetry import names as n
 from tests.observability.conftest import ROOT, series_names, tool
-from tests.observability.stack import PrometheusApi, Proc, Webhook, free_port, wait_for
+from tests.observability.stack import Proc, PrometheusApi, Webhook, free_port, wait_for
 
 PAGE = "RdvConversionBelowFloor"
 WARNING = "RdvConversionBelowTarget"
@@ -35,8 +35,8 @@ PARAMS = a.RuleParams(
     page_window=WINDOW, page_short_window="1m", warning_window=WINDOW, page_for="0s",
     warning_for="3s", min_conversations_page=5, min_conversations_warning=5,
 )
-AM_PARAMS = dict(group_wait="1s", group_interval="1s", repeat_interval="1m",
-                 page_repeat_interval="1m", deadman_repeat_interval="1m")
+AM_PARAMS = {"group_wait": "1s", "group_interval": "1s", "repeat_interval": "1m",
+             "page_repeat_interval": "1m", "deadman_repeat_interval": "1m"}
 ALERT_TIMEOUT = 45.0
 
 # Contract metrics the service declares but does not export yet: their panels stay empty.

@@ -13,7 +13,16 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.reliability.callers import BOOK, CONFIRMED_MARK, PHONE, Fleet, check_consistency, fleet, opened_store, view
+from tests.reliability.callers import (
+    BOOK,
+    CONFIRMED_MARK,
+    PHONE,
+    Fleet,
+    check_consistency,
+    fleet,
+    opened_store,
+    view,
+)
 from tests.reliability.procs import Replica, metric_sum
 
 PREFERENCES = ("le matin", "l'après-midi", "pas de préférence")

@@ -4,7 +4,6 @@ through the ASGI app finds no server error and no response outside the documente
 from __future__ import annotations
 
 import io
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +12,9 @@ from hypothesis import HealthCheck, settings
 
 schemathesis = pytest.importorskip("schemathesis")
 
-from service.config import load_settings  # noqa: E402
-from service.http.app import create_app  # noqa: E402
-from service.http.openapi import document  # noqa: E402
+from service.config import load_settings
+from service.http.app import create_app
+from service.http.openapi import document
 
 # Routes that are not part of the documented public interface.
 UNDOCUMENTED = {"/openapi.json", "/metrics"}
@@ -57,8 +56,8 @@ def test_api_conforms_to_its_document(tmp_path: Path, method: str, path: str) ->
     """Generated valid and invalid requests for each operation: never a 5xx, always the
     documented status, content type and body (schemathesis' checks, through the ASGI app)."""
     from hypothesis import given
-    from schemathesis.specs.openapi.checks import positive_data_acceptance
     from schemathesis.python.asgi import shutdown_lifespans
+    from schemathesis.specs.openapi.checks import positive_data_acceptance
 
     app = quiet_app(tmp_path)
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -17,8 +17,8 @@ from hypothesis import strategies as st
 
 pytest.importorskip("service.vapi.routes", reason="the Vapi adapter is not available")
 
-from service.config import load_settings  # noqa: E402
-from service.http.app import create_app  # noqa: E402
+from service.config import load_settings
+from service.http.app import create_app
 
 CHAT = "/vapi/chat/completions"
 EVENTS = "/vapi/events"
@@ -88,9 +88,7 @@ def set_at(doc: Any, path: tuple[Any, ...], value: Any, delete: bool = False) ->
     doc = json.loads(json.dumps(doc))
     target = doc
     for key in path[:-1]:
-        if isinstance(target, dict) and key in target:
-            target = target[key]
-        elif isinstance(target, list) and isinstance(key, int) and key < len(target):
+        if isinstance(target, dict) and key in target or isinstance(target, list) and isinstance(key, int) and key < len(target):
             target = target[key]
         else:
             return doc

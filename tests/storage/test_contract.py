@@ -37,7 +37,6 @@ from service.storage.base import (
     TurnRecord,
 )
 from service.storage.migrations import POSTGRES_STEPS, SQLITE_STEPS
-
 from tests.support import NOW
 
 POSTGRES_DEFAULT = "postgresql://postgres@127.0.0.1:5432/test"

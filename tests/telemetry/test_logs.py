@@ -161,4 +161,4 @@ async def test_names_and_phones_masked_unless_turned_off(make_live: Any, capture
     clear: Captured = captured(log_pii=True)
     async with make_live({"RDV_DATA_DIR": str(tmp_path / "clear")}, telemetry=clear.telemetry) as live:
         await book(live, "conv_pii")
-    assert re.search(r"\[RDV_CONFIRMED\] conv_pii, slot=.+, name=Jean Dupont$", clear.logs.getvalue(), re.M)
+    assert re.search(r"\[RDV_CONFIRMED\] conv_pii, slot=.+, name=Jean Dupont$", clear.logs.getvalue(), re.MULTILINE)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 from collections import Counter
 from typing import Any
 
@@ -62,7 +63,7 @@ async def test_happy_path_tree(make_live: Any, captured: Any, clock: Any) -> Non
     assert [s.name for s in seen] == [
         "state START", "state QUALIF_NAME", "state QUALIF_PREF", "state WAIT_CONFIRM", "state CONFIRMED",
     ]
-    for before, after in zip(seen, seen[1:], strict=False):
+    for before, after in itertools.pairwise(seen):
         assert (before.end_time or 0) <= (after.start_time or 0) + 1
         assert (before.start_time or 0) <= (before.end_time or 0)
     assert (root.start_time or 0) <= (seen[0].start_time or 0) and (seen[-1].end_time or 0) <= (root.end_time or 0)

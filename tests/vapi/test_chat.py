@@ -28,7 +28,7 @@ async def to_slots(call: VapiCall) -> str:
 
 def instant(text: str) -> datetime:
     """An ISO instant, whatever its spelling of UTC."""
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    return datetime.fromisoformat(text)
 
 
 async def timeline(live: Any, conv_id: str) -> dict[str, Any]:

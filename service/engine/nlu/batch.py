@@ -18,7 +18,7 @@ def _slots(context: dict[str, Any]) -> list[nlu.SlotRef]:
     out = []
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("start"), str):
-            raise ValueError("each context.slots item needs a \"start\" ISO date-time")
+            raise ValueError("each context.slots item needs a \"start\" ISO date-time")  # noqa: TRY004 - a bad input line
         start = datetime.fromisoformat(item["start"])
         if start.tzinfo is None:
             raise ValueError("context.slots start must carry a UTC offset")
@@ -29,7 +29,7 @@ def _slots(context: dict[str, Any]) -> list[nlu.SlotRef]:
 def _now(context: dict[str, Any]) -> datetime:
     raw = context.get("now")
     if not isinstance(raw, str):
-        raise ValueError("preference needs context.now: an ISO date-time with offset")
+        raise ValueError("preference needs context.now: an ISO date-time with offset")  # noqa: TRY004 - a bad input line
     now = datetime.fromisoformat(raw)
     if now.tzinfo is None:
         raise ValueError("context.now must carry a UTC offset")

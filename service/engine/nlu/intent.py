@@ -12,7 +12,15 @@ import re
 
 from rapidfuzz import fuzz
 
-from service.engine.nlu.normalize import Phrases, Utterance, analyse, clean, fold, has_phrase, negated
+from service.engine.nlu.normalize import (
+    Phrases,
+    Utterance,
+    analyse,
+    clean,
+    fold,
+    has_phrase,
+    negated,
+)
 from service.engine.nlu.yesno import yes_no
 
 INTENTS = (

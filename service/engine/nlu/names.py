@@ -16,27 +16,7 @@ from dataclasses import dataclass
 from service.engine.nlu.normalize import analyse, fold
 
 FIRST_NAMES = frozenset(
-    """
-    jean pierre michel philippe alain nicolas patrick christophe christian daniel bernard eric
-    frederic laurent stephane david olivier thierry pascal sebastien julien francois jacques
-    vincent gerard andre thomas alexandre antoine dominique rene serge marc claude yves louis
-    guillaume maxime romain mathieu matthieu kevin anthony jerome didier bruno franck gilles
-    patrice luc paul henri raymond robert roger marcel georges lucas hugo leo gabriel arthur
-    raphael jules adam noah ethan nathan enzo theo tom mathis timothee victor samuel benjamin
-    florian cedric fabrice arnaud damien benoit emmanuel hubert xavier yann yannick jeremy
-    mickael loic gael erwan ronan mohamed ahmed karim mehdi youssef rachid omar ali samir
-    marie nathalie isabelle sylvie catherine martine christine francoise monique valerie sandrine
-    veronique sophie stephanie nicole celine chantal anne patricia julie aurelie caroline sandra
-    emilie laurence corinne brigitte camille lea manon chloe emma ines sarah laura marine pauline
-    claire mathilde lucie juliette louise alice jade lina rose anna mia zoe clara charlotte
-    elise eloise agathe margaux oceane justine marion audrey elodie virginie helene jacqueline
-    michele danielle genevieve josette simone suzanne yvette odile colette denise therese
-    madeleine jeanne lucienne annie agnes beatrice florence delphine laetitia severine karine
-    fatima aicha nadia samira leila yasmine amina myriam sonia nora sabrina jessica vanessa
-    marie-claire marie-france marie-christine anne-marie jean-pierre jean-claude jean-paul
-    jean-luc jean-marc jean-francois jean-michel jean-louis jean-baptiste pierre-yves marc-antoine
-    jean-jacques jean-yves anne-sophie marie-laure marie-helene marie-anne paul-henri
-    """.split()
+    ["jean", "pierre", "michel", "philippe", "alain", "nicolas", "patrick", "christophe", "christian", "daniel", "bernard", "eric", "frederic", "laurent", "stephane", "david", "olivier", "thierry", "pascal", "sebastien", "julien", "francois", "jacques", "vincent", "gerard", "andre", "thomas", "alexandre", "antoine", "dominique", "rene", "serge", "marc", "claude", "yves", "louis", "guillaume", "maxime", "romain", "mathieu", "matthieu", "kevin", "anthony", "jerome", "didier", "bruno", "franck", "gilles", "patrice", "luc", "paul", "henri", "raymond", "robert", "roger", "marcel", "georges", "lucas", "hugo", "leo", "gabriel", "arthur", "raphael", "jules", "adam", "noah", "ethan", "nathan", "enzo", "theo", "tom", "mathis", "timothee", "victor", "samuel", "benjamin", "florian", "cedric", "fabrice", "arnaud", "damien", "benoit", "emmanuel", "hubert", "xavier", "yann", "yannick", "jeremy", "mickael", "loic", "gael", "erwan", "ronan", "mohamed", "ahmed", "karim", "mehdi", "youssef", "rachid", "omar", "ali", "samir", "marie", "nathalie", "isabelle", "sylvie", "catherine", "martine", "christine", "francoise", "monique", "valerie", "sandrine", "veronique", "sophie", "stephanie", "nicole", "celine", "chantal", "anne", "patricia", "julie", "aurelie", "caroline", "sandra", "emilie", "laurence", "corinne", "brigitte", "camille", "lea", "manon", "chloe", "emma", "ines", "sarah", "laura", "marine", "pauline", "claire", "mathilde", "lucie", "juliette", "louise", "alice", "jade", "lina", "rose", "anna", "mia", "zoe", "clara", "charlotte", "elise", "eloise", "agathe", "margaux", "oceane", "justine", "marion", "audrey", "elodie", "virginie", "helene", "jacqueline", "michele", "danielle", "genevieve", "josette", "simone", "suzanne", "yvette", "odile", "colette", "denise", "therese", "madeleine", "jeanne", "lucienne", "annie", "agnes", "beatrice", "florence", "delphine", "laetitia", "severine", "karine", "fatima", "aicha", "nadia", "samira", "leila", "yasmine", "amina", "myriam", "sonia", "nora", "sabrina", "jessica", "vanessa", "marie-claire", "marie-france", "marie-christine", "anne-marie", "jean-pierre", "jean-claude", "jean-paul", "jean-luc", "jean-marc", "jean-francois", "jean-michel", "jean-louis", "jean-baptiste", "pierre-yves", "marc-antoine", "jean-jacques", "jean-yves", "anne-sophie", "marie-laure", "marie-helene", "marie-anne", "paul-henri"]
 )
 TITLES = frozenset({"monsieur", "madame", "mademoiselle", "m", "mme", "mlle", "mr", "docteur", "dr", "maitre"})
 PARTICLES = frozenset({"de", "du", "des", "d'", "le", "la", "van", "von", "der", "den", "di", "da", "del", "dos", "el", "al", "ben"})
@@ -52,18 +32,7 @@ TRAIL = frozenset({"merci", "voila", "svp", "s'il", "vous", "plait", "euh", "hum
 LABEL_GLUE = frozenset({"de", "famille", "c'est", "c", "est", "mon", "ma", "et", "alors", "euh", "hum", "donc"})
 # Words that never belong to a name: a sentence, not a name, was said.
 NOT_NAME = frozenset(
-    """
-    je tu il elle on nous vous ils elles me te se sais pas sait savoir pourquoi quoi comment
-    qui quand combien oui non rien ca cela ceci est sont suis es etes a ai as avons avez ont
-    veux voudrais voulez peux pouvez dois faut rendez-vous rendez rdv prendre annuler deplacer
-    matin apres-midi midi soir demain aujourd'hui lundi mardi mercredi jeudi vendredi samedi dimanche
-    premier deuxieme troisieme dernier heure heures h et ou mais donc or ni car un une des les
-    au aux avec pour par sur sous dans en y ne plus tres bien mal merci bonjour au-revoir
-    demandez demande dire dit appelle nom prenom telephone numero docteur medecin cabinet
-    personne quelqu'un quelqu parler aucun aucune autre creneau creneaux accord d'accord
-    attendez attends pardon excusez repetez comprends compris mon ma mes ton ta ses leur
-    euh hum bah ben allo faire fait fais peut-etre bof zut mince
-    """.split()
+    ["je", "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "me", "te", "se", "sais", "pas", "sait", "savoir", "pourquoi", "quoi", "comment", "qui", "quand", "combien", "oui", "non", "rien", "ca", "cela", "ceci", "est", "sont", "suis", "es", "etes", "a", "ai", "as", "avons", "avez", "ont", "veux", "voudrais", "voulez", "peux", "pouvez", "dois", "faut", "rendez-vous", "rendez", "rdv", "prendre", "annuler", "deplacer", "matin", "apres-midi", "midi", "soir", "demain", "aujourd'hui", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "premier", "deuxieme", "troisieme", "dernier", "heure", "heures", "h", "et", "ou", "mais", "donc", "or", "ni", "car", "un", "une", "des", "les", "au", "aux", "avec", "pour", "par", "sur", "sous", "dans", "en", "y", "ne", "plus", "tres", "bien", "mal", "merci", "bonjour", "au-revoir", "demandez", "demande", "dire", "dit", "appelle", "nom", "prenom", "telephone", "numero", "docteur", "medecin", "cabinet", "personne", "quelqu'un", "quelqu", "parler", "aucun", "aucune", "autre", "creneau", "creneaux", "accord", "d'accord", "attendez", "attends", "pardon", "excusez", "repetez", "comprends", "compris", "mon", "ma", "mes", "ton", "ta", "ses", "leur", "euh", "hum", "bah", "ben", "allo", "faire", "fait", "fais", "peut-etre", "bof", "zut", "mince"]
 )
 _SPELLED = re.compile(r"^(?:[a-z] ){2,}[a-z]$")
 _LETTER = re.compile(r"^[a-z]$")
