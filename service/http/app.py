@@ -12,6 +12,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
+from starlette.types import ASGIApp
 
 from service import __version__
 from service.clock import Clock, SystemClock
@@ -130,8 +131,10 @@ def create_app(
     return app
 
 
-def app_from_env() -> Starlette:
-    """The app built from the environment: the factory each uvicorn worker process calls."""
+def app_from_env() -> ASGIApp:
+    """The app built from the environment: the factory each uvicorn worker process calls
+    (with the same body-read deadline as the one-process server)."""
     from service.config import load_settings
+    from service.http.common import BodyReadDeadline
 
-    return create_app(load_settings())
+    return BodyReadDeadline(create_app(load_settings()))

@@ -144,7 +144,9 @@ class BodyReadDeadline:
             if deadline is None:
                 deadline = loop.time() + self.seconds
             try:
-                message = await asyncio.wait_for(receive(), max(deadline - loop.time(), 0.0))
+                # asyncio.timeout arms a timer on this task: no extra task per read.
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 raise ApiError(
                     408, f"request body not received within {self.seconds:g} seconds", close=True

@@ -47,6 +47,7 @@ class Replica:
         *,
         drain_seconds: float = 0.5,
         graceful_seconds: int = 10,
+        workers: int = 1,
     ) -> None:
         self.name = name
         self.port = free_port()
@@ -59,6 +60,7 @@ class Replica:
             sys.executable, "-m", "service.cli", "serve",
             "--host", "127.0.0.1", "--port", str(self.port),
             "--drain-seconds", str(drain_seconds), "--graceful-seconds", str(graceful_seconds),
+            *(["--workers", str(workers)] if workers > 1 else []),
         ]
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0

@@ -85,10 +85,12 @@ async def trickle(replica: Replica, headers: str, drip: bytes) -> tuple[int, byt
 
 
 @pytest.mark.slow
-async def test_trickled_body_times_out_with_408(spawn: Callable[..., Replica]) -> None:
+@pytest.mark.parametrize("workers", [1, 2])
+async def test_trickled_body_times_out_with_408(spawn: Callable[..., Replica], workers: int) -> None:
     """Headers then a body dripping a byte at a time: 408 with a JSON error after the body
-    deadline and the connection closed, while other clients are served meanwhile."""
-    replica = spawn({"RDV_MAX_BODY_BYTES": str(LIMIT)})
+    deadline and the connection closed, while other clients are served meanwhile (one
+    process or several workers)."""
+    replica = spawn({"RDV_MAX_BODY_BYTES": str(LIMIT)}, workers=workers)
     path = "/api/conversations/conv_slow/messages"
     with_length = (
         f"POST {path} HTTP/1.1\r\nHost: rdv\r\nContent-Type: application/json\r\n"
