@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
 # A Tuesday morning in term time: the practice is open, no holiday nearby.
 NOW = datetime(2026, 3, 3, 9, 0, tzinfo=PARIS)
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 nobody listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port

@@ -26,7 +26,8 @@ from telemetry import alerts as a
 from telemetry import dashboards as d
 from telemetry import names as n
 from tests.observability.conftest import ROOT, series_names, tool
-from tests.observability.stack import Proc, PrometheusApi, Webhook, free_port, wait_for
+from tests.observability.stack import Proc, PrometheusApi, Webhook, wait_for
+from tests.support import free_port
 
 PAGE = "RdvConversionBelowFloor"
 WARNING = "RdvConversionBelowTarget"

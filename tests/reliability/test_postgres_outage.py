@@ -14,7 +14,7 @@ import pytest
 
 from tests.reliability.callers import BOOK, PHONE
 from tests.reliability.conftest import kill_connections
-from tests.reliability.procs import free_port
+from tests.support import free_port
 
 pytestmark = pytest.mark.postgres
 

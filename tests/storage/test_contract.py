@@ -618,7 +618,7 @@ async def test_store_not_open_raises_store_error(backend: Backend) -> None:
 
 async def test_unreachable_postgres_raises_store_error() -> None:
     """A refused connection is a StoreError naming the server (the HTTP layer answers 503)."""
-    from tests.reliability.procs import free_port
+    from tests.support import free_port
 
     store = open_store(f"postgresql://postgres:s3cret@127.0.0.1:{free_port()}/test", Path("."))
     with pytest.raises(StoreError, match="127.0.0.1") as raised:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry import names as n
+from tests.support import free_port
 from tests.telemetry.conftest import BOOK, PHONE, Captured, book
 
 
@@ -109,16 +109,10 @@ async def test_openmetrics_carries_trace_exemplars(make_live: Any, captured: Any
     assert response.text.rstrip().endswith("# EOF")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.slow
 def test_two_workers_aggregate_counts(tmp_path: Path) -> None:
     """``rdv serve --workers 2``: turns land on both processes, /metrics counts them all once."""
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "RDV_DATA_DIR": str(tmp_path / "data"), "PYTHONUNBUFFERED": "1"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     log = (tmp_path / "serve.log").open("w")
