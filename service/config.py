@@ -66,6 +66,7 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     store_timeout_seconds: float = 2.0
     reaper_interval_seconds: float = 60.0
+    slot_hold_seconds: int = 0
     limits: Mapping[Channel, Limits] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -85,6 +86,15 @@ def _int(env: Mapping[str, str], name: str, default: int | None, *, minimum: int
         raise ConfigError(f"{name}={raw!r} is not a whole number") from None
     if value < minimum:
         raise ConfigError(f"{name}={value} must be at least {minimum}")
+    return value
+
+
+def _hold_seconds(env: Mapping[str, str]) -> int:
+    """RDV_SLOT_HOLD_SECONDS: how long slots proposed to a caller are offered to others only
+    when nothing else fits (0, the default, turns holds off)."""
+    value = int(_int(env, "RDV_SLOT_HOLD_SECONDS", 0) or 0)
+    if value > 3600:
+        raise ConfigError(f"RDV_SLOT_HOLD_SECONDS={value} must be at most 3600")
     return value
 
 
@@ -217,6 +227,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=int(_int(env, "RDV_MAX_BODY_BYTES", 256 * 1024, minimum=1024) or 0),
         store_timeout_seconds=timeout,
         reaper_interval_seconds=float(reaper or 60),
+        slot_hold_seconds=_hold_seconds(env),
         limits=build_limits(env),
         warnings=tuple(warnings),
     )

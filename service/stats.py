@@ -158,7 +158,8 @@ RECOMMENDATIONS: Mapping[Cause, Recommendation] = {
         action=(
             "Lost races are re-proposed automatically and the next loss transfers: check the "
             "[BOOKING_RETRY] lines and whether the practice's own calendar books the same slots; "
-            "allow more re-proposals if callers are transferred after lost races."
+            "hold proposed slots for concurrent callers (RDV_SLOT_HOLD_SECONDS=120) and allow "
+            "more re-proposals if callers are transferred after lost races."
         ),
         constant="BOOKING_RETRY_MAX",
         default="2",

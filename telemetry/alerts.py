@@ -222,7 +222,7 @@ ALERT_SPECS: Final = (
         "{{ $value | humanizePercentage }} of the {{ $labels.channel }} booking attempts lost the "
         "slot over the last {{ $labels.window }} (target below 5 %).",
         PANEL_SLOT_TAKEN,
-        ("BOOKING_RETRY_MAX",),
+        ("BOOKING_RETRY_MAX", "RDV_SLOT_HOLD_SECONDS"),
     ),
     AlertSpec(
         "RdvAntiLoopHigh", "anti_loop", True, n.ANTI_LOOP_MAX, SEVERITY_WARNING,

@@ -57,6 +57,9 @@ def test_overrides_for_both_or_one_channel() -> None:
         ({"RDV_ENV": "production"}, "RDV_VAPI_LLM_KEY"),
         ({"RDV_STORE_TIMEOUT_SECONDS": "0"}, "RDV_STORE_TIMEOUT_SECONDS"),
         ({"RDV_RECOVERY_FALLBACK": "hangup"}, "RDV_RECOVERY_FALLBACK"),
+        ({"RDV_SLOT_HOLD_SECONDS": "-5"}, "RDV_SLOT_HOLD_SECONDS"),
+        ({"RDV_SLOT_HOLD_SECONDS": "deux minutes"}, "RDV_SLOT_HOLD_SECONDS"),
+        ({"RDV_SLOT_HOLD_SECONDS": "7200"}, "RDV_SLOT_HOLD_SECONDS"),
     ],
 )
 def test_bad_environment_names_the_variable(env: dict[str, str], named: str) -> None:

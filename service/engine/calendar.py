@@ -82,8 +82,25 @@ def find_slots(
     taken: frozenset[datetime],
     excluded: frozenset[datetime] = frozenset(),
     count: int = PROPOSED,
+    held: frozenset[datetime] = frozenset(),
 ) -> tuple[Slot, ...]:
-    """The next ``count`` free slots for ``pref``, spread to be real alternatives."""
+    """The next ``count`` free slots for ``pref``, spread to be real alternatives; slots
+    ``held`` (proposed to another caller right now) only when too few others are free."""
+    if held:
+        free = _find_slots(practice, pref, now, taken | held, excluded, count)
+        if len(free) == count:
+            return free
+    return _find_slots(practice, pref, now, taken, excluded, count)
+
+
+def _find_slots(
+    practice: Practice,
+    pref: Preference,
+    now: datetime,
+    taken: frozenset[datetime],
+    excluded: frozenset[datetime],
+    count: int,
+) -> tuple[Slot, ...]:
     pool: list[Slot] = []
     half_days: set[tuple[date, bool]] = set()
     for slot in candidates(practice, pref, now, taken, excluded):

@@ -85,12 +85,14 @@ class _Turn:
         limits: Limits,
         practice: Practice,
         taken: frozenset[datetime],
+        held: frozenset[datetime] = frozenset(),
     ) -> None:
         self.conv = conv
         self.now = now
         self.limits = limits
         self.practice = practice
         self.taken = taken
+        self.held = held
         self.events: list[Event] = []
         self.replies: list[str] = []
         self.action: Action | None = None
@@ -190,12 +192,12 @@ class _Turn:
         if exclude_current:
             excluded.update(s.start for s in self.ctx.proposed)
         slots = calendar.find_slots(
-            self.practice, pref, self.now, self.taken, frozenset(excluded)
+            self.practice, pref, self.now, self.taken, frozenset(excluded), held=self.held
         )
         if not slots and (pref.day or pref.after or pref.before or pref.period != "any"):
             # Nothing matches exactly: widen to the whole horizon rather than give up.
             slots = calendar.find_slots(
-                self.practice, Preference(), self.now, self.taken, frozenset(excluded)
+                self.practice, Preference(), self.now, self.taken, frozenset(excluded), held=self.held
             )
         if not slots:
             return False
@@ -628,9 +630,14 @@ def step(
     limits: Limits,
     practice: Practice,
     taken: frozenset[datetime] = frozenset(),
+    held: frozenset[datetime] = frozenset(),
 ) -> Decision:
-    """Decide the next reply, state and events for one input. Never raises on caller input."""
-    t = _Turn(conversation, now, limits, practice, taken)
+    """Decide the next reply, state and events for one input. Never raises on caller input.
+
+    ``taken`` are booked slot starts; ``held`` those proposed to other callers right now,
+    offered only when nothing else fits (fewer lost booking races).
+    """
+    t = _Turn(conversation, now, limits, practice, taken, held)
     if isinstance(turn, CallerSaid):
         _caller_said(t, turn)
     elif isinstance(turn, BookingDone):

@@ -209,6 +209,13 @@ class Turns:
         end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=self.practice.horizon_days + 3)
         return await self._store(self.store.taken_slots(start, end))
 
+    async def _held(self, conv_id: str, now: datetime) -> frozenset[datetime]:
+        """Slots proposed to other callers within RDV_SLOT_HOLD_SECONDS (none when off)."""
+        hold = self.settings.slot_hold_seconds
+        if hold <= 0:
+            return frozenset()
+        return await self._store(self.store.held_slots(now - timedelta(seconds=hold), conv_id))
+
     async def _perform(self, action: Action, conv: Conversation, now: datetime) -> TurnInput:
         if isinstance(action, Book):
             outcome = await self._store(
@@ -285,8 +292,10 @@ class Turns:
         scope = self.telemetry.begin_turn(conv, meta, channel=conv.channel.value, route=req.route)
         status = 500
         try:
-            taken = await self._taken(now) if needs_calendar(conv) else frozenset()
-            decision = step(conv, CallerSaid(req.text, interrupted), now, limits, self.practice, taken)
+            calendar = needs_calendar(conv)
+            taken = await self._taken(now) if calendar else frozenset()
+            held = await self._held(conv.conv_id, now) if calendar else frozenset()
+            decision = step(conv, CallerSaid(req.text, interrupted), now, limits, self.practice, taken, held)
             scope.observe(decision.conversation, decision.events)
             events: list[Event] = list(decision.events)
             replies = [decision.reply]
@@ -295,7 +304,8 @@ class Turns:
                 result = await self._perform(decision.action, decision.conversation, now)
                 if isinstance(result, BookingDone) and result.result is not BookingResult.SUCCESS:
                     taken = await self._taken(now)
-                decision = step(decision.conversation, result, now, limits, self.practice, taken)
+                    held = await self._held(conv.conv_id, now)
+                decision = step(decision.conversation, result, now, limits, self.practice, taken, held)
                 scope.observe(decision.conversation, decision.events)
                 events.extend(decision.events)
                 replies.append(decision.reply)

@@ -108,6 +108,10 @@ class Store(Protocol):
     async def taken_slots(self, start: datetime, end: datetime) -> frozenset[datetime]:
         """Start times of active bookings in ``[start, end)``."""
 
+    async def held_slots(self, since: datetime, except_conv: str) -> frozenset[datetime]:
+        """Starts of the slots proposed to other conversations still choosing (state
+        WAIT_CONFIRM, no outcome) last seen since ``since``."""
+
     async def book(
         self, slot: Slot, conv_id: str, name: str, phone: str | None, replaces: str | None
     ) -> BookingOutcome:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from typing import Any
 
@@ -198,3 +199,12 @@ def timeline_dict(
         ],
         "call_report": report,
     }
+
+
+def proposed_starts(contexts: Iterable[str]) -> frozenset[datetime]:
+    """Start times of the slots proposed in stored contexts (JSON), in UTC."""
+    starts: set[datetime] = set()
+    for raw in contexts:
+        for slot in json.loads(raw).get("proposed", []):
+            starts.add(datetime.fromisoformat(slot["start"]).astimezone(UTC))
+    return frozenset(starts)

@@ -37,6 +37,7 @@ from service.storage.codec import (
     COLUMNS,
     conversation_from_row,
     conversation_to_row,
+    proposed_starts,
     timeline_dict,
     turn_from_row,
 )
@@ -294,6 +295,16 @@ class PostgresStore:
                 _utc(start), _utc(end),
             )
         return frozenset(r["slot_start"] for r in rows)
+
+    async def held_slots(self, since: datetime, except_conv: str) -> frozenset[datetime]:
+        """Starts of the slots proposed to other conversations still choosing."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                "SELECT context FROM conversations WHERE outcome IS NULL AND state = 'WAIT_CONFIRM' "
+                "AND last_seen_at >= $1 AND conv_id != $2",
+                _utc(since), except_conv,
+            )
+        return proposed_starts(r["context"] for r in rows)
 
     async def book(
         self, slot: Slot, conv_id: str, name: str, phone: str | None, replaces: str | None

@@ -38,6 +38,7 @@ from service.storage.codec import (
     COLUMNS,
     conversation_from_row,
     conversation_to_row,
+    proposed_starts,
     timeline_dict,
     turn_from_row,
     utc_text,
@@ -255,6 +256,19 @@ class SqliteStore:
             self._taken = frozenset(datetime.fromisoformat(r[0]) for r in rows)
             self._taken_key = key
             return self._taken
+
+        return await self._run(run)
+
+    async def held_slots(self, since: datetime, except_conv: str) -> frozenset[datetime]:
+        """Starts of the slots proposed to other conversations still choosing."""
+
+        def run() -> frozenset[datetime]:
+            rows = self.conn.execute(
+                "SELECT context FROM conversations WHERE outcome IS NULL AND state = 'WAIT_CONFIRM' "
+                "AND last_seen_at >= ? AND conv_id != ?",
+                (utc_text(since), except_conv),
+            ).fetchall()
+            return proposed_starts(r[0] for r in rows)
 
         return await self._run(run)
 

@@ -91,3 +91,17 @@ def test_full_calendar_gives_nothing(practice: Practice) -> None:
     all_slots = find_slots(practice, Preference(day=day), NOW, frozenset(), count=100)
     taken = frozenset(s.start for s in all_slots)
     assert find_slots(practice, Preference(day=day), NOW, taken) == ()
+
+
+def test_held_slots_are_offered_only_when_nothing_else_fits(practice: Practice) -> None:
+    """Slots proposed to another caller right now are avoided while three others are free,
+    and offered again when they are all that is left."""
+    day = date(2026, 3, 5)
+    pref = Preference(day=day)
+    first = find_slots(practice, pref, NOW, frozenset())
+    held = frozenset(s.start for s in first)
+    other = find_slots(practice, pref, NOW, frozenset(), held=held)
+    assert len(other) == 3 and not held & {s.start for s in other}
+    everything = find_slots(practice, pref, NOW, frozenset(), count=100)
+    taken = frozenset(s.start for s in everything) - held
+    assert {s.start for s in find_slots(practice, pref, NOW, taken, held=held)} == held

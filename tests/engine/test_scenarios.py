@@ -219,6 +219,31 @@ async def test_booking_race_reproposes_then_one_winner(make_live: Any) -> None:
         assert (await live.say("conv_b", "le premier", caller_phone="+33698765432"))["state"] == "CONFIRMED"
 
 
+async def test_slot_holds_give_concurrent_callers_other_slots(make_live: Any, clock: Any) -> None:
+    """With RDV_SLOT_HOLD_SECONDS, a second caller choosing at the same time is offered other
+    slots (so both book at the first try); once the hold is over, the slots come back; with
+    holds off (the default) both hear the same three."""
+    async with make_live({"RDV_SLOT_HOLD_SECONDS": "120"}) as live:
+        a = await to_slots(live, "conv_hold_a", caller_phone=PHONE)
+        b = await to_slots(live, "conv_hold_b", caller_phone="+33698765432")
+        offered_a = (await events(live, "conv_hold_a", "SlotsSent"))[-1]["data"]["slot_starts"]
+        offered_b = (await events(live, "conv_hold_b", "SlotsSent"))[-1]["data"]["slot_starts"]
+        assert a["reply"] != b["reply"] and not set(offered_a) & set(offered_b)
+        assert (await live.say("conv_hold_a", "le premier", caller_phone=PHONE))["state"] == "CONFIRMED"
+        assert (await live.say("conv_hold_b", "le premier", caller_phone="+33698765432"))["state"] == "CONFIRMED"
+        clock.advance(seconds=60)
+        await to_slots(live, "conv_hold_c", caller_phone="+33611111111")
+        clock.advance(seconds=180)
+        await to_slots(live, "conv_hold_d", caller_phone="+33622222222")
+        offered_c = (await events(live, "conv_hold_c", "SlotsSent"))[-1]["data"]["slot_starts"]
+        offered_d = (await events(live, "conv_hold_d", "SlotsSent"))[-1]["data"]["slot_starts"]
+        assert offered_c == offered_d  # c's hold lapsed while it was still choosing
+    async with make_live() as live:
+        a = await to_slots(live, "conv_nohold_a", caller_phone=PHONE)
+        b = await to_slots(live, "conv_nohold_b", caller_phone="+33698765432")
+        assert a["reply"] == b["reply"]
+
+
 async def test_concurrent_callers_one_slot_exactly_one_wins(make_live: Any) -> None:
     """Twenty conversations choosing the same slot at once: exactly one confirms."""
     async with make_live() as live:

@@ -234,7 +234,7 @@ def config_constants() -> set[str]:
     """The constants service/config.py reads: SPEC §1's table, RECOVERY_LIMITS, the fallback."""
     source = inspect.getsource(service.config)
     return set(service.config.CONSTANT_DEFAULTS) | {
-        name for name in ("RECOVERY_LIMITS", "RDV_RECOVERY_FALLBACK") if f'"{name}' in source
+        name for name in ("RECOVERY_LIMITS", "RDV_RECOVERY_FALLBACK", "RDV_SLOT_HOLD_SECONDS") if f'"{name}' in source
     }
 
 

@@ -516,6 +516,26 @@ async def test_active_counts_per_channel(store: Store) -> None:
     assert await store.active_counts() == {"voice": 2, "text": 1}
 
 
+async def test_held_slots_are_those_of_other_callers_still_choosing(store: Store) -> None:
+    """Slots proposed to conversations in WAIT_CONFIRM, without outcome, seen since the limit,
+    other than the asking one; in UTC."""
+    proposed = {s.start for s in conversation().context.proposed}
+    for conv in (
+        conversation("choosing"),
+        conversation("asking"),
+        conversation("old", last_seen_at=at(-30)),
+        conversation("ended", outcome=Outcome.EXPIRED),
+        conversation("naming", state=State.QUALIF_NAME),
+    ):
+        await create(store, conv)
+    held = await store.held_slots(at(-10), "asking")
+    assert held == proposed
+    for moment in held:
+        assert_utc(moment)
+    assert await store.held_slots(at(-10), "choosing") == proposed  # "asking" holds the same ones
+    assert await store.held_slots(at(10), "asking") == frozenset()
+
+
 async def test_conversation_ids_by_call(store: Store) -> None:
     """A Vapi call id maps to its conversation id; an unknown one to None."""
     await create(store, conversation("conv_v", channel=Channel.VOICE, vapi_call_id="call-123"))
