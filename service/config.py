@@ -66,7 +66,7 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     store_timeout_seconds: float = 2.0
     reaper_interval_seconds: float = 60.0
-    slot_hold_seconds: int = 0
+    slot_hold_seconds: int = 120
     limits: Mapping[Channel, Limits] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -89,10 +89,13 @@ def _int(env: Mapping[str, str], name: str, default: int | None, *, minimum: int
     return value
 
 
+DEFAULT_SLOT_HOLD_SECONDS = 120
+
+
 def _hold_seconds(env: Mapping[str, str]) -> int:
     """RDV_SLOT_HOLD_SECONDS: how long slots proposed to a caller are offered to others only
-    when nothing else fits (0, the default, turns holds off)."""
-    value = int(_int(env, "RDV_SLOT_HOLD_SECONDS", 0) or 0)
+    when nothing else fits (0 turns holds off)."""
+    value = int(_int(env, "RDV_SLOT_HOLD_SECONDS", DEFAULT_SLOT_HOLD_SECONDS) or 0)
     if value > 3600:
         raise ConfigError(f"RDV_SLOT_HOLD_SECONDS={value} must be at most 3600")
     return value

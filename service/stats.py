@@ -158,8 +158,9 @@ RECOMMENDATIONS: Mapping[Cause, Recommendation] = {
         action=(
             "Lost races are re-proposed automatically and the next loss transfers: check the "
             "[BOOKING_RETRY] lines and whether the practice's own calendar books the same slots; "
-            "hold proposed slots for concurrent callers (RDV_SLOT_HOLD_SECONDS=120) and allow "
-            "more re-proposals if callers are transferred after lost races."
+            "check that proposed slots are held for concurrent callers (RDV_SLOT_HOLD_SECONDS, "
+            "120 by default, 0 turns it off) and allow more re-proposals if callers are "
+            "transferred after lost races."
         ),
         constant="BOOKING_RETRY_MAX",
         default="2",

@@ -18,6 +18,10 @@ async def events(live: Live, conv_id: str, kind: str) -> list[dict[str, Any]]:
     return [e for e in response.json()["events"] if e["kind"] == kind]
 
 
+# Slot holds off: the callers are offered the same slots, so they can race for them.
+NO_HOLDS = {"RDV_SLOT_HOLD_SECONDS": "0"}
+
+
 async def to_slots(live: Live, conv_id: str, pref: str = "pas de préférence", **extra: Any) -> dict[str, Any]:
     """Drive a conversation up to the slot proposal."""
     assert (await live.say(conv_id, BOOK, **extra))["state"] == "QUALIF_NAME"
@@ -202,7 +206,7 @@ async def test_reaper_closes_idle_conversations(make_live: Any, clock: Any) -> N
 
 async def test_booking_race_reproposes_then_one_winner(make_live: Any) -> None:
     """Two callers choose the same slot: one books it, the other gets new slots (BookingRetried)."""
-    async with make_live() as live:
+    async with make_live(NO_HOLDS) as live:
         await to_slots(live, "conv_a", caller_phone=PHONE)
         await to_slots(live, "conv_b", caller_phone="+33698765432")
         a = await live.say("conv_a", "le premier", caller_phone=PHONE)
@@ -220,10 +224,10 @@ async def test_booking_race_reproposes_then_one_winner(make_live: Any) -> None:
 
 
 async def test_slot_holds_give_concurrent_callers_other_slots(make_live: Any, clock: Any) -> None:
-    """With RDV_SLOT_HOLD_SECONDS, a second caller choosing at the same time is offered other
-    slots (so both book at the first try); once the hold is over, the slots come back; with
-    holds off (the default) both hear the same three."""
-    async with make_live({"RDV_SLOT_HOLD_SECONDS": "120"}) as live:
+    """With slot holds (on by default, 120 s), a second caller choosing at the same time is
+    offered other slots (so both book at the first try); once the hold is over, the slots come
+    back; with holds off both hear the same three."""
+    async with make_live() as live:
         a = await to_slots(live, "conv_hold_a", caller_phone=PHONE)
         b = await to_slots(live, "conv_hold_b", caller_phone="+33698765432")
         offered_a = (await events(live, "conv_hold_a", "SlotsSent"))[-1]["data"]["slot_starts"]
@@ -238,7 +242,7 @@ async def test_slot_holds_give_concurrent_callers_other_slots(make_live: Any, cl
         offered_c = (await events(live, "conv_hold_c", "SlotsSent"))[-1]["data"]["slot_starts"]
         offered_d = (await events(live, "conv_hold_d", "SlotsSent"))[-1]["data"]["slot_starts"]
         assert offered_c == offered_d  # c's hold lapsed while it was still choosing
-    async with make_live() as live:
+    async with make_live(NO_HOLDS) as live:
         a = await to_slots(live, "conv_nohold_a", caller_phone=PHONE)
         b = await to_slots(live, "conv_nohold_b", caller_phone="+33698765432")
         assert a["reply"] == b["reply"]
@@ -246,7 +250,7 @@ async def test_slot_holds_give_concurrent_callers_other_slots(make_live: Any, cl
 
 async def test_concurrent_callers_one_slot_exactly_one_wins(make_live: Any) -> None:
     """Twenty conversations choosing the same slot at once: exactly one confirms."""
-    async with make_live() as live:
+    async with make_live(NO_HOLDS) as live:
         ids = [f"conv_race_{i}" for i in range(20)]
         for i, conv_id in enumerate(ids):
             await to_slots(live, conv_id, caller_phone=f"+336123456{i:02d}")

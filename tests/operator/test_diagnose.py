@@ -99,7 +99,7 @@ class Incident:
 
 
 INCIDENTS = [
-    Incident("races", races, "slot_taken", "BOOKING_RETRY_MAX", {"BOOKING_RETRY_MAX": "0"}),
+    Incident("races", races, "slot_taken", "BOOKING_RETRY_MAX", {"BOOKING_RETRY_MAX": "0", "RDV_SLOT_HOLD_SECONDS": "0"}),
     Incident("phones", phone_failures, "phone_recovery", "RECOVERY_LIMITS", {}),
     Incident("loops", loops, "anti_loop", "MAX_TURNS_ANTI_LOOP", {"MAX_TURNS_ANTI_LOOP": "5"}),
     Incident("expiries", expiries, "session_expired", "SESSION_TTL_MINUTES", {}),
@@ -248,7 +248,7 @@ async def test_old_engine_log_names_long_slot_messages(tmp_path: Path, capsys: A
 
 async def test_human_output_names_the_action(make_live: Any, tmp_path: Path, capsys: Any) -> None:
     """The default output is a readable table with the dominant pattern, action and constant."""
-    async with make_live({"BOOKING_RETRY_MAX": "0"}) as live:
+    async with make_live({"BOOKING_RETRY_MAX": "0", "RDV_SLOT_HOLD_SECONDS": "0"}) as live:
         await races(live)
         log = tmp_path / "rdv.log"
         log.write_text(live.logs.getvalue(), encoding="utf-8")

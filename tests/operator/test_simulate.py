@@ -22,7 +22,7 @@ async def test_vapi_callers_book_race_barge_in_and_end_every_call(make_live: Any
     summary's bookings are the store's confirmed conversations."""
     pytest.importorskip("service.vapi.routes", reason="the Vapi adapter is not available")
     mix = "cooperative=4,interrupts=3,racer=4,hangs_up=2,faq=2"
-    async with make_live() as live:
+    async with make_live({"RDV_SLOT_HOLD_SECONDS": "0"}) as live:  # holds off: racers must be offered the same slots
         summary = await run_simulation(live, mix, 15, transport="vapi", concurrency=5, run_id="v")
     assert summary["calls"] == 15 and sum(summary["outcomes"].values()) == 15
     assert summary["errors"] == 0 and summary["outcomes"]["timeout"] == 0

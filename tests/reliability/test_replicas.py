@@ -16,7 +16,8 @@ from tests.reliability.procs import Replica, metric_sum
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
 
-ENV = {"RDV_REAPER_INTERVAL_SECONDS": "1", "SESSION_TTL_MINUTES": "15"}
+# Slot holds off: the callers must be offered the same slots to race for them.
+ENV = {"RDV_REAPER_INTERVAL_SECONDS": "1", "SESSION_TTL_MINUTES": "15", "RDV_SLOT_HOLD_SECONDS": "0"}
 
 
 class Pair:

@@ -66,7 +66,7 @@ async def test_seed_recipes_count_right(make_live: Any, captured: Any, tmp_path:
 async def test_slot_message_and_race_recipes(make_live: Any, captured: Any, tmp_path: Path) -> None:
     """5.4 and 5.6: ``[SLOTS_SENT]`` lengths, long messages, ``success=False`` of a lost race."""
     cap: Captured = captured()
-    async with make_live(telemetry=cap.telemetry) as live:
+    async with make_live({"RDV_SLOT_HOLD_SECONDS": "0"}, telemetry=cap.telemetry) as live:
         for conv in ("conv_a", "conv_b"):
             for text in (BOOK, "Jean Dupont", "pas de préférence"):
                 await live.say(conv, text, caller_phone=PHONE)

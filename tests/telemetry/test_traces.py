@@ -84,7 +84,7 @@ async def test_happy_path_tree(make_live: Any, captured: Any, clock: Any) -> Non
 async def test_lost_race_marks_slot_taken(make_live: Any, captured: Any) -> None:
     """The losing caller's book_slot span has error.type=slot_taken, then a retry succeeds."""
     cap: Captured = captured()
-    async with make_live(telemetry=cap.telemetry) as live:
+    async with make_live({"RDV_SLOT_HOLD_SECONDS": "0"}, telemetry=cap.telemetry) as live:
         for conv in ("conv_win", "conv_lose"):
             for text in (BOOK, "Jean Dupont", "pas de préférence"):
                 await live.say(conv, text, caller_phone=PHONE)
