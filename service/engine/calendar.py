@@ -7,7 +7,7 @@ then others at least an hour apart, before falling back to whatever is left.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from service.engine.holidays import is_public_holiday
 from service.engine.model import Preference, Slot
@@ -27,17 +27,25 @@ def is_open_day(practice: Practice, day: date) -> bool:
     return not (practice.public_holidays and is_public_holiday(day))
 
 
-def day_slots(practice: Practice, day: date) -> Iterator[Slot]:
-    """Every slot of an open day, in order, within its opening spans."""
+def day_starts(practice: Practice, day: date) -> Iterator[tuple[datetime, datetime]]:
+    """(UTC, local) start of every slot of an open day, in order, within its opening spans.
+
+    The UTC form is what the calendar compares and looks up: an aware datetime in UTC hashes
+    and compares some twenty times faster than one in a ``ZoneInfo`` zone, and a busy
+    calendar checks thousands of starts against the taken ones. A span never crosses a
+    clock change (they happen at night), so both forms advance by the slot length.
+    """
     if not is_open_day(practice, day):
         return
     length = timedelta(minutes=practice.slot_minutes)
     for span in practice.hours.get(day.weekday(), ()):
-        start = datetime.combine(day, span.start, practice.timezone)
-        end = datetime.combine(day, span.end, practice.timezone)
-        while start + length <= end:
-            yield Slot(start, start + length)
-            start += length
+        local = datetime.combine(day, span.start, practice.timezone)
+        last = datetime.combine(day, span.end, practice.timezone) - length
+        utc = local.astimezone(UTC)
+        while local <= last:
+            yield utc, local
+            utc += length
+            local += length
 
 
 def matches(slot: Slot, pref: Preference, tz_day: date) -> bool:
@@ -60,17 +68,21 @@ def candidates(
     now: datetime,
     taken: frozenset[datetime],
     excluded: frozenset[datetime] = frozenset(),
+    held: frozenset[datetime] = frozenset(),
 ) -> Iterator[Slot]:
     """Every free slot matching ``pref`` between ``now`` + lead time and the horizon."""
-    earliest = now + timedelta(minutes=practice.min_lead_minutes)
+    earliest = (now + timedelta(minutes=practice.min_lead_minutes)).astimezone(UTC)
     today = now.astimezone(practice.timezone).date()
+    length = timedelta(minutes=practice.slot_minutes)
     for offset in range(practice.horizon_days + 1):
         day = today + timedelta(days=offset)
         if pref.day is not None and day != pref.day:
             continue
-        for slot in day_slots(practice, day):
-            if slot.start < earliest or slot.start in taken or slot.start in excluded:
+        for utc, local in day_starts(practice, day):
+            # A Slot is built only for a start that is free: a busy calendar is mostly taken.
+            if utc < earliest or utc in taken or utc in excluded or utc in held:
                 continue
+            slot = Slot(local, local + length)
             if matches(slot, pref, day):
                 yield slot
 
@@ -87,7 +99,7 @@ def find_slots(
     """The next ``count`` free slots for ``pref``, spread to be real alternatives; slots
     ``held`` (proposed to another caller right now) only when too few others are free."""
     if held:
-        free = _find_slots(practice, pref, now, taken | held, excluded, count)
+        free = _find_slots(practice, pref, now, taken, excluded, count, held)
         if len(free) == count:
             return free
     return _find_slots(practice, pref, now, taken, excluded, count)
@@ -100,10 +112,11 @@ def _find_slots(
     taken: frozenset[datetime],
     excluded: frozenset[datetime],
     count: int,
+    held: frozenset[datetime] = frozenset(),
 ) -> tuple[Slot, ...]:
     pool: list[Slot] = []
     half_days: set[tuple[date, bool]] = set()
-    for slot in candidates(practice, pref, now, taken, excluded):
+    for slot in candidates(practice, pref, now, taken, excluded, held):
         pool.append(slot)
         local = slot.start.astimezone(practice.timezone)
         half_days.add((local.date(), local.time() < NOON))

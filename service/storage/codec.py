@@ -201,10 +201,6 @@ def timeline_dict(
     }
 
 
-def proposed_starts(contexts: Iterable[str]) -> frozenset[datetime]:
-    """Start times of the slots proposed in stored contexts (JSON), in UTC."""
-    starts: set[datetime] = set()
-    for raw in contexts:
-        for slot in json.loads(raw).get("proposed", []):
-            starts.add(datetime.fromisoformat(slot["start"]).astimezone(UTC))
-    return frozenset(starts)
+def utc_starts(texts: Iterable[str | None]) -> frozenset[datetime]:
+    """ISO datetimes with offset (slot starts as the codec writes them), in UTC."""
+    return frozenset(datetime.fromisoformat(t).astimezone(UTC) for t in texts if t)

@@ -76,6 +76,10 @@ SQLITE_STEPS: tuple[tuple[str, ...], ...] = (
             until TEXT NOT NULL
         )""",
     ),
+    # 2: callers still choosing among proposed slots (slot holds).
+    (
+        "CREATE INDEX conversations_choosing ON conversations (last_seen_at) WHERE outcome IS NULL AND state = 'WAIT_CONFIRM'",
+    ),
 )
 
 # PostgreSQL: the same tables and indexes as SQLite, with native types. Datetimes are
@@ -151,5 +155,9 @@ POSTGRES_STEPS: tuple[tuple[str, ...], ...] = (
             holder TEXT NOT NULL,
             until TIMESTAMPTZ NOT NULL
         )""",
+    ),
+    # 2: callers still choosing among proposed slots (slot holds).
+    (
+        "CREATE INDEX conversations_choosing ON conversations (last_seen_at) WHERE outcome IS NULL AND state = 'WAIT_CONFIRM'",
     ),
 )

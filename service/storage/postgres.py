@@ -37,9 +37,9 @@ from service.storage.codec import (
     COLUMNS,
     conversation_from_row,
     conversation_to_row,
-    proposed_starts,
     timeline_dict,
     turn_from_row,
+    utc_starts,
 )
 from service.storage.migrations import POSTGRES_STEPS
 
@@ -300,11 +300,12 @@ class PostgresStore:
         """Starts of the slots proposed to other conversations still choosing."""
         async with self._connection() as conn:
             rows = await conn.fetch(
-                "SELECT context FROM conversations WHERE outcome IS NULL AND state = 'WAIT_CONFIRM' "
+                "SELECT jsonb_array_elements(context::jsonb -> 'proposed') ->> 'start' AS start "
+                "FROM conversations WHERE outcome IS NULL AND state = 'WAIT_CONFIRM' "
                 "AND last_seen_at >= $1 AND conv_id != $2",
                 _utc(since), except_conv,
             )
-        return proposed_starts(r["context"] for r in rows)
+        return utc_starts(r["start"] for r in rows)
 
     async def book(
         self, slot: Slot, conv_id: str, name: str, phone: str | None, replaces: str | None

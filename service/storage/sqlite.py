@@ -38,9 +38,9 @@ from service.storage.codec import (
     COLUMNS,
     conversation_from_row,
     conversation_to_row,
-    proposed_starts,
     timeline_dict,
     turn_from_row,
+    utc_starts,
     utc_text,
 )
 from service.storage.migrations import SQLITE_STEPS
@@ -264,11 +264,12 @@ class SqliteStore:
 
         def run() -> frozenset[datetime]:
             rows = self.conn.execute(
-                "SELECT context FROM conversations WHERE outcome IS NULL AND state = 'WAIT_CONFIRM' "
-                "AND last_seen_at >= ? AND conv_id != ?",
+                "SELECT json_extract(p.value, '$.start') FROM conversations AS c, "
+                "json_each(c.context, '$.proposed') AS p "
+                "WHERE c.outcome IS NULL AND c.state = 'WAIT_CONFIRM' AND c.last_seen_at >= ? AND c.conv_id != ?",
                 (utc_text(since), except_conv),
             ).fetchall()
-            return proposed_starts(r[0] for r in rows)
+            return utc_starts(r[0] for r in rows)
 
         return await self._run(run)
 
