@@ -8,6 +8,7 @@ import itertools
 from collections import Counter
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
@@ -179,3 +180,26 @@ def test_readme_shell_recipe_gives_the_trace_id() -> None:
         capture_output=True, text=True, check=True, timeout=10,
     ).stdout.strip()
     assert out == Captured().telemetry.trace_id_hex("conv_x")
+
+
+async def test_ratio_sampling_keeps_or_drops_whole_conversations(
+    make_live: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``OTEL_TRACES_SAMPLER=traceidratio`` (the lever against export cost) decides on the
+    derived trace id: every span of a conversation is kept, or none of them."""
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER", "traceidratio")
+    monkeypatch.setenv("OTEL_TRACES_SAMPLER_ARG", "0.5")
+    cap = Captured()
+    async with make_live(telemetry=cap.telemetry) as live:
+        ids = [f"conv_sampled_{i}" for i in range(24)]
+        for i, conv_id in enumerate(ids):
+            await live.say(conv_id, BOOK, caller_phone=f"+336123456{i:02d}")
+            await live.say(conv_id, "je voudrais parler à quelqu'un")
+    by_conv: dict[str, set[str]] = {}
+    for span in cap.exporter.get_finished_spans():
+        conv_id = str((span.attributes or {}).get(n.A_CONVERSATION_ID, ""))
+        by_conv.setdefault(conv_id, set()).add(span.name)
+    kept = [c for c in ids if c in by_conv]
+    assert 0 < len(kept) < len(ids)
+    for conv_id in kept:
+        assert {n.SPAN_CONVERSATION, n.SPAN_TURN} <= by_conv[conv_id], by_conv[conv_id]
