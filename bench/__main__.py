@@ -192,6 +192,27 @@ def understanding_us() -> float:
     return (time.perf_counter() - start) / (rounds * len(utterances)) * 1e6
 
 
+def understanding_long_us() -> float:
+    """Mean time, in µs, to understand a 10,000-character utterance (every task; the input is
+    cut to a bounded turn first)."""
+    from service.engine import nlu
+
+    text = "je voudrais prendre rendez-vous " * 400
+    now = datetime(2026, 3, 3, 9, 0, tzinfo=UTC)
+    slots = [nlu.SlotRef(now.replace(day=5, hour=h), "") for h in (9, 11, 14)]
+    rounds = 50
+    start = time.perf_counter()
+    for _ in range(rounds):
+        nlu.is_filler(text)
+        nlu.intent(text)
+        nlu.name(text)
+        nlu.preference(text, now)
+        nlu.yes_no(text)
+        nlu.phone(text)
+        nlu.slot_choice(text, slots)
+    return (time.perf_counter() - start) / rounds * 1e6
+
+
 def rdv_env(data_dir: Path, telemetry: bool, sink_port: int | None) -> dict[str, str]:
     """The environment of a rdv server under test."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RDV_", "OTEL_", "PROMETHEUS_"))}
@@ -280,6 +301,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300) -> dict[str, Any]:
             soak_phase(res, py, work, sink_port, soak_seconds)
 
         res["understanding_us_per_utterance"] = round(understanding_us(), 1)
+        res["understanding_us_long_input"] = round(understanding_long_us(), 1)
         res["turn_vs_baseline_ratio"] = round(res["turn_rps_telemetry_on"] / res["baseline_rps"], 3)
         res["telemetry_overhead_ratio"] = round(res["turn_rps_telemetry_off"] / res["turn_rps_telemetry_on"], 3)
     finally:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -109,9 +108,8 @@ def test_extreme_reference_dates() -> None:
     assert date(2026, 3, 4) == nlu.preference("demain", NOW).day  # type: ignore[union-attr]
 
 
-def test_long_input_is_bounded_and_still_fast() -> None:
-    """10,000 characters are cut to a bounded turn; all eight answers stay under 400 ms together."""
+def test_long_input_is_bounded() -> None:
+    """10,000 characters are cut to a bounded turn and every task still answers (its cost is a
+    figure of ``make bench``: ``understanding_us_long_input``)."""
     text = "je voudrais prendre rendez-vous " * 400
-    start = time.perf_counter()
     check_all(text)
-    assert time.perf_counter() - start < 0.05 * 8

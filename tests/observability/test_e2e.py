@@ -203,7 +203,6 @@ def _check_dashboard_queries(stack: Stack) -> None:
 @pytest.mark.slow
 def test_page_fires_is_routed_inhibits_the_warning_and_resolves(stack: Stack) -> None:
     """The conversion page goes end to end through Prometheus and Alertmanager, then resolves."""
-    started = time.monotonic()
     wait_for("Prometheus to scrape rdv", lambda: stack.prometheus.value('up{job="rdv"}') == 1, 30)
     callers = Callers(stack.rdv)
 
@@ -246,4 +245,3 @@ def test_page_fires_is_routed_inhibits_the_warning_and_resolves(stack: Stack) ->
     wait_for("the 24 calls to be recorded", lambda: (_recorded(stack, "n") or 0) >= 23.5, 20)
     assert (_recorded(stack, "ratio") or 0) > n.CONVERSION_FLOOR
     assert not _firing(stack, PAGE)
-    assert time.monotonic() - started < 150

@@ -101,9 +101,7 @@ async def test_hundred_callers_race_for_one_slot(pair: Pair) -> None:
         proposals = await asyncio.gather(*(to_slots(i) for i in range(n)))
         assert len(set(proposals)) == 1, "the callers were not offered the same slots"
 
-        started = time.monotonic()
         responses = await asyncio.gather(*(calls.post(i, ids[i], "le premier", caller_phone=PHONE) for i in range(n)))
-        elapsed = time.monotonic() - started
         assert [r.status_code for r in responses] == [200] * n, {r.status_code: r.text for r in responses}
         answers = [r.json() for r in responses]
         winners = [a for a in answers if a["state"] == "CONFIRMED"]
@@ -111,7 +109,6 @@ async def test_hundred_callers_race_for_one_slot(pair: Pair) -> None:
         assert CONFIRMED_MARK in winners[0]["reply"]
         losers = [a for a in answers if a["state"] != "CONFIRMED"]
         assert all(a["state"] == "WAIT_CONFIRM" and CONFIRMED_MARK not in a["reply"] for a in losers)
-        assert elapsed < 30
 
     async with opened_store(pair.database_url, pair.data_dir) as store:
         timelines = await asyncio.gather(*(store.timeline(c) for c in ids))
