@@ -216,6 +216,12 @@ LOG_CONVERSATION_STARTED: Final = "conversation_started"
 LOG_VAPI_CALL_ENDED: Final = "vapi_call_ended"
 LOG_FAQ_ANSWERED: Final = "faq_answered"
 LOG_BOOKING_CANCELLED: Final = "booking_cancelled"
+# Service-level lines (not about one engine event).
+LOG_CONFIG_WARNING: Final = "config_warning"
+LOG_DRAINING: Final = "draining"
+LOG_VAPI_STORE_UNAVAILABLE: Final = "vapi_store_unavailable"
+LOG_VAPI_HANG: Final = "vapi_hang"
+LOG_VAPI_EVENT_IGNORED: Final = "vapi_event_ignored"
 
 SLOTS_SENT_PREVIEW_CHARS: Final = 200
 

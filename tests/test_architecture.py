@@ -38,6 +38,19 @@ def test_mypy_strict_finds_nothing() -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
+def test_service_log_lines_are_named_in_the_contract() -> None:
+    """Every ``log_event`` names its line with a telemetry.names constant, never a literal."""
+    offenders = []
+    for path in (ROOT / "service").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if (
+                isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "log_event" and node.args and isinstance(node.args[0], ast.Constant)
+            ):
+                offenders.append(f"{path.relative_to(ROOT)}:{node.lineno}")
+    assert offenders == []
+
+
 def test_engine_never_reads_the_clock_or_randomness() -> None:
     """No ``now()``, ``today()``, ``time()`` or ``random`` call anywhere in the engine."""
     offenders = []

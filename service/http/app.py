@@ -24,7 +24,7 @@ from service.http.common import EXCEPTION_HANDLERS, Services
 from service.http.turns import Turns
 from service.storage import open_store
 from service.storage.base import Store
-from telemetry import Telemetry
+from telemetry import Telemetry, names
 
 
 def extra_routes() -> list[BaseRoute]:
@@ -106,7 +106,7 @@ def create_app(
         nlu.warm()
         await store.open()
         for warning in settings.warnings:
-            telemetry.log_event("config_warning", message=warning)
+            telemetry.log_event(names.LOG_CONFIG_WARNING, message=warning)
         task = asyncio.create_task(_reaper(svc)) if reaper else None
         svc.ready = True
         try:

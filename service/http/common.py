@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
@@ -50,7 +50,6 @@ class Services:
     instance: str
     ready: bool = False
     draining: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def services(request: Request) -> Services:

@@ -13,6 +13,7 @@ from types import FrameType
 import uvicorn
 
 from service.http.common import BodyReadDeadline, Services
+from telemetry import names
 
 
 class DrainingServer(uvicorn.Server):
@@ -34,7 +35,7 @@ class DrainingServer(uvicorn.Server):
             super().handle_exit(sig, frame)
             return
         self.services.draining = True
-        self.services.telemetry.log_event("draining", signal=signal.Signals(sig).name, seconds=self.drain_seconds)
+        self.services.telemetry.log_event(names.LOG_DRAINING, signal=signal.Signals(sig).name, seconds=self.drain_seconds)
         self._timer = threading.Timer(self.drain_seconds, self._stop, (sig, frame))
         self._timer.daemon = True
         self._timer.start()

@@ -176,10 +176,12 @@ class Turns:
         """The SPEC constants that apply to ``channel``."""
         return self.settings.limits[channel]
 
-    async def guard(self, awaitable: Awaitable[T], timeout: float | None = None) -> T:
-        """Await a store call within the store timeout (or ``timeout``); failures become
-        StoreUnavailableError."""
+    async def guard(self, awaitable: Awaitable[T], timeout: float | None = None, *, timer: bool = True) -> T:
+        """Await a store call within the store timeout (or ``timeout``; no timer when
+        ``timer`` is False); failures become StoreUnavailableError."""
         try:
+            if not timer:
+                return await awaitable
             return await asyncio.wait_for(awaitable, timeout or self.timeout)
         except TimeoutError:
             raise StoreUnavailableError("the store did not answer in time") from None
@@ -190,17 +192,9 @@ class Turns:
         except OSError as exc:
             raise StoreUnavailableError(str(exc)) from exc
 
-
     async def _store(self, awaitable: Awaitable[T]) -> T:
         """A turn-path store call: :meth:`guard`, without the timer for an inline store."""
-        if not self.inline:
-            return await self.guard(awaitable)
-        try:
-            return await awaitable
-        except (ConcurrentTurnError, DuplicateTurnError):
-            raise
-        except (StoreError, OSError) as exc:
-            raise StoreUnavailableError(str(exc)) from exc
+        return await self.guard(awaitable, timer=not self.inline)
 
     async def _taken(self, now: datetime) -> frozenset[datetime]:
         # A window wider than the calendar needs, on whole hours and days, so consecutive
@@ -277,16 +271,18 @@ class Turns:
             meta: dict[str, Any] = {}
         else:
             conv, version, meta = stored.conversation, stored.version, dict(stored.meta)
-            marked = meta.pop(BARGE_IN_KEY, None)
-            if isinstance(marked, str) and _seconds_since(marked, now) <= BARGE_IN_SECONDS:
-                req = replace(req, interrupted=True)
             if not req.reopen and conv.outcome is not None and conv.state not in TERMINAL:
                 return self._closed(conv)
             if req.caller_phone and not conv.caller_phone:
                 conv = replace(conv, caller_phone=req.caller_phone)
         before = conv
-        interrupted = req.interrupted or (
-            conv.state is State.WAIT_CONFIRM and slot_list_cut_short(conv.context.slots_message, req.heard)
+        # A barge-in: said so by the adapter, marked by Vapi's user-interrupted message (the
+        # mark is used once), or seen in the spoken history.
+        marked = meta.pop(BARGE_IN_KEY, None)
+        interrupted = (
+            req.interrupted
+            or (isinstance(marked, str) and _seconds_since(marked, now) <= BARGE_IN_SECONDS)
+            or (conv.state is State.WAIT_CONFIRM and slot_list_cut_short(conv.context.slots_message, req.heard))
         )
         limits = self.limits(conv.channel)
         scope = self.telemetry.begin_turn(conv, meta, channel=conv.channel.value, route=req.route)

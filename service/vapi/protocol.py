@@ -82,8 +82,8 @@ def call_id_of(message: dict[str, Any], *, required: bool = True) -> str | None:
 def customer_number(body: dict[str, Any]) -> str | None:
     """The caller's E.164 number from ``customer.number`` or ``call.customer.number``;
     None when withheld, a placeholder or invalid (the conversation then asks for it)."""
-    for holder in (body.get("customer"), (body.get("call") or {}).get("customer") if isinstance(
-            body.get("call"), dict) else None):
+    call = body.get("call")
+    for holder in (body.get("customer"), call.get("customer") if isinstance(call, dict) else None):
         if isinstance(holder, dict):
             number = caller_id(holder.get("number"))
             if number is not None:

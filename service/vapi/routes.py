@@ -16,9 +16,10 @@ from starlette.routing import Route
 
 from service.engine import replies
 from service.engine.states import Channel
-from service.http.common import Services, parse_json, raw_body, services
+from service.http.common import Services, json_body, parse_json, raw_body, services
 from service.http.turns import StoreUnavailableError, TurnRequest, TurnResult
 from service.vapi import auth, protocol
+from telemetry import names
 
 CHAT_ROUTE = "/vapi/chat/completions"
 EVENTS_ROUTE = "/vapi/events"
@@ -46,7 +47,7 @@ async def chat_completions(request: Request) -> Response:
     """``POST /vapi/chat/completions``: one caller turn, answered as Vapi's custom LLM."""
     svc = services(request)
     auth.check_llm_key(request, svc.settings)
-    turn = protocol.parse_chat(parse_json(await raw_body(request, svc.settings.max_body_bytes)))
+    turn = protocol.parse_chat(await json_body(request, svc.settings.max_body_bytes))
     if turn.text is None:
         # Asked to speak first (no caller words yet): greet, store nothing.
         return _answer(svc, turn, _greeting(svc), None, 0)
@@ -66,7 +67,7 @@ async def chat_completions(request: Request) -> Response:
         )
     except StoreUnavailableError:
         # Vapi ends the call on an error status: apologise and hand over to a human instead.
-        svc.telemetry.log_event("vapi_store_unavailable", conv_id=turn.call_id)
+        svc.telemetry.log_event(names.LOG_VAPI_STORE_UNAVAILABLE, conv_id=turn.call_id)
         return _answer(svc, turn, replies.TRANSFER_ERROR, "transfer", 0)
     return _answer(svc, turn, result.reply, result.directive, result.turn)
 
@@ -123,7 +124,7 @@ async def events(request: Request) -> Response:
         if call_id is not None:
             await svc.turns.mark_barge_in(call_id)
     elif kind == "hang":
-        svc.telemetry.log_event("vapi_hang", conv_id=call_id or "-")
+        svc.telemetry.log_event(names.LOG_VAPI_HANG, conv_id=call_id or "-")
     elif kind == "transfer-destination-request":
         answer = _transfer_destination(svc)
     elif kind == "tool-calls":
@@ -133,7 +134,7 @@ async def events(request: Request) -> Response:
     elif kind == "knowledge-base-request":
         answer = {"documents": []}
     elif kind not in QUIET_TYPES:
-        svc.telemetry.log_event("vapi_event_ignored", type=kind[:100])
+        svc.telemetry.log_event(names.LOG_VAPI_EVENT_IGNORED, type=kind[:100])
     return JSONResponse(answer)
 
 
