@@ -317,7 +317,7 @@ class CallFacts:
         if self.expired:
             out.append("session_expired")
         for fld in self.recovery_limits:
-            out.append(f"recovery_limit_reached field={fld}")
+            out.append(f"{n.LOG_RECOVERY_LIMIT} field={fld}")
         if self.recovery_steps:
             out.append(f"recovery_steps={self.recovery_steps}")
         for state in self.faq_states:
