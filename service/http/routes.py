@@ -57,13 +57,21 @@ def parse_message(body: Any) -> tuple[str, Channel, str | None, str | None]:
     return text, Channel(raw_channel), phone, key
 
 
+def idempotency_key(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header, held to ``request_id``'s rule, or ApiError 400."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not REQUEST_KEY.fullmatch(key):
+        raise ApiError(400, "header 'Idempotency-Key' must be 1 to 200 printable ASCII characters")
+    return key
+
+
 async def post_message(request: Request) -> Response:
     """``POST /api/conversations/{conv_id}/messages``: one caller turn on the text API."""
     svc = services(request)
     conv_id = conv_id_of(request)
     body = await json_body(request, svc.settings.max_body_bytes)
     text, channel, phone, key = parse_message(body)
-    key = key or request.headers.get("idempotency-key") or None
+    key = key or idempotency_key(request)
     result = await svc.turns.handle(
         TurnRequest(
             conv_id=conv_id, text=text, channel=channel, route=TEXT_ROUTE,
