@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from typing import Any
@@ -14,6 +15,7 @@ from service.engine.states import Channel
 from service.http.common import ApiError, error, json_body, operator_access, services
 from service.http.turns import StoreUnavailableError, TurnRequest
 from service.phones import caller_id, mask
+from service.storage.base import StoreError
 
 CONV_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_TEXT_CHARS = 2000
@@ -126,14 +128,21 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Readiness: started, not draining, and the store answers."""
+    """Readiness: started, not draining, and the store commits a write (the way turns write)
+    within ``RDV_READY_TIMEOUT_SECONDS``; else 503 with the reason. ``SELECT 1`` would answer
+    under a lock held by another writer or on a full disk, when no turn can be saved."""
     svc = services(request)
     if svc.draining or not svc.ready:
         return error(503, "not ready" if not svc.draining else "draining")
+    deadline = svc.settings.ready_timeout_seconds
     try:
-        await svc.turns.guard(svc.store.ping())
+        await asyncio.wait_for(svc.store.probe_write(svc.instance, svc.clock.now(), deadline), deadline)
+    except TimeoutError:
+        return error(503, f"store did not commit a write within {deadline:g} s (locked or overloaded)")
+    except StoreError as exc:
+        return error(503, f"store cannot take a write: {exc}")
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported as such
-        return error(503, f"store unreachable: {type(exc).__name__}")
+        return error(503, f"store cannot take a write: {type(exc).__name__}")
     return JSONResponse({"status": "ready"})
 
 
