@@ -5,13 +5,18 @@ commits a row and fails when the database cannot take a write."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
+import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from service.storage.base import Store
+from service.storage import SQLITE_FILE
+from service.storage.base import Store, StoreError
 from tests.storage.test_contract import Backend, backend_of, postgres_admin, postgres_base_url
 from tests.support import NOW
 
@@ -62,3 +67,38 @@ async def test_readiness_write_commits_its_row(store: Store) -> None:
     """Two probes of one instance succeed (the row is upserted, not duplicated)."""
     await store.probe_write("host:1:ab", NOW, 1.0)
     await store.probe_write("host:1:ab", NOW + timedelta(seconds=5), 1.0)
+
+
+@asynccontextmanager
+async def writer_lock(backend: Backend) -> AsyncIterator[None]:
+    """Another connection holding the write lock (SQLite) or an exclusive lock on the
+    conversations table (PostgreSQL) until the block ends."""
+    if backend.kind == "sqlite":
+        holder = sqlite3.connect(backend.data_dir / SQLITE_FILE, isolation_level=None)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            holder.close()
+        return
+    conn = await asyncpg.connect(backend.database_url)
+    try:
+        async with conn.transaction():
+            await conn.execute("LOCK TABLE conversations IN ACCESS EXCLUSIVE MODE")
+            yield
+    finally:
+        await conn.close()
+
+
+async def test_readiness_write_fails_under_another_writers_lock(backend: Backend) -> None:
+    """Under another writer's lock a readiness write fails within its deadline, and
+    succeeds once the lock is gone."""
+    if not backend.shared:
+        return
+    store = await backend.opened()
+    async with writer_lock(backend):
+        started = time.monotonic()
+        with pytest.raises(StoreError):
+            await asyncio.wait_for(store.probe_write("host:1:ab", NOW, 0.5), 1.0)
+        assert time.monotonic() - started < 1.0
+    await store.probe_write("host:1:ab", NOW, 0.5)
