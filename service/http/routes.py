@@ -12,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from service.engine.states import Channel
+from service.http import textapi
 from service.http.common import ApiError, error, json_body, operator_access, services
 from service.http.turns import StoreUnavailableError, TurnRequest
 from service.phones import caller_id, mask
@@ -67,17 +68,30 @@ def idempotency_key(request: Request) -> str | None:
     return key
 
 
+async def new_conversation(request: Request) -> Response:
+    """``POST /api/conversations``: a new, unguessable, server-issued conversation id (201)."""
+    svc = services(request)
+    textapi.client_of(request, svc.settings)
+    return JSONResponse({"conv_id": textapi.issue_id(svc.settings)}, status_code=201)
+
+
 async def post_message(request: Request) -> Response:
     """``POST /api/conversations/{conv_id}/messages``: one caller turn on the text API."""
     svc = services(request)
+    client = textapi.client_of(request, svc.settings)
     conv_id = conv_id_of(request)
+    textapi.check_id(client, svc.settings, conv_id)
     body = await json_body(request, svc.settings.max_body_bytes)
     text, channel, phone, key = parse_message(body)
     key = key or idempotency_key(request)
+    # Checked on every turn: a conversation a Vapi call created is never the text API's.
+    stored = await svc.turns.guard(svc.store.load(conv_id), timer=not svc.turns.inline)
+    if stored is not None and stored.conversation.vapi_call_id is not None:
+        raise textapi.not_a_text_conversation(conv_id)
     result = await svc.turns.handle(
         TurnRequest(
             conv_id=conv_id, text=text, channel=channel, route=TEXT_ROUTE,
-            caller_phone=phone, request_key=key,
+            caller_phone=phone if client.phone_verified else None, request_key=key,
         )
     )
     return JSONResponse(
@@ -157,6 +171,7 @@ async def metrics(request: Request) -> Response:
 
 
 ROUTES = [
+    Route("/api/conversations", new_conversation, methods=["POST"]),
     Route(TEXT_ROUTE, post_message, methods=["POST"]),
     Route("/api/conversations/{conv_id}", get_conversation, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),
