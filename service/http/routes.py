@@ -14,8 +14,9 @@ from starlette.routing import Route
 from service.engine.states import Channel
 from service.http import textapi
 from service.http.common import ApiError, error, json_body, operator_access, services
+from service.http.masking import masked_timeline
 from service.http.turns import StoreUnavailableError, TurnRequest
-from service.phones import caller_id, mask
+from service.phones import caller_id
 from service.storage.base import StoreError
 
 CONV_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
@@ -107,21 +108,11 @@ async def post_message(request: Request) -> Response:
     )
 
 
-def _mask_phones(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: (mask(v) if k in ("caller_phone", "phone") and isinstance(v, str) else _mask_phones(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_mask_phones(v) for v in value]
-    return value
-
-
 async def get_conversation(request: Request) -> Response:
-    """``GET /api/conversations/{conv_id}``: the timeline of one conversation."""
+    """``GET /api/conversations/{conv_id}``: the timeline of one conversation; without the
+    operator token (and unless ``RDV_LOG_PII=true``) names, free text and numbers masked."""
     svc = services(request)
-    unmasked = operator_access(request)
+    unmasked = operator_access(request) or svc.settings.log_pii
     conv_id = conv_id_of(request)
     timeline = await svc.turns.guard(svc.store.timeline(conv_id))
     stored = await svc.turns.guard(svc.store.load(conv_id))
@@ -133,7 +124,7 @@ async def get_conversation(request: Request) -> Response:
     timeline["trace_id"] = trace_id
     if svc.settings.trace_ui_url:
         timeline["trace_url"] = f"{svc.settings.trace_ui_url.rstrip('/')}/trace/{trace_id}"
-    return JSONResponse(timeline if unmasked else _mask_phones(timeline))
+    return JSONResponse(timeline if unmasked else masked_timeline(conv, timeline))
 
 
 async def healthz(request: Request) -> Response:
