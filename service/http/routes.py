@@ -22,6 +22,7 @@ from service.storage.base import StoreError
 CONV_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_TEXT_CHARS = 2000
 REQUEST_KEY = re.compile(r"[ -~]{1,200}")
+PHONE_CHARS = re.compile(r"[0-9+ ().-]{0,32}")
 TEXT_ROUTE = "/api/conversations/{conv_id}/messages"
 
 
@@ -52,6 +53,8 @@ def parse_message(body: Any) -> tuple[str, Channel, str | None, str | None]:
     if phone_raw is not None:
         if not isinstance(phone_raw, str):
             raise ApiError(422, "field 'caller_phone' must be a string")
+        if not PHONE_CHARS.fullmatch(phone_raw):
+            raise ApiError(422, "field 'caller_phone' must be at most 32 digits, spaces and + ( ) . -")
         phone = caller_id(phone_raw)
         if phone is None and phone_raw.strip():
             raise ApiError(422, "field 'caller_phone' is not a valid phone number")
@@ -82,9 +85,10 @@ async def post_message(request: Request) -> Response:
     client = textapi.client_of(request, svc.settings)
     conv_id = conv_id_of(request)
     textapi.check_id(client, svc.settings, conv_id)
+    header_key = idempotency_key(request)
     body = await json_body(request, svc.settings.max_body_bytes)
     text, channel, phone, key = parse_message(body)
-    key = key or idempotency_key(request)
+    key = key or header_key
     # Checked on every turn: a conversation a Vapi call created is never the text API's.
     stored = await svc.turns.guard(svc.store.load(conv_id), timer=not svc.turns.inline)
     if stored is not None and stored.conversation.vapi_call_id is not None:
