@@ -16,7 +16,7 @@ import contextlib
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -59,6 +59,7 @@ OPEN_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, ValueError)
 # key is the schema's hash, so stores in different schemas of one database do not wait.
 MIGRATION_LOCK_KEY = 0x726476
 CLOSE_TIMEOUT_SECONDS = 10.0
+READINESS_KEEP = timedelta(days=1)
 DATETIME_COLUMNS = frozenset({"created_at", "last_seen_at", "state_entered_at"})
 
 _INSERT_CONVERSATION = (
@@ -488,6 +489,8 @@ class PostgresStore:
                     "ON CONFLICT (instance) DO UPDATE SET at = excluded.at",
                     instance, _utc(now),
                 )
+                # Each process start is a new instance: rows of instances gone for a day go.
+                await conn.execute("DELETE FROM readiness WHERE at < $1", _utc(now - READINESS_KEEP))
         except StoreError as exc:
             # The readiness answer is public: the reason without the server's address.
             cause = exc.__cause__ or exc

@@ -19,7 +19,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -46,6 +46,7 @@ from service.storage.codec import (
 from service.storage.migrations import SQLITE_STEPS
 
 T = TypeVar("T")
+READINESS_KEEP = timedelta(days=1)
 
 
 class SqliteStore:
@@ -527,6 +528,9 @@ class SqliteStore:
             "INSERT INTO readiness (instance, at) VALUES (?, ?) "
             "ON CONFLICT(instance) DO UPDATE SET at = excluded.at"
         )
+        # Each process start is a new instance: rows of instances gone for a day are dropped.
+        purge = "DELETE FROM readiness WHERE at < ?"
+        stale = utc_text(now - READINESS_KEEP)
         if self._reader is None:  # in-memory database: its one connection, nobody else to lock it
             await self._run(lambda: self.conn.execute(upsert, (instance, utc_text(now))))
             return
@@ -540,6 +544,7 @@ class SqliteStore:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
                     conn.execute(upsert, (instance, utc_text(now)))
+                    conn.execute(purge, (stale,))
                     conn.execute("COMMIT")
                 except BaseException:
                     conn.execute("ROLLBACK")

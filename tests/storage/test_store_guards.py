@@ -102,3 +102,26 @@ async def test_readiness_write_fails_under_another_writers_lock(backend: Backend
             await asyncio.wait_for(store.probe_write("host:1:ab", NOW, 0.5), 1.0)
         assert time.monotonic() - started < 1.0
     await store.probe_write("host:1:ab", NOW, 0.5)
+
+
+async def readiness_instances(backend: Backend) -> set[str]:
+    """The instances with a readiness row, read straight from the database."""
+    if backend.kind == "sqlite":
+        with sqlite3.connect(backend.data_dir / SQLITE_FILE) as conn:
+            return {r[0] for r in conn.execute("SELECT instance FROM readiness")}
+    conn = await asyncpg.connect(backend.database_url)
+    try:
+        return {r[0] for r in await conn.fetch("SELECT instance FROM readiness")}
+    finally:
+        await conn.close()
+
+
+async def test_readiness_rows_of_instances_gone_for_a_day_are_dropped(backend: Backend) -> None:
+    """Every process start is a new instance; a probe drops rows older than a day."""
+    if not backend.shared:
+        return
+    store = await backend.opened()
+    await store.probe_write("old:1:aa", NOW, 1.0)
+    await store.probe_write("recent:2:bb", NOW + timedelta(hours=20), 1.0)
+    await store.probe_write("new:3:cc", NOW + timedelta(days=1, hours=1), 1.0)
+    assert await readiness_instances(backend) == {"recent:2:bb", "new:3:cc"}
