@@ -285,11 +285,11 @@ def document() -> dict[str, Any]:
                         "text": {"type": "string", "maxLength": 2000},
                         "channel": {"type": "string", "enum": ["text", "voice"]},
                         "caller_phone": {
-                            "type": "string", "pattern": "^[0-9+ ().-]{0,32}$",
+                            "type": ["string", "null"], "pattern": "^[0-9+ ().-]{0,32}$",
                             "description": "a valid phone number (E.164 or French national), else 422; "
-                            "empty means none",
+                            "empty or null means none",
                         },
-                        "request_id": {"type": "string", "pattern": "^[ -~]{1,200}$"},
+                        "request_id": {"type": ["string", "null"], "pattern": "^[ -~]{1,200}$"},
                     },
                 },
                 "NewConversation": {
