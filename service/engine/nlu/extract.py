@@ -117,7 +117,9 @@ class Extraction:
 
 def extract(text: str, context: ExtractContext) -> Extraction:
     """Every field ``text`` gives in ``context``. Total: never raises on any string."""
-    from service.engine import nlu  # the sibling extractors (imported late: nlu imports this module)
+    from service.engine import (
+        nlu,  # the sibling extractors (imported late: nlu imports this module)
+    )
 
     state = context.state
     intent = nlu.intent(text)
