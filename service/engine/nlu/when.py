@@ -367,8 +367,8 @@ class _Reader:
                 self.named(which, target, i, span_end)
             elif w == "entre" and words[i + 1 : i + 4] == ("midi", "et", "deux"):
                 self.add(Mention("window", i, i + 4, window=Window(NOON, time(14, 0)), bound="between"))
-            elif (w in ("heure", "pause", "moment") and words[i + 1 : i + 3] in (("du", "dejeuner"), ("dejeuner",))
-                  or (w == "pause" and words[i + 1 : i + 2] == ("dejeuner",))):
+            elif b in ("heure", "pause", "moment") and (words[i + 1 : i + 3] == ("du", "dejeuner")
+                                                       or words[i + 1 : i + 2] == ("dejeuner",)):
                 end = i + 3 if words[i + 1] == "du" else i + 2
                 self.add(Mention("window", i, end, window=Window(NOON, time(14, 0)), bound="between"))
             elif b == "ouverture" and i > 0 and words[i - 1] in ("des", "a", "l'", "de"):
@@ -701,9 +701,14 @@ def _pre_negated(m: Mention, words: tuple[str, ...], inside: list[bool]) -> bool
     k = m.first - 1
     while k >= 0:
         w = words[k]
+        if inside[k]:
+            if w in PRE_NEGATORS:
+                return False  # the negation belongs to another mention ("pas trop tôt le matin")
+            k -= 1
+            continue
         if w in PRE_NEGATORS:
             return not (w == "pas" and k > 0 and words[k - 1] == "ou")  # "ou pas"
-        if inside[k] or w in NEG_GLUE:
+        if w in NEG_GLUE:
             k -= 1
             continue
         return False
@@ -724,7 +729,7 @@ def _unavailable(m: Mention, words: tuple[str, ...], tokens: tuple[Token, ...]) 
         while at >= 0:
             if at >= m.last:
                 gap = words[m.last : at]
-                if not any(w in ("mais", "donc", "alors", "sinon", "plutot", "et", "ou") for w in gap):
+                if not any(w in ("mais", "donc", "alors", "sinon", "plutot", "et", "ou") or w in BECAUSE for w in gap):
                     return True
             elif at + len(phrase) <= m.first:
                 gap = words[at + len(phrase) : m.first]
