@@ -748,10 +748,11 @@ class When:
     """The preference read from a turn, the word range it came from, and whether a correction
     was applied."""
 
-    preference: Preference
+    preference: Preference | None
     first: int
     last: int
     corrected: bool
+    mentions: tuple[Mention, ...] = ()
 
 
 def read_when(tokens: tuple[Token, ...], today: date) -> When | None:
@@ -768,12 +769,11 @@ def read_when(tokens: tuple[Token, ...], today: date) -> When | None:
     words = reader.words
     kept, corrected = corrections(reader.found, words)
     marked = negations(kept, words, tokens)
-    pref = assemble(marked)
-    if pref is None:
+    if not marked:
         return None
     first = min(m.first for m in marked)
     last = max(m.last for m in marked)
-    return When(pref, first, last, corrected)
+    return When(assemble(marked), first, last, corrected, tuple(marked))
 
 
 def assemble(mentions: list[Mention]) -> Preference | None:
