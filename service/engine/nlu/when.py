@@ -122,10 +122,6 @@ EVENING_WORDS = frozenset({"soir", "soiree", "soirs", "soirees"})
 SKIP = frozenset({"euh", "heu", "hum", "ben", "bah", "disons", "genre"})
 
 
-def _phrase_at(words: tuple[str, ...], i: int, phrase: tuple[str, ...]) -> bool:
-    return words[i : i + len(phrase)] == phrase
-
-
 def _ends_at(words: tuple[str, ...], j: int, phrase: tuple[str, ...]) -> bool:
     """True when ``phrase`` ends right before word ``j``."""
     n = len(phrase)
@@ -347,10 +343,8 @@ class _Reader:
             if not self.free(i, i + 1):
                 continue
             w, b = words[i], bare[i]
-            nxt = bare[i + 1 : i + 4]
             if w in ("fin", "debut", "milieu") or b in ("fin", "debut", "milieu"):
                 which = b
-                rest = tuple(x for x in nxt if x not in ("de", "d'", "la", "l'", "du"))
                 tail = [x.rsplit("'", 1)[-1] for x in words[i + 1 : i + 4]]
                 target = next((x for x in tail if x in MORNING_WORDS | AFTERNOON_WORDS | EVENING_WORDS
                                | {"journee", "semaine", "mois", "apres", "aprem"}), None)
@@ -363,7 +357,6 @@ class _Reader:
                         target = "apres-midi"
                     else:
                         continue
-                del rest
                 self.named(which, target, i, span_end)
             elif w == "entre" and words[i + 1 : i + 4] == ("midi", "et", "deux"):
                 self.add(Mention("window", i, i + 4, window=Window(NOON, time(14, 0)), bound="between"))
@@ -496,7 +489,7 @@ class _Reader:
             self.add_day(_resolve_day(self.today, number, month), first, j, weekday)
             return j
         nxt = words[j : j + 4]
-        if nxt[:1] in (("prochain",), ("suivant",), ("qui", "vient")[:1]) or nxt[:2] == ("qui", "vient"):
+        if nxt[:1] in (("prochain",), ("suivant",)) or nxt[:2] == ("qui", "vient"):
             last = j + (2 if nxt[:1] == ("qui",) else 1)
             self.add_day(_next_weekday(self.today, weekday), first, last, weekday)
             return last
