@@ -27,6 +27,7 @@ kept library knows negation scope or corrections in French.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
 from typing import Literal
@@ -552,6 +553,8 @@ class _Reader:
         if k >= len(words):
             return None
         if words[k] in ("1er", "premier", "1ere"):
+            if words[k + 1 : k + 2] and words[k + 1] not in MONTHS or k + 1 >= len(words):
+                return None  # "le premier" alone is the first slot, not the 1st of the month
             found: tuple[int, int] | None = (1, k + 1)
         else:
             found = number_at(words, k)
@@ -790,7 +793,12 @@ def assemble(mentions: list[Mention]) -> Preference | None:
     from_day: date | None = None
     until_day: date | None = None
     asap = anything = False
+    ordered = sorted(mentions, key=lambda m: m.first)
+    day_bound = {id(b) for a, b in itertools.pairwise(ordered)
+                 if a.negated and b.negated and a.kind in ("date", "weekday") and b.kind == "period" and b.first == a.last}
     for m in mentions:
+        if id(m) in day_bound:
+            continue  # "sauf le mercredi après-midi": Wednesday is out, not every afternoon
         if m.kind == "date" and m.day is not None:
             if m.negated:
                 if m.weekday is not None:
