@@ -28,13 +28,42 @@ class Slot:
 
 
 @dataclass(frozen=True, slots=True)
+class Window:
+    """A span of the day: a slot fits when it starts at or after ``start`` and ends at or
+    before ``end`` (either bound may be open)."""
+
+    start: time | None = None
+    end: time | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Preference:
-    """When the caller would like to come: period, optional day and time bounds."""
+    """When the caller would like to come, as a set of constraints the calendar honours.
+
+    ``period``, ``day``, ``after`` and ``before`` are the first-wave fields (kept: logs,
+    metrics and stored contexts use them). The constraint fields narrow further; every one
+    of them must hold for a slot to be proposed:
+
+    - ``days`` wanted dates (any of), ``weekdays`` wanted weekdays (0 = Monday, any of);
+    - ``not_days`` / ``not_weekdays`` excluded dates and weekdays;
+    - ``windows`` wanted spans of the day (any of), ``not_windows`` excluded spans;
+    - ``from_day`` / ``until_day`` the earliest / latest acceptable date;
+    - ``asap`` the earliest free slot first ("le plus tôt possible").
+    """
 
     period: Literal["morning", "afternoon", "any"] = "any"
     day: date | None = None
     after: time | None = None
     before: time | None = None
+    days: tuple[date, ...] = ()
+    weekdays: tuple[int, ...] = ()
+    not_days: tuple[date, ...] = ()
+    not_weekdays: tuple[int, ...] = ()
+    windows: tuple[Window, ...] = ()
+    not_windows: tuple[Window, ...] = ()
+    from_day: date | None = None
+    until_day: date | None = None
+    asap: bool = False
 
     def label(self) -> str:
         """The short form used in logs and metrics (morning / afternoon / any)."""

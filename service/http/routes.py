@@ -90,7 +90,7 @@ async def post_message(request: Request) -> Response:
     text, channel, phone, key = parse_message(body)
     key = key or header_key
     # Checked on every turn: a conversation a Vapi call created is never the text API's.
-    stored = await svc.turns.guard(svc.store.load(conv_id), timer=not svc.turns.inline)
+    stored = await svc.turns.guard(svc.store.load(conv_id), timer=not svc.turns.self_timed)
     if stored is not None and stored.conversation.vapi_call_id is not None:
         raise textapi.not_a_text_conversation(conv_id)
     result = await svc.turns.handle(

@@ -7,9 +7,9 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from service.engine.model import BookingRef, Context, Conversation, Preference, Slot
+from service.engine.model import BookingRef, Context, Conversation, Preference, Slot, Window
 from service.engine.states import Channel, Outcome, State
-from service.storage.base import EventRecord, TurnRecord
+from service.storage.base import EventRecord, TurnRecord, UnconfirmedBooking
 
 
 def _slot(data: dict[str, Any]) -> Slot:
@@ -32,6 +32,62 @@ def _ref_json(ref: BookingRef | None) -> dict[str, Any] | None:
     return {"booking_id": ref.booking_id, "slot": _slot_json(ref.slot), "name": ref.name}
 
 
+def _hm(value: time | None) -> str | None:
+    return value.strftime("%H:%M") if value is not None else None
+
+
+def _time(value: Any) -> time | None:
+    return time.fromisoformat(value) if value else None
+
+
+def preference_to_json(pref: Preference) -> dict[str, Any]:
+    """A preference as JSON; constraint fields only when set (older rows have none)."""
+    data: dict[str, Any] = {
+        "period": pref.period,
+        "day": pref.day.isoformat() if pref.day else None,
+        "after": _hm(pref.after),
+        "before": _hm(pref.before),
+    }
+    if pref.days:
+        data["days"] = [d.isoformat() for d in pref.days]
+    if pref.weekdays:
+        data["weekdays"] = list(pref.weekdays)
+    if pref.not_days:
+        data["not_days"] = [d.isoformat() for d in pref.not_days]
+    if pref.not_weekdays:
+        data["not_weekdays"] = list(pref.not_weekdays)
+    if pref.windows:
+        data["windows"] = [[_hm(w.start), _hm(w.end)] for w in pref.windows]
+    if pref.not_windows:
+        data["not_windows"] = [[_hm(w.start), _hm(w.end)] for w in pref.not_windows]
+    if pref.from_day:
+        data["from_day"] = pref.from_day.isoformat()
+    if pref.until_day:
+        data["until_day"] = pref.until_day.isoformat()
+    if pref.asap:
+        data["asap"] = True
+    return data
+
+
+def preference_from_json(data: dict[str, Any]) -> Preference:
+    """The preference back from :func:`preference_to_json` (first-wave rows included)."""
+    return Preference(
+        period=data.get("period", "any"),
+        day=date.fromisoformat(data["day"]) if data.get("day") else None,
+        after=_time(data.get("after")),
+        before=_time(data.get("before")),
+        days=tuple(date.fromisoformat(d) for d in data.get("days", ())),
+        weekdays=tuple(int(w) for w in data.get("weekdays", ())),
+        not_days=tuple(date.fromisoformat(d) for d in data.get("not_days", ())),
+        not_weekdays=tuple(int(w) for w in data.get("not_weekdays", ())),
+        windows=tuple(Window(_time(a), _time(b)) for a, b in data.get("windows", ())),
+        not_windows=tuple(Window(_time(a), _time(b)) for a, b in data.get("not_windows", ())),
+        from_day=date.fromisoformat(data["from_day"]) if data.get("from_day") else None,
+        until_day=date.fromisoformat(data["until_day"]) if data.get("until_day") else None,
+        asap=bool(data.get("asap", False)),
+    )
+
+
 def context_to_json(ctx: Context) -> str:
     """The engine context as compact JSON."""
     pref = ctx.preference
@@ -39,12 +95,7 @@ def context_to_json(ctx: Context) -> str:
         "first_name": ctx.first_name,
         "last_name": ctx.last_name,
         "phone": ctx.phone,
-        "preference": None if pref is None else {
-            "period": pref.period,
-            "day": pref.day.isoformat() if pref.day else None,
-            "after": pref.after.strftime("%H:%M") if pref.after else None,
-            "before": pref.before.strftime("%H:%M") if pref.before else None,
-        },
+        "preference": None if pref is None else preference_to_json(pref),
         "proposed": [_slot_json(s) for s in ctx.proposed],
         "excluded": [d.isoformat() for d in ctx.excluded],
         "chosen": ctx.chosen,
@@ -68,12 +119,7 @@ def context_from_json(raw: str | None) -> Context:
         first_name=data.get("first_name"),
         last_name=data.get("last_name"),
         phone=data.get("phone"),
-        preference=None if pref is None else Preference(
-            period=pref["period"],
-            day=date.fromisoformat(pref["day"]) if pref.get("day") else None,
-            after=time.fromisoformat(pref["after"]) if pref.get("after") else None,
-            before=time.fromisoformat(pref["before"]) if pref.get("before") else None,
-        ),
+        preference=None if pref is None else preference_from_json(pref),
         proposed=tuple(_slot(s) for s in data.get("proposed", [])),
         excluded=tuple(datetime.fromisoformat(d) for d in data.get("excluded", [])),
         chosen=data.get("chosen"),
@@ -204,3 +250,15 @@ def timeline_dict(
 def utc_starts(texts: Iterable[str | None]) -> frozenset[datetime]:
     """ISO datetimes with offset (slot starts as the codec writes them), in UTC."""
     return frozenset(datetime.fromisoformat(t).astimezone(UTC) for t in texts if t)
+
+
+def unconfirmed(
+    rows: Iterable[tuple[str, str, datetime, datetime, Iterable[str | None]]],
+) -> list[UnconfirmedBooking]:
+    """Of (booking id, conv id, slot start, created at, slot starts its conversation read
+    back), the bookings whose start was never read back."""
+    out: list[UnconfirmedBooking] = []
+    for booking_id, conv_id, start, created_at, confirmed in rows:
+        if start.astimezone(UTC) not in utc_starts(confirmed):
+            out.append(UnconfirmedBooking(booking_id, conv_id, start, created_at))
+    return out

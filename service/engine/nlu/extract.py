@@ -1,0 +1,238 @@
+"""One extraction pass per caller turn: every piece of information the turn holds.
+
+``extract(text, context)`` returns an :class:`Extraction` with each field the caller gave
+(intent, their name or a refusal, the patient when the appointment is for someone else,
+the preference as constraints, a phone number, a slot choice, which existing appointment
+they speak of), each with the span of the text it came from. The engine reads every field
+on every turn, keeps what it learned and asks only for what is still missing.
+
+The state the assistant is in (``context.state``) says what was just asked: a word that is
+a surname when a name was asked ("Lundi", "Petit") is a date or an adjective elsewhere.
+This module is the contract between understanding and the dialogue; the field extractors
+live in the sibling modules.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Literal
+
+from service.engine import calendar
+from service.engine.model import Preference
+from service.engine.nlu.choice import SlotRef, read_choice
+from service.engine.nlu.filler import filler_of
+from service.engine.nlu.intent import intent_of
+from service.engine.nlu.names import read_name
+from service.engine.nlu.normalize import analyse
+from service.engine.nlu.phone import read_phone
+from service.engine.nlu.someone import read_someone
+from service.engine.nlu.target import read_target
+from service.engine.nlu.tokens import Token, tokenize
+from service.engine.nlu.when import assemble, read_when
+from service.engine.nlu.yesno import yes_no
+from service.engine.practice import Practice
+
+NameIssue = Literal["refused", "question", "first_only"]
+Choice = int | Literal["none", "repeat"]
+
+
+@dataclass(frozen=True, slots=True)
+class Span:
+    """Character offsets ``[start, end)`` in the text as received."""
+
+    start: int
+    end: int
+
+
+@dataclass(frozen=True, slots=True)
+class PersonName:
+    """A person's name as it must be written on the appointment."""
+
+    first: str | None
+    last: str | None
+
+    @property
+    def complete(self) -> bool:
+        """True when the last name is known (a first name alone is not enough to book)."""
+        return bool(self.last)
+
+    @property
+    def full(self) -> str:
+        """"Inès Brossard", or the one part known."""
+        return " ".join(p for p in (self.first, self.last) if p)
+
+
+@dataclass(frozen=True, slots=True)
+class BookingHint:
+    """What the caller says of an existing appointment: "celui de mardi", "le rendez-vous du
+    8", "celui de dix heures", "celui de ma fille". Every field set must match."""
+
+    day: date | None = None
+    weekday: int | None = None
+    day_of_month: int | None = None
+    at: time | None = None
+    relation: str | None = None
+    patient: PersonName | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractContext:
+    """What the assistant knows when the caller speaks: the state (what was just asked),
+    the practice-local ``now``, the slots just read out (WAIT_CONFIRM), and the practice
+    (optional: with it, ``outside_hours`` says when a wanted window cannot be served)."""
+
+    state: str
+    now: datetime
+    slots: tuple[SlotRef, ...] = ()
+    practice: Practice | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Extraction:
+    """Everything one caller turn gave; a field is None (or empty / False) when absent.
+
+    - ``intent``: "book", "cancel", "modify", "human", "faq:<topic>", or None;
+    - ``yes_no``: "yes" / "no" when the turn answers a yes/no question;
+    - ``filler``: nothing but hesitation or noise;
+    - ``name``: the caller's own name (or the only name given); ``name_issue`` when the turn
+      answers the name question without a usable name (a refusal, a question back, a first
+      name alone);
+    - ``patient`` / ``relation``: the appointment is for someone else ("pour ma fille Inès
+      Brossard"): the patient's name when given, the relation word ("fille", "fils", "mari",
+      "femme", "mère", "père", "enfant", "autre");
+    - ``preference``: the constraints on when to come (see :class:`Preference`);
+      ``outside_hours`` when a wanted window cannot be served by the practice;
+    - ``phone``: a valid number in E.164;
+    - ``choice``: a 0-based index among ``context.slots``, "none" (all turned down, a new
+      preference may come with it) or "repeat" (read them again);
+    - ``target``: which existing appointment the caller speaks of;
+    - ``corrected``: the turn held a self-correction, already applied to the fields;
+    - ``spans``: field name → where in the text it was found.
+    """
+
+    text: str
+    intent: str | None = None
+    yes_no: Literal["yes", "no"] | None = None
+    filler: bool = False
+    name: PersonName | None = None
+    name_issue: NameIssue | None = None
+    patient: PersonName | None = None
+    relation: str | None = None
+    preference: Preference | None = None
+    outside_hours: bool = False
+    phone: str | None = None
+    choice: Choice | None = None
+    target: BookingHint | None = None
+    corrected: bool = False
+    spans: Mapping[str, Span] = field(default_factory=dict)
+
+
+NAME_STATES = frozenset({"QUALIF_NAME", "CANCEL_IDENTIFY", "MODIFY_IDENTIFY"})
+CHANGE_STATES = frozenset({"CANCEL_IDENTIFY", "CANCEL_CONFIRM", "MODIFY_IDENTIFY", "MODIFY_CONFIRM"})
+NOT_INTENTS = frozenset({"unknown", "yes", "no", "filler"})
+
+
+def _span(tokens: tuple[Token, ...], first: int, last: int) -> Span | None:
+    if not tokens or first >= last or first >= len(tokens):
+        return None
+    return Span(tokens[first].start, tokens[min(last, len(tokens)) - 1].end)
+
+
+def extract(text: str, context: ExtractContext) -> Extraction:
+    """Every field ``text`` gives in ``context``. Total: never raises on any string."""
+    if not isinstance(text, str):
+        text = ""
+    try:
+        return _extract(text, context)
+    except (ValueError, OverflowError, IndexError, KeyError, TypeError, AttributeError):
+        return Extraction(text=text)  # a parser bug must not break a turn: nothing understood
+
+
+def _extract(text: str, context: ExtractContext) -> Extraction:
+    tokens = tokenize(text)
+    utt = analyse(text)
+    spans: dict[str, Span] = {}
+    corrected = False
+    found_intent = intent_of(utt)
+    intent = None if found_intent in NOT_INTENTS else found_intent
+    # Names: everywhere when a name was asked, else only when introduced.
+    asked = context.state in NAME_STATES
+    person = issue = None
+    named = read_name(tokens, asked=asked)
+    someone = read_someone(tokens)
+    if named is not None and not (someone is not None and someone.patient is not None
+                                  and named.first < someone.last and someone.first < named.last):
+        person, issue = named.person, named.issue
+        corrected |= named.corrected
+        if (where := _span(tokens, named.first, named.last)) is not None:
+            spans["name"] = where
+    relation = patient = None
+    if someone is not None:
+        relation = someone.relation
+        patient = None if someone.patient is None else PersonName(someone.patient.first, someone.patient.last)
+        if (where := _span(tokens, someone.first, someone.last)) is not None:
+            spans["patient" if patient else "relation"] = where
+        if intent == "human" and someone.relation == "autre":
+            intent = None
+    # When: the preference, and the appointment spoken of when cancelling or moving.
+    when = read_when(tokens, context.now.date())
+    pref = None
+    target = None
+    if when is not None:
+        corrected |= when.corrected
+        mentions = when.mentions
+        if intent in ("cancel", "modify") or context.state in CHANGE_STATES:
+            cant = bool(_CANT.search(utt.text))
+            hint = read_target(tokens, mentions, cant)
+            if hint is not None:
+                target = BookingHint(hint.day, hint.weekday, hint.day_of_month, hint.at)
+                mentions = tuple(m for m in mentions if m not in hint.mentions)
+                spans["target"] = Span(tokens[hint.mentions[0].first].start, tokens[hint.mentions[-1].last - 1].end)
+            if intent == "cancel":
+                mentions = ()
+        pref = assemble(list(mentions)) if mentions else None
+        if pref is not None:
+            where = _span(tokens, min(m.first for m in mentions), max(m.last for m in mentions))
+            if where is not None:
+                spans["preference"] = where
+    if someone is not None and (intent in ("cancel", "modify") or context.state in CHANGE_STATES):
+        base = target or BookingHint()
+        target = BookingHint(base.day, base.weekday, base.day_of_month, base.at, relation, patient)
+    outside = bool(pref is not None and context.practice is not None and not calendar.serves(context.practice, pref))
+    number, phone_corrected, phone_span = read_phone(text)
+    corrected |= phone_corrected
+    if phone_span is not None:
+        spans["phone"] = Span(*phone_span)
+    choice = read_choice(text, context.slots) if context.slots else None
+    if choice is not None:
+        spans["choice"] = Span(0, len(text))
+        if isinstance(choice, int):  # "celui de 11h", "vendredi": the words pointed at a slot, not a new wish
+            pref = None
+            outside = False
+            spans.pop("preference", None)
+    answer = yes_no(text)
+    if corrected and answer == "no" and utt.content[:1] != ("non",):
+        answer = None  # "Martin non Martinez": the "non" took a word back, it answers nothing
+    return Extraction(
+        text=text,
+        intent=intent,
+        yes_no=answer,
+        filler=filler_of(utt),
+        name=None if person is None else PersonName(person.first, person.last),
+        name_issue=issue,
+        patient=patient,
+        relation=relation,
+        preference=pref,
+        outside_hours=outside,
+        phone=number,
+        choice=choice,
+        target=target,
+        corrected=corrected,
+        spans=spans,
+    )
+
+
+_CANT = re.compile(r"\b(?:peux|pourrai|pourrais|pouvons) (?:pas|plus) (?:venir|etre la|y aller)\b|\bviendrai pas\b")
