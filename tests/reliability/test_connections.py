@@ -37,6 +37,13 @@ async def closed_by_server(reader: asyncio.StreamReader, within: float) -> bool:
         return True
 
 
+async def close_all(writers: list[asyncio.StreamWriter]) -> None:
+    """Close every client socket and wait until each transport is gone (no ResourceWarning)."""
+    for writer in writers:
+        writer.close()
+    await asyncio.gather(*(w.wait_closed() for w in writers), return_exceptions=True)
+
+
 async def status_line(reader: asyncio.StreamReader, within: float) -> str:
     """The first line of the server's answer."""
     return (await asyncio.wait_for(reader.readline(), within)).decode("latin-1").strip()
@@ -97,8 +104,7 @@ async def test_idle_and_slow_header_connections_are_closed(spawn: Callable[..., 
     finally:
         stop.set()
         await dripping
-        for _, writer in [*silent, *used, (slow_reader, slow_writer), (big_reader, big_writer)]:
-            writer.close()
+        await close_all([w for _, w in [*silent, *used, (slow_reader, slow_writer), (big_reader, big_writer)]])
 
 
 @pytest.mark.slow
@@ -113,5 +119,4 @@ async def test_connections_above_the_limit_get_503_until_idle_ones_close(spawn: 
             await asyncio.gather(*(closed_by_server(reader, KEEP_ALIVE + 2) for reader, _ in idle))
             assert (await client.get("/healthz")).status_code == 200
     finally:
-        for _, writer in idle:
-            writer.close()
+        await close_all([w for _, w in idle])
