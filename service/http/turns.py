@@ -20,6 +20,7 @@ from service.engine.events import Event
 from service.engine.model import (
     Action,
     Book,
+    BookingAt,
     BookingDone,
     BookingsFound,
     CallEnded,
@@ -30,6 +31,7 @@ from service.engine.model import (
     Decision,
     Directive,
     Expire,
+    FindBookingAt,
     FindBookings,
     Limits,
     RdvError,
@@ -217,8 +219,10 @@ class Turns:
             )
             return BookingDone(outcome.result, outcome.booking_id)
         if isinstance(action, FindBookings):
-            found = await self._store(self.store.find_bookings(action.phone, action.name, now))
+            found = await self._store(self.store.find_bookings(action.phone, now))
             return BookingsFound(found)
+        if isinstance(action, FindBookingAt):
+            return BookingAt(await self._store(self.store.booking_at(action.start)))
         if isinstance(action, CancelBooking):
             ok = await self._store(self.store.cancel_booking(action.booking_id, now))
             return CancelDone(ok)
