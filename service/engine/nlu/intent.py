@@ -57,9 +57,18 @@ STEMS: dict[str, tuple[str, ...]] = {
 # Alone, "je ne peux pas venir le matin" answers the preference question: not a cancel.
 CANT_COME = (("pourrai", "pas", "venir"), ("pourrais", "pas", "venir"), ("peux", "pas", "venir"),
              ("pourrai", "pas", "y"), ("pourrais", "pas", "y"), ("peux", "pas", "y"), ("viendrai", "pas"),
-             ("serai", "pas", "la"), ("pourrai", "pas", "etre"), ("pourrai", "pas", "honorer"))
+             ("serai", "pas", "la"), ("pourrai", "pas", "etre"), ("pourrai", "pas", "honorer"),
+             ("empechement",), ("pourrai", "plus", "venir"), ("peux", "plus", "venir"), ("pourrais", "plus", "venir"))
 APPOINTMENT = (("mon", "rendez-vous"), ("mon", "rendez", "vous"), ("mon", "rdv"), ("ce", "rendez-vous"),
-               ("le", "rendez-vous"), ("au", "rendez-vous"), ("pas", "y"))
+               ("le", "rendez-vous"), ("au", "rendez-vous"), ("pas", "y"), ("ai", "un", "rendez-vous"),
+               ("ai", "rendez-vous"), ("ai", "un", "rendez", "vous"), ("ai", "un", "rdv"), ("j'ai", "un", "rendez-vous"),
+               ("j'ai", "rendez-vous"), ("j'ai", "un", "rendez", "vous"), ("j'ai", "un", "rdv"), ("celui", "de"),
+               ("celui", "du"), ("son", "rendez-vous"), ("notre", "rendez-vous"))
+# After "I can't come (then)", asking for another time is a move: "je peux pas venir mardi,
+# est-ce qu'on peut faire jeudi", "… on pourrait le mettre jeudi".
+MOVE_AFTER_CANT = (("on", "peut"), ("on", "pourrait"), ("vous", "pouvez"), ("vous", "pourriez"), ("plutot",),
+                   ("a", "la", "place"), ("mettre",), ("faire",), ("reprendre",), ("un", "autre"), ("une", "autre"),
+                   ("possible", "de"), ("decaler",), ("deplacer",))
 # Asking not to talk to a machine is asking for a human, negated or not ("pas à un robot").
 MACHINE = frozenset({"robot", "robots", "machine", "automate", "ordinateur", "repondeur", "serveur"})
 PHRASES: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -88,7 +97,9 @@ PHRASES: dict[str, tuple[tuple[str, ...], ...]] = {
              ("nous", "recevoir"), ("la", "recevoir"), ("le", "recevoir")),
     # Cancelling to take another appointment, or putting "it" elsewhere, is moving it.
     "modify": (("reprendre", "un"), ("en", "reprendre"), ("le", "mettre", "un", "autre"), ("la", "mettre", "un", "autre"),
-               ("le", "remettre")),
+               ("le", "remettre"), ("mettre", "mon", "rendez-vous"), ("mettre", "le", "rendez-vous"),
+               ("mettre", "mon", "rdv"), ("changer", "de", "creneau"), ("changer", "l'heure"), ("changer", "la", "date"),
+               ("changer", "le", "jour")),
 }
 # Stems checked with fuzzy matching, for words speech-to-text tends to mangle.
 FUZZY: dict[str, tuple[str, ...]] = {
@@ -100,7 +111,9 @@ REFLEXIVE = frozenset({"me", "se", "te", "nous"})
 ORDER = ("human", "cancel", "modify", "faq:address", "faq:hours", "faq:price", "faq:parking", "faq:access", "book")
 FUZZY_SCORE = 84
 _PHRASES = {name: Phrases(phrases) for name, phrases in PHRASES.items()}
-_CANT_COME, _APPOINTMENT = Phrases(CANT_COME), Phrases(APPOINTMENT)
+_CANT_COME, _APPOINTMENT, _MOVE_AFTER_CANT = Phrases(CANT_COME), Phrases(APPOINTMENT), Phrases(MOVE_AFTER_CANT)
+# "c'est pour quelqu'un d'autre" is the patient, not a wish to talk to someone.
+_SOMEONE_ELSE = (("quelqu'un", "d'autre"), ("pour", "quelqu'un"), ("quelqu", "un", "d'autre"))
 _NO_PHRASES = Phrases(())
 
 
@@ -130,7 +143,15 @@ def intent_of(utt: Utterance) -> str:
     if filler_of(utt):
         return "filler"
     present = {name for name in ORDER if _present(utt, name)}
-    if _CANT_COME.found(utt.words) and _APPOINTMENT.found(utt.words):
+    if "human" in present and any(has_phrase(utt.words, p) >= 0 for p in _SOMEONE_ELSE) \
+            and not {"parler", "passer", "passez"} & set(utt.words):
+        without = Utterance(utt.raw, _drop_someone(utt.words), utt.digits, _drop_someone(utt.bare))
+        if not _present(without, "human"):
+            present.discard("human")
+    cant = _CANT_COME.positions(utt.words)
+    if cant and "cancel" not in present and _cant_on_a_day(utt.words, min(cant)) and _MOVE_AFTER_CANT.positions(utt.words[min(cant) + 3 :]):
+        present.add("modify")
+    elif cant and _APPOINTMENT.found(utt.words):
         present.add("cancel")
     if any(w in MACHINE for w in utt.words):
         present.add("human")
@@ -147,6 +168,19 @@ def intent_of(utt: Utterance) -> str:
     if answer is not None:
         return answer
     return "unknown"
+
+
+DAY_WORDS = frozenset({"lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "demain", "aujourd'hui",
+                       "apres-demain"})
+
+
+def _cant_on_a_day(words: tuple[str, ...], at: int) -> bool:
+    """True when the "I can't come" at ``at`` names a day ("je peux pas venir mardi")."""
+    return any(w in DAY_WORDS or w.isdigit() for w in words[at : at + 6])
+
+
+def _drop_someone(words: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(w for w in words if w not in ("quelqu'un", "quelqu", "d'autre"))
 
 
 def intent(text: str) -> str:

@@ -1,41 +1,30 @@
-"""The caller's name: "c'est Jean Dupont", "Dupont Jean", "monsieur Martin", "Marie-Claire N'Diaye".
+"""People's names: "c'est Jean Dupont", "Dupont Jean", "monsieur Martin", "Nguyen Van Minh",
+"Martin non Martinez", "Lefèvre, l e f e b v r e", and what is not a name ("c'est privé",
+"pourquoi faire ?").
 
-Written by hand: no kept library extracts a person's name from French speech-to-text
-without a downloaded model. A compact list of common first names decides the order of
-"Dupont Jean" (and "Le Goff Yannick"); particles (de, du, d', Le, La, N') stay attached to
-the last name; "madame Lucie Moreau" keeps its first name; a spelled-out repeat
-("Dupont, d u p o n t") is dropped; "mon prénom c'est Alain et mon nom c'est Dupuis" is
-read by its labels.
+No kept library extracts a person's name from French speech-to-text without a downloaded
+model, so the reading is written by hand; what it needs to know about names comes from
+data: ``data/first_names_fr.tsv``, derived from names-dataset (Apache 2.0 by the licence file it ships, MIT by its metadata; see the licence file
+beside it and ``tools/derive_first_names.py``), gives each first name its popularity rank
+as a first name and as a last name among French callers. Comparing the two tells
+"Dupont Marie" from "Marie Dupont" and "c'est Ghislaine" (a first name alone) from "c'est
+Martin". A surname that is also a French word or a day ("Lundi", "Petit", "Marchand") is a
+name when a name was asked; in an opening sentence a name needs its introduction ("c'est",
+"je m'appelle", "ici", "moi c'est", "de la part de"…) and must look like a name.
 """
 
 from __future__ import annotations
 
-import re
+import math
 from dataclasses import dataclass
+from importlib import resources
+from typing import Literal
 
-from service.engine.nlu.normalize import analyse, fold
+from rapidfuzz import fuzz
 
-FIRST_NAMES = frozenset(
-    ["jean", "pierre", "michel", "philippe", "alain", "nicolas", "patrick", "christophe", "christian", "daniel", "bernard", "eric", "frederic", "laurent", "stephane", "david", "olivier", "thierry", "pascal", "sebastien", "julien", "francois", "jacques", "vincent", "gerard", "andre", "thomas", "alexandre", "antoine", "dominique", "rene", "serge", "marc", "claude", "yves", "louis", "guillaume", "maxime", "romain", "mathieu", "matthieu", "kevin", "anthony", "jerome", "didier", "bruno", "franck", "gilles", "patrice", "luc", "paul", "henri", "raymond", "robert", "roger", "marcel", "georges", "lucas", "hugo", "leo", "gabriel", "arthur", "raphael", "jules", "adam", "noah", "ethan", "nathan", "enzo", "theo", "tom", "mathis", "timothee", "victor", "samuel", "benjamin", "florian", "cedric", "fabrice", "arnaud", "damien", "benoit", "emmanuel", "hubert", "xavier", "yann", "yannick", "jeremy", "mickael", "loic", "gael", "erwan", "ronan", "mohamed", "ahmed", "karim", "mehdi", "youssef", "rachid", "omar", "ali", "samir", "marie", "nathalie", "isabelle", "sylvie", "catherine", "martine", "christine", "francoise", "monique", "valerie", "sandrine", "veronique", "sophie", "stephanie", "nicole", "celine", "chantal", "anne", "patricia", "julie", "aurelie", "caroline", "sandra", "emilie", "laurence", "corinne", "brigitte", "camille", "lea", "manon", "chloe", "emma", "ines", "sarah", "laura", "marine", "pauline", "claire", "mathilde", "lucie", "juliette", "louise", "alice", "jade", "lina", "rose", "anna", "mia", "zoe", "clara", "charlotte", "elise", "eloise", "agathe", "margaux", "oceane", "justine", "marion", "audrey", "elodie", "virginie", "helene", "jacqueline", "michele", "danielle", "genevieve", "josette", "simone", "suzanne", "yvette", "odile", "colette", "denise", "therese", "madeleine", "jeanne", "lucienne", "annie", "agnes", "beatrice", "florence", "delphine", "laetitia", "severine", "karine", "fatima", "aicha", "nadia", "samira", "leila", "yasmine", "amina", "myriam", "sonia", "nora", "sabrina", "jessica", "vanessa", "marie-claire", "marie-france", "marie-christine", "anne-marie", "jean-pierre", "jean-claude", "jean-paul", "jean-luc", "jean-marc", "jean-francois", "jean-michel", "jean-louis", "jean-baptiste", "pierre-yves", "marc-antoine", "jean-jacques", "jean-yves", "anne-sophie", "marie-laure", "marie-helene", "marie-anne", "paul-henri"]
-)
-TITLES = frozenset({"monsieur", "madame", "mademoiselle", "m", "mme", "mlle", "mr", "docteur", "dr", "maitre"})
-PARTICLES = frozenset({"de", "du", "des", "d'", "le", "la", "van", "von", "der", "den", "di", "da", "del", "dos", "el", "al", "ben"})
-INTROS = (
-    r"je m'appelle", r"je m appelle", r"moi c'est", r"c'est", r"c est", r"mon nom c'est", r"mon nom est",
-    r"mon nom de famille c'est", r"mon nom de famille est", r"mon nom", r"je suis", r"au nom de", r"ici",
-    r"c'est pour", r"ce serait au nom de", r"ce sera au nom de", r"a mon nom", r"le nom c'est", r"nom",
-)
-LEAD = frozenset({"oui", "bonjour", "bonsoir", "alors", "donc", "euh", "heu", "hum", "ben", "bah", "bien", "sur", "ok",
-                  "voila", "allo", "eh", "moi"})
-TRAIL = frozenset({"merci", "voila", "svp", "s'il", "vous", "plait", "euh", "hum", "bonjour", "bonsoir", "revoir", "au"})
-# Words between a label and its value: "mon prénom c'est", "mon nom de famille est".
-LABEL_GLUE = frozenset({"de", "famille", "c'est", "c", "est", "mon", "ma", "et", "alors", "euh", "hum", "donc"})
-# Words that never belong to a name: a sentence, not a name, was said.
-NOT_NAME = frozenset(
-    ["je", "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "me", "te", "se", "sais", "pas", "sait", "savoir", "pourquoi", "quoi", "comment", "qui", "quand", "combien", "oui", "non", "rien", "ca", "cela", "ceci", "est", "sont", "suis", "es", "etes", "a", "ai", "as", "avons", "avez", "ont", "veux", "voudrais", "voulez", "peux", "pouvez", "dois", "faut", "rendez-vous", "rendez", "rdv", "prendre", "annuler", "deplacer", "matin", "apres-midi", "midi", "soir", "demain", "aujourd'hui", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "premier", "deuxieme", "troisieme", "dernier", "heure", "heures", "h", "et", "ou", "mais", "donc", "or", "ni", "car", "un", "une", "des", "les", "au", "aux", "avec", "pour", "par", "sur", "sous", "dans", "en", "y", "ne", "plus", "tres", "bien", "mal", "merci", "bonjour", "au-revoir", "demandez", "demande", "dire", "dit", "appelle", "nom", "prenom", "telephone", "numero", "docteur", "medecin", "cabinet", "personne", "quelqu'un", "quelqu", "parler", "aucun", "aucune", "autre", "creneau", "creneaux", "accord", "d'accord", "attendez", "attends", "pardon", "excusez", "repetez", "comprends", "compris", "mon", "ma", "mes", "ton", "ta", "ses", "leur", "euh", "hum", "bah", "ben", "allo", "faire", "fait", "fais", "peut-etre", "bof", "zut", "mince"]
-)
-_SPELLED = re.compile(r"^(?:[a-z] ){2,}[a-z]$")
-_LETTER = re.compile(r"^[a-z]$")
+from service.engine.nlu.tokens import TEENS, TENS, UNITS, Token, tokenize
+
+NameIssue = Literal["refused", "question", "first_only"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +35,115 @@ class Name:
     last: str
 
 
-def _cap(word: str) -> str:
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A name as read: either part may be missing (a first name alone has no ``last``)."""
+
+    first: str | None
+    last: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NameFound:
+    """A name read from a turn, the words it came from, and how it was read."""
+
+    person: Person | None
+    issue: NameIssue | None
+    first: int
+    last: int
+    corrected: bool = False
+
+
+def _load() -> dict[str, tuple[int, int]]:
+    table: dict[str, tuple[int, int]] = {}
+    text = resources.files("service.engine.nlu").joinpath("data/first_names_fr.tsv").read_text("utf-8")
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, first, last = line.split("\t")
+            table[name] = (int(first), int(last))
+    return table
+
+
+FIRST_RANKS = _load()
+NEVER_LAST = 60000  # the rank given to a first name never seen as a last name
+
+TITLES = frozenset({"monsieur", "madame", "mademoiselle", "m", "mme", "mlle", "mr", "docteur", "dr", "maitre"})
+PARTICLES = frozenset({"de", "du", "des", "d'", "le", "la", "van", "von", "der", "den", "di", "da", "del", "dos", "el",
+                       "al", "ben", "bin", "mac", "mc", "ter", "ten", "y", "abou", "ould"})
+INTROS = (
+    ("je", "m'appelle"), ("je", "m", "appelle"), ("moi", "c'est"), ("mon", "nom", "c'est"), ("mon", "nom", "est"),
+    ("mon", "nom", "de", "famille", "c'est"), ("mon", "nom", "de", "famille", "est"), ("mon", "nom", "de", "famille"),
+    ("mon", "nom"), ("le", "nom", "c'est"), ("le", "nom"), ("au", "nom", "de"), ("au", "nom", "d'"),
+    ("ce", "serait", "au", "nom", "de"), ("ce", "sera", "au", "nom", "de"), ("a", "mon", "nom"),
+    ("de", "la", "part", "de"), ("de", "la", "part", "d'"), ("c'est", "de", "la", "part", "de"), ("je", "suis"),
+    ("ici",), ("c'est",), ("c", "est"), ("nom",), ("c'est", "moi"), ("c'est", "pour"), ("c", "est", "pour"),
+)
+# Intros that open a name on their own, even in a first sentence.
+STRONG_INTROS = frozenset({("je", "m'appelle"), ("je", "m", "appelle"), ("moi", "c'est"), ("mon", "nom", "c'est"),
+                           ("mon", "nom", "est"), ("mon", "nom", "de", "famille", "c'est"), ("de", "la", "part", "de"),
+                           ("de", "la", "part", "d'"), ("c'est", "de", "la", "part", "de"), ("au", "nom", "de"),
+                           ("mon", "nom", "de", "famille", "est")})
+LEAD = frozenset({"oui", "bonjour", "bonsoir", "alors", "donc", "euh", "heu", "hum", "ben", "bah", "bien", "sur", "ok",
+                  "voila", "allo", "eh", "moi", "ah", "oh", "madame", "monsieur", "et", "bon", "d'accord", "hello",
+                  "salut", "excusez-moi", "pardon"})
+TRAIL = frozenset({"merci", "voila", "svp", "s'il", "vous", "plait", "euh", "hum", "bonjour", "bonsoir", "revoir",
+                   "au", "beaucoup"})
+LABEL_GLUE = frozenset({"de", "famille", "c'est", "c", "est", "mon", "ma", "et", "alors", "euh", "hum", "donc"})
+# Words that never belong to a name: a sentence, not a name, was said. (A vocabulary of
+# French function words and the booking's own words, not a list of names.)
+NOT_NAME = frozenset(
+    ["je", "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "me", "te", "se", "sais", "pas", "sait", "savoir", "pourquoi", "quoi", "comment", "qui", "quand", "combien", "oui", "non", "rien", "ca", "cela", "ceci", "est", "sont", "suis", "es", "etes", "a", "ai", "as", "avons", "avez", "ont", "veux", "voudrais", "voulez", "voudrait", "souhaite", "souhaiterais", "aimerais", "peux", "pouvez", "dois", "faut", "rendez-vous", "rendez", "rdv", "prendre", "annuler", "deplacer", "decaler", "changer", "reporter", "matin", "apres-midi", "midi", "soir", "demain", "aujourd'hui", "premier", "deuxieme", "troisieme", "dernier", "heure", "heures", "h", "et", "ou", "mais", "donc", "or", "ni", "car", "un", "une", "des", "les", "au", "aux", "avec", "pour", "par", "sur", "sous", "dans", "en", "y", "ne", "plus", "tres", "bien", "mal", "merci", "bonjour", "au-revoir", "demandez", "demande", "dire", "dit", "appelle", "appelais", "nom", "prenom", "telephone", "numero", "docteur", "medecin", "cabinet", "personne", "quelqu'un", "quelqu", "parler", "aucun", "aucune", "autre", "creneau", "creneaux", "accord", "d'accord", "attendez", "attends", "pardon", "excusez", "repetez", "comprends", "compris", "mon", "ma", "mes", "ton", "ta", "ses", "leur", "euh", "hum", "bah", "ben", "allo", "faire", "fait", "fais", "peut-etre", "bof", "zut", "mince", "prive", "privee", "confidentiel", "secret", "necessaire", "obligatoire", "utile", "besoin", "prefere", "preferais", "envie", "question", "parfait", "bon", "bonne", "note", "ok", "voila", "exact", "exactement", "correct", "c'est", "c", "que", "qu'", "ce", "cet", "cette", "ces", "son", "sa", "lui", "moi", "toi", "fille", "fils", "mari", "femme", "mere", "pere", "enfant", "enfants", "maman", "papa", "bebe", "frere", "soeur", "ami", "amie", "voisin", "voisine", "rappeler", "rappelle", "appeler", "urgent", "urgence", "consultation", "visite", "seance", "controle", "vaccin", "ordonnance", "disponible", "dispo", "libre", "possible", "impossible", "semaine", "mois", "jour", "jours", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre", "octobre", "novembre", "decembre", "l'adresse", "adresse", "parking", "prix", "tarif", "horaires", "ouvert", "ferme", "vite", "tot", "tard", "plutot", "vers", "entre", "avant", "apres", "chez", "ici", "la-bas", "tout", "tous", "toute", "toutes", "meme", "aussi", "encore", "deja", "jamais", "toujours", "vraiment", "juste"]
+) | frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS)
+# Words that French uses as surnames and are common words too: names when a name is asked.
+WORD_SURNAMES_OK = frozenset({"lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "petit", "prix",
+                              "juin", "mars", "avril", "mai", "bon", "bonne", "leblanc", "noel", "aout", "chevalier",
+                              "marchand", "boulanger", "fontaine", "blanc", "roux", "brun", "lebrun", "leroy", "rose",
+                              "parfait", "juste", "toussaint", "pascal"})
+REFUSALS = (("prive",), ("privee",), ("confidentiel",), ("secret",), ("anonyme",), ("je", "prefere", "pas"),
+            ("je", "prefere", "ne", "pas"), ("je", "ne", "prefere", "pas"), ("prefere", "ne", "pas"),
+            ("je", "veux", "pas"), ("je", "ne", "veux", "pas"), ("ne", "vous", "regarde"), ("vous", "regarde", "pas"),
+            ("je", "refuse"), ("pas", "question"), ("non", "merci"), ("je", "ne", "le", "donne"),
+            ("je", "le", "donne", "pas"), ("je", "ne", "donne", "pas"), ("pas", "envie"), ("ne", "souhaite", "pas"),
+            ("souhaite", "pas"), ("sans", "nom"), ("garder", "pour", "moi"), ("je", "ne", "dirai"),
+            ("je", "dirai", "pas"), ("pas", "besoin", "de", "mon", "nom"), ("aucune", "raison"))
+QUESTIONS = (("pourquoi",), ("c'est", "necessaire"), ("c", "est", "necessaire"), ("necessaire",), ("obligatoire",),
+             ("vous", "avez", "besoin"), ("faut", "il"), ("il", "faut"), ("a", "quoi", "ca", "sert"),
+             ("ca", "sert", "a", "quoi"), ("pour", "quoi", "faire"), ("c'est", "pour", "quoi"), ("vraiment",),
+             ("est-ce", "que", "je", "dois"), ("je", "dois"), ("utile",))
+CORRECTION_WORDS = frozenset({"non", "pardon", "enfin", "plutot", "pardonnez-moi", "oups", "trompe", "trompee"})
+CORRECTION_PHRASES = (("je", "veux", "dire"), ("je", "voulais", "dire"), ("ou", "plutot"), ("ah", "non"),
+                      ("je", "me", "suis", "trompe"), ("je", "me", "suis", "trompee"))
+SPELLING_WORDS = {"tiret": "-", "trait": "-", "apostrophe": "'", "espace": " "}
+LETTER_NAMES = {"ache": "h", "double-v": "w", "zed": "z", "i-grec": "y", "ix": "x", "ka": "k", "esse": "s",
+                "emme": "m", "enne": "n", "elle": "l", "erre": "r", "effe": "f", "ji": "j", "ku": "q"}
+DOUBLES = frozenset({"deux", "double", "2"})
+
+
+# ----------------------------------------------------------------------------- scoring
+
+
+def first_score(word: str) -> float:
+    """How much more a first name than a last name ``word`` is (log of the rank ratio); a
+    word never seen as a first name scores -3, a hyphenated one by its weakest part."""
+    entry = FIRST_RANKS.get(word)
+    if entry is None:
+        parts = [p for p in word.split("-") if p]
+        if len(parts) > 1 and all(p in FIRST_RANKS for p in parts):
+            return min(first_score(p) for p in parts)
+        return -3.0
+    first, last = entry
+    return math.log((last or NEVER_LAST) / first)
+
+
+def is_first_name(word: str) -> bool:
+    """True for a known first name that is more often a first than a last name."""
+    return first_score(word) > 0.5 and FIRST_RANKS.get(word.split("-")[0], (NEVER_LAST, 0))[0] <= 5000
+
+
+# ----------------------------------------------------------------------------- display
+
+
+def cap(word: str) -> str:
     """"marie-claire" → "Marie-Claire", "n'diaye" → "N'Diaye", "d'artagnan" → "d'Artagnan"."""
     def one(part: str) -> str:
         if "'" in part:
@@ -56,119 +153,301 @@ def _cap(word: str) -> str:
             return head.capitalize() + "'" + one(tail)
         return part[:1].upper() + part[1:]
 
-    return "-".join(one(p) for p in word.split("-"))
+    return "-".join(one(p) for p in word.replace("’", "'").split("-"))
 
 
-def _strip_intro(text: str) -> str:
-    for intro in sorted(INTROS, key=len, reverse=True):
-        at = text.find(intro + " ")
-        if at >= 0 and (at == 0 or text[at - 1] == " "):
-            return text[at + len(intro) + 1 :]
-    return text
+def join_last(words: list[str], folded: list[str]) -> str:
+    """Last-name words joined, particles in their usual case ("de La Tour", "Le Gall")."""
+    out = []
+    for i, (w, f) in enumerate(zip(words, folded, strict=True)):
+        out.append(f if f in ("de", "du", "des", "d'") and i < len(words) - 1 else w)
+    return " ".join(out).replace("d' ", "d'")
 
 
-def _tokens(raw: str) -> list[str]:
-    """Lower-case name tokens with accents kept (for display), punctuation dropped."""
-    lowered = raw.lower().replace("’", "'")
-    lowered = re.sub(r"[^\w'\- ]+", " ", lowered)
-    return [t.strip("'-") for t in lowered.split() if t.strip("'-")]
+# ----------------------------------------------------------------------------- pieces
 
 
-def _acceptable(pairs: list[tuple[str, str]]) -> bool:
-    """True when the (folded, display) tokens can be a name: no sentence word, no stray letter."""
-    if not pairs or len(pairs) > 5 or all(f in PARTICLES for f, _ in pairs):
-        return False
-    if any((f in NOT_NAME or f in TITLES) and f not in PARTICLES for f, _ in pairs):
-        return False
-    return not any(len(f) < 2 and f != "d'" for f, _ in pairs if f not in PARTICLES)
+@dataclass(frozen=True, slots=True)
+class _Piece:
+    folded: str
+    shown: str  # display form, accents kept, lower case
 
 
-def _labelled(raw: str) -> Name | None:
-    """"mon prénom c'est Alain et mon nom c'est Dupuis": both labels given, read by label."""
-    parts: dict[str, list[tuple[str, str]]] = {"prenom": [], "nom": []}
-    label: str | None = None
-    for token in _tokens(raw):
-        folded = fold(token)
-        if folded in parts:
-            label = folded
-        elif label is not None:
-            # "nom de famille": glue before the value; "de" after it is a particle ("Dupuis de Brie").
-            glue = LABEL_GLUE - PARTICLES if parts[label] else LABEL_GLUE
-            if folded not in glue:
-                parts[label].append((folded, token))
-    first, last = parts["prenom"], parts["nom"]
-    if not (_acceptable(first) and _acceptable(last)) or len(first) > 2:
+def _phrase_at(words: tuple[str, ...], i: int, phrase: tuple[str, ...]) -> bool:
+    return words[i : i + len(phrase)] == phrase
+
+
+def _find(words: tuple[str, ...], phrase: tuple[str, ...]) -> int:
+    for i in range(len(words) - len(phrase) + 1):
+        if words[i : i + len(phrase)] == phrase:
+            return i
+    return -1
+
+
+def _spelled(pieces: list[_Piece]) -> tuple[int, str] | None:
+    """A spelling at the end of ``pieces`` ("l e f e b v r e", "deux n", "n comme Nicolas",
+    "tiret", "o apostrophe"): where it starts and the letters it spells."""
+    out: list[str] = []
+    start = len(pieces)
+    i = len(pieces) - 1
+    letters = 0
+    while i >= 0:
+        f = pieces[i].folded
+        if len(f) == 1 and f.isalpha():
+            if i > 0 and pieces[i - 1].folded in DOUBLES:
+                out.insert(0, f * 2)
+                i -= 2
+            else:
+                out.insert(0, f)
+                i -= 1
+            letters += 1
+            start = i + 1
+            continue
+        if f in LETTER_NAMES:
+            out.insert(0, LETTER_NAMES[f])
+            letters += 1
+            i -= 1
+            start = i + 1
+            continue
+        if f in SPELLING_WORDS and letters:
+            out.insert(0, SPELLING_WORDS[f])
+            i -= 1
+            start = i + 1
+            continue
+        if i >= 2 and pieces[i - 1].folded == "comme" and len(pieces[i - 2].folded) == 1:
+            out.insert(0, pieces[i - 2].folded)
+            letters += 1
+            i -= 3
+            start = i + 1
+            continue
+        if "-" in f and all(len(p) == 1 for p in f.split("-") if p) and len(f) >= 5:
+            out.insert(0, f.replace("-", ""))
+            letters += len(f.replace("-", ""))
+            i -= 1
+            start = i + 1
+            continue
+        break
+    if letters < 3:
         return None
-    return Name(" ".join(_cap(t) for _, t in first), _join_last([_cap(t) for _, t in last], [f for f, _ in last]))
+    word = "".join(out).strip()
+    return start, word
 
 
-def _unspell(pairs: list[tuple[str, str]]) -> list[tuple[str, str]]:
-    """Drop a spelled-out repeat ("dupont d u p o n t"); join a name given only spelled."""
-    end = len(pairs)
-    start = end
-    while start > 0 and _LETTER.match(pairs[start - 1][0]):
-        start -= 1
-    if end - start < 3:
-        return pairs
-    spelled = "".join(f for f, _ in pairs[start:end])
-    if start == 0:
-        return [(spelled, spelled)]
-    if fold(pairs[start - 1][0]).replace("-", "").replace("'", "") == spelled:
-        return pairs[:start]
-    return pairs
+def _apply_spelling(pieces: list[_Piece]) -> list[_Piece]:
+    found = _spelled(pieces)
+    if found is None:
+        return pieces
+    start, spelled = found
+    head = pieces[:start]
+    piece = _Piece(spelled, spelled)
+    if not head:
+        return [piece]
+    # The spelling replaces the heard word it spells (the most similar, the last by default).
+    scores = [fuzz.ratio(p.folded.replace("-", ""), spelled.replace("-", "")) for p in head]
+    best = max(range(len(head)), key=lambda k: (scores[k], k))
+    if scores[best] < 40:
+        best = len(head) - 1
+    return [*head[:best], piece, *head[best + 1 :]]
+
+
+def _split_correction(pieces: list[_Piece]) -> tuple[list[_Piece], bool]:
+    """"Martin non Martinez", "Jean Dupond pardon Dupont": the words after the marker win."""
+    words = tuple(p.folded for p in pieces)
+    cut = -1
+    end = -1
+    for i, w in enumerate(words):
+        if w in CORRECTION_WORDS and i > 0:
+            cut, end = i, i + 1
+        for phrase in CORRECTION_PHRASES:
+            if i > 0 and _phrase_at(words, i, phrase):
+                cut, end = i, i + len(phrase)
+    if cut < 0:
+        return pieces, False
+    before = pieces[:cut]
+    after = [p for p in pieces[end:] if p.folded not in CORRECTION_WORDS and p.folded not in ("euh", "c'est", "je")]
+    if not after:
+        return before, False
+    if len(after) >= 2 or len(before) <= 1:
+        return after, True
+    scores = [fuzz.ratio(p.folded, after[0].folded) for p in before]
+    best = max(range(len(before)), key=lambda k: (scores[k], k))
+    return [*before[:best], after[0], *before[best + 1 :]], True
+
+
+def _acceptable(pieces: list[_Piece], asked: bool) -> bool:
+    """True when the pieces can be a name: no sentence word, no stray letter."""
+    if not pieces or len(pieces) > 5 or all(p.folded in PARTICLES for p in pieces):
+        return False
+    for p in pieces:
+        f = p.folded
+        if f in PARTICLES:
+            continue
+        if any(ch.isdigit() for ch in f) or (len(f) < 2 and f != "d'"):
+            return False
+        if f in TITLES or (f in NOT_NAME and not (asked and f in WORD_SURNAMES_OK)):
+            return False
+    return True
+
+
+def person_of(pieces: list[_Piece], title: bool = False) -> Person:
+    """First and last name from name words in the order said."""
+    shown = [cap(p.shown) for p in pieces]
+    folded = [p.folded for p in pieces]
+    if len(pieces) == 1:
+        if not title and is_first_name(folded[0]) and folded[0] not in WORD_SURNAMES_OK:
+            return Person(shown[0], None)
+        return Person(None, shown[0])
+    if folded[0] in PARTICLES:
+        # "Le Goff Yannick", "Van Damme Jean-Claude": a last name said first.
+        if len(folded) >= 3 and is_first_name(folded[-1]):
+            return Person(shown[-1], join_last(shown[:-1], folded[:-1]))
+        return Person(None, join_last(shown, folded))
+    if len(folded) == 3 and folded[1] in ("van", "thi", "thanh", "duc", "ngoc") and first_score(folded[0]) < -1:
+        return Person(" ".join(shown[1:]), shown[0])  # "Nguyen Van Minh": family name first
+    if title and not is_first_name(folded[0]):
+        return Person(None, join_last(shown, folded))  # "monsieur de la Tour"
+    inner = next((k for k in range(1, len(folded) - 1) if folded[k] in PARTICLES), None)
+    if inner is not None:  # "Karim Ben Ali", "Jean de La Fontaine": the particle opens the last name
+        return Person(" ".join(shown[:inner]), join_last(shown[inner:], folded[inner:]))
+    head, tail = first_score(folded[0]), first_score(folded[-1])
+    if tail - head > 1.0 and tail > 1.0:
+        return Person(shown[-1], join_last(shown[:-1], folded[:-1]))  # "Dupont Marie"
+    return Person(shown[0], join_last(shown[1:], folded[1:]))
+
+
+# ----------------------------------------------------------------------------- reading
+
+
+def _pieces(tokens: tuple[Token, ...], lo: int, hi: int) -> list[_Piece]:
+    return [_Piece(t.word, t.raw.lower().replace("’", "'")) for t in tokens[lo:hi]]
+
+
+_INTROS_LONGEST_FIRST = tuple(sorted(INTROS, key=len, reverse=True))
+
+
+def _intro(words: tuple[str, ...]) -> tuple[int, int, bool] | None:
+    """The last name introduction in ``words``: where it starts, where the name starts, and
+    whether it is strong enough to open a name in a first sentence."""
+    best: tuple[int, int, bool] | None = None
+    for i in range(len(words)):
+        if best is not None and i < best[1]:
+            continue
+        for phrase in _INTROS_LONGEST_FIRST:
+            if _phrase_at(words, i, phrase):
+                best = (i, i + len(phrase), phrase in STRONG_INTROS)
+                break
+    return best
+
+
+def _candidate_end(words: tuple[str, ...], start: int, asked: bool) -> int:
+    """Where the name that starts at ``start`` ends: at the first sentence word."""
+    end = start
+    while end < len(words):
+        w = words[end]
+        if w in CORRECTION_WORDS or any(_phrase_at(words, end, p) for p in CORRECTION_PHRASES) or (
+            len(w) == 1 and w.isalpha() and end > start
+        ):
+            end += 1
+            continue
+        if (w in NOT_NAME and not (asked and w in WORD_SURNAMES_OK)) or w in TRAIL or any(ch.isdigit() for ch in w):
+            if w in PARTICLES or w in ("comme", "tiret", "apostrophe") or w in DOUBLES or w in TITLES:
+                end += 1
+                continue
+            break
+        end += 1
+    return end
+
+
+def refusal(words: tuple[str, ...]) -> NameIssue | None:
+    """"refused" or "question" when the turn turns the name question down or asks back."""
+    if any(_find(words, p) >= 0 for p in REFUSALS):
+        return "refused"
+    if any(_find(words, p) >= 0 for p in QUESTIONS):
+        return "question"
+    return None
+
+
+def _labelled(tokens: tuple[Token, ...]) -> Person | None:
+    """"mon prénom c'est Alain et mon nom c'est Dupuis": read by label."""
+    parts: dict[str, list[_Piece]] = {"prenom": [], "nom": []}
+    label: str | None = None
+    for t in tokens:
+        if t.word in parts:
+            label = t.word
+        elif label is not None:
+            glue = LABEL_GLUE - PARTICLES if parts[label] else LABEL_GLUE
+            if t.word not in glue and t.word not in TRAIL:
+                parts[label].append(_Piece(t.word, t.raw.lower()))
+    first, last = parts["prenom"], parts["nom"]
+    if not _acceptable(first, True) or len(first) > 2:
+        return None
+    first_shown = " ".join(cap(p.shown) for p in first)
+    if not last:
+        return Person(first_shown, None)
+    if not _acceptable(last, True):
+        return None
+    return Person(first_shown, join_last([cap(p.shown) for p in last], [p.folded for p in last]))
+
+
+def read_name(tokens: tuple[Token, ...], asked: bool) -> NameFound | None:
+    """The name a turn gives. ``asked``: the assistant just asked for a name, so any words
+    that can be a name are one; otherwise a name needs its introduction."""
+    words = tuple(t.word for t in tokens)
+    if not words or len(words) > 40:
+        return None
+    if asked and "prenom" in words:
+        found = _labelled(tokens)
+        if found is not None:
+            return NameFound(found, "first_only" if found.last is None else None, 0, len(tokens))
+    intro = _intro(words)
+    if intro is not None:
+        start = intro[1]
+    elif asked:
+        start = 0
+    else:
+        return None
+    while start < len(words) and words[start] in LEAD and not (start + 1 < len(words) and words[start] in TITLES):
+        start += 1
+    title = False
+    if start < len(words) and words[start] in TITLES:
+        title, start = True, start + 1
+    end = _candidate_end(words, start, asked)
+    while end > start and words[end - 1] in TRAIL:
+        end -= 1
+    pieces = _pieces(tokens, start, end)
+    pieces, corrected = _split_correction(pieces)
+    pieces = _apply_spelling(pieces)
+    if not _acceptable(pieces, asked):
+        turned_down = refusal(words) if asked else None
+        return NameFound(None, turned_down, 0, len(tokens)) if turned_down else None
+    if intro is None or not intro[2]:
+        # Without a strong introduction the words must look like a name.
+        if not asked and not _looks_like_name(tokens, start, end, title):
+            return None
+        if asked and intro is None and len(pieces) > 4:
+            return None
+    person = person_of(pieces, title)
+    issue: NameIssue | None = "first_only" if person.last is None else None
+    return NameFound(person, issue, start - (1 if title else 0), end, corrected)
+
+
+def _looks_like_name(tokens: tuple[Token, ...], start: int, end: int, title: bool) -> bool:
+    """In a first sentence: a title, a known first name first, or capitals mid-sentence."""
+    if start >= end:
+        return False
+    if title:
+        return True
+    if is_first_name(tokens[start].word):
+        return True
+    return all(t.raw[:1].isupper() for t in tokens[start:end]) and start > 0
 
 
 def name(text: str) -> Name | None:
-    """The caller's name from what they said, or None when no name was given."""
+    """The caller's name when a name was asked, or None when no full-enough name was given
+    (a first name alone, a refusal, a question back)."""
     if not isinstance(text, str):
         return None
-    utt = analyse(text)
-    if not utt.words or len(utt.words) > 12 or any(ch.isdigit() for ch in utt.digit_text):
+    found = read_name(tokenize(text), asked=True)
+    if found is None or found.person is None or found.person.last is None:
         return None
-    if "prenom" in utt.words:
-        # Both labels, or a first name alone: a last name is what the booking needs.
-        return _labelled(utt.raw) if "nom" in utt.words else None
-    folded_text = _strip_intro(" ".join(utt.words))
-    tokens = _tokens(utt.raw)
-    # Align display tokens with folded ones: keep the tail that survived the intro strip.
-    folded_tokens = folded_text.split()
-    if len(folded_tokens) > len(tokens):
-        return None
-    tokens = tokens[len(tokens) - len(folded_tokens) :]
-    pairs = [(fold(t), t) for t in tokens]
-    while pairs and pairs[0][0] in LEAD:
-        pairs.pop(0)
-    while pairs and pairs[-1][0] in TRAIL:
-        pairs.pop()
-    if _SPELLED.match(" ".join(f for f, _ in pairs)):
-        pairs = [("".join(f for f, _ in pairs), "".join(t for _, t in pairs))]
-    title = False
-    if len(pairs) > 1 and pairs[0][0] in TITLES:
-        title = True
-        pairs.pop(0)
-    pairs = _unspell(pairs)
-    if not _acceptable(pairs):
-        return None
-    words = [_cap(t) for _, t in pairs]
-    folded = [f for f, _ in pairs]
-    if len(words) == 1:
-        return Name(None, words[0])
-    if title and folded[0] not in FIRST_NAMES:
-        return Name(None, _join_last(words, folded))  # "monsieur de la Tour"; "madame Lucie Moreau" goes on
-    # "Dupont Jean", "Le Goff Yannick": last name first, when only the final word is a known first name.
-    if folded[-1] in FIRST_NAMES and folded[0] not in FIRST_NAMES:
-        return Name(words[-1], _join_last(words[:-1], folded[:-1]))
-    if folded[0] in PARTICLES:
-        return Name(None, _join_last(words, folded))  # "Le Goff", "de La Fontaine": a last name alone
-    return Name(words[0], _join_last(words[1:], folded[1:]))
-
-
-def _join_last(words: list[str], folded: list[str]) -> str:
-    """Last-name words joined, particles in their usual case ("de La Tour", "Le Gall")."""
-    out = []
-    for i, (w, f) in enumerate(zip(words, folded)):
-        if f in ("de", "du", "des", "d'") and i < len(words) - 1:
-            out.append(f)
-        else:
-            out.append(w)
-    return " ".join(out).replace("d' ", "d'")
+    return Name(found.person.first, found.person.last)

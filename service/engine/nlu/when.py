@@ -1,0 +1,924 @@
+"""When the caller can come, as constraints: wanted and excluded days, windows, date bounds.
+
+The turn's words are read once into *mentions* — a date, a weekday, a period, a window of
+the day, a range of dates, "as soon as possible" — each with its words' positions. Then,
+on that structure:
+
+1. a self-correction drops the earlier of two mentions of the same kind ("mardi euh non
+   pardon mercredi", "à dix heures enfin non plutôt onze heures");
+2. a negation before ("pas le lundi", "sauf le mercredi", "ni le mardi ni le jeudi",
+   "tout sauf le matin") or an unavailability around ("le vendredi je peux pas", "je
+   travaille le matin") excludes the mentions it reaches: they become ``not_*``
+   constraints, never wanted ones; a negated bound is flipped ("pas avant dix heures" is
+   after ten);
+3. times that describe the caller's own schedule ("parce que je travaille jusqu'à dix-sept
+   heures trente") count only when no wanted window was said, and then by what they leave
+   free (after 17:30).
+
+Windows follow the issue's conventions: "vers 10h" / "à 10h" is 10:00–11:00, "entre 14 et
+16 heures" 14:00–16:00, "en fin de matinée" 10:30–12:00, "en début d'après-midi"
+14:00–15:30, "en fin d'après-midi" after 16:00, "en début de soirée" after 17:30, "le
+soir" after 17:00, "entre midi et deux" and "à l'heure du déjeuner" 12:00–14:00. "Dès
+l'ouverture" is :data:`OPENING`, a window relative to each day's opening that the calendar
+resolves. Written by hand: ``dateparser`` misses "mardi prochain" and "demain
+après-midi", reads "après 17 heures" as 03:00 the next day and takes "je" for jeudi; no
+kept library knows negation scope or corrections in French.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import date, time, timedelta
+from typing import Literal
+
+from service.engine.model import Preference, Window
+from service.engine.nlu.tokens import Token, clock_token, number_at
+
+WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
+PLURAL_WEEKDAYS = {w + "s": i for i, w in enumerate(WEEKDAYS)}
+MONTHS = ("janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre",
+          "octobre", "novembre", "decembre")
+NOON = time(12, 0)
+# The first hour after the day's opening ("dès l'ouverture"): a window whose bounds count
+# from the opening, not from midnight. The calendar resolves it per day.
+OPENING = Window(time(0, 0), time(1, 0))
+MORNING = Window(None, NOON)
+AFTERNOON = Window(NOON, None)
+
+Kind = Literal["date", "weekday", "period", "window", "dates", "asap", "any"]
+Bound = Literal["at", "after", "before", "between"]
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """One thing said about when: its kind, value and word positions ``[first, last)``."""
+
+    kind: Kind
+    first: int
+    last: int
+    day: date | None = None  # date
+    weekday: int | None = None  # weekday; or the weekday a date was named by ("mardi")
+    period: str | None = None  # "morning" / "afternoon"
+    window: Window | None = None
+    bound: Bound = "at"
+    from_day: date | None = None
+    until_day: date | None = None
+    own: str | None = None  # the caller's own schedule: "busy" or "free" (what the time marks)
+    negated: bool = False
+
+
+# ----------------------------------------------------------------------------- words
+
+CORRECTION_WORDS = frozenset({"non", "pardon", "enfin", "plutot", "trompe", "trompee", "attendez", "attends",
+                              "correction", "oups", "pardonnez"})
+CORRECTION_PHRASES = (("je", "veux", "dire"), ("je", "voulais", "dire"), ("ou", "plutot"), ("ah", "non"))
+# A negation before a mention: "pas le lundi", "sauf le matin", "ni mardi ni jeudi".
+PRE_NEGATORS = frozenset({"pas", "sauf", "ni", "excepte", "hormis", "hors", "jamais", "evitez", "eviter", "evite"})
+# Unavailability: excludes the mentions of its clause, before or after it.
+UNAVAILABLE = (("peux", "pas"), ("pourrai", "pas"), ("pourrais", "pas"), ("pas", "possible"), ("impossible",),
+               ("va", "pas"), ("ira", "pas"), ("arrange", "pas"), ("m'arrange", "pas"), ("convient", "pas"),
+               ("suis", "pas", "dispo"), ("suis", "pas", "disponible"), ("suis", "pas", "libre"),
+               ("suis", "indisponible"), ("suis", "pris"), ("suis", "prise"), ("travaille",), ("bosse",),
+               ("au", "travail"), ("au", "boulot"), ("suis", "occupe"), ("suis", "occupee"), ("pas", "dispo"),
+               ("pas", "disponible"), ("pas", "libre"), ("complique",), ("pas", "le", "temps"))
+# Words that end a negation's reach and start a wanted part: "pas lundi mais mardi".
+POSITIVE = frozenset({"mais", "plutot", "sinon", "prefere", "preferais", "preference", "donc", "alors", "par",
+                      "peux", "pourrais", "pourrai", "voudrais", "veux", "faire", "possible", "dispo",
+                      "disponible", "libre", "ok", "oui", "bien", "parfait", "arrange", "conviendrait",
+                      "convient", "irait", "va"})
+# Words a pre-negation reaches across (besides other mentions and their words).
+NEG_GLUE = frozenset({"le", "la", "les", "l'", "de", "du", "des", "d'", "en", "au", "aux", "a", "un", "une", "trop",
+                      "surtout", "et", "ou", "ni", "euh", "heu", "ce", "cet", "cette", "ces", "non", "plus", "tout",
+                      "venir", "y", "aller", "passer", "me", "dans", "pendant", "jour", "jours", "journee", "moment",
+                      "creneau", "vraiment", "forcement", "mon", "ma", "sur", "pour", "fois", "semaine",
+                      "prochain", "prochaine", "possible", "que", "qu'en", "je", "ne", "n'", "suis", "peux", "heures",
+                      "heure", "h"})
+# Words that put a time in the caller's own schedule ("je travaille jusqu'à 17h30").
+OWN_BUSY = frozenset({"travaille", "bosse", "boulot", "travail", "cours", "reunion", "occupe", "occupee", "pris",
+                      "prise"})
+OWN_END = frozenset({"finis", "fini", "termine", "sors", "quitte", "debauche", "libere"})
+OWN_START = frozenset({"commence", "embauche", "attaque", "reprends"})
+BECAUSE = frozenset({"parce", "car", "puisque", "comme"})
+
+AFTER_LEADS = (("a", "partir", "de"), ("a", "partir", "d'"), ("partir", "de"), ("apres",), ("des",), ("passe",),
+               ("passees",), ("passe", "de"), ("au-dela", "de"), ("plus", "tard", "que"), ("au", "plus", "tot"),
+               ("a", "compter", "de"))
+BEFORE_LEADS = (("avant",), ("jusqu'a",), ("jusque",), ("jusqu", "a"), ("au", "plus", "tard"),
+                ("plus", "tot", "que"), ("d'ici",), ("d'ici", "a"))
+AT_LEADS = (("vers",), ("a",), ("autour", "de"), ("aux", "alentours", "de"), ("sur", "les", "coups", "de"),
+            ("pour",), ("des", "environs", "de"), ("environ",))
+ANY_PHRASES = (("pas", "de", "preference"), ("peu", "importe"), ("n'importe",), ("indifferent",),
+               ("comme", "vous", "voulez"), ("quand", "vous", "voulez"), ("ca", "m'est", "egal"), ("m'est", "egal"),
+               ("pas", "d'importance"), ("tout", "me", "va"), ("aucune", "preference"), ("comme", "ca", "vous"),
+               ("egal",), ("libre",), ("quand", "c'est", "possible"), ("n'importe", "quel"),
+               ("toute", "la", "semaine"), ("tous", "les", "jours"), ("comme", "vous", "pouvez"))
+ASAP_PHRASES = (("le", "plus", "tot"), ("au", "plus", "vite"), ("des", "que", "possible"), ("plus", "vite"),
+                ("le", "plus", "rapidement"), ("rapidement",), ("le", "premier", "disponible"),
+                ("la", "premiere", "disponibilite"), ("urgence",), ("urgent",), ("vite",), ("asap",),
+                ("le", "premier", "creneau"), ("premiere", "dispo"), ("au", "plus", "tot"))
+MORNING_WORDS = frozenset({"matin", "matinee", "matins", "matinees"})
+AFTERNOON_WORDS = frozenset({"apres-midi", "aprem", "apres-midis", "apm", "aprems"})
+EVENING_WORDS = frozenset({"soir", "soiree", "soirs", "soirees"})
+SKIP = frozenset({"euh", "heu", "hum", "ben", "bah", "disons", "genre"})
+
+
+def _phrase_at(words: tuple[str, ...], i: int, phrase: tuple[str, ...]) -> bool:
+    return words[i : i + len(phrase)] == phrase
+
+
+def _ends_at(words: tuple[str, ...], j: int, phrase: tuple[str, ...]) -> bool:
+    """True when ``phrase`` ends right before word ``j``."""
+    n = len(phrase)
+    return j - n >= 0 and words[j - n : j] == phrase
+
+
+def _find(words: tuple[str, ...], phrase: tuple[str, ...], lo: int = 0, hi: int | None = None) -> int:
+    hi = len(words) if hi is None else hi
+    for i in range(lo, max(lo, hi - len(phrase) + 1)):
+        if words[i : i + len(phrase)] == phrase:
+            return i
+    return -1
+
+
+# ----------------------------------------------------------------------------- clock times
+
+
+def clock_at(words: tuple[str, ...], i: int) -> tuple[time, int] | None:
+    """A clock time starting at word ``i`` ("14h30", "quatorze heures trente", "dix heures
+    et demie", "midi moins le quart", "9 heures du matin") and the index after it."""
+    if i >= len(words):
+        return None
+    word = words[i]
+    hm = clock_token(word)
+    j = i + 1
+    if hm is not None:
+        hour, minute = hm
+        if minute == 0 and word.endswith("h"):
+            minute, j = _minutes(words, j, minute)
+    elif word in ("midi", "minuit") and not (i > 0 and words[i - 1] == "apres"):
+        hour, minute = (12 if word == "midi" else 0), 0
+        minute, j = _minutes(words, j, minute, allow_number=True)
+        if minute < 0:
+            hour, minute = hour - 1, 60 + minute
+    else:
+        found = number_at(words, i)
+        if found is None or found[1] >= len(words) or words[found[1]] not in ("h", "heure", "heures"):
+            return None
+        hour, j = found[0], found[1] + 1
+        minute, j = _minutes(words, j, 0, allow_number=True)
+    if minute < 0:
+        hour, minute = hour - 1, 60 + minute
+    suffix = words[j : j + 2]
+    if suffix in (("du", "matin"), ("le", "matin")):
+        j += 2
+    elif suffix in (("du", "soir"), ("de", "l'apres-midi"), ("l'apres-midi",)) or suffix[:1] == ("l'apres-midi",):
+        j += 2 if suffix[0] != "l'apres-midi" else 1
+        if hour < 12:
+            hour += 12
+    elif 1 <= hour <= 7:  # nobody books 3 a.m.: "trois heures" is 15:00
+        hour += 12
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
+        return None
+    return time(hour, minute), j
+
+
+def _minutes(words: tuple[str, ...], j: int, minute: int, allow_number: bool = True) -> tuple[int, int]:
+    """Minutes after "heures": "trente", "30", "et demie", "et quart", "moins le quart"
+    (returned negative), "pile"."""
+    nxt = words[j] if j < len(words) else ""
+    if nxt == "et" and j + 1 < len(words) and words[j + 1] in ("demie", "demi", "quart"):
+        return (30 if words[j + 1].startswith("demi") else 15), j + 2
+    if nxt == "moins":
+        if words[j + 1 : j + 3] == ("le", "quart"):
+            return -15, j + 3
+        if j + 1 < len(words) and words[j + 1] == "quart":
+            return -15, j + 2
+        found = number_at(words, j + 1)
+        if found is not None and 0 < found[0] < 60:
+            return -found[0], found[1]
+        return minute, j
+    if nxt == "pile":
+        return minute, j + 1
+    if allow_number:
+        found = number_at(words, j)
+        if found is not None and 0 <= found[0] <= 59:
+            after = words[found[1]] if found[1] < len(words) else ""
+            if after not in ("h", "heure", "heures", "jours", "jour", "minutes", "min") and after not in MONTHS:
+                return found[0], found[1]
+    return minute, j
+
+
+def _bare_hour(words: tuple[str, ...], i: int) -> tuple[time, int] | None:
+    """A number alone standing for an hour in a range: "entre quatorze et seize heures"."""
+    found = number_at(words, i)
+    if found is None or not 0 <= found[0] <= 23:
+        return None
+    if found[0] == 0:
+        return None
+    hour = found[0] + 12 if 1 <= found[0] <= 7 else found[0]
+    return time(hour), found[1]
+
+
+def _plus_hour(moment: time) -> time | None:
+    return time(moment.hour + 1, moment.minute) if moment.hour < 23 else None
+
+
+# ----------------------------------------------------------------------------- finders
+
+
+class _Reader:
+    """Reads the mentions of one turn; ``taken`` marks words already used by a mention."""
+
+    def __init__(self, tokens: tuple[Token, ...], today: date) -> None:
+        self.tokens = tokens
+        self.words = tuple(t.word for t in tokens)
+        self.bare = tuple(t.bare for t in tokens)
+        self.today = today
+        self.taken = [False] * len(tokens)
+        self.found: list[Mention] = []
+
+    def add(self, mention: Mention) -> None:
+        for k in range(mention.first, mention.last):
+            self.taken[k] = True
+        self.found.append(mention)
+
+    def free(self, lo: int, hi: int) -> bool:
+        return not any(self.taken[lo:hi])
+
+    # -- windows of the day
+    def lead(self, i: int) -> tuple[Bound, int]:
+        """The bound that the words right before word ``i`` give a time, and where they start."""
+        words = self.words
+        j = i
+        while j > 0 and words[j - 1] in SKIP:
+            j -= 1
+        for leads, bound in ((AFTER_LEADS, "after"), (BEFORE_LEADS, "before"), (AT_LEADS, "at")):
+            for phrase in sorted(leads, key=len, reverse=True):
+                if _ends_at(words, j, phrase):
+                    return bound, j - len(phrase)  # type: ignore[return-value]
+        return "at", i
+
+    def windows(self) -> None:
+        words = self.words
+        i = 0
+        while i < len(words):
+            if not self.free(i, i + 1):
+                i += 1
+                continue
+            # "entre X et Y", "de X à Y", "du X au Y": a range, one of the two being a clock time.
+            if words[i] in ("entre", "de", "d'", "des") or (words[i] == "a" and words[i + 1 : i + 2] == ("partir",)):
+                got = self.range_at(i)
+                if got is not None:
+                    i = got
+                    continue
+            found = clock_at(words, i)
+            if found is None:
+                i += 1
+                continue
+            moment, j = found
+            bound, start = self.lead(i)
+            if start < i and not self.free(start, i):
+                start = i
+            if bound == "after":
+                window = Window(moment, None)
+            elif bound == "before":
+                window = Window(None, moment)
+            else:
+                window = Window(moment, _plus_hour(moment))
+            self.add(Mention("window", start, j, window=window, bound=bound, own=self.own(start, bound)))
+            i = j
+
+    def range_at(self, i: int) -> int | None:
+        words = self.words
+        k = i + 1
+        if words[i] == "a":  # "à partir de X jusqu'à Y"
+            return None
+        first = clock_at(words, k) or _bare_hour(words, k)
+        if first is None:
+            return None
+        a, j = first
+        join = words[j] if j < len(words) else ""
+        if join not in ("et", "a", "jusqu'a", "au", "-"):
+            return None
+        second_at = j + 1
+        if join == "jusqu" and words[j + 1 : j + 2] == ("a",):
+            second_at = j + 2
+        second = clock_at(words, second_at)
+        explicit_first = clock_at(words, k) is not None
+        if second is None:
+            if not explicit_first:
+                return None
+            second = _bare_hour(words, second_at)
+            if second is None:
+                return None
+        b, end = second
+        if b <= a and b.hour + 12 <= 23 and time(b.hour + 12, b.minute) > a:
+            b = time(b.hour + 12, b.minute)  # "de 10 à 2 heures" is 10:00–14:00
+        if a.hour >= 12 and not explicit_first and b.hour < 12:
+            return None
+        if b <= a:
+            return None
+        self.add(Mention("window", i, end, window=Window(a, b), bound="between", own=self.own(i, "between")))
+        return end
+
+    def own(self, start: int, bound: Bound) -> str | None:
+        """"busy"/"free" when the time at ``start`` tells the caller's own schedule."""
+        words = self.bare
+        clause = self.tokens[start].clause if start < len(self.tokens) else 0
+        lo = max(0, start - 6)
+        for k in range(start - 1, lo - 1, -1):
+            if self.tokens[k].clause != clause and words[k] not in BECAUSE:
+                break
+            if words[k] in OWN_BUSY:
+                return "free" if bound == "before" else "busy"
+            if words[k] in OWN_END:
+                return "free"
+            if words[k] in OWN_START:
+                return "busy"
+            if words[k] in BECAUSE:
+                return "busy"
+        return None
+
+    def named_windows(self) -> None:
+        """Named spans of the day: "en fin de matinée", "entre midi et deux", "le soir"."""
+        words, bare = self.words, self.bare
+        n = len(words)
+        for i in range(n):
+            if not self.free(i, i + 1):
+                continue
+            w, b = words[i], bare[i]
+            nxt = bare[i + 1 : i + 4]
+            if w in ("fin", "debut", "milieu") or b in ("fin", "debut", "milieu"):
+                which = b
+                rest = tuple(x for x in nxt if x not in ("de", "d'", "la", "l'", "du"))
+                tail = [x.rsplit("'", 1)[-1] for x in words[i + 1 : i + 4]]
+                target = next((x for x in tail if x in MORNING_WORDS | AFTERNOON_WORDS | EVENING_WORDS
+                               | {"journee", "semaine", "mois", "apres", "aprem"}), None)
+                if target is None:
+                    continue
+                span_end = i + 1 + tail.index(target) + 1
+                if target == "apres":
+                    if span_end < n and words[span_end] == "midi":
+                        span_end += 1
+                        target = "apres-midi"
+                    else:
+                        continue
+                del rest
+                self.named(which, target, i, span_end)
+            elif w == "entre" and words[i + 1 : i + 4] == ("midi", "et", "deux"):
+                self.add(Mention("window", i, i + 4, window=Window(NOON, time(14, 0)), bound="between"))
+            elif b in ("heure", "pause", "moment") and (words[i + 1 : i + 3] == ("du", "dejeuner")
+                                                       or words[i + 1 : i + 2] == ("dejeuner",)):
+                end = i + 3 if words[i + 1] == "du" else i + 2
+                self.add(Mention("window", i, end, window=Window(NOON, time(14, 0)), bound="between"))
+            elif b == "ouverture" and i > 0 and words[i - 1] in ("des", "a", "l'", "de"):
+                self.add(Mention("window", i - 1, i + 1, window=OPENING, bound="between"))
+            elif w == "premiere" and words[i + 1 : i + 2] == ("heure",):
+                self.add(Mention("window", i, i + 2, window=OPENING, bound="between"))
+            elif w in ("tot", "tard") and i > 0 and words[i - 1] in ("trop", "tres") and i > 1 \
+                    and words[i - 2] == "pas":
+                # "pas trop tôt" wants after ten, "pas trop tard" before five (in the morning: noon).
+                evening = i + 1 < n and bare[i + 1 : i + 3] and any(x in EVENING_WORDS for x in bare[i + 1 : i + 3])
+                window = Window(time(10, 0), None) if w == "tot" else Window(None, time(18 if evening else 17, 0))
+                self.add(Mention("window", i - 2, i + 1, window=window, bound="after" if w == "tot" else "before"))
+            elif w == "tot" and (any(x in MORNING_WORDS for x in bare[i + 1 : i + 3])
+                                 or (i > 0 and bare[i - 1] in MORNING_WORDS)):
+                self.add(Mention("window", i, i + 1, window=Window(None, time(10, 0)), bound="before",
+                                 period="morning"))
+            elif w == "tard" and any(x in AFTERNOON_WORDS | EVENING_WORDS for x in bare[i + 1 : i + 3]):
+                self.add(Mention("window", i, i + 1, window=Window(time(16, 0), None), bound="after",
+                                 period="afternoon"))
+
+    def named(self, which: str, target: str, first: int, last: int) -> None:
+        if target in MORNING_WORDS:
+            window = {"fin": Window(time(10, 30), NOON), "debut": Window(None, time(10, 0)),
+                      "milieu": Window(time(9, 30), time(11, 30))}[which]
+            self.add(Mention("window", first, last, window=window, bound="between", period="morning"))
+        elif target in AFTERNOON_WORDS or target == "aprem":
+            window = {"fin": Window(time(16, 0), None), "debut": Window(time(14, 0), time(15, 30)),
+                      "milieu": Window(time(14, 30), time(16, 30))}[which]
+            self.add(Mention("window", first, last, window=window, bound="between", period="afternoon"))
+        elif target in EVENING_WORDS:
+            window = Window(time(17, 30), None) if which == "debut" else Window(time(17, 0), None)
+            self.add(Mention("window", first, last, window=window, bound="after", period="afternoon"))
+        elif target == "journee":
+            window = {"fin": Window(time(16, 0), None), "debut": Window(None, time(10, 0)),
+                      "milieu": Window(time(11, 0), time(15, 0))}[which]
+            self.add(Mention("window", first, last, window=window, bound="between",
+                             period={"fin": "afternoon", "debut": "morning"}.get(which)))
+        elif target == "semaine":
+            days = {"fin": (3, 4, 5), "debut": (0, 1), "milieu": (2,)}[which]
+            for d in days:
+                self.add(Mention("weekday", first, last, weekday=d))
+
+    def periods(self) -> None:
+        words, bare = self.words, self.bare
+        for i, b in enumerate(bare):
+            if not self.free(i, i + 1):
+                continue
+            if b in MORNING_WORDS:
+                self.add(Mention("period", i, i + 1, period="morning"))
+            elif b in AFTERNOON_WORDS or (b == "apres" and words[i + 1 : i + 2] == ("midi",)):
+                self.add(Mention("period", i, i + 2 if b == "apres" else i + 1, period="afternoon"))
+            elif b in EVENING_WORDS:
+                self.add(Mention("window", i, i + 1, window=Window(time(17, 0), None), bound="after",
+                                 period="afternoon"))
+
+    # -- days
+    def days(self) -> None:
+        words = self.words
+        today = self.today
+        n = len(words)
+        i = 0
+        while i < n:
+            if not self.free(i, i + 1):
+                i += 1
+                continue
+            w = words[i]
+            b = self.bare[i]
+            if w == "apres-demain" or (w == "apres" and words[i + 1 : i + 2] == ("demain",)):
+                self.add_day(today + timedelta(days=2), i, i + (1 if w == "apres-demain" else 2))
+            elif w == "demain":
+                self.add_day(today + timedelta(days=1), i, i + 1)
+            elif w in ("aujourd'hui", "aujourdhui") or (
+                w in ("ce", "cet", "cette") and i + 1 < n
+                and (self.bare[i + 1] in MORNING_WORDS | EVENING_WORDS or words[i + 1] in ("apres-midi", "aprem"))
+            ):
+                self.add_day(today, i, i + 1)
+            elif w in WEEKDAYS or w in PLURAL_WEEKDAYS:
+                i = self.weekday_at(i)
+                continue
+            elif w in ("week-end", "weekend") or (w == "week" and words[i + 1 : i + 2] == ("end",)):
+                self.add(Mention("weekday", i, i + 1, weekday=5))
+            elif w == "semaine" or b == "semaine":
+                self.week_at(i)
+            elif w == "dans":
+                self.in_days(i)
+            elif w in ("le", "du", "au", "ce", "l'", "jusqu'au") or w.endswith("'au"):
+                got = self.date_number(i + 1, i)
+                if got is not None:
+                    i = got
+                    continue
+            else:
+                got = self.date_number(i, i, need_month=True)
+                if got is not None:
+                    i = got
+                    continue
+            i += 1
+
+    def add_day(self, day: date | None, first: int, last: int, weekday: int | None = None) -> None:
+        if day is not None:
+            self.add(Mention("date", first, last, day=day, weekday=weekday))
+
+    def weekday_at(self, i: int) -> int:
+        words = self.words
+        w = words[i]
+        plural = w in PLURAL_WEEKDAYS
+        weekday = PLURAL_WEEKDAYS[w] if plural else WEEKDAYS.index(w)
+        first = i - 1 if i > 0 and words[i - 1] in ("ce", "le", "les", "un", "tous") and self.free(i - 1, i) else i
+        j = i + 1
+        number = None
+        if j < len(words) and words[j] == "le":
+            j += 1
+        found = number_at(words, j) if j < len(words) else None
+        if found is None and j < len(words) and words[j] in ("1er", "premier"):
+            found = (1, j + 1)
+        if found is not None and 1 <= found[0] <= 31:
+            after = words[found[1]] if found[1] < len(words) else ""
+            if after not in ("h", "heure", "heures") and clock_token(words[j]) is None:
+                number, j = found
+        else:
+            j = i + 1
+        month = None
+        if number is not None and j < len(words) and words[j] in MONTHS:
+            month, j = MONTHS.index(words[j]) + 1, j + 1
+        if number is not None:
+            self.add_day(_resolve_day(self.today, number, month), first, j, weekday)
+            return j
+        nxt = words[j : j + 4]
+        if nxt[:1] in (("prochain",), ("suivant",), ("qui", "vient")[:1]) or nxt[:2] == ("qui", "vient"):
+            last = j + (2 if nxt[:1] == ("qui",) else 1)
+            self.add_day(_next_weekday(self.today, weekday), first, last, weekday)
+            return last
+        if nxt[:3] in (("de", "la", "semaine"),) and words[j + 3 : j + 4] in (("prochaine",), ("suivante",),
+                                                                             ("d'apres",)):
+            start = self.today + timedelta(days=7 - self.today.weekday())
+            self.add_day(start + timedelta(days=weekday), first, j + 4, weekday)
+            return j + 4
+        coming = _next_weekday(self.today, weekday)
+        if nxt[:2] == ("en", "huit") and coming is not None:
+            self.add_day(coming + timedelta(days=7), first, j + 2, weekday)
+            return j + 2
+        generic = plural or (first < i and words[first] in ("le", "les", "tous"))
+        if generic:
+            self.add(Mention("weekday", first, i + 1, weekday=weekday))
+        else:
+            self.add_day(_next_weekday(self.today, weekday), first, i + 1, weekday)
+        return i + 1
+
+    def week_at(self, i: int) -> None:
+        words = self.words
+        nxt = words[i + 1 : i + 2]
+        prev = words[max(0, i - 2) : i]
+        monday = self.today + timedelta(days=7 - self.today.weekday())
+        if nxt in (("prochaine",), ("suivante",), ("d'apres",)) or prev[-1:] == ("prochaine",):
+            first = i - 1 if i > 0 and words[i - 1] in ("la", "cette") else i
+            self.add(Mention("dates", first, i + 2, from_day=monday, until_day=monday + timedelta(days=6)))
+        elif i > 0 and words[i - 1] == "cette":
+            self.add(Mention("dates", i - 1, i + 1, from_day=self.today,
+                             until_day=self.today + timedelta(days=6 - self.today.weekday())))
+        elif nxt == ("du",) or (nxt == ("de",) and words[i + 2 : i + 3] and words[i + 2] != "la"):
+            found = number_at(words, i + 2)
+            if found is not None and 1 <= found[0] <= 31:
+                start = _resolve_day(self.today, found[0], None)
+                if start is not None:
+                    self.add(Mention("dates", i, found[1], from_day=start, until_day=start + timedelta(days=6)))
+
+    def in_days(self, i: int) -> None:
+        words = self.words
+        found = number_at(words, i + 1)
+        if found is None and words[i + 1 : i + 2] in (("un",), ("une",)):
+            found = (1, i + 2)
+        if found is None or found[1] >= len(words):
+            return
+        unit = words[found[1]]
+        count = found[0]
+        if unit.startswith("jour"):
+            days = 14 if count == 15 else count
+        elif unit.startswith("semaine"):
+            days = 7 * count
+        else:
+            return
+        try:
+            self.add_day(self.today + timedelta(days=days), i, found[1] + 1)
+        except OverflowError:
+            return
+
+    def date_number(self, k: int, first: int, need_month: bool = False) -> int | None:
+        words = self.words
+        if k >= len(words):
+            return None
+        if words[k] in ("1er", "premier", "1ere"):
+            found: tuple[int, int] | None = (1, k + 1)
+        else:
+            found = number_at(words, k)
+            if found is not None and words[k].isdigit() is False and "-" not in words[k] and found[1] == k + 1 \
+                    and words[k] in ("un", "une"):
+                found = None
+        if found is None or not 1 <= found[0] <= 31:
+            return None
+        j = found[1]
+        after = words[j] if j < len(words) else ""
+        if after in ("h", "heure", "heures", "minutes", "min", "jours", "semaines", "ans", "euros", "fois") \
+                or clock_token(words[k]) is not None:
+            return None
+        month = None
+        if after in MONTHS:
+            month, j = MONTHS.index(after) + 1, j + 1
+        elif need_month:
+            return None
+        if month is None and k > 0 and words[k - 1] == "ce":
+            return None
+        self.add_day(_resolve_day(self.today, found[0], month), first, j)
+        return j
+
+    # -- date bounds and wishes
+    def day_bounds(self) -> None:
+        """"à partir de jeudi", "avant vendredi", "d'ici le 15": a date becomes a bound."""
+        words = self.words
+        out: list[Mention] = []
+        for m in self.found:
+            if m.kind != "date" or m.day is None:
+                out.append(m)
+                continue
+            bound, start = self.lead(m.first)
+            if start == m.first or bound == "at" or not self.free(start, m.first):
+                out.append(m)
+                continue
+            if bound == "after":
+                word = words[start]
+                day = m.day + timedelta(days=1) if word == "apres" else m.day
+                out.append(replace(m, kind="dates", first=start, from_day=day, day=None))
+            else:
+                strict = words[start] == "avant"
+                out.append(replace(m, kind="dates", first=start, day=None,
+                                   until_day=m.day - timedelta(days=1) if strict else m.day))
+            for k in range(start, m.first):
+                self.taken[k] = True
+        self.found = out
+
+    def wishes(self) -> None:
+        words = self.words
+        for phrase in ASAP_PHRASES:
+            at = _find(words, phrase)
+            if at >= 0 and self.free(at, at + len(phrase)) and not (at > 0 and words[at - 1] in ("pas", "rien")):
+                self.add(Mention("asap", at, at + len(phrase)))
+                break
+        for phrase in ANY_PHRASES:
+            at = _find(words, phrase)
+            if at >= 0 and self.free(at, at + len(phrase)):
+                self.add(Mention("any", at, at + len(phrase)))
+                break
+
+
+def _next_weekday(today: date, weekday: int) -> date | None:
+    ahead = (weekday - today.weekday()) % 7 or 7
+    try:
+        return today + timedelta(days=ahead)
+    except OverflowError:
+        return None
+
+
+def _resolve_day(today: date, number: int, month: int | None) -> date | None:
+    """The first date on or after ``today`` with that day number (and month, if given)."""
+    year, mon = today.year, month or today.month
+    for _ in range(14):
+        try:
+            candidate: date | None = date(year, mon, number)
+        except ValueError:
+            candidate = None
+        if candidate is not None and candidate >= today:
+            return candidate
+        if month is not None:
+            year += 1
+        else:
+            mon += 1
+            if mon > 12:
+                mon, year = 1, year + 1
+        if year > 9999:
+            return None
+    return None
+
+
+# ----------------------------------------------------------------------------- structure
+
+
+def corrections(mentions: list[Mention], words: tuple[str, ...]) -> tuple[list[Mention], bool]:
+    """Drop each mention the caller corrected: same kind, a correction marker between."""
+    def family(m: Mention) -> str:
+        if m.kind in ("date", "weekday"):
+            return "day"
+        if m.kind == "window" and m.period is None:
+            return "time"
+        return m.kind
+
+    ordered = sorted(mentions, key=lambda m: m.first)
+    dropped: set[int] = set()
+    for a_index, a in enumerate(ordered):
+        for b in ordered[a_index + 1 :]:
+            if family(b) != family(a):
+                continue
+            between = words[a.last : b.first]
+            if 0 < len(between) <= 7 and is_correction(between) and "mais" not in between \
+                    and "pas" not in words[max(0, a.first - 2) : a.first]:
+                dropped.add(id(a))
+            break
+    kept = [m for m in mentions if id(m) not in dropped]
+    return kept, bool(dropped)
+
+
+def is_correction(between: tuple[str, ...]) -> bool:
+    """True when these words, said between two values, take the first one back."""
+    if any(w in CORRECTION_WORDS for w in between):
+        return True
+    return any(_find(between, p) >= 0 for p in CORRECTION_PHRASES)
+
+
+def negations(mentions: list[Mention], words: tuple[str, ...], tokens: tuple[Token, ...]) -> list[Mention]:
+    """Mark every mention a negation or an unavailability reaches."""
+    covered = sorted((m for m in mentions), key=lambda m: m.first)
+    inside = [False] * len(words)
+    for m in covered:
+        for k in range(m.first, m.last):
+            inside[k] = True
+    out: list[Mention] = []
+    for m in covered:
+        out.append(replace(m, negated=_pre_negated(m, words, inside) or _unavailable(m, words, tokens)))
+    return out
+
+
+def _pre_negated(m: Mention, words: tuple[str, ...], inside: list[bool]) -> bool:
+    k = m.first - 1
+    while k >= 0:
+        w = words[k]
+        if inside[k]:
+            if w in PRE_NEGATORS:
+                return False  # the negation belongs to another mention ("pas trop tôt le matin")
+            k -= 1
+            continue
+        if w in PRE_NEGATORS:
+            return not (w == "pas" and k > 0 and words[k - 1] == "ou")  # "ou pas"
+        if w in NEG_GLUE:
+            k -= 1
+            continue
+        return False
+    return False
+
+
+def _unavailable(m: Mention, words: tuple[str, ...], tokens: tuple[Token, ...]) -> bool:
+    """True when the mention's clause says the caller cannot come then."""
+    clause = tokens[m.first].clause
+    lo = m.first
+    while lo > 0 and tokens[lo - 1].clause == clause:
+        lo -= 1
+    hi = m.last
+    while hi < len(tokens) and tokens[hi].clause == clause:
+        hi += 1
+    for phrase in UNAVAILABLE:
+        at = _find(words, phrase, lo, hi)
+        while at >= 0:
+            if at >= m.last:
+                gap = words[m.last : at]
+                if not any(w in ("mais", "donc", "alors", "sinon", "plutot", "et", "ou") or w in BECAUSE for w in gap):
+                    return True
+            elif at + len(phrase) <= m.first:
+                gap = words[at + len(phrase) : m.first]
+                if len(gap) <= 6 and not any(w in ("mais", "donc", "alors", "sinon", "plutot", "prefere", "parce",
+                                                   "car") for w in gap):
+                    return True
+            at = _find(words, phrase, at + 1, hi)
+    return False
+
+
+# ----------------------------------------------------------------------------- assembly
+
+
+@dataclass(frozen=True, slots=True)
+class When:
+    """The preference read from a turn, the word range it came from, and whether a correction
+    was applied."""
+
+    preference: Preference
+    first: int
+    last: int
+    corrected: bool
+
+
+def read_when(tokens: tuple[Token, ...], today: date) -> When | None:
+    """Every constraint on when the caller can come, or None when they said nothing of it."""
+    reader = _Reader(tokens, today)
+    reader.windows()
+    reader.named_windows()
+    reader.periods()
+    reader.days()
+    reader.day_bounds()
+    reader.wishes()
+    if not reader.found:
+        return None
+    words = reader.words
+    kept, corrected = corrections(reader.found, words)
+    marked = negations(kept, words, tokens)
+    pref = assemble(marked)
+    if pref is None:
+        return None
+    first = min(m.first for m in marked)
+    last = max(m.last for m in marked)
+    return When(pref, first, last, corrected)
+
+
+def assemble(mentions: list[Mention]) -> Preference | None:
+    """The :class:`Preference` these (corrected, negation-marked) mentions make."""
+    days: list[date] = []
+    weekdays: list[int] = []
+    not_days: list[date] = []
+    not_weekdays: list[int] = []
+    windows: list[Window] = []
+    not_windows: list[Window] = []
+    own: list[Mention] = []
+    periods: list[str] = []
+    not_periods: list[str] = []
+    from_day: date | None = None
+    until_day: date | None = None
+    asap = anything = False
+    for m in mentions:
+        if m.kind == "date" and m.day is not None:
+            if m.negated:
+                if m.weekday is not None:
+                    not_weekdays.append(m.weekday)
+                else:
+                    not_days.append(m.day)
+            else:
+                days.append(m.day)
+        elif m.kind == "weekday" and m.weekday is not None:
+            (not_weekdays if m.negated else weekdays).append(m.weekday)
+        elif m.kind == "period" and m.period:
+            (not_periods if m.negated else periods).append(m.period)
+        elif m.kind == "window" and m.window is not None:
+            if m.own is not None:
+                own.append(m)
+                continue
+            if m.negated:
+                flipped = _flip(m)
+                if flipped is not None:
+                    windows.append(flipped)
+                else:
+                    not_windows.append(m.window)
+                    if m.period:
+                        not_periods.append(m.period)
+            else:
+                windows.append(m.window)
+                if m.period:
+                    periods.append(m.period)
+        elif m.kind == "dates" and not m.negated:
+            from_day = m.from_day or from_day
+            until_day = m.until_day or until_day
+        elif m.kind == "asap":
+            asap = True
+        elif m.kind == "any":
+            anything = True
+    if not windows and own:
+        windows.extend(w for w in (_free_from(m) for m in own) if w is not None)
+    for p in not_periods:
+        not_windows.append(MORNING if p == "morning" else AFTERNOON)
+    period = _period(periods, not_periods)
+    windows = _merge(windows)
+    after, before = _bounds(windows)
+    day = days[0] if len(set(days)) == 1 else None
+    pref = Preference(
+        period=period,
+        day=day,
+        after=after,
+        before=before,
+        days=tuple(sorted(set(days))),
+        weekdays=tuple(sorted(set(weekdays) - set(not_weekdays))),
+        not_days=tuple(sorted(set(not_days))),
+        not_weekdays=tuple(sorted(set(not_weekdays))),
+        windows=tuple(windows),
+        not_windows=tuple(dict.fromkeys(not_windows)),
+        from_day=from_day,
+        until_day=until_day,
+        asap=asap,
+    )
+    if pref == Preference() and not (anything or asap):
+        return None
+    return pref
+
+
+def _flip(m: Mention) -> Window | None:
+    """A negated bound turned around: "pas avant 10h" is after 10:00."""
+    assert m.window is not None
+    if m.bound == "before" and m.window.end is not None and m.window.start is None:
+        return Window(m.window.end, None)
+    if m.bound == "after" and m.window.start is not None and m.window.end is None:
+        return Window(None, m.window.start)
+    return None
+
+
+def _free_from(m: Mention) -> Window | None:
+    """What a time of the caller's own schedule leaves free."""
+    assert m.window is not None
+    w = m.window
+    if m.own == "free":  # "je finis à 17h", "je travaille jusqu'à 17h30": after it
+        moment = w.end if m.bound == "before" else w.start
+        return Window(moment, None) if moment is not None else None
+    if m.bound == "after" and w.start is not None:  # "je travaille à partir de 14h": before it
+        return Window(None, w.start)
+    if m.bound == "at" and w.start is not None:  # "je commence à 9h": before it
+        return Window(None, w.start)
+    return None
+
+
+def _period(periods: list[str], not_periods: list[str]) -> Literal["morning", "afternoon", "any"]:
+    wanted = set(periods)
+    if len(wanted) == 1:
+        return "morning" if "morning" in wanted else "afternoon"
+    if wanted:
+        return "morning" if periods[-1] == "morning" else "afternoon"
+    excluded = set(not_periods)
+    if excluded == {"morning"}:
+        return "afternoon"
+    if excluded == {"afternoon"}:
+        return "morning"
+    return "any"
+
+
+def _merge(windows: list[Window]) -> list[Window]:
+    """Wanted windows: an open bound and a closed one in the same turn make one window
+    ("après 9h et avant 11h"); others stay alternatives."""
+    out: list[Window] = []
+    for w in dict.fromkeys(windows):
+        if out and (w.start is None) != (out[-1].start is None) and (w.end is None) != (out[-1].end is None):
+            prev = out[-1]
+            start = w.start if w.start is not None else prev.start
+            end = w.end if w.end is not None else prev.end
+            if start is not None and end is not None and start < end:
+                out[-1] = Window(start, end)
+                continue
+        if out and out[-1].start is not None and out[-1].end is None and w.start is not None and w.end is not None \
+                and w.start >= out[-1].start:
+            out[-1] = w  # "l'après-midi … vers 16h": the narrower one
+            continue
+        out.append(w)
+    return out
+
+
+def _bounds(windows: list[Window]) -> tuple[time | None, time | None]:
+    """The first-wave after/before of the wanted windows (relative windows have none)."""
+    real = [w for w in windows if w != OPENING]
+    if not real:
+        return None, None
+    w = real[-1]
+    after, before = w.start, w.end
+    if after is not None and before is not None and before <= after:
+        before = None
+    return after, before
