@@ -163,12 +163,13 @@ def wait_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
         assert t.ctx.preference is not None
         t.propose(t.ctx.preference, replies.SLOTS_INTRO_OTHER)
         return
-    before = t.ctx.patient_name, t.ctx.relation
-    if _learn(t, x, keep_preference=False) and (t.ctx.patient_name, t.ctx.relation) != before:
+    before = t.booking_name(), t.ctx.relation
+    if _learn(t, x, keep_preference=False) and (t.booking_name(), t.ctx.relation) != before:
+        # "pardon, je m'appelle Jean Dupuis", "en fait c'est pour mon fils Tom": noted, same slots.
         if names_missing(t):
             advance(t)
             return
-        t.say(replies.PATIENT_NOTED.format(name=t.ctx.patient_name))
+        t.say(replies.NAME_NOTED.format(who=t.for_whom()))
         t.resume()
         return
     if x.yes_no == "yes" and t.ctx.failed("which") == 0:

@@ -76,13 +76,7 @@ ASK_PATIENT_NAME = "Quel est le nom de {whom} ?"
 NAME_WHY = "C'est pour enregistrer le rendez-vous dans le dossier du praticien."
 ASK_NAME_AGAIN = "Quel est votre nom, s'il vous plaît ?"
 NAME_NEEDED = "Sans nom, je ne peux pas enregistrer le rendez-vous. Pouvez-vous me le donner ?"
-PATIENT_NOTED = "Très bien, pour {name}."
-# The relation words the understanding layer gives, as the assistant says them back.
-RELATIONS = {
-    "fille": "votre fille", "fils": "votre fils", "mari": "votre mari", "femme": "votre femme",
-    "mere": "votre mère", "mère": "votre mère", "pere": "votre père", "père": "votre père",
-    "enfant": "votre enfant",
-}
+NAME_NOTED = "Très bien, {who}."
 RELATION_OTHER = "la personne qui consulte"
 
 # -- slots --------------------------------------------------------------------------------
@@ -123,8 +117,9 @@ def for_whom(name: str, someone_else: bool) -> str:
 
 
 def relation_words(relation: str | None) -> str:
-    """"votre fille", or "la personne qui consulte" for anyone else."""
-    return RELATIONS.get(relation or "", RELATION_OTHER)
+    """"votre fille", "votre mère" (the relation word as the understanding layer gives it), or
+    "la personne qui consulte" for anyone else."""
+    return f"votre {relation}" if relation and relation != "autre" else RELATION_OTHER
 
 FILLER = {
     Field.NAME: "Je vous écoute : votre nom ?",
