@@ -106,7 +106,8 @@ def _hint_of(pref: Preference, folded: str) -> BookingHint | None:
     weekday = pref.weekdays[0] if len(pref.weekdays) == 1 and day is None else None
     if day is not None and _WEEKDAY.search(folded) and not _DAY_NUMBER.search(folded):
         # "celui de mardi": any Tuesday, not only the next one (it may be today, or later).
-        day, weekday = None, day.weekday()
+        weekday = day.weekday()
+        day = None
     if day is None and weekday is None and at is None:
         return None
     return BookingHint(day=day, weekday=weekday, at=at)
