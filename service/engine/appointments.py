@@ -44,9 +44,10 @@ LISTED_MAX = 3
 
 # --------------------------------------------------------------------------- matching
 def _fold(text: str) -> list[str]:
-    text = unicodedata.normalize("NFD", text.casefold())
+    """Name words without case, accents, hyphens or elided particles ("d'Inès" → "ines")."""
+    text = unicodedata.normalize("NFD", text.casefold().replace("’", "'"))
     text = "".join(c for c in text if unicodedata.category(c) != "Mn")
-    return text.replace("-", " ").replace("'", " ").split()
+    return [w for w in text.replace("-", " ").replace("'", " ").split() if len(w) > 1]
 
 
 def same_name(booked: str, said: str) -> bool:
@@ -55,9 +56,10 @@ def same_name(booked: str, said: str) -> bool:
 
 
 def _named(booked: str, said: str) -> bool:
-    """Every word said is in the name booked ("Inès" designates "Inès Brossard")."""
+    """A word said is in the name booked ("Inès", "celui d'Inès" designate "Inès Brossard"):
+    enough to choose among the verified number's own appointments, each then confirmed."""
     words = _fold(booked)
-    return bool(_fold(said)) and all(w in words for w in _fold(said))
+    return any(len(w) >= 3 and w in words for w in _fold(said))
 
 
 def matches(t: Turn, booking: BookingRef, hint: Lookup) -> bool:
@@ -94,16 +96,20 @@ def lookup_of(x: Extraction) -> Lookup:
 
 
 def merge_lookup(old: Lookup | None, new: Lookup) -> Lookup:
-    """Later details replace earlier ones of the same kind."""
+    """Later details replace earlier ones of the same kind; a full name is not replaced by a
+    single word ("Inès Brossard", then "jeudi 12 à 15h" heard as a name too)."""
     if old is None:
         return new
+    patient = new.patient or old.patient
+    if old.patient and new.patient and len(_fold(old.patient)) >= 2 > len(_fold(new.patient)):
+        patient = old.patient
     return Lookup(
         day=new.day or (old.day if new.weekday is None and new.day_of_month is None else None),
         weekday=new.weekday if new.weekday is not None else (old.weekday if new.day is None else None),
         day_of_month=new.day_of_month or (old.day_of_month if new.day is None else None),
         at=new.at or old.at,
         relation=new.relation or old.relation,
-        patient=new.patient or old.patient,
+        patient=patient,
     )
 
 
