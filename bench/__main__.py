@@ -43,6 +43,7 @@ TARGETS = {
     "fixed_rate_p99_ms": ("< 10", lambda v: v < 10),
     "sse_first_byte_p50_ms": ("< 5", lambda v: v < 5),
     "understanding_us_per_utterance": ("< 1000", lambda v: v < 1000),
+    "extraction_us_per_turn": ("< 1000", lambda v: v < 1000),
     "rss_mb_after_10k_conversations": ("< 150", lambda v: v < 150),
 }
 
@@ -192,6 +193,40 @@ def understanding_us() -> float:
     return (time.perf_counter() - start) / (rounds * len(utterances)) * 1e6
 
 
+def extraction_us() -> float:
+    """Mean time, in µs, of the one extraction pass (``extract``) over the development set's
+    whole turns, each understood cold (the per-utterance caches emptied before each turn, as
+    a new caller turn finds them)."""
+    import json
+
+    from service.config import load_practice
+    from service.engine import nlu
+    from service.engine.nlu.choice import SlotRef
+    from service.engine.nlu.extract import ExtractContext, extract
+    from service.engine.nlu.normalize import analyse
+    from service.engine.nlu.tokens import tokenize
+
+    practice = load_practice(None)
+    turns = []
+    for line in (HERE.parent / "tests" / "nlu" / "data" / "turn.jsonl").read_text("utf-8").splitlines():
+        record = json.loads(line)
+        context = record["context"]
+        slots = tuple(SlotRef(datetime.fromisoformat(s["start"]), s["label"]) for s in context.get("slots", ()))
+        turns.append((record["text"], ExtractContext(context["state"], datetime.fromisoformat(context["now"]),
+                                                     slots, practice)))
+    nlu.warm()
+    rounds = 20
+    spent = 0.0
+    for _ in range(rounds):
+        for text, context in turns:
+            tokenize.cache_clear()
+            analyse.cache_clear()
+            start = time.perf_counter()
+            extract(text, context)
+            spent += time.perf_counter() - start
+    return spent / (rounds * len(turns)) * 1e6
+
+
 def understanding_long_us() -> float:
     """Mean time, in µs, to understand a 10,000-character utterance (every task; the input is
     cut to a bounded turn first)."""
@@ -302,6 +337,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300) -> dict[str, Any]:
 
         res["understanding_us_per_utterance"] = round(understanding_us(), 1)
         res["understanding_us_long_input"] = round(understanding_long_us(), 1)
+        res["extraction_us_per_turn"] = round(extraction_us(), 1)
         res["turn_vs_baseline_ratio"] = round(res["turn_rps_telemetry_on"] / res["baseline_rps"], 3)
         res["telemetry_overhead_ratio"] = round(res["turn_rps_telemetry_off"] / res["turn_rps_telemetry_on"], 3)
     finally:

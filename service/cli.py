@@ -78,7 +78,12 @@ def _serve_workers(args: argparse.Namespace, data_dir: Path) -> int:
 def _understand(args: argparse.Namespace) -> int:
     from service.engine.nlu import batch
 
-    return batch.run(sys.stdin, sys.stdout)
+    try:  # the configured practice gives naive times their zone and "outside_hours" its hours
+        practice = load_practice(load_settings().practice_file)
+    except ConfigError as exc:
+        print(f"warning: {exc}; naive times read in Europe/Paris, outside_hours not computed", file=sys.stderr)
+        practice = None
+    return batch.run(sys.stdin, sys.stdout, practice)
 
 
 def _migrate(args: argparse.Namespace) -> int:

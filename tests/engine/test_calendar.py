@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from service.engine.calendar import find_slots, is_open_day
+from service.engine.calendar import find_slots, is_open_day, nearest, serves
 from service.engine.holidays import is_public_holiday
-from service.engine.model import Preference
+from service.engine.model import Preference, Slot, Window
 from service.engine.practice import Practice
 from tests.support import NOW, PARIS
 
@@ -105,3 +107,75 @@ def test_held_slots_are_offered_only_when_nothing_else_fits(practice: Practice) 
     everything = find_slots(practice, pref, NOW, frozenset(), count=100)
     taken = frozenset(s.start for s in everything) - held
     assert {s.start for s in find_slots(practice, pref, NOW, taken, held=held)} == held
+
+
+# ----------------------------------------------------------------------------- constraints
+
+def _local(slots: tuple[Slot, ...]) -> list[datetime]:
+    return [s.start.astimezone(PARIS) for s in slots]
+
+
+CONSTRAINTS = [
+    (Preference(days=(date(2026, 3, 5), date(2026, 3, 9))),
+     lambda t: t.date() in (date(2026, 3, 5), date(2026, 3, 9))),
+    (Preference(weekdays=(1,)), lambda t: t.weekday() == 1),
+    (Preference(not_weekdays=(0, 1, 2)), lambda t: t.weekday() not in (0, 1, 2)),
+    (Preference(not_days=(date(2026, 3, 3), date(2026, 3, 4))), lambda t: t.date() not in (date(2026, 3, 3),
+                                                                                        date(2026, 3, 4))),
+    (Preference(windows=(Window(time(14), time(16)),)),
+     lambda t: time(14) <= t.time() and (t + timedelta(minutes=30)).time() <= time(16)),
+    (Preference(windows=(Window(time(10, 30), time(12)), Window(time(16), None))),
+     lambda t: time(10, 30) <= t.time() < time(12) or t.time() >= time(16)),
+    (Preference(not_windows=(Window(None, time(12)),)), lambda t: t.time() >= time(12)),
+    (Preference(not_windows=(Window(time(12), time(13)),), period="morning"), lambda t: t.time() < time(12)),
+    (Preference(from_day=date(2026, 3, 9)), lambda t: t.date() >= date(2026, 3, 9)),
+    (Preference(until_day=date(2026, 3, 4)), lambda t: t.date() <= date(2026, 3, 4)),
+    (Preference(from_day=date(2026, 3, 9), until_day=date(2026, 3, 15), period="morning"),
+     lambda t: date(2026, 3, 9) <= t.date() <= date(2026, 3, 15) and t.time() < time(12)),
+    (Preference(windows=(Window(time(0), time(1)),)),  # "dès l'ouverture": the day's first hour
+     lambda t: t.time() < (time(9, 30) if t.weekday() < 5 else time(10))),
+    (Preference(weekdays=(3,), windows=(Window(time(17, 30), None),)),
+     lambda t: t.weekday() == 3 and t.time() >= time(17, 30)),
+]
+
+
+@pytest.mark.parametrize(("pref", "holds"), CONSTRAINTS, ids=[f"constraint{i}" for i in range(len(CONSTRAINTS))])
+def test_every_constraint_holds_for_every_proposal(practice: Practice, pref: Preference,
+                                                   holds: Callable[[datetime], bool]) -> None:
+    """Wanted and excluded dates and weekdays, windows (slot inside), excluded windows (no
+    overlap), date bounds and the relative opening window each hold for all proposals."""
+    slots = find_slots(practice, pref, NOW, frozenset())
+    assert len(slots) == 3
+    assert all(holds(t) for t in _local(slots)), _local(slots)
+    many = find_slots(practice, pref, NOW, frozenset(), count=40)
+    assert all(holds(t) for t in _local(many))
+
+
+def test_asap_proposes_the_earliest_slot_first(practice: Practice) -> None:
+    """"Le plus tôt possible": the first free slot, then the next ones an hour apart, same day allowed."""
+    earliest = find_slots(practice, Preference(), NOW, frozenset(), count=100)[0]
+    slots = find_slots(practice, Preference(asap=True), NOW, frozenset())
+    assert slots[0] == earliest
+    starts = [s.start for s in slots]
+    assert all(b - a >= timedelta(hours=1) for a, b in itertools.pairwise(starts))
+    assert starts[-1] - starts[0] < timedelta(days=1)
+
+
+def test_serves_knows_the_opening_hours(practice: Practice) -> None:
+    """Before opening, after closing and Wednesday afternoon cannot be served; the rest can."""
+    assert serves(practice, Preference(windows=(Window(time(10), time(11)),)))
+    assert not serves(practice, Preference(windows=(Window(time(7), time(8)),)))
+    assert not serves(practice, Preference(windows=(Window(time(19), None),)))
+    assert not serves(practice, Preference(weekdays=(2,), period="afternoon"))
+    assert serves(practice, Preference(weekdays=(2,), period="morning"))
+    assert not serves(practice, Preference(days=(date(2026, 3, 4),), windows=(Window(time(14), time(16)),)))
+
+
+def test_nearest_offers_the_closest_times_when_the_wish_cannot_be_met(practice: Practice) -> None:
+    """After 19:00 is closed: the nearest slots are the last ones of the day, still after 17:30."""
+    pref = Preference(windows=(Window(time(19), None),))
+    assert find_slots(practice, pref, NOW, frozenset()) == ()
+    near = nearest(practice, pref, NOW, frozenset())
+    assert len(near) == 3
+    assert all(t.time() >= time(16, 30) for t in _local(near)), _local(near)
+

@@ -13,11 +13,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from service.config import load_practice, load_settings
 from service.engine import nlu
+from service.engine.nlu.batch import extraction_json
+from service.engine.nlu.extract import ExtractContext, extract
 
 DATA = Path(__file__).parent / "data"
+# The practice ``rdv understand`` reads by default (its hours decide "outside_hours").
+PRACTICE = load_practice(load_settings({}).practice_file)
 HELDOUT = DATA / "heldout.jsonl"
-TASKS = ("intent", "name", "preference", "slot_choice", "yes_no", "phone", "filler")
+TASKS = ("intent", "name", "preference", "slot_choice", "yes_no", "phone", "filler", "turn")
+# The fields of a ``turn`` answer (``rdv understand``'s JSON of an Extraction).
+TURN_FIELDS = frozenset({"intent", "yes_no", "filler", "name", "name_issue", "patient", "relation", "preference",
+                         "outside_hours", "phone", "choice", "target", "corrected", "spans"})
+# Fields whose expected value may name only some of its keys ("preference": {"days": [...]}).
+PARTIAL = frozenset({"preference", "target"})
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 CLOCK = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
 
@@ -93,7 +103,26 @@ def direct(record: dict[str, Any]) -> Any:
         return nlu.phone(text)
     if task == "filler":
         return nlu.is_filler(text)
+    if task == "turn":
+        return extraction_json(extract(text, ExtractContext(
+            context.get("state", "START"), datetime.fromisoformat(context["now"]),
+            tuple(_slots(context)) if context.get("slots") else (), PRACTICE)))
     raise ValueError(f"unknown task {task!r}")
+
+
+def agrees(record: dict[str, Any], got: Any) -> bool:
+    """True when an answer is what the record expects (a ``turn`` record names only the
+    fields it checks, and of a preference or target only the keys it checks)."""
+    expected = record["expected"]
+    if record["task"] != "turn":
+        return bool(got == expected)
+    return all(_field_agrees(name, value, got.get(name)) for name, value in expected.items())
+
+
+def _field_agrees(name: str, expected: Any, got: Any) -> bool:
+    if name in PARTIAL and isinstance(expected, dict) and isinstance(got, dict):
+        return all(got.get(k) == v for k, v in expected.items())
+    return bool(expected == got)
 
 
 def shape_problems(record: dict[str, Any]) -> Iterator[str]:
@@ -135,3 +164,8 @@ def shape_problems(record: dict[str, Any]) -> Iterator[str]:
         yield f"phone {expected!r}"
     elif task == "filler" and not isinstance(expected, bool):
         yield f"filler {expected!r}"
+    elif task == "turn":
+        if not isinstance(context.get("now"), str) or not isinstance(context.get("state"), str):
+            yield "turn needs context.state and context.now"
+        if not isinstance(expected, dict) or not expected or set(expected) - TURN_FIELDS:
+            yield f"turn {expected!r}"

@@ -11,7 +11,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from service.config import load_practice
 from service.engine import nlu
+from service.engine.nlu.batch import extraction_json
+from service.engine.nlu.extract import ExtractContext, Extraction, extract
+from service.engine.practice import Practice
 from tests.nlu.nlu_data import E164
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -21,6 +25,7 @@ SLOTS = [
     nlu.SlotRef(datetime(2026, 3, 5, 14, 0, tzinfo=PARIS), "jeudi 5 à 14h"),
     nlu.SlotRef(datetime(2026, 3, 6, 11, 0, tzinfo=PARIS), "vendredi 6 à 11h"),
 ]
+PRACTICE = load_practice(None)
 MENU = {"book", "cancel_or_modify", "question", "human", None}
 
 # Words the parsers react to, so that generated text reaches deep branches, not only the early exits.
@@ -113,3 +118,49 @@ def test_long_input_is_bounded() -> None:
     figure of ``make bench``: ``understanding_us_long_input``)."""
     text = "je voudrais prendre rendez-vous " * 400
     check_all(text)
+
+
+STATES = ["START", "QUALIF_NAME", "QUALIF_PREF", "WAIT_CONFIRM", "QUALIF_PHONE", "CANCEL_IDENTIFY", "MODIFY_IDENTIFY",
+          "MODIFY_CONFIRM", "INTENT_ROUTER"]
+TURN_VOCABULARY = [*VOCABULARY, "non", "pardon", "enfin", "plutot", "je", "veux", "dire", "sauf", "ni", "surtout",
+                   "ma", "fille", "pour", "quelqu'un", "d'autre", "il", "s'appelle", "celui", "du", "milieu", "autre",
+                   "repetez", "tiret", "apostrophe", "comme", "deux", "n", "l", "e", "prive", "pourquoi", "travaille",
+                   "jusqu'a", "ouverture", "des", "semaine", "d'apres", "peux", "venir", "annuler", "decaler", "8"]
+TURN_TEXTS = st.one_of(TEXTS, st.lists(st.sampled_from(TURN_VOCABULARY), max_size=30).map(" ".join))
+
+
+def check_extract(text: Any, state: str = "START", now: datetime = NOW, slots: tuple[nlu.SlotRef, ...] = (),
+                  practice: Practice | None = None) -> None:
+    """The one extraction pass answers with an Extraction whose fields keep their contract."""
+    found = extract(text, ExtractContext(state, now, slots, practice))
+    assert isinstance(found, Extraction)
+    assert found.intent is None or found.intent in nlu.INTENTS
+    assert found.name is None or found.name.first or found.name.last
+    assert found.choice is None or found.choice in ("none", "repeat") or 0 <= found.choice < len(slots)
+    assert all(0 <= s.start <= s.end <= len(found.text) for s in found.spans.values())
+    if found.preference is not None:
+        pref = found.preference
+        assert not set(pref.weekdays) & set(pref.not_weekdays)
+        assert all(w.start is None or w.end is None or w.start < w.end for w in pref.windows)
+    extraction_json(found)  # serialisable as the CLI answers it
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(TURN_TEXTS, st.sampled_from(STATES))
+def test_extract_is_total_on_any_string(text: str, state: str) -> None:
+    """Random text and vocabulary soups in every state give an Extraction, never an exception."""
+    check_extract(text, state, NOW, tuple(SLOTS), PRACTICE)
+
+
+@settings(max_examples=100, deadline=None)
+@given(TURN_TEXTS, DATETIMES, SLOT_LISTS)
+def test_extract_is_total_for_any_context(text: str, now: datetime, slots: list[nlu.SlotRef]) -> None:
+    """Any reference date (year 1 to 9999) and any slots."""
+    check_extract(text, "WAIT_CONFIRM", now, tuple(slots))
+
+
+@pytest.mark.parametrize("text", EXTREMES, ids=[f"extreme{i}" for i in range(len(EXTREMES))])
+def test_extract_extreme_inputs(text: str) -> None:
+    """Empty, huge, other scripts, controls, lone surrogates, absurd numbers."""
+    check_extract(text, "QUALIF_NAME", NOW, tuple(SLOTS), PRACTICE)
+    check_extract(None)

@@ -1,42 +1,113 @@
-"""``rdv understand``: JSON lines in, one JSON line out per input, for operators and evaluations."""
+"""``rdv understand``: JSON lines in, one JSON line out per input, for operators and evaluations.
+
+Tasks: the first wave's per-field tasks (intent, name, preference, slot_choice, yes_no,
+phone, filler) and ``turn``, the whole extraction of one caller turn (``context.state``,
+``context.now``, ``context.slots``): every field found, dates ISO, times HH:MM, spans as
+``[start, end]``. Date-times without a UTC offset are read in the practice's time zone
+(Europe/Paris when no practice is given).
+"""
 
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime, time
 from typing import Any, TextIO
+from zoneinfo import ZoneInfo
 
 from service.engine import nlu
+from service.engine.model import Preference, Window
+from service.engine.nlu.extract import BookingHint, ExtractContext, Extraction, PersonName, extract
+from service.engine.practice import Practice
 
-TASKS = ("intent", "name", "preference", "slot_choice", "yes_no", "phone", "filler")
+TASKS = ("intent", "name", "preference", "slot_choice", "yes_no", "phone", "filler", "turn")
+DEFAULT_ZONE = ZoneInfo("Europe/Paris")
 
 
-def _slots(context: dict[str, Any]) -> list[nlu.SlotRef]:
+def _moment(raw: str, zone: ZoneInfo) -> datetime:
+    moment = datetime.fromisoformat(raw)
+    return moment.replace(tzinfo=zone) if moment.tzinfo is None else moment
+
+
+def _slots(context: dict[str, Any], zone: ZoneInfo = DEFAULT_ZONE, required: bool = True) -> list[nlu.SlotRef]:
     raw = context.get("slots")
-    if not isinstance(raw, list) or not raw:
+    if raw is None and not required:
+        return []
+    if not isinstance(raw, list) or (required and not raw):
         raise ValueError("slot_choice needs context.slots: a list of {\"start\": ISO, \"label\": ...}")
     out = []
     for item in raw:
         if not isinstance(item, dict) or not isinstance(item.get("start"), str):
             raise ValueError("each context.slots item needs a \"start\" ISO date-time")  # noqa: TRY004 - a bad input line
-        start = datetime.fromisoformat(item["start"])
-        if start.tzinfo is None:
-            raise ValueError("context.slots start must carry a UTC offset")
-        out.append(nlu.SlotRef(start, str(item.get("label", ""))))
+        out.append(nlu.SlotRef(_moment(item["start"], zone).astimezone(zone), str(item.get("label", ""))))
     return out
 
 
-def _now(context: dict[str, Any]) -> datetime:
+def _now(context: dict[str, Any], zone: ZoneInfo = DEFAULT_ZONE) -> datetime:
     raw = context.get("now")
     if not isinstance(raw, str):
-        raise ValueError("preference needs context.now: an ISO date-time with offset")  # noqa: TRY004 - a bad input line
-    now = datetime.fromisoformat(raw)
-    if now.tzinfo is None:
-        raise ValueError("context.now must carry a UTC offset")
-    return now
+        raise ValueError("preference needs context.now: an ISO date-time")  # noqa: TRY004 - a bad input line
+    return _moment(raw, zone)
 
 
-def understand(record: Any) -> dict[str, Any]:
+def _hm(moment: time | None) -> str | None:
+    return None if moment is None else moment.strftime("%H:%M")
+
+
+def _day(day: date | None) -> str | None:
+    return None if day is None else day.isoformat()
+
+
+def _person(person: PersonName | None) -> dict[str, str | None] | None:
+    return None if person is None else {"first": person.first, "last": person.last}
+
+
+def _windows(windows: tuple[Window, ...]) -> list[list[str | None]]:
+    return [[_hm(w.start), _hm(w.end)] for w in windows]
+
+
+def preference_json(pref: Preference | None) -> dict[str, Any] | None:
+    """A preference with every constraint, as JSON."""
+    if pref is None:
+        return None
+    return {
+        "period": pref.period, "day": _day(pref.day), "after": _hm(pref.after), "before": _hm(pref.before),
+        "days": [d.isoformat() for d in pref.days], "weekdays": list(pref.weekdays),
+        "not_days": [d.isoformat() for d in pref.not_days], "not_weekdays": list(pref.not_weekdays),
+        "windows": _windows(pref.windows), "not_windows": _windows(pref.not_windows),
+        "from_day": _day(pref.from_day), "until_day": _day(pref.until_day), "asap": pref.asap,
+    }
+
+
+def _target(hint: BookingHint | None) -> dict[str, Any] | None:
+    if hint is None:
+        return None
+    return {"day": _day(hint.day), "weekday": hint.weekday, "day_of_month": hint.day_of_month, "at": _hm(hint.at),
+            "relation": hint.relation, "patient": _person(hint.patient)}
+
+
+def extraction_json(found: Extraction) -> dict[str, Any]:
+    """Every field of an extraction as JSON (dates ISO, times HH:MM, spans ``[start, end]``)."""
+    return {
+        "intent": found.intent, "yes_no": found.yes_no, "filler": found.filler, "name": _person(found.name),
+        "name_issue": found.name_issue, "patient": _person(found.patient), "relation": found.relation,
+        "preference": preference_json(found.preference), "outside_hours": found.outside_hours,
+        "phone": found.phone, "choice": found.choice, "target": _target(found.target), "corrected": found.corrected,
+        "spans": {k: [v.start, v.end] for k, v in found.spans.items()},
+    }
+
+
+def turn(text: str, context: dict[str, Any], practice: Practice | None = None) -> dict[str, Any]:
+    """The ``turn`` task: the whole extraction of one caller turn."""
+    zone = practice.timezone if practice is not None else DEFAULT_ZONE
+    state = context.get("state", "START")
+    if not isinstance(state, str):
+        raise ValueError("context.state must be a string (the state the assistant is in)")  # noqa: TRY004
+    now = _now(context, zone).astimezone(zone)
+    slots = tuple(_slots(context, zone, required=False))
+    return extraction_json(extract(text, ExtractContext(state, now, slots, practice)))
+
+
+def understand(record: Any, practice: Practice | None = None) -> dict[str, Any]:
     """``{"predicted": value}`` for one record, or ``{"error": message}`` for a bad one."""
     if not isinstance(record, dict):
         return {"error": "each line must be a JSON object"}
@@ -50,6 +121,8 @@ def understand(record: Any) -> dict[str, Any]:
     if not isinstance(context, dict):
         return {"error": "field \"context\" must be an object"}
     try:
+        if task == "turn":
+            return {"predicted": turn(text, context, practice)}
         if task == "intent":
             return {"predicted": nlu.intent(text)}
         if task == "name":
@@ -74,7 +147,7 @@ def understand(record: Any) -> dict[str, Any]:
         return {"error": str(exc)}
 
 
-def run(stdin: TextIO, stdout: TextIO) -> int:
+def run(stdin: TextIO, stdout: TextIO, practice: Practice | None = None) -> int:
     """Read JSON lines from ``stdin``, write one JSON answer line each to ``stdout``."""
     for line in stdin:
         if not line.strip():
@@ -84,7 +157,7 @@ def run(stdin: TextIO, stdout: TextIO) -> int:
         except ValueError as exc:
             answer: dict[str, Any] = {"error": f"invalid JSON: {exc}"}
         else:
-            answer = understand(record)
+            answer = understand(record, practice)
         stdout.write(json.dumps(answer, ensure_ascii=False) + "\n")
         stdout.flush()
     return 0

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, time
 from typing import Literal
 
 from service.engine.nlu.normalize import analyse, has_phrase
@@ -72,7 +72,7 @@ def _excluded(words: tuple[str, ...], pos: int) -> bool:
     """True for "pas le premier", "ni le premier", "le premier ça ne va pas": a negation just
     before the mention, or a refusal in the few words after it."""
     before = words[max(0, pos - 3) : pos]
-    if "pas" in before or "sauf" in before or "ni" in before:
+    if "pas" in before or "sauf" in before or "ni" in before or "non" in before[-1:]:
         return True
     after = words[pos + 1 : pos + 6]
     return any(has_phrase(after, phrase) >= 0 for phrase in REFUSED)
@@ -116,26 +116,59 @@ def choice_of(text: str, slots: Sequence[SlotRef]) -> int | Literal["none"] | No
     if earliest or latest:
         order = sorted(range(count), key=lambda i: slots[i].start)
         return order[0] if earliest else order[-1]
-    # A clock time: "celui de 14h", "quatorze heures", "14h30".
-    times = [t for _, t in times_in(utt.digit_text)]
+    if count >= 3 and "milieu" in words:
+        return count // 2  # "celui du milieu"
+    # A clock time: "celui de 14h", "quatorze heures", "14h30"; "pas celui de 9h" rules one out.
+    digit_words = tuple(utt.digit_text.split())
+    times: list[time] = []
+    ruled_out: set[int] = {idx for pos, idx in mentions if _excluded(words, pos)}
     matches: set[int] = set()
-    for moment in times:
+    for start, moment in times_in(utt.digit_text):
         hit = [i for i, s in enumerate(slots) if (s.start.hour, s.start.minute) == (moment.hour, moment.minute)]
         if not hit:
             hit = [i for i, s in enumerate(slots) if s.start.hour == moment.hour and moment.minute == 0]
+        if not hit and moment.hour >= 12:  # "neuf heures" said of a morning list stays 9:00; "trois heures" 15:00
+            hit = [i for i, s in enumerate(slots) if (s.start.hour, s.start.minute) == (moment.hour - 12, moment.minute)]
+        position = len(utt.digit_text[:start].split())
+        if _excluded(digit_words, position):
+            ruled_out.update(hit)
+            continue
+        times.append(moment)
         matches.update(hit)
     days = weekdays_in(words)
     if days:
         by_day = {i for i, s in enumerate(slots) if s.start.weekday() in days}
         matches = (matches & by_day) if matches else by_day
     period = _period(utt.bare)
-    if period is not None and (times or days or POINTERS & set(words)):
-        pool = matches if (times or days) else set(range(count))
+    other = bool({"autre", "l'autre"} & set(words)) and bool(ruled_out)
+    if period is not None and (times or days or other or POINTERS & set(words)):
+        pool = matches if (times or days) else set(range(count)) - ruled_out
         matches = {i for i in pool if (slots[i].start.hour < 12) == (period == "morning")}
+    elif other and not matches:
+        matches = set(range(count)) - ruled_out  # "pas celui de neuf heures, l'autre"
+    matches -= ruled_out
     if len(matches) == 1:
         return next(iter(matches))
     if any(has_phrase(words, p) >= 0 for p in REJECT):
         return "none"
+    return None
+
+
+REPEAT = (("repetez",), ("repeter",), ("redire",), ("redites",), ("pas", "compris"), ("pas", "entendu"),
+          ("pas", "bien", "compris"), ("c'etait", "quoi"), ("c'etait", "lesquels"), ("encore", "une", "fois"),
+          ("rappeler", "les"), ("rappelez",), ("relire",), ("relisez",), ("reprendre", "les"), ("vous", "avez", "dit"),
+          ("quels", "etaient"), ("lesquels",), ("repetes",), ("redis",))
+
+
+def read_choice(text: str, slots: Sequence[SlotRef]) -> int | Literal["none", "repeat"] | None:
+    """The slot choice of the extraction pass: :func:`slot_choice`, or "repeat" when the
+    caller asks to hear the slots again; never raises."""
+    found = slot_choice(text, slots)
+    if found is not None or not isinstance(text, str):
+        return found
+    words = analyse(text).words
+    if any(has_phrase(words, p) >= 0 for p in REPEAT):
+        return "repeat"
     return None
 
 

@@ -14,13 +14,26 @@ live in the sibling modules.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Literal
 
+from service.engine import calendar
 from service.engine.model import Preference
-from service.engine.nlu.choice import SlotRef
+from service.engine.nlu.choice import SlotRef, read_choice
+from service.engine.nlu.filler import filler_of
+from service.engine.nlu.intent import intent_of
+from service.engine.nlu.names import read_name
+from service.engine.nlu.normalize import analyse
+from service.engine.nlu.phone import read_phone
+from service.engine.nlu.someone import read_someone
+from service.engine.nlu.target import read_target
+from service.engine.nlu.tokens import Token, tokenize
+from service.engine.nlu.when import assemble, read_when
+from service.engine.nlu.yesno import yes_no
+from service.engine.practice import Practice
 
 NameIssue = Literal["refused", "question", "first_only"]
 Choice = int | Literal["none", "repeat"]
@@ -68,11 +81,13 @@ class BookingHint:
 @dataclass(frozen=True, slots=True)
 class ExtractContext:
     """What the assistant knows when the caller speaks: the state (what was just asked),
-    the practice-local ``now``, and the slots just read out (WAIT_CONFIRM)."""
+    the practice-local ``now``, the slots just read out (WAIT_CONFIRM), and the practice
+    (optional: with it, ``outside_hours`` says when a wanted window cannot be served)."""
 
     state: str
     now: datetime
     slots: tuple[SlotRef, ...] = ()
+    practice: Practice | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,24 +130,105 @@ class Extraction:
     spans: Mapping[str, Span] = field(default_factory=dict)
 
 
+NAME_STATES = frozenset({"QUALIF_NAME", "CANCEL_IDENTIFY", "MODIFY_IDENTIFY"})
+CHANGE_STATES = frozenset({"CANCEL_IDENTIFY", "CANCEL_CONFIRM", "MODIFY_IDENTIFY", "MODIFY_CONFIRM"})
+NOT_INTENTS = frozenset({"unknown", "yes", "no", "filler"})
+
+
+def _span(tokens: tuple[Token, ...], first: int, last: int) -> Span | None:
+    if not tokens or first >= last or first >= len(tokens):
+        return None
+    return Span(tokens[first].start, tokens[min(last, len(tokens)) - 1].end)
+
+
 def extract(text: str, context: ExtractContext) -> Extraction:
     """Every field ``text`` gives in ``context``. Total: never raises on any string."""
-    from service.engine import (
-        nlu,  # the sibling extractors (imported late: nlu imports this module)
-    )
+    if not isinstance(text, str):
+        text = ""
+    try:
+        return _extract(text, context)
+    except (ValueError, OverflowError, IndexError, KeyError, TypeError, AttributeError):
+        return Extraction(text=text)  # a parser bug must not break a turn: nothing understood
 
-    state = context.state
-    intent = nlu.intent(text)
-    parsed_name = nlu.name(text) if state in ("QUALIF_NAME", "CANCEL_IDENTIFY", "MODIFY_IDENTIFY") else None
-    pref = nlu.preference(text, context.now)
-    choice = nlu.slot_choice(text, list(context.slots)) if context.slots else None
+
+def _extract(text: str, context: ExtractContext) -> Extraction:
+    tokens = tokenize(text)
+    utt = analyse(text)
+    spans: dict[str, Span] = {}
+    corrected = False
+    found_intent = intent_of(utt)
+    intent = None if found_intent in NOT_INTENTS else found_intent
+    # Names: everywhere when a name was asked, else only when introduced.
+    asked = context.state in NAME_STATES
+    person = issue = None
+    named = read_name(tokens, asked=asked)
+    someone = read_someone(tokens)
+    if named is not None and not (someone is not None and someone.patient is not None
+                                  and named.first < someone.last and someone.first < named.last):
+        person, issue = named.person, named.issue
+        corrected |= named.corrected
+        if (where := _span(tokens, named.first, named.last)) is not None:
+            spans["name"] = where
+    relation = patient = None
+    if someone is not None:
+        relation = someone.relation
+        patient = None if someone.patient is None else PersonName(someone.patient.first, someone.patient.last)
+        if (where := _span(tokens, someone.first, someone.last)) is not None:
+            spans["patient" if patient else "relation"] = where
+        if intent == "human" and someone.relation == "autre":
+            intent = None
+    # When: the preference, and the appointment spoken of when cancelling or moving.
+    when = read_when(tokens, context.now.date())
+    pref = None
+    target = None
+    if when is not None:
+        corrected |= when.corrected
+        mentions = when.mentions
+        if intent in ("cancel", "modify") or context.state in CHANGE_STATES:
+            cant = bool(_CANT.search(utt.text))
+            hint = read_target(tokens, mentions, cant)
+            if hint is not None:
+                target = BookingHint(hint.day, hint.weekday, hint.day_of_month, hint.at)
+                mentions = tuple(m for m in mentions if m not in hint.mentions)
+                spans["target"] = Span(tokens[hint.mentions[0].first].start, tokens[hint.mentions[-1].last - 1].end)
+            if intent == "cancel":
+                mentions = ()
+        pref = assemble(list(mentions)) if mentions else None
+        if pref is not None:
+            where = _span(tokens, min(m.first for m in mentions), max(m.last for m in mentions))
+            if where is not None:
+                spans["preference"] = where
+    if someone is not None and (intent in ("cancel", "modify") or context.state in CHANGE_STATES):
+        base = target or BookingHint()
+        target = BookingHint(base.day, base.weekday, base.day_of_month, base.at, relation, patient)
+    outside = bool(pref is not None and context.practice is not None and not calendar.serves(context.practice, pref))
+    number, phone_corrected, phone_span = read_phone(text)
+    corrected |= phone_corrected
+    if phone_span is not None:
+        spans["phone"] = Span(*phone_span)
+    choice = read_choice(text, context.slots) if context.slots else None
+    if choice is not None:
+        spans["choice"] = Span(0, len(text))
+    answer = yes_no(text)
+    if corrected and answer == "no" and utt.content[:1] != ("non",):
+        answer = None  # "Martin non Martinez": the "non" took a word back, it answers nothing
     return Extraction(
         text=text,
-        intent=intent if intent not in ("unknown", "yes", "no") else None,
-        yes_no=nlu.yes_no(text),
-        filler=nlu.is_filler(text),
-        name=None if parsed_name is None else PersonName(parsed_name.first, parsed_name.last),
-        preference=None if pref is None else Preference(pref.period, pref.day, pref.after, pref.before),
-        phone=nlu.phone(text),
+        intent=intent,
+        yes_no=answer,
+        filler=filler_of(utt),
+        name=None if person is None else PersonName(person.first, person.last),
+        name_issue=issue,
+        patient=patient,
+        relation=relation,
+        preference=pref,
+        outside_hours=outside,
+        phone=number,
         choice=choice,
+        target=target,
+        corrected=corrected,
+        spans=spans,
     )
+
+
+_CANT = re.compile(r"\b(?:peux|pourrai|pourrais|pouvons) (?:pas|plus) (?:venir|etre la|y aller)\b|\bviendrai pas\b")

@@ -92,7 +92,7 @@ LABEL_GLUE = frozenset({"de", "famille", "c'est", "c", "est", "mon", "ma", "et",
 # Words that never belong to a name: a sentence, not a name, was said. (A vocabulary of
 # French function words and the booking's own words, not a list of names.)
 NOT_NAME = frozenset(
-    ["je", "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "me", "te", "se", "sais", "pas", "sait", "savoir", "pourquoi", "quoi", "comment", "qui", "quand", "combien", "oui", "non", "rien", "ca", "cela", "ceci", "est", "sont", "suis", "es", "etes", "a", "ai", "as", "avons", "avez", "ont", "veux", "voudrais", "voulez", "voudrait", "souhaite", "souhaiterais", "aimerais", "peux", "pouvez", "dois", "faut", "rendez-vous", "rendez", "rdv", "prendre", "annuler", "deplacer", "decaler", "changer", "reporter", "matin", "apres-midi", "midi", "soir", "demain", "aujourd'hui", "premier", "deuxieme", "troisieme", "dernier", "heure", "heures", "h", "et", "ou", "mais", "donc", "or", "ni", "car", "un", "une", "des", "les", "au", "aux", "avec", "pour", "par", "sur", "sous", "dans", "en", "y", "ne", "plus", "tres", "bien", "mal", "merci", "bonjour", "au-revoir", "demandez", "demande", "dire", "dit", "appelle", "appelais", "nom", "prenom", "telephone", "numero", "docteur", "medecin", "cabinet", "personne", "quelqu'un", "quelqu", "parler", "aucun", "aucune", "autre", "creneau", "creneaux", "accord", "d'accord", "attendez", "attends", "pardon", "excusez", "repetez", "comprends", "compris", "mon", "ma", "mes", "ton", "ta", "ses", "leur", "euh", "hum", "bah", "ben", "allo", "faire", "fait", "fais", "peut-etre", "bof", "zut", "mince", "prive", "privee", "confidentiel", "secret", "necessaire", "obligatoire", "utile", "besoin", "prefere", "preferais", "envie", "question", "parfait", "bon", "bonne", "note", "ok", "voila", "exact", "exactement", "correct", "c'est", "c", "que", "qu'", "ce", "cet", "cette", "ces", "son", "sa", "lui", "moi", "toi", "fille", "fils", "mari", "femme", "mere", "pere", "enfant", "enfants", "maman", "papa", "bebe", "frere", "soeur", "ami", "amie", "voisin", "voisine", "rappeler", "rappelle", "appeler", "urgent", "urgence", "consultation", "visite", "seance", "controle", "vaccin", "ordonnance", "disponible", "dispo", "libre", "possible", "impossible", "semaine", "mois", "jour", "jours", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre", "octobre", "novembre", "decembre", "l'adresse", "adresse", "parking", "prix", "tarif", "horaires", "ouvert", "ferme", "vite", "tot", "tard", "plutot", "vers", "entre", "avant", "apres", "chez", "ici", "la-bas", "tout", "tous", "toute", "toutes", "meme", "aussi", "encore", "deja", "jamais", "toujours", "vraiment", "juste"]
+    ["je", "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "me", "te", "se", "sais", "pas", "sait", "savoir", "pourquoi", "quoi", "comment", "qui", "quand", "combien", "oui", "non", "rien", "ca", "cela", "ceci", "est", "sont", "suis", "es", "etes", "a", "ai", "as", "avons", "avez", "ont", "veux", "voudrais", "voulez", "voudrait", "souhaite", "souhaiterais", "aimerais", "peux", "pouvez", "dois", "faut", "rendez-vous", "rendez", "rdv", "prendre", "annuler", "deplacer", "decaler", "changer", "reporter", "matin", "apres-midi", "midi", "soir", "demain", "aujourd'hui", "premier", "deuxieme", "troisieme", "dernier", "heure", "heures", "h", "et", "ou", "mais", "donc", "or", "ni", "car", "un", "une", "des", "les", "au", "aux", "avec", "pour", "par", "sur", "sous", "dans", "en", "y", "ne", "plus", "tres", "bien", "mal", "merci", "bonjour", "au-revoir", "demandez", "demande", "dire", "dit", "appelle", "appelais", "nom", "prenom", "telephone", "numero", "docteur", "medecin", "cabinet", "personne", "quelqu'un", "quelqu", "parler", "aucun", "aucune", "autre", "creneau", "creneaux", "accord", "d'accord", "attendez", "attends", "pardon", "excusez", "repetez", "comprends", "compris", "mon", "ma", "mes", "ton", "ta", "ses", "leur", "euh", "hum", "bah", "ben", "allo", "faire", "fait", "fais", "peut-etre", "bof", "zut", "mince", "prive", "privee", "confidentiel", "secret", "necessaire", "obligatoire", "utile", "besoin", "prefere", "preferais", "envie", "question", "parfait", "bon", "bonne", "note", "ok", "voila", "exact", "exactement", "correct", "c'est", "c", "que", "qu'", "ce", "cet", "cette", "ces", "son", "sa", "lui", "moi", "toi", "fille", "fils", "mari", "femme", "mere", "pere", "enfant", "enfants", "maman", "papa", "bebe", "frere", "soeur", "ami", "amie", "voisin", "voisine", "rappeler", "rappelle", "appeler", "urgent", "urgence", "consultation", "visite", "seance", "controle", "vaccin", "ordonnance", "disponible", "dispo", "libre", "possible", "impossible", "semaine", "mois", "jour", "jours", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre", "octobre", "novembre", "decembre", "l'adresse", "adresse", "parking", "prix", "tarif", "horaires", "ouvert", "ferme", "vite", "tot", "tard", "plutot", "vers", "entre", "avant", "apres", "chez", "ici", "la-bas", "j'aimerais", "j'ai", "j'voudrais", "aimerait", "j'appelle", "j'appelais", "d'autre", "autres", "malade", "malades", "tout", "tous", "toute", "toutes", "meme", "aussi", "encore", "deja", "jamais", "toujours", "vraiment", "juste"]
 ) | frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS)
 # Words that French uses as surnames and are common words too: names when a name is asked.
 WORD_SURNAMES_OK = frozenset({"lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "petit", "prix",
@@ -242,12 +242,16 @@ def _apply_spelling(pieces: list[_Piece]) -> list[_Piece]:
     piece = _Piece(spelled, spelled)
     if not head:
         return [piece]
-    # The spelling replaces the heard word it spells (the most similar, the last by default).
-    scores = [fuzz.ratio(p.folded.replace("-", ""), spelled.replace("-", "")) for p in head]
-    best = max(range(len(head)), key=lambda k: (scores[k], k))
-    if scores[best] < 40:
-        best = len(head) - 1
-    return [*head[:best], piece, *head[best + 1 :]]
+    # The spelling replaces the heard words it spells (the most similar, the last by default):
+    # one word ("Lefèvre, l e f e b v r e") or the last few ("Le Goff, l e tiret g o deux f").
+    target = spelled.replace("-", "").replace(" ", "")
+    options = [(fuzz.ratio(p.folded.replace("-", ""), target), k, k + 1) for k, p in enumerate(head)]
+    options += [(fuzz.ratio("".join(p.folded for p in head[k:]).replace("-", ""), target), k, len(head))
+                for k in range(len(head) - 1)]
+    score, lo, hi = max(options, key=lambda o: (o[0], o[2] - o[1], o[1]))
+    if score < 40:
+        lo, hi = len(head) - 1, len(head)
+    return [*head[:lo], piece, *head[hi:]]
 
 
 def _split_correction(pieces: list[_Piece]) -> tuple[list[_Piece], bool]:
@@ -325,18 +329,18 @@ def _pieces(tokens: tuple[Token, ...], lo: int, hi: int) -> list[_Piece]:
 _INTROS_LONGEST_FIRST = tuple(sorted(INTROS, key=len, reverse=True))
 
 
-def _intro(words: tuple[str, ...]) -> tuple[int, int, bool] | None:
-    """The last name introduction in ``words``: where it starts, where the name starts, and
+def _intros(words: tuple[str, ...]) -> list[tuple[int, int, bool]]:
+    """Every name introduction in ``words``: where it starts, where the name starts, and
     whether it is strong enough to open a name in a first sentence."""
-    best: tuple[int, int, bool] | None = None
+    found: list[tuple[int, int, bool]] = []
     for i in range(len(words)):
-        if best is not None and i < best[1]:
+        if found and i < found[-1][1]:
             continue
         for phrase in _INTROS_LONGEST_FIRST:
             if _phrase_at(words, i, phrase):
-                best = (i, i + len(phrase), phrase in STRONG_INTROS)
+                found.append((i, i + len(phrase), phrase in STRONG_INTROS))
                 break
-    return best
+    return found
 
 
 def _candidate_end(words: tuple[str, ...], start: int, asked: bool) -> int:
@@ -389,29 +393,40 @@ def _labelled(tokens: tuple[Token, ...]) -> Person | None:
     return Person(first_shown, join_last([cap(p.shown) for p in last], [p.folded for p in last]))
 
 
-def read_name(tokens: tuple[Token, ...], asked: bool) -> NameFound | None:
+def read_name(tokens: tuple[Token, ...], asked: bool, strict_words: bool = False) -> NameFound | None:
     """The name a turn gives. ``asked``: the assistant just asked for a name, so any words
     that can be a name are one; otherwise a name needs its introduction."""
     words = tuple(t.word for t in tokens)
     if not words or len(words) > 40:
         return None
     if asked and "prenom" in words:
-        found = _labelled(tokens)
-        if found is not None:
-            return NameFound(found, "first_only" if found.last is None else None, 0, len(tokens))
-    intro = _intro(words)
-    if intro is not None:
-        start = intro[1]
-    elif asked:
-        start = 0
-    else:
-        return None
+        labelled = _labelled(tokens)
+        if labelled is not None:
+            return NameFound(labelled, "first_only" if labelled.last is None else None, 0, len(tokens))
+    intros = _intros(words)
+    strong = [i for i in intros if i[2]]
+    weak = [i for i in intros if not i[2]]
+    starts: list[tuple[int, tuple[int, int, bool] | None]] = [(i[1], i) for i in strong[-1:]]
+    if asked:
+        starts.append((0, None))
+    starts.extend((i[1], i) for i in reversed(weak))
+    found: NameFound | None = None
+    for start, used in starts:
+        found = _read_from(tokens, words, start, used, asked, strict_words)
+        if found is not None and found.person is not None:
+            return found
+    return found
+
+
+def _read_from(tokens: tuple[Token, ...], words: tuple[str, ...], start: int,
+               intro: tuple[int, int, bool] | None, asked: bool, strict_words: bool) -> NameFound | None:
+    """The name that starts at word ``start`` (after ``intro``, if any)."""
     while start < len(words) and words[start] in LEAD and not (start + 1 < len(words) and words[start] in TITLES):
         start += 1
     title = False
     if start < len(words) and words[start] in TITLES:
         title, start = True, start + 1
-    end = _candidate_end(words, start, asked)
+    end = _candidate_end(words, start, asked and not strict_words)
     while end > start and words[end - 1] in TRAIL:
         end -= 1
     pieces = _pieces(tokens, start, end)

@@ -18,6 +18,7 @@ import re
 import phonenumbers
 
 from service.engine.nlu.normalize import Utterance, analyse, fold
+from service.engine.nlu.tokens import Token, tokenize
 
 _DIGITS = re.compile(r"\d+")
 UNITS = {"zero": 0, "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7,
@@ -166,3 +167,50 @@ def phone(text: str) -> str | None:
 def warm() -> None:
     """Load phonenumbers' metadata now rather than during the first caller's turn."""
     phonenumbers.is_valid_number(phonenumbers.parse("0612345678", "FR"))
+
+
+# Said between two runs of digits, these take the first run back (or its last groups):
+# "zéro six vingt… non zéro six trente…", "… cinquante-six, pardon, cinquante-sept".
+CORRECTIONS = frozenset({"non", "pardon", "enfin", "plutot", "trompe", "trompee", "oups", "attendez", "correction"})
+
+
+def _digits_of(text: str) -> str:
+    """The digits a piece of a turn says (spoken groups first, else text2num's reading)."""
+    utt = analyse(text)
+    spoken = spoken_digits(utt)
+    if spoken:
+        return spoken
+    return "".join(_DIGITS.findall(utt.digit_text))
+
+
+def _number_span(tokens: tuple[Token, ...]) -> tuple[int, int] | None:
+    numeric = [t for t in tokens if any(c.isdigit() for c in t.word) or all(_numeric(p) for p in t.word.split("-"))]
+    numeric = [t for t in numeric if t.word not in ("et", "un", "une")] or numeric
+    return (numeric[0].start, numeric[-1].end) if numeric else None
+
+
+def read_phone(text: str) -> tuple[str | None, bool, tuple[int, int] | None]:
+    """The number a turn gives (E.164), whether a self-correction was applied, and where the
+    number was said; never raises."""
+    if not isinstance(text, str) or not text.strip():
+        return None, False, None
+    tokens = tokenize(text)
+    marks = [i for i, t in enumerate(tokens) if t.word in CORRECTIONS]
+    for at in reversed(marks):
+        before, after = tokens[:at], tokens[at + 1 :]
+        if not after or not before:
+            continue
+        head, tail = text[: tokens[at].start], text[tokens[at].end :]
+        later, earlier = _digits_of(tail), _digits_of(head)
+        if len(later) < 2 or len(earlier) < 2:
+            continue
+        found = phone(tail)
+        if found is not None:
+            return found, True, _number_span(after)
+        if len(later) < len(earlier):
+            spliced = earlier[: max(0, min(len(earlier), 10) - len(later))] + later
+            found = _validate(spliced, "+" in head)
+            if found is not None:
+                return found, True, _number_span(tokens)
+    found = phone(text)
+    return found, False, (_number_span(tokens) if found else None)

@@ -77,7 +77,8 @@ def read_someone(tokens: tuple[Token, ...]) -> Someone | None:
         specific.append((owner, i + 1, RELATIONS[w]))
     for phrase in OTHER:
         for i in _find_all(words, phrase):
-            if phrase == ("pas", "pour", "moi") or not _negated(words, i):
+            talk = {"parler", "passer", "passez", "parle"} & set(words[max(0, i - 3) : i])
+            if (phrase == ("pas", "pour", "moi") or not _negated(words, i)) and not talk:
                 other.append((i, i + len(phrase)))
     for phrase in SELF:  # "c'est pas pour ma fille, c'est pour moi": the caller after all
         for i in _find_all(words, phrase):
@@ -105,7 +106,7 @@ def read_someone(tokens: tuple[Token, ...]) -> Someone | None:
                     relation = "autre"
     if patient is None and relation is not None and 0 <= end < len(words):
         # "pour ma fille Inès Brossard", "mon fils, Tom": the name right after the relation.
-        found = read_name(tokens[end:], asked=True)
+        found = read_name(tokens[end:], asked=True, strict_words=True)
         if found is not None and found.person is not None and found.first <= 1 and found.last - found.first <= 4:
             patient = found.person
             end = end + found.last

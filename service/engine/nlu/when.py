@@ -570,8 +570,8 @@ class _Reader:
         j = found[1]
         after = words[j] if j < len(words) else ""
         if after in ("h", "heure", "heures", "minutes", "min", "jours", "semaines", "ans", "euros", "fois") \
-                or clock_token(words[k]) is not None:
-            return None
+                or clock_token(words[k]) is not None or after.isdigit():
+            return None  # "c'est le 06 12 34…" is a phone number, not the 6th
         month = None
         if after in MONTHS:
             month, j = MONTHS.index(after) + 1, j + 1
@@ -693,13 +693,14 @@ def negations(mentions: list[Mention], words: tuple[str, ...], tokens: tuple[Tok
             inside[k] = True
     out: list[Mention] = []
     for m in covered:
-        out.append(replace(m, negated=_pre_negated(m, words, inside) or _unavailable(m, words, tokens)))
+        out.append(replace(m, negated=_pre_negated(m, words, inside, tokens) or _unavailable(m, words, tokens)))
     return out
 
 
-def _pre_negated(m: Mention, words: tuple[str, ...], inside: list[bool]) -> bool:
+def _pre_negated(m: Mention, words: tuple[str, ...], inside: list[bool], tokens: tuple[Token, ...]) -> bool:
     k = m.first - 1
-    while k >= 0:
+    clause = tokens[m.first].clause
+    while k >= 0 and (tokens[k].clause == clause or words[k] in ("ni", "et", "ou")):
         w = words[k]
         if inside[k]:
             if w in PRE_NEGATORS:
@@ -713,6 +714,9 @@ def _pre_negated(m: Mention, words: tuple[str, ...], inside: list[bool]) -> bool
             continue
         return False
     return False
+
+
+_SUBJECT = frozenset({"c'est", "c", "est", "ca", "ce", "n'est", "me", "m'", "je", "j'"})
 
 
 def _unavailable(m: Mention, words: tuple[str, ...], tokens: tuple[Token, ...]) -> bool:
@@ -729,7 +733,10 @@ def _unavailable(m: Mention, words: tuple[str, ...], tokens: tuple[Token, ...]) 
         while at >= 0:
             if at >= m.last:
                 gap = words[m.last : at]
-                if not any(w in ("mais", "donc", "alors", "sinon", "plutot", "et", "ou") or w in BECAUSE for w in gap):
+                listed = all(w in NEG_GLUE or w in WEEKDAYS or w in _SUBJECT for w in gap)  # "lundi et mardi c'est…"
+                if not any(w in ("mais", "donc", "alors", "sinon", "plutot") or w in BECAUSE for w in gap) and (
+                    listed or not any(w in ("et", "ou") for w in gap)
+                ):
                     return True
             elif at + len(phrase) <= m.first:
                 gap = words[at + len(phrase) : m.first]
@@ -748,10 +755,11 @@ class When:
     """The preference read from a turn, the word range it came from, and whether a correction
     was applied."""
 
-    preference: Preference
+    preference: Preference | None
     first: int
     last: int
     corrected: bool
+    mentions: tuple[Mention, ...] = ()
 
 
 def read_when(tokens: tuple[Token, ...], today: date) -> When | None:
@@ -768,12 +776,11 @@ def read_when(tokens: tuple[Token, ...], today: date) -> When | None:
     words = reader.words
     kept, corrected = corrections(reader.found, words)
     marked = negations(kept, words, tokens)
-    pref = assemble(marked)
-    if pref is None:
+    if not marked:
         return None
     first = min(m.first for m in marked)
     last = max(m.last for m in marked)
-    return When(pref, first, last, corrected)
+    return When(assemble(marked), first, last, corrected, tuple(marked))
 
 
 def assemble(mentions: list[Mention]) -> Preference | None:
