@@ -164,7 +164,7 @@ def _caller_said(t: Turn, said: CallerSaid) -> None:
             t.transfer(replies.TRANSFER_AFTER_FAILURES)
         return
 
-    x = understand(text, state, t.local(t.now), _refs(t))
+    x = understand(text, state, t.local(t.now), _refs(t), t.practice)
     if state is S.WAIT_CONFIRM and x.choice == "repeat":
         t.say(replies.REPEAT_SLOTS.format(labels=t.spoken_slots()))
         return
