@@ -42,6 +42,7 @@ class Script:
     phone: str | None = PHONE
     slots_in: int | None = None  # turns until slots are proposed (1 = the opening)
     last_proposal_fits: bool = True  # every slot of the last proposal honours ``fits``
+    says: str | None = None  # a sentence some reply of the call must contain
 
 
 @dataclass
@@ -114,6 +115,8 @@ async def run_script(live: Live, script: Script) -> Call:
     if script.slots_in is not None:
         first = next(i for i, a in enumerate(call.answers, 1) if a["state"] == "WAIT_CONFIRM")
         assert first == script.slots_in, (script.id, call.answers)
+    if script.says is not None:
+        assert any(script.says in a["reply"] for a in call.answers), (script.id, call.answers)
     if script.last_proposal_fits and call.events("SlotsSent"):
         last = [datetime.fromisoformat(s).astimezone(PARIS) for s in call.events("SlotsSent")[-1]["slot_starts"]]
         assert all(script.fits(m) for m in last), (script.id, last)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from service.engine import replies
 from tests.dialogue.calls import Script, run_script
 
 NAME_Q = frozenset({"QUALIF_NAME"})
@@ -92,6 +93,10 @@ WINDOWS = [
            fits=lambda m: (m.hour, m.minute) <= (9, 30)),
     Script("thursday_after_three", ("je voudrais un rendez-vous jeudi après 15h, c'est Jean Dupont", "le premier"),
            fits=lambda m: m.weekday() == THU and m.hour >= 15, never=NAME_Q | PREF_Q),
+    Script("after_seven_closed", ("je voudrais un rendez-vous, c'est Jean Dupont", "après 19h", "le premier"),
+           fits=lambda m: m.hour >= 17, says=replies.SLOTS_INTRO_CLOSED[0]),
+    Script("saturday_afternoon_closed", ("je voudrais un rendez-vous samedi après-midi, c'est Jean Dupont", "le premier"),
+           fits=on(SAT), says=replies.SLOTS_INTRO_CLOSED[0], last_proposal_fits=True),
 ]
 
 NAMES = [
@@ -102,8 +107,10 @@ NAMES = [
     Script("first_name_alone", ("je voudrais un rendez-vous", "Alice", "Martin", "le matin", "le premier"),
            name="Alice Martin", fits=morning),
     Script("word_surname", ("je voudrais un rendez-vous", "Prix", "le matin", "le premier"), name="Prix", fits=morning),
-    Script("weekday_surname", ("je voudrais un rendez-vous", "Pierre Lundi", "l'après-midi", "le premier"),
-           name="Pierre Lundi", fits=afternoon),
+    Script("weekday_surname", ("je voudrais un rendez-vous", "Paul Mardi", "l'après-midi", "le premier"),
+           name="Paul Mardi", fits=afternoon),
+    Script("faq_word_surname", ("je voudrais un rendez-vous", "Sophie Prix", "le matin", "le premier"),
+           name="Sophie Prix", fits=morning),
     Script("first_name_in_opening", ("Bonjour, c'est Ghislaine, je voudrais un rendez-vous le matin", "Brossard", "le premier"),
            name="Ghislaine Brossard", fits=morning, never=PREF_Q),
 ]

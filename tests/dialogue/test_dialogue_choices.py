@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.dialogue.calls import PHONE, drive
+from tests.dialogue.calls import PHONE, asked_twice, drive
 from tests.support import PARIS
 
 OPENING = ("je voudrais un rendez-vous, c'est Jean Dupont", "l'après-midi")
@@ -34,6 +34,7 @@ async def test_choice_books_the_slot_meant(make_live: Any, said: str, pick: Any)
         assert call.final["state"] == "CONFIRMED", call.answers
         assert call.booked_start() == pick(_starts(call))
         assert "au nom de Jean Dupont" in call.final["reply"]
+        assert not asked_twice(call.path)
 
 
 async def test_repeat_reads_the_same_slots_without_counting(make_live: Any) -> None:
