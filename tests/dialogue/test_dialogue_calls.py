@@ -47,6 +47,10 @@ EARLY = [
     Script("early_phone", ("Bonjour, je suis Jean Dupont, je voudrais un rendez-vous vendredi",
                            "le premier, et mon numéro c'est le 06 12 34 56 78"),
            fits=on(FRI), never=NAME_Q | PREF_Q | PHONE_Q, phone=None, slots_in=1),
+    Script("early_number_in_opening", (
+        "Bonjour, je suis Jean Dupont, je voudrais un rendez-vous vendredi, mon numéro c'est le 06 12 34 56 78",
+        "le premier",
+    ), fits=on(FRI), never=NAME_Q | PREF_Q | PHONE_Q, phone=None, slots_in=1),
     Script("early_name_and_pref", ("je voudrais un rendez-vous", "Jean Dupont, jeudi matin", "le premier"),
            fits=lambda m: m.weekday() == THU and morning(m), never=PREF_Q, slots_in=2),
 ]
