@@ -209,6 +209,10 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
     choice = read_choice(text, context.slots) if context.slots else None
     if choice is not None:
         spans["choice"] = Span(0, len(text))
+        if isinstance(choice, int):  # "celui de 11h", "vendredi": the words pointed at a slot, not a new wish
+            pref = None
+            outside = False
+            spans.pop("preference", None)
     answer = yes_no(text)
     if corrected and answer == "no" and utt.content[:1] != ("non",):
         answer = None  # "Martin non Martinez": the "non" took a word back, it answers nothing

@@ -431,6 +431,10 @@ def _read_from(tokens: tuple[Token, ...], words: tuple[str, ...], start: int,
         end -= 1
     pieces = _pieces(tokens, start, end)
     pieces, corrected = _split_correction(pieces)
+    seen = [p.folded for p in pieces]
+    again = next((k for k in range(len(seen)) if len(seen[k]) > 1 and seen[k] in seen[:k]), None)
+    if again is not None and len(seen) > 2:
+        pieces = pieces[seen.index(seen[again]) + 1 :]  # "Rigaud. Hélène Rigaud.": said again in full
     pieces = _apply_spelling(pieces)
     if not _acceptable(pieces, asked):
         turned_down = refusal(words) if asked else None

@@ -27,6 +27,7 @@ kept library knows negation scope or corrections in French.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 from datetime import date, time, timedelta
 from typing import Literal
@@ -120,10 +121,6 @@ MORNING_WORDS = frozenset({"matin", "matinee", "matins", "matinees"})
 AFTERNOON_WORDS = frozenset({"apres-midi", "aprem", "apres-midis", "apm", "aprems"})
 EVENING_WORDS = frozenset({"soir", "soiree", "soirs", "soirees"})
 SKIP = frozenset({"euh", "heu", "hum", "ben", "bah", "disons", "genre"})
-
-
-def _phrase_at(words: tuple[str, ...], i: int, phrase: tuple[str, ...]) -> bool:
-    return words[i : i + len(phrase)] == phrase
 
 
 def _ends_at(words: tuple[str, ...], j: int, phrase: tuple[str, ...]) -> bool:
@@ -347,10 +344,8 @@ class _Reader:
             if not self.free(i, i + 1):
                 continue
             w, b = words[i], bare[i]
-            nxt = bare[i + 1 : i + 4]
             if w in ("fin", "debut", "milieu") or b in ("fin", "debut", "milieu"):
                 which = b
-                rest = tuple(x for x in nxt if x not in ("de", "d'", "la", "l'", "du"))
                 tail = [x.rsplit("'", 1)[-1] for x in words[i + 1 : i + 4]]
                 target = next((x for x in tail if x in MORNING_WORDS | AFTERNOON_WORDS | EVENING_WORDS
                                | {"journee", "semaine", "mois", "apres", "aprem"}), None)
@@ -363,7 +358,6 @@ class _Reader:
                         target = "apres-midi"
                     else:
                         continue
-                del rest
                 self.named(which, target, i, span_end)
             elif w == "entre" and words[i + 1 : i + 4] == ("midi", "et", "deux"):
                 self.add(Mention("window", i, i + 4, window=Window(NOON, time(14, 0)), bound="between"))
@@ -496,7 +490,7 @@ class _Reader:
             self.add_day(_resolve_day(self.today, number, month), first, j, weekday)
             return j
         nxt = words[j : j + 4]
-        if nxt[:1] in (("prochain",), ("suivant",), ("qui", "vient")[:1]) or nxt[:2] == ("qui", "vient"):
+        if nxt[:1] in (("prochain",), ("suivant",)) or nxt[:2] == ("qui", "vient"):
             last = j + (2 if nxt[:1] == ("qui",) else 1)
             self.add_day(_next_weekday(self.today, weekday), first, last, weekday)
             return last
@@ -559,6 +553,8 @@ class _Reader:
         if k >= len(words):
             return None
         if words[k] in ("1er", "premier", "1ere"):
+            if words[k + 1 : k + 2] and words[k + 1] not in MONTHS or k + 1 >= len(words):
+                return None  # "le premier" alone is the first slot, not the 1st of the month
             found: tuple[int, int] | None = (1, k + 1)
         else:
             found = number_at(words, k)
@@ -797,7 +793,12 @@ def assemble(mentions: list[Mention]) -> Preference | None:
     from_day: date | None = None
     until_day: date | None = None
     asap = anything = False
+    ordered = sorted(mentions, key=lambda m: m.first)
+    day_bound = {id(b) for a, b in itertools.pairwise(ordered)
+                 if a.negated and b.negated and a.kind in ("date", "weekday") and b.kind == "period" and b.first == a.last}
     for m in mentions:
+        if id(m) in day_bound:
+            continue  # "sauf le mercredi après-midi": Wednesday is out, not every afternoon
         if m.kind == "date" and m.day is not None:
             if m.negated:
                 if m.weekday is not None:
