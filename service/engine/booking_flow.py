@@ -36,18 +36,22 @@ def names_missing(t: Turn) -> bool:
     return not ctx.last_name
 
 
-def ask_name(t: Turn) -> None:
-    """Ask the name still missing: the patient's or the caller's, whole or its last part."""
+def name_question(t: Turn) -> str:
+    """The question for the name still missing: the patient's or the caller's, whole or its
+    last part."""
     ctx = t.ctx
     if ctx.for_someone_else:
         if ctx.patient_first:
-            t.say(replies.pick(replies.ASK_PATIENT_LAST_NAME, t.nth()).format(first=ctx.patient_first))
-        else:
-            t.say(replies.ASK_PATIENT_NAME.format(whom=replies.relation_words(ctx.relation)))
-    elif ctx.first_name:
-        t.say(replies.pick(replies.ASK_LAST_NAME, t.nth()).format(first=ctx.first_name))
-    else:
-        t.say(replies.pick(replies.ASK_NAME, t.nth()))
+            return replies.pick(replies.ASK_PATIENT_LAST_NAME, t.nth()).format(first=ctx.patient_first)
+        return replies.ASK_PATIENT_NAME.format(whom=replies.relation_words(ctx.relation))
+    if ctx.first_name:
+        return replies.pick(replies.ASK_LAST_NAME, t.nth()).format(first=ctx.first_name)
+    return replies.pick(replies.ASK_NAME, t.nth())
+
+
+def ask_name(t: Turn) -> None:
+    """Ask the name still missing."""
+    t.say(name_question(t))
 
 
 def advance(t: Turn) -> None:
@@ -115,7 +119,12 @@ def qualif_name(t: Turn, x: Extraction, interrupted: bool) -> None:
         else:
             t.say(replies.ASK_NAME_AGAIN)
         return
-    t.fail(Field.NAME, replies.NAME_NEEDED if x.name_issue in ("refused", "question") else None)
+    if x.name_issue in ("refused", "question"):
+        t.fail(Field.NAME, replies.NAME_NEEDED)
+    elif x.name_issue == "first_only" and (t.ctx.first_name or t.ctx.patient_first):
+        t.fail(Field.NAME, name_question(t))  # the same first name again: its last name, please
+    else:
+        t.fail(Field.NAME)
 
 
 def qualif_pref(t: Turn, x: Extraction, interrupted: bool) -> None:
