@@ -3,12 +3,14 @@ file): what each class of dialogue test drives and checks."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from itertools import pairwise
 from typing import Any
 
+from service.storage import SQLITE_FILE
 from tests.conftest import Live
 from tests.support import PARIS
 
@@ -52,6 +54,7 @@ class Call:
     conv_id: str
     answers: list[dict[str, Any]] = field(default_factory=list)
     timeline: dict[str, Any] = field(default_factory=dict)
+    bookings: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def final(self) -> dict[str, Any]:
@@ -68,8 +71,9 @@ class Call:
         return ["START", *(e["to_state"] for e in self.events("StateChanged"))]
 
     def active_bookings(self) -> list[dict[str, Any]]:
-        """This conversation's bookings that are not cancelled."""
-        return [b for b in self.timeline["bookings"] if b["cancelled_at"] is None]
+        """This conversation's bookings that are not cancelled, as stored (name and phone in
+        clear: the timeline may mask them)."""
+        return [b for b in self.bookings if b["cancelled_at"] is None]
 
     def booked_start(self) -> datetime:
         """The local start of the one appointment this call booked."""
@@ -89,7 +93,19 @@ async def drive(live: Live, conv_id: str, turns: tuple[str, ...] | list[str], **
     response = await live.client.get(f"/api/conversations/{conv_id}")
     assert response.status_code == 200, response.text
     call.timeline = response.json()
+    call.bookings = stored_bookings(live, conv_id)
     return call
+
+
+def stored_bookings(live: Live, conv_id: str) -> list[dict[str, Any]]:
+    """The bookings a conversation made, read from the SQLite file with the standard library."""
+    conn = sqlite3.connect(live.services.settings.data_dir / SQLITE_FILE)
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = conn.execute("SELECT * FROM bookings WHERE conv_id = ? ORDER BY slot_start", (conv_id,)).fetchall()
+        return [dict(r) for r in rows]
+    finally:
+        conn.close()
 
 
 def asked_twice(path: list[str]) -> list[str]:
