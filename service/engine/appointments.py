@@ -291,7 +291,10 @@ def identify(t: Turn, x: Extraction, interrupted: bool) -> None:
 
 
 def _retarget(t: Turn, x: Extraction) -> bool:
-    """"Non, celui de jeudi": another of the caller's appointments; True when handled."""
+    """"Non, celui de jeudi": another of the caller's appointments; True when handled. A day
+    said with a new wish ("oui, plutôt vendredi") is where to move it, not which one."""
+    if x.target is None and x.preference is not None:
+        return False
     picked = _designated(t, x, t.ctx.found)
     if isinstance(picked, BookingRef) and picked != t.ctx.target:
         designate(t, picked)

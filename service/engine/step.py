@@ -119,7 +119,8 @@ def _refs(t: Turn) -> tuple[SlotRef, ...]:
     state = t.conv.state
     if state is S.WAIT_CONFIRM:
         return t.slot_refs()
-    if state in APPOINTMENT_STATES:
+    if state in APPOINTMENT_STATES and state is not S.MODIFY_CONFIRM:
+        # Not while asking whether to move one: "oui, plutôt vendredi" is where to, not which.
         return appointments.refs(t)
     return ()
 

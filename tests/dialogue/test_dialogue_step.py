@@ -310,3 +310,16 @@ def test_move_with_the_new_time_in_the_request_goes_to_slots(text_limits: Limits
     assert decision.conversation.state is S.WAIT_CONFIRM
     assert decision.reply.startswith("Pour déplacer votre rendez-vous mardi 10 à 10h")
     assert all(s.weekday() == 3 and s.time() >= time(16) for s in slots_of(decision))
+
+
+def test_the_new_day_of_a_move_is_not_taken_for_another_appointment(text_limits: Limits,
+                                                                      practice: Practice) -> None:
+    """"Oui, plutôt vendredi" moves the Tuesday appointment to Friday, even with one on Friday."""
+    tuesday, friday = ref("a", local(10, day=10)), ref("b", local(15, day=13))
+    asked = say(new(), "je voudrais déplacer mon rendez-vous de mardi", text_limits, practice)
+    found = step(asked.conversation, BookingsFound((tuesday, friday)), NOW, text_limits, practice)
+    assert found.conversation.state is S.MODIFY_CONFIRM and "mardi 10 mars" in found.reply
+    moved = say(found.conversation, "oui, plutôt vendredi", text_limits, practice)
+    assert moved.conversation.state is S.WAIT_CONFIRM
+    assert moved.conversation.context.modifying == tuesday
+    assert all(s.weekday() == 4 for s in slots_of(moved))
