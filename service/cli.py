@@ -101,6 +101,34 @@ def _migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _repair_bookings(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from service.storage import open_store
+
+    settings = load_settings()
+
+    async def run() -> int:
+        store = open_store(settings.database_url, settings.data_dir, timeout=settings.store_timeout_seconds)
+        await store.open()
+        try:
+            orphans = await store.unconfirmed_bookings()
+            for o in orphans:
+                print(f"unconfirmed booking {o.booking_id}: conversation {o.conv_id}, slot {o.slot_start.isoformat()}, "
+                      f"made {o.created_at.isoformat()}")
+            if args.dry_run or not orphans:
+                print(f"{len(orphans)} unconfirmed booking(s){'' if args.dry_run else ', nothing to free'}",
+                      file=sys.stderr)
+                return 1 if orphans else 0
+            freed = await store.release_bookings([o.booking_id for o in orphans], datetime.now(UTC))
+            print(f"freed {freed} unconfirmed booking(s)", file=sys.stderr)
+            return 0
+        finally:
+            await store.close()
+
+    return asyncio.run(run())
+
+
 def _check(args: argparse.Namespace) -> int:
     settings = load_settings()
     practice = load_practice(settings.practice_file)
@@ -128,6 +156,13 @@ def build_parser() -> argparse.ArgumentParser:
     understand.set_defaults(func=_understand)
     migrate = sub.add_parser("migrate", help="apply the store's schema migrations")
     migrate.set_defaults(func=_migrate)
+    repair = sub.add_parser(
+        "repair-bookings",
+        help="list and free active bookings that no caller heard confirmed (left by a crash of an older version)",
+    )
+    repair.add_argument("--dry-run", action="store_true",
+                        help="only list them; exit 1 when there are any (default: free them)")
+    repair.set_defaults(func=_repair_bookings)
     check = sub.add_parser("check-config", help="validate the environment and the practice file")
     check.set_defaults(func=_check)
     for name in TOOL_MODULES:

@@ -222,6 +222,7 @@ LOG_DRAINING: Final = "draining"
 LOG_VAPI_STORE_UNAVAILABLE: Final = "vapi_store_unavailable"
 LOG_VAPI_HANG: Final = "vapi_hang"
 LOG_VAPI_EVENT_IGNORED: Final = "vapi_event_ignored"
+LOG_UNCONFIRMED_BOOKINGS: Final = "unconfirmed_bookings"
 
 SLOTS_SENT_PREVIEW_CHARS: Final = 200
 

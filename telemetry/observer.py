@@ -12,6 +12,7 @@ import hashlib
 import hmac
 import time
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
@@ -82,6 +83,18 @@ def ended_reason_category(reason: str | None) -> str:
     return "other"
 
 
+@dataclass(frozen=True, slots=True)
+class _Step:
+    """One engine step recorded by a turn: what it said and the meta around it."""
+
+    conv: Conversation
+    events: tuple[ev.Event, ...]
+    start: dict[str, Any]
+    planned: list[dict[str, Any]]
+    end: dict[str, Any]
+    at_ns: int
+
+
 def _preview(message: str) -> str:
     """The seed's ``msg=`` field: the first 200 characters, on one line, quotes escaped."""
     text = " ".join(message[: n.SLOTS_SENT_PREVIEW_CHARS].split())
@@ -89,9 +102,14 @@ def _preview(message: str) -> str:
 
 
 class TurnScope:
-    """Telemetry of one caller turn: its server span, its booking spans, its latency."""
+    """Telemetry of one caller turn: its server span, its booking spans, its latency.
 
-    __slots__ = ("_attempt_ns", "_ctx", "channel", "conv", "meta", "span", "started", "tel", "trace_id")
+    Engine steps are recorded as they happen (the state-span ids they allocate go into the
+    stored meta) and emitted — log lines, metrics, spans — only by :meth:`commit`, once the
+    turn is saved: a turn that is not stored leaves no trace in the numbers.
+    """
+
+    __slots__ = ("_steps", "channel", "conv", "meta", "span", "started", "tel", "trace_id")
 
     def __init__(self, tel: Telemetry, conv: Conversation, meta: dict[str, Any], channel: str, route: str, method: str) -> None:
         self.tel = tel
@@ -101,9 +119,8 @@ class TurnScope:
         tid, _ = tel.ids(conv)
         self.trace_id = f"{tid:032x}"
         self.started = time.perf_counter()
-        self._attempt_ns: int | None = None
+        self._steps: list[_Step] = []
         self.span: Any = None
-        self._ctx: Any = None
         if tel.tracing:
             parent = remote_parent(tid, int(self.meta[META_STATE_SPAN], 16))
             self.span = tel.tracer.start_span(
@@ -121,16 +138,38 @@ class TurnScope:
             )
 
     def observe(self, conv: Conversation, events: Iterable[ev.Event]) -> None:
-        """Observe one engine step of this turn."""
-        for event in events:
-            if isinstance(event, ev.BookingAttempted):
-                self._attempt_ns = time.time_ns()
-            elif isinstance(event, ev.BookingResulted):
-                self.tel.booking_span(conv, self.meta, event, self._attempt_ns or time.time_ns())
-            elif isinstance(event, ev.Interrupted) and self.span is not None:
-                self.span.set_attribute(n.A_INTERRUPTED, True)
-        self.meta = self.tel.observe(conv, events, self.meta)
+        """Record one engine step of this turn (emitted by :meth:`commit`)."""
+        events = tuple(events)
+        start = self.tel.ensure_meta_for(conv, self.meta) if self.tel.enabled else self.meta
+        end, planned = self.tel.plan_meta(conv, events, start)
+        self._steps.append(_Step(conv, events, start, planned, end, time.time_ns()))
+        self.meta = end
         self.conv = conv
+
+    @property
+    def recorded(self) -> int:
+        """How many engine steps are recorded so far."""
+        return len(self._steps)
+
+    def keep(self, count: int) -> None:
+        """Forget the steps after the first ``count`` (the turn is decided again from there)."""
+        del self._steps[count:]
+        if self._steps:
+            self.meta, self.conv = self._steps[-1].end, self._steps[-1].conv
+
+    def commit(self) -> None:
+        """The turn is saved: emit its steps' log lines, metrics and spans."""
+        attempt_ns: int | None = None
+        for step in self._steps:
+            for event in step.events:
+                if isinstance(event, ev.BookingAttempted):
+                    attempt_ns = step.at_ns
+                elif isinstance(event, ev.BookingResulted):
+                    self.tel.booking_span(step.conv, step.start, event, attempt_ns or step.at_ns)
+                elif isinstance(event, ev.Interrupted) and self.span is not None:
+                    self.span.set_attribute(n.A_INTERRUPTED, True)
+            self.tel.observe(step.conv, step.events, step.start, planned=step.planned)
+        self._steps.clear()
 
     def close(self, status: int) -> None:
         """End the turn: latency histogram (with the trace id as exemplar) and the server span."""
@@ -244,14 +283,46 @@ class Telemetry:
             fields["span_id"] = (meta or {}).get(META_STATE_SPAN) or f"{self.ids(conv)[1]:016x}"
         self.log.info(tag, conv_id=conv.conv_id, **fields)
 
-    def observe(self, conv: Conversation, events: Iterable[ev.Event], meta: dict[str, Any]) -> dict[str, Any]:
-        """Turn one engine step's events into log lines, spans and metrics; returns the new meta."""
+    @staticmethod
+    def _advance(meta: dict[str, Any], event: ev.StateChanged) -> dict[str, Any]:
+        """The meta once ``event`` entered a new state: a new state span id, the entry time."""
+        meta = dict(meta)
+        meta[META_STATE_SPAN] = f"{new_span_id():016x}"
+        meta[META_STATE] = event.to_state.value
+        meta[META_STATE_SINCE] = event.at.isoformat()
+        return meta
+
+    def plan_meta(
+        self, conv: Conversation, events: tuple[ev.Event, ...], meta: dict[str, Any]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The meta after each of ``events`` (state span ids allocated, nothing emitted) and
+        the final one; :meth:`observe` given these emits with the same ids."""
+        if not self.enabled:
+            return meta, [meta] * len(events)
+        meta = self.ensure_meta_for(conv, meta)
+        planned = []
+        for event in events:
+            if isinstance(event, ev.StateChanged):
+                meta = self._advance(meta, event)
+            planned.append(meta)
+        return meta, planned
+
+    def observe(
+        self,
+        conv: Conversation,
+        events: Iterable[ev.Event],
+        meta: dict[str, Any],
+        *,
+        planned: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """Turn one engine step's events into log lines, spans and metrics; returns the new
+        meta (``planned``: the metas :meth:`plan_meta` allocated for these events)."""
         if not self.enabled:
             return meta
         meta = self.ensure_meta_for(conv, meta)
         channel = conv.channel.value
         m = self.metrics
-        for event in events:
+        for i, event in enumerate(events):
             if isinstance(event, ev.TurnReceived):
                 self._emit(n.LOG_FLOW, conv, meta, state=event.state.value, turn=event.turn)
             elif isinstance(event, ev.StateChanged):
@@ -261,10 +332,7 @@ class Telemetry:
                 )
                 m.inc(n.STATE_TRANSITIONS, channel, event.from_state.value, event.to_state.value)
                 self.state_span(conv, meta, event.from_state.value, event.at, event.to_state.value)
-                meta = dict(meta)
-                meta[META_STATE_SPAN] = f"{new_span_id():016x}"
-                meta[META_STATE] = event.to_state.value
-                meta[META_STATE_SINCE] = event.at.isoformat()
+                meta = planned[i] if planned is not None else self._advance(meta, event)
             elif isinstance(event, ev.ConversationStarted):
                 self._emit(n.LOG_CONVERSATION_STARTED, conv, meta, channel=event.channel.value)
                 m.started[event.channel.value].inc()

@@ -82,7 +82,7 @@ def create_app(
 ) -> Starlette:
     """Build the ASGI app; the store is opened (and migrated) in the lifespan."""
     practice = practice or load_practice(settings.practice_file)
-    store = store or open_store(settings.database_url, settings.data_dir)
+    store = store or open_store(settings.database_url, settings.data_dir, timeout=settings.store_timeout_seconds)
     telemetry = telemetry or Telemetry.create(
         log_format=settings.log_format,
         log_pii=settings.log_pii,
@@ -107,6 +107,14 @@ def create_app(
         await store.open()
         for warning in settings.warnings:
             telemetry.log_event(names.LOG_CONFIG_WARNING, message=warning)
+        orphans = await store.unconfirmed_bookings()
+        if orphans:
+            # Left by a crash of an older version: slots booked that no caller heard confirmed.
+            telemetry.log_event(
+                names.LOG_UNCONFIRMED_BOOKINGS, count=len(orphans),
+                conv_ids=",".join(sorted({o.conv_id for o in orphans})[:20]),
+                action="run `rdv repair-bookings` to free them",
+            )
         task = asyncio.create_task(_reaper(svc)) if reaper else None
         svc.ready = True
         try:

@@ -1,13 +1,21 @@
 """The turn loop: load, step, perform actions, step again with the result, save, reply.
 
-The turn is saved (conversation, turn, events) in one durable transaction before its
-reply is returned; telemetry observes each engine step as it happens.
+The turn is saved (conversation, turn, events, and the booking or cancellation it made) in
+one durable, version-checked transaction before its reply is returned: an appointment
+exists if and only if the caller is told it is booked. A booking is decided optimistically
+(the engine hears "booked" and says so) and written with the turn; when the slot turns out
+to be taken, nothing is written and the turn is decided again from the moment before the
+booking with "slot taken" (the manual's ``[BOOKING_RESULT] … success=False`` then
+``[BOOKING_RETRY]``). Two overlapping turns of one conversation cannot both book: the
+version check lets exactly one commit, and the other's booking rolls back with it.
+Telemetry records each engine step as it happens and emits it once the turn is saved.
 """
 
 from __future__ import annotations
 
 import asyncio
 import enum
+import uuid
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import date, datetime, time, timedelta
@@ -41,16 +49,20 @@ from service.engine.practice import Practice
 from service.engine.states import TERMINAL, BookingResult, Channel, State
 from service.engine.step import needs_calendar, step
 from service.storage.base import (
+    BookingGoneError,
+    BookingWrite,
+    CancelWrite,
     ConcurrentTurnError,
     DuplicateTurnError,
     EventRecord,
+    SlotTakenError,
     Store,
     StoredConversation,
     StoreError,
     TurnRecord,
 )
-from service.storage.sqlite import SqliteStore
 from telemetry import Telemetry
+from telemetry.observer import TurnScope
 
 T = TypeVar("T")
 SAVE_ATTEMPTS = 3
@@ -153,6 +165,82 @@ def event_records(conv_id: str, events: Sequence[Event], at: datetime) -> list[E
     return out
 
 
+async def _within(awaitable: Awaitable[T], timeout: float) -> T:
+    """``awaitable``'s result, or TimeoutError after ``timeout`` seconds without waiting for
+    its cancellation to finish (unlike ``asyncio.wait_for``)."""
+    task = asyncio.ensure_future(awaitable)
+    done, _ = await asyncio.wait((task,), timeout=timeout)
+    if task in done:
+        return task.result()
+    task.cancel()
+    task.add_done_callback(_consume)
+    raise TimeoutError
+
+
+def _consume(task: asyncio.Future[Any]) -> None:
+    """Retrieve an abandoned task's outcome so that asyncio does not report it."""
+    if not task.cancelled():
+        task.exception()
+
+
+@dataclass(slots=True)
+class _Writes:
+    """The appointment writes a turn makes, saved in its transaction."""
+
+    booking: BookingWrite | None = None
+    cancel: CancelWrite | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _BeforeBooking:
+    """The engine steps of a turn up to the one that asked to book, and how many steps the
+    telemetry had recorded then: where the turn is decided again when the slot is taken."""
+
+    decisions: tuple[Decision, ...]
+    recorded: int
+
+    def retry(
+        self,
+        scope: TurnScope,
+        taken: frozenset[datetime],
+        held: frozenset[datetime],
+        now: datetime,
+        limits: Limits,
+        practice: Practice,
+    ) -> Decision:
+        scope.keep(self.recorded)
+        return step(self.decisions[-1].conversation, BookingDone(BookingResult.SLOT_TAKEN), now, limits, practice,
+                    taken, held)
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """A decided turn, not yet saved: its engine steps and appointment writes."""
+
+    decisions: tuple[Decision, ...]
+    writes: _Writes
+    before_booking: _BeforeBooking | None
+
+    @property
+    def conv(self) -> Conversation:
+        return self.decisions[-1].conversation
+
+    @property
+    def reply(self) -> str:
+        return " ".join(d.reply for d in self.decisions if d.reply)
+
+    @property
+    def directive(self) -> Directive | None:
+        found: Directive | None = None
+        for d in self.decisions:
+            found = d.directive or found
+        return found
+
+    @property
+    def events(self) -> list[Event]:
+        return [e for d in self.decisions for e in d.events]
+
+
 class Turns:
     """Runs caller turns, call ends and expiries against one store, engine and telemetry."""
 
@@ -170,9 +258,9 @@ class Turns:
         self.settings = settings
         self.clock = clock
         self.timeout = settings.store_timeout_seconds
-        # SQLite answers inline on the event loop: a timer could never interrupt it, and a
-        # task per call (what wait_for costs) is pure overhead on the turn path.
-        self.inline = isinstance(store, SqliteStore)
+        # A store that bounds its own calls (SQLite: inline, or on its writer thread when the
+        # file is locked) needs no timer task per call on the turn path.
+        self.self_timed = bool(getattr(store, "enforces_timeout", False))
 
     def limits(self, channel: Channel) -> Limits:
         """The SPEC constants that apply to ``channel``."""
@@ -180,14 +268,19 @@ class Turns:
 
     async def guard(self, awaitable: Awaitable[T], timeout: float | None = None, *, timer: bool = True) -> T:
         """Await a store call within the store timeout (or ``timeout``; no timer when
-        ``timer`` is False); failures become StoreUnavailableError."""
+        ``timer`` is False); failures become StoreUnavailableError.
+
+        The deadline holds even when the call's own clean-up would not: a driver cancelling
+        a query on a connection that no longer answers (a network black hole) may wait far
+        longer, so the call is cancelled and left to finish on its own, never awaited past
+        the deadline."""
         try:
             if not timer:
                 return await awaitable
-            return await asyncio.wait_for(awaitable, timeout or self.timeout)
+            return await _within(awaitable, timeout or self.timeout)
         except TimeoutError:
             raise StoreUnavailableError("the store did not answer in time") from None
-        except (ConcurrentTurnError, DuplicateTurnError):
+        except (ConcurrentTurnError, DuplicateTurnError, SlotTakenError, BookingGoneError):
             raise
         except StoreError as exc:
             raise StoreUnavailableError(str(exc)) from exc
@@ -196,7 +289,7 @@ class Turns:
 
     async def _store(self, awaitable: Awaitable[T]) -> T:
         """A turn-path store call: :meth:`guard`, without the timer for an inline store."""
-        return await self.guard(awaitable, timer=not self.inline)
+        return await self.guard(awaitable, timer=not self.self_timed)
 
     async def _taken(self, now: datetime) -> frozenset[datetime]:
         # A window wider than the calendar needs, on whole hours and days, so consecutive
@@ -212,20 +305,24 @@ class Turns:
             return frozenset()
         return await self._store(self.store.held_slots(now - timedelta(seconds=hold), conv_id))
 
-    async def _perform(self, action: Action, conv: Conversation, now: datetime) -> TurnInput:
+    async def _perform(self, action: Action, conv: Conversation, now: datetime, writes: _Writes) -> TurnInput:
+        """The result of ``action``: reads happen now; a booking or a cancellation is only
+        noted in ``writes`` (it is written with the turn) and assumed to succeed."""
         if isinstance(action, Book):
-            outcome = await self._store(
-                self.store.book(action.slot, conv.conv_id, action.name, action.phone, action.replaces)
+            writes.booking = BookingWrite(
+                uuid.uuid4().hex, action.slot, conv.conv_id, action.name, action.phone, now, action.replaces
             )
-            return BookingDone(outcome.result, outcome.booking_id)
+            return BookingDone(BookingResult.SUCCESS, writes.booking.booking_id)
         if isinstance(action, FindBookings):
             found = await self._store(self.store.find_bookings(action.phone, now))
             return BookingsFound(found)
         if isinstance(action, FindBookingAt):
             return BookingAt(await self._store(self.store.booking_at(action.start)))
         if isinstance(action, CancelBooking):
-            ok = await self._store(self.store.cancel_booking(action.booking_id, now))
-            return CancelDone(ok)
+            active = await self._store(self.store.booking_active(action.booking_id))
+            if active:
+                writes.cancel = CancelWrite(action.booking_id, now)
+            return CancelDone(active)
         raise RdvError(f"unknown action {action!r}")
 
     async def _replay(self, conv_id: str, key: str) -> TurnResult | None:
@@ -255,7 +352,9 @@ class Turns:
             stored = await self._store(self.store.load(req.conv_id))
             try:
                 return await self._run(req, stored)
-            except ConcurrentTurnError:
+            except (ConcurrentTurnError, BookingGoneError):
+                # Another turn of this conversation (or of the appointment it cancels) saved
+                # first: decide this one again on what is stored now.
                 continue
             except DuplicateTurnError:
                 assert req.request_key is not None
@@ -295,51 +394,81 @@ class Turns:
             calendar = needs_calendar(conv)
             taken = await self._taken(now) if calendar else frozenset()
             held = await self._held(conv.conv_id, now) if calendar else frozenset()
-            decision = step(conv, CallerSaid(req.text, interrupted), now, limits, self.practice, taken, held)
-            scope.observe(decision.conversation, decision.events)
-            events: list[Event] = list(decision.events)
-            replies = [decision.reply]
-            directive = decision.directive
-            while decision.action is not None:
-                result = await self._perform(decision.action, decision.conversation, now)
-                if isinstance(result, BookingDone) and result.result is not BookingResult.SUCCESS:
+            said = CallerSaid(req.text, interrupted)
+            plan = await self._decide(scope, step(conv, said, now, limits, self.practice, taken, held), now, limits,
+                                      taken, held)
+            while True:
+                record = TurnRecord(
+                    conv_id=plan.conv.conv_id,
+                    turn=plan.conv.turn_count,
+                    request_key=req.request_key,
+                    text=req.text,
+                    reply=plan.reply,
+                    state_before=before.state.value,
+                    state_after=plan.conv.state.value,
+                    at=now,
+                    interrupted=interrupted,
+                    directive=plan.directive,
+                    trace_id=scope.trace_id,
+                )
+                try:
+                    await self._store(
+                        self.store.save_turn(
+                            plan.conv, version, scope.meta, record, event_records(plan.conv.conv_id, plan.events, now),
+                            booking=plan.writes.booking, cancel=plan.writes.cancel,
+                        )
+                    )
+                    break
+                except SlotTakenError:
+                    # Lost the race for the slot: nothing was written. Decide the turn again
+                    # from the moment before the booking, with the slot taken.
+                    assert plan.before_booking is not None
                     taken = await self._taken(now)
                     held = await self._held(conv.conv_id, now)
-                decision = step(decision.conversation, result, now, limits, self.practice, taken, held)
-                scope.observe(decision.conversation, decision.events)
-                events.extend(decision.events)
-                replies.append(decision.reply)
-                directive = decision.directive or directive
-            conv = decision.conversation
-            reply = " ".join(r for r in replies if r)
-            record = TurnRecord(
-                conv_id=conv.conv_id,
-                turn=conv.turn_count,
-                request_key=req.request_key,
-                text=req.text,
-                reply=reply,
-                state_before=before.state.value,
-                state_after=conv.state.value,
-                at=now,
-                interrupted=interrupted,
-                directive=directive,
-                trace_id=scope.trace_id,
-            )
-            await self._store(
-                self.store.save_turn(conv, version, scope.meta, record, event_records(conv.conv_id, events, now))
-            )
+                    plan = await self._decide(
+                        scope, plan.before_booking.retry(scope, taken, held, now, limits, self.practice),
+                        now, limits, taken, held, base=plan.before_booking,
+                    )
+            scope.commit()
             status = 200
         finally:
             scope.close(status)
+        conv = plan.conv
         return TurnResult(
             conv_id=conv.conv_id,
             turn=conv.turn_count,
             state=conv.state,
-            reply=reply,
+            reply=plan.reply,
             ended=conv.ended,
-            directive=directive,
+            directive=plan.directive,
             trace_id=scope.trace_id,
         )
+
+    async def _decide(
+        self,
+        scope: TurnScope,
+        decision: Decision,
+        now: datetime,
+        limits: Limits,
+        taken: frozenset[datetime],
+        held: frozenset[datetime],
+        *,
+        base: _BeforeBooking | None = None,
+    ) -> _Plan:
+        """Run ``decision``'s actions until the engine asks for none; the turn's plan."""
+        steps = list(base.decisions) if base is not None else []
+        scope.observe(decision.conversation, decision.events)
+        steps.append(decision)
+        writes = _Writes()
+        before_booking: _BeforeBooking | None = None
+        while decision.action is not None:
+            if isinstance(decision.action, Book):
+                before_booking = _BeforeBooking(tuple(steps), scope.recorded)
+            result = await self._perform(decision.action, decision.conversation, now, writes)
+            decision = step(decision.conversation, result, now, limits, self.practice, taken, held)
+            scope.observe(decision.conversation, decision.events)
+            steps.append(decision)
+        return _Plan(tuple(steps), writes, before_booking)
 
     def _closed(self, conv: Conversation) -> TurnResult:
         """The answer to a late turn of a call already over: goodbye, nothing stored."""
@@ -359,13 +488,15 @@ class Turns:
         conv = stored.conversation
         decision = step(conv, turn, now, self.limits(conv.channel), self.practice)
         if decision.events:
-            meta = self.telemetry.observe(decision.conversation, decision.events, dict(stored.meta))
+            start = self.telemetry.ensure_meta_for(decision.conversation, dict(stored.meta))
+            meta, planned = self.telemetry.plan_meta(decision.conversation, decision.events, start)
             await self._store(
                 self.store.save_turn(
                     decision.conversation, stored.version, meta, None,
                     event_records(conv.conv_id, decision.events, now),
                 )
             )
+            self.telemetry.observe(decision.conversation, decision.events, start, planned=planned)
         return decision
 
     async def mark_barge_in(self, conv_id: str) -> bool:

@@ -9,16 +9,17 @@ from service.storage.base import Store, StoreError
 SQLITE_FILE = "rdv.sqlite3"
 
 
-def open_store(database_url: str | None, data_dir: Path) -> Store:
-    """The store for ``RDV_DATABASE_URL`` (None → SQLite file in ``data_dir``); not opened yet."""
+def open_store(database_url: str | None, data_dir: Path, *, timeout: float = 2.0) -> Store:
+    """The store for ``RDV_DATABASE_URL`` (None → SQLite file in ``data_dir``); not opened yet.
+    ``timeout`` (``RDV_STORE_TIMEOUT_SECONDS``) bounds how long SQLite waits for a lock."""
     from service.storage.sqlite import SqliteStore
 
     if database_url is None:
-        return SqliteStore(data_dir / SQLITE_FILE)
+        return SqliteStore(data_dir / SQLITE_FILE, timeout=timeout)
     if database_url == "memory:":
-        return SqliteStore(Path(":memory:"))
+        return SqliteStore(Path(":memory:"), timeout=timeout)
     if database_url.startswith("sqlite:///"):
-        return SqliteStore(Path(database_url.removeprefix("sqlite:///")))
+        return SqliteStore(Path(database_url.removeprefix("sqlite:///")), timeout=timeout)
     if database_url.startswith(("postgresql://", "postgres://")):
         from service.storage.postgres import PostgresStore
 

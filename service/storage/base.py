@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from service.engine.model import BookingRef, Conversation, RdvError, Slot
-from service.engine.states import BookingResult
 
 
 class StoreError(RdvError):
@@ -25,6 +24,14 @@ class ConcurrentTurnError(StoreError):
 
 class DuplicateTurnError(StoreError):
     """A turn with this request key is already stored for the conversation."""
+
+
+class SlotTakenError(StoreError):
+    """The booking a turn carried lost its slot to another booking: nothing was written."""
+
+
+class BookingGoneError(StoreError):
+    """The appointment a turn cancels (or moves) is no longer active: nothing was written."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,11 +71,36 @@ class EventRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class BookingOutcome:
-    """What a booking attempt gave."""
+class BookingWrite:
+    """A booking made by a turn, written in the turn's own version-checked transaction:
+    the caller hears it confirmed if and only if it is stored. ``replaces`` (a move) is
+    cancelled in that same transaction."""
 
-    result: BookingResult
-    booking_id: str | None = None
+    booking_id: str
+    slot: Slot
+    conv_id: str
+    name: str
+    phone: str | None
+    at: datetime
+    replaces: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CancelWrite:
+    """An appointment cancelled by a turn, in the turn's own transaction."""
+
+    booking_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UnconfirmedBooking:
+    """An active booking that no stored turn of its conversation read back to the caller."""
+
+    booking_id: str
+    conv_id: str
+    slot_start: datetime
+    created_at: datetime
 
 
 class Store(Protocol):
@@ -96,13 +128,20 @@ class Store(Protocol):
         meta: dict[str, Any],
         turn: TurnRecord | None,
         events: list[EventRecord],
+        *,
+        booking: BookingWrite | None = None,
+        cancel: CancelWrite | None = None,
     ) -> int:
-        """Upsert the conversation, append the turn and events in one durable transaction.
+        """Upsert the conversation, append the turn and events, and write the turn's booking
+        or cancellation, in one durable transaction: all of it or nothing.
 
         ``expected_version`` is None for a new conversation (insert; an existing row raises
         :class:`ConcurrentTurnError`), otherwise the version loaded (mismatch raises
         :class:`ConcurrentTurnError`). A turn whose request key exists raises
-        :class:`DuplicateTurnError` and nothing is written. Returns the new version.
+        :class:`DuplicateTurnError`; a booking whose slot is taken raises
+        :class:`SlotTakenError`; a cancellation (or the booking a move replaces) that is no
+        longer active raises :class:`BookingGoneError`. Nothing is written then. Returns the
+        new version.
         """
 
     async def taken_slots(self, start: datetime, end: datetime) -> frozenset[datetime]:
@@ -112,11 +151,6 @@ class Store(Protocol):
         """Starts of the slots proposed to other conversations still choosing (state
         WAIT_CONFIRM, no outcome) last seen since ``since``."""
 
-    async def book(
-        self, slot: Slot, conv_id: str, name: str, phone: str | None, replaces: str | None
-    ) -> BookingOutcome:
-        """Book atomically; ``replaces`` (a booking id) is cancelled in the same transaction."""
-
     async def find_bookings(self, phone: str, after: datetime) -> tuple[BookingRef, ...]:
         """Active bookings starting after ``after`` made from ``phone``, by start (with the
         patient's name). Only a verified caller id is passed: names never find appointments."""
@@ -125,8 +159,15 @@ class Store(Protocol):
         """The active booking starting at ``start``, or None (the opt-in identification from
         another number: the engine compares the name and reads nothing out unless it matches)."""
 
-    async def cancel_booking(self, booking_id: str, at: datetime) -> bool:
-        """Cancel an active booking; False when it was not active."""
+    async def booking_active(self, booking_id: str) -> bool:
+        """True while this appointment is booked and not cancelled."""
+
+    async def unconfirmed_bookings(self) -> list[UnconfirmedBooking]:
+        """Active bookings whose conversation never read them back to the caller (no stored
+        ``AppointmentConfirmed`` event for that slot): left by a crash of an older version."""
+
+    async def release_bookings(self, booking_ids: list[str], at: datetime) -> int:
+        """Cancel these active bookings (the repair of :meth:`unconfirmed_bookings`); how many."""
 
     async def save_call_report(self, conv_id: str, report: dict[str, Any], at: datetime) -> bool:
         """Store (or replace) Vapi's end-of-call report; True when it is the first one."""

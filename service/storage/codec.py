@@ -9,7 +9,7 @@ from typing import Any
 
 from service.engine.model import BookingRef, Context, Conversation, Lookup, Preference, Slot, Window
 from service.engine.states import Channel, Outcome, State
-from service.storage.base import EventRecord, TurnRecord
+from service.storage.base import EventRecord, TurnRecord, UnconfirmedBooking
 
 
 def _slot(data: dict[str, Any]) -> Slot:
@@ -300,3 +300,15 @@ def timeline_dict(
 def utc_starts(texts: Iterable[str | None]) -> frozenset[datetime]:
     """ISO datetimes with offset (slot starts as the codec writes them), in UTC."""
     return frozenset(datetime.fromisoformat(t).astimezone(UTC) for t in texts if t)
+
+
+def unconfirmed(
+    rows: Iterable[tuple[str, str, datetime, datetime, Iterable[str | None]]],
+) -> list[UnconfirmedBooking]:
+    """Of (booking id, conv id, slot start, created at, slot starts its conversation read
+    back), the bookings whose start was never read back."""
+    out: list[UnconfirmedBooking] = []
+    for booking_id, conv_id, start, created_at, confirmed in rows:
+        if start.astimezone(UTC) not in utc_starts(confirmed):
+            out.append(UnconfirmedBooking(booking_id, conv_id, start, created_at))
+    return out

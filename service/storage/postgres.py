@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -22,16 +21,19 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
 
-from service.engine.model import BookingRef, Conversation, RdvError, Slot
-from service.engine.states import BookingResult
+from service.engine.model import BookingRef, Conversation, Slot
 from service.storage.base import (
-    BookingOutcome,
+    BookingGoneError,
+    BookingWrite,
+    CancelWrite,
     ConcurrentTurnError,
     DuplicateTurnError,
     EventRecord,
+    SlotTakenError,
     StoredConversation,
     StoreError,
     TurnRecord,
+    UnconfirmedBooking,
 )
 from service.storage.codec import (
     COLUMNS,
@@ -39,6 +41,7 @@ from service.storage.codec import (
     conversation_to_row,
     timeline_dict,
     turn_from_row,
+    unconfirmed,
     utc_starts,
 )
 from service.storage.migrations import POSTGRES_STEPS
@@ -84,8 +87,14 @@ _INSERT_EVENTS = (
 )
 
 
-class _SlotTakenError(RdvError):
-    """Internal: the insert found the slot taken; the transaction must be rolled back."""
+_CANCEL = "UPDATE bookings SET cancelled_at = $1 WHERE id = $2 AND cancelled_at IS NULL"
+# Racing inserts on one slot wait on the unique index for the first to commit; all but one
+# then do nothing (and their turn's transaction rolls back whole).
+_INSERT_BOOKING = (
+    "INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
+    "VALUES ($1, $2, $3, $4, $5, $6, $7) "
+    "ON CONFLICT (slot_start) WHERE cancelled_at IS NULL DO NOTHING RETURNING id"
+)
 
 
 def pg_text(value: str) -> str:
@@ -132,6 +141,9 @@ def _conversation_params(conv: Conversation, meta: dict[str, Any]) -> list[Any]:
 
 class PostgresStore:
     """The Store protocol on a PostgreSQL database (``postgresql://`` URL)."""
+
+    # Network calls: the turn loop bounds each one by the store timeout.
+    enforces_timeout = False
 
     def __init__(
         self,
@@ -245,8 +257,12 @@ class PostgresStore:
         meta: dict[str, Any],
         turn: TurnRecord | None,
         events: list[EventRecord],
+        *,
+        booking: BookingWrite | None = None,
+        cancel: CancelWrite | None = None,
     ) -> int:
-        """Upsert the conversation, append the turn and events in one durable transaction."""
+        """Upsert the conversation, append the turn and events and write the turn's booking
+        or cancellation, in one durable transaction."""
         conv = conversation
         params = _conversation_params(conv, meta)
         async with self._connection() as conn, conn.transaction():
@@ -267,6 +283,18 @@ class PostgresStore:
                 )
                 if version is None:
                     raise ConcurrentTurnError(f"conversation {conv.conv_id!r} changed under this turn")
+            if cancel is not None:
+                await self._cancel(conn, cancel.booking_id, cancel.at)
+            if booking is not None:
+                if booking.replaces is not None:
+                    await self._cancel(conn, booking.replaces, booking.at)
+                inserted = await conn.fetchval(
+                    _INSERT_BOOKING,
+                    booking.booking_id, _utc(booking.slot.start), _utc(booking.slot.end), booking.conv_id,
+                    booking.name, booking.phone, _utc(booking.at),
+                )
+                if inserted is None:
+                    raise SlotTakenError(f"slot {booking.slot.start.isoformat()} is taken")
             if turn is not None:
                 try:
                     await conn.execute(
@@ -307,42 +335,6 @@ class PostgresStore:
             )
         return utc_starts(r["start"] for r in rows)
 
-    async def book(
-        self, slot: Slot, conv_id: str, name: str, phone: str | None, replaces: str | None
-    ) -> BookingOutcome:
-        """Book atomically; ``replaces`` is cancelled in the same transaction."""
-        booking_id = uuid.uuid4().hex
-        now = datetime.now(UTC)
-        async with self._connection() as conn:
-            try:
-                async with conn.transaction():
-                    if replaces is not None:
-                        await conn.execute(
-                            "UPDATE bookings SET cancelled_at = $1 WHERE id = $2 AND cancelled_at IS NULL",
-                            now, replaces,
-                        )
-                    # Racing inserts on one slot wait on the unique index for the first to
-                    # commit; all but one then do nothing.
-                    inserted = await conn.fetchval(
-                        "INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
-                        "VALUES ($1, $2, $3, $4, $5, $6, $7) "
-                        "ON CONFLICT (slot_start) WHERE cancelled_at IS NULL DO NOTHING RETURNING id",
-                        booking_id, _utc(slot.start), _utc(slot.end), conv_id, name, phone, now,
-                    )
-                    if inserted is None:
-                        raise _SlotTakenError(slot.start.isoformat())
-            except _SlotTakenError:
-                # A retried turn whose booking was committed before the turn failed: the slot is
-                # this conversation's own, not taken by someone else.
-                mine = await conn.fetchval(
-                    "SELECT id FROM bookings WHERE slot_start = $1 AND conv_id = $2 AND cancelled_at IS NULL",
-                    _utc(slot.start), conv_id,
-                )
-                if mine is not None:
-                    return BookingOutcome(BookingResult.SUCCESS, str(mine))
-                return BookingOutcome(BookingResult.SLOT_TAKEN)
-        return BookingOutcome(BookingResult.SUCCESS, booking_id)
-
     async def find_bookings(self, phone: str, after: datetime) -> tuple[BookingRef, ...]:
         """Active future bookings made from this phone, by start."""
         async with self._connection() as conn:
@@ -360,13 +352,38 @@ class PostgresStore:
             )
         return None if r is None else BookingRef(r["id"], Slot(r["slot_start"], r["slot_end"]), r["name"])
 
-    async def cancel_booking(self, booking_id: str, at: datetime) -> bool:
-        """Cancel an active booking; False when it was not active."""
+    @staticmethod
+    async def _cancel(conn: asyncpg.Connection, booking_id: str, at: datetime) -> None:
+        if await conn.execute(_CANCEL, _utc(at), booking_id) != "UPDATE 1":
+            raise BookingGoneError(f"booking {booking_id!r} is no longer active")
+
+    async def booking_active(self, booking_id: str) -> bool:
+        """True while this appointment is booked and not cancelled."""
+        async with self._connection() as conn:
+            found = await conn.fetchval("SELECT 1 FROM bookings WHERE id = $1 AND cancelled_at IS NULL", booking_id)
+        return found is not None
+
+    async def unconfirmed_bookings(self) -> list[UnconfirmedBooking]:
+        """Active bookings that no ``AppointmentConfirmed`` event of their conversation names."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                "SELECT b.id, b.conv_id, b.slot_start, b.created_at, "
+                "array(SELECT e.data::jsonb ->> 'slot_start' FROM events AS e "
+                "      WHERE e.conv_id = b.conv_id AND e.kind = 'AppointmentConfirmed') AS confirmed "
+                "FROM bookings AS b WHERE b.cancelled_at IS NULL ORDER BY b.slot_start"
+            )
+        return unconfirmed(
+            (str(r["id"]), str(r["conv_id"]), r["slot_start"], r["created_at"], list(r["confirmed"])) for r in rows
+        )
+
+    async def release_bookings(self, booking_ids: list[str], at: datetime) -> int:
+        """Cancel these active bookings; how many were."""
         async with self._connection() as conn:
             status = await conn.execute(
-                "UPDATE bookings SET cancelled_at = $1 WHERE id = $2 AND cancelled_at IS NULL", _utc(at), booking_id
+                "UPDATE bookings SET cancelled_at = $1 WHERE id = ANY($2::text[]) AND cancelled_at IS NULL",
+                _utc(at), booking_ids,
             )
-        return bool(status == "UPDATE 1")
+        return int(status.split()[-1])
 
     # -- Vapi reports, reaper, operator reads -----------------------------------------
     async def save_call_report(self, conv_id: str, report: dict[str, Any], at: datetime) -> bool:

@@ -1,8 +1,13 @@
 """The embedded default store: one SQLite file in WAL mode.
 
-Turn-path calls (load, save, book, taken slots…) run inline on the event loop, each one a
-whole transaction, so they never interleave: a local WAL commit costs about 100 µs, less
-than handing the call to a thread and back (measured in ``make bench``: +50 % turns/s).
+Turn-path calls (load, save, taken slots…) run inline on the event loop, each one a whole
+transaction, so they never interleave: a local WAL commit costs about 100 µs, less than
+handing the call to a thread and back (measured in ``make bench``: +50 % turns/s). Inline
+calls never wait for a lock (``busy_timeout=0``): when another connection or process holds
+the file, the call moves to the writer thread, which waits for the lock for at most the
+store timeout while the event loop serves other requests; past it the call fails with
+:class:`StoreError` (the caller hears the apology). Calls queue behind a call on that
+thread, so they keep their order.
 Operator reads that may scan many rows (timelines, stats, events) run on a worker thread
 with their own read-only connection, so they never hold the loop; in WAL mode they see
 only committed data. ``synchronous=NORMAL`` in
@@ -13,26 +18,29 @@ lose the last commits. Booking is atomic through a partial unique index on activ
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from service.engine.model import BookingRef, Conversation, Slot
-from service.engine.states import BookingResult
 from service.storage.base import (
-    BookingOutcome,
+    BookingGoneError,
+    BookingWrite,
+    CancelWrite,
     ConcurrentTurnError,
     DuplicateTurnError,
     EventRecord,
+    SlotTakenError,
     StoredConversation,
     StoreError,
     TurnRecord,
+    UnconfirmedBooking,
 )
 from service.storage.codec import (
     COLUMNS,
@@ -40,20 +48,36 @@ from service.storage.codec import (
     conversation_to_row,
     timeline_dict,
     turn_from_row,
+    unconfirmed,
     utc_starts,
     utc_text,
 )
 from service.storage.migrations import SQLITE_STEPS
 
 T = TypeVar("T")
+# Opening waits this long for a lock (several workers migrating one new file at once).
+OPEN_BUSY_SECONDS = 30.0
+
+
+def _busy(exc: sqlite3.Error) -> bool:
+    """True when ``exc`` says another connection holds the lock (SQLITE_BUSY / LOCKED)."""
+    text = str(exc)
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
 class SqliteStore:
     """The Store protocol on a SQLite file."""
 
-    def __init__(self, path: Path) -> None:
+    # The store bounds every call by its own timeout (inline calls never wait for a lock),
+    # so the turn loop adds no timer of its own.
+    enforces_timeout = True
+
+    def __init__(self, path: Path, *, timeout: float = 2.0) -> None:
         self.path = path
+        self.timeout = timeout
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rdv-sqlite-read")
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rdv-sqlite-write")
+        self._queued = 0  # calls handed to the writer thread and not finished yet
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         # taken_slots cache: valid while no connection changed the file (PRAGMA data_version
@@ -64,11 +88,56 @@ class SqliteStore:
 
     # -- plumbing -------------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
-        """A turn-path call, inline: one whole transaction, nothing interleaves."""
+        """A turn-path call: inline (one whole transaction, nothing interleaves) while the
+        file is free; on the writer thread, bounded by the store timeout, when it is locked."""
+        if self._queued == 0:
+            try:
+                return fn(*args)
+            except sqlite3.Error as exc:
+                if not _busy(exc):
+                    raise StoreError(f"sqlite: {exc}") from exc
+        return await self._off_loop(fn, *args)
+
+    async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run ``fn`` on the writer thread, waiting for a lock at most the store timeout."""
+        conn = self.conn
+        wait_ms = max(1, int(self.timeout * 1000))
+
+        def call() -> T:
+            conn.execute(f"PRAGMA busy_timeout={wait_ms}")
+            try:
+                return fn(*args)
+            finally:
+                conn.execute("PRAGMA busy_timeout=0")
+
+        def finished(_: object) -> None:
+            self._queued -= 1
+
+        self._queued += 1
+        future = asyncio.get_running_loop().run_in_executor(self._writer, call)
+        future.add_done_callback(finished)
         try:
-            return fn(*args)
+            # shield: on timeout the thread finishes by itself (its busy wait is bounded by the
+            # same timeout); the caller stops waiting now.
+            return await asyncio.wait_for(asyncio.shield(future), self.timeout)
+        except TimeoutError:
+            raise StoreError(f"sqlite: the database stayed locked for {self.timeout:g} s") from None
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error (a failed BEGIN has
+        nothing to roll back)."""
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """An operator read that may scan many rows: on the reader thread and connection."""
@@ -88,11 +157,11 @@ class SqliteStore:
 
     def _open(self) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=OPEN_BUSY_SECONDS)
         conn.row_factory = sqlite3.Row
         # Several workers opening a new file at once race to switch it to WAL; the loser
         # sees "database is locked" at once (the busy handler does not cover this switch).
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + OPEN_BUSY_SECONDS
         while True:
             try:
                 conn.execute("PRAGMA journal_mode=WAL")
@@ -103,10 +172,11 @@ class SqliteStore:
                     raise
                 time.sleep(0.02)
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
+        conn.execute(f"PRAGMA busy_timeout={int(OPEN_BUSY_SECONDS * 1000)}")
         conn.execute("PRAGMA foreign_keys=ON")
         self._conn = conn
         self._migrate()
+        conn.execute("PRAGMA busy_timeout=0")  # from now on the event loop never waits for a lock
         if str(self.path) != ":memory:":
             reader = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30)
             reader.row_factory = sqlite3.Row
@@ -114,9 +184,7 @@ class SqliteStore:
             self._reader = reader
 
     def _migrate(self) -> None:
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
             row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
             current = row[0] or 0
@@ -126,10 +194,6 @@ class SqliteStore:
                 for statement in statements:
                     conn.execute(statement)
                 conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
 
     async def open(self) -> None:
         """Open the file (created if missing) and apply migrations."""
@@ -140,6 +204,7 @@ class SqliteStore:
         if self._reader is not None:
             reader, self._reader = self._reader, None
             await asyncio.get_running_loop().run_in_executor(self._executor, reader.close)
+        self._writer.shutdown(wait=True)
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -178,12 +243,12 @@ class SqliteStore:
         meta: dict[str, Any],
         turn: TurnRecord | None,
         events: list[EventRecord],
+        booking: BookingWrite | None,
+        cancel: CancelWrite | None,
     ) -> int:
-        conn = self.conn
         row = conversation_to_row(conv)
         meta_json = json.dumps(meta, separators=(",", ":"))
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with self._transaction() as conn:
             if turn is not None and turn.request_key is not None:
                 dup = conn.execute(
                     "SELECT 1 FROM turns WHERE conv_id = ? AND request_key = ?", (turn.conv_id, turn.request_key)
@@ -209,6 +274,10 @@ class SqliteStore:
                 )
                 if cur.rowcount != 1:
                     raise ConcurrentTurnError(f"conversation {conv.conv_id!r} changed under this turn")
+            if cancel is not None:
+                self._cancel(conn, cancel.booking_id, cancel.at)
+            if booking is not None:
+                self._insert_booking(conn, booking)
             if turn is not None:
                 conn.execute(
                     "INSERT INTO turns (conv_id, turn, request_key, text, reply, state_before, state_after, at, "
@@ -223,11 +292,47 @@ class SqliteStore:
                     "INSERT INTO events (conv_id, at, kind, data) VALUES (?, ?, ?, ?)",
                     [(e.conv_id, utc_text(e.at), e.kind, json.dumps(e.data, ensure_ascii=False)) for e in events],
                 )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        if booking is not None or cancel is not None:
+            self._booked(booking, cancel)
         return version
+
+    def _cancel(self, conn: sqlite3.Connection, booking_id: str, at: datetime) -> None:
+        cur = conn.execute(
+            "UPDATE bookings SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL", (utc_text(at), booking_id)
+        )
+        if cur.rowcount != 1:
+            raise BookingGoneError(f"booking {booking_id!r} is no longer active")
+
+    def _insert_booking(self, conn: sqlite3.Connection, booking: BookingWrite) -> None:
+        if booking.replaces is not None:
+            self._cancel(conn, booking.replaces, booking.at)
+        try:
+            conn.execute(
+                "INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    booking.booking_id, utc_text(booking.slot.start), utc_text(booking.slot.end), booking.conv_id,
+                    booking.name, booking.phone, utc_text(booking.at),
+                ),
+            )
+        except sqlite3.IntegrityError:
+            raise SlotTakenError(f"slot {booking.slot.start.isoformat()} is taken") from None
+
+    def _booked(self, booking: BookingWrite | None, cancel: CancelWrite | None) -> None:
+        """After a committed booking write: keep the taken-slots cache valid by adding our
+        own new booking (other connections' commits still invalidate it through
+        data_version); a cancellation or a move drops it."""
+        key = self._taken_key
+        self._booking_writes += 1
+        if key is None or cancel is not None or booking is None or booking.replaces is not None:
+            self._taken_key = None
+            return
+        if key[1] != self._booking_writes - 1:
+            return
+        version, _, start, end = key
+        if start <= booking.slot.start < end:
+            self._taken = self._taken | {booking.slot.start.astimezone(UTC)}
+        self._taken_key = (version, self._booking_writes, start, end)
 
     async def save_turn(
         self,
@@ -236,9 +341,13 @@ class SqliteStore:
         meta: dict[str, Any],
         turn: TurnRecord | None,
         events: list[EventRecord],
+        *,
+        booking: BookingWrite | None = None,
+        cancel: CancelWrite | None = None,
     ) -> int:
-        """Upsert the conversation, append the turn and events in one durable transaction."""
-        return await self._run(self._save_turn, conversation, expected_version, meta, turn, events)
+        """Upsert the conversation, append the turn and events and write the turn's booking
+        or cancellation, in one durable transaction."""
+        return await self._run(self._save_turn, conversation, expected_version, meta, turn, events, booking, cancel)
 
     # -- bookings ----------------------------------------------------------------------
     async def taken_slots(self, start: datetime, end: datetime) -> frozenset[datetime]:
@@ -273,53 +382,6 @@ class SqliteStore:
 
         return await self._run(run)
 
-    def _book(self, slot: Slot, conv_id: str, name: str, phone: str | None, replaces: str | None) -> BookingOutcome:
-        conn = self.conn
-        booking_id = uuid.uuid4().hex
-        now = utc_text(datetime.now().astimezone())
-        self._booking_writes += 1
-        cached = self._taken_key is not None and self._taken_key[1] == self._booking_writes - 1
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            if replaces is not None:
-                conn.execute(
-                    "UPDATE bookings SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL", (now, replaces)
-                )
-            conn.execute(
-                "INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (booking_id, utc_text(slot.start), utc_text(slot.end), conv_id, name, phone, now),
-            )
-            conn.execute("COMMIT")
-        except sqlite3.IntegrityError:
-            conn.execute("ROLLBACK")
-            # A retried turn whose booking was committed before the turn failed: the slot is
-            # this conversation's own, not taken by someone else.
-            mine = conn.execute(
-                "SELECT id FROM bookings WHERE slot_start = ? AND conv_id = ? AND cancelled_at IS NULL",
-                (utc_text(slot.start), conv_id),
-            ).fetchone()
-            if mine is not None:
-                return BookingOutcome(BookingResult.SUCCESS, str(mine[0]))
-            return BookingOutcome(BookingResult.SLOT_TAKEN)
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        if cached and replaces is None and self._taken_key is not None:
-            # Our own new booking: keep the cached answer valid by adding it (other
-            # connections' commits still invalidate it through data_version).
-            version, _, start, end = self._taken_key
-            if start <= slot.start < end:
-                self._taken = self._taken | {slot.start.astimezone(UTC)}
-            self._taken_key = (version, self._booking_writes, start, end)
-        return BookingOutcome(BookingResult.SUCCESS, booking_id)
-
-    async def book(
-        self, slot: Slot, conv_id: str, name: str, phone: str | None, replaces: str | None
-    ) -> BookingOutcome:
-        """Book atomically; ``replaces`` is cancelled in the same transaction."""
-        return await self._run(self._book, slot, conv_id, name, phone, replaces)
-
     @staticmethod
     def _booking_ref(row: sqlite3.Row) -> BookingRef:
         start, end = datetime.fromisoformat(row["slot_start"]), datetime.fromisoformat(row["slot_end"])
@@ -348,15 +410,49 @@ class SqliteStore:
 
         return await self._run(run)
 
-    async def cancel_booking(self, booking_id: str, at: datetime) -> bool:
-        """Cancel an active booking; False when it was not active."""
+    async def booking_active(self, booking_id: str) -> bool:
+        """True while this appointment is booked and not cancelled."""
 
         def run() -> bool:
-            self._booking_writes += 1
-            cur = self.conn.execute(
-                "UPDATE bookings SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL", (utc_text(at), booking_id)
+            row = self.conn.execute(
+                "SELECT 1 FROM bookings WHERE id = ? AND cancelled_at IS NULL", (booking_id,)
+            ).fetchone()
+            return row is not None
+
+        return await self._run(run)
+
+    async def unconfirmed_bookings(self) -> list[UnconfirmedBooking]:
+        """Active bookings that no ``AppointmentConfirmed`` event of their conversation names."""
+
+        def run(conn: sqlite3.Connection) -> list[UnconfirmedBooking]:
+            rows = conn.execute(
+                "SELECT b.id, b.conv_id, b.slot_start, b.created_at, "
+                "(SELECT group_concat(json_extract(e.data, '$.slot_start'), '|') FROM events AS e "
+                " WHERE e.conv_id = b.conv_id AND e.kind = 'AppointmentConfirmed') AS confirmed "
+                "FROM bookings AS b WHERE b.cancelled_at IS NULL ORDER BY b.slot_start"
+            ).fetchall()
+            return unconfirmed(
+                (str(r[0]), str(r[1]), datetime.fromisoformat(r[2]), datetime.fromisoformat(r[3]),
+                 (r[4] or "").split("|"))
+                for r in rows
             )
-            return cur.rowcount == 1
+
+        return await self._read(run)
+
+    async def release_bookings(self, booking_ids: list[str], at: datetime) -> int:
+        """Cancel these active bookings; how many were."""
+
+        def run() -> int:
+            released = 0
+            with self._transaction() as conn:
+                for booking_id in booking_ids:
+                    cur = conn.execute(
+                        "UPDATE bookings SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL",
+                        (utc_text(at), booking_id),
+                    )
+                    released += cur.rowcount
+            self._taken_key = None
+            return released
 
         return await self._run(run)
 
@@ -365,9 +461,7 @@ class SqliteStore:
         """Store (or replace) Vapi's end-of-call report; True when it is the first one."""
 
         def run() -> bool:
-            conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction() as conn:
                 first = conn.execute("SELECT 1 FROM call_reports WHERE conv_id = ?", (conv_id,)).fetchone() is None
                 conn.execute(
                     "INSERT INTO call_reports (conv_id, report, at) VALUES (?, ?, ?) "
@@ -377,10 +471,6 @@ class SqliteStore:
                 reason = report.get("endedReason")
                 if isinstance(reason, str):
                     conn.execute("UPDATE conversations SET ended_reason = ? WHERE conv_id = ?", (reason, conv_id))
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             return first
 
         return await self._run(run)
@@ -489,19 +579,13 @@ class SqliteStore:
         """Take or renew a named lease; False if another holder has it."""
 
         def run() -> bool:
-            conn = self.conn
-            conn.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction() as conn:
                 cur = conn.execute(
                     "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) "
                     "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, until = excluded.until "
                     "WHERE leases.until < ? OR leases.holder = excluded.holder",
                     (name, holder, utc_text(until), utc_text(now)),
                 )
-                conn.execute("COMMIT")
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
             return cur.rowcount == 1
 
         return await self._run(run)

@@ -125,13 +125,15 @@ class FaultyStore:
     """
 
     PASSTHROUGH = frozenset({"open", "close"})
+    # It can hang on purpose: the turn loop must bound every call with its own timer.
+    enforces_timeout = False
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
         self.mode = "ok"
         self.calls = 0
-        # (method, mode): once ``method`` has succeeded, switch to ``mode`` (a fault mid-turn).
-        self.fail_after: tuple[str, str] | None = None
+        # A method that fails (before reaching the store) while the others work.
+        self.fail_on: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         target = getattr(self.inner, name)
@@ -142,12 +144,9 @@ class FaultyStore:
             self.calls += 1
             if self.mode == "hang":
                 await asyncio.sleep(3600)
-            if self.mode == "raise":
+            if self.mode == "raise" or name == self.fail_on:
                 raise ConnectionRefusedError(111, "connection refused (injected)")
-            result = await target(*args, **kwargs)
-            if self.fail_after is not None and self.fail_after[0] == name:
-                self.mode = self.fail_after[1]
-            return result
+            return await target(*args, **kwargs)
 
         return call
 

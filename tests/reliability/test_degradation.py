@@ -73,16 +73,18 @@ async def test_store_outage_on_other_routes_is_a_clean_503(
 async def test_failure_after_booking_does_not_lose_the_appointment(
     make_live: Any, faulty_store: FaultyStore
 ) -> None:
-    """The store fails right after the booking, before the turn is saved: the retried turn
-    confirms the caller's own appointment instead of reporting the slot as taken by someone."""
+    """The store fails when the booking turn is saved: the caller is told nothing is booked
+    (503) and nothing is (the booking is written with the turn or not at all); the retried
+    turn books once and confirms."""
     async with make_live(ENV, store=faulty_store) as live:
         for text in (BOOK, "Jean Dupont", "pas de préférence"):
             assert (await turn(live, "conv_half", text, caller_phone=PHONE)).status_code == 200
-        faulty_store.fail_after = ("book", "raise")
+        faulty_store.fail_on = "save_turn"
         refused = await turn(live, "conv_half", "le premier", caller_phone=PHONE, request_id="k-1")
         assert refused.status_code == 503
-        faulty_store.fail_after = None
-        faulty_store.mode = "ok"
+        timeline = (await live.client.get("/api/conversations/conv_half")).json()
+        assert timeline["bookings"] == [] and timeline["state"] == "WAIT_CONFIRM"
+        faulty_store.fail_on = None
 
         retried = await turn(live, "conv_half", "le premier", caller_phone=PHONE, request_id="k-1")
         assert retried.status_code == 200, retried.text

@@ -29,9 +29,13 @@ from service.engine.model import BookingRef, Context, Conversation, Preference, 
 from service.engine.states import BookingResult, Channel, Outcome, State
 from service.storage import SQLITE_FILE, open_store
 from service.storage.base import (
+    BookingGoneError,
+    BookingWrite,
+    CancelWrite,
     ConcurrentTurnError,
     DuplicateTurnError,
     EventRecord,
+    SlotTakenError,
     Store,
     StoreError,
     TurnRecord,
@@ -228,6 +232,49 @@ async def create(store: Store, conv: Conversation, meta: dict[str, Any] | None =
     return await store.save_turn(conv, None, meta or {}, turn(conv.conv_id), events(conv.conv_id))
 
 
+@dataclasses.dataclass(frozen=True)
+class Booked:
+    """What a booking turn gave: SUCCESS with the new booking's id, or SLOT_TAKEN."""
+
+    result: BookingResult
+    booking_id: str | None = None
+
+
+def confirmed(conv_id: str, wanted: Slot, name: str) -> EventRecord:
+    """The event a turn that books stores with its booking: the read-back to the caller."""
+    return EventRecord(conv_id, at(1), "AppointmentConfirmed",
+                       {"slot_label": "x", "name": name, "slot_start": wanted.start.isoformat()})
+
+
+async def book(
+    store: Store, wanted: Slot, conv_id: str, name: str, phone: str | None, replaces: str | None = None
+) -> Booked:
+    """Book ``wanted`` the only way a booking is written: with a saved turn of ``conv_id``."""
+    stored = await store.load(conv_id)
+    conv = conversation(conv_id) if stored is None else stored.conversation
+    # Each turn of a conversation a minute after the one before: bookings keep their order.
+    write = BookingWrite(uuid.uuid4().hex, wanted, conv_id, name, phone, at(1 + (stored.version if stored else 0)),
+                         replaces)
+    try:
+        await store.save_turn(conv, None if stored is None else stored.version, {}, None,
+                              [confirmed(conv_id, wanted, name)], booking=write)
+    except SlotTakenError:
+        return Booked(BookingResult.SLOT_TAKEN)
+    return Booked(BookingResult.SUCCESS, write.booking_id)
+
+
+async def cancel(store: Store, booking_id: str, when: datetime) -> bool:
+    """Cancel through a saved turn (of one "canceller" conversation); False when it was not active."""
+    stored = await store.load("canceller")
+    conv = conversation("canceller") if stored is None else stored.conversation
+    try:
+        await store.save_turn(conv, None if stored is None else stored.version, {}, None, [],
+                              cancel=CancelWrite(booking_id, when))
+    except BookingGoneError:
+        return False
+    return True
+
+
 def assert_utc(moment: datetime) -> None:
     """A datetime as every store returns it: tz-aware, in UTC."""
     assert isinstance(moment, datetime) and moment.utcoffset() == timedelta(0), moment
@@ -339,7 +386,7 @@ async def test_control_characters_in_free_text_are_stored(backend: Backend, stor
     await store.save_call_report("conv_1", {"endedReason": raw}, at(2))
     timeline = await store.timeline("conv_1")
     assert timeline is not None and timeline["ended_reason"] == expected and timeline["call_report"] == {"endedReason": raw}
-    booked = await store.book(slot(1, 9), "conv_1", raw, "+33\x00612", None)
+    booked = await book(store, slot(1, 9), "conv_1", raw, "+33\x00612", None)
     assert booked.result is BookingResult.SUCCESS
     assert [r.name for r in await store.find_bookings("+33\x00612", NOW)] == [expected]
 
@@ -361,7 +408,7 @@ async def test_fifty_concurrent_bookings_of_one_slot_give_one_success(backend: B
     other = await backend.opened() if backend.shared else store
     wanted = slot(1, 10)
     outcomes = await asyncio.gather(
-        *((store if i % 2 else other).book(wanted, f"conv_{i}", f"Caller {i}", None, None) for i in range(50))
+        *(book(store if i % 2 else other, wanted, f"conv_{i}", f"Caller {i}", None, None) for i in range(50))
     )
     results = [o.result for o in outcomes]
     assert results.count(BookingResult.SUCCESS) == 1 and results.count(BookingResult.SLOT_TAKEN) == 49
@@ -370,40 +417,75 @@ async def test_fifty_concurrent_bookings_of_one_slot_give_one_success(backend: B
     assert await store.taken_slots(NOW, NOW + timedelta(days=7)) == frozenset({wanted.start})
 
 
-async def test_retried_booking_of_own_slot_succeeds_with_the_same_id(store: Store) -> None:
-    """Booking again a slot this conversation already holds is SUCCESS with the existing id;
-    another conversation gets SLOT_TAKEN."""
-    first = await store.book(slot(1, 10), "conv_1", "Jean Dupont", "+33612345678", None)
-    again = await store.book(slot(1, 10), "conv_1", "Jean Dupont", "+33612345678", None)
-    other = await store.book(slot(1, 10), "conv_2", "Marie Curie", None, None)
-    assert first.result is BookingResult.SUCCESS and first.booking_id
-    assert (again.result, again.booking_id) == (BookingResult.SUCCESS, first.booking_id)
-    assert (other.result, other.booking_id) == (BookingResult.SLOT_TAKEN, None)
+async def test_a_booking_is_written_with_its_turn_or_not_at_all(store: Store) -> None:
+    """The booking is part of the turn's transaction: a lost slot writes neither the turn nor
+    its events, and a turn that loses its version check takes its booking down with it."""
+    await create(store, conversation("conv_1"))
+    await create(store, conversation("conv_2"))
+    mine = await book(store, slot(1, 10), "conv_1", "Jean Dupont", "+33612345678")
+    assert mine.result is BookingResult.SUCCESS
+    with pytest.raises(SlotTakenError):
+        await store.save_turn(
+            conversation("conv_2", turn_count=9), 1, {"lost": True}, turn("conv_2", n=2, key="lost"),
+            [confirmed("conv_2", slot(1, 10), "Marie Curie")],
+            booking=BookingWrite("lost-booking", slot(1, 10), "conv_2", "Marie Curie", None, at(2)),
+        )
+    stored = await store.load("conv_2")
+    assert stored is not None and stored.version == 1 and stored.meta == {} and stored.conversation.turn_count == 3
+    assert await store.find_turn("conv_2", "lost") is None
+    # Two overlapping turns of conv_2 both loaded version 1: the second loses its version
+    # check, and the slot it booked stays free.
+    await store.save_turn(conversation("conv_2", turn_count=4), 1, {}, turn("conv_2", n=2, key="first"), [])
+    with pytest.raises(ConcurrentTurnError):
+        await store.save_turn(
+            conversation("conv_2", turn_count=4), 1, {}, turn("conv_2", n=2, key="second"), [],
+            booking=BookingWrite("late-booking", slot(1, 11), "conv_2", "Marie Curie", None, at(2)),
+        )
+    assert await store.taken_slots(NOW, NOW + timedelta(days=7)) == {slot(1, 10).start}
+    assert not await store.booking_active("late-booking") and await store.booking_active(str(mine.booking_id))
+    assert await store.unconfirmed_bookings() == []
+
+
+async def test_unconfirmed_bookings_are_reported_and_released(backend: Backend, store: Store) -> None:
+    """A booking no stored read-back names (left by an older version's crash) is reported,
+    and released on request; confirmed and cancelled ones are not."""
+    kept = await book(store, slot(1, 9), "conv_1", "Jean Dupont", "+33612345678")
+    await create(store, conversation("conv_2"))
+    await store.save_turn(
+        conversation("conv_2", turn_count=4), 1, {}, None, [confirmed("conv_2", slot(3, 9), "Autre")],
+        booking=BookingWrite("orphan", slot(2, 9), "conv_2", "Marie Curie", None, at(2)),
+    )
+    found = await store.unconfirmed_bookings()
+    assert [(o.booking_id, o.conv_id, o.slot_start) for o in found] == [("orphan", "conv_2", slot(2, 9).start)]
+    assert_utc(found[0].slot_start)
+    assert await store.release_bookings(["orphan", str(kept.booking_id) + "-unknown"], at(5)) == 1
+    assert await store.unconfirmed_bookings() == []
+    assert await store.taken_slots(NOW, NOW + timedelta(days=7)) == {slot(1, 9).start}
 
 
 async def test_replaces_is_cancelled_with_the_new_booking_only(store: Store) -> None:
     """A booking that replaces another cancels it in the same transaction; when the new slot
     is taken, the old booking stays active."""
-    old = await store.book(slot(1, 10), "conv_1", "Jean Dupont", "+33612345678", None)
-    await store.book(slot(1, 11), "conv_2", "Marie Curie", None, None)
-    lost = await store.book(slot(1, 11), "conv_1", "Jean Dupont", "+33612345678", old.booking_id)
+    old = await book(store, slot(1, 10), "conv_1", "Jean Dupont", "+33612345678", None)
+    await book(store, slot(1, 11), "conv_2", "Marie Curie", None, None)
+    lost = await book(store, slot(1, 11), "conv_1", "Jean Dupont", "+33612345678", old.booking_id)
     assert lost.result is BookingResult.SLOT_TAKEN
     assert await store.taken_slots(NOW, NOW + timedelta(days=7)) == {slot(1, 10).start, slot(1, 11).start}
-    moved = await store.book(slot(2, 9), "conv_1", "Jean Dupont", "+33612345678", old.booking_id)
+    moved = await book(store, slot(2, 9), "conv_1", "Jean Dupont", "+33612345678", old.booking_id)
     assert moved.result is BookingResult.SUCCESS and moved.booking_id != old.booking_id
     assert await store.taken_slots(NOW, NOW + timedelta(days=7)) == {slot(1, 11).start, slot(2, 9).start}
     found = await store.find_bookings("+33612345678", NOW)
     assert found == (BookingRef(str(moved.booking_id), slot(2, 9), "Jean Dupont"),)
     # The freed slot can be booked by someone else.
-    assert (await store.book(slot(1, 10), "conv_3", "Paul", None, None)).result is BookingResult.SUCCESS
+    assert (await book(store, slot(1, 10), "conv_3", "Paul", None, None)).result is BookingResult.SUCCESS
 
 
 async def test_taken_slots_is_half_open_and_active_only(store: Store) -> None:
     """``taken_slots`` covers ``[start, end)`` and ignores cancelled bookings; times in UTC."""
     for i, s in enumerate((slot(1, 9), slot(1, 10), slot(1, 11))):
-        await store.book(s, f"conv_{i}", "X", None, None)
-    cancelled = await store.book(slot(1, 12), "conv_9", "X", None, None)
-    assert await store.cancel_booking(str(cancelled.booking_id), at(5))
+        await book(store, s, f"conv_{i}", "X", None, None)
+    cancelled = await book(store, slot(1, 12), "conv_9", "X", None, None)
+    assert await cancel(store, str(cancelled.booking_id), at(5))
     taken = await store.taken_slots(slot(1, 10).start, slot(1, 11).start)
     assert taken == {slot(1, 10).start}
     for moment in await store.taken_slots(NOW, NOW + timedelta(days=3)):
@@ -417,13 +499,13 @@ async def test_taken_slots_follow_every_booking_change(backend: Backend, store: 
     other = await backend.opened() if backend.shared else store
     window = (NOW, NOW + timedelta(days=7))
     assert await store.taken_slots(*window) == frozenset()
-    mine = await store.book(slot(1, 9), "conv_1", "X", None, None)
+    mine = await book(store, slot(1, 9), "conv_1", "X", None, None)
     assert await store.taken_slots(*window) == {slot(1, 9).start}
-    await other.book(slot(1, 10), "conv_2", "Y", None, None)
+    await book(other, slot(1, 10), "conv_2", "Y", None, None)
     assert await store.taken_slots(*window) == {slot(1, 9).start, slot(1, 10).start}
-    assert await other.cancel_booking(str(mine.booking_id), at(1))
+    assert await cancel(other, str(mine.booking_id), at(1))
     assert await store.taken_slots(*window) == {slot(1, 10).start}
-    await store.book(slot(2, 9), "conv_3", "Z", None, None)
+    await book(store, slot(2, 9), "conv_3", "Z", None, None)
     taken = await store.taken_slots(*window)
     assert taken == {slot(1, 10).start, slot(2, 9).start}
     for moment in taken:
@@ -433,12 +515,12 @@ async def test_taken_slots_follow_every_booking_change(backend: Backend, store: 
 async def test_find_bookings_by_phone_only(store: Store) -> None:
     """Active bookings after ``after`` made from the phone, by start, with the patient's name;
     a name never finds anything (there is no name lookup at all)."""
-    late = await store.book(slot(3, 9), "conv_1", "Jean Dupont", "+33611111111", None)
-    early = await store.book(slot(2, 9), "conv_2", "Inès Dupont", "+33611111111", None)
-    await store.book(slot(1, 9), "conv_3", "Jean Dupont", "+33611111111", None)
-    await store.book(slot(4, 9), "conv_4", "Marie Curie", None, None)
-    gone = await store.book(slot(5, 9), "conv_5", "Marie Curie", "+33622222222", None)
-    await store.cancel_booking(str(gone.booking_id), at(1))
+    late = await book(store, slot(3, 9), "conv_1", "Jean Dupont", "+33611111111", None)
+    early = await book(store, slot(2, 9), "conv_2", "Inès Dupont", "+33611111111", None)
+    await book(store, slot(1, 9), "conv_3", "Jean Dupont", "+33611111111", None)
+    await book(store, slot(4, 9), "conv_4", "Marie Curie", None, None)
+    gone = await book(store, slot(5, 9), "conv_5", "Marie Curie", "+33622222222", None)
+    await cancel(store, str(gone.booking_id), at(1))
     after = slot(1, 9).start
     by_phone = await store.find_bookings("+33611111111", after)
     assert by_phone == (
@@ -454,9 +536,9 @@ async def test_find_bookings_by_phone_only(store: Store) -> None:
 
 async def test_booking_at_finds_the_active_booking_of_one_start(store: Store) -> None:
     """``booking_at`` answers the active booking starting exactly there (name included), or None."""
-    mine = await store.book(slot(2, 10), "conv_1", "Inès Brossard", None, None)
-    gone = await store.book(slot(2, 11), "conv_2", "Paul Brossard", "+33611111111", None)
-    await store.cancel_booking(str(gone.booking_id), at(1))
+    mine = await book(store, slot(2, 10), "conv_1", "Inès Brossard", None, None)
+    gone = await book(store, slot(2, 11), "conv_2", "Paul Brossard", "+33611111111", None)
+    await cancel(store, str(gone.booking_id), at(1))
     found = await store.booking_at(slot(2, 10).start)
     assert found == BookingRef(str(mine.booking_id), slot(2, 10), "Inès Brossard")
     assert found is not None
@@ -467,11 +549,11 @@ async def test_booking_at_finds_the_active_booking_of_one_start(store: Store) ->
 
 async def test_cancel_booking(store: Store) -> None:
     """Cancelling is True once, then False; an unknown id is False; the slot is free again."""
-    booked = await store.book(slot(1, 10), "conv_1", "Jean", None, None)
-    assert await store.cancel_booking(str(booked.booking_id), at(2)) is True
-    assert await store.cancel_booking(str(booked.booking_id), at(3)) is False
-    assert await store.cancel_booking("no-such-booking", at(3)) is False
-    assert (await store.book(slot(1, 10), "conv_2", "Marie", None, None)).result is BookingResult.SUCCESS
+    booked = await book(store, slot(1, 10), "conv_1", "Jean", None, None)
+    assert await cancel(store, str(booked.booking_id), at(2)) is True
+    assert await cancel(store, str(booked.booking_id), at(3)) is False
+    assert await cancel(store, "no-such-booking", at(3)) is False
+    assert (await book(store, slot(1, 10), "conv_2", "Marie", None, None)).result is BookingResult.SUCCESS
 
 
 # -- reports, reaper and operator reads ----------------------------------------------------------
@@ -558,12 +640,14 @@ async def test_timeline_lists_everything_in_order(store: Store) -> None:
     await create(store, conversation())
     await store.save_turn(conversation(turn_count=4), 1, {}, turn(n=2, key="req-2"), events("conv_1", 2, "A", "B", "C"))
     await create(store, conversation("conv_other"))
-    first = await store.book(slot(1, 9), "conv_1", "Élodie Durand", "+33612345678", None)
-    await store.book(slot(1, 10), "conv_1", "Élodie Durand", "+33612345678", first.booking_id)
+    first = await book(store, slot(1, 9), "conv_1", "Élodie Durand", "+33612345678", None)
+    await book(store, slot(1, 10), "conv_1", "Élodie Durand", "+33612345678", first.booking_id)
     timeline = await store.timeline("conv_1")
     assert timeline is not None
     assert [t["turn"] for t in timeline["turns"]] == [1, 2]
-    assert [e["kind"] for e in timeline["events"]] == ["StateEntered", "SlotsProposed", "A", "B", "C"]
+    assert [e["kind"] for e in timeline["events"]] == [
+        "StateEntered", "SlotsProposed", "A", "B", "C", "AppointmentConfirmed", "AppointmentConfirmed",
+    ]
     assert timeline["events"][0]["data"] == {"n": 0, "texte": "été", "nested": {"a": [1, 2.5, None]}}
     assert [b["slot_start"] for b in timeline["bookings"]] == [
         "2026-03-04T08:00:00.000000+00:00", "2026-03-04T09:00:00.000000+00:00",
@@ -751,15 +835,15 @@ async def every_answer(store: Store) -> Any:
     voice = conversation("conv_b", channel=Channel.VOICE, vapi_call_id="call-b", last_seen_at=at(-90))
     await store.save_turn(voice, None, {}, turn("conv_b"), events("conv_b", -90, "BookingAttempted"))
     outcomes = [
-        await store.book(slot(1, 9), "conv_a", "Élodie Durand", "+33612345678", None),
-        await store.book(slot(1, 9), "conv_b", "Marie Curie", None, None),
+        await book(store, slot(1, 9), "conv_a", "Élodie Durand", "+33612345678", None),
+        await book(store, slot(1, 9), "conv_b", "Marie Curie", None, None),
     ]
-    outcomes.append(await store.book(slot(2, 9), "conv_a", "Élodie Durand", "+33612345678", outcomes[0].booking_id))
-    outcomes.append(await store.book(slot(3, 9), "conv_b", "Marie Curie", None, None))
+    outcomes.append(await book(store, slot(2, 9), "conv_a", "Élodie Durand", "+33612345678", outcomes[0].booking_id))
+    outcomes.append(await book(store, slot(3, 9), "conv_b", "Marie Curie", None, None))
     for i, outcome in enumerate(outcomes):
         if outcome.booking_id is not None:
             ids.setdefault(outcome.booking_id, f"booking-{i}")
-    cancelled = await store.cancel_booking(str(outcomes[3].booking_id), at(30))
+    cancelled = await cancel(store, str(outcomes[3].booking_id), at(30))
     await store.save_call_report("conv_b", {"endedReason": "silence-timed-out", "cost": 0.5}, at(31))
     timelines = [await store.timeline(c) for c in ("conv_a", "conv_b")]
     for timeline in timelines:
