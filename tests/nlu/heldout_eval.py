@@ -158,7 +158,7 @@ def check_turn(record: dict[str, Any], practice: Practice) -> list[str]:
     """The fields of one held-out turn the extraction got wrong (empty: right)."""
     now = datetime.fromisoformat(record["now"])
     slots = tuple(nlu.SlotRef(datetime.fromisoformat(s), "") for s in record.get("proposed", ()))
-    found = extract(record["text"], ExtractContext(record["state"], now.astimezone(practice.timezone), slots))
+    found = extract(record["text"], ExtractContext(record["state"], now.astimezone(practice.timezone), slots, practice))
     expected = record["expected"]
     wrong = []
     if "intent" in expected:
