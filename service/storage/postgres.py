@@ -29,10 +29,10 @@ from service.storage.base import (
     ConcurrentTurnError,
     DuplicateTurnError,
     EventRecord,
+    ReplaySource,
     SlotTakenError,
     StoredConversation,
     StoreError,
-    ReplaySource,
     TurnRecord,
     UnconfirmedBooking,
 )

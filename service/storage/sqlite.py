@@ -36,10 +36,10 @@ from service.storage.base import (
     ConcurrentTurnError,
     DuplicateTurnError,
     EventRecord,
+    ReplaySource,
     SlotTakenError,
     StoredConversation,
     StoreError,
-    ReplaySource,
     TurnRecord,
     UnconfirmedBooking,
 )
