@@ -288,6 +288,7 @@ class BlackHole:
         self.server: asyncio.Server | None = None
         self.port = 0
         self.handlers: set[asyncio.Task[Any]] = set()
+        self.ends: set[asyncio.StreamWriter] = set()
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -303,9 +304,11 @@ class BlackHole:
         task = asyncio.current_task()
         assert task is not None
         self.handlers.add(task)
+        self.ends.add(writer)
         upstream: asyncio.StreamWriter | None = None
         try:
             up_reader, upstream = await asyncio.open_connection("127.0.0.1", self.target_port)
+            self.ends.add(upstream)
             await asyncio.gather(self._pipe(reader, upstream), self._pipe(up_reader, writer))
         except (ConnectionError, asyncio.CancelledError):
             pass
@@ -320,9 +323,15 @@ class BlackHole:
         """Stop accepting and close every proxied connection (before the loop ends)."""
         if self.server is not None:
             self.server.close()
+        await asyncio.sleep(0)  # connections accepted just now register their handler
         for task in self.handlers:
             task.cancel()
         await asyncio.gather(*self.handlers, return_exceptions=True)
+        # A swallowed connection may still hold unsent bytes, so close() would wait for them
+        # forever: drop every end at once.
+        for end in self.ends:
+            end.transport.abort()
+        await asyncio.sleep(0)
         if self.server is not None:
             await self.server.wait_closed()
 
