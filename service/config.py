@@ -17,7 +17,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from service.engine.model import Limits, RdvError
-from service.engine.practice import FAQ_TOPICS, OpeningSpan, Practice
+from service.engine.practice import FAQ_TOPICS, CalendarSource, OpeningSpan, Practice
 from service.engine.states import Channel, Field, State
 
 
@@ -67,6 +67,7 @@ class Settings:
     store_timeout_seconds: float = 2.0
     reaper_interval_seconds: float = 60.0
     slot_hold_seconds: int = 120
+    calendar_timeout_seconds: float = 3.0
     limits: Mapping[Channel, Limits] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -98,6 +99,20 @@ def _hold_seconds(env: Mapping[str, str]) -> int:
     value = int(_int(env, "RDV_SLOT_HOLD_SECONDS", DEFAULT_SLOT_HOLD_SECONDS) or 0)
     if value > 3600:
         raise ConfigError(f"RDV_SLOT_HOLD_SECONDS={value} must be at most 3600")
+    return value
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A duration in seconds within (0, 60]."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not 0 < value <= 60:
+        raise ConfigError(f"{name}={raw!r} must be in (0, 60]")
     return value
 
 
@@ -209,6 +224,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not 0 < timeout <= 60:
         raise ConfigError(f"RDV_STORE_TIMEOUT_SECONDS={store_timeout!r} must be in (0, 60]")
     reaper = _int(env, "RDV_REAPER_INTERVAL_SECONDS", 60, minimum=1)
+    calendar_timeout = _seconds(env, "RDV_CALENDAR_TIMEOUT_SECONDS", 3.0)
     return Settings(
         env=renv,
         data_dir=Path(env.get("RDV_DATA_DIR", "").strip() or "data"),
@@ -231,6 +247,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         store_timeout_seconds=timeout,
         reaper_interval_seconds=float(reaper or 60),
         slot_hold_seconds=_hold_seconds(env),
+        calendar_timeout_seconds=calendar_timeout,
         limits=build_limits(env),
         warnings=tuple(warnings),
     )
@@ -327,6 +344,7 @@ def parse_practice(data: Mapping[str, Any], source: str = "practice file") -> Pr
             raise ConfigError(f"{source}: faq.{key}: a non-empty text is required")
         faq[key] = value.strip()
     return Practice(
+        calendar=parse_calendar(data.get("calendar"), source),
         name=_str(practice, "name", where),
         address=_str(practice, "address", where),
         transfer_number=transfer,
@@ -339,6 +357,67 @@ def parse_practice(data: Mapping[str, Any], source: str = "practice file") -> Pr
         faq=faq,
         public_holidays=bool(practice.get("public_holidays", True)),
     )
+
+
+CALENDAR_KINDS = ("builtin", "caldav")
+CALENDAR_KEYS = frozenset({"kind", "url", "calendar", "username", "password_env", "busy_ics_url"})
+
+
+def _url(table: Mapping[str, Any], key: str, where: str) -> str:
+    value = _str(table, key, where)
+    if not value.startswith(("https://", "http://")):
+        raise ConfigError(f"{where}.{key}: {value!r} must be an http(s):// URL")
+    if "@" in value.split("/")[2]:
+        raise ConfigError(f"{where}.{key}: put no credentials in the URL (username and password_env)")
+    return value
+
+
+def parse_calendar(table: Any, source: str) -> CalendarSource:
+    """The ``[calendar]`` table: ``builtin`` (default) or ``caldav`` with its connection; the
+    password is only named (``password_env``), a secret written in the file is refused."""
+    where = f"{source}: calendar"
+    if table is None:
+        return CalendarSource()
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [calendar] must be a table")
+    if "password" in table:
+        raise ConfigError(f"{where}.password: never write the password in the file; "
+                          "name the environment variable that holds it with password_env")
+    unknown = set(table) - CALENDAR_KEYS
+    if unknown:
+        raise ConfigError(f"{where}.{min(unknown)}: unknown key (expected {', '.join(sorted(CALENDAR_KEYS))})")
+    kind = table.get("kind", "builtin")
+    if kind not in CALENDAR_KINDS:
+        raise ConfigError(f"{where}.kind: {kind!r} must be one of {', '.join(CALENDAR_KINDS)}")
+    feed = _url(table, "busy_ics_url", where) if "busy_ics_url" in table else None
+    if kind == "builtin":
+        extra = sorted(set(table) - {"kind", "busy_ics_url"})
+        if extra:
+            raise ConfigError(f"{where}.{extra[0]}: only used with kind = \"caldav\"")
+        return CalendarSource(busy_ics_url=feed)
+    password_env = _str(table, "password_env", where)
+    if not password_env.replace("_", "").isalnum() or not password_env[0].isalpha():
+        raise ConfigError(f"{where}.password_env: {password_env!r} is not an environment variable name")
+    return CalendarSource(
+        kind=kind,
+        url=_url(table, "url", where),
+        calendar=_str(table, "calendar", where),
+        username=_str(table, "username", where),
+        password_env=password_env,
+        busy_ics_url=feed,
+    )
+
+
+def calendar_password(source: CalendarSource, env: Mapping[str, str] | None = None) -> str | None:
+    """The CalDAV password from the variable the practice file names; ConfigError when unset."""
+    if source.password_env is None:
+        return None
+    env = os.environ if env is None else env
+    value = env.get(source.password_env, "")
+    if not value:
+        raise ConfigError(f"{source.password_env} must hold the CalDAV password "
+                          "(named by password_env in the practice file's [calendar])")
+    return value
 
 
 def load_practice(path: Path | None) -> Practice:
