@@ -53,6 +53,9 @@ from service.engine.practice import CalendarSource, Practice
 from telemetry.client import ClientCalls
 
 MULTIGET_CHUNK = 100
+# Servers compare floating times (no zone) as if they were UTC: ask for this much more on both
+# sides, then keep what overlaps once read in the practice's zone.
+FLOATING_MARGIN = timedelta(hours=14)
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +191,9 @@ class CaldavCalendar:
             # The days move on: keep the cached start so the window grows instead of flapping.
             window = (self._window[0], window[1])
         collection = await self._collection()
-        listed = await self.dav.report("list", collection, query_body(*window, data=False))
+        listed = await self.dav.report(
+            "list", collection, query_body(window[0] - FLOATING_MARGIN, window[1] + FLOATING_MARGIN, data=False)
+        )
         etags = {r.href: r.text(DAV, "getetag") for r in listed if not r.href.rstrip("/") == collection.rstrip("/")}
         stale = [h for h, e in etags.items() if e is None or h not in self._entries or self._entries[h].etag != e]
         fresh = await self._fetch(collection, stale, window)
@@ -239,7 +244,9 @@ class CaldavCalendar:
     async def _slot_busy(self, slot: Slot, exclude_uid: str | None) -> bool:
         """Live: does an event (other than ``exclude_uid``) or the feed overlap the slot?"""
         collection = await self._collection()
-        found = await self.dav.report("check", collection, query_body(slot.start, slot.end, data=True))
+        found = await self.dav.report(
+            "check", collection, query_body(slot.start - FLOATING_MARGIN, slot.end + FLOATING_MARGIN, data=True)
+        )
         for resource in found:
             text = resource.text(CALDAV, "calendar-data")
             if text is None:

@@ -154,3 +154,12 @@ def captured() -> Any:
     from tests.telemetry.conftest import Captured
 
     return Captured
+
+
+@pytest.fixture
+async def faulty_store(tmp_path: Path) -> Any:
+    """A fault injector around a real SQLite store in ``tmp_path``."""
+    from service.storage import open_store
+    from tests.reliability.conftest import FaultyStore
+
+    return FaultyStore(open_store(None, tmp_path))
