@@ -275,20 +275,24 @@ class CaldavCalendar:
         written = Written(href, etag_of(response))
         try:
             lost = await self._slot_busy(appointment.slot, uid)
-        except CalendarError:
-            await self._undo_quietly(written)
+        except CalendarError as exc:
+            await self._undo_or_say(written, exc)
             raise
         if lost:
-            await self._undo_quietly(written)
+            await self._undo_or_say(written, None)
             raise CalendarBusyError("an event written meanwhile overlaps the slot")
         return written
 
-    async def _undo_quietly(self, written: Written) -> None:
-        """Best effort: the consistency check repairs what cannot be undone now."""
+    async def _undo_or_say(self, written: Written, cause: CalendarError | None) -> None:
+        """Delete the event just created; when the calendar no longer answers, say that it is
+        left for the consistency check (which deletes it once no booking holds it)."""
         try:
             await self.undo(written)
-        except CalendarError:
-            pass
+        except CalendarError as exc:
+            raise CalendarError(
+                f"{cause or 'the slot was taken meanwhile'}; rdv's event {path_of(written.href)} could not be "
+                f"deleted ({exc}) and is left for the consistency check"
+            ) from exc
 
     async def remove(self, booking_id: str, slot: Slot) -> Written | None:
         """Delete this booking's event (checked to be rdv's, for this booking)."""
