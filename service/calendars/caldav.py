@@ -194,7 +194,7 @@ class CaldavCalendar:
         listed = await self.dav.report(
             "list", collection, query_body(window[0] - FLOATING_MARGIN, window[1] + FLOATING_MARGIN, data=False)
         )
-        etags = {r.href: r.text(DAV, "getetag") for r in listed if not r.href.rstrip("/") == collection.rstrip("/")}
+        etags = {r.href: r.text(DAV, "getetag") for r in listed if r.href.rstrip("/") != collection.rstrip("/")}
         stale = [h for h, e in etags.items() if e is None or h not in self._entries or self._entries[h].etag != e]
         fresh = await self._fetch(collection, stale, window)
         rebuilt: dict[str, _Entry] = {}

@@ -21,7 +21,14 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from service.calendars import Appointment, BuiltinCalendar, Calendar, CalendarBusyError, CalendarError, Written
+from service.calendars import (
+    Appointment,
+    BuiltinCalendar,
+    Calendar,
+    CalendarBusyError,
+    CalendarError,
+    Written,
+)
 from service.clock import Clock
 from service.config import Settings
 from service.engine import replies

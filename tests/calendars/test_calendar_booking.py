@@ -123,7 +123,7 @@ async def test_event_written_between_proposal_and_confirmation_wins(
     assert any(line.startswith("[BOOKING_RETRY] conv_race, retry=1") for line in lines)
     books = [s for s in tel.exporter.get_finished_spans() if s.name == "book_slot"]
     assert [s.attributes.get("error.type") for s in books] == ["slot_taken", None]
-    assert sorted(str(e["UID"]) for e in events_of(agenda))[0] == "desk"
+    assert "desk" in {str(e["UID"]) for e in events_of(agenda)}
     assert [e["DTSTART"].dt for e in rdv_events(agenda)] == [reproposed[0].start]
     assert tel.sample("rdv_booking_attempts_total", channel="text", result="slot_taken") == 1
 
