@@ -9,7 +9,7 @@ from typing import Any
 
 from service.engine.model import BookingRef, Context, Conversation, Preference, Slot, Window
 from service.engine.states import Channel, Outcome, State
-from service.storage.base import EventRecord, TurnRecord, UnconfirmedBooking
+from service.storage.base import BookingRow, EventRecord, TurnRecord, UnconfirmedBooking
 
 
 def _slot(data: dict[str, Any]) -> Slot:
@@ -262,3 +262,20 @@ def unconfirmed(
         if start.astimezone(UTC) not in utc_starts(confirmed):
             out.append(UnconfirmedBooking(booking_id, conv_id, start, created_at))
     return out
+
+
+def booking_row(row: dict[str, Any]) -> BookingRow:
+    """A bookings row (ISO text or datetimes) as a :class:`BookingRow`."""
+
+    def when(value: Any) -> datetime:
+        return (value if isinstance(value, datetime) else datetime.fromisoformat(value)).astimezone(UTC)
+
+    return BookingRow(
+        booking_id=str(row["id"]),
+        conv_id=str(row["conv_id"]),
+        slot=Slot(when(row["slot_start"]), when(row["slot_end"])),
+        name=str(row["name"]),
+        phone=row["phone"],
+        created_at=when(row["created_at"]),
+        cancelled_at=None if row["cancelled_at"] is None else when(row["cancelled_at"]),
+    )

@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +29,7 @@ from service.storage.base import (
     ConcurrentTurnError,
     DuplicateTurnError,
     EventRecord,
+    ReplaySource,
     SlotTakenError,
     StoredConversation,
     StoreError,
@@ -37,6 +38,7 @@ from service.storage.base import (
 )
 from service.storage.codec import (
     COLUMNS,
+    booking_row,
     conversation_from_row,
     conversation_to_row,
     timeline_dict,
@@ -464,6 +466,29 @@ class PostgresStore:
                 _utc(since), [pg_text(k) for k in kinds],
             )
         return [_event(r) for r in rows]
+
+    async def replay_source(self, since: datetime, until: datetime, conv_id: str | None = None) -> ReplaySource:
+        """Conversations of the window, their turns and the bookings around it, one snapshot."""
+        args: list[Any]
+        if conv_id is not None:
+            where, args = "conv_id = $1", [conv_id]
+        else:
+            where, args = "last_seen_at >= $1 AND last_seen_at < $2", [_utc(since), _utc(until)]
+        async with self._connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            rows = [dict(r) for r in await conn.fetch(f"SELECT * FROM conversations WHERE {where}", *args)]
+            turns = await conn.fetch(
+                f"SELECT * FROM turns WHERE conv_id IN (SELECT conv_id FROM conversations WHERE {where}) "
+                "ORDER BY conv_id, id",
+                *args,
+            )
+            first = min((r["created_at"] for r in rows), default=_utc(since))
+            bookings = await conn.fetch("SELECT * FROM bookings WHERE slot_start >= $1", first - timedelta(days=1))
+        return ReplaySource(
+            [conversation_from_row(r) for r in rows],
+            {r["conv_id"]: r["ended_reason"] for r in rows},
+            [turn_from_row(dict(t)) for t in turns],
+            [booking_row(dict(b)) for b in bookings],
+        )
 
     async def try_lock(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
         """Take or renew a named lease; False if another holder has it."""
