@@ -18,8 +18,18 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $(STAMP)
 
+# caldav (the tests' second CalDAV client) needs niquests, whose urllib3-future would otherwise
+# replace urllib3 itself (through a .pth file) and break requests, which schemathesis uses: built
+# from source with URLLIB3_NO_OVERRIDE=1 it installs beside urllib3 instead.
 $(TEST_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install -q -e '.[test]'
+	URLLIB3_NO_OVERRIDE=1 $(BIN)/pip install -q --no-binary urllib3-future -e '.[test]'
+	@if [ -e "$$($(BIN)/python -c 'import site; print(site.getsitepackages()[0])')/urllib3_future.pth" ]; then \
+	  echo "urllib3-future overrides urllib3: reinstalling both"; \
+	  rm -f "$$($(BIN)/python -c 'import site; print(site.getsitepackages()[0])')/urllib3_future.pth"; \
+	  URLLIB3_NO_OVERRIDE=1 $(BIN)/pip install -q --force-reinstall --no-deps --no-binary urllib3-future \
+	    "$$($(BIN)/pip show urllib3-future | sed -n 's/^Version: /urllib3-future==/p')" \
+	    "$$($(BIN)/pip show urllib3 | sed -n 's/^Version: /urllib3==/p')"; \
+	fi
 	touch $(TEST_STAMP)
 
 deps: $(STAMP)

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
+import icalendar
 import pytest
 
 from service.engine.states import State
@@ -172,3 +174,53 @@ async def test_failed_save_deletes_the_event(
         retried = await live.say("conv_half", "le premier", caller_phone=PHONE, request_id="k-1")
         assert retried["state"] == "CONFIRMED"
         assert len(rdv_events(agenda)) == 1 and len(await active_bookings(live, "conv_half")) == 1
+
+
+class DeskWritesDuringPut(httpx.AsyncBaseTransport):
+    """The real transport; when rdv sends its PUT, the secretary's agenda (another CalDAV
+    client) writes an event on the same slot first: rdv's check before the PUT saw nothing."""
+
+    def __init__(self, agenda: Any) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.agenda = agenda
+        self.armed = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        """Write the secretary's event (once, when armed) before forwarding rdv's PUT."""
+        if self.armed and request.method == "PUT":
+            self.armed = False
+            event = icalendar.Calendar.from_ical(request.content)
+            start = next(iter(event.walk("VEVENT")))["DTSTART"].dt
+            self.agenda.save_event(dtstart=start, dtend=start + timedelta(minutes=15), summary="Urgence", uid="urgent")
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        """Close the real transport."""
+        await self.inner.aclose()
+
+
+async def test_event_written_while_rdv_creates_its_own_wins(
+    make_live: Any, tmp_path: Path, radicale: Radicale, agenda: Any
+) -> None:
+    """The secretary's event lands between rdv's check and its PUT: rdv's check after the PUT
+    sees it, deletes its own event, and the caller loses the race and hears new slots; the
+    agenda keeps only the secretary's event."""
+    from service.calendars import open_calendar
+    from service.config import load_practice, load_settings
+
+    path, _ = practice_for(tmp_path, radicale, agenda)
+    transport = DeskWritesDuringPut(agenda)
+    tel = Captured()
+    calendar = open_calendar(load_practice(path), load_settings({}), tel.telemetry,
+                             env={PASSWORD_ENV: PASSWORD}, transport=transport)
+    env = {"RDV_PRACTICE_FILE": str(path), "RDV_SLOT_HOLD_SECONDS": "0"}
+    async with make_live(env, telemetry=tel.telemetry, calendar=calendar) as live:
+        await to_slots(live, "conv_put_race")
+        transport.armed = True
+        lost = await live.say("conv_put_race", "le premier", caller_phone=PHONE)
+        assert lost["state"] == "WAIT_CONFIRM" and "C'est noté" not in lost["reply"]
+        assert await active_bookings(live, "conv_put_race") == []
+    assert [str(e["UID"]) for e in events_of(agenda)] == ["urgent"]
+    assert tel.sample("rdv_calendar_requests_total", operation="create", result="ok") == 1
+    assert tel.sample("rdv_calendar_requests_total", operation="delete", result="ok") == 1
+    assert any(line.startswith("[BOOKING_RESULT] conv_put_race, success=False") for line in tel.lines())
