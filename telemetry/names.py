@@ -42,7 +42,9 @@ FIELDS: Final = tuple(f.value for f in Field)
 INTENTS: Final = tuple(i.value for i in OverrideIntent)
 # What rdv asks the practice's external calendar (CalDAV or a read-only iCalendar feed), and how
 # each request ended: ``conflict`` is a slot found taken (a lost race, not a failure).
-CALENDAR_OPERATIONS: Final = ("discover", "ctag", "list", "fetch", "check", "create", "get", "delete", "feed")
+CALENDAR_OPERATIONS: Final = (
+    "discover", "ctag", "sync", "list", "fetch", "check", "create", "get", "delete", "feed",
+)
 CALENDAR_OK: Final = "ok"
 CALENDAR_CONFLICT: Final = "conflict"
 CALENDAR_FAILURES: Final = ("error", "timeout", "unreachable")

@@ -36,6 +36,8 @@ from service.calendars.dav import (
     multiget_body,
     path_of,
     query_body,
+    sync_body,
+    sync_changes,
 )
 from service.calendars.feed import IcsFeed
 from service.calendars.ical import (
@@ -92,6 +94,7 @@ class CaldavCalendar:
         self.collection: str | None = None
         self.display_name: str | None = None
         self._tag: str | None = None
+        self._sync: str | None = None
         self._window: tuple[datetime, datetime] | None = None
         self._entries: dict[str, _Entry] = {}
         self._version = 0
@@ -111,7 +114,7 @@ class CaldavCalendar:
 
     async def ping(self) -> None:
         """One PROPFIND of the change tag."""
-        await self._ctag()
+        await self._tags()
 
     async def _collection(self) -> str:
         if self.collection is None:
@@ -160,12 +163,36 @@ class CaldavCalendar:
     def _covers(self, window: tuple[datetime, datetime]) -> bool:
         return self._window is not None and self._window[0] <= window[0] and window[1] <= self._window[1]
 
-    async def _ctag(self) -> str | None:
+    async def _tags(self) -> tuple[str | None, str | None]:
+        """(change tag, sync token) of the collection: one PROPFIND, Depth 0."""
         collection = await self._collection()
         found = await self.dav.propfind("ctag", collection, "0", (CS, "getctag"), (DAV, "sync-token"))
         if not found:
-            return None
-        return found[0].text(CS, "getctag") or found[0].text(DAV, "sync-token")
+            return None, None
+        token = found[0].text(DAV, "sync-token")
+        return found[0].text(CS, "getctag") or token, token
+
+    async def _sync_changes(self, collection: str) -> bool:
+        """Apply what changed since the last sync token (RFC 6578); False when the server
+        refuses the token (then the window is listed again)."""
+        assert self._sync is not None and self._window is not None
+        response = await self.dav.send(
+            "sync", "REPORT", collection, body=sync_body(self._sync),
+            headers={"Content-Type": "application/xml; charset=utf-8", "Depth": "1"},
+            accept=(207,), conflict=(400, 403, 409, 412),
+        )
+        if response.status_code != 207:
+            return False
+        changes = sync_changes(collection, response.content)
+        own = collection.rstrip("/")
+        stale = [h for h, e in changes.changed.items()
+                 if h.rstrip("/") != own and (e is None or h not in self._entries or self._entries[h].etag != e)]
+        fresh = await self._fetch(collection, stale, self._window)
+        entries = {h: e for h, e in self._entries.items() if h not in changes.removed}
+        entries.update(fresh)
+        self._entries = entries
+        self._sync = changes.token or self._sync
+        return True
 
     async def _refresh(self, window: tuple[datetime, datetime]) -> None:
         """Bring the cache up to date for ``window``; concurrent callers share one refresh."""
@@ -181,8 +208,14 @@ class CaldavCalendar:
                 self._inflight = None
 
     async def _refresh_now(self, window: tuple[datetime, datetime]) -> None:
-        tag = await self._ctag()
+        tag, token = await self._tags()
         if tag is not None and tag == self._tag and self._covers(window):
+            return
+        # Only what changed since the last read (new, changed and removed events), when the
+        # server keeps sync tokens; else the window is listed again by etag.
+        if self._sync is not None and self._covers(window) and await self._sync_changes(await self._collection()):
+            self._tag = tag
+            self._version += 1
             return
         if self._covers(window):
             assert self._window is not None
@@ -205,7 +238,7 @@ class CaldavCalendar:
             elif href in self._entries:
                 old = self._entries[href]
                 rebuilt[href] = _Entry(etag, old.ics, facts(old.ics, self.tz, *window)) if moved else old
-        self._entries, self._tag, self._window = rebuilt, tag, window
+        self._entries, self._tag, self._window, self._sync = rebuilt, tag, window, token
         self._version += 1
 
     async def _fetch(self, collection: str, hrefs: list[str], window: tuple[datetime, datetime]) -> dict[str, _Entry]:

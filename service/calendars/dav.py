@@ -94,6 +94,48 @@ def multiget_body(paths: Sequence[str]) -> str:
     )
 
 
+def sync_body(token: str) -> str:
+    """A sync-collection REPORT (RFC 6578): what changed since ``token``, with etags."""
+    return (
+        '<?xml version="1.0" encoding="utf-8"?><d:sync-collection xmlns:d="DAV:">'
+        f"<d:sync-token>{_escape(token)}</d:sync-token><d:sync-level>1</d:sync-level>"
+        "<d:prop><d:getetag/></d:prop></d:sync-collection>"
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Changes:
+    """A sync-collection answer: changed resources with their etags, removed ones, new token."""
+
+    changed: dict[str, str | None]
+    removed: frozenset[str]
+    token: str | None
+
+
+def sync_changes(base: str, body: bytes) -> Changes:
+    """The changes of a sync-collection multistatus (a response whose own status is 404 is a
+    removed resource)."""
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError as exc:
+        raise CalendarError(f"the calendar sent invalid XML: {exc}") from None
+    changed: dict[str, str | None] = {}
+    removed: set[str] = set()
+    for response in root.iter(q(DAV, "response")):
+        href = response.find(q(DAV, "href"))
+        if href is None or not href.text:
+            continue
+        url = urljoin(base, href.text.strip())
+        status = response.find(q(DAV, "status"))
+        if status is not None and status.text and " 404 " in f"{status.text} ":
+            removed.add(url)
+            continue
+        etag = response.find(f"{q(DAV, 'propstat')}/{q(DAV, 'prop')}/{q(DAV, 'getetag')}")
+        changed[url] = etag.text.strip() if etag is not None and etag.text else None
+    token = root.find(q(DAV, "sync-token"))
+    return Changes(changed, frozenset(removed), token.text.strip() if token is not None and token.text else None)
+
+
 def _escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 

@@ -91,7 +91,8 @@ async def test_a_second_read_asks_only_for_the_change_tag(
     tmp_path: Path, radicale: Radicale, agenda: Any, captured: Any
 ) -> None:
     """Proposals read busy times from the cache: an unchanged calendar costs one PROPFIND of its
-    change tag; an event added by another client is seen on the next read, fetched alone."""
+    change tag; an event added by another client is seen on the next read, found by the sync
+    token (not by listing the window again) and fetched alone."""
     agenda.save_event(dtstart=at(5, 10), dtend=at(5, 11), summary="Dr absent", uid="absent")
     _, practice = practice_for(tmp_path, radicale, agenda)
     tel = captured()
@@ -112,3 +113,5 @@ async def test_a_second_read_asks_only_for_the_change_tag(
         await calendar.close()
     assert third == first | {utc(12, 15)}
     assert tel.sample("rdv_calendar_requests_total", operation="fetch", result="ok") == after["fetch"] + 1
+    assert tel.sample("rdv_calendar_requests_total", operation="sync", result="ok") == 1
+    assert tel.sample("rdv_calendar_requests_total", operation="list", result="ok") == after["list"]
