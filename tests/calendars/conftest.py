@@ -35,6 +35,7 @@ class Radicale:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
         self.proc: subprocess.Popen[bytes] | None = None
+        self._client: caldav.DAVClient | None = None
 
     def start(self) -> None:
         """Start the server and wait until it answers."""
@@ -56,7 +57,10 @@ class Radicale:
         raise AssertionError("radicale did not start")
 
     def stop(self) -> None:
-        """Stop the server (SIGTERM, then SIGKILL)."""
+        """Stop the server (SIGTERM, then SIGKILL) and close the test's own client."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
         if self.proc is None or self.proc.poll() is not None:
             return
         self.proc.terminate()
@@ -67,8 +71,11 @@ class Radicale:
             self.proc.wait(10)
 
     def client(self) -> caldav.DAVClient:
-        """Another CalDAV client (the secretary's agenda), from the caldav library."""
-        return caldav.DAVClient(url=self.url, username=USER, password=PASSWORD)
+        """Another CalDAV client (the secretary's agenda), from the caldav library; one per
+        server, closed when the server stops."""
+        if self._client is None:
+            self._client = caldav.DAVClient(url=self.url, username=USER, password=PASSWORD)
+        return self._client
 
     def new_calendar(self, name: str | None = None) -> Any:
         """A fresh calendar in the user's home, made with the caldav library."""

@@ -99,8 +99,8 @@ def test_the_calendar_profile_books_into_its_seeded_calendar(tmp_path: Path) -> 
     try:
         import caldav
 
-        client = caldav.DAVClient(url=server.url, username=practice.username, password="any")
-        names = [c.get_display_name() for c in client.principal().calendars()]
+        with caldav.DAVClient(url=server.url, username=practice.username, password="any") as client:
+            names = [c.get_display_name() for c in client.principal().calendars()]
     finally:
         server.stop()
     assert practice.calendar in names
