@@ -8,6 +8,9 @@ to be taken, nothing is written and the turn is decided again from the moment be
 booking with "slot taken" (the manual's ``[BOOKING_RESULT] … success=False`` then
 ``[BOOKING_RETRY]``). Two overlapping turns of one conversation cannot both book: the
 version check lets exactly one commit, and the other's booking rolls back with it.
+With the practice's external calendar (:mod:`service.calendars`) its busy times join the taken
+slots, and the turn's event is written (re-checked live) just before the save and undone when
+the save fails; a slot found taken there is the same lost race.
 Telemetry records each engine step as it happens and emits it once the turn is saved.
 """
 
