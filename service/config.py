@@ -14,6 +14,7 @@ from datetime import date, time
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from service.engine.model import Limits, RdvError
@@ -56,6 +57,8 @@ class Settings:
     trace_secret: str = DEV_TRACE_SECRET
     trace_ui_url: str | None = None
     operator_token: str | None = None
+    console: bool = False
+    alertmanager_url: str | None = None
     vapi_llm_key: str | None = None
     vapi_secret: str | None = None
     vapi_auth: str = "secret"
@@ -111,6 +114,25 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name}={raw!r} must be true or false")
+
+
+def _http_url(env: Mapping[str, str], name: str) -> str | None:
+    """An optional ``http(s)://host[:port][/path]`` base URL, without its trailing slash."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"{name}={raw!r} must be an http:// or https:// base URL like http://alertmanager:9093")
+    return raw.rstrip("/")
+
+
+def _console(env: Mapping[str, str], token: str | None) -> bool:
+    """RDV_CONSOLE: the operator console at /console, on by default when a token is set."""
+    on = _bool(env, "RDV_CONSOLE", token is not None)
+    if on and token is None:
+        raise ConfigError("RDV_CONSOLE=true needs RDV_OPERATOR_TOKEN: the console is for operators only")
+    return on
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -209,6 +231,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not 0 < timeout <= 60:
         raise ConfigError(f"RDV_STORE_TIMEOUT_SECONDS={store_timeout!r} must be in (0, 60]")
     reaper = _int(env, "RDV_REAPER_INTERVAL_SECONDS", 60, minimum=1)
+    operator_token = env.get("RDV_OPERATOR_TOKEN", "").strip() or None
     return Settings(
         env=renv,
         data_dir=Path(env.get("RDV_DATA_DIR", "").strip() or "data"),
@@ -219,7 +242,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         telemetry=_bool(env, "RDV_TELEMETRY", True),
         trace_secret=trace_secret,
         trace_ui_url=env.get("RDV_TRACE_UI_URL", "").strip() or None,
-        operator_token=env.get("RDV_OPERATOR_TOKEN", "").strip() or None,
+        operator_token=operator_token,
+        console=_console(env, operator_token),
+        alertmanager_url=_http_url(env, "RDV_ALERTMANAGER_URL"),
         vapi_llm_key=vapi_llm_key,
         vapi_secret=vapi_secret,
         vapi_auth=vapi_auth,

@@ -17,6 +17,7 @@ from starlette.types import ASGIApp
 from service import __version__
 from service.clock import Clock, SystemClock
 from service.config import Settings, load_practice
+from service.console.routes import console_routes
 from service.engine import nlu
 from service.engine.practice import Practice
 from service.http import openapi, routes
@@ -130,7 +131,7 @@ def create_app(
             telemetry.shutdown()
 
     app = Starlette(
-        routes=[*routes.ROUTES, *openapi.ROUTES, *extra_routes(), *routes_extra],
+        routes=[*routes.ROUTES, *openapi.ROUTES, *extra_routes(), *console_routes(settings), *routes_extra],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
         middleware=request_spans(telemetry),

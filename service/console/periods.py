@@ -1,0 +1,73 @@
+"""The periods the console looks at: today (since midnight where the practice is) or 7 days."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Final
+from zoneinfo import ZoneInfo
+
+from service import stats
+
+TODAY: Final = "today"
+WEEK: Final = "7d"
+LABELS: Final = {TODAY: "Aujourd'hui", WEEK: "7 jours"}
+# How far back the list's day filter reaches: the stats' own limit.
+MAX_DAYS_BACK: Final = stats.MAX_WINDOW.days
+
+
+@dataclass(frozen=True, slots=True)
+class Period:
+    """A look-back period with its window (as :mod:`service.stats` takes it) and bucket size."""
+
+    key: str
+    label: str
+    window: stats.Window
+    since: datetime
+    until: datetime
+    hourly: bool  # chart buckets: hours (today, one day) or days (7 days)
+
+
+def midnight(day: date, tz: ZoneInfo) -> datetime:
+    """The start of ``day`` in the practice's zone."""
+    return datetime.combine(day, time(0), tzinfo=tz)
+
+
+def period(key: str | None, now: datetime, tz: ZoneInfo) -> Period:
+    """``today`` (the default: since local midnight) or ``7d`` (the stats' own 7d window)."""
+    if key == WEEK:
+        window = stats.parse_window(WEEK)
+        return Period(WEEK, LABELS[WEEK], window, window.since(now), now, hourly=False)
+    start = midnight(now.astimezone(tz).date(), tz)
+    return Period(TODAY, LABELS[TODAY], stats.Window(TODAY, now - start), start, now, hourly=True)
+
+
+def one_day(day: date, now: datetime, tz: ZoneInfo) -> Period:
+    """The whole local ``day`` (up to ``now`` when it is today)."""
+    start = midnight(day, tz)
+    end = min(midnight(day + timedelta(days=1), tz), now)
+    return Period(day.isoformat(), day.isoformat(), stats.Window(day.isoformat(), end - start), start, end, hourly=True)
+
+
+def buckets(p: Period, tz: ZoneInfo) -> list[datetime]:
+    """Starts of the chart's buckets: every local hour (or day) from ``since`` to ``until``."""
+    first = p.since.astimezone(tz)
+    last = p.until.astimezone(tz)
+    out: list[datetime] = []
+    if p.hourly:
+        day = first.date()
+        hour = first.hour
+        while True:
+            start = datetime.combine(day, time(hour), tzinfo=tz)
+            if start > last:
+                break
+            out.append(start)
+            hour += 1
+            if hour == 24:
+                day, hour = day + timedelta(days=1), 0
+        return out
+    day = first.date()
+    while day <= last.date():
+        out.append(midnight(day, tz))
+        day += timedelta(days=1)
+    return out
