@@ -48,15 +48,16 @@ class Alerts:
 def _alert(raw: Any, tz: ZoneInfo) -> Alert | None:
     if not isinstance(raw, dict):
         return None
-    labels = raw.get("labels") if isinstance(raw.get("labels"), dict) else {}
-    notes = raw.get("annotations") if isinstance(raw.get("annotations"), dict) else {}
+    raw_labels, raw_notes = raw.get("labels"), raw.get("annotations")
+    labels: dict[str, Any] = raw_labels if isinstance(raw_labels, dict) else {}
+    notes: dict[str, Any] = raw_notes if isinstance(raw_notes, dict) else {}
     name = str(labels.get("alertname", "?"))
     severity = str(labels.get("severity", ""))
     if name == WATCHDOG or severity == SEVERITY_NONE:
         return None
     since: datetime | None = None
     try:
-        since = datetime.fromisoformat(str(raw.get("startsAt", "")).replace("Z", "+00:00")).astimezone(tz)
+        since = datetime.fromisoformat(str(raw.get("startsAt", ""))).astimezone(tz)
     except ValueError:
         since = None
     summary = str(notes.get("summary") or notes.get("description") or "")

@@ -127,7 +127,7 @@ def duration(seconds: float | None) -> str:
     """``2 min 05 s``, ``45 s``, or an empty text."""
     if seconds is None:
         return ""
-    whole = int(round(seconds))
+    whole = round(seconds)
     minutes, rest = divmod(whole, 60)
     return f"{minutes} min {rest:02d} s" if minutes else f"{rest} s"
 

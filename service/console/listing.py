@@ -25,6 +25,7 @@ MAX_ROWS: Final = 200
 MAX_PHONE_SCAN: Final = 2000  # conversations whose caller number is read for one phone search
 SEARCH = re.compile(r"[A-Za-z0-9_-]{1,128}")
 PHONE_DIGITS = re.compile(r"\d{2,15}")
+NATIONAL_DIGITS: Final = 9  # "0" + at least 8 digits: a whole national number, trunk prefix first
 OUTCOME_CHOICES: Final = (*(o.value for o in Outcome), french.IN_PROGRESS, STOPPED)
 OUTCOME_LABELS: Final = {**french.OUTCOMES, STOPPED: "abandonné ou expiré"}
 STATE_CHOICES: Final = tuple(s.value for s in State)
@@ -129,8 +130,14 @@ def matches(facts: stats.CallFacts, filters: Filters) -> bool:
 
 
 def phone_matches(phone: str | None, digits: str) -> bool:
-    """True when the caller number ends with these digits."""
-    return bool(phone) and "".join(c for c in str(phone) if c.isdigit()).endswith(digits)
+    """True when the caller number ends with these digits (a whole national number such as
+    ``06 12 34 56 78`` is read without its trunk ``0``, as E.164 stores it)."""
+    if not phone:
+        return False
+    stored = "".join(c for c in phone if c.isdigit())
+    if len(digits) >= NATIONAL_DIGITS and digits.startswith("0"):
+        digits = digits[1:]
+    return stored.endswith(digits)
 
 
 def newest_first(facts: Sequence[stats.CallFacts]) -> list[stats.CallFacts]:

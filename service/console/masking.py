@@ -5,7 +5,9 @@ spans are not enough: the masking here is conservative and needs no understandin
 
 * the spans the extraction pass found for a name, a patient or a phone number are hidden;
 * names this conversation is known by (its bookings, its confirmation) are hidden anywhere;
-* a capitalised word that does not open a sentence is hidden (speech-to-text capitalises names);
+* a capitalised word that does not open a sentence is hidden (speech-to-text capitalises names;
+  it capitalises every sentence's first word too, so a name opening a sentence, outside the
+  name question, is hidden only when the extraction or the conversation knows it);
 * any run of six digits or more is hidden; where the caller was asked a number, every digit
   and every number word is;
 * where the caller was asked a name, every word is hidden but the dialogue words of
@@ -31,12 +33,16 @@ WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 LONG_DIGITS = re.compile(r"\+?\d(?:[\s.\-]?\d){5,}")
 SENTENCE_END = re.compile(r"[.!?…]\s*$")
 
-NUMBER_WORDS: Final = frozenset(
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+NUMBER_WORDS: Final = _words(
     "zero un une deux trois quatre cinq six sept huit neuf dix onze douze treize quatorze quinze seize "
-    "vingt vingts trente quarante cinquante soixante cent cents mille et".split()
+    "vingt vingts trente quarante cinquante soixante cent cents mille et"
 )
 # Words that are the dialogue, not a person: shown even where a name was asked.
-SAFE_IN_NAME_ANSWERS: Final = frozenset(
+SAFE_IN_NAME_ANSWERS: Final = _words(
     """oui non ouais bonjour bonsoir merci pardon euh heu hum ben bah alors donc voila ok d'accord
     je j' m' me moi mon ma mes c' c'est ce cest est s'appelle m'appelle appelle appelais appelle
     nom prenom prénom famille de du des la le les l' et ou en a à au aux pour par avec sans
@@ -45,7 +51,7 @@ SAFE_IN_NAME_ANSWERS: Final = frozenset(
     vous tu il elle on nous dire dit epeler épeler epelle épelle comme tiret apostrophe double
     fille fils mari femme mere mère pere père enfant bebe bébé autre quelqu'un
     rendez-vous rdv annuler deplacer déplacer changer repeter répéter attendez allo allô
-    qui que quel quelle s'il plait plaît svp""".split()
+    qui que quel quelle s'il plait plaît svp"""
 )
 
 

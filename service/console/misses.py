@@ -8,9 +8,10 @@ in and the field that was not understood, with masked examples. The export is th
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 from zoneinfo import ZoneInfo
@@ -46,8 +47,8 @@ class Group:
     steps: int = 0
     limits: int = 0
     fillers: int = 0
-    conversations: set[str] = field(default_factory=set)
-    examples: list[Miss] = field(default_factory=list)
+    conversations: set[str] = dataclasses.field(default_factory=set)
+    examples: list[Miss] = dataclasses.field(default_factory=list)
 
     @property
     def total(self) -> int:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
 
@@ -42,32 +42,19 @@ def period(key: str | None, now: datetime, tz: ZoneInfo) -> Period:
     return Period(TODAY, LABELS[TODAY], stats.Window(TODAY, now - start), start, now, hourly=True)
 
 
-def one_day(day: date, now: datetime, tz: ZoneInfo) -> Period:
-    """The whole local ``day`` (up to ``now`` when it is today)."""
-    start = midnight(day, tz)
-    end = min(midnight(day + timedelta(days=1), tz), now)
-    return Period(day.isoformat(), day.isoformat(), stats.Window(day.isoformat(), end - start), start, end, hourly=True)
-
-
 def buckets(p: Period, tz: ZoneInfo) -> list[datetime]:
-    """Starts of the chart's buckets: every local hour (or day) from ``since`` to ``until``."""
-    first = p.since.astimezone(tz)
-    last = p.until.astimezone(tz)
+    """Starts of the chart's buckets, in the practice's zone: every hour (counted in UTC, so
+    the hour a clock change skips is skipped and the one it repeats comes twice) or every
+    local midnight, from ``since`` to ``until``."""
     out: list[datetime] = []
     if p.hourly:
-        day = first.date()
-        hour = first.hour
-        while True:
-            start = datetime.combine(day, time(hour), tzinfo=tz)
-            if start > last:
-                break
-            out.append(start)
-            hour += 1
-            if hour == 24:
-                day, hour = day + timedelta(days=1), 0
+        moment = p.since.astimezone(UTC)
+        while moment <= p.until:
+            out.append(moment.astimezone(tz))
+            moment += timedelta(hours=1)
         return out
-    day = first.date()
-    while day <= last.date():
+    day = p.since.astimezone(tz).date()
+    while day <= p.until.astimezone(tz).date():
         out.append(midnight(day, tz))
         day += timedelta(days=1)
     return out

@@ -15,12 +15,13 @@ from service.http.common import Services
 from service.http.operator import scan_timeout, window_facts
 
 
-async def facts_between(svc: Services, since: datetime, until: datetime | None = None) -> list[stats.CallFacts]:
-    """Facts of the conversations last seen in ``[since, until)`` (the stats' own reading)."""
+async def facts_between(svc: Services, since: datetime, before: datetime | None = None) -> list[stats.CallFacts]:
+    """Facts of the conversations last seen since ``since`` (and before ``before`` when
+    given): the stats' own reading."""
     facts = await window_facts(svc, since)
-    if until is None:
+    if before is None:
         return facts
-    return [f for f in facts if f.last_seen_at is None or f.last_seen_at < until]
+    return [f for f in facts if f.last_seen_at is None or f.last_seen_at < before]
 
 
 async def timeline(svc: Services, conv_id: str) -> dict[str, Any] | None:

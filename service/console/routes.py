@@ -11,7 +11,7 @@ do not leak to the trace UI.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -28,8 +28,16 @@ from service import __version__
 from service.config import ConfigError, Settings
 from service.console import alerting, french, listing, misses, periods, reads, transcript
 from service.console.overview import overview
-from service.console.session import COOKIE_PATH, LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS, Session, Sessions
-from service.console.session import LOGIN_FORM_SECONDS, same_csrf
+from service.console.session import (
+    COOKIE_PATH,
+    LOGIN_COOKIE,
+    LOGIN_FORM_SECONDS,
+    SESSION_COOKIE,
+    SESSION_SECONDS,
+    Session,
+    Sessions,
+    same_csrf,
+)
 from service.http.common import ApiError, Services, bearer_token, raw_body, same_secret, services
 from service.phones import mask
 
@@ -38,9 +46,10 @@ FORM_LIMIT: Final = 4096
 FAILED_LOGIN_DELAY_SECONDS: Final = 0.5  # slows guessing, costs an honest typo half a second
 POLL_SECONDS: Final = 5
 SECURITY_HEADERS: Final = (
-    (b"content-security-policy",
-     b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
-     b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"),
+    (b"content-security-policy", (
+        b"default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+        b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    )),
     (b"x-content-type-options", b"nosniff"),
     (b"x-frame-options", b"DENY"),
     (b"referrer-policy", b"same-origin"),
@@ -228,9 +237,12 @@ class Console:
         filters, errors = listing.parse_filters(request.query_params, now.astimezone(tz).date())
         if filters.q and await reads.exists(svc, filters.q):
             return RedirectResponse(f"{PREFIX}/conversations/{quote(filters.q)}", status_code=303)
-        p = periods.one_day(filters.day, now, tz) if filters.day else periods.period(filters.period, now, tz)
+        if filters.day:
+            since, before = periods.midnight(filters.day, tz), periods.midnight(filters.day + timedelta(days=1), tz)
+        else:
+            since, before = periods.period(filters.period, now, tz).since, None
         facts = listing.newest_first(
-            [f for f in await reads.facts_between(svc, p.since, p.until) if listing.matches(f, filters)]
+            [f for f in await reads.facts_between(svc, since, before) if listing.matches(f, filters)]
         )
         phones: dict[str, str | None] = {}
         scanned_all = True

@@ -76,9 +76,9 @@ async def _history(data_dir: Path) -> None:
     telemetry = Telemetry.create(log_format="text", log_pii=False, trace_secret=b"t", version="test",
                                  log_stream=io.StringIO())
     app = create_app(settings, clock=clock, telemetry=telemetry, reaper=False)
-    async with app.router.lifespan_context(app):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rdv.test") as client:
-            await week_of_calls(client, clock, now, french_tz())
+    transport = httpx.ASGITransport(app=app)
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://rdv.test") as c:
+        await week_of_calls(c, clock, now, french_tz())
 
 
 async def _calls(url: str) -> None:
