@@ -281,8 +281,9 @@ class Console:
         now = svc.clock.now()
         p = periods.period(request.query_params.get("period"), now, svc.practice.timezone)
         found, truncated = await self._misses(svc, p.since)
+        lines = misses.understand_lines(found).count("\n")
         return self.render(request, "misses.html", session, period=p, periods=periods.LABELS,
-                           groups=misses.groups(found), count=len(found), truncated=truncated,
+                           groups=misses.groups(found), count=lines, truncated=truncated,
                            max_conversations=misses.MAX_CONVERSATIONS, live_since=now.isoformat())
 
     async def misses_export(self, request: Request) -> Response:

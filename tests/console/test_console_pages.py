@@ -4,10 +4,10 @@ the not-understood inbox is the stored recovery events with the callers' words m
 
 from __future__ import annotations
 
+import asyncio
 import html
 import json
 import re
-import subprocess
 import sys
 from collections.abc import Callable
 from datetime import timedelta
@@ -72,7 +72,7 @@ async def test_target_table_comes_from_the_stats_declaration(console_live: Calla
         await some_calls(live)
         page = (await live.client.get("/console/?period=7d")).text
         api = (await live.client.get("/api/stats/bookings?window=7d", headers=AUTH)).json()
-        rows = re.findall(r'<tr class="target target-(\w+)" data-target="(\w+)">(.*?)</tr>', page, re.S)
+        rows = re.findall(r'<tr class="target target-(\w+)" data-target="(\w+)">(.*?)</tr>', page, re.DOTALL)
         assert [key for _, key, _ in rows] == [t.key for t in stats.TARGETS]
         for (status, key, body), target, answer in zip(rows, stats.TARGETS, api["targets"], strict=True):
             assert html.escape(f"{target.comparison} {french.percent(target.threshold * 100)}") in body
@@ -135,7 +135,7 @@ async def test_a_conversation_page_is_its_timeline(console_live: Callable[..., A
         await some_calls(live)
         timeline = (await live.client.get(f"/api/conversations/{CALL_ID}", headers=AUTH)).json()
         page = html.unescape((await live.client.get(f"/console/conversations/{CALL_ID}")).text)
-        said = re.findall(r'<div class="msg caller">.*?<p>(.*?)</p>', page, re.S)
+        said = re.findall(r'<div class="msg caller">.*?<p>(.*?)</p>', page, re.DOTALL)
         assert said == [t["text"] for t in timeline["turns"]]
         assert re.findall(r"data-state-after>(\w+)<", page) == [t["state_after"] for t in timeline["turns"]]
         assert "a coupé la parole" in page and "Interruption : créneau n°2" in page
@@ -159,7 +159,7 @@ async def test_the_inbox_groups_misses_and_masks_them(console_live: Callable[...
         assert "06 12 34" not in page and "Dupont" not in page
 
 
-async def test_the_export_is_rdv_understand_input(console_live: Callable[..., Any], tmp_path: Path) -> None:
+async def test_the_export_is_rdv_understand_input(console_live: Callable[..., Any]) -> None:
     """One JSON object per line (task ``turn``, the state asked in, the local time), accepted
     as is by ``rdv understand``."""
     async with console_live() as (live, _):
@@ -173,13 +173,14 @@ async def test_the_export_is_rdv_understand_input(console_live: Callable[..., An
         assert {"QUALIF_PHONE", "QUALIF_NAME"} <= states
         assert all(line["task"] == "turn" and line["expected"] is None for line in lines)
         assert not any("06 12 34" in line["text"] for line in lines)
-        understood = subprocess.run(
-            [sys.executable, "-m", "service.cli", "understand"], input=response.text, capture_output=True,
-            text=True, timeout=120, cwd=ROOT, check=False,
-        )
-        assert understood.returncode == 0, understood.stderr
-        assert len(understood.stdout.splitlines()) == len(lines)
-        assert all("predicted" in json.loads(out) for out in understood.stdout.splitlines())
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service.cli", "understand", cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(response.text.encode()), 120)
+    assert proc.returncode == 0, err.decode()
+    answers = out.decode().splitlines()
+    assert len(answers) == len(lines) and all("predicted" in json.loads(answer) for answer in answers)
 
 
 async def test_live_answers_say_when_to_refresh(console_live: Callable[..., Any]) -> None:

@@ -65,7 +65,7 @@ def test_today_starts_at_midnight_where_the_practice_is() -> None:
     assert [h.hour for h in hours][:3] == [0, 1, 3] and hours[-1].hour == 12  # 02:00 does not exist
     week = periods.period("7d", now, PARIS)
     assert week.window == stats.parse_window("7d") and not week.hourly
-    assert [d.date() for d in periods.buckets(week, PARIS)][0] == date(2026, 3, 22)
+    assert periods.buckets(week, PARIS)[0].date() == date(2026, 3, 22)
     assert periods.period("anything", now, PARIS).key == periods.TODAY
 
 
@@ -75,7 +75,7 @@ def test_the_chart_draws_rates_with_gaps_and_the_declared_lines() -> None:
               chart.Point("12h", 2, 2, 100.0)]
     drawn = chart.conversion_chart(points)
     assert len(drawn.paths) == 2 and drawn.paths[1].count("L") == 1
-    assert [d.title for d in drawn.dots][0] == "9h : 75 % (3/4)"
+    assert drawn.dots[0].title == "9h : 75 % (3/4)"
     guides = {g.kind: g for g in drawn.guides}
     plot = drawn.height - drawn.top - drawn.bottom
     assert guides["target"].y == round(drawn.top + plot * (1 - n.CONVERSION_TARGET), 1)
