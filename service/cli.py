@@ -17,7 +17,7 @@ from typing import Any
 from service.config import ConfigError, load_practice, load_settings
 from service.engine.model import RdvError
 
-TOOL_MODULES = ("service.tools.diagnose", "service.tools.simulate", "service.tools.probe")
+TOOL_MODULES = ("service.tools.diagnose", "service.tools.simulate", "service.tools.probe", "service.tools.replay")
 
 
 def _server_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -351,6 +351,7 @@ def parse_practice(data: Mapping[str, Any], source: str = "practice file") -> Pr
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{source}: faq.{key}: a non-empty text is required")
         faq[key] = value.strip()
+    security = _security(data.get("security", {}), source)
     return Practice(
         name=_str(practice, "name", where),
         address=_str(practice, "address", where),
@@ -363,7 +364,27 @@ def parse_practice(data: Mapping[str, Any], source: str = "practice file") -> Pr
         closed_dates=frozenset(closed),
         faq=faq,
         public_holidays=bool(practice.get("public_holidays", True)),
+        cancel_from_other_number=security["cancel_from_other_number"],
     )
+
+
+SECURITY_KEYS = ("cancel_from_other_number",)
+
+
+def _security(table: Any, source: str) -> dict[str, bool]:
+    """The ``[security]`` table: opt-ins that loosen who may touch an appointment (all off by default)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [security] must be a table")
+    unknown = set(table) - set(SECURITY_KEYS)
+    if unknown:
+        raise ConfigError(f"{source}: security.{min(unknown)}: unknown setting (expected {', '.join(SECURITY_KEYS)})")
+    out: dict[str, bool] = {}
+    for key in SECURITY_KEYS:
+        value = table.get(key, False)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: security.{key}: {value!r} must be true or false")
+        out[key] = value
+    return out
 
 
 def load_practice(path: Path | None) -> Practice:

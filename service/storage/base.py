@@ -103,6 +103,35 @@ class UnconfirmedBooking:
     created_at: datetime
 
 
+@dataclass(frozen=True, slots=True)
+class ReplaySource:
+    """What ``rdv replay`` reads, in three queries: the conversations of a window (their
+    stored rows), their turns in order, and every booking whose slot starts in or after it
+    (to rebuild the calendar as it was at each turn)."""
+
+    conversations: list[Conversation]
+    ended_reasons: dict[str, str | None]
+    turns: list[TurnRecord]
+    bookings: list[BookingRow]
+
+
+@dataclass(frozen=True, slots=True)
+class BookingRow:
+    """One stored booking with its life span (datetimes tz-aware UTC)."""
+
+    booking_id: str
+    conv_id: str
+    slot: Slot
+    name: str
+    phone: str | None
+    created_at: datetime
+    cancelled_at: datetime | None
+
+    def active_at(self, moment: datetime) -> bool:
+        """True when the booking existed and was not cancelled at ``moment``."""
+        return self.created_at <= moment and (self.cancelled_at is None or self.cancelled_at > moment)
+
+
 class Store(Protocol):
     """Everything the service persists. All datetimes are tz-aware (stored as UTC)."""
 
@@ -151,10 +180,13 @@ class Store(Protocol):
         """Starts of the slots proposed to other conversations still choosing (state
         WAIT_CONFIRM, no outcome) last seen since ``since``."""
 
-    async def find_bookings(
-        self, phone: str | None, name: str | None, after: datetime
-    ) -> tuple[BookingRef, ...]:
-        """Active bookings starting after ``after`` for this phone (else this name, case-insensitive)."""
+    async def find_bookings(self, phone: str, after: datetime) -> tuple[BookingRef, ...]:
+        """Active bookings starting after ``after`` made from ``phone``, by start (with the
+        patient's name). Only a verified caller id is passed: names never find appointments."""
+
+    async def booking_at(self, start: datetime) -> BookingRef | None:
+        """The active booking starting at ``start``, or None (the opt-in identification from
+        another number: the engine compares the name and reads nothing out unless it matches)."""
 
     async def booking_active(self, booking_id: str) -> bool:
         """True while this appointment is booked and not cancelled."""
@@ -187,6 +219,10 @@ class Store(Protocol):
 
     async def events_since(self, since: datetime, kinds: tuple[str, ...]) -> list[EventRecord]:
         """Events of these kinds at or after ``since``, oldest first."""
+
+    async def replay_source(self, since: datetime, until: datetime, conv_id: str | None = None) -> ReplaySource:
+        """Conversations last seen in ``[since, until)`` (or the one ``conv_id``), their turns
+        and the bookings whose slots start after ``since`` minus a day; reads only."""
 
     async def try_lock(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
         """Take or renew a named lease (one reaper among replicas); False if someone else holds it."""

