@@ -7,6 +7,7 @@ chart's buckets, the funnel in :data:`FUNNEL` order, bars with their links, Fren
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -116,12 +117,8 @@ def series(facts: Sequence[stats.CallFacts], p: Period, tz: ZoneInfo) -> list[Po
     for f in facts:
         if f.last_seen_at is None or not starts:
             continue
-        seen = f.last_seen_at.astimezone(tz)
-        index = 0
-        for i, start in enumerate(starts):
-            if start <= seen:
-                index = i
-        groups[index].append(f)
+        # The last bucket starting at or before the moment (the first one for anything older).
+        groups[max(bisect_right(starts, f.last_seen_at) - 1, 0)].append(f)
     points: list[Point] = []
     for start, group in zip(starts, groups, strict=True):
         answer = stats.bookings(group, None, None)

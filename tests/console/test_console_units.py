@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from service import stats
-from service.console import chart, french, masking, misses, periods, transcript
+from service.console import chart, french, masking, misses, overview, periods, transcript
 from service.engine import events as ev
 from service.engine.states import BookingResult, Channel, Field, Outcome
 from telemetry import names as n
@@ -137,3 +137,19 @@ def test_a_turn_shows_its_own_notes_not_its_own_state_change() -> None:
     conv = transcript.conversation(tl, PARIS)
     assert [[x.kind for x in t.notes] for t in conv.turns] == [["filler"], ["recovery"], ["recovery"]]
     assert conv.live and conv.recovery_prompts == 1 and conv.bookings[0].name == "Jean Dupont"
+
+
+def test_the_chart_buckets_each_conversation_by_when_it_was_last_seen() -> None:
+    """Hourly buckets today, each with the stats' own conversion rate; empty hours have none."""
+    now = datetime(2026, 3, 3, 11, 30, tzinfo=PARIS)
+    today = periods.period("today", now, PARIS)
+
+    def seen(conv_id: str, hour: int, minute: int, outcome: str) -> stats.CallFacts:
+        return stats.CallFacts(conv_id, outcome=outcome, last_seen_at=datetime(2026, 3, 3, hour, minute, tzinfo=PARIS))
+
+    facts = [seen("a", 9, 10, "confirmed"), seen("b", 9, 50, "abandoned"), seen("c", 11, 5, "confirmed")]
+    points = {p.label: p for p in overview.series(facts, today, PARIS)}
+    assert next(iter(points)) == "0h" and list(points)[-1] == "11h"
+    assert (points["9h"].total, points["9h"].rate) == (2, 50.0)
+    assert (points["10h"].total, points["10h"].rate) == (0, None)
+    assert (points["11h"].total, points["11h"].rate) == (1, 100.0)
