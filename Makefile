@@ -4,11 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-DEB_PACKAGES := prometheus prometheus-alertmanager wrk
+DEB_PACKAGES := prometheus prometheus-alertmanager wrk chromium fonts-dejavu-core
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench deps test-deps system-deps lint clean
+.PHONY: run test bench deps test-deps system-deps lint clean screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -36,8 +36,8 @@ deps: $(STAMP)
 
 test-deps: $(TEST_STAMP) system-deps
 
-# Debian packages the tests drive for real (promtool, amtool, Prometheus, Alertmanager, wrk);
-# installed only when missing.
+# Debian packages the tests drive for real (promtool, amtool, Prometheus, Alertmanager, wrk,
+# Chromium for the console's browser tests); installed only when missing.
 system-deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -56,6 +56,12 @@ test: test-deps
 
 bench: test-deps
 	$(BIN)/python -m bench
+
+# The console's pages at 1280 and 390 pixels (screenshots/, not tracked), from its browser
+# tests; the overview's goes into the README (docs/console-overview.png).
+screenshots: test-deps
+	RDV_SCREENSHOTS_DIR=screenshots $(BIN)/python -m pytest tests/console/test_console_browser.py
+	mkdir -p docs && cp screenshots/overview-1280.png docs/console-overview.png
 
 lint: test-deps
 	$(BIN)/ruff check service telemetry tests bench

@@ -14,6 +14,7 @@ from datetime import date, time
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from service.engine.model import Limits, RdvError
@@ -56,6 +57,8 @@ class Settings:
     trace_secret: str = DEV_TRACE_SECRET
     trace_ui_url: str | None = None
     operator_token: str | None = None
+    console: bool = False
+    alertmanager_url: str | None = None
     vapi_llm_key: str | None = None
     vapi_secret: str | None = None
     vapi_auth: str = "secret"
@@ -126,6 +129,25 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name}={raw!r} must be true or false")
+
+
+def _http_url(env: Mapping[str, str], name: str) -> str | None:
+    """An optional ``http(s)://host[:port][/path]`` base URL, without its trailing slash."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"{name}={raw!r} must be an http:// or https:// base URL like http://alertmanager:9093")
+    return raw.rstrip("/")
+
+
+def _console(env: Mapping[str, str], token: str | None) -> bool:
+    """RDV_CONSOLE: the operator console at /console, on by default when a token is set."""
+    on = _bool(env, "RDV_CONSOLE", token is not None)
+    if on and token is None:
+        raise ConfigError("RDV_CONSOLE=true needs RDV_OPERATOR_TOKEN: the console is for operators only")
+    return on
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -225,6 +247,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"RDV_STORE_TIMEOUT_SECONDS={store_timeout!r} must be in (0, 60]")
     reaper = _int(env, "RDV_REAPER_INTERVAL_SECONDS", 60, minimum=1)
     calendar_timeout = _seconds(env, "RDV_CALENDAR_TIMEOUT_SECONDS", 3.0)
+    operator_token = env.get("RDV_OPERATOR_TOKEN", "").strip() or None
     return Settings(
         env=renv,
         data_dir=Path(env.get("RDV_DATA_DIR", "").strip() or "data"),
@@ -235,7 +258,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         telemetry=_bool(env, "RDV_TELEMETRY", True),
         trace_secret=trace_secret,
         trace_ui_url=env.get("RDV_TRACE_UI_URL", "").strip() or None,
-        operator_token=env.get("RDV_OPERATOR_TOKEN", "").strip() or None,
+        operator_token=operator_token,
+        console=_console(env, operator_token),
+        alertmanager_url=_http_url(env, "RDV_ALERTMANAGER_URL"),
         vapi_llm_key=vapi_llm_key,
         vapi_secret=vapi_secret,
         vapi_auth=vapi_auth,
@@ -343,6 +368,7 @@ def parse_practice(data: Mapping[str, Any], source: str = "practice file") -> Pr
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"{source}: faq.{key}: a non-empty text is required")
         faq[key] = value.strip()
+    security = _security(data.get("security", {}), source)
     return Practice(
         calendar=parse_calendar(data.get("calendar"), source),
         name=_str(practice, "name", where),
@@ -356,6 +382,7 @@ def parse_practice(data: Mapping[str, Any], source: str = "practice file") -> Pr
         closed_dates=frozenset(closed),
         faq=faq,
         public_holidays=bool(practice.get("public_holidays", True)),
+        cancel_from_other_number=security["cancel_from_other_number"],
     )
 
 
@@ -418,6 +445,23 @@ def calendar_password(source: CalendarSource, env: Mapping[str, str] | None = No
         raise ConfigError(f"{source.password_env} must hold the CalDAV password "
                           "(named by password_env in the practice file's [calendar])")
     return value
+SECURITY_KEYS = ("cancel_from_other_number",)
+
+
+def _security(table: Any, source: str) -> dict[str, bool]:
+    """The ``[security]`` table: opt-ins that loosen who may touch an appointment (all off by default)."""
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [security] must be a table")
+    unknown = set(table) - set(SECURITY_KEYS)
+    if unknown:
+        raise ConfigError(f"{source}: security.{min(unknown)}: unknown setting (expected {', '.join(SECURITY_KEYS)})")
+    out: dict[str, bool] = {}
+    for key in SECURITY_KEYS:
+        value = table.get(key, False)
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: security.{key}: {value!r} must be true or false")
+        out[key] = value
+    return out
 
 
 def load_practice(path: Path | None) -> Practice:

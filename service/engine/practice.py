@@ -54,3 +54,7 @@ class Practice:
     faq: Mapping[str, str] = field(default_factory=dict)
     public_holidays: bool = True
     calendar: CalendarSource = CalendarSource()
+    # [security] cancel_from_other_number: a caller who is not on the number that booked may
+    # cancel when they state the patient's full name and the appointment's day and time,
+    # matched exactly. Off by default: only the verified caller id finds appointments.
+    cancel_from_other_number: bool = False

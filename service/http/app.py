@@ -19,6 +19,7 @@ from service.calendars import Calendar, CalendarError, open_calendar
 from service.calendars.consistency import check as check_calendar
 from service.clock import Clock, SystemClock
 from service.config import Settings, load_practice
+from service.console.routes import console_routes
 from service.engine import nlu
 from service.engine.practice import Practice
 from service.http import openapi, routes
@@ -171,7 +172,7 @@ def create_app(
             telemetry.shutdown()
 
     app = Starlette(
-        routes=[*routes.ROUTES, *openapi.ROUTES, *extra_routes(), *routes_extra],
+        routes=[*routes.ROUTES, *openapi.ROUTES, *extra_routes(), *console_routes(settings), *routes_extra],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
         middleware=request_spans(telemetry),

@@ -39,6 +39,7 @@ from service.engine.events import Event
 from service.engine.model import (
     Action,
     Book,
+    BookingAt,
     BookingDone,
     BookingRef,
     BookingsFound,
@@ -50,6 +51,7 @@ from service.engine.model import (
     Decision,
     Directive,
     Expire,
+    FindBookingAt,
     FindBookings,
     Limits,
     RdvError,
@@ -384,8 +386,10 @@ class Turns:
             writes.replaced = _ref(conv, action.replaces) if action.replaces else None
             return BookingDone(BookingResult.SUCCESS, writes.booking.booking_id)
         if isinstance(action, FindBookings):
-            found = await self._store(self.store.find_bookings(action.phone, action.name, now))
+            found = await self._store(self.store.find_bookings(action.phone, now))
             return BookingsFound(found)
+        if isinstance(action, FindBookingAt):
+            return BookingAt(await self._store(self.store.booking_at(action.start)))
         if isinstance(action, CancelBooking):
             active = await self._store(self.store.booking_active(action.booking_id))
             if active:
