@@ -8,7 +8,7 @@ from typing import Any
 
 from service.calendars import open_calendar
 from service.config import load_settings
-from tests.calendars.conftest import PASSWORD, PASSWORD_ENV, Radicale, at, practice_for
+from tests.calendars.conftest import PASSWORD, PASSWORD_ENV, Radicale, at, events_of, practice_for
 
 ENV = {PASSWORD_ENV: PASSWORD}
 
@@ -115,3 +115,27 @@ async def test_a_second_read_asks_only_for_the_change_tag(
     assert tel.sample("rdv_calendar_requests_total", operation="fetch", result="ok") == after["fetch"] + 1
     assert tel.sample("rdv_calendar_requests_total", operation="sync", result="ok") == 1
     assert tel.sample("rdv_calendar_requests_total", operation="list", result="ok") == after["list"]
+
+
+async def test_a_read_only_feed_blocks_slots_and_is_rechecked_before_booking(
+    make_live: Any, tmp_path: Path, radicale: Radicale, agenda: Any
+) -> None:
+    """``kind = "builtin"`` with ``busy_ics_url`` (agenda software that only publishes a feed; here
+    Radicale's export of the calendar): its events block slots, a booking re-checks the feed
+    live and loses the race to an event published meanwhile, and nothing is written to it."""
+    agenda.save_event(dtstart=at(3, 11), dtend=at(3, 12), summary="Dr absent", uid="absent")
+    path = tmp_path / "practice-feed.toml"
+    text = (Path(__file__).parents[2] / "service" / "practice.example.toml").read_text("utf-8")
+    path.write_text(text + f'\n[calendar]\nbusy_ics_url = "{agenda.url}"\n', "utf-8")
+    async with make_live({"RDV_PRACTICE_FILE": str(path), "RDV_SLOT_HOLD_SECONDS": "0"}) as live:
+        for text in ("bonjour je voudrais prendre rendez-vous", "Jean Dupont", "pas de préférence"):
+            await live.say("conv_feed", text, caller_phone="+33612345678")
+        proposed = (await live.services.store.load("conv_feed")).conversation.context.proposed
+        assert not {utc(3, 11), utc(3, 11, 30)} & {s.start.astimezone(UTC) for s in proposed}
+        agenda.save_event(dtstart=proposed[0].start, dtend=proposed[0].end, summary="Guichet", uid="desk")
+        lost = await live.say("conv_feed", "le premier", caller_phone="+33612345678")
+        assert lost["state"] == "WAIT_CONFIRM"
+        assert (await live.say("conv_feed", "le premier", caller_phone="+33612345678"))["state"] == "CONFIRMED"
+        ready = (await live.client.get("/readyz")).json()
+    assert ready["calendar"] == {"kind": "builtin", "status": "ok"}
+    assert sorted(str(e["UID"]) for e in events_of(agenda)) == ["absent", "desk"]
