@@ -22,7 +22,7 @@ from service.phones import mask
 from telemetry.logs import mask_name, mask_phone
 
 PHONE_KEYS = frozenset({"caller_phone", "phone"})
-NAME_KEYS = frozenset({"name", "first_name", "last_name"})
+NAME_KEYS = frozenset({"name", "first_name", "last_name", "patient_first", "patient_last", "patient"})
 SPOKEN_KEYS = frozenset({"message"})  # assistant sentences inside events (SlotsSent)
 REPORT_FREE_TEXT = ("summary", "transcript")
 HIDDEN = "[masked]"
@@ -109,8 +109,10 @@ class Masker:
 def caller_names(conv: Conversation, timeline: dict[str, Any]) -> list[str]:
     """Every name of the caller the conversation knows: parsed, booked, found, confirmed."""
     ctx = conv.context
-    names = [n for n in (ctx.first_name, ctx.last_name) if n]
-    names += [ref.name for ref in (ctx.booked, ctx.modifying, *ctx.found) if ref is not None and ref.name]
+    names = [n for n in (ctx.first_name, ctx.last_name, ctx.patient_first, ctx.patient_last) if n]
+    if ctx.lookup is not None and ctx.lookup.patient:
+        names.append(ctx.lookup.patient)
+    names += [ref.name for ref in (ctx.booked, ctx.modifying, ctx.target, *ctx.found) if ref is not None and ref.name]
     names += [b["name"] for b in timeline.get("bookings", []) if isinstance(b.get("name"), str)]
     names += [e["data"]["name"] for e in timeline.get("events", [])
               if isinstance(e.get("data"), dict) and isinstance(e["data"].get("name"), str)]

@@ -83,3 +83,20 @@ async def test_the_token_or_log_pii_shows_everything(
     assert text["turns"][4]["text"] == DICTATED
     assert "Jean Dupont" in call["call_report"]["summary"]
     assert call["call_report"]["recordingUrl"] == "https://storage.vapi.ai/rec.wav"
+
+
+async def test_a_patients_name_is_masked_like_the_callers(make_live: Any) -> None:
+    """An appointment for someone else: the patient's name is masked in turns, replies and
+    events like the caller's own, before anything is booked under it and after."""
+    async with make_live() as live:
+        for text in (BOOK, "Jean Dupont", "c'est pour ma fille Inès Brossard", "pas de préférence"):
+            answer = await live.say("conv_patient", text, caller_phone="+33612345678")
+        assert answer["state"] == "WAIT_CONFIRM", answer
+        choosing = (await live.client.get("/api/conversations/conv_patient")).json()
+        answer = await live.say("conv_patient", "le premier", caller_phone="+33612345678")
+        assert answer["state"] == "CONFIRMED" and "Inès Brossard" in answer["reply"], answer
+        booked = (await live.client.get("/api/conversations/conv_patient")).json()
+    for timeline in (choosing, booked):
+        dumped = json.dumps(timeline, ensure_ascii=False)
+        for secret in ("Inès", "Brossard", "Jean", "Dupont"):
+            assert secret not in dumped, (secret, timeline["state"])
