@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
 from typing import Literal
 
@@ -25,7 +25,7 @@ from service.engine.model import Preference
 from service.engine.nlu.choice import SlotRef, read_choice
 from service.engine.nlu.filler import filler_of
 from service.engine.nlu.intent import intent_of
-from service.engine.nlu.names import read_name
+from service.engine.nlu.names import PARTICLES, read_name, scan_names
 from service.engine.nlu.normalize import analyse
 from service.engine.nlu.phone import read_phone
 from service.engine.nlu.someone import read_someone
@@ -161,16 +161,20 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
     # Names: everywhere when a name was asked, else only when introduced.
     asked = context.state in NAME_STATES
     person = issue = None
-    named = read_name(tokens, asked=asked)
-    someone = read_someone(tokens)
-    if named is not None and not (someone is not None and someone.patient is not None
-                                  and named.first < someone.last and someone.first < named.last):
+    scan = scan_names(tokens, asked)
+    someone = read_someone(tokens, scan)
+    named = read_name(tokens, asked, scan, someone.claimed if someone is not None else frozenset())
+    name_words: frozenset[int] = frozenset()
+    if named is not None:
         person, issue = named.person, named.issue
         corrected |= named.corrected
+        name_words = named.used
         if (where := _span(tokens, named.first, named.last)) is not None:
             spans["name"] = where
     relation = patient = None
     if someone is not None:
+        corrected |= someone.corrected
+        name_words |= someone.claimed
         relation = someone.relation
         patient = None if someone.patient is None else PersonName(someone.patient.first, someone.patient.last)
         if (where := _span(tokens, someone.first, someone.last)) is not None:
@@ -181,6 +185,17 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
     when = read_when(tokens, context.now.date())
     pref = None
     target = None
+    if when is not None and name_words:
+        # A word is a name or a date, not both: "c'est Mardi, Régis Mardi" names, "jeudi" alone
+        # designates an appointment (unless a name was just asked).
+        dated = {k for m in when.mentions for k in range(m.first, m.last)}
+        own = {k for k in (named.used if named is not None else ()) if tokens[k].word not in PARTICLES}
+        if person is not None and own and own <= dated and context.state != "QUALIF_NAME":
+            person = issue = None
+            spans.pop("name", None)
+            name_words -= own
+        kept = tuple(m for m in when.mentions if not name_words & set(range(m.first, m.last)))
+        when = None if not kept else replace(when, mentions=kept)
     if when is not None:
         corrected |= when.corrected
         mentions = when.mentions

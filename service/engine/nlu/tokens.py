@@ -23,6 +23,8 @@ _KEEP = re.compile(r"[a-z0-9'\-+]")
 _WORD = re.compile(r"[^ ]+")
 # Punctuation that closes a clause: a negation or a correction does not reach across it.
 _CLAUSE_END = frozenset(".,;:!?()")
+# Punctuation that closes a sentence: the next word is capitalised whatever it is.
+_SENTENCE_END = frozenset(".!?:…")
 
 UNITS = {"zero": 0, "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7,
          "huit": 8, "neuf": 9}
@@ -41,6 +43,7 @@ class Token:
     start: int
     end: int
     clause: int  # index of the clause (punctuation-delimited) the word belongs to
+    opens: bool = False  # the first word of a sentence (of the turn, or after ". ! ? : …")
 
     @property
     def bare(self) -> str:
@@ -90,7 +93,9 @@ def tokenize(text: str) -> tuple[Token, ...]:
         if not word:
             continue
         start, end = origin[s], origin[e - 1] + 1
-        out.append(Token(word, text[start:end], start, end, clause_at[s]))
+        gap = text[out[-1].end : start] if out else ""
+        opens = not out or any(ch in _SENTENCE_END for ch in gap)
+        out.append(Token(word, text[start:end], start, end, clause_at[s], opens))
     return tuple(out)
 
 
