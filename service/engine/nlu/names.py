@@ -157,6 +157,9 @@ STOP = NOT_NAME | frozenset(
      "tard", "tot", "possible", "possibles", "libre", "libres", "occupe", "occupee", "rien", "tout", "tous",
      "toute", "toutes", "chose", "autre", "autres", "meme", "memes", "facon", "maniere", "cas", "coup", "fois"]
 )
+STOP |= LEAD | frozenset({"si", "quand", "lorsque", "puisque", "dont", "parce", "aussi", "ainsi", "voici", "souvent",
+                          "parfois", "chaque", "quelque", "quelques", "plusieurs", "certains", "certaines", "tel",
+                          "telle", "ca", "cela", "ceci", "hui"})
 # Words that French uses as surnames and are common words too: names when a name is asked.
 WORD_SURNAMES_OK = frozenset({"lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "petit", "prix",
                               "juin", "mars", "avril", "mai", "bon", "bonne", "leblanc", "noel", "aout", "chevalier",
@@ -331,7 +334,7 @@ def _kind(token: Token, asked: bool, cased: bool, previous: str) -> str:
     if word in STOP:
         if not cased:
             return "name" if asked and word in WORD_SURNAMES_OK else "word"
-        if upper and (not token.opens or (asked and word in WORD_SURNAMES_OK)):
+        if upper and (not token.opens or (asked and word in WORD_SURNAMES_OK and word not in LEAD)):
             return "name"  # capitalised mid-sentence ("c'est Mardi"), or "Vendredi." when a name was asked
         return "word"
     if cased and not upper and word not in FIRST_RANKS:
@@ -529,7 +532,8 @@ def _introduced(words: tuple[str, ...], start: int) -> str | None:
 
 
 def _after_preposition(scan: NameScan, run: Run) -> bool:
-    return run.first > 0 and scan.words[run.first - 1] in NOT_AFTER
+    before = run.first - 1
+    return before >= 0 and scan.words[before] in NOT_AFTER and scan.kinds[before] != "spell"
 
 
 def _capitalised(scan: NameScan, run: Run) -> bool:

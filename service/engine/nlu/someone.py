@@ -76,7 +76,7 @@ SELF = (("pour", "moi"), ("pour", "moi-meme"), ("c'est", "moi"))
 # The caller names themselves by their role to the patient: "je suis la maman de Lina".
 ROLES = {"fils": "parent", "fille": "parent", "mere": "child", "maman": "child", "pere": "child", "papa": "child",
          "mari": "femme", "epoux": "femme", "femme": "mari", "epouse": "mari"}
-ROLE_LEADS = (("je", "suis"), ("c'est"), ("c", "est"), ("moi", "c'est"), ("ici",))
+ROLE_LEADS = (("je", "suis"), ("c'est",), ("c", "est"), ("moi", "c'est"), ("ici",))
 # Words between a relation and the patient's name that end the search: the caller speaks of themselves.
 CALLER = frozenset({"moi", "je", "j'", "m'appelle", "j'appelle", "suis"})
 PATIENT_GAP = 10  # tokens between the relation and the patient's name, at most

@@ -19,6 +19,8 @@ from functools import lru_cache
 MAX_CHARS = 400  # same bound as ``normalize``: longer turns are cut
 
 _APOSTROPHES = {"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'"}
+# Ligatures that accent folding does not take apart: "sœur", "cœur", "Lætitia".
+LIGATURES = {"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"}
 _KEEP = re.compile(r"[a-z0-9'\-+]")
 _WORD = re.compile(r"[^ ]+")
 # Punctuation that closes a clause: a negation or a correction does not reach across it.
@@ -57,6 +59,8 @@ _ELIDED = frozenset({"l", "d", "j", "m", "n", "s", "t", "c", "qu", "jusqu", "lor
 
 def _fold_char(ch: str) -> str:
     ch = _APOSTROPHES.get(ch, ch)
+    if ch in LIGATURES:
+        return LIGATURES[ch]
     low = unicodedata.normalize("NFD", ch.lower())
     return "".join(c for c in low if unicodedata.category(c) != "Mn")
 
