@@ -34,6 +34,10 @@ TEENS = {"dix": 10, "onze": 11, "douze": 12, "treize": 13, "quatorze": 14, "quin
 TENS = {"vingt": 20, "vingts": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60, "septante": 70,
         "huitante": 80, "octante": 80, "nonante": 90}
 ORDINAL_WORDS = {"premier": 1, "premiere": 1, "1er": 1, "1ere": 1}
+# Number words speech-to-text writes as their homophones; read as numbers only before a
+# unit or "heures" ("le vin trois", "à vin heures"), never alone ("un verre de vin").
+HOMOPHONES = {"vin": "vingt", "vint": "vingt", "vins": "vingt"}
+HOUR_WORDS = frozenset({"h", "heure", "heures"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +127,9 @@ def number_at(words: tuple[str, ...], i: int) -> tuple[int, int] | None:
     word = words[i]
     if word.isdigit():
         return (int(word), i + 1) if len(word) <= 2 else None
+    if word in HOMOPHONES and i + 1 < len(words) and (words[i + 1] in UNITS or words[i + 1] in HOUR_WORDS
+                                                      or words[i + 1] == "et"):
+        word = HOMOPHONES[word]  # "le vin trois", "à vin heures": speech-to-text's "vingt"
     if word == "quatre" and i + 1 < len(words) and words[i + 1] in ("vingt", "vingts"):
         return _after_tens(80, words, i + 2)
     if word in TENS:

@@ -71,17 +71,30 @@ class Mention:
 # ----------------------------------------------------------------------------- words
 
 CORRECTION_WORDS = frozenset({"non", "pardon", "enfin", "plutot", "trompe", "trompee", "attendez", "attends",
-                              "correction", "oups", "pardonnez"})
+                              "correction", "oups", "pardonnez", "rectification"})
 CORRECTION_PHRASES = (("je", "veux", "dire"), ("je", "voulais", "dire"), ("ou", "plutot"), ("ah", "non"))
+# Markers that take a value back even several words later ("samedi… ah non, je me suis
+# trompé, je voulais dire lundi"); "plutôt" or "attendez" alone only close by.
+STRONG_CORRECTIONS = frozenset({"non", "pardon", "trompe", "trompee", "correction", "oups", "pardonnez",
+                                "rectification"})
 # A negation before a mention: "pas le lundi", "sauf le matin", "ni mardi ni jeudi".
-PRE_NEGATORS = frozenset({"pas", "sauf", "ni", "excepte", "hormis", "hors", "jamais", "evitez", "eviter", "evite"})
+PRE_NEGATORS = frozenset({"pas", "sauf", "ni", "excepte", "hormis", "hors", "jamais", "evitez", "eviter", "evite",
+                          "dehors"})
 # Unavailability: excludes the mentions of its clause, before or after it.
 UNAVAILABLE = (("peux", "pas"), ("pourrai", "pas"), ("pourrais", "pas"), ("pas", "possible"), ("impossible",),
                ("va", "pas"), ("ira", "pas"), ("arrange", "pas"), ("m'arrange", "pas"), ("convient", "pas"),
                ("suis", "pas", "dispo"), ("suis", "pas", "disponible"), ("suis", "pas", "libre"),
                ("suis", "indisponible"), ("suis", "pris"), ("suis", "prise"), ("travaille",), ("bosse",),
                ("au", "travail"), ("au", "boulot"), ("suis", "occupe"), ("suis", "occupee"), ("pas", "dispo"),
-               ("pas", "disponible"), ("pas", "libre"), ("complique",), ("pas", "le", "temps"))
+               ("pas", "disponible"), ("pas", "libre"), ("complique",), ("pas", "le", "temps"), ("trop", "juste"),
+               ("trop", "tot"), ("trop", "tard"), ("c'est", "non"), ("c", "est", "non"), ("jamais",),
+               ("peux", "plus"), ("pourrai", "plus"))
+# Said of the practice, not of the caller: "vous êtes fermés le mercredi après-midi".
+PRACTICE_TALK = (("vous", "etes", "ferme"), ("vous", "etes", "fermes"), ("vous", "fermez"), ("vous", "ouvrez"),
+                 ("c'est", "ferme"), ("vous", "etes", "ouvert"), ("vous", "etes", "ouverts"), ("vous", "n'ouvrez"),
+                 ("le", "cabinet", "est"), ("vous", "ne", "travaillez"), ("vous", "travaillez"))
+# Words that end what practice talk or a negation reaches: "… vous êtes fermés, alors mercredi matin".
+CONNECTORS = frozenset({"alors", "donc", "mais", "sinon", "plutot", "contre", "revanche", "coup"})
 # Words that end a negation's reach and start a wanted part: "pas lundi mais mardi".
 POSITIVE = frozenset({"mais", "plutot", "sinon", "prefere", "preferais", "preference", "donc", "alors", "par",
                       "peux", "pourrais", "pourrai", "voudrais", "veux", "faire", "possible", "dispo",
@@ -97,7 +110,11 @@ NEG_GLUE = frozenset({"le", "la", "les", "l'", "de", "du", "des", "d'", "en", "a
 # Words that put a time in the caller's own schedule ("je travaille jusqu'à 17h30").
 OWN_BUSY = frozenset({"travaille", "bosse", "boulot", "travail", "cours", "reunion", "occupe", "occupee", "pris",
                       "prise"})
-OWN_END = frozenset({"finis", "fini", "termine", "sors", "quitte", "debauche", "libere"})
+# "j'ai un rendez-vous à 10h à l'hôpital": a time the caller already holds.
+OWN_NOUNS = frozenset({"rendez-vous", "rdv", "reunion", "cours", "dentiste", "kine", "examen", "ecole", "creche",
+                       "dialyse", "train", "avion", "vol", "travail", "boulot", "entretien"})
+OWN_END = frozenset({"finis", "fini", "termine", "sors", "quitte", "debauche", "libere", "arrive", "arrivee",
+                     "rentre", "atterris", "atterrit"})
 OWN_START = frozenset({"commence", "embauche", "attaque", "reprends"})
 BECAUSE = frozenset({"parce", "car", "puisque", "comme"})
 
@@ -106,7 +123,7 @@ AFTER_LEADS = (("a", "partir", "de"), ("a", "partir", "d'"), ("partir", "de"), (
                ("a", "compter", "de"))
 BEFORE_LEADS = (("avant",), ("jusqu'a",), ("jusque",), ("jusqu", "a"), ("au", "plus", "tard"),
                 ("plus", "tot", "que"), ("d'ici",), ("d'ici", "a"))
-AT_LEADS = (("vers",), ("a",), ("autour", "de"), ("aux", "alentours", "de"), ("sur", "les", "coups", "de"),
+AT_LEADS = (("vers",), ("vers", "les"), ("a",), ("autour", "de"), ("aux", "alentours", "de"), ("sur", "les", "coups", "de"),
             ("pour",), ("des", "environs", "de"), ("environ",))
 ANY_PHRASES = (("pas", "de", "preference"), ("peu", "importe"), ("n'importe",), ("indifferent",),
                ("comme", "vous", "voulez"), ("quand", "vous", "voulez"), ("ca", "m'est", "egal"), ("m'est", "egal"),
@@ -216,6 +233,11 @@ def _bare_hour(words: tuple[str, ...], i: int) -> tuple[time, int] | None:
     return time(hour), found[1]
 
 
+# Units after a number that make it something other than an hour.
+NOT_HOURS = frozenset({"jours", "jour", "semaines", "semaine", "ans", "an", "mois", "minutes", "min", "euros", "fois",
+                       "personnes", "kilos"})
+
+
 def _plus_hour(moment: time) -> time | None:
     return time(moment.hour + 1, moment.minute) if moment.hour < 23 else None
 
@@ -303,11 +325,13 @@ class _Reader:
         second = clock_at(words, second_at)
         explicit_first = clock_at(words, k) is not None
         if second is None:
-            if not explicit_first:
-                return None
             second = _bare_hour(words, second_at)
             if second is None:
                 return None
+            after = words[second[1]] if second[1] < len(words) else ""
+            if not explicit_first and (words[i] != "entre" or after in MONTHS or after in NOT_HOURS
+                                       or not 7 <= a.hour <= 20 or not 8 <= second[0].hour <= 21):
+                return None  # "entre 9 et 10" is hours; "entre le 9 et le 10", "entre 2 et 3 jours" are not
         b, end = second
         if b <= a and b.hour + 12 <= 23 and time(b.hour + 12, b.minute) > a:
             b = time(b.hour + 12, b.minute)  # "de 10 à 2 heures" is 10:00–14:00
@@ -328,6 +352,9 @@ class _Reader:
                 break
             if words[k] in OWN_BUSY:
                 return "free" if bound == "before" else "busy"
+            if words[k] in OWN_NOUNS and (words[k - 1 : k] in (("j'ai",), ("ai",)) or (
+                    k > 1 and words[k - 1] in ("un", "une", "le", "la", "l'", "mon", "ma") and words[k - 2] in ("j'ai", "ai"))):
+                return "busy"  # "j'ai un rendez-vous à 10h", "mon train arrive à 15h" (OWN_END)
             if words[k] in OWN_END:
                 return "free"
             if words[k] in OWN_START:
@@ -365,8 +392,9 @@ class _Reader:
                                                        or words[i + 1 : i + 2] == ("dejeuner",)):
                 end = i + 3 if words[i + 1] == "du" else i + 2
                 self.add(Mention("window", i, end, window=Window(NOON, time(14, 0)), bound="between"))
-            elif b == "ouverture" and i > 0 and words[i - 1] in ("des", "a", "l'", "de"):
-                self.add(Mention("window", i - 1, i + 1, window=OPENING, bound="between"))
+            elif b == "ouverture" and i > 0 and words[i - 1] in ("des", "a", "l'", "de", "l"):
+                first = i - 2 if i > 1 and words[i - 1] == "l" and words[i - 2] in ("des", "a") else i - 1
+                self.add(Mention("window", first, i + 1, window=OPENING, bound="between"))
             elif w == "premiere" and words[i + 1 : i + 2] == ("heure",):
                 self.add(Mention("window", i, i + 2, window=OPENING, bound="between"))
             elif w in ("tot", "tard") and i > 0 and words[i - 1] in ("trop", "tres") and i > 1 \
@@ -374,7 +402,11 @@ class _Reader:
                 # "pas trop tôt" wants after ten, "pas trop tard" before five (in the morning: noon).
                 evening = i + 1 < n and bare[i + 1 : i + 3] and any(x in EVENING_WORDS for x in bare[i + 1 : i + 3])
                 window = Window(time(10, 0), None) if w == "tot" else Window(None, time(18 if evening else 17, 0))
-                self.add(Mention("window", i - 2, i + 1, window=window, bound="after" if w == "tot" else "before"))
+                last = i + 1
+                if w == "tot" and bare[i + 1 : i + 3] and any(x in MORNING_WORDS for x in bare[i + 1 : i + 3]):
+                    last = i + 1 + next(k for k, x in enumerate(bare[i + 1 : i + 3]) if x in MORNING_WORDS) + 1
+                    # "pas trop tôt le matin": not early in the morning, not mornings only
+                self.add(Mention("window", i - 2, last, window=window, bound="after" if w == "tot" else "before"))
             elif w == "tot" and (any(x in MORNING_WORDS for x in bare[i + 1 : i + 3])
                                  or (i > 0 and bare[i - 1] in MORNING_WORDS)):
                 self.add(Mention("window", i, i + 1, window=Window(None, time(10, 0)), bound="before",
@@ -444,8 +476,14 @@ class _Reader:
                 continue
             elif w in ("week-end", "weekend") or (w == "week" and words[i + 1 : i + 2] == ("end",)):
                 self.add(Mention("weekday", i, i + 1, weekday=5))
+            elif (w == "semaine" or b == "semaine") and i > 0 and words[i - 1] == "en":
+                for d in range(5):  # "en semaine": Monday to Friday
+                    self.add(Mention("weekday", i - 1, i + 1, weekday=d))
             elif w == "semaine" or b == "semaine":
                 self.week_at(i)
+            elif w in ("celui", "celle") and (words[i + 1 : i + 2] == ("d'apres",)
+                                               or words[i + 1 : i + 3] == ("d", "apres")):
+                self.one_after(i, i + (2 if words[i + 1] == "d'apres" else 3))
             elif w == "dans":
                 self.in_days(i)
             elif w in ("le", "du", "au", "ce", "l'", "jusqu'au") or w.endswith("'au"):
@@ -460,6 +498,14 @@ class _Reader:
                     continue
             i += 1
 
+    def one_after(self, first: int, last: int) -> None:
+        """"mardi prochain, enfin non, celui d'après": the day named before, a week later."""
+        before = [m for m in self.found if m.kind == "date" and m.day is not None and m.last <= first]
+        if before:
+            named = max(before, key=lambda m: m.last)
+            assert named.day is not None
+            self.add_day(named.day + timedelta(days=7), first, last, named.weekday)
+
     def add_day(self, day: date | None, first: int, last: int, weekday: int | None = None) -> None:
         if day is not None:
             self.add(Mention("date", first, last, day=day, weekday=weekday))
@@ -469,7 +515,7 @@ class _Reader:
         w = words[i]
         plural = w in PLURAL_WEEKDAYS
         weekday = PLURAL_WEEKDAYS[w] if plural else WEEKDAYS.index(w)
-        first = i - 1 if i > 0 and words[i - 1] in ("ce", "le", "les", "un", "tous") and self.free(i - 1, i) else i
+        first = i - 1 if i > 0 and words[i - 1] in ("ce", "le", "les", "un", "tous", "du") and self.free(i - 1, i) else i
         j = i + 1
         number = None
         if j < len(words) and words[j] == "le":
@@ -503,7 +549,8 @@ class _Reader:
         if nxt[:2] == ("en", "huit") and coming is not None:
             self.add_day(coming + timedelta(days=7), first, j + 2, weekday)
             return j + 2
-        generic = plural or (first < i and words[first] in ("le", "les", "tous"))
+        # "le lundi", "les lundis", "du lundi", "un lundi": Mondays; "lundi", "ce lundi": the coming one
+        generic = plural or (first < i and words[first] in ("le", "les", "tous", "du", "un"))
         if generic:
             self.add(Mention("weekday", first, i + 1, weekday=weekday))
         else:
@@ -665,12 +712,22 @@ def corrections(mentions: list[Mention], words: tuple[str, ...]) -> tuple[list[M
             if family(b) != family(a):
                 continue
             between = words[a.last : b.first]
-            if 0 < len(between) <= 7 and is_correction(between) and "mais" not in between \
+            strong = any(w in STRONG_CORRECTIONS for w in between) or any(
+                _find(between, p) >= 0 for p in CORRECTION_PHRASES)
+            if 0 < len(between) <= (15 if strong else 7) and is_correction(between) and not _repeats(a, b) \
+                    and ("mais" not in between or strong) and _find(between, ("plutot", "que")) < 0 \
                     and "pas" not in words[max(0, a.first - 2) : a.first]:
                 dropped.add(id(a))
             break
     kept = [m for m in mentions if id(m) not in dropped]
     return kept, bool(dropped)
+
+
+def _repeats(a: Mention, b: Mention) -> bool:
+    """"Mercredi 16… enfin je crois que c'est un mercredi": said again, not taken back."""
+    if a.kind == "date" and b.kind == "weekday":
+        return a.weekday is not None and a.weekday == b.weekday
+    return a.kind == b.kind and a.day is not None and a.day == b.day
 
 
 def is_correction(between: tuple[str, ...]) -> bool:
@@ -689,8 +746,29 @@ def negations(mentions: list[Mention], words: tuple[str, ...], tokens: tuple[Tok
             inside[k] = True
     out: list[Mention] = []
     for m in covered:
-        out.append(replace(m, negated=_pre_negated(m, words, inside, tokens) or _unavailable(m, words, tokens)))
+        if words[m.last : m.last + 2] in (("par", "contre"), ("en", "revanche")):
+            out.append(m)  # "pas demain, je peux pas; lundi par contre oui"
+            continue
+        out.append(replace(m, negated=_pre_negated(m, words, inside, tokens)
+                           or _unavailable(m, words, tokens, inside)))
     return out
+
+
+def practice_talk(mentions: list[Mention], words: tuple[str, ...], tokens: tuple[Token, ...]) -> list[Mention]:
+    """Drop what the caller says of the practice's hours ("vous êtes fermés le mercredi
+    après-midi, alors mercredi matin": only Wednesday morning is a wish)."""
+    spans: list[tuple[int, int]] = []
+    for phrase in PRACTICE_TALK:
+        at = _find(words, phrase)
+        while at >= 0:
+            end = at + len(phrase)
+            while end < len(words) and tokens[end].clause == tokens[at].clause and words[end] not in CONNECTORS:
+                end += 1
+            spans.append((at, end))
+            at = _find(words, phrase, at + 1)
+    if not spans:
+        return mentions
+    return [m for m in mentions if not any(lo <= m.first < hi for lo, hi in spans)]
 
 
 def _pre_negated(m: Mention, words: tuple[str, ...], inside: list[bool], tokens: tuple[Token, ...]) -> bool:
@@ -703,6 +781,10 @@ def _pre_negated(m: Mention, words: tuple[str, ...], inside: list[bool], tokens:
                 return False  # the negation belongs to another mention ("pas trop tôt le matin")
             k -= 1
             continue
+        if w in ("que", "qu'"):  # "plutôt que vendredi" turns it down; "pas … que le samedi" is "only"
+            return k > 0 and words[k - 1] == "plutot"
+        if w == "part" and k > 0 and words[k - 1] == "a":
+            return True  # "à part le lundi"
         if w in PRE_NEGATORS:
             return not (w == "pas" and k > 0 and words[k - 1] == "ou")  # "ou pas"
         if w in NEG_GLUE:
@@ -715,8 +797,9 @@ def _pre_negated(m: Mention, words: tuple[str, ...], inside: list[bool], tokens:
 _SUBJECT = frozenset({"c'est", "c", "est", "ca", "ce", "n'est", "me", "m'", "je", "j'"})
 
 
-def _unavailable(m: Mention, words: tuple[str, ...], tokens: tuple[Token, ...]) -> bool:
-    """True when the mention's clause says the caller cannot come then."""
+def _unavailable(m: Mention, words: tuple[str, ...], tokens: tuple[Token, ...], inside: list[bool]) -> bool:
+    """True when the mention's clause says the caller cannot come then (not across another
+    mention, unless listed with it: "lundi et mardi je peux pas")."""
     clause = tokens[m.first].clause
     lo = m.first
     while lo > 0 and tokens[lo - 1].clause == clause:
@@ -727,20 +810,40 @@ def _unavailable(m: Mention, words: tuple[str, ...], tokens: tuple[Token, ...]) 
     for phrase in UNAVAILABLE:
         at = _find(words, phrase, lo, hi)
         while at >= 0:
+            if any(inside[at : at + len(phrase)]) or _denied(words, at, phrase):
+                at = _find(words, phrase, at + 1, hi)
+                continue  # "pas trop tôt" is a window; "je ne travaille pas le mercredi" frees it
             if at >= m.last:
                 gap = words[m.last : at]
-                listed = all(w in NEG_GLUE or w in WEEKDAYS or w in _SUBJECT for w in gap)  # "lundi et mardi c'est…"
+                listed = all(w in NEG_GLUE or w in WEEKDAYS or w in _SUBJECT or w in PLURAL_WEEKDAYS
+                             for w in gap)  # "lundi et mardi c'est…"
+                crossed = any(inside[m.last : at])
                 if not any(w in ("mais", "donc", "alors", "sinon", "plutot") or w in BECAUSE for w in gap) and (
-                    listed or not any(w in ("et", "ou") for w in gap)
+                    listed or not (crossed or any(w in ("et", "ou") for w in gap))
                 ):
                     return True
             elif at + len(phrase) <= m.first:
-                gap = words[at + len(phrase) : m.first]
-                if len(gap) <= 6 and not any(w in ("mais", "donc", "alors", "sinon", "plutot", "prefere", "parce",
-                                                   "car") for w in gap):
+                end = at + len(phrase)
+                gap = words[end : m.first]
+                stopped = any(w in ("mais", "donc", "alors", "sinon", "plutot", "prefere", "parce", "car", "que", "qu'")
+                              for w in gap)
+                crossed = any(inside[end : m.first]) and not _listed_before(words, inside, end, m.first)
+                if len(gap) <= 6 and not stopped and not crossed:
                     return True
             at = _find(words, phrase, at + 1, hi)
     return False
+
+
+def _denied(words: tuple[str, ...], at: int, phrase: tuple[str, ...]) -> bool:
+    """"je ne travaille pas", "je bosse pas": an unavailability turned down is availability."""
+    if phrase not in (("travaille",), ("bosse",)):
+        return False
+    return words[at + 1 : at + 2] in (("pas",), ("plus",)) or (at > 0 and words[at - 1] in ("ne", "n'"))
+
+
+def _listed_before(words: tuple[str, ...], inside: list[bool], lo: int, hi: int) -> bool:
+    """"je ne peux ni demain ni vendredi": mentions listed after the unavailability."""
+    return all(inside[k] or words[k] in NEG_GLUE or words[k] in ("ni", "et", "ou") for k in range(lo, hi))
 
 
 # ----------------------------------------------------------------------------- assembly
@@ -770,7 +873,8 @@ def read_when(tokens: tuple[Token, ...], today: date) -> When | None:
     if not reader.found:
         return None
     words = reader.words
-    kept, corrected = corrections(reader.found, words)
+    found = practice_talk(reader.found, words, tokens)
+    kept, corrected = corrections(found, words)
     marked = negations(kept, words, tokens)
     if not marked:
         return None
