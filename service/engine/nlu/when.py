@@ -898,19 +898,18 @@ def assemble(mentions: list[Mention]) -> Preference | None:
     until_day: date | None = None
     asap = anything = False
     ordered = sorted(mentions, key=lambda m: m.first)
-    day_bound = {id(b) for a, b in itertools.pairwise(ordered)
-                 if a.negated and b.negated and a.kind in ("date", "weekday") and b.kind == "period" and b.first == a.last}
+    pairs = [(a, b) for a, b in itertools.pairwise(ordered)
+             if a.negated and b.negated and a.kind in ("date", "weekday") and b.kind == "period" and b.first == a.last]
+    day_bound = {id(b) for _, b in pairs}
+    wanted = {m.day for m in mentions if m.kind == "date" and not m.negated}
+    # "pas dispo jeudi matin mais jeudi aprem oui": Thursday stays, its afternoon is the wish
+    kept_days = {id(a) for a, _ in pairs if a.kind == "date" and a.day in wanted}
     for m in mentions:
-        if id(m) in day_bound:
+        if id(m) in day_bound or id(m) in kept_days:
             continue  # "sauf le mercredi après-midi": Wednesday is out, not every afternoon
         if m.kind == "date" and m.day is not None:
-            if m.negated:
-                if m.weekday is not None:
-                    not_weekdays.append(m.weekday)
-                else:
-                    not_days.append(m.day)
-            else:
-                days.append(m.day)
+            # "pas lundi", "ni vendredi": that day (the coming one); "pas le lundi": Mondays (a weekday)
+            (not_days if m.negated else days).append(m.day)
         elif m.kind == "weekday" and m.weekday is not None:
             (not_weekdays if m.negated else weekdays).append(m.weekday)
         elif m.kind == "period" and m.period:
