@@ -19,8 +19,8 @@ Windows follow the issue's conventions: "vers 10h" / "à 10h" is 10:00–11:00, 
 16 heures" 14:00–16:00, "en fin de matinée" 10:30–12:00, "en début d'après-midi"
 14:00–15:30, "en fin d'après-midi" after 16:00, "en début de soirée" after 17:30, "le
 soir" after 17:00, "entre midi et deux" and "à l'heure du déjeuner" 12:00–14:00. "Dès
-l'ouverture" is :data:`OPENING`, a window relative to each day's opening that the calendar
-resolves. Written by hand: ``dateparser`` misses "mardi prochain" and "demain
+l'ouverture" is :data:`OPENING`, the first slot, a window relative to each day's opening
+that the calendar resolves. Written by hand: ``dateparser`` misses "mardi prochain" and "demain
 après-midi", reads "après 17 heures" as 03:00 the next day and takes "je" for jeudi; no
 kept library knows negation scope or corrections in French.
 """
@@ -40,9 +40,10 @@ PLURAL_WEEKDAYS = {w + "s": i for i, w in enumerate(WEEKDAYS)}
 MONTHS = ("janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre",
           "octobre", "novembre", "decembre")
 NOON = time(12, 0)
-# The first hour after the day's opening ("dès l'ouverture"): a window whose bounds count
-# from the opening, not from midnight. The calendar resolves it per day.
-OPENING = Window(time(0, 0), time(1, 0))
+# Right at the day's opening ("dès l'ouverture", "à l'ouverture"): the first slot, a window
+# whose bounds count from the opening, not from midnight. The calendar resolves it per day
+# (and widens it to one slot when slots are longer).
+OPENING = Window(time(0, 0), time(0, 30))
 MORNING = Window(None, NOON)
 AFTERNOON = Window(NOON, None)
 
