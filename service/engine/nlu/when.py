@@ -467,11 +467,12 @@ class _Reader:
                 self.add_day(today + timedelta(days=2), i, i + (1 if w == "apres-demain" else 2))
             elif w == "demain":
                 self.add_day(today + timedelta(days=1), i, i + 1)
-            elif w in ("aujourd'hui", "aujourdhui") or (
+            elif w in ("aujourd'hui", "aujourdhui") or (w == "aujourd" and words[i + 1 : i + 2] == ("hui",)) or (
                 w in ("ce", "cet", "cette") and i + 1 < n
-                and (self.bare[i + 1] in MORNING_WORDS | EVENING_WORDS or words[i + 1] in ("apres-midi", "aprem"))
+                and (self.bare[i + 1] in MORNING_WORDS | EVENING_WORDS or words[i + 1] in ("apres-midi", "aprem")
+                     or words[i + 1 : i + 3] == ("apres", "midi"))
             ):
-                self.add_day(today, i, i + 1)
+                self.add_day(today, i, i + (2 if w == "aujourd" else 1))
             elif w in WEEKDAYS or w in PLURAL_WEEKDAYS:
                 i = self.weekday_at(i)
                 continue
@@ -787,6 +788,8 @@ def _pre_negated(m: Mention, words: tuple[str, ...], inside: list[bool], tokens:
         if w == "part" and k > 0 and words[k - 1] == "a":
             return True  # "à part le lundi"
         if w in PRE_NEGATORS:
+            if w == "pas" and k > 0 and words[k - 1] in ("travaille", "bosse", "taffe"):
+                return False  # "je ne travaille pas le mercredi": free then
             return not (w == "pas" and k > 0 and words[k - 1] == "ou")  # "ou pas"
         if w in NEG_GLUE:
             k -= 1
@@ -938,7 +941,7 @@ def assemble(mentions: list[Mention]) -> Preference | None:
             asap = True
         elif m.kind == "any":
             anything = True
-    if not windows and own:
+    if not windows and not periods and own:  # "j'ai un rendez-vous à 10h, donc l'après-midi": the wish wins
         windows.extend(w for w in (_free_from(m) for m in own) if w is not None)
     for p in not_periods:
         not_windows.append(MORNING if p == "morning" else AFTERNOON)
@@ -1020,6 +1023,13 @@ def _merge(windows: list[Window]) -> list[Window]:
                 and w.start >= out[-1].start:
             out[-1] = w  # "l'après-midi … vers 16h": the narrower one
             continue
+        if out and out[-1].start is not None and out[-1].end is not None and w.start is not None \
+                and w.end is not None and out[-1].start < w.start < out[-1].end < w.end:
+            out[-1] = Window(out[-1].start, w.end)  # "vers 16h, 16h30": either, one window
+            continue
+        if out and w.start is not None and w.end is None and any(
+                o.start is not None and o.end is not None and o.start >= w.start for o in out):
+            continue  # "à vingt heures le soir": the hour said first, the evening around it
         out.append(w)
     return out
 
