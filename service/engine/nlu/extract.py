@@ -221,7 +221,8 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
     corrected |= phone_corrected
     if phone_span is not None:
         spans["phone"] = Span(*phone_span)
-    choice = read_choice(text, context.slots) if context.slots else None
+    choice, choice_corrected = read_choice(text, context.slots, context.now.date()) if context.slots else (None, False)
+    corrected |= choice_corrected
     if choice is not None:
         spans["choice"] = Span(0, len(text))
         if isinstance(choice, int):  # "celui de 11h", "vendredi": the words pointed at a slot, not a new wish
