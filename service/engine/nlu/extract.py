@@ -24,7 +24,7 @@ from service.engine import calendar
 from service.engine.model import Preference
 from service.engine.nlu.choice import SlotRef, read_choice
 from service.engine.nlu.filler import filler_of
-from service.engine.nlu.intent import intent_of
+from service.engine.nlu.intent import intent_corrected, intent_of
 from service.engine.nlu.names import PARTICLES, read_name, scan_names
 from service.engine.nlu.normalize import analyse
 from service.engine.nlu.phone import read_phone
@@ -158,6 +158,7 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
     corrected = False
     found_intent = intent_of(utt)
     intent = None if found_intent in NOT_INTENTS else found_intent
+    corrected |= intent_corrected(utt)
     # Names: everywhere when a name was asked, else only when introduced.
     asked = context.state in NAME_STATES
     person = issue = None
@@ -177,7 +178,7 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
         name_words |= someone.claimed
         relation = someone.relation
         patient = None if someone.patient is None else PersonName(someone.patient.first, someone.patient.last)
-        if (where := _span(tokens, someone.first, someone.last)) is not None:
+        if (relation or patient) and (where := _span(tokens, someone.first, someone.last)) is not None:
             spans["patient" if patient else "relation"] = where
         if intent == "human" and someone.relation == "autre":
             intent = None

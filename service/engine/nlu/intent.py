@@ -17,6 +17,7 @@ who calls, not whom to talk to.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 from rapidfuzz import fuzz
@@ -251,6 +252,23 @@ _QUESTION, _NEW_BOOKING, _FAQ_ASK, _RETRACT = Phrases(QUESTION), Phrases(NEW_BOO
 # Asking to be put through: "parler au secrétariat", "passez-moi l'accueil".
 _TALK = frozenset({"parler", "passer", "passez", "passez-moi", "transferer", "transferez", "joindre", "relation",
                    "quelqu'un", "humain", "personne"})
+
+# Said between two requests, these take the first back: "je voudrais annuler, euh non, déplacer".
+INTENT_MARKERS = frozenset({"non", "pardon", "enfin", "plutot", "finalement"})
+
+
+def intent_corrected(utt: Utterance) -> bool:
+    """True when the caller took a request back in the turn: a request, a correction marker,
+    then another request ("annuler, euh non, pas annuler, déplacer"), or a request retracted
+    ("je voulais annuler mais en fait non, je le garde")."""
+    words = utt.words
+    cues = sorted((i, name) for name in ("cancel", "modify", "book") for i in _positions(utt, name))
+    for (i, a), (j, b) in itertools.combinations(cues, 2):
+        if a != b and any(w in INTENT_MARKERS for w in words[i + 1 : j]):
+            return True
+    first = min((i for i, name in cues if name in ("cancel", "modify")), default=-1)
+    return first >= 0 and any(at > first for at in _RETRACT.positions(words))
+
 
 DAY_WORDS = frozenset({"lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "demain", "aujourd'hui",
                        "apres-demain"})

@@ -252,10 +252,13 @@ def read_someone(tokens: tuple[Token, ...], scan: NameScan | None = None) -> Som
             if (phrase == ("pas", "pour", "moi") or not _negated(words, i)) and not talk:
                 other.append((i, i + len(phrase)))
     replaced = bool(_find_all(words, ("pas", "pour", "moi")))
+    taken_back = False  # "pour ma femme, non, pour moi pardon": the relation taken back
     for phrase in SELF:  # "c'est pas pour ma fille, c'est pour moi": the caller after all
         for i in _find_all(words, phrase):
             if not (i > 0 and words[i - 1] == "pas") and words[i + 2 : i + 3] != ("meme",):
                 replaced |= any(s.first < i for s in specific)
+                taken_back |= any(s.first < i and _marker_before(words[s.last : i], len(words[s.last : i])) >= 0
+                                  for s in specific)
                 specific = [s for s in specific if s.first > i and words[max(0, s.first - 2) : s.first].count("pour")]
                 other = [o for o in other if o[0] > i and words[o[0] : o[1]] != ("pas", "pour", "moi")]
     claimed: set[int] = set()
@@ -300,7 +303,7 @@ def read_someone(tokens: tuple[Token, ...], scan: NameScan | None = None) -> Som
     if relation == "enfant":
         relation = _gender(words, max(end, 0)) or relation
     if relation is None and patient is None:
-        return None
+        return Someone(None, None, 0, 0, frozenset(), True) if taken_back else None
     corrected = False
     if mention is not None or relation is not None:
         marker = _marker_before(words, at if at >= 0 else len(words))

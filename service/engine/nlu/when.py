@@ -716,13 +716,26 @@ def corrections(mentions: list[Mention], words: tuple[str, ...]) -> tuple[list[M
             between = words[a.last : b.first]
             strong = any(w in STRONG_CORRECTIONS for w in between) or any(
                 _find(between, p) >= 0 for p in CORRECTION_PHRASES)
-            if 0 < len(between) <= (15 if strong else 7) and is_correction(between) and not _repeats(a, b) \
+            if 0 < len(between) <= (15 if strong else 7) and is_correction(between) \
                     and ("mais" not in between or strong) and _find(between, ("plutot", "que")) < 0 \
                     and "pas" not in words[max(0, a.first - 2) : a.first]:
-                dropped.add(id(a))
+                if not _repeats(a, b):
+                    dropped.add(id(a))
+                elif strong:  # "vendredi ou samedi… non, samedi seulement": the other alternative goes
+                    dropped.update(id(c) for c in ordered[:a_index] if family(c) == family(a)
+                                   and "ou" in words[c.last : a.first] and a.first - c.last <= 3)
             break
     kept = [m for m in mentions if id(m) not in dropped]
     return kept, bool(dropped)
+
+
+def retractions(mentions: list[Mention], words: tuple[str, ...]) -> tuple[list[Mention], bool]:
+    """"Aujourd'hui… enfin, aujourd'hui c'est trop juste": a value said again to be turned
+    down takes the first saying back."""
+    ordered = sorted(mentions, key=lambda m: m.first)
+    dropped = {id(a) for a, b in itertools.pairwise(ordered)
+               if _repeats(a, b) and b.negated and not a.negated and is_correction(words[a.last : b.first])}
+    return [m for m in mentions if id(m) not in dropped], bool(dropped)
 
 
 def _repeats(a: Mention, b: Mention) -> bool:
@@ -880,6 +893,8 @@ def read_when(tokens: tuple[Token, ...], today: date) -> When | None:
     found = practice_talk(reader.found, words, tokens)
     kept, corrected = corrections(found, words)
     marked = negations(kept, words, tokens)
+    marked, retracted = retractions(marked, words)
+    corrected |= retracted
     if not marked:
         return None
     first = min(m.first for m in marked)
