@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from service.engine import calendar
@@ -30,7 +30,7 @@ from service.engine.nlu.normalize import analyse
 from service.engine.nlu.phone import read_phone
 from service.engine.nlu.someone import read_someone
 from service.engine.nlu.target import read_target
-from service.engine.nlu.tokens import Token, tokenize
+from service.engine.nlu.tokens import Token, number_at, tokenize
 from service.engine.nlu.when import assemble, read_when
 from service.engine.nlu.yesno import yes_no
 from service.engine.practice import Practice
@@ -201,8 +201,10 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
         corrected |= when.corrected
         mentions = when.mentions
         if intent in ("cancel", "modify") or context.state in CHANGE_STATES:
-            cant = bool(_CANT.search(utt.text))
-            hint = read_target(tokens, mentions, cant)
+            # Cancelling or moving, a time the caller cannot make is the appointment's.
+            cant = bool(_CANT.search(utt.text)) or intent in ("cancel", "modify")
+            every = intent == "cancel" or context.state in CHANGE_STATES
+            hint = read_target(tokens, mentions, cant, every, context.now.date())
             if hint is not None:
                 target = BookingHint(hint.day, hint.weekday, hint.day_of_month, hint.at)
                 mentions = tuple(m for m in mentions if m not in hint.mentions)
@@ -210,7 +212,9 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
             if intent == "cancel":
                 mentions = ()
         pref = assemble(list(mentions)) if mentions else None
-        if pref is not None:
+        if target is not None and (intent == "modify" or context.state.startswith("MODIFY")):
+            pref = moved_to(pref, target, tokens)
+        if pref is not None and mentions:
             where = _span(tokens, min(m.first for m in mentions), max(m.last for m in mentions))
             if where is not None:
                 spans["preference"] = where
@@ -250,6 +254,50 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
         corrected=corrected,
         spans=spans,
     )
+
+
+def moved_to(pref: Preference | None, target: BookingHint, tokens: tuple[Token, ...]) -> Preference | None:
+    """The new time of an appointment being moved: "reculer d'une semaine" is a week after
+    it; a new time with no day ("plus tard, après 17h", "à 15 heures le même jour") keeps
+    its day."""
+    day = target.day
+    if day is None:
+        return pref
+    shift = _shift(tokens)
+    if shift is not None:
+        moved = day + shift
+        base = pref or Preference()
+        return replace(base, day=moved, days=(moved,))
+    if pref is None or pref.day or pref.days or pref.weekdays or pref.from_day or pref.until_day or pref.asap:
+        return pref
+    same_day = any(t.word in ("meme", "l'heure", "heure", "horaire") for t in tokens)
+    if not (pref.windows or pref.after or pref.before or same_day):
+        return pref  # "plutôt en matinée": any morning, not that day's
+    return replace(pref, day=day, days=(day,))
+
+
+_UNITS = {"jour": 1, "jours": 1, "semaine": 7, "semaines": 7}
+_EARLIER = ("avanc",)
+
+
+def _shift(tokens: tuple[Token, ...]) -> timedelta | None:
+    """"le reculer d'une semaine", "l'avancer de deux jours": how far the appointment moves."""
+    words = tuple(t.word for t in tokens)
+    for i, token in enumerate(tokens):
+        if not token.bare.startswith(("decal", "repouss", "report", "recul", "avanc", "deplac")):
+            continue
+        for j in range(i + 1, min(len(words), i + 5)):
+            if words[j] in _UNITS and j > 0:
+                count = 1 if words[j - 1] in ("d'une", "d'un", "une", "un") else None
+                if count is None and (found := number_at(words, j - 1)) is not None and found[1] == j:
+                    count = found[0]
+                if count is None and j > 1 and (found := number_at(words, j - 1)) is None \
+                        and words[j - 1] in ("de", "d'"):
+                    count = 1
+                if count is not None:
+                    days = count * _UNITS[words[j]]
+                    return timedelta(days=-days if token.bare.startswith(_EARLIER) else days)
+    return None
 
 
 _CANT = re.compile(r"\b(?:peux|pourrai|pourrais|pouvons) (?:pas|plus) (?:venir|etre la|y aller)\b|\bviendrai pas\b")

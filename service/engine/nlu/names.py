@@ -398,7 +398,10 @@ def _runs(tokens: tuple[Token, ...], kinds: list[str], cased: bool) -> list[Run]
                     continue  # "rose rose Boucher": said twice in a row
                 raw = tokens[k].raw
                 lower = tokens[k].word in ("de", "du", "des", "d'") and raw.islower()  # "Jean de La Fontaine"
-                words.append(Word(tokens[k].word, raw if lower else shown_of(raw), k))
+                folded = tokens[k].word
+                if k == lo and folded.startswith("d'") and k > 0 and tokens[k - 1].word in ("celui", "celle", "ceux"):
+                    folded, raw = folded[2:], raw[2:]  # "celui d'Albert": Albert
+                words.append(Word(folded, raw if lower else shown_of(raw), k))
             start = lo
             back = lo - 1
             while back >= 0 and tokens[back].word in ("euh", "heu", "hum"):

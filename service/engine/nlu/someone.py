@@ -30,6 +30,7 @@ from service.engine.nlu.names import (
     Person,
     Run,
     Word,
+    is_first_name,
     person_of,
     scan_names,
 )
@@ -178,6 +179,24 @@ def _role_of(words: tuple[str, ...], tokens: tuple[Token, ...], scan: NameScan) 
     return None
 
 
+DATE_WORDS = frozenset({"lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "demain", "matin",
+                        "janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre",
+                        "octobre", "novembre", "decembre"})
+
+
+def _capital(tokens: tuple[Token, ...], run: Run) -> bool:
+    return all(tokens[w.at].raw[:1].isupper() or "'" in tokens[w.at].raw for w in run.words)
+
+
+def _with_repeat(scan: NameScan, run: Run) -> list[Run]:
+    """A name and its repetition right after ("madame Guillot, Odile Guillot")."""
+    keys = {w.folded for w in run.words}
+    later = next((r for r in scan.runs if r.first >= run.last and r.first - run.last <= 1), None)
+    if later is not None and keys & {w.folded for w in later.words}:
+        return [run, later]
+    return [run]
+
+
 def _gender(words: tuple[str, ...], start: int) -> str | None:
     """"fils" or "fille" when a pronoun soon after says which ("il a huit mois", "pour elle")."""
     for w in words[start : start + 12]:
@@ -278,7 +297,14 @@ def read_someone(tokens: tuple[Token, ...], scan: NameScan | None = None) -> Som
     # The patient's name: after its role, its relation, a label, "il s'appelle", "pour monsieur".
     blocks: list[tuple[list[Run], bool]] = []
     if role is not None and (mention is role[0]):
-        blocks.append(([role[1]], False))
+        blocks.append((_with_repeat(scan, role[1]), False))
+    for i, w in enumerate(words):  # "celui de Léo", "celui d'Albert": the appointment of someone named
+        if w in ("celui", "celle") and i + 1 < len(words) and (words[i + 1] in ("de", "du") or
+                                                                words[i + 1].startswith("d'")):
+            run = next((r for r in scan.runs if r.first in (i + 1, i + 2)), None)
+            if run is not None and not any(x.folded in DATE_WORDS for x in run.words) \
+                    and (_capital(tokens, run) or is_first_name(run.words[0].folded)):
+                blocks.append(([run], False))
     for label in scan.patient_labels:
         blocks.append((_name_after(scan, label, claimed), False))
     for phrase in THIRD_PERSON:

@@ -89,7 +89,7 @@ UNAVAILABLE = (("peux", "pas"), ("pourrai", "pas"), ("pourrais", "pas"), ("pas",
                ("au", "travail"), ("au", "boulot"), ("suis", "occupe"), ("suis", "occupee"), ("pas", "dispo"),
                ("pas", "disponible"), ("pas", "libre"), ("complique",), ("pas", "le", "temps"), ("trop", "juste"),
                ("trop", "tot"), ("trop", "tard"), ("c'est", "non"), ("c", "est", "non"), ("jamais",),
-               ("peux", "plus"), ("pourrai", "plus"))
+               ("peux", "plus"), ("pourrai", "plus"), ("empechement",), ("coince",), ("coincee",))
 # Said of the practice, not of the caller: "vous êtes fermés le mercredi après-midi".
 PRACTICE_TALK = (("vous", "etes", "ferme"), ("vous", "etes", "fermes"), ("vous", "fermez"), ("vous", "ouvrez"),
                  ("c'est", "ferme"), ("vous", "etes", "ouvert"), ("vous", "etes", "ouverts"), ("vous", "n'ouvrez"),
