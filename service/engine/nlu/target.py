@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, time, timedelta
 
 from service.engine.nlu.tokens import Token, number_at
-from service.engine.nlu.when import MONTHS, Mention
+from service.engine.nlu.when import Mention
 
 POINTERS = frozenset({"celui", "celle", "rendez-vous", "rdv", "prevu", "prevue", "consultation", "rendez"})
 WISHES = frozenset({"plutot", "mettre", "faire", "voudrais", "prefere", "preferais", "pour", "a", "vers", "avancer",
@@ -90,7 +90,7 @@ def read_target(tokens: tuple[Token, ...], mentions: tuple[Mention, ...], cant_c
     at: time | None = None
     for m in chosen:
         if m.kind == "date" and m.day is not None:
-            numbered, month = _has_number(words, m), _has_month(words, m)
+            numbered = _has_number(words, m)
             a_week = today is not None and m.weekday is not None and not numbered and m.day - today == timedelta(days=7)
             if not a_week:
                 day = m.day  # "le 8 mars", "demain", "celui de mardi" (the coming Tuesday): that date
@@ -119,7 +119,3 @@ def _until_wish(words: tuple[str, ...], mentions: tuple[Mention, ...]) -> list[M
 
 def _has_number(words: tuple[str, ...], m: Mention) -> bool:
     return any(number_at(words, k) is not None or words[k] in ("1er", "premier") for k in range(m.first, m.last))
-
-
-def _has_month(words: tuple[str, ...], m: Mention) -> bool:
-    return any(words[k] in MONTHS for k in range(m.first, m.last))
