@@ -82,7 +82,8 @@ def _days(tokens: tuple[Token, ...], slots: Sequence[SlotRef], today: date | Non
     named = False
     wanted: set[int] = set()
     refused: set[int] = set()
-    for i, w in enumerate(words):
+    for i, token in enumerate(tokens):
+        w = token.bare  # "celui d'après-demain"
         nxt = words[i + 1] if i + 1 < len(words) else ""
         end = i + 1
         if w in WEEKDAYS:

@@ -286,7 +286,7 @@ def _shift(tokens: tuple[Token, ...]) -> timedelta | None:
     for i, token in enumerate(tokens):
         if not token.bare.startswith(("decal", "repouss", "report", "recul", "avanc", "deplac")):
             continue
-        for j in range(i + 1, min(len(words), i + 5)):
+        for j in range(i + 1, min(len(words), i + 9)):
             if words[j] in _UNITS and j > 0:
                 count = 1 if words[j - 1] in ("d'une", "d'un", "une", "un") else None
                 if count is None and (found := number_at(words, j - 1)) is not None and found[1] == j:

@@ -118,7 +118,8 @@ PHRASES: dict[str, tuple[tuple[str, ...], ...]] = {
                ("le", "remettre"), ("mettre", "mon", "rendez-vous"), ("mettre", "le", "rendez-vous"),
                ("mettre", "mon", "rdv"), ("changer", "de", "creneau"), ("changer", "l'heure"), ("changer", "la", "date"),
                ("changer", "le", "jour"), ("le", "mettre", "plus"), ("la", "mettre", "plus"), ("mettre", "plutot"),
-               ("le", "mettre", "plutot"), ("le", "passer", "a"), ("le", "faire", "passer")),
+               ("le", "mettre", "plutot"), ("le", "passer", "a"), ("le", "faire", "passer"),
+               ("passer", "mon", "rendez-vous"), ("passer", "le", "rendez-vous"), ("passer", "mon", "rdv")),
 }
 # Stems checked with fuzzy matching, for words speech-to-text tends to mangle.
 FUZZY: dict[str, tuple[str, ...]] = {
@@ -146,6 +147,9 @@ def _positions(utt: Utterance, name: str) -> list[int]:
         for stem in FUZZY.get(name, ()):  # a misheard word keeps its first letter: "anuler", not "recommandé"
             found.extend(i for i, w in enumerate(bare)
                          if len(w) >= 6 and w[0] == stem[0] and fuzz.ratio(w, stem) >= FUZZY_SCORE)
+    if name == "faq:hours":  # "dès l'ouverture", "à l'ouverture lundi": a time, not a question on the hours
+        found = [i for i in found if not (bare[i] == "ouverture" and i and (words[i - 1] in ("des", "a", "l")
+                                                                            or words[i].startswith("l'") and words[i - 1] in ("des", "a")))]
     if name == "modify":  # "je peux me déplacer l'après-midi" is travelling, not moving the appointment
         found = [i for i in found if not (i and words[i - 1] in REFLEXIVE and bare[i].startswith("deplac"))
                  and not (i and words[i - 1] in ("en", "a") and bare[i].startswith("avanc")) and words[i] not in NOT_MODIFY]
@@ -200,7 +204,9 @@ def intent_of(utt: Utterance) -> str:
     if "human" in present and has_phrase(utt.words, ("pas", "besoin")) >= 0:
         present.discard("human")
     if "cancel" in present and "modify" in present:
-        present.discard("cancel")  # "annuler et en reprendre un autre", "annuler ou déplacer": a move
+        later = _taken_back(utt)
+        # "annuler et en reprendre un autre", "annuler ou déplacer": a move; but "déplacer, non, annuler" cancels
+        present.discard("modify" if later == "cancel" else "cancel")
     words = utt.words
     if present & {"cancel", "modify"} and _RETRACT.found(words):
         present -= {"cancel", "modify"}  # "je voulais annuler mais en fait non, je garde le rendez-vous"
@@ -213,6 +219,8 @@ def intent_of(utt: Utterance) -> str:
     topics = {name for name in present if name.startswith("faq:")}
     if topics and "book" in present and not asking and not _FAQ_ASK.found(words):
         present -= topics  # "je prends le bus, disons jeudi": a booking told with its story
+    if topics and not asking and any(w in ("donc", "alors") for w in words[min(_positions(utt, min(topics))) + 1 :]):
+        present -= topics  # "vous êtes fermés le samedi après-midi, donc samedi matin": reasoning, not asking
     if not present & {"human", "cancel", "modify"} and not topics and _QUESTION.found(words) \
             and not _NEW_BOOKING.found(words):
         return "faq:other"  # "je voudrais savoir à quelle heure est mon rendez-vous"
@@ -232,6 +240,7 @@ QUESTION = (("savoir", "si"), ("savoir", "a", "quelle"), ("savoir", "quand"), ("
             ("une", "question"), ("des", "questions"), ("petite", "question"), ("verifier",), ("confirmer", "mon"),
             ("confirmer", "le"), ("confirmer", "que"), ("toujours", "bon"), ("toujours", "valable"),
             ("toujours", "d'actualite"), ("toujours", "maintenu"), ("bien", "note"), ("quelle", "heure", "est"),
+            ("pris", "en", "compte"), ("bien", "enregistre"), ("bien", "pris"), ("bien", "annule"),
             ("a", "quelle", "heure", "est"), ("a", "quelle", "heure", "j'ai"), ("renseignement",),
             ("renseignements",), ("information",), ("informations",), ("me", "dire", "si"))
 # Asking for a slot is booking, whatever the frame: "je voulais savoir s'il y avait de la place jeudi".
@@ -255,6 +264,17 @@ _TALK = frozenset({"parler", "passer", "passez", "passez-moi", "transferer", "tr
 
 # Said between two requests, these take the first back: "je voudrais annuler, euh non, déplacer".
 INTENT_MARKERS = frozenset({"non", "pardon", "enfin", "plutot", "finalement"})
+
+
+def _taken_back(utt: Utterance) -> str | None:
+    """The request said after a correction marker that takes another one back, if any."""
+    words = utt.words
+    cues = sorted((i, name) for name in ("cancel", "modify") for i in _positions(utt, name)
+                  if not negated(words, i))
+    for (i, a), (j, b) in itertools.pairwise(cues):
+        if a != b and any(w in INTENT_MARKERS for w in words[i + 1 : j]):
+            return b
+    return None
 
 
 def intent_corrected(utt: Utterance) -> bool:

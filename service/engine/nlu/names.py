@@ -155,7 +155,8 @@ STOP = NOT_NAME | frozenset(
      "l'adresse", "l'heure", "ordonnance", "renouvellement", "visite", "visites", "tousse", "enceinte",
      "etudiant", "etudiante", "mois", "numero", "sms", "message", "rappel", "agenda", "calendrier", "mme",
      "tard", "tot", "possible", "possibles", "libre", "libres", "occupe", "occupee", "rien", "tout", "tous",
-     "toute", "toutes", "chose", "autre", "autres", "meme", "memes", "facon", "maniere", "cas", "coup", "fois"]
+     "toute", "toutes", "chose", "autre", "autres", "meme", "memes", "facon", "maniere", "cas", "coup", "fois",
+     "pris", "prise", "compte", "enregistre", "enregistree", "internet", "ligne", "site", "hier"]
 )
 STOP |= LEAD | frozenset({"si", "quand", "lorsque", "puisque", "dont", "parce", "aussi", "ainsi", "voici", "souvent",
                           "parfois", "chaque", "quelque", "quelques", "plusieurs", "certains", "certaines", "tel",

@@ -297,7 +297,7 @@ def read_someone(tokens: tuple[Token, ...], scan: NameScan | None = None) -> Som
     # The patient's name: after its role, its relation, a label, "il s'appelle", "pour monsieur".
     blocks: list[tuple[list[Run], bool]] = []
     if role is not None and (mention is role[0]):
-        blocks.append((_with_repeat(scan, role[1]), False))
+        blocks.append((_with_repeat(scan, role[1]), True))  # "le papa de Nino": a first name
     for i, w in enumerate(words):  # "celui de Léo", "celui d'Albert": the appointment of someone named
         if w in ("celui", "celle") and i + 1 < len(words) and (words[i + 1] in ("de", "du") or
                                                                 words[i + 1].startswith("d'")):

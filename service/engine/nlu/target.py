@@ -36,14 +36,17 @@ class Target:
     mentions: tuple[Mention, ...]
 
 
-def _led(words: tuple[str, ...], m: Mention) -> bool:
+def _led(words: tuple[str, ...], m: Mention, mentions: tuple[Mention, ...] = (), moving: bool = False) -> bool:
     """True when a word pointing at an existing appointment ("celui", "rendez-vous",
-    "prévu") stands in the few words before the mention, with no new wish in between."""
+    "prévu") stands in the few words before the mention, with no new wish in between ("mon
+    rendez-vous de vendredi 10h à 15h": 15h is the wish)."""
+    crossed = False
     for k in range(m.first - 1, max(-1, m.first - 6), -1):
         if words[k] in POINTERS:
-            return True
+            return not (moving and crossed and words[m.first] in WISHES)
         if words[k] in WISHES:
             return False
+        crossed |= any(o.first <= k < o.last for o in mentions if o is not m)
     return False
 
 
@@ -72,11 +75,12 @@ def read_target(tokens: tuple[Token, ...], mentions: tuple[Mention, ...], cant_c
     """The appointment named by these mentions, or None when none names it (``every``: the
     caller is asked which appointment, or cancels: every day and time said names it)."""
     words = tuple(t.word for t in tokens)
+    moving = any(t.bare.startswith((*MOVES, "pass", "mett")) for t in tokens)
     chosen = []
     for m in mentions:
         if m.kind not in ("date", "window", "weekday"):
             continue
-        if _led(words, m) or (cant_come and m.negated):
+        if _led(words, m, mentions, moving) or (cant_come and m.negated):
             chosen.append(m)
     if not chosen:
         chosen = _moved(tokens, mentions)

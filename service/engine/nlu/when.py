@@ -344,22 +344,26 @@ class _Reader:
         return end
 
     def own(self, start: int, bound: Bound) -> str | None:
-        """"busy"/"free" when the time at ``start`` tells the caller's own schedule."""
+        """"busy"/"free" when the time at ``start`` tells the caller's own schedule: the verb
+        decides before the noun ("je finis le travail à 16h30" frees, "je travaille à 14h" busies)."""
         words = self.bare
         clause = self.tokens[start].clause if start < len(self.tokens) else 0
         lo = max(0, start - 6)
+        seen: list[int] = []
         for k in range(start - 1, lo - 1, -1):
             if self.tokens[k].clause != clause and words[k] not in BECAUSE:
                 break
+            seen.append(k)
+        if any(words[k] in OWN_END for k in seen):
+            return "free"
+        if any(words[k] in OWN_START for k in seen):
+            return "busy"
+        for k in seen:
             if words[k] in OWN_BUSY:
                 return "free" if bound == "before" else "busy"
             if words[k] in OWN_NOUNS and (words[k - 1 : k] in (("j'ai",), ("ai",)) or (
                     k > 1 and words[k - 1] in ("un", "une", "le", "la", "l'", "mon", "ma") and words[k - 2] in ("j'ai", "ai"))):
-                return "busy"  # "j'ai un rendez-vous à 10h", "mon train arrive à 15h" (OWN_END)
-            if words[k] in OWN_END:
-                return "free"
-            if words[k] in OWN_START:
-                return "busy"
+                return "busy"  # "j'ai un rendez-vous à 10h"
             if words[k] in BECAUSE:
                 return "busy"
         return None
@@ -435,6 +439,10 @@ class _Reader:
                              period={"fin": "afternoon", "debut": "morning"}.get(which)))
         elif target == "semaine":
             days = {"fin": (3, 4, 5), "debut": (0, 1), "milieu": (2,)}[which]
+            nxt = self.words[last : last + 1]
+            if nxt in (("prochaine",), ("suivante",), ("d'apres",)):  # "en début de semaine prochaine"
+                monday = self.today + timedelta(days=7 - self.today.weekday())
+                self.add(Mention("dates", last, last + 1, from_day=monday, until_day=monday + timedelta(days=6)))
             for d in days:
                 self.add(Mention("weekday", first, last, weekday=d))
 
