@@ -94,7 +94,8 @@ PHRASES: dict[str, tuple[tuple[str, ...], ...]] = {
               ("parler", "a", "un"), ("passer", "le", "secretariat"), ("passez", "moi"), ("passez-moi",),
               ("en", "relation"), ("parler", "a", "madame"), ("parler", "a", "monsieur"), ("parler", "a", "la"),
               ("parler", "au", "secretariat"), ("parler", "avec", "quelqu'un"), ("parler", "avec", "un"),
-              ("parler", "avec", "une")),
+              ("parler", "avec", "une"), ("passer", "le", "docteur"), ("passer", "le", "medecin"),
+              ("nous", "passer"), ("me", "passer")),
     "faq:address": (("c'est", "ou"), ("c", "est", "ou"), ("ou", "se", "trouve"), ("ou", "etes", "vous"),
                     ("ou", "est", "le", "cabinet"), ("ou", "vous", "etes"), ("ou", "ca", "se", "trouve"),
                     ("vous", "etes", "ou"), ("quelle", "rue"), ("se", "trouve"), ("se", "situe")),
@@ -119,7 +120,8 @@ PHRASES: dict[str, tuple[tuple[str, ...], ...]] = {
                ("mettre", "mon", "rdv"), ("changer", "de", "creneau"), ("changer", "l'heure"), ("changer", "la", "date"),
                ("changer", "le", "jour"), ("le", "mettre", "plus"), ("la", "mettre", "plus"), ("mettre", "plutot"),
                ("le", "mettre", "plutot"), ("le", "passer", "a"), ("le", "faire", "passer"),
-               ("passer", "mon", "rendez-vous"), ("passer", "le", "rendez-vous"), ("passer", "mon", "rdv")),
+               ("passer", "mon", "rendez-vous"), ("passer", "le", "rendez-vous"), ("passer", "mon", "rdv"),
+               ("en", "prendre", "un", "autre")),
 }
 # Stems checked with fuzzy matching, for words speech-to-text tends to mangle.
 FUZZY: dict[str, tuple[str, ...]] = {
@@ -147,6 +149,8 @@ def _positions(utt: Utterance, name: str) -> list[int]:
         for stem in FUZZY.get(name, ()):  # a misheard word keeps its first letter: "anuler", not "recommandé"
             found.extend(i for i, w in enumerate(bare)
                          if len(w) >= 6 and w[0] == stem[0] and fuzz.ratio(w, stem) >= FUZZY_SCORE)
+    if name.startswith("faq:"):  # "je cherche ma carte vitale", "ma voiture": the caller's own, not a question
+        found = [i for i in found if not {"ma", "mon", "mes"} & set(words[max(0, i - 2) : i])]
     if name == "faq:hours":  # "dès l'ouverture", "à l'ouverture lundi": a time, not a question on the hours
         found = [i for i in found if not (bare[i] == "ouverture" and i and (words[i - 1] in ("des", "a", "l")
                                                                             or words[i].startswith("l'") and words[i - 1] in ("des", "a")))]

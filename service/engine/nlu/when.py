@@ -118,6 +118,9 @@ OWN_END = frozenset({"finis", "fini", "termine", "sors", "quitte", "debauche", "
                      "rentre", "atterris", "atterrit"})
 OWN_START = frozenset({"commence", "embauche", "attaque", "reprends"})
 BECAUSE = frozenset({"parce", "car", "puisque", "comme"})
+# Away until a date: "en vacances jusqu'au 15", "absent jusqu'à mardi".
+AWAY = frozenset({"vacances", "absent", "absente", "parti", "partie", "hospitalise", "hospitalisee", "deplacement",
+                  "etranger", "conge", "conges", "indisponible", "travaille", "bosse", "pris", "prise"})
 
 AFTER_LEADS = (("a", "partir", "de"), ("a", "partir", "d'"), ("partir", "de"), ("apres",), ("des",), ("passe",),
                ("passees",), ("passe", "de"), ("au-dela", "de"), ("plus", "tard", "que"), ("au", "plus", "tot"),
@@ -645,10 +648,15 @@ class _Reader:
                 out.append(m)
                 continue
             bound, start = self.lead(m.first)
-            if start == m.first or bound == "at" or not self.free(start, m.first):
+            if words[m.first] in ("jusqu'au", "jusqu'a"):  # "jusqu'au 15 mars"
+                bound, start = "before", m.first
+            elif start == m.first or bound == "at" or not self.free(start, m.first):
                 out.append(m)
                 continue
-            if bound == "after":
+            if bound == "before" and self.away(m.first):
+                # "je suis en vacances jusqu'au 15 mars": free from the day after
+                out.append(replace(m, kind="dates", first=start, from_day=m.day + timedelta(days=1), day=None))
+            elif bound == "after":
                 word = words[start]
                 day = m.day + timedelta(days=1) if word == "apres" else m.day
                 out.append(replace(m, kind="dates", first=start, from_day=day, day=None))
@@ -659,6 +667,12 @@ class _Reader:
             for k in range(start, m.first):
                 self.taken[k] = True
         self.found = out
+
+    def away(self, at: int) -> bool:
+        """True when the caller says they are away up to the date at ``at``."""
+        clause = self.tokens[at].clause
+        before = [self.bare[k] for k in range(max(0, at - 6), at) if self.tokens[k].clause == clause]
+        return any(w in AWAY for w in before)
 
     def wishes(self) -> None:
         words = self.words
