@@ -171,8 +171,9 @@ def phone(text: str) -> str | None:
     at = utt.words.index("plus") if "plus" in utt.words else -1
     plus = "+" in utt.raw or (0 <= at < len(utt.words) - 1 and _numeric(utt.words[at + 1].split("-")[0]))
     converted = "".join(_DIGITS.findall(utt.digit_text))
-    runs = spoken_runs(utt) or []
-    candidates = [spoken_digits(utt), converted, *sorted(runs, key=len, reverse=True), *_digit_runs(utt.digit_text)]
+    runs = spoken_runs(utt)
+    spoken = None if runs is None else "".join(runs)
+    candidates = [spoken, converted, *sorted(runs or (), key=len, reverse=True), *_digit_runs(utt.digit_text)]
     for digits in candidates:
         if digits:
             found = _validate(digits, plus)

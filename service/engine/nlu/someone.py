@@ -105,8 +105,10 @@ class _Mention:
 
 
 def _find_all(words: tuple[str, ...], phrase: tuple[str, ...]) -> list[int]:
+    if phrase[0] not in words:
+        return []
     n = len(phrase)
-    return [i for i in range(len(words) - n + 1) if words[i : i + n] == phrase]
+    return [i for i in range(len(words) - n + 1) if words[i] == phrase[0] and words[i : i + n] == phrase]
 
 
 def _negated(words: tuple[str, ...], i: int) -> bool:

@@ -61,6 +61,7 @@ class Token:
 _ELIDED = frozenset({"l", "d", "j", "m", "n", "s", "t", "c", "qu", "jusqu", "lorsqu", "puisqu"})
 
 
+@lru_cache(maxsize=2048)
 def _fold_char(ch: str) -> str:
     ch = _APOSTROPHES.get(ch, ch)
     if ch in LIGATURES:

@@ -152,10 +152,17 @@ def _ends_at(words: tuple[str, ...], j: int, phrase: tuple[str, ...]) -> bool:
 
 def _find(words: tuple[str, ...], phrase: tuple[str, ...], lo: int = 0, hi: int | None = None) -> int:
     hi = len(words) if hi is None else hi
-    for i in range(lo, max(lo, hi - len(phrase) + 1)):
-        if words[i : i + len(phrase)] == phrase:
+    n = len(phrase)
+    first = phrase[0]
+    start = lo
+    while True:
+        try:  # tuple.index scans in C: most phrases' first word is absent
+            i = words.index(first, start, max(start, hi - n + 1))
+        except ValueError:
+            return -1
+        if n == 1 or words[i : i + n] == phrase:
             return i
-    return -1
+        start = i + 1
 
 
 # ----------------------------------------------------------------------------- clock times
