@@ -156,7 +156,8 @@ STOP = NOT_NAME | frozenset(
      "etudiant", "etudiante", "mois", "numero", "sms", "message", "rappel", "agenda", "calendrier", "mme",
      "tard", "tot", "possible", "possibles", "libre", "libres", "occupe", "occupee", "rien", "tout", "tous",
      "toute", "toutes", "chose", "autre", "autres", "meme", "memes", "facon", "maniere", "cas", "coup", "fois",
-     "pris", "prise", "compte", "enregistre", "enregistree", "internet", "ligne", "site", "hier"]
+     "pris", "prise", "compte", "enregistre", "enregistree", "internet", "ligne", "site", "hier", "mien",
+     "mienne", "miens", "tien", "tienne", "sien", "sienne", "notre", "votre", "leur", "nous", "eux"]
 )
 STOP |= LEAD | frozenset({"si", "quand", "lorsque", "puisque", "dont", "parce", "aussi", "ainsi", "voici", "souvent",
                           "parfois", "chaque", "quelque", "quelques", "plusieurs", "certains", "certaines", "tel",

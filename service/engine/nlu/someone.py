@@ -111,10 +111,18 @@ def _find_all(words: tuple[str, ...], phrase: tuple[str, ...]) -> list[int]:
     return [i for i in range(len(words) - n + 1) if words[i] == phrase[0] and words[i : i + n] == phrase]
 
 
+NEGATION_GLUE = frozenset({"pour", "celui", "celle", "de", "du", "d'", "le", "la", "les", "rendez-vous", "rdv",
+                           "c'est", "ce", "n'est", "est"})
+
+
 def _negated(words: tuple[str, ...], i: int) -> bool:
-    """True for "pas pour ma fille", "ce n'est pas pour mon mari"."""
-    window = words[max(0, i - 3) : i]
-    return "pas" in window and "pour" in words[max(0, i - 2) : i + 1]
+    """True for "pas pour ma fille", "ce n'est pas pour mon mari", "pas celui de ma fille"."""
+    for k in range(i - 1, max(-1, i - 5), -1):
+        if words[k] == "pas":
+            return True
+        if words[k] not in NEGATION_GLUE:
+            return False
+    return False
 
 
 def _relations(tokens: tuple[Token, ...], words: tuple[str, ...]) -> list[_Mention]:
