@@ -102,6 +102,7 @@ INTROS = (
     ("mon", "nom", "de", "famille", "est"), ("mon", "nom", "de", "famille"), ("au", "nom", "de"), ("au", "nom", "d'"),
     ("je", "me", "nomme"), ("a", "mon", "nom"), ("de", "la", "part", "de"), ("de", "la", "part", "d'"),
     ("je", "suis"), ("ici",), ("c'est",), ("c", "est"), ("c'est", "moi"), ("c", "est", "moi"), ("c'est", "pour"),
+    ("au", "nom"), ("de", "la", "part"),
     ("c", "est", "pour"), ("vous", "avez"), ("vous", "etes"), ("ca", "sera"), ("ce", "sera"),
 )
 # Intros that open a name on their own, even in a first sentence.
@@ -109,7 +110,8 @@ STRONG_INTROS = frozenset({("je", "m'appelle"), ("je", "m", "appelle"), ("moi", 
                            ("mon", "nom", "c'est"), ("mon", "nom", "est"), ("mon", "nom", "c", "est"),
                            ("mon", "nom", "de", "famille", "c'est"), ("mon", "nom", "de", "famille", "est"),
                            ("mon", "nom", "de", "famille"), ("de", "la", "part", "de"), ("de", "la", "part", "d'"),
-                           ("au", "nom", "de"), ("au", "nom", "d'"), ("je", "me", "nomme"), ("a", "mon", "nom")})
+                           ("au", "nom", "de"), ("au", "nom", "d'"), ("je", "me", "nomme"), ("a", "mon", "nom"),
+                           ("au", "nom"), ("de", "la", "part")})
 _INTROS_LONGEST_FIRST = tuple(sorted(INTROS, key=len, reverse=True))
 # Said before a name (or between an introduction and the name) without being part of it.
 LEAD = frozenset({"oui", "bonjour", "bonsoir", "alors", "donc", "euh", "heu", "hum", "ben", "bah", "bien", "sur", "ok",
@@ -401,8 +403,8 @@ def _runs(tokens: tuple[Token, ...], kinds: list[str], cased: bool) -> list[Run]
                 raw = tokens[k].raw
                 lower = tokens[k].word in ("de", "du", "des", "d'") and raw.islower()  # "Jean de La Fontaine"
                 folded = tokens[k].word
-                if k == lo and folded.startswith("d'") and k > 0 and tokens[k - 1].word in ("celui", "celle", "ceux"):
-                    folded, raw = folded[2:], raw[2:]  # "celui d'Albert": Albert
+                if k == lo and folded.startswith("d'") and k > 0 and kinds[k - 1] not in ("name", "title", "particle"):
+                    folded, raw = folded[2:], raw[2:]  # "celui d'Albert", "la maman d'Inès": the preposition "de"
                 words.append(Word(folded, raw if lower else shown_of(raw), k))
             start = lo
             back = lo - 1

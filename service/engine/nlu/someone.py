@@ -63,7 +63,7 @@ COMPOUNDS = {("grand", "mere"): "autre", ("grand", "pere"): "autre", ("petite", 
 # Said before a relation word without changing it: "ma grande fille", "mon petit garçon".
 ADJECTIVES = frozenset({"petit", "petite", "grand", "grande", "jeune", "vieux", "vieille", "cher", "chere", "fils",
                         "propre", "tout", "toute", "deuxieme", "premier", "premiere", "aine", "ainee", "cadet",
-                        "cadette", "dernier", "derniere"})
+                        "cadette", "dernier", "derniere", "deux", "trois", "quatre", "2", "3", "4"})
 POSSESSIVES = frozenset({"ma", "mon", "mes", "notre", "nos", "sa", "son", "ses"})
 # Who someone is to a care home or a nurse: "pour une résidente", "un de mes patients".
 INSTITUTION = frozenset({"patient", "patiente", "resident", "residente", "beneficiaire", "client", "cliente", "eleve"})
@@ -162,16 +162,20 @@ def _role_of(words: tuple[str, ...], tokens: tuple[Token, ...], scan: NameScan) 
     """"je suis la maman de Lina Haddou", "c'est le fils de madame Guillot": the caller's
     role to the patient named after "de"; the relation is the patient's to the caller."""
     for i, token in enumerate(tokens):
-        if words[i] not in ("de", "d'") or i < 2:
+        elided = words[i].startswith("d'") and len(words[i]) > 2  # "la maman d'Inès"
+        if (words[i] not in ("de", "d'") and not elided) or i < 2:
             continue
         role = tokens[i - 1].bare
-        lead = i - 1 if tokens[i - 1].word != role else i - 2  # "l'infirmière" or "la maman"
-        if lead < 0 or (tokens[lead].word not in ("le", "la", "l'") and tokens[i - 1].word == role):
+        # "la maman", "l'infirmière", "l'aide soignante": the article before the role
+        lead = next((k for k in range(i - 1, max(-1, i - 4), -1)
+                     if tokens[k].word in ("le", "la", "l'") or tokens[k].word.startswith("l'")), -1)
+        if lead < 0:
             continue
         before = words[max(0, lead - 2) : lead]
         if not any(before[-len(p):] == p for p in ROLE_LEADS if len(p) <= len(before)):
             continue
-        run = next((r for r in scan.runs if r.first == i + 1 or r.first == i + 2 and words[i + 1] in ("la", "le")),
+        start = i if elided else i + 1
+        run = next((r for r in scan.runs if r.first == start or r.first == start + 1 and words[start] in ("la", "le")),
                    None)
         if run is None:
             continue
@@ -235,7 +239,7 @@ def _name_after(scan: NameScan, start: int, claimed: set[int]) -> list[Run]:
             block.append(run)
             continue
         between = words[block[-1].last : run.first]
-        if all(w in ("et", "c'est", "euh") for w in between) and run.clause - block[-1].clause <= 2:
+        if all(w in ("c'est", "euh") for w in between) and run.clause - block[-1].clause <= 2:  # "Tom et Léa": two
             block.append(run)
         else:
             break
