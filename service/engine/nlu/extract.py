@@ -25,7 +25,8 @@ from service.engine.model import Preference
 from service.engine.nlu.choice import SlotRef, read_choice
 from service.engine.nlu.filler import filler_of
 from service.engine.nlu.intent import intent_corrected, intent_of
-from service.engine.nlu.names import PARTICLES, read_name, scan_names
+from service.engine.nlu.names import read_name
+from service.engine.nlu.namescan import PARTICLES, scan_names
 from service.engine.nlu.normalize import analyse
 from service.engine.nlu.phone import read_phone
 from service.engine.nlu.someone import read_someone

@@ -21,17 +21,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from service.engine.nlu.names import (
+from service.engine.nlu.firstnames import is_first_name
+from service.engine.nlu.names import Person, person_of
+from service.engine.nlu.namescan import (
     FEMALE_TITLES,
     MALE_TITLES,
     MARKER_PHRASES,
     MARKER_WORDS,
     NameScan,
-    Person,
     Run,
     Word,
-    is_first_name,
-    person_of,
     scan_names,
 )
 from service.engine.nlu.tokens import Token
