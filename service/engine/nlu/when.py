@@ -4,16 +4,24 @@ The turn's words are read once into *mentions* — a date, a weekday, a period, 
 the day, a range of dates, "as soon as possible" — each with its words' positions. Then,
 on that structure:
 
+0. what is said of the practice's hours ("vous êtes fermés le mercredi après-midi, alors
+   mercredi matin") is no wish;
 1. a self-correction drops the earlier of two mentions of the same kind ("mardi euh non
-   pardon mercredi", "à dix heures enfin non plutôt onze heures");
+   pardon mercredi", "à dix heures enfin non plutôt onze heures"; a strong marker reaches
+   further: "samedi… ah non, je me suis trompé, je voulais dire lundi"); a value said
+   again is confirmed, not taken back ("Mercredi 16… c'est un mercredi"), unless said
+   again to be turned down ("Aujourd'hui… enfin, aujourd'hui c'est trop juste");
 2. a negation before ("pas le lundi", "sauf le mercredi", "ni le mardi ni le jeudi",
-   "tout sauf le matin") or an unavailability around ("le vendredi je peux pas", "je
-   travaille le matin") excludes the mentions it reaches: they become ``not_*``
-   constraints, never wanted ones; a negated bound is flipped ("pas avant dix heures" is
-   after ten);
+   "tout sauf le matin", "plutôt que vendredi", "à part") or an unavailability around
+   ("le vendredi je peux pas", "je travaille le matin", "c'est non") excludes the
+   mentions it reaches, never across another mention unless listed with it; "par contre
+   oui", "ne … que le samedi" and "je ne travaille pas le mercredi" make them wanted; a
+   negated bound is flipped ("pas avant dix heures" is after ten). The article decides
+   what is excluded: "pas lundi" is the coming Monday (``not_days``), "pas le lundi"
+   every Monday (``not_weekdays``);
 3. times that describe the caller's own schedule ("parce que je travaille jusqu'à dix-sept
-   heures trente") count only when no wanted window was said, and then by what they leave
-   free (after 17:30).
+   heures trente", "j'ai un rendez-vous à 10h", "mon train arrive à 15h") count only when
+   no wanted window or period was said, and then by what they leave free (after 17:30).
 
 Windows follow the issue's conventions: "vers 10h" / "à 10h" is 10:00–11:00, "entre 14 et
 16 heures" 14:00–16:00, "en fin de matinée" 10:30–12:00, "en début d'après-midi"
