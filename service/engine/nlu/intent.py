@@ -153,7 +153,8 @@ def _positions(utt: Utterance, name: str) -> list[int]:
         found = [i for i in found if not {"ma", "mon", "mes"} & set(words[max(0, i - 2) : i])]
     if name == "faq:hours":  # "dès l'ouverture", "à l'ouverture lundi": a time, not a question on the hours
         found = [i for i in found if not (bare[i] == "ouverture" and i and (words[i - 1] in ("des", "a", "l")
-                                                                            or words[i].startswith("l'") and words[i - 1] in ("des", "a")))]
+                                                                            or words[i].startswith("l'") and words[i - 1] in ("des", "a")))
+                 and not (words[i] in ("ouvrez", "ouvre") and {"des", "quand"} & set(words[max(0, i - 3) : i]))]
     if name == "modify":  # "je peux me déplacer l'après-midi" is travelling, not moving the appointment
         found = [i for i in found if not (i and words[i - 1] in REFLEXIVE and bare[i].startswith("deplac"))
                  and not (i and words[i - 1] in ("en", "a") and bare[i].startswith("avanc")) and words[i] not in NOT_MODIFY]

@@ -415,6 +415,10 @@ class _Reader:
                                                        or words[i + 1 : i + 2] == ("dejeuner",)):
                 end = i + 3 if words[i + 1] == "du" else i + 2
                 self.add(Mention("window", i, end, window=Window(NOON, time(14, 0)), bound="between"))
+            elif w in ("ouvrez", "ouvre") and words[max(0, i - 3) : i] in (("des", "que", "vous"), ("quand", "vous"),
+                                                                          ("des", "qu'il"), ("des", "que", "ca")):
+                self.add(Mention("window", i - 3 if words[i - 3 : i - 2] == ("des",) else i - 2, i + 1,
+                                 window=OPENING, bound="between"))  # "dès que vous ouvrez"
             elif b == "ouverture" and i > 0 and words[i - 1] in ("des", "a", "l'", "de", "l"):
                 first = i - 2 if i > 1 and words[i - 1] == "l" and words[i - 2] in ("des", "a") else i - 1
                 self.add(Mention("window", first, i + 1, window=OPENING, bound="between"))
@@ -742,6 +746,8 @@ def corrections(mentions: list[Mention], words: tuple[str, ...]) -> tuple[list[M
             return "day"
         if m.kind == "window" and m.period is None:
             return "time"
+        if m.kind == "window":
+            return "period"  # "le matin, enfin plutôt en début d'après-midi"
         return m.kind
 
     ordered = sorted(mentions, key=lambda m: m.first)
