@@ -72,11 +72,30 @@ class Preference:
 
 @dataclass(frozen=True, slots=True)
 class BookingRef:
-    """An existing appointment found for a caller (cancel / modify flows)."""
+    """An existing appointment found for a caller (cancel / modify flows); ``name`` is the
+    patient's, as booked."""
 
     booking_id: str
     slot: Slot
     name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """What the caller said of an appointment they hold ("celui de mardi", "le rendez-vous du
+    8 à 10h", "celui de ma fille", "au nom d'Inès Brossard"): every field set must match."""
+
+    day: date | None = None
+    weekday: int | None = None
+    day_of_month: int | None = None
+    at: time | None = None
+    relation: str | None = None
+    patient: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        """True when the caller said nothing that singles an appointment out."""
+        return self == Lookup()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +128,31 @@ class Context:
     found: tuple[BookingRef, ...] = ()
     modifying: BookingRef | None = None
     slots_message: str | None = None
+    # What the caller wants ("book", "cancel", "modify"), once said.
+    intent: str | None = None
+    # The appointment is for someone else: the patient's name and the caller's relation to
+    # them ("fille", "fils", "autre"…); the caller's number stays the contact.
+    patient_first: str | None = None
+    patient_last: str | None = None
+    relation: str | None = None
+    # Cancel / move: what the caller said of the appointment, and the one it designates.
+    lookup: Lookup | None = None
+    target: BookingRef | None = None
 
     @property
     def full_name(self) -> str:
         """The caller's name as read back ("Jean Dupont", "Monsieur Martin" → "Martin")."""
         return " ".join(p for p in (self.first_name, self.last_name) if p)
+
+    @property
+    def patient_name(self) -> str:
+        """The patient's name when the appointment is for someone else ("Inès Brossard")."""
+        return " ".join(p for p in (self.patient_first, self.patient_last) if p)
+
+    @property
+    def for_someone_else(self) -> bool:
+        """True when the caller books for another person (a relation or a patient was named)."""
+        return self.relation is not None or self.patient_last is not None or self.patient_first is not None
 
     def failed(self, key: str) -> int:
         """How many times ``key`` was not understood so far."""
@@ -205,6 +244,14 @@ class BookingsFound:
 
 
 @dataclass(frozen=True, slots=True)
+class BookingAt:
+    """The store's answer to a :class:`FindBookingAt` action: the active booking at that
+    start, or None. The engine compares the name itself and reads nothing out unless it matches."""
+
+    booking: BookingRef | None
+
+
+@dataclass(frozen=True, slots=True)
 class CancelDone:
     """The store's answer to a :class:`CancelBooking` action."""
 
@@ -223,7 +270,7 @@ class Expire:
     """The reaper found the conversation idle past its TTL."""
 
 
-TurnInput = CallerSaid | BookingDone | BookingsFound | CancelDone | CallEnded | Expire
+TurnInput = CallerSaid | BookingDone | BookingsFound | BookingAt | CancelDone | CallEnded | Expire
 
 # --------------------------------------------------------------------------- actions
 
@@ -242,10 +289,18 @@ class Book:
 
 @dataclass(frozen=True, slots=True)
 class FindBookings:
-    """Look up the caller's future appointments by phone, else by name."""
+    """Look up the future appointments booked from ``phone``: the caller's **verified** number
+    (the caller id, never a number dictated during the call). Names never find appointments."""
 
-    phone: str | None
-    name: str | None
+    phone: str
+
+
+@dataclass(frozen=True, slots=True)
+class FindBookingAt:
+    """Look up the active appointment starting at ``start`` (a practice that opted in to
+    cancellations from another number checks the patient's full name against it)."""
+
+    start: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,7 +310,7 @@ class CancelBooking:
     booking_id: str
 
 
-Action = Book | FindBookings | CancelBooking
+Action = Book | FindBookings | FindBookingAt | CancelBooking
 
 Directive = Literal["transfer", "end"]
 

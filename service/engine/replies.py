@@ -36,7 +36,8 @@ ASK_PHONE = (
     "Parfait. À quel numéro pouvons-nous vous joindre en cas de besoin ?",
     "Entendu. Quel est votre numéro de téléphone ?",
 )
-CONFIRMED = "C'est noté : {slot}, au nom de {name}. Au revoir et bonne journée !"
+CONFIRMED = "C'est noté : {slot}, {who}. Au revoir et bonne journée !"
+CONFIRMED_MOVED = "C'est noté : {slot}, {who} ; l'ancien rendez-vous est annulé. Au revoir et bonne journée !"
 TRANSFER = (
     "Je vous transfère à un membre du cabinet, ne quittez pas.",
     "Je vous mets en relation avec le secrétariat, un instant s'il vous plaît.",
@@ -61,17 +62,64 @@ CLOSED_CONFIRMED = "Votre rendez-vous est bien enregistré. Au revoir et bonne j
 CLOSED_CANCELLED = "Votre rendez-vous est bien annulé. Au revoir et bonne journée !"
 ASK_WHICH_SLOT = "Lequel préférez-vous : le premier, le deuxième ou le troisième ?"
 ASK_PREF_AGAIN = "Vous préférez le matin, l'après-midi, ou un jour en particulier ?"
-ASK_CANCEL_WHO = "Bien sûr. À quel nom, ou à quel numéro de téléphone, est le rendez-vous ?"
-NOT_FOUND = (
-    "Je ne trouve pas de rendez-vous à venir à ce nom. Pouvez-vous me redonner le nom, "
-    "ou le numéro de téléphone utilisé ?"
-)
 CANCEL_CONFIRM = "Vous avez rendez-vous {slot}. Je l'annule ?"
 MODIFY_CONFIRM = "Vous avez rendez-vous {slot}. Souhaitez-vous le déplacer ? Sinon je peux aussi l'annuler."
 CANCELLED = "C'est fait, votre rendez-vous {slot} est annulé. Au revoir et bonne journée !"
 CANCEL_KEPT = "Très bien, je ne touche à rien."
 MODIFY_ASK_PREF = "D'accord, déplaçons-le. Vous préférez plutôt le matin ou l'après-midi ?"
 YES_NO_AGAIN = "Pardon, est-ce oui ou non ?"
+
+# -- names: the caller's, or the patient's when the appointment is for someone else ----------
+ASK_LAST_NAME = ("{first} comment, s'il vous plaît ?", "Et votre nom de famille, {first} ?")
+ASK_PATIENT_LAST_NAME = ("{first} comment, s'il vous plaît ?", "Et son nom de famille ?")
+ASK_PATIENT_NAME = "Quel est le nom de {whom} ?"
+NAME_WHY = "C'est pour enregistrer le rendez-vous dans le dossier du praticien."
+ASK_NAME_AGAIN = "Quel est votre nom, s'il vous plaît ?"
+NAME_NEEDED = "Sans nom, je ne peux pas enregistrer le rendez-vous. Pouvez-vous me le donner ?"
+NAME_NOTED = "Très bien, {who}."
+RELATION_OTHER = "la personne qui consulte"
+
+# -- slots --------------------------------------------------------------------------------
+SLOTS_INTRO_NEAREST = ("Je n'ai rien de libre à ce moment-là. Les créneaux les plus proches :",)
+SLOTS_INTRO_CLOSED = ("Le cabinet ne reçoit pas à ces horaires-là. Les créneaux les plus proches :",)
+MOVE_INTRO = "Pour déplacer votre rendez-vous {old}, je vous propose :"
+REPEAT_SLOTS = "Je répète : {labels}. Lequel vous convient ?"
+
+# -- existing appointments ------------------------------------------------------------------
+SECURE_TRANSFER = (
+    "Pour votre sécurité, je ne peux modifier un rendez-vous que depuis le numéro qui l'a pris ; "
+    "je vous passe le secrétariat."
+)
+IDENTIFY_OTHER_NUMBER = (
+    "Pour annuler depuis un autre numéro, j'ai besoin du prénom et du nom du patient, "
+    "et du jour et de l'heure du rendez-vous."
+)
+IDENTIFY_MISSING = "Il me manque {missing}."
+MISSING_NAME = "le prénom et le nom du patient"
+MISSING_DAY = "le jour du rendez-vous"
+MISSING_TIME = "l'heure du rendez-vous"
+WHICH_BOOKING = "Vous avez {count} rendez-vous : {labels}. Lequel ?"
+WHICH_BOOKING_AGAIN = "Pardon, lequel : {labels} ?"
+NOT_THAT_ONE = "Je ne trouve pas ce rendez-vous-là."
+COUNTS = {2: "deux", 3: "trois", 4: "quatre", 5: "cinq"}
+
+
+def elide(word: str, before: str) -> str:
+    """"au nom de" + "Alice" → "au nom d'Alice": French elision before a vowel or a mute h."""
+    if before.endswith(" de") and word[:1].lower() in "aàâeéèêiîoôuyh":
+        return f"{before[:-1]}'{word}"
+    return f"{before} {word}"
+
+
+def for_whom(name: str, someone_else: bool) -> str:
+    """"au nom de Jean Dupont", "au nom d'Alice Martin", or "pour Inès Brossard"."""
+    return f"pour {name}" if someone_else else elide(name, "au nom de")
+
+
+def relation_words(relation: str | None) -> str:
+    """"votre fille", "votre mère" (the relation word as the understanding layer gives it), or
+    "la personne qui consulte" for anyone else."""
+    return f"votre {relation}" if relation and relation != "autre" else RELATION_OTHER
 
 FILLER = {
     Field.NAME: "Je vous écoute : votre nom ?",
@@ -108,8 +156,8 @@ RESUME = {
     "QUALIF_PREF": "Vous préférez plutôt le matin ou l'après-midi ?",
     "QUALIF_PHONE": "Et votre numéro de téléphone ?",
     "INTENT_ROUTER": MENU_SHORT,
-    "CANCEL_IDENTIFY": "À quel nom est le rendez-vous ?",
-    "MODIFY_IDENTIFY": "À quel nom est le rendez-vous ?",
+    "CANCEL_IDENTIFY": "De quel rendez-vous s'agit-il ?",
+    "MODIFY_IDENTIFY": "De quel rendez-vous s'agit-il ?",
     "CANCEL_CONFIRM": "Je l'annule ?",
     "MODIFY_CONFIRM": "Souhaitez-vous le déplacer ?",
 }

@@ -2,439 +2,76 @@
 
 Pure: it reads no clock, does no I/O and logs nothing. Side effects come back as an
 :class:`~service.engine.model.Action` the shell performs; its result is the next input.
-State handlers are looked up in a table keyed by state.
+Every caller turn is understood once (:mod:`service.engine.understand`); what holds for every
+state (expiry, anti-loop, fillers, strong intents, practical questions) is decided here, the
+rest by the state's handler: taking an appointment in :mod:`service.engine.booking_flow`,
+cancelling or moving one in :mod:`service.engine.appointments`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from service.engine import calendar, labels, nlu, replies
+from service.engine import appointments, booking_flow, labels, nlu, replies
 from service.engine.events import (
     AntiLoopTriggered,
     AppointmentConfirmed,
-    BookingAttempted,
-    BookingCancelled,
     BookingResulted,
     BookingRetried,
-    ConversationEnded,
     ConversationStarted,
-    Event,
     FaqAnswered,
     FillerDetected,
     IntentOverridden,
-    Interrupted,
-    RecoveryLimitReached,
-    RecoveryStepped,
     SessionExpired,
-    SlotsSent,
-    StateChanged,
     TurnReceived,
 )
 from service.engine.model import (
-    Action,
-    Book,
+    BookingAt,
     BookingDone,
     BookingsFound,
     CallEnded,
     CallerSaid,
-    CancelBooking,
     CancelDone,
-    Context,
     Conversation,
     Decision,
-    Directive,
     EngineInvariantError,
     Expire,
-    FindBookings,
     Limits,
     Preference,
     Slot,
     TurnInput,
 )
+from service.engine.nlu import SlotRef
+from service.engine.nlu.extract import Extraction
 from service.engine.practice import Practice
 from service.engine.states import (
     TERMINAL,
-    TERMINAL_OUTCOME,
     BookingResult,
-    Channel,
     Field,
     Outcome,
     OverrideIntent,
     State,
 )
-from service.engine.table import allowed
+from service.engine.turn import Turn
+from service.engine.understand import understand
 
 S = State
 STRONG = {"cancel": OverrideIntent.CANCEL, "modify": OverrideIntent.MODIFY, "human": OverrideIntent.HUMAN}
 # Extra turns allowed after the fallback menu before the guard hands over to a human.
 ANTI_LOOP_GRACE = 10
-PREF_RETRIES = 1
-MENU_RETRIES = 2
+APPOINTMENT_STATES = frozenset({S.CANCEL_IDENTIFY, S.MODIFY_IDENTIFY, S.CANCEL_CONFIRM, S.MODIFY_CONFIRM})
 
 
-class _Turn:
-    """Accumulates what one step decides; local to one call of :func:`step`."""
-
-    def __init__(
-        self,
-        conv: Conversation,
-        now: datetime,
-        limits: Limits,
-        practice: Practice,
-        taken: frozenset[datetime],
-        held: frozenset[datetime] = frozenset(),
-    ) -> None:
-        self.conv = conv
-        self.now = now
-        self.limits = limits
-        self.practice = practice
-        self.taken = taken
-        self.held = held
-        self.events: list[Event] = []
-        self.replies: list[str] = []
-        self.action: Action | None = None
-        self.directive: Directive | None = None
-
-    # -- helpers -----------------------------------------------------------------
-    @property
-    def ctx(self) -> Context:
-        return self.conv.context
-
-    def set_ctx(self, ctx: Context) -> None:
-        self.conv = replace(self.conv, context=ctx)
-
-    def say(self, text: str) -> None:
-        self.replies.append(text)
-
-    def emit(self, event: Event) -> None:
-        self.events.append(event)
-
-    def go(self, to: State) -> None:
-        """Move to ``to`` (checked against the table); ends the conversation on a terminal state."""
-        current = self.conv.state
-        if to == current:
-            return
-        if not allowed(current, to):
-            raise EngineInvariantError(f"transition {current} → {to} is not in the table")
-        self.emit(StateChanged(current, to, self.now))
-        self.conv = replace(self.conv, state=to, state_entered_at=self.now)
-        if to in TERMINAL:
-            self.end(TERMINAL_OUTCOME[to])
-        if to is S.TRANSFERRED:
-            self.directive = "transfer"
-
-    def end(self, outcome: Outcome, reason: str | None = None) -> None:
-        if self.conv.outcome is not None:
-            return
-        self.conv = replace(self.conv, outcome=outcome)
-        self.emit(
-            ConversationEnded(self.conv.channel, outcome, self.conv.state, self.conv.turn_count, reason)
-        )
-
-    def local(self, moment: datetime) -> datetime:
-        return moment.astimezone(self.practice.timezone)
-
-    def nth(self) -> int:
-        return self.conv.turn_count
-
-    def known_phone(self) -> str | None:
-        return self.ctx.phone or self.conv.caller_phone
-
-    def decision(self) -> Decision:
-        return Decision(
-            conversation=self.conv,
-            reply=" ".join(r for r in self.replies if r),
-            events=tuple(self.events),
-            action=self.action,
-            directive=self.directive,
-        )
-
-    # -- shared behaviours ---------------------------------------------------------
-    def transfer(self, text: str) -> None:
-        self.say(text)
-        self.go(S.TRANSFERRED)
-
-    def menu(self) -> None:
-        self.set_ctx(self.ctx.without_fail("menu"))
-        self.say(replies.MENU)
-        self.go(S.INTENT_ROUTER)
-
-    def fail(self, fld: Field) -> None:
-        """Count a failure of ``fld``: clarify, or at the limit fall back (transfer or menu)."""
-        key = fld.value
-        self.set_ctx(self.ctx.with_fail(key))
-        attempts = self.ctx.failed(key)
-        limit = self.limits.recovery_limits.get(fld, 2)
-        if attempts >= limit:
-            to = self.limits.recovery_fallback
-            self.emit(RecoveryLimitReached(fld, attempts, to))
-            self.set_ctx(self.ctx.without_fail(key))
-            if to is S.INTENT_ROUTER:
-                self.menu()
-            else:
-                self.transfer(replies.TRANSFER_AFTER_FAILURES)
-            return
-        self.emit(RecoveryStepped(fld, attempts))
-        self.say(replies.pick(replies.CLARIFY[fld], attempts - 1))
-
-    def propose(
-        self,
-        pref: Preference,
-        intro: tuple[str, ...],
-        *,
-        exclude_current: bool = False,
-    ) -> bool:
-        """Find three slots for ``pref`` and say them; False when none is left."""
-        excluded = set(self.ctx.excluded)
-        if exclude_current:
-            excluded.update(s.start for s in self.ctx.proposed)
-        slots = calendar.find_slots(
-            self.practice, pref, self.now, self.taken, frozenset(excluded), held=self.held
-        )
-        if not slots and (pref.day or pref.after or pref.before or pref.period != "any"):
-            # Nothing matches exactly: widen to the whole horizon rather than give up.
-            slots = calendar.find_slots(
-                self.practice, Preference(), self.now, self.taken, frozenset(excluded), held=self.held
-            )
-        if not slots:
-            return False
-        question = replies.SLOTS_QUESTION_TEXT if self.conv.channel is Channel.TEXT else replies.SLOTS_QUESTION
-        message = labels.slot_message(
-            slots,
-            self.conv.channel,
-            self.limits.slots_message_max_chars,
-            replies.pick(intro, self.nth()),
-            question,
-            self.local,
-        )
-        self.set_ctx(
-            replace(
-                self.ctx,
-                preference=pref,
-                proposed=slots,
-                excluded=tuple(sorted(excluded)),
-                chosen=None,
-                slots_message=message,
-            )
-        )
-        self.emit(SlotsSent(self.conv.channel, message, tuple(s.start for s in slots)))
-        self.say(message)
-        return True
-
-    def propose_or_transfer(self, pref: Preference, intro: tuple[str, ...], **kw: bool) -> None:
-        if self.propose(pref, intro, **kw):
-            self.go(S.WAIT_CONFIRM)
-        else:
-            self.transfer(replies.TRANSFER_NO_SLOT)
-
-    def book(self, idx: int) -> None:
-        slot = self.ctx.proposed[idx]
-        self.set_ctx(replace(self.ctx, chosen=idx))
-        retry = self.ctx.booking_retries
-        self.emit(BookingAttempted(idx + 1, slot.start, retry))
-        self.action = Book(
-            slot=slot,
-            name=self.ctx.full_name,
-            phone=self.known_phone(),
-            slot_idx=idx + 1,
-            retry=retry,
-            replaces=self.ctx.modifying.booking_id if self.ctx.modifying else None,
-        )
-
-    def choose(self, idx: int, interrupted: bool) -> None:
-        if interrupted:
-            self.emit(Interrupted(idx + 1))
-        self.set_ctx(replace(self.ctx.without_fail(Field.SLOT_CHOICE.value, "confirm"), chosen=idx))
-        if self.known_phone() is None:
-            self.say(replies.pick(replies.ASK_PHONE, self.nth()))
-            self.go(S.QUALIF_PHONE)
-        else:
-            self.book(idx)
-
-    def resume(self) -> None:
-        """Ask again the question pending in the current state (after a FAQ or filler)."""
-        state = self.conv.state
-        if state is S.WAIT_CONFIRM and self.ctx.proposed:
-            spoken = labels.enumerate_fr([labels.voice_label(self.local(s.start)) for s in self.ctx.proposed])
-            self.say(replies.RESUME_SLOTS.format(labels=spoken))
-        else:
-            self.say(replies.RESUME.get(state.value, ""))
-
-    def find_bookings(self) -> None:
-        self.action = FindBookings(phone=self.known_phone(), name=self.ctx.full_name or None)
+def _enter_identify(t: Turn, to: State, x: Extraction | None = None) -> None:
+    appointments.enter(t, to, x if x is not None else Extraction(text=""))
 
 
-# --------------------------------------------------------------------------- state handlers
-Handler = Callable[[_Turn, str, bool], None]
+def _intent_router(t: Turn, x: Extraction, interrupted: bool) -> None:
+    booking_flow.intent_router(t, x, interrupted, lambda turn, to: _enter_identify(turn, to, x))
 
 
-def _start(t: _Turn, text: str, interrupted: bool) -> None:
-    intent = nlu.intent(text)
-    if intent in ("book", "yes"):
-        t.say(replies.pick(replies.ASK_NAME, t.nth()))
-        t.go(S.QUALIF_NAME)
-    elif intent == "no":
-        t.say(replies.START_NO)
-    else:
-        t.set_ctx(t.ctx.with_fail("intent"))
-        if t.ctx.failed("intent") >= MENU_RETRIES:
-            t.menu()
-        else:
-            t.say(replies.START_HELP)
-
-
-def _qualif_name(t: _Turn, text: str, interrupted: bool) -> None:
-    name = nlu.name(text)
-    if name is None:
-        t.fail(Field.NAME)
-        return
-    t.set_ctx(replace(t.ctx.without_fail(Field.NAME.value), first_name=name.first, last_name=name.last))
-    who = f" {name.first}" if name.first else f" {name.last}"
-    t.say(replies.pick(replies.ASK_PREF, t.nth()).format(who=who))
-    t.go(S.QUALIF_PREF)
-
-
-def _as_pref(parsed: nlu.Preference) -> Preference:
-    return Preference(parsed.period, parsed.day, parsed.after, parsed.before)
-
-
-def _qualif_pref(t: _Turn, text: str, interrupted: bool) -> None:
-    parsed = nlu.preference(text, t.local(t.now))
-    if parsed is None:
-        t.set_ctx(t.ctx.with_fail("preference"))
-        if t.ctx.failed("preference") <= PREF_RETRIES:
-            t.say(replies.ASK_PREF_AGAIN)
-            return
-        parsed = nlu.Preference("any", None, None, None)
-    t.set_ctx(t.ctx.without_fail("preference"))
-    t.propose_or_transfer(_as_pref(parsed), replies.SLOTS_INTRO)
-
-
-def _other_slots(t: _Turn, text: str) -> None:
-    """The caller turned the proposed slots down: three others (with any new preference)."""
-    pref = t.ctx.preference or Preference()
-    parsed = nlu.preference(text, t.local(t.now))
-    if parsed is not None:
-        pref = _as_pref(parsed)
-    if not t.propose(pref, replies.SLOTS_INTRO_OTHER, exclude_current=True):
-        t.transfer(replies.TRANSFER_NO_SLOT)
-
-
-def _wait_confirm(t: _Turn, text: str, interrupted: bool) -> None:
-    refs = [nlu.SlotRef(t.local(s.start), labels.voice_label(t.local(s.start))) for s in t.ctx.proposed]
-    choice = nlu.slot_choice(text, refs)
-    if isinstance(choice, int) and 0 <= choice < len(t.ctx.proposed):
-        t.choose(choice, interrupted)
-        return
-    if choice == "none":
-        _other_slots(t, text)
-        return
-    parsed = nlu.preference(text, t.local(t.now))
-    if parsed is not None and (parsed.period != "any" or parsed.day is not None):
-        # "plutôt l'après-midi" while slots are on the table: a new preference, new slots.
-        t.propose(_as_pref(parsed), replies.SLOTS_INTRO_OTHER)
-        return
-    if nlu.yes_no(text) == "yes" and t.ctx.failed("which") == 0:
-        t.set_ctx(t.ctx.with_fail("which"))
-        t.say(replies.ASK_WHICH_SLOT)
-        return
-    if t.ctx.failed("confirm") < t.limits.confirm_retry_max:
-        t.set_ctx(t.ctx.with_fail("confirm"))
-        t.say(replies.CONFIRM_RETRY.format(slots=replies.ASK_WHICH_SLOT))
-        return
-    t.fail(Field.SLOT_CHOICE)
-
-
-def _qualif_phone(t: _Turn, text: str, interrupted: bool) -> None:
-    number = nlu.phone(text)
-    if number is None:
-        t.fail(Field.PHONE)
-        return
-    t.set_ctx(replace(t.ctx.without_fail(Field.PHONE.value), phone=number))
-    if t.ctx.chosen is None:
-        t.propose_or_transfer(t.ctx.preference or Preference(), replies.SLOTS_INTRO)
-        return
-    t.book(t.ctx.chosen)
-
-
-def _identify(t: _Turn, text: str, interrupted: bool) -> None:
-    number = nlu.phone(text)
-    name = nlu.name(text)
-    if number is None and name is None:
-        t.fail(Field.NAME)
-        return
-    ctx = t.ctx
-    if number is not None:
-        ctx = replace(ctx, phone=number)
-    if name is not None:
-        ctx = replace(ctx, first_name=name.first, last_name=name.last)
-    t.set_ctx(ctx)
-    t.action = FindBookings(phone=number, name=ctx.full_name or None)
-
-
-def _cancel_confirm(t: _Turn, text: str, interrupted: bool) -> None:
-    answer = nlu.yes_no(text)
-    target = t.ctx.found[0] if t.ctx.found else None
-    if answer == "yes" and target is not None:
-        t.action = CancelBooking(target.booking_id)
-    elif answer == "no":
-        t.say(replies.CANCEL_KEPT)
-        t.menu()
-    else:
-        t.say(replies.YES_NO_AGAIN)
-
-
-def _modify_confirm(t: _Turn, text: str, interrupted: bool) -> None:
-    target = t.ctx.found[0] if t.ctx.found else None
-    if target is None:
-        t.menu()
-        return
-    intent = nlu.intent(text)
-    answer = nlu.yes_no(text)
-    if intent == "cancel":
-        t.action = CancelBooking(target.booking_id)
-    elif answer == "yes" or intent == "modify":
-        name = target.name.split(" ", 1)
-        first, last = (name[0], name[1]) if len(name) == 2 else (None, name[0])
-        t.set_ctx(replace(t.ctx, modifying=target, first_name=t.ctx.first_name or first,
-                          last_name=t.ctx.last_name or last))
-        t.say(replies.MODIFY_ASK_PREF)
-        t.go(S.QUALIF_PREF)
-    elif answer == "no":
-        t.say(replies.CANCEL_KEPT)
-        t.menu()
-    else:
-        t.say(replies.YES_NO_AGAIN)
-
-
-def _intent_router(t: _Turn, text: str, interrupted: bool) -> None:
-    choice = nlu.menu_choice(text)
-    if choice == "book":
-        t.set_ctx(t.ctx.without_fail("menu"))
-        if t.ctx.last_name:
-            t.say(replies.pick(replies.ASK_PREF, t.nth()).format(who=""))
-            t.go(S.QUALIF_PREF)
-        else:
-            t.say(replies.pick(replies.ASK_NAME, t.nth()))
-            t.go(S.QUALIF_NAME)
-    elif choice == "cancel_or_modify":
-        _enter_identify(t, S.MODIFY_IDENTIFY if nlu.intent(text) != "cancel" else S.CANCEL_IDENTIFY)
-    elif choice == "question":
-        t.say(replies.MENU_QUESTION)
-    elif choice == "human":
-        t.transfer(replies.pick(replies.TRANSFER, t.nth()))
-    else:
-        t.set_ctx(t.ctx.with_fail("menu"))
-        if t.ctx.failed("menu") >= MENU_RETRIES:
-            t.transfer(replies.TRANSFER_AFTER_FAILURES)
-        else:
-            t.say(replies.MENU_SHORT)
-
-
-def _terminal(t: _Turn, text: str, interrupted: bool) -> None:
+def _terminal(t: Turn, x: Extraction, interrupted: bool) -> None:
     if t.conv.state is S.TRANSFERRED:
         t.say(replies.pick(replies.TRANSFER, t.nth()))
         t.directive = "transfer"
@@ -446,16 +83,16 @@ def _terminal(t: _Turn, text: str, interrupted: bool) -> None:
         t.directive = "end"
 
 
-HANDLERS: dict[State, Handler] = {
-    S.START: _start,
-    S.QUALIF_NAME: _qualif_name,
-    S.QUALIF_PREF: _qualif_pref,
-    S.WAIT_CONFIRM: _wait_confirm,
-    S.QUALIF_PHONE: _qualif_phone,
-    S.CANCEL_IDENTIFY: _identify,
-    S.MODIFY_IDENTIFY: _identify,
-    S.CANCEL_CONFIRM: _cancel_confirm,
-    S.MODIFY_CONFIRM: _modify_confirm,
+HANDLERS: dict[State, booking_flow.Handler] = {
+    S.START: booking_flow.start,
+    S.QUALIF_NAME: booking_flow.qualif_name,
+    S.QUALIF_PREF: booking_flow.qualif_pref,
+    S.WAIT_CONFIRM: booking_flow.wait_confirm,
+    S.QUALIF_PHONE: booking_flow.qualif_phone,
+    S.CANCEL_IDENTIFY: appointments.identify,
+    S.MODIFY_IDENTIFY: appointments.identify,
+    S.CANCEL_CONFIRM: appointments.cancel_confirm,
+    S.MODIFY_CONFIRM: appointments.modify_confirm,
     S.INTENT_ROUTER: _intent_router,
     S.CONFIRMED: _terminal,
     S.CANCELLED: _terminal,
@@ -470,21 +107,26 @@ _OWN_INTENTS: dict[State, frozenset[str]] = {
     S.MODIFY_IDENTIFY: frozenset({"modify"}),
     S.MODIFY_CONFIRM: frozenset({"modify", "cancel"}),
 }
+# States that asked for a name: a name there is an answer, never a practical question
+# ("Prix", "Parking" are surnames too).
+_NAME_ANSWERS = frozenset({S.QUALIF_NAME, S.CANCEL_IDENTIFY, S.MODIFY_IDENTIFY})
 
 FILLER_FIELD = {S.QUALIF_NAME: Field.NAME, S.WAIT_CONFIRM: Field.SLOT_CHOICE, S.QUALIF_PHONE: Field.PHONE}
 
 
-def _enter_identify(t: _Turn, to: State) -> None:
-    t.set_ctx(replace(t.ctx, found=(), modifying=None, proposed=(), chosen=None))
-    t.go(to)
-    if t.known_phone() is not None or t.ctx.last_name:
-        t.find_bookings()
-    else:
-        t.say(replies.ASK_CANCEL_WHO)
+def _refs(t: Turn) -> tuple[SlotRef, ...]:
+    """What the caller may be choosing among: the proposed slots, or their appointments."""
+    state = t.conv.state
+    if state is S.WAIT_CONFIRM:
+        return t.slot_refs()
+    if state in APPOINTMENT_STATES and state is not S.MODIFY_CONFIRM:
+        # Not while asking whether to move one: "oui, plutôt vendredi" is where to, not which.
+        return appointments.refs(t)
+    return ()
 
 
 # --------------------------------------------------------------------------- caller turns
-def _caller_said(t: _Turn, said: CallerSaid) -> None:
+def _caller_said(t: Turn, said: CallerSaid) -> None:
     conv = t.conv
     restart: str | None = None
     if conv.turn_count > 0 and conv.outcome is None and conv.state not in TERMINAL:
@@ -509,7 +151,7 @@ def _caller_said(t: _Turn, said: CallerSaid) -> None:
     text = said.text
 
     if state in TERMINAL:
-        _terminal(t, text, said.interrupted)
+        _terminal(t, Extraction(text=text), said.interrupted)
         return
 
     hits = t.ctx.failed("anti_loop")
@@ -523,7 +165,12 @@ def _caller_said(t: _Turn, said: CallerSaid) -> None:
             t.transfer(replies.TRANSFER_AFTER_FAILURES)
         return
 
-    if nlu.is_filler(text):
+    x = understand(text, state, t.local(t.now), _refs(t), t.practice)
+    if state is S.WAIT_CONFIRM and x.choice == "repeat":
+        t.say(replies.REPEAT_SLOTS.format(labels=t.spoken_slots()))
+        return
+
+    if x.filler:
         t.emit(FillerDetected(state))
         fld = FILLER_FIELD.get(state)
         if state is S.START:
@@ -534,18 +181,17 @@ def _caller_said(t: _Turn, said: CallerSaid) -> None:
                 t.resume()
         return
 
-    intent = nlu.intent(text)
+    intent = x.intent or ""
     if intent in STRONG and intent not in _OWN_INTENTS.get(state, frozenset()):
         # A choice among proposed slots wins over a stray "non"/"annuler" inside it.
         if state is S.WAIT_CONFIRM and intent != "human":
-            refs = [nlu.SlotRef(t.local(s.start), "") for s in t.ctx.proposed]
-            if isinstance(nlu.slot_choice(text, refs), int):
-                HANDLERS[state](t, text, said.interrupted)
+            if isinstance(x.choice, int):
+                HANDLERS[state](t, x, said.interrupted)
                 return
             # "je voudrais changer de jour" while slots are on the table means other slots,
             # not moving an appointment the caller does not mention.
             if intent == "modify" and not nlu.mentions_own_appointment(text):
-                _other_slots(t, text)
+                booking_flow.other_slots(t, x)
                 return
         to = {"cancel": S.CANCEL_IDENTIFY, "modify": S.MODIFY_IDENTIFY, "human": S.TRANSFERRED}[intent]
         if state not in (S.START, S.INTENT_ROUTER):
@@ -553,10 +199,10 @@ def _caller_said(t: _Turn, said: CallerSaid) -> None:
         if to is S.TRANSFERRED:
             t.transfer(replies.pick(replies.TRANSFER, t.nth()))
         else:
-            _enter_identify(t, to)
+            _enter_identify(t, to, x)
         return
 
-    if intent.startswith("faq:"):
+    if intent.startswith("faq:") and not (state in _NAME_ANSWERS and (x.name is not None or x.patient is not None)):
         topic = intent.split(":", 1)[1]
         if state is not S.START:
             t.emit(IntentOverridden(state, OverrideIntent.FAQ.value, state))
@@ -565,10 +211,10 @@ def _caller_said(t: _Turn, said: CallerSaid) -> None:
         t.resume()
         return
 
-    HANDLERS[state](t, text, said.interrupted)
+    HANDLERS[state](t, x, said.interrupted)
 
 
-def _booking_done(t: _Turn, done: BookingDone) -> None:
+def _booking_done(t: Turn, done: BookingDone) -> None:
     idx = t.ctx.chosen
     if idx is None or idx >= len(t.ctx.proposed):
         raise EngineInvariantError("booking result without a chosen slot")
@@ -577,10 +223,11 @@ def _booking_done(t: _Turn, done: BookingDone) -> None:
     t.emit(BookingResulted(done.result, slot.start, retry))
     if done.result is BookingResult.SUCCESS:
         local = t.local(slot.start)
-        name = t.ctx.full_name
+        name, who, moved = t.booking_name(), t.for_whom(), t.ctx.modifying is not None
         t.emit(AppointmentConfirmed(labels.log_label(local), name, slot.start))
         t.set_ctx(replace(t.ctx, modifying=None))
-        t.say(replies.CONFIRMED.format(slot=labels.full_label(local), name=name))
+        template = replies.CONFIRMED_MOVED if moved else replies.CONFIRMED
+        t.say(template.format(slot=labels.full_label(local), who=who))
         t.go(S.CONFIRMED)
         t.directive = "end"
         return
@@ -594,33 +241,6 @@ def _booking_done(t: _Turn, done: BookingDone) -> None:
     t.set_ctx(replace(t.ctx, booking_retries=retry + 1, excluded=(*t.ctx.excluded, slot.start)))
     t.emit(BookingRetried(retry + 1, pref.label()))
     t.propose_or_transfer(pref, replies.SLOTS_INTRO_RETRY)
-
-
-def _bookings_found(t: _Turn, found: BookingsFound) -> None:
-    if not found.bookings:
-        t.fail(Field.NAME)
-        if t.conv.state in (S.CANCEL_IDENTIFY, S.MODIFY_IDENTIFY):
-            t.replies[-1:] = [replies.NOT_FOUND]
-        return
-    t.set_ctx(replace(t.ctx.without_fail(Field.NAME.value), found=found.bookings))
-    label = labels.full_label(t.local(found.bookings[0].slot.start))
-    if t.conv.state is S.CANCEL_IDENTIFY:
-        t.say(replies.CANCEL_CONFIRM.format(slot=label))
-        t.go(S.CANCEL_CONFIRM)
-    else:
-        t.say(replies.MODIFY_CONFIRM.format(slot=label))
-        t.go(S.MODIFY_CONFIRM)
-
-
-def _cancel_done(t: _Turn, done: CancelDone) -> None:
-    target = t.ctx.found[0] if t.ctx.found else None
-    if not done.ok or target is None:
-        t.transfer(replies.TRANSFER_ERROR)
-        return
-    t.emit(BookingCancelled(target.slot.start))
-    t.say(replies.CANCELLED.format(slot=labels.full_label(t.local(target.slot.start))))
-    t.go(S.CANCELLED)
-    t.directive = "end"
 
 
 def step(
@@ -637,15 +257,17 @@ def step(
     ``taken`` are booked slot starts; ``held`` those proposed to other callers right now,
     offered only when nothing else fits (fewer lost booking races).
     """
-    t = _Turn(conversation, now, limits, practice, taken, held)
+    t = Turn(conversation, now, limits, practice, taken, held)
     if isinstance(turn, CallerSaid):
         _caller_said(t, turn)
     elif isinstance(turn, BookingDone):
         _booking_done(t, turn)
     elif isinstance(turn, BookingsFound):
-        _bookings_found(t, turn)
+        appointments.bookings_found(t, turn)
+    elif isinstance(turn, BookingAt):
+        appointments.booking_at(t, turn)
     elif isinstance(turn, CancelDone):
-        _cancel_done(t, turn)
+        appointments.cancel_done(t, turn)
     elif isinstance(turn, CallEnded):
         outcome = Outcome.INTENT_ROUTER if t.conv.state is S.INTENT_ROUTER else Outcome.ABANDONED
         t.end(outcome, turn.reason)
@@ -656,8 +278,10 @@ def step(
 
 
 def needs_calendar(conversation: Conversation) -> bool:
-    """True when the next caller turn may propose slots, so the shell loads taken slots."""
-    return conversation.state in (S.QUALIF_PREF, S.WAIT_CONFIRM, S.QUALIF_PHONE)
+    """True when the next caller turn may propose slots, so the shell loads taken slots: any
+    state that is not over, since what is known is never asked again (an opening that gives
+    the name and the preference is answered with slots)."""
+    return conversation.state not in TERMINAL
 
 
 def slots_of(conversation: Conversation) -> tuple[Slot, ...]:

@@ -18,21 +18,33 @@ OVERRIDES: frozenset[State] = frozenset(
     {S.CANCEL_IDENTIFY, S.MODIFY_IDENTIFY, S.TRANSFERRED, S.INTENT_ROUTER}
 )
 
+# What is already known is never asked again, so the booking flow skips ahead: an opening
+# that gives the intent, the name and the preference goes straight to the slots
+# (START → WAIT_CONFIRM); a name given with its preference too (QUALIF_NAME → WAIT_CONFIRM).
+# A patient named mid-call without a name sends the flow back to ask it (→ QUALIF_NAME); a
+# move whose appointment and new preference are known goes straight to the slots.
 FLOW: Mapping[State, frozenset[State]] = {
-    S.START: frozenset({S.QUALIF_NAME, S.QUALIF_PREF}),
-    S.QUALIF_NAME: frozenset({S.QUALIF_PREF}),
-    S.QUALIF_PREF: frozenset({S.WAIT_CONFIRM}),
-    S.WAIT_CONFIRM: frozenset({S.QUALIF_PHONE, S.CONFIRMED}),
-    S.QUALIF_PHONE: frozenset({S.CONFIRMED, S.WAIT_CONFIRM}),
+    S.START: frozenset({S.QUALIF_NAME, S.QUALIF_PREF, S.WAIT_CONFIRM}),
+    S.QUALIF_NAME: frozenset({S.QUALIF_PREF, S.WAIT_CONFIRM}),
+    S.QUALIF_PREF: frozenset({S.WAIT_CONFIRM, S.QUALIF_NAME}),
+    S.WAIT_CONFIRM: frozenset({S.QUALIF_PHONE, S.CONFIRMED, S.QUALIF_NAME}),
+    S.QUALIF_PHONE: frozenset({S.CONFIRMED, S.WAIT_CONFIRM, S.QUALIF_NAME}),
     S.CANCEL_IDENTIFY: frozenset({S.CANCEL_CONFIRM}),
     S.CANCEL_CONFIRM: frozenset({S.CANCELLED}),
-    S.MODIFY_IDENTIFY: frozenset({S.MODIFY_CONFIRM}),
-    S.MODIFY_CONFIRM: frozenset({S.QUALIF_PREF, S.CANCELLED}),
-    S.INTENT_ROUTER: frozenset({S.QUALIF_NAME, S.QUALIF_PREF}),
+    S.MODIFY_IDENTIFY: frozenset({S.MODIFY_CONFIRM, S.WAIT_CONFIRM}),
+    S.MODIFY_CONFIRM: frozenset({S.QUALIF_PREF, S.WAIT_CONFIRM, S.CANCELLED}),
+    S.INTENT_ROUTER: frozenset({S.QUALIF_NAME, S.QUALIF_PREF, S.WAIT_CONFIRM}),
     S.CONFIRMED: frozenset(),
     S.CANCELLED: frozenset(),
     S.TRANSFERRED: frozenset(),
 }
+
+# The transitions added by "skip what is known" (kept apart so tests can name them).
+SKIPS: frozenset[tuple[State, State]] = frozenset({
+    (S.START, S.WAIT_CONFIRM), (S.QUALIF_NAME, S.WAIT_CONFIRM), (S.QUALIF_PREF, S.QUALIF_NAME),
+    (S.WAIT_CONFIRM, S.QUALIF_NAME), (S.QUALIF_PHONE, S.QUALIF_NAME), (S.MODIFY_IDENTIFY, S.WAIT_CONFIRM),
+    (S.MODIFY_CONFIRM, S.WAIT_CONFIRM), (S.INTENT_ROUTER, S.WAIT_CONFIRM),
+})
 
 
 def _build() -> Mapping[State, frozenset[State]]:

@@ -180,10 +180,13 @@ class Store(Protocol):
         """Starts of the slots proposed to other conversations still choosing (state
         WAIT_CONFIRM, no outcome) last seen since ``since``."""
 
-    async def find_bookings(
-        self, phone: str | None, name: str | None, after: datetime
-    ) -> tuple[BookingRef, ...]:
-        """Active bookings starting after ``after`` for this phone (else this name, case-insensitive)."""
+    async def find_bookings(self, phone: str, after: datetime) -> tuple[BookingRef, ...]:
+        """Active bookings starting after ``after`` made from ``phone``, by start (with the
+        patient's name). Only a verified caller id is passed: names never find appointments."""
+
+    async def booking_at(self, start: datetime) -> BookingRef | None:
+        """The active booking starting at ``start``, or None (the opt-in identification from
+        another number: the engine compares the name and reads nothing out unless it matches)."""
 
     async def booking_active(self, booking_id: str) -> bool:
         """True while this appointment is booked and not cancelled."""

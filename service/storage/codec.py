@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime, time
 from typing import Any
 
-from service.engine.model import BookingRef, Context, Conversation, Preference, Slot, Window
+from service.engine.model import BookingRef, Context, Conversation, Lookup, Preference, Slot, Window
 from service.engine.states import Channel, Outcome, State
 from service.storage.base import BookingRow, EventRecord, TurnRecord, UnconfirmedBooking
 
@@ -88,6 +88,40 @@ def preference_from_json(data: dict[str, Any]) -> Preference:
     )
 
 
+def lookup_to_json(hint: Lookup | None) -> dict[str, Any] | None:
+    """What the caller said of an existing appointment, as JSON (only the fields set)."""
+    if hint is None:
+        return None
+    data: dict[str, Any] = {}
+    if hint.day is not None:
+        data["day"] = hint.day.isoformat()
+    if hint.weekday is not None:
+        data["weekday"] = hint.weekday
+    if hint.day_of_month is not None:
+        data["day_of_month"] = hint.day_of_month
+    if hint.at is not None:
+        data["at"] = _hm(hint.at)
+    if hint.relation is not None:
+        data["relation"] = hint.relation
+    if hint.patient is not None:
+        data["patient"] = hint.patient
+    return data
+
+
+def lookup_from_json(data: dict[str, Any] | None) -> Lookup | None:
+    """The lookup back from :func:`lookup_to_json`."""
+    if data is None:
+        return None
+    return Lookup(
+        day=date.fromisoformat(data["day"]) if data.get("day") else None,
+        weekday=int(data["weekday"]) if data.get("weekday") is not None else None,
+        day_of_month=int(data["day_of_month"]) if data.get("day_of_month") is not None else None,
+        at=_time(data.get("at")),
+        relation=data.get("relation"),
+        patient=data.get("patient"),
+    )
+
+
 def context_to_json(ctx: Context) -> str:
     """The engine context as compact JSON."""
     pref = ctx.preference
@@ -106,6 +140,16 @@ def context_to_json(ctx: Context) -> str:
         "modifying": _ref_json(ctx.modifying),
         "slots_message": ctx.slots_message,
     }
+    # Second-wave fields, written only when set: a first-wave row simply lacks them.
+    optional: dict[str, Any] = {
+        "intent": ctx.intent,
+        "patient_first": ctx.patient_first,
+        "patient_last": ctx.patient_last,
+        "relation": ctx.relation,
+        "lookup": lookup_to_json(ctx.lookup),
+        "target": _ref_json(ctx.target),
+    }
+    data.update({k: v for k, v in optional.items() if v is not None})
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
 
@@ -129,6 +173,12 @@ def context_from_json(raw: str | None) -> Context:
         found=tuple(r for r in (_ref(x) for x in data.get("found", [])) if r is not None),
         modifying=_ref(data.get("modifying")),
         slots_message=data.get("slots_message"),
+        intent=data.get("intent"),
+        patient_first=data.get("patient_first"),
+        patient_last=data.get("patient_last"),
+        relation=data.get("relation"),
+        lookup=lookup_from_json(data.get("lookup")),
+        target=_ref(data.get("target")),
     )
 
 

@@ -29,10 +29,10 @@ from service.storage.base import (
     ConcurrentTurnError,
     DuplicateTurnError,
     EventRecord,
+    ReplaySource,
     SlotTakenError,
     StoredConversation,
     StoreError,
-    ReplaySource,
     TurnRecord,
     UnconfirmedBooking,
 )
@@ -337,18 +337,22 @@ class PostgresStore:
             )
         return utc_starts(r["start"] for r in rows)
 
-    async def find_bookings(
-        self, phone: str | None, name: str | None, after: datetime
-    ) -> tuple[BookingRef, ...]:
-        """Active future bookings for this phone, else this name (case-insensitive)."""
-        base = "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > $1 "
-        rows: list[asyncpg.Record] = []
+    async def find_bookings(self, phone: str, after: datetime) -> tuple[BookingRef, ...]:
+        """Active future bookings made from this phone, by start."""
         async with self._connection() as conn:
-            if phone:
-                rows = await conn.fetch(base + "AND phone = $2 ORDER BY slot_start", _utc(after), phone)
-            if not rows and name:
-                rows = await conn.fetch(base + "AND lower(name) = lower($2) ORDER BY slot_start", _utc(after), name)
+            rows = await conn.fetch(
+                "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > $1 AND phone = $2 ORDER BY slot_start",
+                _utc(after), phone,
+            )
         return tuple(BookingRef(r["id"], Slot(r["slot_start"], r["slot_end"]), r["name"]) for r in rows)
+
+    async def booking_at(self, start: datetime) -> BookingRef | None:
+        """The active booking starting at ``start``, or None."""
+        async with self._connection() as conn:
+            r = await conn.fetchrow(
+                "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start = $1", _utc(start)
+            )
+        return None if r is None else BookingRef(r["id"], Slot(r["slot_start"], r["slot_end"]), r["name"])
 
     @staticmethod
     async def _cancel(conn: asyncpg.Connection, booking_id: str, at: datetime) -> None:

@@ -36,10 +36,10 @@ from service.storage.base import (
     ConcurrentTurnError,
     DuplicateTurnError,
     EventRecord,
+    ReplaySource,
     SlotTakenError,
     StoredConversation,
     StoreError,
-    ReplaySource,
     TurnRecord,
     UnconfirmedBooking,
 )
@@ -384,24 +384,31 @@ class SqliteStore:
 
         return await self._run(run)
 
-    async def find_bookings(
-        self, phone: str | None, name: str | None, after: datetime
-    ) -> tuple[BookingRef, ...]:
-        """Active future bookings for this phone, else this name (case-insensitive)."""
+    @staticmethod
+    def _booking_ref(row: sqlite3.Row) -> BookingRef:
+        start, end = datetime.fromisoformat(row["slot_start"]), datetime.fromisoformat(row["slot_end"])
+        return BookingRef(row["id"], Slot(start, end), row["name"])
+
+    async def find_bookings(self, phone: str, after: datetime) -> tuple[BookingRef, ...]:
+        """Active future bookings made from this phone, by start."""
 
         def run() -> tuple[BookingRef, ...]:
-            rows: list[sqlite3.Row] = []
-            base = "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > ? "
-            if phone:
-                rows = self.conn.execute(base + "AND phone = ? ORDER BY slot_start", (utc_text(after), phone)).fetchall()
-            if not rows and name:
-                rows = self.conn.execute(
-                    base + "AND lower(name) = lower(?) ORDER BY slot_start", (utc_text(after), name)
-                ).fetchall()
-            return tuple(
-                BookingRef(r["id"], Slot(datetime.fromisoformat(r["slot_start"]), datetime.fromisoformat(r["slot_end"])), r["name"])
-                for r in rows
-            )
+            rows = self.conn.execute(
+                "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > ? AND phone = ? ORDER BY slot_start",
+                (utc_text(after), phone),
+            ).fetchall()
+            return tuple(self._booking_ref(r) for r in rows)
+
+        return await self._run(run)
+
+    async def booking_at(self, start: datetime) -> BookingRef | None:
+        """The active booking starting at ``start``, or None."""
+
+        def run() -> BookingRef | None:
+            row = self.conn.execute(
+                "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start = ?", (utc_text(start),)
+            ).fetchone()
+            return None if row is None else self._booking_ref(row)
 
         return await self._run(run)
 

@@ -73,22 +73,34 @@ def _markers(*sentences: str | Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+# "Vous avez deux rendez-vous : …" opens like "Vous avez rendez-vous …" (a cancel question):
+# what tells them apart is the colon after the count.
+WHICH_BOOKING_MARKER = "rendez-vous : "
+
 # Terminal sentences first: a terminal reply may also contain a question's words.
 TERMINAL_MARKERS: tuple[tuple[Stage, tuple[str, ...]], ...] = (
     (Stage.CONFIRMED, _markers(r.CONFIRMED, r.CLOSED_CONFIRMED)),
     (Stage.CANCELLED, _markers(r.CANCELLED, r.CLOSED_CANCELLED)),
-    (Stage.TRANSFERRED, _markers(r.TRANSFER, r.TRANSFER_AFTER_FAILURES, r.TRANSFER_NO_SLOT, r.TRANSFER_ERROR)),
+    (Stage.TRANSFERRED, _markers(
+        r.TRANSFER, r.TRANSFER_AFTER_FAILURES, r.TRANSFER_NO_SLOT, r.TRANSFER_ERROR, r.SECURE_TRANSFER,
+    )),
 )
 QUESTION_MARKERS: tuple[tuple[Stage, tuple[str, ...]], ...] = (
-    (Stage.NAME, _markers(r.ASK_NAME, r.CLARIFY[Field.NAME], r.FILLER[Field.NAME], r.RESUME["QUALIF_NAME"])),
+    (Stage.NAME, _markers(
+        r.ASK_NAME, r.CLARIFY[Field.NAME], r.FILLER[Field.NAME], r.RESUME["QUALIF_NAME"], r.ASK_NAME_AGAIN, r.NAME_NEEDED,
+        r.ASK_PATIENT_NAME, r.ASK_LAST_NAME, r.ASK_PATIENT_LAST_NAME,
+    )),
     (Stage.PREFERENCE, _markers(r.ASK_PREF, r.ASK_PREF_AGAIN, r.MODIFY_ASK_PREF, r.RESUME["QUALIF_PREF"])),
     (Stage.SLOTS, _markers(
         r.SLOTS_QUESTION, r.SLOTS_QUESTION_TEXT, r.ASK_WHICH_SLOT, r.CLARIFY[Field.SLOT_CHOICE],
-        r.FILLER[Field.SLOT_CHOICE], r.RESUME_SLOTS, r.CONFIRM_RETRY,
+        r.FILLER[Field.SLOT_CHOICE], r.RESUME_SLOTS, r.CONFIRM_RETRY, r.REPEAT_SLOTS,
     )),
     (Stage.PHONE, _markers(r.ASK_PHONE, r.CLARIFY[Field.PHONE], r.FILLER[Field.PHONE], r.RESUME["QUALIF_PHONE"])),
     (Stage.MENU, _markers(r.MENU, r.MENU_SHORT, r.MENU_QUESTION)),
-    (Stage.IDENTIFY, _markers(r.ASK_CANCEL_WHO, r.NOT_FOUND, r.RESUME["CANCEL_IDENTIFY"])),
+    (Stage.IDENTIFY, _markers(
+        r.IDENTIFY_OTHER_NUMBER, r.IDENTIFY_MISSING, WHICH_BOOKING_MARKER, r.WHICH_BOOKING_AGAIN,
+        r.RESUME["CANCEL_IDENTIFY"],
+    )),
     (Stage.CANCEL_CONFIRM, _markers(
         r.CANCEL_CONFIRM, r.MODIFY_CONFIRM, r.YES_NO_AGAIN, r.RESUME["CANCEL_CONFIRM"],
         r.RESUME["MODIFY_CONFIRM"],
@@ -124,8 +136,8 @@ def stage_of_state(state: str | None) -> Stage | None:
         return None
 
 
-_BOOKED = re.compile(re.escape(marker(r.CONFIRMED)) + r"(.+?)" + re.escape(", au nom de"))
-_HELD = re.compile(re.escape(marker(r.CANCEL_CONFIRM)) + r"(.+?)\.")
+_BOOKED = re.compile(re.escape(marker(r.CONFIRMED)) + r"(.+?), (?:au nom d|pour )")
+_HELD = re.compile(re.escape(marker(r.CANCEL_CONFIRM)) + r"(.+?)[.,]")
 
 
 def booked_label(reply: str) -> str | None:

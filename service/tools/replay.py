@@ -36,6 +36,7 @@ from service import stats
 from service.config import load_practice, load_settings
 from service.engine.model import (
     Book,
+    BookingAt,
     BookingDone,
     BookingRef,
     BookingsFound,
@@ -45,6 +46,7 @@ from service.engine.model import (
     CancelDone,
     Conversation,
     Decision,
+    FindBookingAt,
     FindBookings,
     Limits,
     RdvError,
@@ -167,6 +169,9 @@ def _perform(action: Any, conv: Conversation, moment: datetime, cal: Own) -> Tur
             key=lambda b: b.slot.start,
         )
         return BookingsFound(tuple(BookingRef(b.booking_id, b.slot, b.name) for b in found))
+    if isinstance(action, FindBookingAt):
+        hit = next((b for b in cal.bookings() if b.slot.start == action.start), None)
+        return BookingAt(None if hit is None else BookingRef(hit.booking_id, hit.slot, hit.name))
     if isinstance(action, CancelBooking):
         ok = any(b.booking_id == action.booking_id for b in cal.bookings())
         if ok:

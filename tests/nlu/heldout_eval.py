@@ -266,6 +266,20 @@ async def seed_appointments(app: Any, record: dict[str, Any]) -> list[str]:
     return ids
 
 
+def caller_id(number: str) -> str:
+    """The call's caller id. A writer's number that is not a valid French number (e.g. a
+    +33 6 90… number, which belongs to Guadeloupe's +590) stands for "the number is shown":
+    Vapi would report a real one, so a valid mobile number replaces it."""
+    import phonenumbers
+
+    try:
+        if phonenumbers.is_valid_number(phonenumbers.parse(number, "FR")):
+            return number
+    except phonenumbers.NumberParseException:
+        pass
+    return "+33612345678"
+
+
 ASKED_IN = {"name": "QUALIF_NAME", "preference": "QUALIF_PREF", "phone": "QUALIF_PHONE"}
 
 
@@ -280,7 +294,7 @@ async def run_call(record: dict[str, Any], practice: Practice) -> CallResult:
     with tempfile.TemporaryDirectory() as tmp:
         async with live_app(Path(tmp), clock) as (app, client):
             existing = await seed_appointments(app, record)
-            extra = {"caller_phone": record["caller_phone"]} if record.get("caller_phone") else {}
+            extra = {"caller_phone": caller_id(record["caller_phone"])} if record.get("caller_phone") else {}
             for text in record["turns"]:
                 response = await client.post(f"/api/conversations/{conv_id}/messages", json={"text": text, **extra})
                 if response.status_code != 200:

@@ -388,7 +388,7 @@ async def test_control_characters_in_free_text_are_stored(backend: Backend, stor
     assert timeline is not None and timeline["ended_reason"] == expected and timeline["call_report"] == {"endedReason": raw}
     booked = await book(store, slot(1, 9), "conv_1", raw, "+33\x00612", None)
     assert booked.result is BookingResult.SUCCESS
-    assert [r.name for r in await store.find_bookings("+33\x00612", None, NOW)] == [expected]
+    assert [r.name for r in await store.find_bookings("+33\x00612", NOW)] == [expected]
 
 
 async def test_save_without_turn_appends_events_only(store: Store) -> None:
@@ -474,7 +474,7 @@ async def test_replaces_is_cancelled_with_the_new_booking_only(store: Store) -> 
     moved = await book(store, slot(2, 9), "conv_1", "Jean Dupont", "+33612345678", old.booking_id)
     assert moved.result is BookingResult.SUCCESS and moved.booking_id != old.booking_id
     assert await store.taken_slots(NOW, NOW + timedelta(days=7)) == {slot(1, 11).start, slot(2, 9).start}
-    found = await store.find_bookings("+33612345678", None, NOW)
+    found = await store.find_bookings("+33612345678", NOW)
     assert found == (BookingRef(str(moved.booking_id), slot(2, 9), "Jean Dupont"),)
     # The freed slot can be booked by someone else.
     assert (await book(store, slot(1, 10), "conv_3", "Paul", None, None)).result is BookingResult.SUCCESS
@@ -512,30 +512,39 @@ async def test_taken_slots_follow_every_booking_change(backend: Backend, store: 
         assert_utc(moment)
 
 
-async def test_find_bookings_by_phone_else_name(store: Store) -> None:
-    """Active bookings after ``after`` for the phone, else for the name (any case), by start."""
+async def test_find_bookings_by_phone_only(store: Store) -> None:
+    """Active bookings after ``after`` made from the phone, by start, with the patient's name;
+    a name never finds anything (there is no name lookup at all)."""
     late = await book(store, slot(3, 9), "conv_1", "Jean Dupont", "+33611111111", None)
-    early = await book(store, slot(2, 9), "conv_2", "Jean Dupont", "+33611111111", None)
+    early = await book(store, slot(2, 9), "conv_2", "Inès Dupont", "+33611111111", None)
     await book(store, slot(1, 9), "conv_3", "Jean Dupont", "+33611111111", None)
-    named = await book(store, slot(4, 9), "conv_4", "Marie Curie", None, None)
+    await book(store, slot(4, 9), "conv_4", "Marie Curie", None, None)
     gone = await book(store, slot(5, 9), "conv_5", "Marie Curie", "+33622222222", None)
     await cancel(store, str(gone.booking_id), at(1))
     after = slot(1, 9).start
-    by_phone = await store.find_bookings("+33611111111", "Marie Curie", after)
+    by_phone = await store.find_bookings("+33611111111", after)
     assert by_phone == (
-        BookingRef(str(early.booking_id), slot(2, 9), "Jean Dupont"),
+        BookingRef(str(early.booking_id), slot(2, 9), "Inès Dupont"),
         BookingRef(str(late.booking_id), slot(3, 9), "Jean Dupont"),
     )
     for ref in by_phone:
         assert_utc(ref.slot.start)
         assert_utc(ref.slot.end)
-    assert await store.find_bookings("+33699999999", "MARIE curie", after) == (
-        BookingRef(str(named.booking_id), slot(4, 9), "Marie Curie"),
-    )
-    assert await store.find_bookings(None, "marie CURIE", after) == (
-        BookingRef(str(named.booking_id), slot(4, 9), "Marie Curie"),
-    )
-    assert await store.find_bookings(None, None, after) == ()
+    assert await store.find_bookings("+33699999999", after) == ()
+    assert await store.find_bookings("+33622222222", after) == ()
+
+
+async def test_booking_at_finds_the_active_booking_of_one_start(store: Store) -> None:
+    """``booking_at`` answers the active booking starting exactly there (name included), or None."""
+    mine = await book(store, slot(2, 10), "conv_1", "Inès Brossard", None, None)
+    gone = await book(store, slot(2, 11), "conv_2", "Paul Brossard", "+33611111111", None)
+    await cancel(store, str(gone.booking_id), at(1))
+    found = await store.booking_at(slot(2, 10).start)
+    assert found == BookingRef(str(mine.booking_id), slot(2, 10), "Inès Brossard")
+    assert found is not None
+    assert_utc(found.slot.start)
+    assert await store.booking_at(slot(2, 11).start) is None
+    assert await store.booking_at(slot(2, 10).start + timedelta(minutes=30)) is None
 
 
 async def test_cancel_booking(store: Store) -> None:
@@ -852,8 +861,8 @@ async def every_answer(store: Store) -> Any:
         "load": [await store.load(c) for c in ("conv_a", "conv_b", "conv_c")],
         "find_turn": [await store.find_turn("conv_a", k) for k in ("req-1", "req-2", "req-3")],
         "taken": await store.taken_slots(NOW, NOW + timedelta(days=7)),
-        "by_phone": await store.find_bookings("+33612345678", None, NOW),
-        "by_name": await store.find_bookings(None, "marie curie", NOW),
+        "by_phone": await store.find_bookings("+33612345678", NOW),
+        "at_slot": [await store.booking_at(s.start) for s in (slot(1, 10), slot(1, 11), slot(2, 9))],
         "idle": await store.idle_conversations(at(-10), "voice"),
         "by_call": await store.conversation_ids_by_call("call-b"),
         "timelines": timelines,

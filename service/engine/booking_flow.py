@@ -1,0 +1,229 @@
+"""Taking an appointment: learn what each turn gives, ask only for what is still missing.
+
+Every handler first merges the turn's extraction into the context (see
+:mod:`service.engine.knowledge`), then :func:`advance` asks the next missing piece — the
+patient's name when the appointment is for someone else, else the caller's name (a last name
+is needed: "Ghislaine comment ?"), then the preference — or proposes slots when everything
+is known, whatever state the conversation is in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from service.engine import knowledge, nlu, replies
+from service.engine.model import Preference
+from service.engine.nlu.extract import Extraction
+from service.engine.states import Field, State
+from service.engine.turn import Turn
+
+S = State
+Handler = Callable[[Turn, Extraction, bool], None]
+PREF_RETRIES = 1
+MENU_RETRIES = 2
+# Counters of the name question: the explanation given once for free, before counting.
+NAME_WHY = "name_why"
+
+
+def names_missing(t: Turn) -> bool:
+    """True when the name the appointment needs is not complete yet."""
+    ctx = t.ctx
+    if ctx.modifying is not None:
+        return False
+    if ctx.for_someone_else:
+        return not ctx.patient_last
+    return not ctx.last_name
+
+
+def name_question(t: Turn) -> str:
+    """The question for the name still missing: the patient's or the caller's, whole or its
+    last part."""
+    ctx = t.ctx
+    if ctx.for_someone_else:
+        if ctx.patient_first:
+            return replies.pick(replies.ASK_PATIENT_LAST_NAME, t.nth()).format(first=ctx.patient_first)
+        return replies.ASK_PATIENT_NAME.format(whom=replies.relation_words(ctx.relation))
+    if ctx.first_name:
+        return replies.pick(replies.ASK_LAST_NAME, t.nth()).format(first=ctx.first_name)
+    return replies.pick(replies.ASK_NAME, t.nth())
+
+
+def ask_name(t: Turn) -> None:
+    """Ask the name still missing."""
+    t.say(name_question(t))
+
+
+def advance(t: Turn) -> None:
+    """Ask for what is still missing, or propose slots when everything is known."""
+    ctx = t.ctx
+    if names_missing(t):
+        ask_name(t)
+        t.go(S.QUALIF_NAME)
+        return
+    if ctx.preference is None:
+        who = ""
+        if not ctx.for_someone_else and (ctx.first_name or ctx.last_name):
+            who = f" {ctx.first_name or ctx.last_name}"
+        t.say(replies.pick(replies.ASK_PREF, t.nth()).format(who=who))
+        t.go(S.QUALIF_PREF)
+        return
+    t.propose_or_transfer(ctx.preference, replies.SLOTS_INTRO)
+
+
+def _learn(t: Turn, x: Extraction, *, name_asked: bool = False, keep_preference: bool = True) -> bool:
+    """Merge ``x`` into the context; True when it taught something new."""
+    before = t.ctx
+    t.set_ctx(knowledge.learn(before, x, name_asked=name_asked, keep_preference=keep_preference))
+    return t.ctx != before
+
+
+# --------------------------------------------------------------------------- handlers
+def start(t: Turn, x: Extraction, interrupted: bool) -> None:
+    """The opening: a booking request (with whatever else it gives), a no, or not understood."""
+    _learn(t, x)
+    ctx = t.ctx
+    wants = (
+        x.intent == "book" or x.yes_no == "yes" or ctx.intent == "book" or x.relation is not None
+        or x.patient is not None or knowledge.meaningful(x.preference)
+    )
+    if wants:
+        t.set_ctx(replace(ctx, intent="book"))
+        advance(t)
+    elif x.yes_no == "no":
+        t.say(replies.START_NO)
+    else:
+        t.set_ctx(t.ctx.with_fail("intent"))
+        if t.ctx.failed("intent") >= MENU_RETRIES:
+            t.menu()
+        else:
+            t.say(replies.START_HELP)
+
+
+def qualif_name(t: Turn, x: Extraction, interrupted: bool) -> None:
+    """The name question: a name (whole, or a first name to complete), a refusal, or nothing."""
+    learned = _learn(t, x, name_asked=True)
+    if not names_missing(t):
+        t.set_ctx(t.ctx.without_fail(Field.NAME.value, NAME_WHY))
+        advance(t)
+        return
+    if learned:
+        advance(t)  # something usable (a first name, a preference, the patient): not a failure
+        return
+    if x.name_issue in ("refused", "question") and t.ctx.failed(NAME_WHY) == 0:
+        # Said why once, without counting: the caller may simply not see why it is needed.
+        t.set_ctx(t.ctx.with_fail(NAME_WHY))
+        t.say(replies.NAME_WHY)
+        if t.ctx.for_someone_else:
+            ask_name(t)
+        else:
+            t.say(replies.ASK_NAME_AGAIN)
+        return
+    if x.name_issue in ("refused", "question"):
+        t.fail(Field.NAME, replies.NAME_NEEDED)
+    elif x.name_issue == "first_only" and (t.ctx.first_name or t.ctx.patient_first):
+        t.fail(Field.NAME, name_question(t))  # the same first name again: its last name, please
+    else:
+        t.fail(Field.NAME)
+
+
+def qualif_pref(t: Turn, x: Extraction, interrupted: bool) -> None:
+    """The preference question; after one free re-ask, any slot will do."""
+    learned = _learn(t, x)
+    if x.preference is not None or (learned and names_missing(t)):
+        t.set_ctx(t.ctx.without_fail("preference"))
+        advance(t)
+        return
+    t.set_ctx(t.ctx.with_fail("preference"))
+    if t.ctx.failed("preference") <= PREF_RETRIES:
+        t.say(replies.ASK_PREF_AGAIN)
+        return
+    t.set_ctx(replace(t.ctx.without_fail("preference"), preference=Preference()))
+    advance(t)
+
+
+def other_slots(t: Turn, x: Extraction) -> None:
+    """The caller turned the proposed slots down: three others (with any new preference)."""
+    _learn(t, x)
+    if not t.propose(t.ctx.preference or Preference(), replies.SLOTS_INTRO_OTHER, exclude_current=True):
+        t.transfer(replies.TRANSFER_NO_SLOT)
+
+
+def wait_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
+    """Slots are on the table: a choice books, "repeat" reads them again, a rejection or a new
+    preference proposes others, a new patient is noted."""
+    choice = x.choice
+    if isinstance(choice, int) and 0 <= choice < len(t.ctx.proposed):
+        _learn(t, x, keep_preference=False)
+        if names_missing(t):
+            advance(t)  # "le deuxième, c'est pour mon fils": his name first
+            return
+        t.choose(choice, interrupted)
+        return
+    if choice == "repeat":
+        t.say(replies.REPEAT_SLOTS.format(labels=t.spoken_slots()))
+        return
+    if choice == "none":
+        other_slots(t, x)
+        return
+    if knowledge.meaningful(x.preference):
+        # "plutôt l'après-midi", "ah non pas jeudi, vendredi": the new preference, new slots.
+        _learn(t, x)
+        assert t.ctx.preference is not None
+        t.propose(t.ctx.preference, replies.SLOTS_INTRO_OTHER)
+        return
+    before = t.booking_name(), t.ctx.relation
+    if _learn(t, x, keep_preference=False) and (t.booking_name(), t.ctx.relation) != before:
+        # "pardon, je m'appelle Jean Dupuis", "en fait c'est pour mon fils Tom": noted, same slots.
+        if names_missing(t):
+            advance(t)
+            return
+        t.say(replies.NAME_NOTED.format(who=t.for_whom()))
+        t.resume()
+        return
+    if x.yes_no == "yes" and t.ctx.failed("which") == 0:
+        t.set_ctx(t.ctx.with_fail("which"))
+        t.say(replies.ASK_WHICH_SLOT)
+        return
+    if t.ctx.failed("confirm") < t.limits.confirm_retry_max:
+        t.set_ctx(t.ctx.with_fail("confirm"))
+        t.say(replies.CONFIRM_RETRY.format(slots=replies.ASK_WHICH_SLOT))
+        return
+    t.fail(Field.SLOT_CHOICE)
+
+
+def qualif_phone(t: Turn, x: Extraction, interrupted: bool) -> None:
+    """The call-back number (asked only without a caller id)."""
+    _learn(t, x, keep_preference=False)
+    if x.phone is None:
+        t.fail(Field.PHONE)
+        return
+    t.set_ctx(t.ctx.without_fail(Field.PHONE.value))
+    if names_missing(t):
+        advance(t)
+        return
+    if t.ctx.chosen is None:
+        t.propose_or_transfer(t.ctx.preference or Preference(), replies.SLOTS_INTRO)
+        return
+    t.book(t.ctx.chosen)
+
+
+def intent_router(t: Turn, x: Extraction, interrupted: bool, enter_identify: Callable[[Turn, State], None]) -> None:
+    """The fallback menu: 1 book, 2 cancel or move, 3 a question, 4 someone."""
+    choice = nlu.menu_choice(x.text)
+    if choice == "book":
+        t.set_ctx(replace(t.ctx.without_fail("menu"), intent="book"))
+        _learn(t, x)
+        advance(t)
+    elif choice == "cancel_or_modify":
+        enter_identify(t, S.CANCEL_IDENTIFY if x.intent == "cancel" else S.MODIFY_IDENTIFY)
+    elif choice == "question":
+        t.say(replies.MENU_QUESTION)
+    elif choice == "human":
+        t.transfer(replies.pick(replies.TRANSFER, t.nth()))
+    else:
+        t.set_ctx(t.ctx.with_fail("menu"))
+        if t.ctx.failed("menu") >= MENU_RETRIES:
+            t.transfer(replies.TRANSFER_AFTER_FAILURES)
+        else:
+            t.say(replies.MENU_SHORT)
