@@ -133,6 +133,9 @@ class Extraction:
 
 NAME_STATES = frozenset({"QUALIF_NAME", "CANCEL_IDENTIFY", "MODIFY_IDENTIFY"})
 CHANGE_STATES = frozenset({"CANCEL_IDENTIFY", "CANCEL_CONFIRM", "MODIFY_IDENTIFY", "MODIFY_CONFIRM"})
+# Asked which appointment: every day and time said names it ("jeudi"). Not while asked
+# whether to move one: "oui, plutôt vendredi" is where to.
+IDENTIFY_STATES = frozenset({"CANCEL_IDENTIFY", "CANCEL_CONFIRM", "MODIFY_IDENTIFY"})
 NOT_INTENTS = frozenset({"unknown", "yes", "no", "filler"})
 
 
@@ -204,7 +207,7 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
         if intent in ("cancel", "modify") or context.state in CHANGE_STATES:
             # Cancelling or moving, a time the caller cannot make is the appointment's.
             cant = bool(_CANT.search(utt.text)) or intent in ("cancel", "modify")
-            every = intent == "cancel" or context.state in CHANGE_STATES
+            every = intent == "cancel" or context.state in IDENTIFY_STATES
             hint = read_target(tokens, mentions, cant, every, context.now.date())
             if hint is not None:
                 target = BookingHint(hint.day, hint.weekday, hint.day_of_month, hint.at)

@@ -18,7 +18,8 @@ from datetime import date, time, timedelta
 from service.engine.nlu.tokens import Token, number_at
 from service.engine.nlu.when import Mention
 
-POINTERS = frozenset({"celui", "celle", "rendez-vous", "rdv", "prevu", "prevue", "consultation", "rendez"})
+POINTERS = frozenset({"celui", "celle", "rendez-vous", "rdv", "prevu", "prevue", "consultation", "rendez", "celui-la",
+                      "celle-la", "celui-ci", "celle-ci"})
 WISHES = frozenset({"plutot", "mettre", "faire", "voudrais", "prefere", "preferais", "pour", "a", "vers", "avancer",
                     "reporter", "decaler", "deplacer"})
 # Verbs that move an appointment: what follows them, up to "à"/"pour", is the appointment.

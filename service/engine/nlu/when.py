@@ -75,6 +75,8 @@ class Mention:
     until_day: date | None = None
     own: str | None = None  # the caller's own schedule: "busy" or "free" (what the time marks)
     negated: bool = False
+    coming: bool = False  # a date named by its weekday alone ("mardi": the coming Tuesday)
+    exception: bool = False  # negated as an exception to anything ("sauf mardi", "hormis mardi")
 
 
 # ----------------------------------------------------------------------------- words
@@ -89,6 +91,8 @@ STRONG_CORRECTIONS = frozenset({"non", "pardon", "trompe", "trompee", "correctio
 # A negation before a mention: "pas le lundi", "sauf le matin", "ni mardi ni jeudi".
 PRE_NEGATORS = frozenset({"pas", "sauf", "ni", "excepte", "hormis", "hors", "jamais", "evitez", "eviter", "evite",
                           "dehors"})
+# Negations that make an exception to anything ("n'importe quand sauf mardi"): every such weekday.
+EXCEPTIONS = frozenset({"sauf", "excepte", "hormis", "hors", "dehors", "part", "jamais"})
 # Unavailability: excludes the mentions of its clause, before or after it.
 UNAVAILABLE = (("peux", "pas"), ("pourrai", "pas"), ("pourrais", "pas"), ("pas", "possible"), ("impossible",),
                ("va", "pas"), ("ira", "pas"), ("arrange", "pas"), ("m'arrange", "pas"), ("convient", "pas"),
@@ -586,7 +590,9 @@ class _Reader:
         if generic:
             self.add(Mention("weekday", first, i + 1, weekday=weekday))
         else:
-            self.add_day(_next_weekday(self.today, weekday), first, i + 1, weekday)
+            day = _next_weekday(self.today, weekday)
+            if day is not None:
+                self.add(Mention("date", first, i + 1, day=day, weekday=weekday, coming=True))
         return i + 1
 
     def week_at(self, i: int) -> None:
@@ -807,8 +813,9 @@ def negations(mentions: list[Mention], words: tuple[str, ...], tokens: tuple[Tok
         if words[m.last : m.last + 2] in (("par", "contre"), ("en", "revanche")):
             out.append(m)  # "pas demain, je peux pas; lundi par contre oui"
             continue
-        out.append(replace(m, negated=_pre_negated(m, words, inside, tokens)
-                           or _unavailable(m, words, tokens, inside)))
+        negator = _pre_negated(m, words, inside, tokens)
+        out.append(replace(m, negated=bool(negator) or _unavailable(m, words, tokens, inside),
+                           exception=negator in EXCEPTIONS))
     return out
 
 
@@ -829,29 +836,30 @@ def practice_talk(mentions: list[Mention], words: tuple[str, ...], tokens: tuple
     return [m for m in mentions if not any(lo <= m.first < hi for lo, hi in spans)]
 
 
-def _pre_negated(m: Mention, words: tuple[str, ...], inside: list[bool], tokens: tuple[Token, ...]) -> bool:
+def _pre_negated(m: Mention, words: tuple[str, ...], inside: list[bool], tokens: tuple[Token, ...]) -> str:
+    """The negation word before the mention that reaches it ("" when none)."""
     k = m.first - 1
     clause = tokens[m.first].clause
     while k >= 0 and (tokens[k].clause == clause or words[k] in ("ni", "et", "ou")):
         w = words[k]
         if inside[k]:
             if w in PRE_NEGATORS:
-                return False  # the negation belongs to another mention ("pas trop tôt le matin")
+                return ""  # the negation belongs to another mention ("pas trop tôt le matin")
             k -= 1
             continue
         if w in ("que", "qu'"):  # "plutôt que vendredi" turns it down; "pas … que le samedi" is "only"
-            return k > 0 and words[k - 1] == "plutot"
+            return "plutot" if k > 0 and words[k - 1] == "plutot" else ""
         if w == "part" and k > 0 and words[k - 1] == "a":
-            return True  # "à part le lundi"
+            return "part"  # "à part le lundi"
         if w in PRE_NEGATORS:
             if w == "pas" and k > 0 and words[k - 1] in ("travaille", "bosse", "taffe"):
-                return False  # "je ne travaille pas le mercredi": free then
-            return not (w == "pas" and k > 0 and words[k - 1] == "ou")  # "ou pas"
+                return ""  # "je ne travaille pas le mercredi": free then
+            return "" if w == "pas" and k > 0 and words[k - 1] == "ou" else w  # "ou pas"
         if w in NEG_GLUE:
             k -= 1
             continue
-        return False
-    return False
+        return ""
+    return ""
 
 
 _SUBJECT = frozenset({"c'est", "c", "est", "ca", "ce", "n'est", "me", "m'", "je", "j'"})
@@ -970,8 +978,12 @@ def assemble(mentions: list[Mention]) -> Preference | None:
         if id(m) in day_bound or id(m) in kept_days:
             continue  # "sauf le mercredi après-midi": Wednesday is out, not every afternoon
         if m.kind == "date" and m.day is not None:
-            # "pas lundi", "ni vendredi": that day (the coming one); "pas le lundi": Mondays (a weekday)
-            (not_days if m.negated else days).append(m.day)
+            # "pas lundi", "ni vendredi": that day (the coming one); "pas le lundi": Mondays (a weekday);
+            # "(n'importe quand) sauf mardi": an exception to anything, Tuesdays
+            if m.negated and m.coming and m.exception and m.weekday is not None:
+                not_weekdays.append(m.weekday)
+            else:
+                (not_days if m.negated else days).append(m.day)
         elif m.kind == "weekday" and m.weekday is not None:
             (not_weekdays if m.negated else weekdays).append(m.weekday)
         elif m.kind == "period" and m.period:
