@@ -17,6 +17,7 @@ from typing import Literal
 from service.engine.nlu.normalize import analyse, has_phrase
 from service.engine.nlu.timeparse import WEEKDAYS, times_in
 from service.engine.nlu.tokens import Token, number_at, tokenize
+from service.engine.nlu.when import CONNECTORS, PRACTICE_TALK
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +76,20 @@ def _turned_down(tokens: tuple[Token, ...], pos: int, end: int) -> bool:
     return any(has_phrase(after, phrase) >= 0 for phrase in DAY_REFUSED)
 
 
+def _practice_talk(tokens: tuple[Token, ...]) -> set[int]:
+    """The words said of the practice's hours ("vous êtes fermés le jeudi"), to the clause end."""
+    words = tuple(t.word for t in tokens)
+    out: set[int] = set()
+    for phrase in PRACTICE_TALK:
+        at = has_phrase(words, phrase)
+        if at >= 0:
+            end = at
+            while end < len(tokens) and tokens[end].clause == tokens[at].clause and words[end] not in CONNECTORS:
+                out.add(end)
+                end += 1
+    return out
+
+
 def _days(tokens: tuple[Token, ...], slots: Sequence[SlotRef], today: date | None) -> tuple[set[int], set[int], bool]:
     """The slots named by their day ("vendredi", "demain", "le 21", "cet après-midi"), those
     whose day was turned down, and whether any day was named."""
@@ -82,7 +97,10 @@ def _days(tokens: tuple[Token, ...], slots: Sequence[SlotRef], today: date | Non
     named = False
     wanted: set[int] = set()
     refused: set[int] = set()
+    talk = _practice_talk(tokens)
     for i, token in enumerate(tokens):
+        if i in talk:
+            continue  # "vous êtes fermés le jeudi après-midi ? alors vendredi"
         w = token.bare  # "celui d'après-demain"
         nxt = words[i + 1] if i + 1 < len(words) else ""
         end = i + 1
@@ -135,8 +153,11 @@ def _excluded(words: tuple[str, ...], pos: int) -> bool:
 def _period(tokens: tuple[Token, ...]) -> str | None:
     """"morning" or "afternoon" when the caller names one period (and does not exclude it)."""
     named: set[str] = set()
+    talk = _practice_talk(tokens)
     for i, token in enumerate(tokens):
         word = token.bare
+        if i in talk:
+            continue
         if word in MORNING:
             which = "morning"
         elif word in AFTERNOON or word == "apres-midi" or (word == "midi" and i > 0 and tokens[i - 1].bare == "apres"):

@@ -224,8 +224,8 @@ def intent_of(utt: Utterance) -> str:
     topics = {name for name in present if name.startswith("faq:")}
     if topics and "book" in present and not asking and not _FAQ_ASK.found(words):
         present -= topics  # "je prends le bus, disons jeudi": a booking told with its story
-    if topics and not asking and any(w in ("donc", "alors") for w in words[min(_positions(utt, min(topics))) + 1 :]):
-        present -= topics  # "vous êtes fermés le samedi après-midi, donc samedi matin": reasoning, not asking
+    if topics and any(w in ("donc", "alors") for w in words[min(_positions(utt, min(topics))) + 1 :]):
+        present -= topics  # "vous êtes fermés le samedi après-midi ? alors samedi matin": the wish that follows
     if not present & {"human", "cancel", "modify"} and not topics and _QUESTION.found(words) \
             and not _NEW_BOOKING.found(words):
         return "faq:other"  # "je voudrais savoir à quelle heure est mon rendez-vous"

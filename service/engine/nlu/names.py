@@ -304,7 +304,10 @@ def _swap(a: str, b: str, title: bool, comma: bool) -> bool:
     if title:  # "madame Lopes Maria"
         return sb - sa > 1.0
     rank = first_rank(a)
-    return sb - sa > 1.0 and sb > -0.5 and (rank is None or rank > 300 or sa < -1.5)
+    # Said "Prénom Nom" unless the first word is clearly the surname: "Mathis Roger" stays,
+    # "Rigaud Hélène" turns (a word that is a first name too needs a clearer difference).
+    needed = 1.0 if sa < 0 else 1.5
+    return sb - sa > needed and sb > -0.5 and (rank is None or rank > 300 or sa < -1.5)
 
 
 def _order(units: list[_Unit], title: bool, comma: bool) -> tuple[list[_Unit], list[_Unit]]:

@@ -41,7 +41,8 @@ INTROS = (
     ("mon", "nom", "de", "famille", "est"), ("mon", "nom", "de", "famille"), ("au", "nom", "de"), ("au", "nom", "d'"),
     ("je", "me", "nomme"), ("a", "mon", "nom"), ("de", "la", "part", "de"), ("de", "la", "part", "d'"),
     ("je", "suis"), ("ici",), ("c'est",), ("c", "est"), ("c'est", "moi"), ("c", "est", "moi"), ("c'est", "pour"),
-    ("au", "nom"), ("de", "la", "part"),
+    ("au", "nom"), ("de", "la", "part"), ("rendez-vous", "pour"), ("rdv", "pour"), ("rendez", "vous", "pour"),
+    ("consultation", "pour"),
     ("c", "est", "pour"), ("vous", "avez"), ("vous", "etes"), ("ca", "sera"), ("ce", "sera"),
 )
 # Intros that open a name on their own, even in a first sentence.
@@ -50,7 +51,8 @@ STRONG_INTROS = frozenset({("je", "m'appelle"), ("je", "m", "appelle"), ("moi", 
                            ("mon", "nom", "de", "famille", "c'est"), ("mon", "nom", "de", "famille", "est"),
                            ("mon", "nom", "de", "famille"), ("de", "la", "part", "de"), ("de", "la", "part", "d'"),
                            ("au", "nom", "de"), ("au", "nom", "d'"), ("je", "me", "nomme"), ("a", "mon", "nom"),
-                           ("au", "nom"), ("de", "la", "part")})
+                           ("au", "nom"), ("de", "la", "part"), ("rendez-vous", "pour"), ("rdv", "pour"),
+                           ("rendez", "vous", "pour"), ("consultation", "pour")})
 INTROS_LONGEST_FIRST = tuple(sorted(INTROS, key=len, reverse=True))
 # Said before a name (or between an introduction and the name) without being part of it.
 LEAD = frozenset({"oui", "bonjour", "bonsoir", "alors", "donc", "euh", "heu", "hum", "ben", "bah", "bien", "sur", "ok",

@@ -326,7 +326,8 @@ def read_someone(tokens: tuple[Token, ...], scan: NameScan | None = None) -> Som
             if relation is None and phrase[0] in ("il", "elle"):
                 relation, at, end = "autre", i, i + len(phrase)
     for run in scan.runs:
-        if run.title is not None and run.first > 0 and words[run.first - 1] == "pour":
+        if run.title is not None and run.first > 1 and words[run.first - 1] == "pour" \
+                and words[run.first - 2] not in ("rendez-vous", "rdv", "vous", "consultation"):
             blocks.append(([run], False))  # "le rendez-vous est pour monsieur Jacques Tessier"
             if relation is None:
                 relation, at, end = "autre", run.first - 1, run.last

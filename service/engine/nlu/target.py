@@ -37,7 +37,8 @@ class Target:
     mentions: tuple[Mention, ...]
 
 
-def _led(words: tuple[str, ...], m: Mention, mentions: tuple[Mention, ...] = (), moving: bool = False) -> bool:
+def _led(words: tuple[str, ...], m: Mention, mentions: tuple[Mention, ...] = (), moving: bool = False,
+         clauses: tuple[int, ...] = ()) -> bool:
     """True when a word pointing at an existing appointment ("celui", "rendez-vous",
     "prévu") stands in the few words before the mention, with no new wish in between ("mon
     rendez-vous de vendredi 10h à 15h": 15h is the wish)."""
@@ -48,6 +49,8 @@ def _led(words: tuple[str, ...], m: Mention, mentions: tuple[Mention, ...] = (),
         if words[k] in WISHES:
             return False
         crossed |= any(o.first <= k < o.last for o in mentions if o is not m)
+        if crossed and clauses and clauses[k] != clauses[m.first]:
+            return False  # "mon rendez-vous de mardi, lundi si possible": lundi is the wish
     return False
 
 
@@ -77,11 +80,12 @@ def read_target(tokens: tuple[Token, ...], mentions: tuple[Mention, ...], cant_c
     caller is asked which appointment, or cancels: every day and time said names it)."""
     words = tuple(t.word for t in tokens)
     moving = any(t.bare.startswith((*MOVES, "pass", "mett")) for t in tokens)
+    clauses = tuple(t.clause for t in tokens)
     chosen = []
     for m in mentions:
         if m.kind not in ("date", "window", "weekday"):
             continue
-        if _led(words, m, mentions, moving) or (cant_come and m.negated):
+        if _led(words, m, mentions, moving, clauses) or (cant_come and m.negated):
             chosen.append(m)
     if not chosen:
         chosen = _moved(tokens, mentions)
