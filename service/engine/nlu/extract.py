@@ -187,7 +187,7 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
         if intent == "human" and someone.relation == "autre":
             intent = None
     # When: the preference, and the appointment spoken of when cancelling or moving.
-    when = read_when(tokens, context.now.date())
+    when = read_when(tokens, context.now.date(), assembled=False)
     pref = None
     target = None
     if when is not None and name_words:

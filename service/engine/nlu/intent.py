@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -141,6 +142,16 @@ _NO_PHRASES = Phrases(())
 
 
 def _positions(utt: Utterance, name: str) -> list[int]:
+    """Where the cues of ``name`` stand in the turn (computed once per turn and name)."""
+    return _all_positions(utt).get(name, [])
+
+
+@lru_cache(maxsize=256)
+def _all_positions(utt: Utterance) -> dict[str, list[int]]:
+    return {name: _find_positions(utt, name) for name in ORDER}
+
+
+def _find_positions(utt: Utterance, name: str) -> list[int]:
     words, bare = utt.words, utt.bare
     cues, stems = WORDS.get(name, ()), STEMS.get(name, ())
     found = [i for i, (w, b) in enumerate(zip(words, bare)) if w in cues or b in cues or b.startswith(stems or ("\0",))]

@@ -808,15 +808,30 @@ def negations(mentions: list[Mention], words: tuple[str, ...], tokens: tuple[Tok
     for m in covered:
         for k in range(m.first, m.last):
             inside[k] = True
+    hits = _unavailabilities(words)
     out: list[Mention] = []
     for m in covered:
         if words[m.last : m.last + 2] in (("par", "contre"), ("en", "revanche")):
             out.append(m)  # "pas demain, je peux pas; lundi par contre oui"
             continue
         negator = _pre_negated(m, words, inside, tokens)
-        out.append(replace(m, negated=bool(negator) or _unavailable(m, words, tokens, inside),
+        out.append(replace(m, negated=bool(negator) or _unavailable(m, words, tokens, inside, hits),
                            exception=negator in EXCEPTIONS))
     return out
+
+
+def _unavailabilities(words: tuple[str, ...]) -> list[tuple[int, tuple[str, ...]]]:
+    """Where each unavailability phrase stands in the turn, in order."""
+    hits: list[tuple[int, tuple[str, ...]]] = []
+    present = set(words)
+    for phrase in UNAVAILABLE:
+        if phrase[0] not in present:
+            continue
+        at = _find(words, phrase)
+        while at >= 0:
+            hits.append((at, phrase))
+            at = _find(words, phrase, at + 1)
+    return sorted(hits)
 
 
 def practice_talk(mentions: list[Mention], words: tuple[str, ...], tokens: tuple[Token, ...]) -> list[Mention]:
@@ -865,7 +880,8 @@ def _pre_negated(m: Mention, words: tuple[str, ...], inside: list[bool], tokens:
 _SUBJECT = frozenset({"c'est", "c", "est", "ca", "ce", "n'est", "me", "m'", "je", "j'"})
 
 
-def _unavailable(m: Mention, words: tuple[str, ...], tokens: tuple[Token, ...], inside: list[bool]) -> bool:
+def _unavailable(m: Mention, words: tuple[str, ...], tokens: tuple[Token, ...], inside: list[bool],
+                 hits: list[tuple[int, tuple[str, ...]]]) -> bool:
     """True when the mention's clause says the caller cannot come then (not across another
     mention, unless listed with it: "lundi et mardi je peux pas")."""
     clause = tokens[m.first].clause
@@ -875,30 +891,28 @@ def _unavailable(m: Mention, words: tuple[str, ...], tokens: tuple[Token, ...], 
     hi = m.last
     while hi < len(tokens) and tokens[hi].clause == clause:
         hi += 1
-    for phrase in UNAVAILABLE:
-        at = _find(words, phrase, lo, hi)
-        while at >= 0:
-            if any(inside[at : at + len(phrase)]) or _denied(words, at, phrase):
-                at = _find(words, phrase, at + 1, hi)
-                continue  # "pas trop tôt" is a window; "je ne travaille pas le mercredi" frees it
-            if at >= m.last:
-                gap = words[m.last : at]
-                listed = all(w in NEG_GLUE or w in WEEKDAYS or w in _SUBJECT or w in PLURAL_WEEKDAYS
-                             for w in gap)  # "lundi et mardi c'est…"
-                crossed = any(inside[m.last : at])
-                if not any(w in ("mais", "donc", "alors", "sinon", "plutot") or w in BECAUSE for w in gap) and (
-                    listed or not (crossed or any(w in ("et", "ou") for w in gap))
-                ):
-                    return True
-            elif at + len(phrase) <= m.first:
-                end = at + len(phrase)
-                gap = words[end : m.first]
-                stopped = any(w in ("mais", "donc", "alors", "sinon", "plutot", "prefere", "parce", "car", "que", "qu'")
-                              for w in gap)
-                crossed = any(inside[end : m.first]) and not _listed_before(words, inside, end, m.first)
-                if len(gap) <= 6 and not stopped and not crossed:
-                    return True
-            at = _find(words, phrase, at + 1, hi)
+    for at, phrase in hits:
+        if not lo <= at <= hi - len(phrase):
+            continue
+        if any(inside[at : at + len(phrase)]) or _denied(words, at, phrase):
+            continue  # "pas trop tôt" is a window; "je ne travaille pas le mercredi" frees it
+        if at >= m.last:
+            gap = words[m.last : at]
+            listed = all(w in NEG_GLUE or w in WEEKDAYS or w in _SUBJECT or w in PLURAL_WEEKDAYS
+                         for w in gap)  # "lundi et mardi c'est…"
+            crossed = any(inside[m.last : at])
+            if not any(w in ("mais", "donc", "alors", "sinon", "plutot") or w in BECAUSE for w in gap) and (
+                listed or not (crossed or any(w in ("et", "ou") for w in gap))
+            ):
+                return True
+        elif at + len(phrase) <= m.first:
+            end = at + len(phrase)
+            gap = words[end : m.first]
+            stopped = any(w in ("mais", "donc", "alors", "sinon", "plutot", "prefere", "parce", "car", "que", "qu'")
+                          for w in gap)
+            crossed = any(inside[end : m.first]) and not _listed_before(words, inside, end, m.first)
+            if len(gap) <= 6 and not stopped and not crossed:
+                return True
     return False
 
 
@@ -929,8 +943,9 @@ class When:
     mentions: tuple[Mention, ...] = ()
 
 
-def read_when(tokens: tuple[Token, ...], today: date) -> When | None:
-    """Every constraint on when the caller can come, or None when they said nothing of it."""
+def read_when(tokens: tuple[Token, ...], today: date, assembled: bool = True) -> When | None:
+    """Every constraint on when the caller can come, or None when they said nothing of it
+    (``assembled``: also build the preference, which the extraction pass builds itself)."""
     reader = _Reader(tokens, today)
     reader.windows()
     reader.named_windows()
@@ -950,7 +965,7 @@ def read_when(tokens: tuple[Token, ...], today: date) -> When | None:
         return None
     first = min(m.first for m in marked)
     last = max(m.last for m in marked)
-    return When(assemble(marked), first, last, corrected, tuple(marked))
+    return When(assemble(marked) if assembled else None, first, last, corrected, tuple(marked))
 
 
 def assemble(mentions: list[Mention]) -> Preference | None:
