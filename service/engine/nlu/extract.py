@@ -238,6 +238,9 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
             pref = None
             outside = False
             spans.pop("preference", None)
+    if intent == "faq:other" and context.state != "START" and (
+            pref is not None or choice is not None or number or person or patient or relation or target or issue):
+        intent = None  # mid-call, "est-ce que le deuxième est bien à 14h ?" answers what was asked
     answer = yes_no(text)
     if corrected and answer == "no" and utt.content[:1] != ("non",):
         answer = None  # "Martin non Martinez": the "non" took a word back, it answers nothing

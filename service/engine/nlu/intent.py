@@ -122,7 +122,7 @@ PHRASES: dict[str, tuple[tuple[str, ...], ...]] = {
                ("changer", "le", "jour"), ("le", "mettre", "plus"), ("la", "mettre", "plus"), ("mettre", "plutot"),
                ("le", "mettre", "plutot"), ("le", "passer", "a"), ("le", "faire", "passer"),
                ("passer", "mon", "rendez-vous"), ("passer", "le", "rendez-vous"), ("passer", "mon", "rdv"),
-               ("en", "prendre", "un", "autre")),
+               ("en", "prendre", "un", "autre"), ("le", "mettre"), ("la", "mettre")),
 }
 # Stems checked with fuzzy matching, for words speech-to-text tends to mangle.
 FUZZY: dict[str, tuple[str, ...]] = {
@@ -240,6 +240,8 @@ def intent_of(utt: Utterance) -> str:
     if not present & {"human", "cancel", "modify"} and not topics and _QUESTION.found(words) \
             and not _NEW_BOOKING.found(words):
         return "faq:other"  # "je voudrais savoir à quelle heure est mon rendez-vous"
+    if not present and _QUESTION.found(words) and _NEW_BOOKING.found(words):
+        return "book"  # "je voulais savoir si demain matin c'est possible"
     for name in ORDER:
         if name in present:
             return name
@@ -266,7 +268,8 @@ NEW_BOOKING = (("de", "la", "place"), ("une", "place"), ("des", "places"), ("un"
                ("avoir", "un", "rendez"), ("me", "recevoir"), ("le", "recevoir"), ("la", "recevoir"),
                ("nous", "recevoir"), ("quelque", "chose"), ("consultation",), ("consulter",), ("reserver",),
                ("un", "rendez-vous", "pour"), ("un", "rendez-vous", "cette"), ("un", "rendez-vous", "demain"),
-               ("nouveau", "rendez-vous"), ("autre", "rendez-vous"))
+               ("nouveau", "rendez-vous"), ("autre", "rendez-vous"), ("possible",), ("irait",), ("ca", "va"),
+               ("libre",), ("disponible",), ("faisable",), ("jouable",))
 # The question words of a practical question ("c'est où", "combien", "vous ouvrez à quelle heure").
 FAQ_ASK = (("ou",), ("combien",), ("comment",), ("quel",), ("quelle",), ("quels",), ("quelles",), ("savoir",),
            ("c'est", "quoi"), ("il", "y", "a"), ("y", "a-t-il"), ("connaitre",), ("redonner",), ("rappeler",))

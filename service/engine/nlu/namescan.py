@@ -100,7 +100,8 @@ STOP = NOT_NAME | frozenset(
      "tard", "tot", "possible", "possibles", "libre", "libres", "occupe", "occupee", "rien", "tout", "tous",
      "toute", "toutes", "chose", "autre", "autres", "meme", "memes", "facon", "maniere", "cas", "coup", "fois",
      "pris", "prise", "compte", "enregistre", "enregistree", "internet", "ligne", "site", "hier", "mien",
-     "mienne", "miens", "tien", "tienne", "sien", "sienne", "notre", "votre", "leur", "nous", "eux"]
+     "mienne", "miens", "tien", "tienne", "sien", "sienne", "notre", "votre", "leur", "nous", "eux", "est-ce",
+     "qu'est-ce", "n'est-ce", "est-ce-que", "voulez-vous", "pouvez-vous", "avez-vous", "etes-vous", "dites-vous"]
 )
 STOP |= LEAD | frozenset({"si", "quand", "lorsque", "puisque", "dont", "parce", "aussi", "ainsi", "voici", "souvent",
                           "parfois", "chaque", "quelque", "quelques", "plusieurs", "certains", "certaines", "tel",
