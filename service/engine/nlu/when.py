@@ -41,6 +41,7 @@ from datetime import date, time, timedelta
 from typing import Literal
 
 from service.engine.model import Preference, Window
+from service.engine.nlu.timeparse import resolve_day as _resolve_day
 from service.engine.nlu.tokens import Token, clock_token, number_at
 
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
@@ -719,27 +720,6 @@ def _next_weekday(today: date, weekday: int) -> date | None:
         return today + timedelta(days=ahead)
     except OverflowError:
         return None
-
-
-def _resolve_day(today: date, number: int, month: int | None) -> date | None:
-    """The first date on or after ``today`` with that day number (and month, if given)."""
-    year, mon = today.year, month or today.month
-    for _ in range(14):
-        try:
-            candidate: date | None = date(year, mon, number)
-        except ValueError:
-            candidate = None
-        if candidate is not None and candidate >= today:
-            return candidate
-        if month is not None:
-            year += 1
-        else:
-            mon += 1
-            if mon > 12:
-                mon, year = 1, year + 1
-        if year > 9999:
-            return None
-    return None
 
 
 # ----------------------------------------------------------------------------- structure
