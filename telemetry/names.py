@@ -14,6 +14,8 @@ from service.engine.states import (
     BookingResult,
     Channel,
     Field,
+    MissField,
+    MissReason,
     Outcome,
     OverrideIntent,
     State,
@@ -32,6 +34,8 @@ L_FIELD: Final = "field"
 L_INTENT: Final = "intent"
 L_CATEGORY: Final = "category"
 L_VERSION: Final = "version"
+L_ENGINE_REVISION: Final = "engine_revision"
+L_REASON: Final = "reason"
 
 CHANNELS: Final = tuple(c.value for c in Channel)
 OUTCOMES: Final = tuple(o.value for o in Outcome)
@@ -39,6 +43,8 @@ STATES: Final = tuple(s.value for s in State)
 RESULTS: Final = tuple(r.value for r in BookingResult)
 FIELDS: Final = tuple(f.value for f in Field)
 INTENTS: Final = tuple(i.value for i in OverrideIntent)
+MISS_FIELDS: Final = tuple(f.value for f in MissField)
+MISS_REASONS: Final = tuple(r.value for r in MissReason)
 
 # Vapi ended reasons grouped by meaning (vapi-protocol.md §3); unknown strings are "other".
 ENDED_REASON_CATEGORIES: Final = (
@@ -144,14 +150,20 @@ CONVERSATION_TURNS: Final = Metric(
 ACTIVE_CONVERSATIONS: Final = Metric(
     "rdv_active_conversations", "gauge",
     "Conversations not yet ended, as last counted in the store.", (L_CHANNEL,))
+UNDERSTANDING_MISSES: Final = Metric(
+    "rdv_understanding_misses_total", "counter",
+    "Caller turns the engine could not use (a re-ask, a help or menu prompt, a recovery limit), "
+    "by channel, state, field asked and reason.", (L_CHANNEL, L_STATE, L_FIELD, L_REASON))
 BUILD_INFO: Final = Metric(
-    "rdv_build_info", "gauge", "Build information; always 1.", (L_VERSION,))
+    "rdv_build_info", "gauge",
+    "Build information; always 1. engine_revision: a hash of the engine's and understanding's sources.",
+    (L_VERSION, L_ENGINE_REVISION))
 
 METRICS: Final = (
     CONVERSATIONS_STARTED, CONVERSATIONS_ENDED, CONVERSATIONS_STOPPED, STATE_TRANSITIONS, BOOKING_ATTEMPTS,
     BOOKING_RETRIES, ANTI_LOOP, RECOVERY_LIMITS, RECOVERY_PROMPTS, INTERRUPTIONS,
     INTENT_OVERRIDES, FILLERS, SESSION_EXPIRIES, VAPI_ENDED_REASONS, SLOTS_MESSAGE_LENGTH,
-    TURN_DURATION, CONVERSATION_TURNS, ACTIVE_CONVERSATIONS, BUILD_INFO,
+    TURN_DURATION, CONVERSATION_TURNS, ACTIVE_CONVERSATIONS, BUILD_INFO, UNDERSTANDING_MISSES,
 )
 
 # Known label values, pre-initialised to 0 so that ratios exist before the first event.
@@ -194,6 +206,12 @@ PHONE_RECOVERY_MAX: Final = 0.10
 LONG_SLOT_MESSAGE_CHARS: Final = 350
 LONG_SLOT_MESSAGE_SHARE_MAX: Final = 0.20
 TTS_CUT_RISK_CHARS: Final = 400  # seed 5.4: "Si length > 400 → version compacte"
+# Not-understood share of turns: alert when it is this many times the share of the same hour a
+# week earlier, with at least this many turns in both hours; a week-old share under the floor
+# counts as the floor (a quiet week must not make every miss look like a doubling).
+MISS_SHARE_GROWTH: Final = 2.0
+MISS_SHARE_BASELINE_FLOOR: Final = 0.02
+MISS_MIN_TURNS: Final = 100
 
 # --------------------------------------------------------------------------- log tags
 # The seed's grep patterns, byte for byte.
@@ -216,6 +234,7 @@ LOG_CONVERSATION_STARTED: Final = "conversation_started"
 LOG_VAPI_CALL_ENDED: Final = "vapi_call_ended"
 LOG_FAQ_ANSWERED: Final = "faq_answered"
 LOG_BOOKING_CANCELLED: Final = "booking_cancelled"
+LOG_NOT_UNDERSTOOD: Final = "not_understood"
 # Service-level lines (not about one engine event).
 LOG_CONFIG_WARNING: Final = "config_warning"
 LOG_DRAINING: Final = "draining"
