@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.engine.states import BookingResult, Channel, Field, MissField, MissReason, Outcome, State
+from service.engine.states import (
+    BookingResult,
+    Channel,
+    Field,
+    MissField,
+    MissReason,
+    Outcome,
+    State,
+)
 
 
 @dataclass(frozen=True, slots=True)

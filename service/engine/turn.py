@@ -31,7 +31,16 @@ from service.engine.model import (
 )
 from service.engine.nlu import SlotRef
 from service.engine.practice import Practice
-from service.engine.states import TERMINAL, TERMINAL_OUTCOME, Channel, Field, MissField, MissReason, Outcome, State
+from service.engine.states import (
+    TERMINAL,
+    TERMINAL_OUTCOME,
+    Channel,
+    Field,
+    MissField,
+    MissReason,
+    Outcome,
+    State,
+)
 from service.engine.table import allowed
 
 S = State
