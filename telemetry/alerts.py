@@ -38,6 +38,7 @@ SEVERITY_WARNING: Final = "warning"
 SEVERITY_NONE: Final = "none"
 
 WATCHDOG: Final = "RdvWatchdog"
+MISSES_ALERT: Final = "RdvNotUnderstoodDoubled"
 CONVERSION_PAGE: Final = "RdvConversionBelowFloor"
 CONVERSION_WARNING: Final = "RdvConversionBelowTarget"  # inhibited while the page fires
 GENERATED_HEADER: Final = (
@@ -59,6 +60,10 @@ class RuleParams:
     min_booking_attempts: int = 20
     min_phone_requests: int = 10
     min_slot_messages: int = 20
+    misses_window: str = "1h"
+    misses_baseline_offset: str = "7d"
+    misses_for: str = "15m"
+    min_turns_misses: int = n.MISS_MIN_TURNS
     z: float = Z_ONE_SIDED_95
     runbook_base: str = RUNBOOK_DIR.as_posix()
 
@@ -261,7 +266,7 @@ ALERT_SPECS: Final = (
 
 def alert_names() -> tuple[str, ...]:
     """Every alert the rules define, the watchdog included."""
-    return (*(spec.name for spec in ALERT_SPECS), WATCHDOG)
+    return (*(spec.name for spec in ALERT_SPECS), MISSES_ALERT, WATCHDOG)
 
 
 def runbook_path(alert: str) -> Path:
@@ -317,7 +322,63 @@ def recording_rules(params: RuleParams) -> list[dict[str, Any]]:
             {"record": record_name(key, "wilson_upper"), "expr": _wilson(key, window, params.z, True),
              "labels": labels},
         ]
-    return rules
+    return rules + misses_rules(params)
+
+
+# --------------------------------------------------------------------------- not understood
+MISSES_KEY: Final = "understanding_misses"
+TURNS_KEY: Final = "understanding_turns"
+PANEL_MISS_SHARE: Final = "Not-understood share of turns vs the same hour a week earlier"
+
+
+def _turns(window: str) -> str:
+    return by_channel_increase(f"{n.TURN_DURATION.name}_count", window)
+
+
+def _misses(window: str) -> str:
+    # No miss yet is a share of 0, not an absent series: the turns' zero stands in for it.
+    return f"(\n  {by_channel_increase(n.UNDERSTANDING_MISSES.name, window)}\n  or\n  {_turns(window)} * 0\n)"
+
+
+def misses_rules(params: RuleParams) -> list[dict[str, Any]]:
+    """Caller turns and the not-understood share of them, per channel, over the misses window."""
+    labels = {"window": params.misses_window}
+    return [
+        {"record": record_name(TURNS_KEY, "n"), "expr": _turns(params.misses_window), "labels": labels},
+        {"record": record_name(MISSES_KEY, "ratio"),
+         "expr": f"{_misses(params.misses_window)}\n/\n(\n  {_turns(params.misses_window)}\n)", "labels": labels},
+    ]
+
+
+def misses_alert_expr(params: RuleParams) -> str:
+    """The share over the growth factor times the share of the same hour a week earlier (a
+    baseline under the floor counts as the floor), with enough turns in both hours."""
+    matcher = f'{{window="{params.misses_window}"}}'
+    ratio, turns = record_name(MISSES_KEY, "ratio") + matcher, record_name(TURNS_KEY, "n") + matcher
+    week = params.misses_baseline_offset
+    return (
+        f"{ratio}\n  > {_number(n.MISS_SHARE_GROWTH)} * clamp_min({ratio} offset {week}, "
+        f"{_number(n.MISS_SHARE_BASELINE_FLOOR)})\n"
+        f"and on ({n.L_CHANNEL})\n{turns} >= {params.min_turns_misses}\n"
+        f"and on ({n.L_CHANNEL})\n{turns} offset {week} >= {params.min_turns_misses}"
+    )
+
+
+def misses_alert(params: RuleParams) -> dict[str, Any]:
+    """The not-understood share doubled against the same hour a week earlier (warning)."""
+    return {
+        "alert": MISSES_ALERT,
+        "expr": misses_alert_expr(params),
+        "for": params.misses_for,
+        "labels": {"severity": SEVERITY_WARNING},
+        "annotations": {
+            "summary": "Callers not understood twice as often as a week ago on {{ $labels.channel }}",
+            "description": "{{ $value | humanizePercentage }} of the {{ $labels.channel }} caller turns were not "
+                           "understood over the last {{ $labels.window }}, more than twice the share of the same "
+                           "hour a week earlier.",
+            "runbook_url": f"{params.runbook_base}/{MISSES_ALERT}.md",
+        },
+    }
 
 
 def alert_expr(spec: AlertSpec, params: RuleParams) -> str:
@@ -354,6 +415,7 @@ def alerting_rules(params: RuleParams) -> list[dict[str, Any]]:
                 "runbook_url": f"{params.runbook_base}/{spec.name}.md",
             },
         })
+    rules.append(misses_alert(params))
     rules.append({
         "alert": WATCHDOG,
         "expr": "vector(1)",
@@ -382,7 +444,7 @@ def recording_rule_names() -> frozenset[str]:
     """Every series name the recording rules create (what dashboards may reference besides raw series)."""
     return frozenset(
         record_name(key, kind) for key in RATIOS for kind in ("n", "ratio", "wilson_lower", "wilson_upper")
-    )
+    ) | {record_name(TURNS_KEY, "n"), record_name(MISSES_KEY, "ratio")}
 
 
 # --------------------------------------------------------------------------- alertmanager
