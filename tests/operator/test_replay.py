@@ -208,3 +208,14 @@ async def test_a_broken_rule_is_a_regression_that_fails_the_gate(
     assert report["totals"]["regressed"] == 1 and report["totals"]["improved"] == 0
     assert await asyncio.to_thread(replay.main, args(tmp_path, fail_on_regression=False)) == 0
     capsys.readouterr()
+
+
+def test_bench_replays_a_built_store_to_the_same_outcomes(tmp_path: Path) -> None:
+    """``make bench``'s replay phase: conversations saved through the store as the turn loop
+    saves them all replay unchanged, and the speed figures are reported."""
+    from bench import replay as bench_replay
+
+    figures = bench_replay.measure(120, workdir=tmp_path)
+    assert figures["replay_conversations"] == 120 and figures["replay_turns"] > 300
+    assert figures["replay_unchanged_share"] == 1.0
+    assert figures["replay_conversations_per_second"] > 0 and figures["replay_busy_day_seconds"] > 0
