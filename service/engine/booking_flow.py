@@ -138,7 +138,7 @@ def qualif_pref(t: Turn, x: Extraction, interrupted: bool) -> None:
         advance(t)
         return
     t.set_ctx(t.ctx.with_fail("preference"))
-    t.miss(MissField.PREFERENCE, MissReason.OUT_OF_HOURS if x.outside_hours else MissReason.NOTHING_FOUND)
+    t.miss(MissField.PREFERENCE)
     if t.ctx.failed("preference") <= PREF_RETRIES:
         t.say(replies.ASK_PREF_AGAIN)
         return
@@ -185,18 +185,17 @@ def wait_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
         t.say(replies.NAME_NOTED.format(who=t.for_whom()))
         t.resume()
         return
-    reason = MissReason.NOT_PROPOSED if isinstance(choice, int) else MissReason.NOTHING_FOUND
     if x.yes_no == "yes" and t.ctx.failed("which") == 0:
         t.miss(MissField.SLOT_CHOICE, MissReason.AMBIGUOUS)
         t.set_ctx(t.ctx.with_fail("which"))
         t.say(replies.ASK_WHICH_SLOT)
         return
     if t.ctx.failed("confirm") < t.limits.confirm_retry_max:
-        t.miss(MissField.SLOT_CHOICE, reason)
+        t.miss(MissField.SLOT_CHOICE)
         t.set_ctx(t.ctx.with_fail("confirm"))
         t.say(replies.CONFIRM_RETRY.format(slots=replies.ASK_WHICH_SLOT))
         return
-    t.fail(Field.SLOT_CHOICE, reason=reason)
+    t.fail(Field.SLOT_CHOICE)
 
 
 def qualif_phone(t: Turn, x: Extraction, interrupted: bool) -> None:

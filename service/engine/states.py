@@ -81,8 +81,6 @@ class MissReason(StrEnum):
     REFUSED = "refused"  # the caller declined, or asked why, after the explanation
     FIRST_NAME_ONLY = "first_name_only"  # a first name again, the last name still missing
     AMBIGUOUS = "ambiguous"  # a bare "oui" while three slots are proposed
-    NOT_PROPOSED = "not_proposed"  # "le cinquième" of three slots
-    OUT_OF_HOURS = "out_of_hours"  # only hours the practice never serves
 
 
 class BookingResult(StrEnum):
