@@ -77,8 +77,12 @@ class Metrics:
                 for stopped in itertools.product(n.CHANNELS, n.STOPPED_OUTCOMES, n.STOP_STATES):
                     self.objects[metric.name].labels(*stopped)
                 continue
-            if metric is n.INTENT_OVERRIDES or metric is n.UNDERSTANDING_MISSES:
-                continue  # state × intent (× field × reason) appear as they happen; totals use sum()
+            if metric is n.UNDERSTANDING_MISSES:
+                for channel, (state, fld) in itertools.product(n.CHANNELS, n.MISS_SITES):
+                    self.objects[metric.name].labels(channel, state, fld, n.MISS_SITE_REASON)
+                continue
+            if metric is n.INTENT_OVERRIDES:
+                continue  # state × intent pairs appear as they happen; totals use sum()
             for combo in itertools.product(*(values[label] for label in metric.labels)):
                 self.objects[metric.name].labels(*combo)
 

@@ -172,6 +172,18 @@ METRICS: Final = (
 STOPPED_OUTCOMES: Final = (Outcome.ABANDONED.value, Outcome.EXPIRED.value)
 STOP_STATES: Final = tuple(s.value for s in State if s not in TERMINAL)
 
+# The questions of the booking path, where misses happen every day: their "nothing found" series
+# start at 0 (the others appear as they happen).
+MISS_SITES: Final = (
+    (State.START.value, MissField.INTENT.value),
+    (State.QUALIF_NAME.value, MissField.NAME.value),
+    (State.QUALIF_PREF.value, MissField.PREFERENCE.value),
+    (State.WAIT_CONFIRM.value, MissField.SLOT_CHOICE.value),
+    (State.QUALIF_PHONE.value, MissField.PHONE.value),
+    (State.INTENT_ROUTER.value, MissField.MENU.value),
+)
+MISS_SITE_REASON: Final = MissReason.NOTHING_FOUND.value
+
 LABEL_VALUES: Final[dict[str, tuple[str, ...]]] = {
     L_CHANNEL: CHANNELS,
     L_OUTCOME: OUTCOMES,
