@@ -346,7 +346,7 @@ def recording_rules(params: RuleParams) -> list[dict[str, Any]]:
             {"record": record_name(key, "wilson_upper"), "expr": _wilson(key, window, params.z, True),
              "labels": labels},
         ]
-    return rules + misses_rules(params)
+    return rules
 
 
 # --------------------------------------------------------------------------- not understood
@@ -439,7 +439,6 @@ def alerting_rules(params: RuleParams) -> list[dict[str, Any]]:
                 "runbook_url": f"{params.runbook_base}/{spec.name}.md",
             },
         })
-    rules.append(misses_alert(params))
     rules.append({
         "alert": WATCHDOG,
         "expr": "vector(1)",
@@ -460,6 +459,9 @@ def rule_groups(params: RuleParams) -> dict[str, Any]:
         "groups": [
             {"name": "rdv.ratios", "rules": recording_rules(params)},
             {"name": "rdv.alerts", "rules": alerting_rules(params)},
+            # One group, in order: the alert reads the ratio recorded the same instant (rules of
+            # one group run one after the other; separate groups may not have run yet).
+            {"name": "rdv.understanding", "rules": [*misses_rules(params), misses_alert(params)]},
         ]
     }
 
