@@ -80,6 +80,13 @@ SQLITE_STEPS: tuple[tuple[str, ...], ...] = (
     (
         "CREATE INDEX conversations_choosing ON conversations (last_seen_at) WHERE outcome IS NULL AND state = 'WAIT_CONFIRM'",
     ),
+    # 3: Vapi signatures already accepted (replays refused, shared by replicas), and the row
+    # readiness probes write.
+    (
+        "CREATE TABLE seen_signatures (key TEXT PRIMARY KEY, seen_at TEXT NOT NULL)",
+        "CREATE INDEX seen_signatures_at ON seen_signatures (seen_at)",
+        "CREATE TABLE readiness (instance TEXT PRIMARY KEY, at TEXT NOT NULL)",
+    ),
 )
 
 # PostgreSQL: the same tables and indexes as SQLite, with native types. Datetimes are
@@ -159,5 +166,11 @@ POSTGRES_STEPS: tuple[tuple[str, ...], ...] = (
     # 2: callers still choosing among proposed slots (slot holds).
     (
         "CREATE INDEX conversations_choosing ON conversations (last_seen_at) WHERE outcome IS NULL AND state = 'WAIT_CONFIRM'",
+    ),
+    # 3: Vapi signatures already accepted, and the row readiness probes write.
+    (
+        "CREATE TABLE seen_signatures (key TEXT PRIMARY KEY, seen_at TIMESTAMPTZ NOT NULL)",
+        "CREATE INDEX seen_signatures_at ON seen_signatures (seen_at)",
+        "CREATE TABLE readiness (instance TEXT PRIMARY KEY, at TIMESTAMPTZ NOT NULL)",
     ),
 )
