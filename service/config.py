@@ -310,7 +310,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         raise ConfigError(f"RDV_STORE_TIMEOUT_SECONDS={store_timeout!r} must be in (0, 60]")
     reaper = _int(env, "RDV_REAPER_INTERVAL_SECONDS", 60, minimum=1)
     calendar_timeout = _seconds(env, "RDV_CALENDAR_TIMEOUT_SECONDS", 3.0, 60)
-    operator_token = env.get("RDV_OPERATOR_TOKEN", "").strip() or None
     return Settings(
         env=renv,
         data_dir=Path(env.get("RDV_DATA_DIR", "").strip() or "data"),
@@ -322,6 +321,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trace_secret=trace_secret,
         trace_ui_url=env.get("RDV_TRACE_UI_URL", "").strip() or None,
         operator_token=operator_token,
+        console=_console(env, operator_token),
+        alertmanager_url=_http_url(env, "RDV_ALERTMANAGER_URL"),
         vapi_llm_key=vapi_llm_key,
         vapi_secret=vapi_secret,
         vapi_auth=vapi_auth,
