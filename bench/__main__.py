@@ -33,6 +33,7 @@ from urllib.parse import quote
 import httpx
 
 from bench import client
+from bench import replay as bench_replay
 from telemetry.names import CALENDAR_OPERATIONS
 
 HERE = Path(__file__).resolve().parent
@@ -46,6 +47,7 @@ TARGETS = {
     "understanding_us_per_utterance": ("< 1000", lambda v: v < 1000),
     "extraction_us_per_turn": ("< 1000", lambda v: v < 1000),
     "rss_mb_after_10k_conversations": ("< 150", lambda v: v < 150),
+    "replay_busy_day_seconds": ("< 10", lambda v: v < 10),
 }
 
 
@@ -271,6 +273,8 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
     work = Path(tempfile.mkdtemp(prefix="rdv-bench-"))
     res: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "seconds": seconds}
     try:
+        print("replay: a store of 10,000 conversations, built then replayed in process …", file=sys.stderr)
+        res.update(bench_replay.measure(workdir=work))
         sink_port = free_port()
         with process([py, "-m", "bench.sink", str(sink_port)], dict(os.environ), None, work / "sink.log"):
             port = free_port()

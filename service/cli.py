@@ -17,7 +17,10 @@ from typing import Any
 from service.config import ConfigError, Settings, load_practice, load_settings
 from service.engine.model import RdvError
 
-TOOL_MODULES = ("service.tools.diagnose", "service.tools.simulate", "service.tools.probe", "service.tools.replay")
+TOOL_MODULES = (
+    "service.tools.diagnose", "service.tools.simulate", "service.tools.probe", "service.tools.replay",
+    "service.tools.misses",
+)
 
 
 def _server_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
@@ -85,7 +88,27 @@ def _understand(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"warning: {exc}; naive times read in Europe/Paris, outside_hours not computed", file=sys.stderr)
         practice = None
+    if args.check is not None:
+        return _check_labelled(args, practice)
     return batch.run(sys.stdin, sys.stdout, practice)
+
+
+def _check_labelled(args: argparse.Namespace, practice: Any) -> int:
+    """``rdv understand --check FILE.jsonl``: accuracy of a labelled file; exit 1 on any wrong answer."""
+    import json
+
+    from service.tools import labelled
+
+    try:
+        with open(args.check, encoding="utf-8") as lines:
+            records = labelled.read(lines, args.check)
+    except OSError as exc:
+        raise RdvError(f"--check {args.check}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise RdvError(str(exc)) from None
+    report = labelled.check(records, practice)
+    print(json.dumps(report.as_json(), ensure_ascii=False, indent=2) if args.json else labelled.render(report))
+    return 1 if report.wrong else 0
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -159,6 +182,10 @@ def build_parser() -> argparse.ArgumentParser:
                        help="on SIGTERM, how long /readyz fails before the server stops accepting")
     serve.set_defaults(func=_serve)
     understand = sub.add_parser("understand", help="parse JSON lines of caller phrases from stdin")
+    understand.add_argument("--check", metavar="FILE.jsonl", default=None,
+                            help="compare the answers with the file's labelled `expected` and report accuracy "
+                                 "(exit 1 when any is wrong)")
+    understand.add_argument("--json", action="store_true", help="with --check: the report as JSON")
     understand.set_defaults(func=_understand)
     migrate = sub.add_parser("migrate", help="apply the store's schema migrations")
     migrate.set_defaults(func=_migrate)

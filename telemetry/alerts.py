@@ -38,6 +38,7 @@ SEVERITY_WARNING: Final = "warning"
 SEVERITY_NONE: Final = "none"
 
 WATCHDOG: Final = "RdvWatchdog"
+MISSES_ALERT: Final = "RdvNotUnderstoodDoubled"
 CONVERSION_PAGE: Final = "RdvConversionBelowFloor"
 CONVERSION_WARNING: Final = "RdvConversionBelowTarget"  # inhibited while the page fires
 GENERATED_HEADER: Final = (
@@ -60,6 +61,10 @@ class RuleParams:
     min_phone_requests: int = 10
     min_slot_messages: int = 20
     min_calendar_requests: int = 20
+    misses_window: str = "1h"
+    misses_baseline_offset: str = "7d"
+    misses_for: str = "15m"
+    min_turns_misses: int = n.MISS_MIN_TURNS
     z: float = Z_ONE_SIDED_95
     runbook_base: str = RUNBOOK_DIR.as_posix()
 
@@ -285,7 +290,7 @@ ALERT_SPECS: Final = (
 
 def alert_names() -> tuple[str, ...]:
     """Every alert the rules define, the watchdog included."""
-    return (*(spec.name for spec in ALERT_SPECS), WATCHDOG)
+    return (*(spec.name for spec in ALERT_SPECS), MISSES_ALERT, WATCHDOG)
 
 
 def runbook_path(alert: str) -> Path:
@@ -344,6 +349,62 @@ def recording_rules(params: RuleParams) -> list[dict[str, Any]]:
     return rules
 
 
+# --------------------------------------------------------------------------- not understood
+MISSES_KEY: Final = "understanding_misses"
+TURNS_KEY: Final = "understanding_turns"
+PANEL_MISS_SHARE: Final = "Not-understood share of turns vs the same hour a week earlier"
+
+
+def _turns(window: str) -> str:
+    return by_channel_increase(f"{n.TURN_DURATION.name}_count", window)
+
+
+def _misses(window: str) -> str:
+    # No miss yet is a share of 0, not an absent series: the turns' zero stands in for it.
+    return f"(\n  {by_channel_increase(n.UNDERSTANDING_MISSES.name, window)}\n  or\n  {_turns(window)} * 0\n)"
+
+
+def misses_rules(params: RuleParams) -> list[dict[str, Any]]:
+    """Caller turns and the not-understood share of them, per channel, over the misses window."""
+    labels = {"window": params.misses_window}
+    return [
+        {"record": record_name(TURNS_KEY, "n"), "expr": _turns(params.misses_window), "labels": labels},
+        {"record": record_name(MISSES_KEY, "ratio"),
+         "expr": f"{_misses(params.misses_window)}\n/\n(\n  {_turns(params.misses_window)}\n)", "labels": labels},
+    ]
+
+
+def misses_alert_expr(params: RuleParams) -> str:
+    """The share over the growth factor times the share of the same hour a week earlier (a
+    baseline under the floor counts as the floor), with enough turns in both hours."""
+    matcher = f'{{window="{params.misses_window}"}}'
+    ratio, turns = record_name(MISSES_KEY, "ratio") + matcher, record_name(TURNS_KEY, "n") + matcher
+    week = params.misses_baseline_offset
+    return (
+        f"{ratio}\n  > {_number(n.MISS_SHARE_GROWTH)} * clamp_min({ratio} offset {week}, "
+        f"{_number(n.MISS_SHARE_BASELINE_FLOOR)})\n"
+        f"and on ({n.L_CHANNEL})\n{turns} >= {params.min_turns_misses}\n"
+        f"and on ({n.L_CHANNEL})\n{turns} offset {week} >= {params.min_turns_misses}"
+    )
+
+
+def misses_alert(params: RuleParams) -> dict[str, Any]:
+    """The not-understood share doubled against the same hour a week earlier (warning)."""
+    return {
+        "alert": MISSES_ALERT,
+        "expr": misses_alert_expr(params),
+        "for": params.misses_for,
+        "labels": {"severity": SEVERITY_WARNING},
+        "annotations": {
+            "summary": "Callers not understood twice as often as a week ago on {{ $labels.channel }}",
+            "description": "{{ $value | humanizePercentage }} of the {{ $labels.channel }} caller turns were not "
+                           "understood over the last {{ $labels.window }}, more than twice the share of the same "
+                           "hour a week earlier.",
+            "runbook_url": f"{params.runbook_base}/{MISSES_ALERT}.md",
+        },
+    }
+
+
 def alert_expr(spec: AlertSpec, params: RuleParams) -> str:
     """Ratio past the threshold, Wilson bound past it too, volume above the floor (value: ratio)."""
     window = spec_window(spec, params)
@@ -398,6 +459,9 @@ def rule_groups(params: RuleParams) -> dict[str, Any]:
         "groups": [
             {"name": "rdv.ratios", "rules": recording_rules(params)},
             {"name": "rdv.alerts", "rules": alerting_rules(params)},
+            # One group, in order: the alert reads the ratio recorded the same instant (rules of
+            # one group run one after the other; separate groups may not have run yet).
+            {"name": "rdv.understanding", "rules": [*misses_rules(params), misses_alert(params)]},
         ]
     }
 
@@ -406,7 +470,7 @@ def recording_rule_names() -> frozenset[str]:
     """Every series name the recording rules create (what dashboards may reference besides raw series)."""
     return frozenset(
         record_name(key, kind) for key in RATIOS for kind in ("n", "ratio", "wilson_lower", "wilson_upper")
-    )
+    ) | {record_name(TURNS_KEY, "n"), record_name(MISSES_KEY, "ratio")}
 
 
 # --------------------------------------------------------------------------- alertmanager

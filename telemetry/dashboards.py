@@ -430,6 +430,46 @@ def latency_row() -> Section:
     ]
 
 
+def by_revision(metric: n.Metric, series: str | None = None) -> str:
+    """``metric``'s rate per engine revision: each instance's series joined to its build info."""
+    info = f'{n.BUILD_INFO.name}{{instance=~"$instance"}}'
+    return (f"sum by ({n.L_ENGINE_REVISION}) (rate({sel(metric, series)}[{RATE_INTERVAL}]) "
+            f"* on (instance, job) group_left ({n.L_ENGINE_REVISION}) {info})")
+
+
+def misses_row() -> Section:
+    """Not understood: the share of turns against last week, by state and field, top reasons,
+    and by engine revision."""
+    misses, turns = n.UNDERSTANDING_MISSES, f"{n.TURN_DURATION.name}_count"
+    total_turns = f"scalar({increase(n.TURN_DURATION, RANGE, series=turns)})"
+    ratio = recorded(a.MISSES_KEY, "ratio")
+    return "Not understood", [
+        timeseries(a.PANEL_MISS_SHARE, "Share of caller turns the engine could not use (re-asks, help and "
+                   "menu prompts, recovery limits) over the alert window, the same hour a week earlier, and "
+                   "twice that: the alert line (`rdv misses` lists the utterances).",
+                   [Target(ratio, "{{channel}} {{window}}"),
+                    Target(f"{ratio} offset {a.RuleParams().misses_baseline_offset}", "{{channel}} a week earlier"),
+                    Target(f"{n.MISS_SHARE_GROWTH:g} * clamp_min({ratio} offset {a.RuleParams().misses_baseline_offset}, "
+                           f"{n.MISS_SHARE_BASELINE_FLOOR:g})", "{{channel}} alert line")],
+                   unit="percentunit", width=8),
+        bargauge("Not understood by state and field", "Misses of each field asked in each state, as a share "
+                 "of every caller turn over the range.",
+                 [Target(f"{increase(misses, RANGE, f'{n.L_STATE}, {n.L_FIELD}')} / {total_turns}",
+                         "{{state}} {{field}}", instant=True)], width=8),
+        bargauge("Top not-understood reasons", "The five most frequent (field, reason) pairs over the range.",
+                 [Target(f"topk(5, {increase(misses, RANGE, f'{n.L_FIELD}, {n.L_REASON}')})",
+                         "{{field}} {{reason}}", instant=True)], width=8),
+        timeseries("Not-understood share by engine revision", "Misses per caller turn, split by the engine "
+                   "revision (rdv_build_info) of the instance that answered: did it change with a deploy?",
+                   [Target(f"{by_revision(misses)} / {by_revision(n.TURN_DURATION, turns)}", "{{engine_revision}}")],
+                   unit="percentunit", width=12),
+        timeseries("Misses by field", "Caller turns not understood per interval, by field asked.",
+                   [Target(increase(misses, RATE_INTERVAL, n.L_FIELD), "{{field}}")], bars=True, stack=True,
+                   width=12),
+    ]
+
+
+
 def calendar_row() -> Section:
     """Requests to the practice's external calendar: failures, results and latency."""
     requests = n.CALENDAR_REQUESTS
@@ -451,8 +491,9 @@ def calendar_row() -> Section:
     ]
 
 
-SECTIONS: Final = (headline, conversion_row, funnel_row, booking_row, guards_row, slots_row, latency_row,
-                   calendar_row)
+
+SECTIONS: Final = (headline, conversion_row, funnel_row, booking_row, guards_row, misses_row, slots_row,
+                   latency_row, calendar_row)
 
 
 # --------------------------------------------------------------------------- dashboard

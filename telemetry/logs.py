@@ -38,6 +38,7 @@ TEMPLATES: Mapping[str, str] = {
     n.LOG_FILLER: "filler_detected {conv_id}, state={state}",
     n.LOG_FAQ_ANSWERED: "faq_answered {conv_id}, topic={topic}, state={state}",
     n.LOG_BOOKING_CANCELLED: "booking_cancelled {conv_id}",
+    n.LOG_NOT_UNDERSTOOD: "not_understood {conv_id}, state={state}, field={field}, reason={reason}, turn={turn}",
     n.LOG_CONVERSATION_ENDED: (
         "conversation_ended {conv_id}, channel={channel}, outcome={outcome}, state={state}, "
         "turns={turns}, reason={reason}"

@@ -14,6 +14,8 @@ from service.engine.states import (
     BookingResult,
     Channel,
     Field,
+    MissField,
+    MissReason,
     Outcome,
     OverrideIntent,
     State,
@@ -32,6 +34,8 @@ L_FIELD: Final = "field"
 L_INTENT: Final = "intent"
 L_CATEGORY: Final = "category"
 L_VERSION: Final = "version"
+L_ENGINE_REVISION: Final = "engine_revision"
+L_REASON: Final = "reason"
 L_OPERATION: Final = "operation"
 
 CHANNELS: Final = tuple(c.value for c in Channel)
@@ -40,6 +44,8 @@ STATES: Final = tuple(s.value for s in State)
 RESULTS: Final = tuple(r.value for r in BookingResult)
 FIELDS: Final = tuple(f.value for f in Field)
 INTENTS: Final = tuple(i.value for i in OverrideIntent)
+MISS_FIELDS: Final = tuple(f.value for f in MissField)
+MISS_REASONS: Final = tuple(r.value for r in MissReason)
 # What rdv asks the practice's external calendar (CalDAV or a read-only iCalendar feed), and how
 # each request ended: ``conflict`` is a slot found taken (a lost race, not a failure).
 CALENDAR_OPERATIONS: Final = (
@@ -155,8 +161,14 @@ CONVERSATION_TURNS: Final = Metric(
 ACTIVE_CONVERSATIONS: Final = Metric(
     "rdv_active_conversations", "gauge",
     "Conversations not yet ended, as last counted in the store.", (L_CHANNEL,))
+UNDERSTANDING_MISSES: Final = Metric(
+    "rdv_understanding_misses_total", "counter",
+    "Caller turns the engine could not use (a re-ask, a help or menu prompt, a recovery limit), "
+    "by channel, state, field asked and reason.", (L_CHANNEL, L_STATE, L_FIELD, L_REASON))
 BUILD_INFO: Final = Metric(
-    "rdv_build_info", "gauge", "Build information; always 1.", (L_VERSION,))
+    "rdv_build_info", "gauge",
+    "Build information; always 1. engine_revision: a hash of the engine's and understanding's sources.",
+    (L_VERSION, L_ENGINE_REVISION))
 CALENDAR_REQUESTS: Final = Metric(
     "rdv_calendar_requests_total", "counter",
     "Requests to the practice's external calendar, by operation and result "
@@ -171,7 +183,7 @@ METRICS: Final = (
     BOOKING_RETRIES, ANTI_LOOP, RECOVERY_LIMITS, RECOVERY_PROMPTS, INTERRUPTIONS,
     INTENT_OVERRIDES, FILLERS, SESSION_EXPIRIES, VAPI_ENDED_REASONS, SLOTS_MESSAGE_LENGTH,
     TURN_DURATION, CONVERSATION_TURNS, ACTIVE_CONVERSATIONS, BUILD_INFO, CALENDAR_REQUESTS,
-    CALENDAR_DURATION,
+    CALENDAR_DURATION, UNDERSTANDING_MISSES,
 )
 
 # Known label values, pre-initialised to 0 so that ratios exist before the first event.
@@ -179,6 +191,18 @@ METRICS: Final = (
 # can stop in (every state but the terminal ones).
 STOPPED_OUTCOMES: Final = (Outcome.ABANDONED.value, Outcome.EXPIRED.value)
 STOP_STATES: Final = tuple(s.value for s in State if s not in TERMINAL)
+
+# The questions of the booking path, where misses happen every day: their "nothing found" series
+# start at 0 (the others appear as they happen).
+MISS_SITES: Final = (
+    (State.START.value, MissField.INTENT.value),
+    (State.QUALIF_NAME.value, MissField.NAME.value),
+    (State.QUALIF_PREF.value, MissField.PREFERENCE.value),
+    (State.WAIT_CONFIRM.value, MissField.SLOT_CHOICE.value),
+    (State.QUALIF_PHONE.value, MissField.PHONE.value),
+    (State.INTENT_ROUTER.value, MissField.MENU.value),
+)
+MISS_SITE_REASON: Final = MissReason.NOTHING_FOUND.value
 
 LABEL_VALUES: Final[dict[str, tuple[str, ...]]] = {
     L_CHANNEL: CHANNELS,
@@ -219,6 +243,12 @@ LONG_SLOT_MESSAGE_SHARE_MAX: Final = 0.20
 TTS_CUT_RISK_CHARS: Final = 400
 # Past this share of failed calendar requests every booking call is transferred: page.
 CALENDAR_FAILURE_MAX: Final = 0.10  # seed 5.4: "Si length > 400 → version compacte"
+# Not-understood share of turns: alert when it is this many times the share of the same hour a
+# week earlier, with at least this many turns in both hours; a week-old share under the floor
+# counts as the floor (a quiet week must not make every miss look like a doubling).
+MISS_SHARE_GROWTH: Final = 2.0
+MISS_SHARE_BASELINE_FLOOR: Final = 0.02
+MISS_MIN_TURNS: Final = 100
 
 # --------------------------------------------------------------------------- log tags
 # The seed's grep patterns, byte for byte.
@@ -241,6 +271,7 @@ LOG_CONVERSATION_STARTED: Final = "conversation_started"
 LOG_VAPI_CALL_ENDED: Final = "vapi_call_ended"
 LOG_FAQ_ANSWERED: Final = "faq_answered"
 LOG_BOOKING_CANCELLED: Final = "booking_cancelled"
+LOG_NOT_UNDERSTOOD: Final = "not_understood"
 # Service-level lines (not about one engine event).
 LOG_CONFIG_WARNING: Final = "config_warning"
 LOG_DRAINING: Final = "draining"

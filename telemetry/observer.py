@@ -237,6 +237,7 @@ class Telemetry:
         log_pii: bool = False,
         trace_secret: bytes,
         version: str = "dev",
+        engine_revision: str | None = None,
         registry: CollectorRegistry | None = None,
         span_exporter: SpanExporter | None = None,
         log_stream: TextIO | None = None,
@@ -252,7 +253,7 @@ class Telemetry:
             tracing = False
         return cls(
             logger=make_logger(log_format, log_pii, log_stream),
-            metrics=Metrics(registry, version),
+            metrics=Metrics(registry, version, engine_revision),
             provider=provider,
             tracing=tracing,
             trace_secret=trace_secret,
@@ -392,6 +393,12 @@ class Telemetry:
                     field=event.field.value, attempts=event.attempts, to=event.to_state.value,
                 )
                 m.inc(n.RECOVERY_LIMITS, channel, event.field.value)
+            elif isinstance(event, ev.NotUnderstood):
+                self._emit(
+                    n.LOG_NOT_UNDERSTOOD, conv, meta,
+                    state=event.state.value, field=event.field.value, reason=event.reason.value, turn=event.turn,
+                )
+                m.inc(n.UNDERSTANDING_MISSES, channel, event.state.value, event.field.value, event.reason.value)
             elif isinstance(event, ev.IntentOverridden):
                 self._emit(
                     n.LOG_INTENT_OVERRIDE, conv, meta,

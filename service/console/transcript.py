@@ -156,6 +156,9 @@ NOTES: Final[Mapping[str, NoteMaker]] = {
     ev.RecoveryLimitReached.__name__: lambda d, tz: Note(
         "recovery", f"Limite de relance atteinte : {french.field(d.get('field'))} après {d.get('attempts')} "
         f"tentatives → {d.get('to_state')}", "bad"),
+    ev.NotUnderstood.__name__: lambda d, tz: Note(
+        "recovery", f"Non compris : {french.field(d.get('field'))} en {d.get('state')} ({d.get('reason')})"
+        + (f" → {d.get('fallback')}" if d.get("fallback") else ""), "warn"),
     ev.IntentOverridden.__name__: lambda d, tz: Note(
         "override", f"Intention prioritaire « {d.get('intent')} » en {d.get('state')} → {d.get('to_state')}"),
     ev.FillerDetected.__name__: lambda d, tz: Note("filler", "Hésitation : question reposée brièvement"),

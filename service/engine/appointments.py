@@ -34,7 +34,7 @@ from service.engine.model import (
 )
 from service.engine.nlu import SlotRef
 from service.engine.nlu.extract import Extraction
-from service.engine.states import Field, State
+from service.engine.states import Field, MissField, State
 from service.engine.turn import Turn
 
 S = State
@@ -317,6 +317,7 @@ def cancel_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
         t.say(replies.CANCEL_KEPT)
         t.menu()
     else:
+        t.miss(MissField.YES_NO)
         t.say(replies.YES_NO_AGAIN)
 
 
@@ -344,6 +345,7 @@ def modify_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
         t.say(replies.CANCEL_KEPT)
         t.menu()
     else:
+        t.miss(MissField.YES_NO)
         t.say(replies.YES_NO_AGAIN)
 
 

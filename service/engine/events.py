@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.engine.states import BookingResult, Channel, Field, Outcome, State
+from service.engine.states import (
+    BookingResult,
+    Channel,
+    Field,
+    MissField,
+    MissReason,
+    Outcome,
+    State,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +141,21 @@ class RecoveryLimitReached:
 
 
 @dataclass(frozen=True, slots=True)
+class NotUnderstood:
+    """The engine could not use what the caller said in ``state`` for ``field``: a re-ask, a
+    help or menu prompt, or (``fallback`` set) the recovery limit's transfer or menu.
+
+    ``turn`` is the caller turn's number, as stored with its text (the not-understood inbox
+    joins on it rather than copying the words)."""
+
+    state: State
+    field: MissField
+    reason: MissReason
+    turn: int
+    fallback: State | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IntentOverridden:
     """A strong intent or a FAQ question pre-empted ``state``."""
 
@@ -188,6 +211,7 @@ Event = (
     | SessionExpired
     | RecoveryStepped
     | RecoveryLimitReached
+    | NotUnderstood
     | IntentOverridden
     | FillerDetected
     | FaqAnswered

@@ -62,6 +62,27 @@ class Field(StrEnum):
     PHONE = "phone"
 
 
+class MissField(StrEnum):
+    """What the engine asked for and could not use (the not-understood inbox's fields)."""
+
+    INTENT = "intent"
+    NAME = "name"
+    PREFERENCE = "preference"
+    SLOT_CHOICE = "slot_choice"
+    PHONE = "phone"
+    MENU = "menu"
+    YES_NO = "yes_no"
+
+
+class MissReason(StrEnum):
+    """Why a caller turn could not be used."""
+
+    NOTHING_FOUND = "nothing_found"  # nothing of what was asked was heard
+    REFUSED = "refused"  # the caller declined, or asked why, after the explanation
+    FIRST_NAME_ONLY = "first_name_only"  # a first name again, the last name still missing
+    AMBIGUOUS = "ambiguous"  # a bare "oui" while three slots are proposed
+
+
 class BookingResult(StrEnum):
     """What the store answered to a booking attempt."""
 

@@ -12,6 +12,7 @@ from service.engine.events import (
     ConversationEnded,
     Event,
     Interrupted,
+    NotUnderstood,
     RecoveryLimitReached,
     RecoveryStepped,
     SlotsSent,
@@ -30,7 +31,16 @@ from service.engine.model import (
 )
 from service.engine.nlu import SlotRef
 from service.engine.practice import Practice
-from service.engine.states import TERMINAL, TERMINAL_OUTCOME, Channel, Field, Outcome, State
+from service.engine.states import (
+    TERMINAL,
+    TERMINAL_OUTCOME,
+    Channel,
+    Field,
+    MissField,
+    MissReason,
+    Outcome,
+    State,
+)
 from service.engine.table import allowed
 
 S = State
@@ -152,7 +162,11 @@ class Turn:
         self.say(replies.MENU)
         self.go(S.INTENT_ROUTER)
 
-    def fail(self, fld: Field, text: str | None = None) -> None:
+    def miss(self, fld: MissField, reason: MissReason = MissReason.NOTHING_FOUND, fallback: State | None = None) -> None:
+        """Report that this caller turn could not be used for ``fld`` (the not-understood inbox)."""
+        self.emit(NotUnderstood(self.conv.state, fld, reason, self.conv.turn_count, fallback))
+
+    def fail(self, fld: Field, text: str | None = None, reason: MissReason = MissReason.NOTHING_FOUND) -> None:
         """Count a failure of ``fld``: clarify (with ``text`` when given), or at the limit fall
         back (transfer or menu)."""
         key = fld.value
@@ -161,6 +175,7 @@ class Turn:
         limit = self.limits.recovery_limits.get(fld, 2)
         if attempts >= limit:
             to = self.limits.recovery_fallback
+            self.miss(MissField(fld.value), reason, to)
             self.emit(RecoveryLimitReached(fld, attempts, to))
             self.set_ctx(self.ctx.without_fail(key))
             if to is S.INTENT_ROUTER:
@@ -168,6 +183,7 @@ class Turn:
             else:
                 self.transfer(replies.TRANSFER_AFTER_FAILURES)
             return
+        self.miss(MissField(fld.value), reason)
         self.emit(RecoveryStepped(fld, attempts))
         self.say(text or replies.pick(replies.CLARIFY[fld], attempts - 1))
 

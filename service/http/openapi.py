@@ -139,6 +139,27 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/api/understanding/misses": {
+                "get": {
+                    "summary": "The not-understood inbox: caller turns the engine could not use, by state and field",
+                    "operationId": "getUnderstandingMisses",
+                    "parameters": [
+                        {"name": name, "in": "query", "required": False, "description": text, "schema": {"type": "string"}}
+                        for name, text in (
+                            ("since", "window start: ISO time with zone or a look-back like 24h, 7d (default 24h)"),
+                            ("until", "window end: ISO time with zone (default now)"),
+                            ("state", "only misses in this state"),
+                            ("field", ("only misses of this field (intent, name, preference, slot_choice, phone, menu, "
+                                      "yes_no)")),
+                            ("pii", "true: utterances unmasked (operator token required)"),
+                        )
+                    ],
+                    "responses": {
+                        "200": {"description": "the inbox", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        **_errors(401, 403, 422, 503),
+                    },
+                }
+            },
             "/vapi/chat/completions": {
                 "post": {
                     "summary": "Vapi custom LLM: one caller turn, streamed as OpenAI chunks",

@@ -135,6 +135,8 @@ MUTANTS: dict[str, tuple[a.RuleParams, list[str]]] = {
          "a few failed calendar requests on a quiet night do not page"],
     ),
     "without-both": (NO_GUARDS, ["three failed calls out of four at night do not page"]),
+    "without-turn-floor": (replace(a.RuleParams(), min_turns_misses=0),
+                           ["a jump on little traffic, or a few misses after a perfect week, do not alert"]),
 }
 
 
@@ -175,6 +177,23 @@ def test_every_alert_has_firing_silent_and_resolving_cases(alert: str) -> None:
     assert any(resolves(evals) for _, evals in cases), "no resolving case"
 
 
+def test_not_understood_alert_compares_with_last_week_above_a_floor() -> None:
+    """The not-understood share is judged against the same hour a week earlier (offset 7d) with
+    the contract's growth factor, baseline floor and turn floor in both hours; tested firing,
+    silent (little traffic, a perfect week, no week yet: one channel each) and resolving."""
+    expr = alert_rules(RULES.read_text("utf-8"))[a.MISSES_ALERT]["expr"]
+    assert f"> {n.MISS_SHARE_GROWTH} * clamp_min(" in expr and "offset 7d" in expr
+    assert f"offset 7d, {n.MISS_SHARE_BASELINE_FLOOR})" in expr
+    assert expr.count(f">= {n.MISS_MIN_TURNS}") == 2
+    cases = [(name, evals) for name, who, evals in _cases() if who == a.MISSES_ALERT]
+    assert any(any(f for _, f in evals) and not evals[-1][1] for _, evals in cases), "no firing-then-resolving case"
+    assert any(not any(f for _, f in evals) for _, evals in cases), "no silent case"
+    text = (ROOT / a.runbook_path(a.MISSES_ALERT)).read_text("utf-8")
+    assert f"**{a.PANEL_MISS_SHARE}**" in text and "rdv misses" in text and "rdv replay" in text
+    assert {"`RECOVERY_LIMITS", "`CONFIRM_RETRY_MAX", "`RDV_RECOVERY_FALLBACK"} <= {
+        w for w in re.findall(r"`[A-Z_]+", text)} and {"RECOVERY_LIMITS", "CONFIRM_RETRY_MAX"} <= config_constants()
+
+
 def test_the_watchdog_is_tested() -> None:
     """The always-firing watchdog has a unit test that expects it firing."""
     assert any(who == a.WATCHDOG and any(f for _, f in evals) for _, who, evals in _cases())
@@ -193,7 +212,7 @@ def test_the_seed_target_table_is_alerted_on_with_contract_thresholds() -> None:
         "RdvLongSlotMessages": (">", n.LONG_SLOT_MESSAGE_SHARE_MAX, "warning"),
         "RdvCalendarFailing": (">", n.CALENDAR_FAILURE_MAX, "critical"),
     }
-    assert set(rules) == {*expected, a.WATCHDOG}
+    assert set(rules) == {*expected, a.MISSES_ALERT, a.WATCHDOG}
     for name, (op, threshold, severity) in expected.items():
         rule = rules[name]
         bound = "wilson_upper" if op == "<" else "wilson_lower"
@@ -224,6 +243,9 @@ def test_rules_reference_only_contract_series() -> None:
         assert series_names(rule["expr"]) <= n.all_series() | recorded, rule["record"]
     for rule in groups["rdv.alerts"]:
         assert series_names(rule["expr"]) <= recorded, rule["alert"]
+    for rule in groups["rdv.understanding"]:
+        allowed = n.all_series() | recorded if "record" in rule else recorded
+        assert series_names(rule["expr"]) <= allowed, rule
 
 
 def test_long_message_alert_watches_voice_only() -> None:
