@@ -28,7 +28,14 @@ from typing import Any
 
 from service.engine import events as ev
 from service.engine.model import RdvError
-from service.engine.states import BookingResult, Field, Outcome, OverrideIntent, State
+from service.engine.states import (
+    BookingResult,
+    Field,
+    Outcome,
+    OverrideIntent,
+    State,
+    TransferReason,
+)
 from telemetry import names as n
 
 DEFAULT_WINDOW = "24h"
@@ -44,7 +51,7 @@ EVENT_KINDS: tuple[str, ...] = tuple(
         ev.TurnReceived, ev.StateChanged, ev.SlotsSent, ev.BookingResulted, ev.BookingRetried,
         ev.Interrupted, ev.AppointmentConfirmed, ev.AntiLoopTriggered, ev.SessionExpired,
         ev.RecoveryStepped, ev.RecoveryLimitReached, ev.IntentOverridden, ev.FaqAnswered,
-        ev.FillerDetected, ev.BookingCancelled,
+        ev.FillerDetected, ev.BookingCancelled, ev.Transferred,
     )
 )
 
@@ -126,6 +133,16 @@ PATTERNS: tuple[Cause, ...] = (
     Cause.SESSION_EXPIRED,
 )
 NOT_FAILURES = frozenset({Cause.CONFIRMED, Cause.CANCELLED, Cause.IN_PROGRESS})
+# Every failure cause, the seed's patterns first: the order that breaks ties in the ranking.
+FAILURE_CAUSES: tuple[Cause, ...] = (*PATTERNS, *(c for c in Cause if c not in PATTERNS and c not in NOT_FAILURES))
+# A transfer's reason (the engine's ``Transferred`` event) names its cause directly.
+TRANSFER_CAUSES: Mapping[str, Cause] = {
+    TransferReason.NO_SLOT.value: Cause.NO_SLOT,
+    TransferReason.SLOT_TAKEN.value: Cause.SLOT_TAKEN,
+    TransferReason.ANTI_LOOP.value: Cause.ANTI_LOOP,
+    TransferReason.BOOKING_ERROR.value: Cause.BOOKING_ERROR,
+    TransferReason.STORE_UNAVAILABLE.value: Cause.BOOKING_ERROR,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,9 +236,25 @@ RECOMMENDATIONS: Mapping[Cause, Recommendation] = {
     ),
 }
 
+# Causes the seed has no recipe for: still named (and ranked) with what to look at.
+OTHER_RECOMMENDATIONS: Mapping[Cause, Recommendation] = {
+    Cause.NO_SLOT: Recommendation(
+        label="no free slot matched the caller's preference ([NO_SLOT])",
+        action=(
+            "Callers are transferred because the calendar has nothing free for their preference "
+            "within the horizon: check the [NO_SLOT] lines (preference=, state=), free or add "
+            "slots, widen the opening hours or the booking horizon, and check closed dates."
+        ),
+        constant=None,
+        default=None,
+        suggestion="practice file: [hours], horizon_days, slot_minutes, min_lead_minutes",
+        seed="not in the manual (rdv's [NO_SLOT] line, rdv_transfers_total{reason=\"no_slot\"})",
+    ),
+}
+
 OTHER_LABELS: Mapping[Cause, str] = {
     Cause.BOOKING_ERROR: "the store failed to book",
-    Cause.NO_SLOT: "no free slot to propose",
+    Cause.NO_SLOT: OTHER_RECOMMENDATIONS[Cause.NO_SLOT].label,
     Cause.TRANSFERRED_OTHER: "transferred (caller asked for a human or other reason)",
     Cause.MENU: "left in the fallback menu",
     Cause.CALLER_HUNG_UP: "caller hung up with no failure logged",
@@ -261,6 +294,7 @@ class CallFacts:
     recovery_steps: int = 0
     faq_states: list[str] = field(default_factory=list)
     human_requested: bool = False
+    transfer_reason: str | None = None
     fillers: int = 0
     states_seen: set[str] = field(default_factory=set)
     confirmed_logged: bool = False
@@ -324,6 +358,8 @@ class CallFacts:
             out.append(f"faq state={state}")
         if self.human_requested:
             out.append("asked_for_human")
+        if self.transfer_reason:
+            out.append(f"transfer reason={self.transfer_reason}")
         if self.fillers:
             out.append(f"fillers={self.fillers}")
         return out
@@ -338,6 +374,9 @@ def cause_of(facts: CallFacts) -> Cause:
         return Cause.CANCELLED
     if status == Cause.IN_PROGRESS:
         return Cause.IN_PROGRESS
+    by_reason = TRANSFER_CAUSES.get(facts.transfer_reason or "")
+    if status == Outcome.TRANSFERRED and by_reason is not None:
+        return by_reason
     if facts.slot_taken:
         return Cause.SLOT_TAKEN
     if facts.anti_loop:
@@ -412,6 +451,8 @@ def _apply_event(facts: CallFacts, kind: str, data: Mapping[str, Any]) -> None:
         facts.fillers += 1
     elif kind == ev.BookingCancelled.__name__:
         facts.cancelled_logged = True
+    elif kind == ev.Transferred.__name__:
+        facts.transfer_reason = str(data.get("reason"))
 
 
 def facts_from_store(rows: Iterable[Mapping[str, Any]], events: Iterable[Any]) -> list[CallFacts]:
@@ -452,7 +493,7 @@ _TAGS: tuple[str, ...] = (
     n.LOG_BOOKING_RETRY, n.LOG_INTERRUPTION, n.LOG_RDV_CONFIRMED, n.LOG_ANTI_LOOP,
     n.LOG_SESSION_EXPIRED, n.LOG_RECOVERY_LIMIT, n.LOG_RECOVERY_STEP, n.LOG_INTENT_OVERRIDE,
     n.LOG_FILLER, n.LOG_FAQ_ANSWERED, n.LOG_BOOKING_CANCELLED, n.LOG_CONVERSATION_ENDED,
-    n.LOG_CONVERSATION_STARTED, n.LOG_VAPI_CALL_ENDED,
+    n.LOG_CONVERSATION_STARTED, n.LOG_VAPI_CALL_ENDED, n.LOG_NO_SLOT, n.LOG_TRANSFERRED,
 )
 _TAG_RE = re.compile(
     "|".join(
@@ -632,6 +673,10 @@ def _apply_record(facts: CallFacts, record: LogRecord) -> bool:
         facts.fillers += 1
     elif tag == n.LOG_BOOKING_CANCELLED:
         facts.cancelled_logged = True
+    elif tag == n.LOG_NO_SLOT:
+        facts.transfer_reason = TransferReason.NO_SLOT.value
+    elif tag == n.LOG_TRANSFERRED:
+        facts.transfer_reason = v.get("reason") or facts.transfer_reason
     elif tag == n.LOG_CONVERSATION_STARTED:
         facts.channel = v.get("channel") or facts.channel
     elif tag == n.LOG_CONVERSATION_ENDED:
@@ -776,9 +821,16 @@ def bookings(facts: Sequence[CallFacts], window: Window | None, until: datetime 
 
 
 def _recommendation(cause: Cause) -> dict[str, Any]:
-    rec = RECOMMENDATIONS[cause]
+    rec = RECOMMENDATIONS.get(cause) or OTHER_RECOMMENDATIONS.get(cause)
+    if rec is None:
+        rec = Recommendation(
+            label=OTHER_LABELS[cause],
+            action="The manual has no recipe for this cause: read the timelines of these conversations.",
+            constant=None, default=None, suggestion=None, seed="not in the manual",
+        )
     return {
         "pattern": cause.value,
+        "in_manual": cause in RECOMMENDATIONS,
         "label": rec.label,
         "action": rec.action,
         "constant": rec.constant,
@@ -819,9 +871,11 @@ def diagnose(
     final_states = Counter(
         f.final_state or "unknown" for f in facts if causes[f.conv_id] is not Cause.CONFIRMED
     )
+    # Every cause known, ranked by its share of the failures: the largest is named even when
+    # the manual has no recipe for it (a full calendar must not hide behind a minor pattern).
     patterns: list[dict[str, Any]] = []
     for cause in sorted(
-        (c for c in PATTERNS if cause_counts[c]), key=lambda c: (-cause_counts[c], PATTERNS.index(c))
+        (c for c in FAILURE_CAUSES if cause_counts[c]), key=lambda c: (-cause_counts[c], FAILURE_CAUSES.index(c))
     ):
         patterns.append({
             **_recommendation(cause),

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from service.engine.states import BookingResult, Channel, Field, Outcome, State
+from service.engine.states import BookingResult, Channel, Field, Outcome, State, TransferReason
 from telemetry import names as n
 
 RULES_FILE: Final = Path("alerts") / "rdv.rules.yml"
@@ -145,6 +145,10 @@ def _phone_limits(window: str) -> str:
     return by_channel_increase(selector(n.RECOVERY_LIMITS.name, field=Field.PHONE.value), window)
 
 
+def _no_slot_transfers(window: str) -> str:
+    return by_channel_increase(selector(n.TRANSFERS.name, reason=TransferReason.NO_SLOT.value), window)
+
+
 def _slot_messages(window: str) -> str:
     return by_channel_increase(f"{n.SLOTS_MESSAGE_LENGTH.name}_count", window)
 
@@ -160,6 +164,7 @@ RATIOS: Final = {
     "anti_loop": Ratio("anti_loop", _anti_loop, _ended),
     "phone_recovery": Ratio("phone_recovery", _phone_limits, _phone_requests),
     "long_slot_messages": Ratio("long_slot_messages", _long_slot_messages, _slot_messages),
+    "no_slot": Ratio("no_slot", _no_slot_transfers, _ended),
 }
 
 
@@ -191,6 +196,9 @@ PANEL_SLOT_TAKEN: Final = "Slot-taken share of booking attempts vs 5 %"
 PANEL_ANTI_LOOP: Final = "Anti-loop share of conversations vs 2 %"
 PANEL_PHONE_RECOVERY: Final = "Phone recovery share vs 10 %"
 PANEL_LONG_SLOTS: Final = "Slot messages over 350 characters vs 20 %"
+NO_SLOT_PERCENT: Final = f"{n.NO_SLOT_TRANSFER_SHARE_MAX * 100:g} %"
+PANEL_NO_SLOT: Final = f"No-slot transfers share of conversations vs {NO_SLOT_PERCENT}"
+PANEL_TRANSFERS: Final = "Transfers by reason"
 
 ALERT_SPECS: Final = (
     AlertSpec(
@@ -255,6 +263,17 @@ ALERT_SPECS: Final = (
         PANEL_LONG_SLOTS,
         ("SLOTS_MESSAGE_MAX_CHARS",),
         channel=Channel.VOICE.value,
+    ),
+    AlertSpec(
+        "RdvNoSlotTransfersHigh", "no_slot", True, n.NO_SLOT_TRANSFER_SHARE_MAX, SEVERITY_WARNING,
+        lambda p: p.min_conversations_warning,
+        "Callers transferred because no slot is free on {{ $labels.channel }}",
+        "{{ $value | humanizePercentage }} of the {{ $labels.channel }} conversations were "
+        "transferred because no free slot matched their preference over the last "
+        "{{ $labels.window }} (target below " + NO_SLOT_PERCENT + "): the calendar is full "
+        "or the horizon too short.",
+        PANEL_NO_SLOT,
+        ("RDV_PRACTICE_FILE",),
     ),
 )
 

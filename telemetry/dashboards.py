@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from service.engine.states import FUNNEL, BookingResult, Outcome, State
+from service.engine.states import FUNNEL, BookingResult, Outcome, State, TransferReason
 from telemetry import alerts as a
 from telemetry import names as n
 
@@ -390,6 +390,26 @@ def guards_row() -> Section:
     ]
 
 
+def transfers_row() -> Section:
+    """Why calls were handed over to a human, and the no-slot share the alert watches."""
+    no_slot = f'{n.L_REASON}="{TransferReason.NO_SLOT.value}"'
+    return "Transfers", [
+        timeseries(a.PANEL_TRANSFERS, "Calls handed over to a human, by reason (no_slot: nothing "
+                   "free matched the caller's preference in the horizon).",
+                   [Target(increase(n.TRANSFERS, RATE_INTERVAL, n.L_REASON), "{{reason}}")],
+                   stack=True, bars=True, width=8),
+        bargauge("Transfers by reason over the range", "Transfers per reason over the range.",
+                 [Target(increase(n.TRANSFERS, RANGE, n.L_REASON), "{{reason}}", instant=True)], width=8),
+        timeseries(a.PANEL_NO_SLOT, "Share of ended conversations transferred because no slot was "
+                   "free (live, and the recorded alert window with its Wilson lower bound).",
+                   [Target(f"{increase(n.TRANSFERS, RATE_INTERVAL, n.L_CHANNEL, matchers=[no_slot])} / "
+                           f"{increase(n.CONVERSATIONS_ENDED, RATE_INTERVAL, n.L_CHANNEL)}", "{{channel}}"),
+                    Target(recorded("no_slot", "ratio"), "{{channel}} {{window}} (alert window)"),
+                    Target(recorded("no_slot", "wilson_lower"), "{{channel}} {{window}} Wilson lower")],
+                   unit="percentunit", thresholds=ceiling_steps(n.NO_SLOT_TRANSFER_SHARE_MAX), width=8),
+    ]
+
+
 def slots_row() -> Section:
     """Slot-message length distribution and the share over the TTS threshold."""
     metric = n.SLOTS_MESSAGE_LENGTH
@@ -430,7 +450,9 @@ def latency_row() -> Section:
     ]
 
 
-SECTIONS: Final = (headline, conversion_row, funnel_row, booking_row, guards_row, slots_row, latency_row)
+SECTIONS: Final = (
+    headline, conversion_row, funnel_row, booking_row, transfers_row, guards_row, slots_row, latency_row,
+)
 
 
 # --------------------------------------------------------------------------- dashboard

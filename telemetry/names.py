@@ -17,6 +17,7 @@ from service.engine.states import (
     Outcome,
     OverrideIntent,
     State,
+    TransferReason,
 )
 
 PREFIX: Final = "rdv_"
@@ -32,6 +33,7 @@ L_FIELD: Final = "field"
 L_INTENT: Final = "intent"
 L_CATEGORY: Final = "category"
 L_VERSION: Final = "version"
+L_REASON: Final = "reason"
 
 CHANNELS: Final = tuple(c.value for c in Channel)
 OUTCOMES: Final = tuple(o.value for o in Outcome)
@@ -39,6 +41,7 @@ STATES: Final = tuple(s.value for s in State)
 RESULTS: Final = tuple(r.value for r in BookingResult)
 FIELDS: Final = tuple(f.value for f in Field)
 INTENTS: Final = tuple(i.value for i in OverrideIntent)
+TRANSFER_REASONS: Final = tuple(r.value for r in TransferReason)
 
 # Vapi ended reasons grouped by meaning (vapi-protocol.md §3); unknown strings are "other".
 ENDED_REASON_CATEGORIES: Final = (
@@ -127,6 +130,11 @@ FILLERS: Final = Metric(
 SESSION_EXPIRIES: Final = Metric(
     "rdv_session_expiries_total", "counter",
     "Conversations that expired after SESSION_TTL_MINUTES idle.", (L_CHANNEL,))
+TRANSFERS: Final = Metric(
+    "rdv_transfers_total", "counter",
+    "Calls handed over to a human, by channel and reason (caller_asked, recovery_limit, no_slot, "
+    "slot_taken, booking_error, store_unavailable, anti_loop, not_verified).",
+    (L_CHANNEL, L_REASON))
 VAPI_ENDED_REASONS: Final = Metric(
     "rdv_vapi_ended_reasons_total", "counter",
     "Vapi end-of-call reasons, grouped by category.", (L_CATEGORY,))
@@ -150,7 +158,7 @@ BUILD_INFO: Final = Metric(
 METRICS: Final = (
     CONVERSATIONS_STARTED, CONVERSATIONS_ENDED, CONVERSATIONS_STOPPED, STATE_TRANSITIONS, BOOKING_ATTEMPTS,
     BOOKING_RETRIES, ANTI_LOOP, RECOVERY_LIMITS, RECOVERY_PROMPTS, INTERRUPTIONS,
-    INTENT_OVERRIDES, FILLERS, SESSION_EXPIRIES, VAPI_ENDED_REASONS, SLOTS_MESSAGE_LENGTH,
+    INTENT_OVERRIDES, FILLERS, SESSION_EXPIRIES, TRANSFERS, VAPI_ENDED_REASONS, SLOTS_MESSAGE_LENGTH,
     TURN_DURATION, CONVERSATION_TURNS, ACTIVE_CONVERSATIONS, BUILD_INFO,
 )
 
@@ -166,6 +174,7 @@ LABEL_VALUES: Final[dict[str, tuple[str, ...]]] = {
     L_RESULT: RESULTS,
     L_FIELD: FIELDS,
     L_INTENT: INTENTS,
+    L_REASON: TRANSFER_REASONS,
     L_CATEGORY: ENDED_REASON_CATEGORIES,
     L_STATE: STATES,
     L_FROM: STATES,
@@ -193,6 +202,8 @@ ANTI_LOOP_MAX: Final = 0.02
 PHONE_RECOVERY_MAX: Final = 0.10
 LONG_SLOT_MESSAGE_CHARS: Final = 350
 LONG_SLOT_MESSAGE_SHARE_MAX: Final = 0.20
+# Not in the seed's table: callers transferred because no free slot matched their preference.
+NO_SLOT_TRANSFER_SHARE_MAX: Final = 0.10
 TTS_CUT_RISK_CHARS: Final = 400  # seed 5.4: "Si length > 400 → version compacte"
 
 # --------------------------------------------------------------------------- log tags
@@ -206,6 +217,9 @@ LOG_BOOKING_RETRY: Final = "[BOOKING_RETRY]"
 LOG_INTERRUPTION: Final = "[INTERRUPTION]"
 LOG_RDV_CONFIRMED: Final = "[RDV_CONFIRMED]"
 LOG_ANTI_LOOP: Final = "[ANTI_LOOP]"
+# rdv's own tags, in the seed's format.
+LOG_NO_SLOT: Final = "[NO_SLOT]"
+LOG_TRANSFERRED: Final = "[TRANSFER]"
 LOG_SESSION_EXPIRED: Final = "SESSION_EXPIRED"
 LOG_RECOVERY_LIMIT: Final = "recovery_limit_reached"
 LOG_RECOVERY_STEP: Final = "recovery_step"

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry
 
 from service.engine import events as ev
 from service.engine.model import Conversation
+from service.engine.states import Channel, TransferReason
 from telemetry import names as n
 from telemetry.logs import make_logger
 from telemetry.metrics import Metrics
@@ -386,6 +387,11 @@ class Telemetry:
                 self._emit(n.LOG_FAQ_ANSWERED, conv, meta, topic=event.topic, state=event.state.value)
             elif isinstance(event, ev.BookingCancelled):
                 self._emit(n.LOG_BOOKING_CANCELLED, conv, meta)
+            elif isinstance(event, ev.Transferred):
+                if event.reason is TransferReason.NO_SLOT:
+                    self._emit(n.LOG_NO_SLOT, conv, meta, preference=event.preference, state=event.state.value)
+                self._emit(n.LOG_TRANSFERRED, conv, meta, reason=event.reason.value, state=event.state.value)
+                m.inc(n.TRANSFERS, channel, event.reason.value)
             elif isinstance(event, ev.ConversationEnded):
                 self._emit(
                     n.LOG_CONVERSATION_ENDED, conv, meta,
@@ -483,6 +489,11 @@ class Telemetry:
         if conv is not None:
             self._emit(n.LOG_VAPI_CALL_ENDED, conv, None, reason=reason or "-", category=category)
         return category
+
+    def store_unavailable_transfer(self, conv_id: str) -> None:
+        """A voice call handed over because the store did not answer (no engine step ran)."""
+        self.metrics.inc(n.TRANSFERS, Channel.VOICE.value, TransferReason.STORE_UNAVAILABLE.value)
+        self.log.info(n.LOG_VAPI_STORE_UNAVAILABLE, conv_id=conv_id)
 
     def set_active(self, counts: dict[str, int]) -> None:
         """Set the active-conversations gauge from the store's counts per channel."""

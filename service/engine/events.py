@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.engine.states import BookingResult, Channel, Field, Outcome, State
+from service.engine.states import BookingResult, Channel, Field, Outcome, State, TransferReason
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +164,16 @@ class BookingCancelled:
 
 
 @dataclass(frozen=True, slots=True)
+class Transferred:
+    """The call is handed over to a human from ``state``, for ``reason``; ``preference`` is
+    the slot preference known then (what no slot matched, for ``no_slot``)."""
+
+    reason: TransferReason
+    state: State
+    preference: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationEnded:
     """The conversation got its one outcome."""
 
@@ -192,5 +202,6 @@ Event = (
     | FillerDetected
     | FaqAnswered
     | BookingCancelled
+    | Transferred
     | ConversationEnded
 )

@@ -70,6 +70,19 @@ class BookingResult(StrEnum):
     ERROR = "error"
 
 
+class TransferReason(StrEnum):
+    """Why a conversation was handed over to a human (the ``reason`` label of transfers)."""
+
+    CALLER_ASKED = "caller_asked"
+    RECOVERY_LIMIT = "recovery_limit"
+    NO_SLOT = "no_slot"
+    SLOT_TAKEN = "slot_taken"
+    BOOKING_ERROR = "booking_error"
+    STORE_UNAVAILABLE = "store_unavailable"
+    ANTI_LOOP = "anti_loop"
+    NOT_VERIFIED = "not_verified"
+
+
 class OverrideIntent(StrEnum):
     """Intents that pre-empt the current state (a FAQ answers and resumes)."""
 

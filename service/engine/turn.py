@@ -16,6 +16,7 @@ from service.engine.events import (
     RecoveryStepped,
     SlotsSent,
     StateChanged,
+    Transferred,
 )
 from service.engine.model import (
     Action,
@@ -30,7 +31,15 @@ from service.engine.model import (
 )
 from service.engine.nlu import SlotRef
 from service.engine.practice import Practice
-from service.engine.states import TERMINAL, TERMINAL_OUTCOME, Channel, Field, Outcome, State
+from service.engine.states import (
+    TERMINAL,
+    TERMINAL_OUTCOME,
+    Channel,
+    Field,
+    Outcome,
+    State,
+    TransferReason,
+)
 from service.engine.table import allowed
 
 S = State
@@ -141,9 +150,12 @@ class Turn:
         )
 
     # -- shared behaviours ---------------------------------------------------------
-    def transfer(self, text: str) -> None:
-        """Say ``text`` and hand the call over to the practice."""
+    def transfer(self, text: str, reason: TransferReason, pref: Preference | None = None) -> None:
+        """Say ``text`` and hand the call over to the practice, reporting ``reason`` (and the
+        preference in force: ``pref``, else the conversation's)."""
         self.say(text)
+        pref = pref or self.ctx.preference or Preference()
+        self.emit(Transferred(reason, self.conv.state, pref.label()))
         self.go(S.TRANSFERRED)
 
     def menu(self) -> None:
@@ -166,7 +178,7 @@ class Turn:
             if to is S.INTENT_ROUTER:
                 self.menu()
             else:
-                self.transfer(replies.TRANSFER_AFTER_FAILURES)
+                self.transfer(replies.TRANSFER_AFTER_FAILURES, TransferReason.RECOVERY_LIMIT)
             return
         self.emit(RecoveryStepped(fld, attempts))
         self.say(text or replies.pick(replies.CLARIFY[fld], attempts - 1))
@@ -219,7 +231,11 @@ class Turn:
         if self.propose(pref, intro, exclude_current=exclude_current, lead=lead):
             self.go(S.WAIT_CONFIRM)
         else:
-            self.transfer(replies.TRANSFER_NO_SLOT)
+            self.no_slot(pref)
+
+    def no_slot(self, pref: Preference) -> None:
+        """Nothing free matches ``pref`` in the horizon: hand over, naming the cause."""
+        self.transfer(replies.TRANSFER_NO_SLOT, TransferReason.NO_SLOT, pref)
 
     def book(self, idx: int) -> None:
         """Ask the shell to book proposed slot ``idx`` (replacing the appointment being moved)."""

@@ -143,13 +143,14 @@ def render(report: Mapping[str, Any]) -> str:
     lines += [f"  {state:<16}{count:>5}" for state, count in report["final_states"].items()] or ["  (none)"]
     lines += ["", "Failure causes"]
     lines += [
-        f"  {cause:<20}{count:>5}  {stats.cause_label(stats.Cause(cause))}"
-        for cause, count in report["causes"].items()
+        f"  {p['pattern']:<20}{p['conversations']:>5}  {p['share']:>6g} %  {p['label']}"
+        + ("" if p.get("in_manual", True) else "  (not in the manual)")
+        for p in report.get("patterns", [])
     ] or ["  (none)"]
     lines.append("")
     dominant = report.get("dominant")
     if dominant is None:
-        lines.append("Dominant failure pattern: none of the seed's patterns in this window")
+        lines.append("Dominant failure pattern: no failed conversation in this window")
     else:
         lines += [
             f"Dominant failure pattern: {dominant['pattern']} — {dominant['label']}",
@@ -160,7 +161,7 @@ def render(report: Mapping[str, Any]) -> str:
             lines.append(
                 f"  Constant: {dominant['constant']} — default {dominant['default']}; try {dominant['suggestion']}"
             )
-        else:
+        elif dominant["suggestion"]:
             lines.append(f"  Setting:  {dominant['suggestion']}")
         lines.append(f"  Seed:     {dominant['seed']}")
     rows = report["conversations"]

@@ -189,6 +189,7 @@ def test_the_seed_target_table_is_alerted_on_with_contract_thresholds() -> None:
         "RdvAntiLoopHigh": (">", n.ANTI_LOOP_MAX, "warning"),
         "RdvPhoneRecoveryHigh": (">", n.PHONE_RECOVERY_MAX, "warning"),
         "RdvLongSlotMessages": (">", n.LONG_SLOT_MESSAGE_SHARE_MAX, "warning"),
+        "RdvNoSlotTransfersHigh": (">", n.NO_SLOT_TRANSFER_SHARE_MAX, "warning"),
     }
     assert set(rules) == {*expected, a.WATCHDOG}
     for name, (op, threshold, severity) in expected.items():
@@ -234,7 +235,9 @@ def config_constants() -> set[str]:
     """The constants service/config.py reads: SPEC §1's table, RECOVERY_LIMITS, the fallback."""
     source = inspect.getsource(service.config)
     return set(service.config.CONSTANT_DEFAULTS) | {
-        name for name in ("RECOVERY_LIMITS", "RDV_RECOVERY_FALLBACK", "RDV_SLOT_HOLD_SECONDS") if f'"{name}' in source
+        name
+        for name in ("RECOVERY_LIMITS", "RDV_RECOVERY_FALLBACK", "RDV_SLOT_HOLD_SECONDS", "RDV_PRACTICE_FILE")
+        if f'"{name}' in source
     }
 
 
