@@ -295,7 +295,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300) -> dict[str, Any]:
                     res[f"turn_rps_telemetry_{label}"] = wrk(f"http://127.0.0.1:{port}", HERE / "turns.lua", seconds, 16)
                     if telemetry:
                         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-                        confirmed = _sum(metrics, 'rdv_conversations_ended_total{channel="text",outcome="confirmed"}')
+                        confirmed = _sum(metrics, 'rdv_conversations_ended_total{channel="text",outcome="confirmed",')
                         attempts = _sum(metrics, "rdv_booking_attempts_total")
                         res["booking_success_share"] = round(
                             _sum(metrics, 'rdv_booking_attempts_total{channel="text",result="success"}') / attempts, 3

@@ -9,7 +9,12 @@ Definitions (seed §5.5, over conversations whose ``last_seen_at`` falls in the 
 * ``total_sessions``: conversations in the window;
 * ``confirmed_bookings``, ``transferred``, ``intent_router``: conversations by outcome
   (a conversation still waiting in the fallback menu counts as ``intent_router``);
-* ``conversion_rate`` = confirmed / total, in percent;
+* ``conversion_rate`` = confirmed / ``booking_sessions``, in percent, where the booking
+  sessions are the conversations whose purpose is in ``telemetry.names.CONVERSION_PURPOSES``
+  (book, move, or ended before saying what for): cancellations and information-only calls are
+  not failed bookings and are reported apart (``cancellations``, ``information_calls``); the
+  alerts and the dashboard use the same population;
+* ``conversion_rate_all_sessions`` = confirmed / total, in percent: the manual's own figure;
 * ``abandon_rate`` = abandoned / total, in percent, where abandoned means the call ended
   (the caller hung up) or expired without any other outcome. Cancelled appointments and
   conversations still in progress are neither conversions nor abandons.
@@ -33,8 +38,10 @@ from service.engine.states import (
     Field,
     Outcome,
     OverrideIntent,
+    Purpose,
     State,
     TransferReason,
+    purpose_of,
 )
 from telemetry import names as n
 
@@ -119,6 +126,7 @@ class Cause(StrEnum):
     # Not failures.
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
+    NOT_A_BOOKING = "not_a_booking"
     IN_PROGRESS = "in_progress"
 
 
@@ -132,7 +140,7 @@ PATTERNS: tuple[Cause, ...] = (
     Cause.FAQ_WAIT_CONFIRM,
     Cause.SESSION_EXPIRED,
 )
-NOT_FAILURES = frozenset({Cause.CONFIRMED, Cause.CANCELLED, Cause.IN_PROGRESS})
+NOT_FAILURES = frozenset({Cause.CONFIRMED, Cause.CANCELLED, Cause.NOT_A_BOOKING, Cause.IN_PROGRESS})
 # Every failure cause, the seed's patterns first: the order that breaks ties in the ranking.
 FAILURE_CAUSES: tuple[Cause, ...] = (*PATTERNS, *(c for c in Cause if c not in PATTERNS and c not in NOT_FAILURES))
 # A transfer's reason (the engine's ``Transferred`` event) names its cause directly.
@@ -261,6 +269,7 @@ OTHER_LABELS: Mapping[Cause, str] = {
     Cause.UNKNOWN: "no outcome recorded",
     Cause.CONFIRMED: "confirmed",
     Cause.CANCELLED: "appointment cancelled",
+    Cause.NOT_A_BOOKING: "a cancellation or information call that did not end in one (not a booking)",
     Cause.IN_PROGRESS: "still in progress",
 }
 
@@ -315,6 +324,16 @@ class CallFacts:
     def asked_phone(self) -> bool:
         """True when the caller was asked a call-back number (or failed to give one)."""
         return State.QUALIF_PHONE.value in self.states_seen or Field.PHONE.value in self.recovery_limits
+
+    @property
+    def purpose(self) -> str:
+        """What the conversation was for (:func:`service.engine.states.purpose_of`)."""
+        return purpose_of(self.states_seen, bool(self.faq_states)).value
+
+    @property
+    def books(self) -> bool:
+        """True when the conversation belongs to the conversion population."""
+        return self.purpose in n.CONVERSION_PURPOSES
 
     @property
     def status(self) -> str:
@@ -374,6 +393,8 @@ def cause_of(facts: CallFacts) -> Cause:
         return Cause.CANCELLED
     if status == Cause.IN_PROGRESS:
         return Cause.IN_PROGRESS
+    if not facts.books:
+        return Cause.NOT_A_BOOKING
     by_reason = TRANSFER_CAUSES.get(facts.transfer_reason or "")
     if status == Outcome.TRANSFERRED and by_reason is not None:
         return by_reason
@@ -718,7 +739,8 @@ class Target:
 
 TARGETS: tuple[Target, ...] = (
     Target("confirmation_rate", "confirmation rate", ">", n.CONVERSION_TARGET,
-           "confirmed conversations", "conversations", "analyse the abandons (seed §5.3)"),
+           "confirmed booking conversations", "conversations that came to book or move",
+           "analyse the abandons (seed §5.3)"),
     Target("slot_taken_rate", "slot taken (success=False)", "<", n.SLOT_TAKEN_MAX,
            "booking attempts that lost the slot", "booking attempts",
            "retry is in place; watch [BOOKING_RETRY] (BOOKING_RETRY_MAX)"),
@@ -738,7 +760,9 @@ def _target_counts(facts: Sequence[CallFacts]) -> dict[str, tuple[int, int]]:
     results = [r for f in facts for r in f.booking_results]
     lengths = [x for f in facts for x in f.slot_lengths]
     return {
-        "confirmation_rate": (sum(1 for f in facts if f.status == Outcome.CONFIRMED), total),
+        "confirmation_rate": (
+            sum(1 for f in facts if f.books and f.status == Outcome.CONFIRMED), sum(1 for f in facts if f.books),
+        ),
         "slot_taken_rate": (results.count(BookingResult.SLOT_TAKEN.value), len(results)),
         "anti_loop_rate": (sum(1 for f in facts if f.anti_loop), total),
         "phone_recovery_rate": (
@@ -801,13 +825,20 @@ def bookings(facts: Sequence[CallFacts], window: Window | None, until: datetime 
         if f.status in (Outcome.ABANDONED.value, Outcome.EXPIRED.value)
     )
     reasons = Counter(f.ended_reason for f in facts if f.ended_reason)
+    purposes = Counter(f.purpose for f in facts)
+    booking = [f for f in facts if f.books]
     return {
         **_window_info(window, until),
         "total_sessions": total,
         "confirmed_bookings": statuses[Outcome.CONFIRMED.value],
         "transferred": statuses[Outcome.TRANSFERRED.value],
         "intent_router": statuses[Outcome.INTENT_ROUTER.value],
-        "conversion_rate": _pct(statuses[Outcome.CONFIRMED.value], total),
+        "conversion_rate": _pct(sum(1 for f in booking if f.status == Outcome.CONFIRMED), len(booking)),
+        "conversion_rate_all_sessions": _pct(statuses[Outcome.CONFIRMED.value], total),
+        "booking_sessions": len(booking),
+        "cancellations": purposes[Purpose.CANCEL.value],
+        "information_calls": purposes[Purpose.INFORMATION.value],
+        "purposes": {p.value: purposes[p.value] for p in Purpose},
         "abandon_rate": _pct(abandoned, total),
         "abandoned": abandoned,
         "outcomes": {
@@ -888,6 +919,8 @@ def diagnose(
         reverse=True,
     )
     confirmed = sum(1 for f in facts if causes[f.conv_id] is Cause.CONFIRMED)
+    booking = [f for f in facts if f.books]
+    purposes = Counter(f.purpose for f in facts)
     return {
         **_window_info(window, until),
         "source": source,
@@ -898,7 +931,11 @@ def diagnose(
             "failures": len(failures),
             "cancelled": sum(1 for c in causes.values() if c is Cause.CANCELLED),
             "in_progress": sum(1 for c in causes.values() if c is Cause.IN_PROGRESS),
-            "conversion_rate": _pct(confirmed, len(facts)),
+            "booking_sessions": len(booking),
+            "cancellations": purposes[Purpose.CANCEL.value],
+            "information_calls": purposes[Purpose.INFORMATION.value],
+            "conversion_rate": _pct(sum(1 for f in booking if causes[f.conv_id] is Cause.CONFIRMED), len(booking)),
+            "conversion_rate_all_sessions": _pct(confirmed, len(facts)),
         },
         "final_states": dict(final_states.most_common()),
         "causes": {

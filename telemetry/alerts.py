@@ -116,12 +116,22 @@ class Ratio:
     total: Callable[[str], str]
 
 
+def purpose_matcher() -> str:
+    """The ``purpose`` matcher of the conversion population (``names.CONVERSION_PURPOSES``)."""
+    return f'{n.L_PURPOSE}=~"{"|".join(n.CONVERSION_PURPOSES)}"'
+
+
 def _ended(window: str) -> str:
     return by_channel_increase(n.CONVERSATIONS_ENDED.name, window)
 
 
+def _booking_ended(window: str) -> str:
+    return by_channel_increase(f"{n.CONVERSATIONS_ENDED.name}{{{purpose_matcher()}}}", window)
+
+
 def _confirmed(window: str) -> str:
-    return by_channel_increase(selector(n.CONVERSATIONS_ENDED.name, outcome=Outcome.CONFIRMED.value), window)
+    confirmed = f'{n.L_OUTCOME}="{Outcome.CONFIRMED.value}"'
+    return by_channel_increase(f"{n.CONVERSATIONS_ENDED.name}{{{confirmed},{purpose_matcher()}}}", window)
 
 
 def _attempts(window: str) -> str:
@@ -159,7 +169,7 @@ def _long_slot_messages(window: str) -> str:
 
 
 RATIOS: Final = {
-    "conversion": Ratio("conversion", _confirmed, _ended),
+    "conversion": Ratio("conversion", _confirmed, _booking_ended),
     "slot_taken": Ratio("slot_taken", _slot_taken, _attempts),
     "anti_loop": Ratio("anti_loop", _anti_loop, _ended),
     "phone_recovery": Ratio("phone_recovery", _phone_limits, _phone_requests),

@@ -78,9 +78,19 @@ def long_slot_share(window: str) -> str:
 
 
 def conversion(window: str, by: str = "") -> str:
-    """Confirmed share of ended conversations over ``window``."""
+    """Confirmed share of the ended conversations of the conversion population (the purposes of
+    ``names.CONVERSION_PURPOSES``) over ``window``: the alerts' definition."""
+    ended, booking = n.CONVERSATIONS_ENDED, [a.purpose_matcher()]
+    return (
+        f"{increase(ended, window, by, matchers=booking, outcome=CONFIRMED)} / "
+        f"{increase(ended, window, by, matchers=booking)}"
+    )
+
+
+def conversion_all_sessions(window: str) -> str:
+    """The manual's figure: confirmed share of every ended conversation, whatever it was for."""
     ended = n.CONVERSATIONS_ENDED
-    return f"{increase(ended, window, by, outcome=CONFIRMED)} / {increase(ended, window, by)}"
+    return f"{increase(ended, window, outcome=CONFIRMED)} / {increase(ended, window)}"
 
 
 # --------------------------------------------------------------------------- panels
@@ -269,9 +279,14 @@ def headline() -> Section:
         f'severity!="{a.SEVERITY_NONE}"}}) or vector(0)'
     )
     return "Headline", [
-        stat("Conversion over the range", "Confirmed share of ended conversations: red under the "
-             "50 % floor, orange under the 70 % target.", Target(conversion(RANGE), instant=True),
-             unit="percentunit", thresholds=conversion_steps(), width=6),
+        stat("Conversion over the range", "Confirmed share of the ended conversations that came to "
+             "book or move (or ended before saying what for); cancellations and information calls "
+             "are not counted. Red under the 50 % floor, orange under the 70 % target.",
+             Target(conversion(RANGE), instant=True),
+             unit="percentunit", thresholds=conversion_steps()),
+        stat("Conversion, all sessions (manual)", "The manual's rate: confirmed share of every "
+             "ended conversation, cancellations and information calls included.",
+             Target(conversion_all_sessions(RANGE), instant=True), unit="percentunit"),
         stat("Conversations ended", "Conversations that reached an outcome over the range.",
              Target(increase(ended, RANGE), instant=True)),
         stat("Bookings confirmed", "Conversations that ended with a confirmed appointment.",
@@ -279,7 +294,7 @@ def headline() -> Section:
         stat("Active conversations", "Conversations not yet ended, as last counted in the store.",
              Target(f"sum ({sel(n.ACTIVE_CONVERSATIONS)})", instant=True)),
         stat("Firing alerts", "rdv alerts firing now (the watchdog excluded).",
-             Target(firing, instant=True), thresholds=ceiling_steps(1), width=6),
+             Target(firing, instant=True), thresholds=ceiling_steps(1)),
     ]
 
 
@@ -300,6 +315,10 @@ def conversion_row() -> Section:
                     "{{channel}}")],
             unit="reqps",
         ),
+        bargauge("Conversations by purpose", "Ended conversations over the range by what they "
+                 "were for: book, move and undeclared make the conversion population; cancel and "
+                 "information are counted apart.",
+                 [Target(increase(n.CONVERSATIONS_ENDED, RANGE, n.L_PURPOSE), "{{purpose}}", instant=True)]),
     ]
 
 

@@ -42,7 +42,7 @@ TEMPLATES: Mapping[str, str] = {
     n.LOG_BOOKING_CANCELLED: "booking_cancelled {conv_id}",
     n.LOG_CONVERSATION_ENDED: (
         "conversation_ended {conv_id}, channel={channel}, outcome={outcome}, state={state}, "
-        "turns={turns}, reason={reason}"
+        "turns={turns}, reason={reason}, purpose={purpose}"
     ),
     n.LOG_CONVERSATION_STARTED: "conversation_started {conv_id}, channel={channel}",
     n.LOG_VAPI_CALL_ENDED: "vapi_call_ended {conv_id}, reason={reason}, category={category}",

@@ -16,6 +16,7 @@ from service.engine.states import (
     Field,
     Outcome,
     OverrideIntent,
+    Purpose,
     State,
     TransferReason,
 )
@@ -34,6 +35,7 @@ L_INTENT: Final = "intent"
 L_CATEGORY: Final = "category"
 L_VERSION: Final = "version"
 L_REASON: Final = "reason"
+L_PURPOSE: Final = "purpose"
 
 CHANNELS: Final = tuple(c.value for c in Channel)
 OUTCOMES: Final = tuple(o.value for o in Outcome)
@@ -42,6 +44,12 @@ RESULTS: Final = tuple(r.value for r in BookingResult)
 FIELDS: Final = tuple(f.value for f in Field)
 INTENTS: Final = tuple(i.value for i in OverrideIntent)
 TRANSFER_REASONS: Final = tuple(r.value for r in TransferReason)
+PURPOSES: Final = tuple(p.value for p in Purpose)
+# THE conversion population, for stats, recording rules, dashboards and alerts alike: the
+# conversations that came to book or move an appointment, and those that ended before saying
+# what they wanted (a caller lost at the greeting may have wanted to book: excluding them would
+# hide a broken greeting). Cancellations and information-only calls are counted apart.
+CONVERSION_PURPOSES: Final = (Purpose.BOOK.value, Purpose.MOVE.value, Purpose.UNDECLARED.value)
 
 # Vapi ended reasons grouped by meaning (vapi-protocol.md §3); unknown strings are "other".
 ENDED_REASON_CATEGORIES: Final = (
@@ -91,8 +99,9 @@ CONVERSATIONS_STARTED: Final = Metric(
     "Conversations started, by channel.", (L_CHANNEL,))
 CONVERSATIONS_ENDED: Final = Metric(
     "rdv_conversations_ended_total", "counter",
-    "Conversations ended, by channel and outcome (exactly one outcome each).",
-    (L_CHANNEL, L_OUTCOME))
+    "Conversations ended, by channel, outcome (exactly one outcome each) and purpose (book, move, "
+    "cancel, information, undeclared).",
+    (L_CHANNEL, L_OUTCOME, L_PURPOSE))
 CONVERSATIONS_STOPPED: Final = Metric(
     "rdv_conversations_stopped_total", "counter",
     "Conversations that ended without a result of their own (caller hung up, session expired), "
@@ -175,6 +184,7 @@ LABEL_VALUES: Final[dict[str, tuple[str, ...]]] = {
     L_FIELD: FIELDS,
     L_INTENT: INTENTS,
     L_REASON: TRANSFER_REASONS,
+    L_PURPOSE: PURPOSES,
     L_CATEGORY: ENDED_REASON_CATEGORIES,
     L_STATE: STATES,
     L_FROM: STATES,

@@ -396,9 +396,9 @@ class Telemetry:
                 self._emit(
                     n.LOG_CONVERSATION_ENDED, conv, meta,
                     channel=event.channel.value, outcome=event.outcome.value, state=event.state.value,
-                    turns=event.turns, reason=event.reason or "-",
+                    turns=event.turns, reason=event.reason or "-", purpose=event.purpose.value,
                 )
-                m.inc(n.CONVERSATIONS_ENDED, event.channel.value, event.outcome.value)
+                m.inc(n.CONVERSATIONS_ENDED, event.channel.value, event.outcome.value, event.purpose.value)
                 if event.outcome.value in n.STOPPED_OUTCOMES:
                     m.inc(n.CONVERSATIONS_STOPPED, event.channel.value, event.outcome.value, event.state.value)
                 m.observe(

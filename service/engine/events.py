@@ -9,7 +9,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.engine.states import BookingResult, Channel, Field, Outcome, State, TransferReason
+from service.engine.states import (
+    BookingResult,
+    Channel,
+    Field,
+    Outcome,
+    Purpose,
+    State,
+    TransferReason,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +190,7 @@ class ConversationEnded:
     state: State
     turns: int
     reason: str | None = None
+    purpose: Purpose = Purpose.UNDECLARED
 
 
 Event = (

@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 from typing import Any, Literal
 
 from service.engine.events import Event
-from service.engine.states import BookingResult, Channel, Field, Outcome, State
+from service.engine.states import BookingResult, Channel, Field, Outcome, Purpose, State
 
 
 class RdvError(Exception):
@@ -138,6 +138,8 @@ class Context:
     # Cancel / move: what the caller said of the appointment, and the one it designates.
     lookup: Lookup | None = None
     target: BookingRef | None = None
+    # What the conversation is for, as shown so far (states entered, FAQ answered).
+    purpose: Purpose = Purpose.UNDECLARED
 
     @property
     def full_name(self) -> str:

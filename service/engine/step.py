@@ -51,6 +51,7 @@ from service.engine.states import (
     Field,
     Outcome,
     OverrideIntent,
+    Purpose,
     State,
     TransferReason,
 )
@@ -208,6 +209,7 @@ def _caller_said(t: Turn, said: CallerSaid) -> None:
         if state is not S.START:
             t.emit(IntentOverridden(state, OverrideIntent.FAQ.value, state))
         t.emit(FaqAnswered(topic, state))
+        t.show_purpose(Purpose.INFORMATION)
         t.say(t.practice.faq.get(topic, replies.FAQ_UNKNOWN))
         t.resume()
         return

@@ -32,13 +32,16 @@ from service.engine.model import (
 from service.engine.nlu import SlotRef
 from service.engine.practice import Practice
 from service.engine.states import (
+    STATE_PURPOSE,
     TERMINAL,
     TERMINAL_OUTCOME,
     Channel,
     Field,
     Outcome,
+    Purpose,
     State,
     TransferReason,
+    stronger,
 )
 from service.engine.table import allowed
 
@@ -95,6 +98,7 @@ class Turn:
             raise EngineInvariantError(f"transition {current} → {to} is not in the table")
         self.emit(StateChanged(current, to, self.now))
         self.conv = replace(self.conv, state=to, state_entered_at=self.now)
+        self.show_purpose(STATE_PURPOSE.get(to))
         if to in TERMINAL:
             self.end(TERMINAL_OUTCOME[to])
         if to is S.TRANSFERRED:
@@ -105,9 +109,17 @@ class Turn:
         if self.conv.outcome is not None:
             return
         self.conv = replace(self.conv, outcome=outcome)
+        self.show_purpose(STATE_PURPOSE.get(self.conv.state))
         self.emit(
-            ConversationEnded(self.conv.channel, outcome, self.conv.state, self.conv.turn_count, reason)
+            ConversationEnded(
+                self.conv.channel, outcome, self.conv.state, self.conv.turn_count, reason, self.ctx.purpose
+            )
         )
+
+    def show_purpose(self, shown: Purpose | None) -> None:
+        """Note what the conversation is for (the strongest purpose shown so far wins)."""
+        if shown is not None and stronger(self.ctx.purpose, shown) is not self.ctx.purpose:
+            self.set_ctx(replace(self.ctx, purpose=shown))
 
     def local(self, moment: datetime) -> datetime:
         """``moment`` in the practice's time zone."""

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from service.engine.model import BookingRef, Context, Conversation, Lookup, Preference, Slot, Window
-from service.engine.states import Channel, Outcome, State
+from service.engine.states import Channel, Outcome, Purpose, State
 from service.storage.base import BookingRow, EventRecord, TurnRecord, UnconfirmedBooking
 
 
@@ -148,6 +148,7 @@ def context_to_json(ctx: Context) -> str:
         "relation": ctx.relation,
         "lookup": lookup_to_json(ctx.lookup),
         "target": _ref_json(ctx.target),
+        "purpose": None if ctx.purpose is Purpose.UNDECLARED else ctx.purpose.value,
     }
     data.update({k: v for k, v in optional.items() if v is not None})
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -178,6 +179,7 @@ def context_from_json(raw: str | None) -> Context:
         patient_last=data.get("patient_last"),
         relation=data.get("relation"),
         lookup=lookup_from_json(data.get("lookup")),
+        purpose=Purpose(data.get("purpose") or Purpose.UNDECLARED.value),
         target=_ref(data.get("target")),
     )
 

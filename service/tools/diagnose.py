@@ -128,8 +128,13 @@ def render(report: Mapping[str, Any]) -> str:
         f"rdv diagnose — {report['source']}, {scope}",
         "",
         (
-            f"Conversations {s['conversations']} · confirmed {s['confirmed']} ({s['conversion_rate']:g} %) · "
+            f"Conversations {s['conversations']} · confirmed {s['confirmed']} · "
             f"failed {s['failures']} · cancelled {s['cancelled']} · in progress {s['in_progress']}"
+        ),
+        (
+            f"Conversion {s['conversion_rate']:g} % of {s.get('booking_sessions', '?')} booking conversations "
+            f"(book, move, undeclared) · all sessions {s.get('conversion_rate_all_sessions', 0):g} % (manual §5.5) · "
+            f"cancellations {s.get('cancellations', 0)} · information calls {s.get('information_calls', 0)}"
         ),
         "",
         "Targets (seed §5.7)",
