@@ -15,6 +15,8 @@ Definitions (seed §5.5, over conversations whose ``last_seen_at`` falls in the 
   not failed bookings and are reported apart (``cancellations``, ``information_calls``); the
   alerts and the dashboard use the same population;
 * ``conversion_rate_all_sessions`` = confirmed / total, in percent: the manual's own figure;
+* test conversations (``rdv probe``, ``rdv simulate``: ids starting ``synthetic-``) are left out
+  of every figure and only counted (``synthetic_sessions``);
 * ``abandon_rate`` = abandoned / total, in percent, where abandoned means the call ended
   (the caller hung up) or expired without any other outcome. Cancelled appointments and
   conversations still in progress are neither conversions nor abandons.
@@ -287,6 +289,7 @@ class CallFacts:
 
     conv_id: str
     channel: str | None = None
+    synthetic: bool = False  # rdv probe / rdv simulate: counted apart, in nothing else
     final_state: str | None = None
     outcome: str | None = None
     turns: int = 0
@@ -490,6 +493,7 @@ def facts_from_store(rows: Iterable[Mapping[str, Any]], events: Iterable[Any]) -
             turns=int(row.get("turn_count") or 0),
             ended_reason=row.get("ended_reason"),
             last_seen_at=_when(row.get("last_seen_at")),
+            synthetic=bool(row.get("synthetic")) or n.is_synthetic(conv_id),
         )
     for event in events:
         facts = by_id.get(event.conv_id)
@@ -624,7 +628,9 @@ def facts_from_log(lines: Iterable[str], since: datetime | None = None) -> list[
             continue
         facts = by_id.get(record.conv_id)
         if facts is None:
-            facts = by_id[record.conv_id] = CallFacts(conv_id=record.conv_id)
+            facts = by_id[record.conv_id] = CallFacts(
+                conv_id=record.conv_id, synthetic=n.is_synthetic(record.conv_id)
+            )
         if record.at is not None:
             facts.last_seen_at = record.at
         ends_logged |= _apply_record(facts, record)
@@ -816,6 +822,8 @@ def _window_info(window: Window | None, until: datetime | None) -> dict[str, Any
 
 def bookings(facts: Sequence[CallFacts], window: Window | None, until: datetime | None) -> dict[str, Any]:
     """The ``GET /api/stats/bookings`` answer (definitions in the module docstring)."""
+    synthetic = sum(1 for f in facts if f.synthetic)
+    facts = [f for f in facts if not f.synthetic]
     statuses = Counter(f.status for f in facts)
     total = len(facts)
     abandoned = statuses[Outcome.ABANDONED.value] + statuses[Outcome.EXPIRED.value]
@@ -839,6 +847,7 @@ def bookings(facts: Sequence[CallFacts], window: Window | None, until: datetime 
         "cancellations": purposes[Purpose.CANCEL.value],
         "information_calls": purposes[Purpose.INFORMATION.value],
         "purposes": {p.value: purposes[p.value] for p in Purpose},
+        "synthetic_sessions": synthetic,
         "abandon_rate": _pct(abandoned, total),
         "abandoned": abandoned,
         "outcomes": {
@@ -895,7 +904,10 @@ def diagnose(
 ) -> dict[str, Any]:
     """The seed's checklist (§5.8 J+1) automated: per conversation final state, turns and
     cause; final states of non-confirmed conversations; causes; the dominant failure pattern
-    with the action and constant the seed recommends; the target table."""
+    with the action and constant the seed recommends; the target table. Test conversations
+    (``rdv probe``, ``rdv simulate``) are only counted, as ``synthetic``."""
+    synthetic = sum(1 for f in facts if f.synthetic)
+    facts = [f for f in facts if not f.synthetic]
     causes = {f.conv_id: cause_of(f) for f in facts}
     failures = [f for f in facts if causes[f.conv_id] not in NOT_FAILURES]
     cause_counts = Counter(causes[f.conv_id] for f in failures)
@@ -936,6 +948,7 @@ def diagnose(
             "information_calls": purposes[Purpose.INFORMATION.value],
             "conversion_rate": _pct(sum(1 for f in booking if causes[f.conv_id] is Cause.CONFIRMED), len(booking)),
             "conversion_rate_all_sessions": _pct(confirmed, len(facts)),
+            "synthetic": synthetic,
         },
         "final_states": dict(final_states.most_common()),
         "causes": {

@@ -319,6 +319,9 @@ def conversion_row() -> Section:
                  "were for: book, move and undeclared make the conversion population; cancel and "
                  "information are counted apart.",
                  [Target(increase(n.CONVERSATIONS_ENDED, RANGE, n.L_PURPOSE), "{{purpose}}", instant=True)]),
+        bargauge("Test conversations (probe, simulate) over the range", "Conversations of rdv probe "
+                 "and rdv simulate (ids synthetic-…), by outcome: counted here and in no other panel.",
+                 [Target(increase(n.SYNTHETIC_CONVERSATIONS, RANGE, n.L_OUTCOME), "{{outcome}}", instant=True)]),
     ]
 
 

@@ -161,6 +161,10 @@ CONVERSATION_TURNS: Final = Metric(
 ACTIVE_CONVERSATIONS: Final = Metric(
     "rdv_active_conversations", "gauge",
     "Conversations not yet ended, as last counted in the store.", (L_CHANNEL,))
+SYNTHETIC_CONVERSATIONS: Final = Metric(
+    "rdv_synthetic_conversations_total", "counter",
+    "Test conversations (rdv probe, rdv simulate) ended, by channel and outcome; they count in no "
+    "other conversation series.", (L_CHANNEL, L_OUTCOME))
 BUILD_INFO: Final = Metric(
     "rdv_build_info", "gauge", "Build information; always 1.", (L_VERSION,))
 
@@ -168,7 +172,7 @@ METRICS: Final = (
     CONVERSATIONS_STARTED, CONVERSATIONS_ENDED, CONVERSATIONS_STOPPED, STATE_TRANSITIONS, BOOKING_ATTEMPTS,
     BOOKING_RETRIES, ANTI_LOOP, RECOVERY_LIMITS, RECOVERY_PROMPTS, INTERRUPTIONS,
     INTENT_OVERRIDES, FILLERS, SESSION_EXPIRIES, TRANSFERS, VAPI_ENDED_REASONS, SLOTS_MESSAGE_LENGTH,
-    TURN_DURATION, CONVERSATION_TURNS, ACTIVE_CONVERSATIONS, BUILD_INFO,
+    TURN_DURATION, CONVERSATION_TURNS, ACTIVE_CONVERSATIONS, SYNTHETIC_CONVERSATIONS, BUILD_INFO,
 )
 
 # Known label values, pre-initialised to 0 so that ratios exist before the first event.
@@ -287,3 +291,14 @@ ATTRIBUTES: Final = (
 )
 
 SERVICE_NAME: Final = "rdv"
+
+# --------------------------------------------------------------------------- synthetic traffic
+# Conversation ids (text API) and Vapi call ids of `rdv probe` and `rdv simulate` start with this:
+# such conversations are stored with ``synthetic`` set and counted only in SYNTHETIC_CONVERSATIONS
+# (``grep -v -F "synthetic-"`` keeps them out of the manual's recipes too).
+SYNTHETIC_PREFIX: Final = "synthetic-"
+
+
+def is_synthetic(conv_id: str) -> bool:
+    """True for the id of a test conversation (``rdv probe``, ``rdv simulate``)."""
+    return conv_id.startswith(SYNTHETIC_PREFIX)

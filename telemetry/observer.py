@@ -102,6 +102,30 @@ def _preview(message: str) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
+class _Noop:
+    """A counter child that counts nothing."""
+
+    def inc(self, amount: float = 1) -> None:
+        """Count nothing."""
+
+
+class SyntheticMetrics:
+    """What a test conversation (``rdv probe``, ``rdv simulate``) moves: its own ended counter
+    only, never a business series (conversion, funnel, where calls stop, the alerts' ratios)."""
+
+    def __init__(self, real: Metrics) -> None:
+        self.real = real
+        self.started: dict[str, _Noop] = {c: _Noop() for c in n.CHANNELS}
+
+    def inc(self, metric: n.Metric, *labels: str) -> None:
+        """Count an ended test conversation by channel and outcome; ignore the rest."""
+        if metric is n.CONVERSATIONS_ENDED:
+            self.real.inc(n.SYNTHETIC_CONVERSATIONS, labels[0], labels[1])
+
+    def observe(self, metric: n.Metric, value: float, trace_id: str | None, *labels: str) -> None:
+        """Record nothing."""
+
+
 class TurnScope:
     """Telemetry of one caller turn: its server span, its booking spans, its latency.
 
@@ -209,6 +233,7 @@ class Telemetry:
         self.secret = trace_secret
         self.json_logs = log_format == "json"
         self.enabled = enabled
+        self.synthetic_metrics = SyntheticMetrics(metrics)
         self._hex: dict[tuple[str, int], str] = {}
 
     @classmethod
@@ -322,7 +347,7 @@ class Telemetry:
             return meta
         meta = self.ensure_meta_for(conv, meta)
         channel = conv.channel.value
-        m = self.metrics
+        m: Metrics | SyntheticMetrics = self.synthetic_metrics if conv.synthetic else self.metrics
         for i, event in enumerate(events):
             if isinstance(event, ev.TurnReceived):
                 self._emit(n.LOG_FLOW, conv, meta, state=event.state.value, turn=event.turn)
@@ -485,14 +510,16 @@ class Telemetry:
     def vapi_ended_reason(self, conv: Conversation | None, reason: str | None) -> str:
         """Count a Vapi end-of-call reason by category and log it; returns the category."""
         category = ended_reason_category(reason)
-        self.metrics.inc(n.VAPI_ENDED_REASONS, category)
+        if conv is None or not conv.synthetic:
+            self.metrics.inc(n.VAPI_ENDED_REASONS, category)
         if conv is not None:
             self._emit(n.LOG_VAPI_CALL_ENDED, conv, None, reason=reason or "-", category=category)
         return category
 
     def store_unavailable_transfer(self, conv_id: str) -> None:
         """A voice call handed over because the store did not answer (no engine step ran)."""
-        self.metrics.inc(n.TRANSFERS, Channel.VOICE.value, TransferReason.STORE_UNAVAILABLE.value)
+        if not n.is_synthetic(conv_id):
+            self.metrics.inc(n.TRANSFERS, Channel.VOICE.value, TransferReason.STORE_UNAVAILABLE.value)
         self.log.info(n.LOG_VAPI_STORE_UNAVAILABLE, conv_id=conv_id)
 
     def set_active(self, counts: dict[str, int]) -> None:

@@ -188,6 +188,8 @@ class Conversation:
     vapi_call_id: str | None = None
     caller_phone: str | None = None
     epoch: int = 0
+    # Test traffic (``rdv probe``, ``rdv simulate``): kept out of every business number.
+    synthetic: bool = False
 
     @property
     def ended(self) -> bool:
@@ -203,6 +205,7 @@ class Conversation:
         caller_phone: str | None = None,
         vapi_call_id: str | None = None,
         epoch: int = 0,
+        synthetic: bool = False,
     ) -> Conversation:
         """A conversation that has not heard the caller yet."""
         return Conversation(
@@ -216,6 +219,7 @@ class Conversation:
             caller_phone=caller_phone,
             vapi_call_id=vapi_call_id,
             epoch=epoch,
+            synthetic=synthetic,
         )
 
 

@@ -61,7 +61,7 @@ from service.storage.base import (
     StoreError,
     TurnRecord,
 )
-from telemetry import Telemetry
+from telemetry import Telemetry, names
 from telemetry.observer import TurnScope
 
 T = TypeVar("T")
@@ -369,6 +369,7 @@ class Turns:
             conv = Conversation.new(
                 req.conv_id, req.channel, now,
                 caller_phone=req.caller_phone, vapi_call_id=req.vapi_call_id,
+                synthetic=names.is_synthetic(req.conv_id),
             )
             version: int | None = None
             meta: dict[str, Any] = {}

@@ -215,7 +215,7 @@ class Store(Protocol):
 
     async def conversations_seen_since(self, since: datetime) -> list[dict[str, Any]]:
         """Rows (conv_id, channel, state, outcome, turn_count, created_at, last_seen_at,
-        ended_reason) of conversations whose ``last_seen_at`` >= ``since``."""
+        ended_reason, synthetic) of conversations whose ``last_seen_at`` >= ``since``."""
 
     async def events_since(self, since: datetime, kinds: tuple[str, ...]) -> list[EventRecord]:
         """Events of these kinds at or after ``since``, oldest first."""

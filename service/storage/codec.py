@@ -186,7 +186,7 @@ def context_from_json(raw: str | None) -> Context:
 
 COLUMNS = (
     "conv_id", "channel", "state", "turn_count", "created_at", "last_seen_at", "state_entered_at",
-    "outcome", "vapi_call_id", "caller_phone", "epoch", "context",
+    "outcome", "vapi_call_id", "caller_phone", "epoch", "context", "synthetic",
 )
 
 
@@ -210,6 +210,7 @@ def conversation_to_row(conv: Conversation) -> dict[str, Any]:
         "caller_phone": conv.caller_phone,
         "epoch": conv.epoch,
         "context": context_to_json(conv.context),
+        "synthetic": conv.synthetic,
     }
 
 
@@ -232,6 +233,7 @@ def conversation_from_row(row: dict[str, Any]) -> Conversation:
         vapi_call_id=row["vapi_call_id"],
         caller_phone=row["caller_phone"],
         epoch=int(row["epoch"]),
+        synthetic=bool(row.get("synthetic", False)),
     )
 
 

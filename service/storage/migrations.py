@@ -80,6 +80,10 @@ SQLITE_STEPS: tuple[tuple[str, ...], ...] = (
     (
         "CREATE INDEX conversations_choosing ON conversations (last_seen_at) WHERE outcome IS NULL AND state = 'WAIT_CONFIRM'",
     ),
+    # 3: test traffic (rdv probe, rdv simulate), kept out of business numbers.
+    (
+        "ALTER TABLE conversations ADD COLUMN synthetic INTEGER NOT NULL DEFAULT 0",
+    ),
 )
 
 # PostgreSQL: the same tables and indexes as SQLite, with native types. Datetimes are
@@ -159,5 +163,9 @@ POSTGRES_STEPS: tuple[tuple[str, ...], ...] = (
     # 2: callers still choosing among proposed slots (slot holds).
     (
         "CREATE INDEX conversations_choosing ON conversations (last_seen_at) WHERE outcome IS NULL AND state = 'WAIT_CONFIRM'",
+    ),
+    # 3: test traffic (rdv probe, rdv simulate), kept out of business numbers.
+    (
+        "ALTER TABLE conversations ADD COLUMN synthetic BOOLEAN NOT NULL DEFAULT FALSE",
     ),
 )

@@ -407,7 +407,7 @@ class PostgresStore:
         """How many conversations have no outcome yet, per channel."""
         async with self._connection() as conn:
             rows = await conn.fetch(
-                "SELECT channel, count(*) AS n FROM conversations WHERE outcome IS NULL GROUP BY channel"
+                "SELECT channel, count(*) AS n FROM conversations WHERE outcome IS NULL AND NOT synthetic GROUP BY channel"
             )
         return {str(r["channel"]): int(r["n"]) for r in rows}
 
@@ -454,7 +454,7 @@ class PostgresStore:
         """Summary rows of conversations last seen at or after ``since``."""
         async with self._connection() as conn:
             rows = await conn.fetch(
-                "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason "
+                "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason, synthetic "
                 "FROM conversations WHERE last_seen_at >= $1",
                 _utc(since),
             )

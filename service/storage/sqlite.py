@@ -482,7 +482,7 @@ class SqliteStore:
 
         def run(conn: sqlite3.Connection) -> dict[str, int]:
             rows = conn.execute(
-                "SELECT channel, count(*) FROM conversations WHERE outcome IS NULL GROUP BY channel"
+                "SELECT channel, count(*) FROM conversations WHERE outcome IS NULL AND synthetic = 0 GROUP BY channel"
             ).fetchall()
             return {str(r[0]): int(r[1]) for r in rows}
 
@@ -549,7 +549,7 @@ class SqliteStore:
 
         def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             rows = conn.execute(
-                "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason "
+                "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason, synthetic "
                 "FROM conversations WHERE last_seen_at >= ?",
                 (utc_text(since),),
             ).fetchall()
@@ -558,6 +558,7 @@ class SqliteStore:
                 d = dict(r)
                 d["created_at"] = datetime.fromisoformat(d["created_at"])
                 d["last_seen_at"] = datetime.fromisoformat(d["last_seen_at"])
+                d["synthetic"] = bool(d["synthetic"])
                 out.append(d)
             return out
 

@@ -127,7 +127,7 @@ async def probe(
 ) -> ProbeRun:
     """Book then cancel one appointment through ``transport``; the steps and their results."""
     run = ProbeRun(started=time.perf_counter())
-    book = transport.session(f"probe-{run_id}-book", phone)
+    book = transport.session(f"{names.SYNTHETIC_PREFIX}probe-{run_id}-book", phone)
     run.open_calls.append(book)
 
     async def greeting() -> str:
@@ -160,7 +160,7 @@ async def probe(
         run.open_calls.remove(book)
         return ""
 
-    cancel = transport.session(f"probe-{run_id}-cancel", phone)
+    cancel = transport.session(f"{names.SYNTHETIC_PREFIX}probe-{run_id}-cancel", phone)
 
     async def cancel_found() -> str:
         run.open_calls.append(cancel)

@@ -35,6 +35,7 @@ from service.tools.transport import (
     check_url,
     make_transport,
 )
+from telemetry import names
 
 OUTCOMES = ("confirmed", "transferred", "cancelled", "menu", "hung_up", "stuck", "error", "timeout")
 RACE_WAIT_SECONDS = 10.0
@@ -65,6 +66,8 @@ class SimConfig:
     channel: str = "voice"
     run_id: str = ""
     max_turns: int = 40
+    # Test traffic by default (ids ``synthetic-…``): kept out of every business number.
+    synthetic: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,7 @@ def plans(config: SimConfig) -> list[CallPlan]:
     return [
         CallPlan(
             index=i,
-            call_id=f"sim-{config.run_id}-{i:05d}",
+            call_id=f"{names.SYNTHETIC_PREFIX if config.synthetic else ''}sim-{config.run_id}-{i:05d}",
             behaviour=kind,
             # Distinct valid French mobile numbers: +33 6 1x xx xx xx.
             phone=f"+3361{(base + i * 7919) % 10**7:07d}",
@@ -400,6 +403,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-turns", type=_positive(int, 1000), default=40, help="turns before a call counts as stuck")
     p.add_argument("--llm-key", default=None, help="custom-LLM bearer key (default $RDV_VAPI_LLM_KEY)")
     p.add_argument("--secret", default=None, help="X-Vapi-Secret of server messages (default $RDV_VAPI_SECRET)")
+    p.add_argument("--count-as-real", action="store_true",
+                   help="count the calls as real traffic (ids without the synthetic- prefix), for incident "
+                        "drills on a test deployment (default: test traffic, kept out of business numbers)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=main)
 
@@ -419,6 +425,7 @@ def main(args: argparse.Namespace) -> int:
         channel=args.channel,
         run_id=secrets.token_hex(4),
         max_turns=args.max_turns,
+        synthetic=not args.count_as_real,
     )
     summary = asyncio.run(simulate(config, progress=sys.stderr))
     print(json.dumps(summary, ensure_ascii=False, indent=2) if args.json else render(summary))

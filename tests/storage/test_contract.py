@@ -666,10 +666,11 @@ async def test_conversations_seen_since(store: Store) -> None:
     assert [r["conv_id"] for r in rows] == ["edge", "new"]
     assert set(rows[0]) == {
         "conv_id", "channel", "state", "outcome", "turn_count", "created_at", "last_seen_at", "ended_reason",
+        "synthetic",
     }
     assert rows[1] == {
         "conv_id": "new", "channel": "text", "state": "CONFIRMED", "outcome": "confirmed", "turn_count": 3,
-        "created_at": at(0), "last_seen_at": at(5), "ended_reason": None,
+        "created_at": at(0), "last_seen_at": at(5), "ended_reason": None, "synthetic": False,
     }
     assert_utc(rows[1]["created_at"])
     assert_utc(rows[1]["last_seen_at"])
@@ -705,6 +706,18 @@ async def test_try_lock_is_exclusive_until_it_expires(backend: Backend, store: S
         *((store if i % 2 else other).try_lock("race", f"h{i}", t0 + timedelta(seconds=10), t0) for i in range(20))
     )
     assert won.count(True) == 1
+
+
+async def test_synthetic_flag_is_stored_and_kept_out_of_active_counts(store: Store) -> None:
+    """A test conversation keeps its flag across a save and a load, shows in the summary rows
+    with it, and is not counted among the active conversations."""
+    await create(store, conversation("synthetic-probe-1", synthetic=True))
+    await create(store, conversation("conv_real"))
+    loaded = await store.load("synthetic-probe-1")
+    assert loaded is not None and loaded.conversation.synthetic is True
+    rows = {r["conv_id"]: r["synthetic"] for r in await store.conversations_seen_since(at(-60))}
+    assert rows == {"synthetic-probe-1": True, "conv_real": False}
+    assert await store.active_counts() == {"text": 1}
 
 
 # -- migrations and failures -------------------------------------------------------------------------
@@ -882,3 +895,36 @@ async def test_every_backend_answers_alike(tmp_path: Path, postgres_problem: str
             answers[kind] = await every_answer(await backend.opened())
     assert answers["sqlite"] == answers["memory"]
     assert answers["postgres"] == answers["sqlite"]
+
+
+async def test_an_older_sqlite_file_gains_the_synthetic_flag(tmp_path: Path) -> None:
+    """A file written before test traffic was flagged is migrated in place: its conversations
+    read back as real traffic and new ones can be flagged."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, statements in enumerate(SQLITE_STEPS[:2], start=1):
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        conn.execute(
+            "INSERT INTO conversations (conv_id, channel, state, turn_count, created_at, last_seen_at, "
+            "state_entered_at, epoch, context, meta, version) VALUES ('conv_old', 'text', 'START', 0, ?, ?, ?, 0, "
+            "'{}', '{}', 1)",
+            (at(0).isoformat(), at(0).isoformat(), at(0).isoformat()),
+        )
+    store = open_store(f"sqlite:///{path}", tmp_path)
+    await store.open()
+    try:
+        old = await store.load("conv_old")
+        assert old is not None and old.conversation.synthetic is False
+        await create(store, conversation("synthetic-sim-1", synthetic=True))
+        new = await store.load("synthetic-sim-1")
+        assert new is not None and new.conversation.synthetic is True
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == list(range(1, len(SQLITE_STEPS) + 1))
