@@ -44,7 +44,7 @@ def test_simulate_diagnose_and_probe_against_a_running_service(serve: Replica, t
     diagnosis of its log file agree on the dominant cause; the probe books and cancels."""
     sim = rdv(tmp_path, "simulate", "--url", serve.url, "--transport", "text", "--calls", "10",
               "--concurrency", "3", "--mix", "cooperative=6,bad_phone=4", "--seed", "3", "--json",
-              "--count-as-real")
+              "--count-as-real", "--keep-bookings", "--token", TOKEN)
     assert sim.returncode == 0, sim.stderr
     summary = json.loads(sim.stdout)
     assert summary["calls"] == 10 and summary["errors"] == 0
