@@ -357,7 +357,9 @@ def soak_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, soak_se
         [py, "-m", "service.cli", "serve", "--port", str(port)],
         rdv_env(work / "data-soak", True, sink_port), f"{url}/readyz", work / "rdv-soak.log",
     ) as proc:
-        simulate = [py, "-m", "service.cli", "simulate", "--url", url, "--json"]
+        # A throwaway store: the soak may fill the whole calendar and keep what it booked.
+        simulate = [py, "-m", "service.cli", "simulate", "--url", url, "--json", "--max-calendar-share", "1",
+                    "--keep-bookings"]
         subprocess.run([*simulate, "--calls", "40", "--concurrency", "4"], capture_output=True, timeout=120, check=False)
         res["soak_rss_mb_start"] = round(rss_mb(proc.pid), 1)
         done = subprocess.run(
