@@ -453,6 +453,24 @@ def slots_row() -> Section:
     ]
 
 
+def health_row() -> Section:
+    """Is rdv scraped, how turns are answered, whether the store answers."""
+    responses = n.TURN_RESPONSES
+    code_5xx = f'{n.L_CODE}="5xx"'
+    errors = increase(responses, RATE_INTERVAL, matchers=[code_5xx])
+    return "Service health", [
+        timeseries(a.PANEL_SCRAPE, "1 while Prometheus scrapes the rdv target, 0 when it cannot.",
+                   [Target(f'{n.SCRAPE_UP}{{job="{n.SCRAPE_JOB}",instance=~"$instance"}}', "{{instance}}")], width=6),
+        timeseries("Turns answered by status", "Caller turns per interval by HTTP status class.",
+                   [Target(increase(responses, RATE_INTERVAL, n.L_CODE), "{{code}}")], stack=True, bars=True, width=6),
+        timeseries(a.PANEL_SERVER_ERRORS, "Share of caller turns answered with a server error.",
+                   [Target(f"{errors} / {increase(responses, RATE_INTERVAL)}", "5xx share")],
+                   unit="percentunit", thresholds=ceiling_steps(n.SERVER_ERROR_SHARE_MAX), width=6),
+        timeseries(a.PANEL_STORE, "Store calls that failed or timed out (503, or apology and transfer).",
+                   [Target(increase(n.STORE_UNAVAILABLE, RATE_INTERVAL), "store unavailable")], bars=True, width=6),
+    ]
+
+
 def latency_row() -> Section:
     """Turn latency quantiles with trace exemplars, and turns per conversation."""
     turns = n.CONVERSATION_TURNS
@@ -473,7 +491,8 @@ def latency_row() -> Section:
 
 
 SECTIONS: Final = (
-    headline, conversion_row, funnel_row, booking_row, transfers_row, guards_row, slots_row, latency_row,
+    headline, conversion_row, funnel_row, booking_row, transfers_row, guards_row, slots_row, health_row,
+    latency_row,
 )
 
 

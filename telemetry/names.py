@@ -36,6 +36,7 @@ L_CATEGORY: Final = "category"
 L_VERSION: Final = "version"
 L_REASON: Final = "reason"
 L_PURPOSE: Final = "purpose"
+L_CODE: Final = "code"
 
 CHANNELS: Final = tuple(c.value for c in Channel)
 OUTCOMES: Final = tuple(o.value for o in Outcome)
@@ -45,6 +46,7 @@ FIELDS: Final = tuple(f.value for f in Field)
 INTENTS: Final = tuple(i.value for i in OverrideIntent)
 TRANSFER_REASONS: Final = tuple(r.value for r in TransferReason)
 PURPOSES: Final = tuple(p.value for p in Purpose)
+CODES: Final = ("2xx", "4xx", "5xx")
 # THE conversion population, for stats, recording rules, dashboards and alerts alike: the
 # conversations that came to book or move an appointment, and those that ended before saying
 # what they wanted (a caller lost at the greeting may have wanted to book: excluding them would
@@ -161,6 +163,13 @@ CONVERSATION_TURNS: Final = Metric(
 ACTIVE_CONVERSATIONS: Final = Metric(
     "rdv_active_conversations", "gauge",
     "Conversations not yet ended, as last counted in the store.", (L_CHANNEL,))
+TURN_RESPONSES: Final = Metric(
+    "rdv_turn_responses_total", "counter",
+    "Caller turns answered, by channel and HTTP status class (2xx, 4xx, 5xx).", (L_CHANNEL, L_CODE))
+STORE_UNAVAILABLE: Final = Metric(
+    "rdv_store_unavailable_total", "counter",
+    "Store calls that failed or passed RDV_STORE_TIMEOUT_SECONDS (answered 503, or a spoken "
+    "apology and a transfer).")
 SYNTHETIC_CONVERSATIONS: Final = Metric(
     "rdv_synthetic_conversations_total", "counter",
     "Test conversations (rdv probe, rdv simulate) ended, by channel and outcome; they count in no "
@@ -172,7 +181,8 @@ METRICS: Final = (
     CONVERSATIONS_STARTED, CONVERSATIONS_ENDED, CONVERSATIONS_STOPPED, STATE_TRANSITIONS, BOOKING_ATTEMPTS,
     BOOKING_RETRIES, ANTI_LOOP, RECOVERY_LIMITS, RECOVERY_PROMPTS, INTERRUPTIONS,
     INTENT_OVERRIDES, FILLERS, SESSION_EXPIRIES, TRANSFERS, VAPI_ENDED_REASONS, SLOTS_MESSAGE_LENGTH,
-    TURN_DURATION, CONVERSATION_TURNS, ACTIVE_CONVERSATIONS, SYNTHETIC_CONVERSATIONS, BUILD_INFO,
+    TURN_DURATION, CONVERSATION_TURNS, ACTIVE_CONVERSATIONS, SYNTHETIC_CONVERSATIONS, TURN_RESPONSES,
+    STORE_UNAVAILABLE, BUILD_INFO,
 )
 
 # Known label values, pre-initialised to 0 so that ratios exist before the first event.
@@ -189,6 +199,7 @@ LABEL_VALUES: Final[dict[str, tuple[str, ...]]] = {
     L_INTENT: INTENTS,
     L_REASON: TRANSFER_REASONS,
     L_PURPOSE: PURPOSES,
+    L_CODE: CODES,
     L_CATEGORY: ENDED_REASON_CATEGORIES,
     L_STATE: STATES,
     L_FROM: STATES,
@@ -196,9 +207,14 @@ LABEL_VALUES: Final[dict[str, tuple[str, ...]]] = {
 }
 
 
+# Prometheus' own series of a scrape target, and the job that scrapes rdv (deploy/prometheus.yml).
+SCRAPE_UP: Final = "up"
+SCRAPE_JOB: Final = "rdv"
+
+
 def all_series() -> frozenset[str]:
     """Every series name a dashboard or rule may reference, recording rules excluded."""
-    return frozenset(s for m in METRICS for s in m.series)
+    return frozenset(s for m in METRICS for s in m.series) | {SCRAPE_UP}
 
 
 # Printed by `rdv probe --prometheus` (synthetic monitoring), not exposed by the service.
@@ -216,6 +232,11 @@ ANTI_LOOP_MAX: Final = 0.02
 PHONE_RECOVERY_MAX: Final = 0.10
 LONG_SLOT_MESSAGE_CHARS: Final = 350
 LONG_SLOT_MESSAGE_SHARE_MAX: Final = 0.20
+# Service health (not in the seed's table): the p99 of a turn's answer time (a bucket edge), the
+# share of turns answered 5xx, Vapi calls ended because rdv did not answer in a window.
+TURN_LATENCY_P99_BUDGET_SECONDS: Final = 1.0
+SERVER_ERROR_SHARE_MAX: Final = 0.05
+VAPI_LLM_ERRORS_MAX: Final = 2
 # Not in the seed's table: callers transferred because no free slot matched their preference.
 NO_SLOT_TRANSFER_SHARE_MAX: Final = 0.10
 TTS_CUT_RISK_CHARS: Final = 400  # seed 5.4: "Si length > 400 → version compacte"

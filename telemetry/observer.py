@@ -84,6 +84,11 @@ def ended_reason_category(reason: str | None) -> str:
     return "other"
 
 
+def status_class(status: int) -> str:
+    """``2xx``, ``4xx`` or ``5xx`` (the ``code`` label): anything under 400 counts as answered."""
+    return "5xx" if status >= 500 else "4xx" if status >= 400 else "2xx"
+
+
 @dataclass(frozen=True, slots=True)
 class _Step:
     """One engine step recorded by a turn: what it said and the meta around it."""
@@ -202,6 +207,7 @@ class TurnScope:
             return
         elapsed = time.perf_counter() - self.started
         self.tel.metrics.observe(n.TURN_DURATION, elapsed, self.trace_id, self.channel)
+        self.tel.metrics.inc(n.TURN_RESPONSES, self.channel, status_class(status))
         if self.span is not None:
             self.span.set_attribute("http.response.status_code", status)
             self.span.set_attribute(n.A_STATE_NEXT, self.conv.state.value)
@@ -515,6 +521,10 @@ class Telemetry:
         if conv is not None:
             self._emit(n.LOG_VAPI_CALL_ENDED, conv, None, reason=reason or "-", category=category)
         return category
+
+    def store_unavailable(self) -> None:
+        """A store call failed or timed out (what RdvStoreUnavailable watches)."""
+        self.metrics.inc(n.STORE_UNAVAILABLE)
 
     def store_unavailable_transfer(self, conv_id: str) -> None:
         """A voice call handed over because the store did not answer (no engine step ran)."""

@@ -279,12 +279,12 @@ class Turns:
                 return await awaitable
             return await _within(awaitable, timeout or self.timeout)
         except TimeoutError:
+            self.telemetry.store_unavailable()
             raise StoreUnavailableError("the store did not answer in time") from None
         except (ConcurrentTurnError, DuplicateTurnError, SlotTakenError, BookingGoneError):
             raise
-        except StoreError as exc:
-            raise StoreUnavailableError(str(exc)) from exc
-        except OSError as exc:
+        except (StoreError, OSError) as exc:
+            self.telemetry.store_unavailable()
             raise StoreUnavailableError(str(exc)) from exc
 
     async def _store(self, awaitable: Awaitable[T]) -> T:

@@ -173,7 +173,8 @@ def test_variables_channel_and_instance_filter_every_raw_query() -> None:
     for key, expr in d.dashboard_queries().items():
         if series_names(expr) & n.all_series():
             assert 'instance=~"$instance"' in expr, key
-            if n.VAPI_ENDED_REASONS.name not in expr:
+            # Series without a channel label: Vapi's reasons, the scrape, the store.
+            if not {n.VAPI_ENDED_REASONS.name, n.SCRAPE_UP, n.STORE_UNAVAILABLE.name} & series_names(expr):
                 assert 'channel=~"$channel"' in expr, key
 
 

@@ -271,6 +271,8 @@ async def test_store_outage_apologises_and_transfers(make_live: Any, faulty_stor
         faulty_store.mode = "ok"
         metrics = (await live.client.get("/metrics")).text
     assert 'rdv_transfers_total{channel="voice",reason="store_unavailable"} 1.0' in metrics.splitlines()
+    assert "rdv_store_unavailable_total 1.0" in metrics.splitlines()
+    assert 'rdv_turn_responses_total{channel="voice",code="2xx"} 1.0' in metrics.splitlines()
 
 
 @pytest.mark.parametrize(
