@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from service.config import ConfigError, load_practice, load_settings
+from service.config import ConfigError, load_practice, load_settings, server_port, sqlite_file
 from service.engine.model import RdvError
 
 TOOL_MODULES = ("service.tools.diagnose", "service.tools.simulate", "service.tools.probe", "service.tools.replay")
@@ -35,6 +35,7 @@ def _server_options(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    args.port = server_port(args.port)
     settings = load_settings()
     practice = load_practice(settings.practice_file)
 
@@ -130,12 +131,39 @@ def _repair_bookings(args: argparse.Namespace) -> int:
 
 
 def _check(args: argparse.Namespace) -> int:
+    port = server_port(args.port)
     settings = load_settings()
     practice = load_practice(settings.practice_file)
-    print(f"configuration valid: {practice.name} ({practice.timezone.key})")
+    where = _store_check(settings)
+    print(f"configuration valid: {practice.name} ({practice.timezone.key}); port {port}; store {where}")
     for warning in settings.warnings:
         print(f"warning: {warning}", file=sys.stderr)
     return 0
+
+
+def _store_check(settings: Any) -> str:
+    """Open the store as `rdv serve` does (a ConfigError naming the variable when it cannot);
+    a short description of it."""
+    from service.storage import StoreError, open_store
+
+    path = sqlite_file(settings.database_url, settings.data_dir)
+    where = "memory:" if settings.database_url == "memory:" else (
+        str(path) if path is not None else (settings.database_url or "").split("@")[-1]
+    )
+
+    async def run() -> None:
+        store = open_store(settings.database_url, settings.data_dir, timeout=settings.store_timeout_seconds)
+        try:
+            await store.open()
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(run())
+    except (StoreError, OSError) as exc:
+        variable = "RDV_DATABASE_URL" if settings.database_url else "RDV_DATA_DIR"
+        raise ConfigError(f"{variable}: the store at {where} does not open: {exc}") from None
+    return where
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -143,8 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="rdv", description="French appointment-booking assistant engine")
     sub = parser.add_subparsers(dest="command", required=True)
     serve = sub.add_parser("serve", help="run the HTTP service (SQLite by default)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default 127.0.0.1; 0.0.0.0 in a container)")
+    serve.add_argument("--port", type=int, default=None,
+                       help="port to listen on (default $PORT when set, else 8000)")
     serve.add_argument("--graceful-seconds", type=int, default=20,
                        help="how long in-flight requests may take to finish after the drain")
     serve.add_argument("--workers", type=int, default=1,
@@ -163,7 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     repair.add_argument("--dry-run", action="store_true",
                         help="only list them; exit 1 when there are any (default: free them)")
     repair.set_defaults(func=_repair_bookings)
-    check = sub.add_parser("check-config", help="validate the environment and the practice file")
+    check = sub.add_parser(
+        "check-config",
+        help="validate what `rdv serve` checks at start-up: the environment, $PORT, the practice file, "
+             "and that the store opens (its schema migrated)",
+    )
+    check.add_argument("--port", type=int, default=None, help="the --port `rdv serve` will get (default $PORT, else 8000)")
     check.set_defaults(func=_check)
     for name in TOOL_MODULES:
         try:

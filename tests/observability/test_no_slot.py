@@ -119,10 +119,19 @@ def test_a_full_calendar_is_named_by_logs_diagnose_dashboard_and_alert(make_live
         cwd=ROOT, env=cli_env, capture_output=True, text=True, timeout=60, check=False,
     )
     assert json.loads(from_logs.stdout)["causes"] == report["causes"], from_logs.stderr
-    # The README's recipes, with a real shell.
+    # The README's recipes, with a real shell on this log.
     for recipe in ('grep -F "[NO_SLOT]" rdv.log', 'grep -F "[TRANSFER]" rdv.log | grep -F "reason=no_slot"'):
         found = subprocess.run(["sh", "-c", recipe], cwd=tmp_path, capture_output=True, text=True, check=False)
         assert len(found.stdout.splitlines()) == NO_SLOT_CALLERS, recipe
+    readme = (ROOT / "README.md").read_text("utf-8")
+    railway = [line for line in readme.splitlines() if line.startswith("railway logs ")]
+    assert len(railway) >= 8
+    for line in railway:
+        recipe = "cat rdv.log |" + line.split("|", 1)[1]
+        found = subprocess.run(["sh", "-c", recipe], cwd=tmp_path, capture_output=True, text=True, check=False)
+        assert found.returncode in (0, 1) and not found.stderr, (line, found.stderr)
+        if "[NO_SLOT]" in line:
+            assert len(found.stdout.splitlines()) == NO_SLOT_CALLERS
 
     # The dashboard's query and the alert, evaluated by promtool on the app's counts.
     panel = next(p for p in d.dashboard()["panels"] if p["title"] == "Transfers by reason over the range")
