@@ -87,18 +87,77 @@ def _understand(args: argparse.Namespace) -> int:
     return batch.run(sys.stdin, sys.stdout, practice)
 
 
+def _store_name(settings: Any) -> str:
+    """The database a command touches, as an operator names it (never a password)."""
+    if settings.database_url == "memory:":
+        return "memory:"
+    path = sqlite_file(settings.database_url, settings.data_dir)
+    if path is not None:
+        return f"SQLite {path.resolve()}"
+    return f"PostgreSQL {(settings.database_url or '').rsplit('@', 1)[-1]}"
+
+
 def _migrate(args: argparse.Namespace) -> int:
     from service.storage import migrate, open_store
+    from service.storage.migrations import POSTGRES_STEPS, SQLITE_STEPS
 
     settings = load_settings()
 
-    async def run() -> None:
+    async def run() -> int:
         store = open_store(settings.database_url, settings.data_dir)
         await migrate(store)
-        await store.close()
+        try:
+            return await store.schema_version()
+        finally:
+            await store.close()
 
-    asyncio.run(run())
-    print("schema up to date", file=sys.stderr)
+    version = asyncio.run(run())
+    steps = len(SQLITE_STEPS if sqlite_file(settings.database_url, settings.data_dir) else POSTGRES_STEPS)
+    print(f"{_store_name(settings)}: schema version {version} of {steps}")
+    return 0
+
+
+def _backup(args: argparse.Namespace) -> int:
+    import sqlite3
+
+    settings = load_settings()
+    path = sqlite_file(settings.database_url, settings.data_dir)
+    if settings.database_url == "memory:":
+        raise ConfigError("RDV_DATABASE_URL=memory: keeps nothing to back up")
+    if path is None:
+        print(
+            "rdv backup copies the SQLite file; for PostgreSQL use its own tool, e.g.\n"
+            '  pg_dump --format=custom --file=rdv-$(date +%F).dump "$RDV_DATABASE_URL"\n'
+            "and restore with pg_restore --clean --dbname \"$RDV_DATABASE_URL\" rdv-YYYY-MM-DD.dump",
+            file=sys.stderr,
+        )
+        return 1
+    if not path.is_file():
+        raise ConfigError(f"no SQLite store at {path} (RDV_DATA_DIR / RDV_DATABASE_URL)")
+    dest = Path(args.dest)
+    if dest.exists() and dest.resolve() == path.resolve():
+        raise ConfigError(f"{dest} is the live store itself")
+    if dest.exists() and not args.force:
+        raise ConfigError(f"{dest} already exists (--force replaces it)")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".partial")
+    tmp.unlink(missing_ok=True)
+    # sqlite3's online backup: a consistent copy while rdv serve keeps writing.
+    source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    target = sqlite3.connect(tmp)
+    try:
+        with target:
+            source.backup(target, pages=1024)
+        check = target.execute("PRAGMA integrity_check").fetchone()[0]
+        version = target.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+    finally:
+        source.close()
+        target.close()
+    if check != "ok":
+        tmp.unlink(missing_ok=True)
+        raise RdvError(f"backup of {path} failed its integrity check: {check}")
+    tmp.replace(dest)
+    print(f"backed up SQLite {path.resolve()} to {dest} ({dest.stat().st_size} bytes, schema version {version})")
     return 0
 
 
@@ -184,8 +243,17 @@ def build_parser() -> argparse.ArgumentParser:
     serve.set_defaults(func=_serve)
     understand = sub.add_parser("understand", help="parse JSON lines of caller phrases from stdin")
     understand.set_defaults(func=_understand)
-    migrate = sub.add_parser("migrate", help="apply the store's schema migrations")
+    migrate = sub.add_parser(
+        "migrate", help="apply the store's schema migrations; prints the database and its schema version",
+    )
     migrate.set_defaults(func=_migrate)
+    backup = sub.add_parser(
+        "backup",
+        help="copy the SQLite store while rdv serves (sqlite3's online backup); PostgreSQL: prints pg_dump guidance",
+    )
+    backup.add_argument("dest", help="the backup file to write (e.g. /data/backups/rdv-2026-03-03.sqlite3)")
+    backup.add_argument("--force", action="store_true", help="replace DEST if it exists (default: refuse)")
+    backup.set_defaults(func=_backup)
     repair = sub.add_parser(
         "repair-bookings",
         help="list and free active bookings that no caller heard confirmed (left by a crash of an older version)",

@@ -144,6 +144,9 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise :class:`StoreError` when the store cannot answer."""
 
+    async def schema_version(self) -> int:
+        """The last schema step applied (``rdv migrate`` reports it)."""
+
     async def load(self, conv_id: str) -> StoredConversation | None:
         """The conversation with this id, or None."""
 

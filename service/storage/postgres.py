@@ -237,6 +237,11 @@ class PostgresStore:
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1")
 
+    async def schema_version(self) -> int:
+        """The last schema step applied."""
+        async with self._connection() as conn:
+            return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
+
     # -- conversations and turns ------------------------------------------------------
     async def load(self, conv_id: str) -> StoredConversation | None:
         """The conversation with this id, or None."""

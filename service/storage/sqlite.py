@@ -216,6 +216,11 @@ class SqliteStore:
         """Raise StoreError when the file cannot be read."""
         await self._run(lambda: self.conn.execute("SELECT 1").fetchone())
 
+    async def schema_version(self) -> int:
+        """The last schema step applied."""
+        row = await self._run(lambda: self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone())
+        return int(row[0] or 0)
+
     # -- conversations and turns ------------------------------------------------------
     def _load(self, conv_id: str) -> StoredConversation | None:
         row = self.conn.execute("SELECT * FROM conversations WHERE conv_id = ?", (conv_id,)).fetchone()

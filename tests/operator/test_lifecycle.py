@@ -1,0 +1,60 @@
+"""Data lifecycle commands as an operator runs them: ``rdv migrate`` says what it touched,
+``rdv backup`` copies a live SQLite store consistently, or says how to back up PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from service.storage.migrations import SQLITE_STEPS
+from tests.reliability.procs import Replica, base_env
+
+ROOT = Path(__file__).resolve().parents[2]
+BOOK = "bonjour je voudrais prendre rendez-vous"
+
+
+def rdv(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``rdv <args>`` as its own process."""
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_migrate_reports_the_database_and_its_schema_version(tmp_path: Path) -> None:
+    """A fresh data directory: the file is created and named, with the last schema version."""
+    data = tmp_path / "data"
+    done = rdv(base_env(data, {}), "migrate")
+    assert done.returncode == 0, done.stderr
+    steps = len(SQLITE_STEPS)
+    assert done.stdout.strip() == f"SQLite {(data / 'rdv.sqlite3').resolve()}: schema version {steps} of {steps}"
+
+
+def test_backup_copies_a_store_in_use_and_refuses_to_overwrite(tmp_path: Path) -> None:
+    """While ``rdv serve`` runs, ``rdv backup`` writes a consistent copy holding the booking just
+    made; a second backup to the same file is refused unless --force; PostgreSQL gets pg_dump."""
+    replica = Replica("rdv", tmp_path, {})
+    replica.start()
+    try:
+        for text in (BOOK, "Jean Dupont", "pas de préférence", "le premier"):
+            answer = httpx.post(f"{replica.url}/api/conversations/conv_saved/messages",
+                                json={"text": text, "caller_phone": "+33612345678"}, timeout=10).json()
+        assert answer["state"] == "CONFIRMED"
+        dest = tmp_path / "backups" / "rdv.sqlite3"
+        env = base_env(tmp_path / "data", {})
+        done = rdv(env, "backup", str(dest))
+        assert done.returncode == 0, done.stderr
+        assert f"to {dest}" in done.stdout and f"schema version {len(SQLITE_STEPS)}" in done.stdout
+        again = rdv(env, "backup", str(dest))
+        assert again.returncode == 2 and "--force" in again.stderr
+        assert rdv(env, "backup", str(dest), "--force").returncode == 0
+    finally:
+        replica.stop()
+    with sqlite3.connect(dest) as copy:
+        assert copy.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert copy.execute("SELECT state FROM conversations WHERE conv_id = 'conv_saved'").fetchone() == ("CONFIRMED",)
+        assert copy.execute("SELECT count(*) FROM bookings WHERE cancelled_at IS NULL").fetchone() == (1,)
+    pg = rdv(base_env(tmp_path / "data", {"RDV_DATABASE_URL": "postgresql://rdv@db.internal/rdv"}), "backup", "x")
+    assert pg.returncode == 1 and "pg_dump" in pg.stderr and not (ROOT / "x").exists()
