@@ -4,11 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 TEST_STAMP := $(VENV)/.installed-test
-DEB_PACKAGES := prometheus prometheus-alertmanager wrk
+DEB_PACKAGES := prometheus prometheus-alertmanager wrk chromium fonts-dejavu-core
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test bench deps test-deps system-deps lint clean
+.PHONY: run test bench deps test-deps system-deps lint clean screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -18,16 +18,26 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
 	touch $(STAMP)
 
+# caldav (the tests' second CalDAV client) needs niquests, whose urllib3-future would otherwise
+# replace urllib3 itself (through a .pth file) and break requests, which schemathesis uses: built
+# from source with URLLIB3_NO_OVERRIDE=1 it installs beside urllib3 instead.
 $(TEST_STAMP): pyproject.toml $(STAMP)
-	$(BIN)/pip install -q -e '.[test]'
+	URLLIB3_NO_OVERRIDE=1 $(BIN)/pip install -q --no-binary urllib3-future -e '.[test]'
+	@if [ -e "$$($(BIN)/python -c 'import site; print(site.getsitepackages()[0])')/urllib3_future.pth" ]; then \
+	  echo "urllib3-future overrides urllib3: reinstalling both"; \
+	  rm -f "$$($(BIN)/python -c 'import site; print(site.getsitepackages()[0])')/urllib3_future.pth"; \
+	  URLLIB3_NO_OVERRIDE=1 $(BIN)/pip install -q --force-reinstall --no-deps --no-binary urllib3-future \
+	    "$$($(BIN)/pip show urllib3-future | sed -n 's/^Version: /urllib3-future==/p')" \
+	    "$$($(BIN)/pip show urllib3 | sed -n 's/^Version: /urllib3==/p')"; \
+	fi
 	touch $(TEST_STAMP)
 
 deps: $(STAMP)
 
 test-deps: $(TEST_STAMP) system-deps
 
-# Debian packages the tests drive for real (promtool, amtool, Prometheus, Alertmanager, wrk);
-# installed only when missing.
+# Debian packages the tests drive for real (promtool, amtool, Prometheus, Alertmanager, wrk,
+# Chromium for the console's browser tests); installed only when missing.
 system-deps:
 	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
@@ -46,6 +56,12 @@ test: test-deps
 
 bench: test-deps
 	$(BIN)/python -m bench
+
+# The console's pages at 1280 and 390 pixels (screenshots/, not tracked), from its browser
+# tests; the overview's goes into the README (docs/console-overview.png).
+screenshots: test-deps
+	RDV_SCREENSHOTS_DIR=screenshots $(BIN)/python -m pytest tests/console/test_console_browser.py
+	mkdir -p docs && cp screenshots/overview-1280.png docs/console-overview.png
 
 lint: test-deps
 	$(BIN)/ruff check service telemetry tests bench

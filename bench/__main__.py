@@ -33,6 +33,7 @@ from urllib.parse import quote
 import httpx
 
 from bench import client
+from telemetry.names import CALENDAR_OPERATIONS
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
@@ -262,7 +263,7 @@ def rdv_env(data_dir: Path, telemetry: bool, sink_port: int | None) -> dict[str,
     return env
 
 
-def run(seconds: int, rate: float, soak_seconds: int = 300) -> dict[str, Any]:
+def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float = 50.0) -> dict[str, Any]:
     """Every measurement of the issue, in one run; returns the results."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: run `make bench` (it installs the Debian package)")
@@ -333,6 +334,8 @@ def run(seconds: int, rate: float, soak_seconds: int = 300) -> dict[str, Any]:
                 res["two_workers_rss_mb"] = [round(rss_mb(w), 1) for w in workers]
 
             postgres_phase(res, py, work, sink_port, seconds, rate)
+            if calendar_rate > 0:
+                calendar_phase(res, py, work, sink_port, seconds, calendar_rate)
             soak_phase(res, py, work, sink_port, soak_seconds)
 
         res["understanding_us_per_utterance"] = round(understanding_us(), 1)
@@ -343,6 +346,74 @@ def run(seconds: int, rate: float, soak_seconds: int = 300) -> dict[str, Any]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return res
+
+
+CALENDAR_SECTION = """
+[calendar]
+kind = "caldav"
+url = "{url}"
+calendar = "Cabinet"
+username = "bench"
+password_env = "RDV_CALDAV_PASSWORD"
+"""
+
+
+def calendar_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, seconds: int, rate: float) -> None:
+    """The same booking turns against the built-in agenda and against a CalDAV calendar (a
+    local Radicale, the test server), one after the other: throughput (wrk), latency at a fixed
+    rate both can sustain, and calendar requests per booked conversation."""
+    import importlib.util
+
+    if importlib.util.find_spec("radicale") is None or importlib.util.find_spec("caldav") is None:
+        print("  calendar phase skipped: radicale/caldav not installed (make test-deps)", file=sys.stderr)
+        return
+    cal_port = free_port()
+    cal_url = f"http://127.0.0.1:{cal_port}/"
+    with process(
+        [py, "-m", "radicale", f"--storage-filesystem-folder={work / 'radicale'}", "--auth-type=none",
+         f"--server-hosts=127.0.0.1:{cal_port}", "--logging-level=warning"],
+        dict(os.environ), None, work / "radicale.log",
+    ):
+        import caldav
+
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                httpx.get(cal_url, timeout=1)
+                break
+            time.sleep(0.1)
+
+        caldav.DAVClient(url=cal_url, username="bench", password="bench").principal().make_calendar(name="Cabinet")
+        practice = work / "practice-caldav.toml"
+        practice.write_text((HERE / "practice.toml").read_text("utf-8") + CALENDAR_SECTION.format(url=cal_url), "utf-8")
+        for kind in ("builtin", "caldav"):
+            print(f"rdv, {kind} calendar: booking turns {seconds}s, then {rate:.0f} turns/s …", file=sys.stderr)
+            port = free_port()
+            env = rdv_env(work / f"data-cal-{kind}", True, sink_port)
+            if kind == "caldav":
+                env.update({"RDV_PRACTICE_FILE": str(practice), "RDV_CALDAV_PASSWORD": "bench"})
+            with process(
+                [py, "-m", "service.cli", "serve", "--port", str(port)],
+                env, f"http://127.0.0.1:{port}/readyz", work / f"rdv-cal-{kind}.log",
+            ):
+                url = f"http://127.0.0.1:{port}"
+                wrk(url, HERE / "turns.lua", 2, 8)  # warm-up
+                res[f"calendar_{kind}_turn_rps"] = wrk(url, HERE / "turns.lua", seconds, 8)
+                latencies = asyncio.run(client.fixed_rate(port, rate, seconds, 16, f"cal{kind}"))
+                res[f"calendar_{kind}_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 3)
+                if kind == "caldav":
+                    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+                    confirmed = _sum(metrics, 'rdv_conversations_ended_total{channel="text",outcome="confirmed"}')
+                    requests = _sum(metrics, "rdv_calendar_requests_total")
+                    failed = sum(_sum(metrics, f'rdv_calendar_requests_total{{operation="{op}",result="{r}"}}')
+                                 for op in CALENDAR_OPERATIONS for r in ("error", "timeout", "unreachable"))
+                    res["calendar_requests_per_booked_conversation"] = round(requests / confirmed, 2) if confirmed else None
+                    res["calendar_failed_requests"] = failed
+        res["calendar_fixed_rate"] = rate
+        if res.get("calendar_builtin_turn_rps"):
+            res["calendar_caldav_vs_builtin_ratio"] = round(
+                res["calendar_caldav_turn_rps"] / res["calendar_builtin_turn_rps"], 3
+            )
 
 
 def soak_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, soak_seconds: int) -> None:
@@ -480,8 +551,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=int, default=8, help="duration of each measured phase")
     parser.add_argument("--rate", type=float, default=500.0, help="offered turns/s for the latency phase")
     parser.add_argument("--soak-seconds", type=int, default=300, help="length of the rdv simulate soak (0: none)")
+    parser.add_argument("--calendar-rate", type=float, default=50.0,
+                        help="offered turns/s of the built-in vs CalDAV calendar phase (0: skip it)")
     args = parser.parse_args(argv)
-    res = run(args.seconds, args.rate, args.soak_seconds)
+    res = run(args.seconds, args.rate, args.soak_seconds, args.calendar_rate)
     RESULTS.write_text(json.dumps(res, indent=2) + "\n")
     print(table(res))
     print(f"\nwritten to {RESULTS}")

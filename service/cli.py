@@ -197,6 +197,10 @@ def _check(args: argparse.Namespace) -> int:
     print(f"configuration valid: {practice.name} ({practice.timezone.key}); port {port}; store {where}")
     for warning in settings.warnings:
         print(f"warning: {warning}", file=sys.stderr)
+    if practice.calendar.external:
+        from service.calendars.check import describe_calendar
+
+        print(asyncio.run(describe_calendar(practice, settings)))
     return 0
 
 

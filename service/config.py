@@ -14,10 +14,11 @@ from datetime import date, time
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from service.engine.model import Limits, RdvError
-from service.engine.practice import FAQ_TOPICS, OpeningSpan, Practice
+from service.engine.practice import FAQ_TOPICS, CalendarSource, OpeningSpan, Practice
 from service.engine.states import Channel, Field, State
 
 
@@ -56,6 +57,8 @@ class Settings:
     trace_secret: str = DEV_TRACE_SECRET
     trace_ui_url: str | None = None
     operator_token: str | None = None
+    console: bool = False
+    alertmanager_url: str | None = None
     vapi_llm_key: str | None = None
     vapi_secret: str | None = None
     vapi_auth: str = "secret"
@@ -67,6 +70,7 @@ class Settings:
     store_timeout_seconds: float = 2.0
     reaper_interval_seconds: float = 60.0
     slot_hold_seconds: int = 120
+    calendar_timeout_seconds: float = 3.0
     limits: Mapping[Channel, Limits] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -103,6 +107,20 @@ def _hold_seconds(env: Mapping[str, str]) -> int:
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A duration in seconds within (0, 60]."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number") from None
+    if not 0 < value <= 60:
+        raise ConfigError(f"{name}={raw!r} must be in (0, 60]")
+    return value
+
+
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name)
     if raw is None or raw.strip() == "":
@@ -113,6 +131,25 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     if value in ("0", "false", "no", "off"):
         return False
     raise ConfigError(f"{name}={raw!r} must be true or false")
+
+
+def _http_url(env: Mapping[str, str], name: str) -> str | None:
+    """An optional ``http(s)://host[:port][/path]`` base URL, without its trailing slash."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(f"{name}={raw!r} must be an http:// or https:// base URL like http://alertmanager:9093")
+    return raw.rstrip("/")
+
+
+def _console(env: Mapping[str, str], token: str | None) -> bool:
+    """RDV_CONSOLE: the operator console at /console, on by default when a token is set."""
+    on = _bool(env, "RDV_CONSOLE", token is not None)
+    if on and token is None:
+        raise ConfigError("RDV_CONSOLE=true needs RDV_OPERATOR_TOKEN: the console is for operators only")
+    return on
 
 
 def _choice(env: Mapping[str, str], name: str, default: str, allowed: tuple[str, ...]) -> str:
@@ -254,6 +291,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     data_dir = Path(env.get("RDV_DATA_DIR", "").strip() or "data")
     if database_url is not None:
         sqlite_file(database_url, data_dir)
+    calendar_timeout = _seconds(env, "RDV_CALENDAR_TIMEOUT_SECONDS", 3.0)
+    operator_token = env.get("RDV_OPERATOR_TOKEN", "").strip() or None
     return Settings(
         env=renv,
         data_dir=data_dir,
@@ -264,7 +303,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         telemetry=_bool(env, "RDV_TELEMETRY", True),
         trace_secret=trace_secret,
         trace_ui_url=env.get("RDV_TRACE_UI_URL", "").strip() or None,
-        operator_token=env.get("RDV_OPERATOR_TOKEN", "").strip() or None,
+        operator_token=operator_token,
+        console=_console(env, operator_token),
+        alertmanager_url=_http_url(env, "RDV_ALERTMANAGER_URL"),
         vapi_llm_key=vapi_llm_key,
         vapi_secret=vapi_secret,
         vapi_auth=vapi_auth,
@@ -276,6 +317,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         store_timeout_seconds=timeout,
         reaper_interval_seconds=float(reaper or 60),
         slot_hold_seconds=_hold_seconds(env),
+        calendar_timeout_seconds=calendar_timeout,
         limits=build_limits(env),
         warnings=tuple(warnings),
     )
@@ -373,6 +415,7 @@ def parse_practice(data: Mapping[str, Any], source: str = "practice file") -> Pr
         faq[key] = value.strip()
     security = _security(data.get("security", {}), source)
     return Practice(
+        calendar=parse_calendar(data.get("calendar"), source),
         name=_str(practice, "name", where),
         address=_str(practice, "address", where),
         transfer_number=transfer,
@@ -388,6 +431,65 @@ def parse_practice(data: Mapping[str, Any], source: str = "practice file") -> Pr
     )
 
 
+CALENDAR_KINDS = ("builtin", "caldav")
+CALENDAR_KEYS = frozenset({"kind", "url", "calendar", "username", "password_env", "busy_ics_url"})
+
+
+def _url(table: Mapping[str, Any], key: str, where: str) -> str:
+    value = _str(table, key, where)
+    if not value.startswith(("https://", "http://")):
+        raise ConfigError(f"{where}.{key}: {value!r} must be an http(s):// URL")
+    if "@" in value.split("/")[2]:
+        raise ConfigError(f"{where}.{key}: put no credentials in the URL (username and password_env)")
+    return value
+
+
+def parse_calendar(table: Any, source: str) -> CalendarSource:
+    """The ``[calendar]`` table: ``builtin`` (default) or ``caldav`` with its connection; the
+    password is only named (``password_env``), a secret written in the file is refused."""
+    where = f"{source}: calendar"
+    if table is None:
+        return CalendarSource()
+    if not isinstance(table, dict):
+        raise ConfigError(f"{source}: [calendar] must be a table")
+    if "password" in table:
+        raise ConfigError(f"{where}.password: never write the password in the file; "
+                          "name the environment variable that holds it with password_env")
+    unknown = set(table) - CALENDAR_KEYS
+    if unknown:
+        raise ConfigError(f"{where}.{min(unknown)}: unknown key (expected {', '.join(sorted(CALENDAR_KEYS))})")
+    kind = table.get("kind", "builtin")
+    if kind not in CALENDAR_KINDS:
+        raise ConfigError(f"{where}.kind: {kind!r} must be one of {', '.join(CALENDAR_KINDS)}")
+    feed = _url(table, "busy_ics_url", where) if "busy_ics_url" in table else None
+    if kind == "builtin":
+        extra = sorted(set(table) - {"kind", "busy_ics_url"})
+        if extra:
+            raise ConfigError(f"{where}.{extra[0]}: only used with kind = \"caldav\"")
+        return CalendarSource(busy_ics_url=feed)
+    password_env = _str(table, "password_env", where)
+    if not password_env.replace("_", "").isalnum() or not password_env[0].isalpha():
+        raise ConfigError(f"{where}.password_env: {password_env!r} is not an environment variable name")
+    return CalendarSource(
+        kind=kind,
+        url=_url(table, "url", where),
+        calendar=_str(table, "calendar", where),
+        username=_str(table, "username", where),
+        password_env=password_env,
+        busy_ics_url=feed,
+    )
+
+
+def calendar_password(source: CalendarSource, env: Mapping[str, str] | None = None) -> str | None:
+    """The CalDAV password from the variable the practice file names; ConfigError when unset."""
+    if source.password_env is None:
+        return None
+    env = os.environ if env is None else env
+    value = env.get(source.password_env, "")
+    if not value:
+        raise ConfigError(f"{source.password_env} must hold the CalDAV password "
+                          "(named by password_env in the practice file's [calendar])")
+    return value
 SECURITY_KEYS = ("cancel_from_other_number",)
 
 

@@ -60,6 +60,7 @@ class RuleParams:
     min_booking_attempts: int = 20
     min_phone_requests: int = 10
     min_slot_messages: int = 20
+    min_calendar_requests: int = 20
     z: float = Z_ONE_SIDED_95
     runbook_base: str = RUNBOOK_DIR.as_posix()
     # Service health: windows, ``for:`` durations and the turn floor of the latency and 5xx alerts.
@@ -181,6 +182,16 @@ def _long_slot_messages(window: str) -> str:
     return f"{_slot_messages(window)} - {by_channel_increase(short, window)}"
 
 
+def _calendar_requests(window: str) -> str:
+    return by_channel_increase(n.CALENDAR_REQUESTS.name, window)
+
+
+def _calendar_failures(window: str) -> str:
+    # Calendar requests have no channel: the sum keeps one series, with an empty channel.
+    failed = "|".join(n.CALENDAR_FAILURES)
+    return by_channel_increase(f'{n.CALENDAR_REQUESTS.name}{{{n.L_RESULT}=~"{failed}"}}', window)
+
+
 RATIOS: Final = {
     "conversion": Ratio("conversion", _confirmed, _booking_ended),
     "slot_taken": Ratio("slot_taken", _slot_taken, _attempts),
@@ -188,6 +199,7 @@ RATIOS: Final = {
     "phone_recovery": Ratio("phone_recovery", _phone_limits, _phone_requests),
     "long_slot_messages": Ratio("long_slot_messages", _long_slot_messages, _slot_messages),
     "no_slot": Ratio("no_slot", _no_slot_transfers, _ended),
+    "calendar_failures": Ratio("calendar_failures", _calendar_failures, _calendar_requests),
 }
 
 
@@ -222,6 +234,8 @@ PANEL_LONG_SLOTS: Final = "Slot messages over 350 characters vs 20 %"
 NO_SLOT_PERCENT: Final = f"{n.NO_SLOT_TRANSFER_SHARE_MAX * 100:g} %"
 PANEL_NO_SLOT: Final = f"No-slot transfers share of conversations vs {NO_SLOT_PERCENT}"
 PANEL_TRANSFERS: Final = "Transfers by reason"
+PANEL_CALENDAR: Final = "Failed calendar requests vs 10 %"
+CALENDAR_PAGE: Final = "RdvCalendarFailing"
 
 ALERT_SPECS: Final = (
     AlertSpec(
@@ -286,6 +300,16 @@ ALERT_SPECS: Final = (
         PANEL_LONG_SLOTS,
         ("SLOTS_MESSAGE_MAX_CHARS",),
         channel=Channel.VOICE.value,
+    ),
+    AlertSpec(
+        CALENDAR_PAGE, "calendar_failures", True, n.CALENDAR_FAILURE_MAX, SEVERITY_PAGE,
+        lambda p: p.min_calendar_requests,
+        "The practice's calendar is failing",
+        "{{ $value | humanizePercentage }} of the requests to the practice's calendar failed over "
+        "the last {{ $labels.window }} (page above 10 %, last short window too): booking callers "
+        "hear an apology and are transferred instead of booked.",
+        PANEL_CALENDAR,
+        ("RDV_CALENDAR_TIMEOUT_SECONDS",),
     ),
     AlertSpec(
         "RdvNoSlotTransfersHigh", "no_slot", True, n.NO_SLOT_TRANSFER_SHARE_MAX, SEVERITY_WARNING,

@@ -490,9 +490,30 @@ def latency_row() -> Section:
     ]
 
 
+def calendar_row() -> Section:
+    """Requests to the practice's external calendar: failures, results and latency."""
+    requests = n.CALENDAR_REQUESTS
+    duration = n.CALENDAR_DURATION
+    buckets = sel(duration, f"{duration.name}_bucket")
+    return "Practice calendar", [
+        timeseries(a.PANEL_CALENDAR, "Recorded share of calendar requests that failed (error, "
+                   "timeout, unreachable) and its Wilson lower bound; the page fires above 10 %.",
+                   [Target(a.record_name("calendar_failures", "ratio"), "{{window}}"),
+                    Target(a.record_name("calendar_failures", "wilson_lower"), "{{window}} Wilson lower")],
+                   unit="percentunit", thresholds=ceiling_steps(n.CALENDAR_FAILURE_MAX), width=8),
+        timeseries("Calendar requests by operation and result", "Requests to the practice's calendar "
+                   "(conflict: the slot was taken there, a lost race).",
+                   [Target(increase(requests, RATE_INTERVAL, f"{n.L_OPERATION}, {n.L_RESULT}"),
+                           "{{operation}} {{result}}")], stack=True, bars=True, width=8),
+        timeseries("Calendar request latency p50 / p99", "Time of one calendar request, all operations.",
+                   [Target(f"histogram_quantile({q}, sum by (le) (rate({buckets}[{RATE_INTERVAL}])))",
+                           f"p{round(q * 100)}") for q in (0.5, 0.99)], unit="s", width=8),
+    ]
+
+
 SECTIONS: Final = (
     headline, conversion_row, funnel_row, booking_row, transfers_row, guards_row, slots_row, health_row,
-    latency_row,
+    latency_row, calendar_row,
 )
 
 

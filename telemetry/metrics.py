@@ -78,6 +78,11 @@ class Metrics:
                 continue
             if metric is n.INTENT_OVERRIDES:
                 continue  # state × intent pairs appear as they happen; totals use sum()
+            if metric.name in n.RESULT_VALUES:
+                values = {**n.LABEL_VALUES, n.L_RESULT: n.RESULT_VALUES[metric.name]}
+                for combo in itertools.product(*(values[label] for label in metric.labels)):
+                    self.objects[metric.name].labels(*combo)
+                continue
             for combo in itertools.product(*(values[label] for label in metric.labels)):
                 self.objects[metric.name].labels(*combo)
 

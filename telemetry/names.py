@@ -37,6 +37,7 @@ L_VERSION: Final = "version"
 L_REASON: Final = "reason"
 L_PURPOSE: Final = "purpose"
 L_CODE: Final = "code"
+L_OPERATION: Final = "operation"
 
 CHANNELS: Final = tuple(c.value for c in Channel)
 OUTCOMES: Final = tuple(o.value for o in Outcome)
@@ -52,6 +53,15 @@ CODES: Final = ("2xx", "4xx", "5xx")
 # what they wanted (a caller lost at the greeting may have wanted to book: excluding them would
 # hide a broken greeting). Cancellations and information-only calls are counted apart.
 CONVERSION_PURPOSES: Final = (Purpose.BOOK.value, Purpose.MOVE.value, Purpose.UNDECLARED.value)
+# What rdv asks the practice's external calendar (CalDAV or a read-only iCalendar feed), and how
+# each request ended: ``conflict`` is a slot found taken (a lost race, not a failure).
+CALENDAR_OPERATIONS: Final = (
+    "discover", "ctag", "sync", "list", "fetch", "check", "create", "get", "delete", "feed",
+)
+CALENDAR_OK: Final = "ok"
+CALENDAR_CONFLICT: Final = "conflict"
+CALENDAR_FAILURES: Final = ("error", "timeout", "unreachable")
+CALENDAR_RESULTS: Final = (CALENDAR_OK, CALENDAR_CONFLICT, *CALENDAR_FAILURES)
 
 # Vapi ended reasons grouped by meaning (vapi-protocol.md §3); unknown strings are "other".
 ENDED_REASON_CATEGORIES: Final = (
@@ -94,6 +104,7 @@ SLOTS_MESSAGE_BUCKETS: Final = (100.0, 150.0, 200.0, 250.0, 300.0, 350.0, 400.0,
 TURN_LATENCY_BUCKETS: Final = (
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 )
+CALENDAR_LATENCY_BUCKETS: Final = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 TURNS_BUCKETS: Final = (1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0, 15.0, 20.0, 25.0, 30.0, 40.0, 50.0)
 
 CONVERSATIONS_STARTED: Final = Metric(
@@ -176,13 +187,21 @@ SYNTHETIC_CONVERSATIONS: Final = Metric(
     "other conversation series.", (L_CHANNEL, L_OUTCOME))
 BUILD_INFO: Final = Metric(
     "rdv_build_info", "gauge", "Build information; always 1.", (L_VERSION,))
+CALENDAR_REQUESTS: Final = Metric(
+    "rdv_calendar_requests_total", "counter",
+    "Requests to the practice's external calendar, by operation and result "
+    "(ok, conflict, error, timeout, unreachable).", (L_OPERATION, L_RESULT))
+CALENDAR_DURATION: Final = Metric(
+    "rdv_calendar_request_duration_seconds", "histogram",
+    "Time of one request to the practice's external calendar, by operation, in seconds.",
+    (L_OPERATION,), CALENDAR_LATENCY_BUCKETS)
 
 METRICS: Final = (
     CONVERSATIONS_STARTED, CONVERSATIONS_ENDED, CONVERSATIONS_STOPPED, STATE_TRANSITIONS, BOOKING_ATTEMPTS,
     BOOKING_RETRIES, ANTI_LOOP, RECOVERY_LIMITS, RECOVERY_PROMPTS, INTERRUPTIONS,
     INTENT_OVERRIDES, FILLERS, SESSION_EXPIRIES, TRANSFERS, VAPI_ENDED_REASONS, SLOTS_MESSAGE_LENGTH,
     TURN_DURATION, CONVERSATION_TURNS, ACTIVE_CONVERSATIONS, SYNTHETIC_CONVERSATIONS, TURN_RESPONSES,
-    STORE_UNAVAILABLE, BUILD_INFO,
+    STORE_UNAVAILABLE, BUILD_INFO, CALENDAR_REQUESTS, CALENDAR_DURATION,
 )
 
 # Known label values, pre-initialised to 0 so that ratios exist before the first event.
@@ -204,7 +223,10 @@ LABEL_VALUES: Final[dict[str, tuple[str, ...]]] = {
     L_STATE: STATES,
     L_FROM: STATES,
     L_TO: STATES,
+    L_OPERATION: CALENDAR_OPERATIONS,
 }
+# Metrics whose ``result`` label takes other values than booking results.
+RESULT_VALUES: Final[dict[str, tuple[str, ...]]] = {CALENDAR_REQUESTS.name: CALENDAR_RESULTS}
 
 
 # Prometheus' own series of a scrape target, and the job that scrapes rdv (deploy/prometheus.yml).
@@ -240,6 +262,8 @@ VAPI_LLM_ERRORS_MAX: Final = 2
 # Not in the seed's table: callers transferred because no free slot matched their preference.
 NO_SLOT_TRANSFER_SHARE_MAX: Final = 0.10
 TTS_CUT_RISK_CHARS: Final = 400  # seed 5.4: "Si length > 400 → version compacte"
+# Past this share of failed calendar requests every booking call is transferred: page.
+CALENDAR_FAILURE_MAX: Final = 0.10
 
 # --------------------------------------------------------------------------- log tags
 # The seed's grep patterns, byte for byte.
@@ -272,6 +296,10 @@ LOG_VAPI_STORE_UNAVAILABLE: Final = "vapi_store_unavailable"
 LOG_VAPI_HANG: Final = "vapi_hang"
 LOG_VAPI_EVENT_IGNORED: Final = "vapi_event_ignored"
 LOG_UNCONFIRMED_BOOKINGS: Final = "unconfirmed_bookings"
+LOG_CALENDAR_UNAVAILABLE: Final = "calendar_unavailable"
+LOG_CALENDAR_MISMATCH: Final = "calendar_mismatch"
+LOG_CALENDAR_REPAIRED: Final = "calendar_repaired"
+LOG_CALENDAR_COMPENSATION_FAILED: Final = "calendar_compensation_failed"
 
 SLOTS_SENT_PREVIEW_CHARS: Final = 200
 
@@ -280,6 +308,9 @@ SPAN_CONVERSATION: Final = "conversation"
 SPAN_STATE_PREFIX: Final = "state "  # "state WAIT_CONFIRM"
 SPAN_TURN: Final = "turn"
 SPAN_BOOK_SLOT: Final = "book_slot"
+# A calendar request is a client span named by its HTTP method alone (the semantic conventions'
+# name when no route template is known): PROPFIND, REPORT, PUT, GET, DELETE.
+CALENDAR_METHODS: Final = ("PROPFIND", "REPORT", "PUT", "GET", "DELETE")
 
 
 def state_span_name(state: str) -> str:
@@ -304,11 +335,20 @@ A_CALLER_PHONE_HASH: Final = "rdv.caller.phone_hash"
 A_ENDED_REASON: Final = "rdv.vapi.ended_reason"
 A_INTERRUPTED: Final = "rdv.turn.interrupted"
 A_ERROR_TYPE: Final = "error.type"
+A_CALENDAR_OPERATION: Final = "rdv.calendar.operation"
+# OpenTelemetry HTTP client conventions; the URL is the calendar's (no patient data: event
+# names are hashes of the practice and the slot).
+A_HTTP_METHOD: Final = "http.request.method"
+A_HTTP_STATUS: Final = "http.response.status_code"
+A_SERVER_ADDRESS: Final = "server.address"
+A_SERVER_PORT: Final = "server.port"
+A_URL_FULL: Final = "url.full"
 
 ATTRIBUTES: Final = (
     A_CONVERSATION_ID, A_CHANNEL, A_VAPI_CALL_ID, A_OUTCOME, A_TURNS, A_STATE, A_STATE_NEXT,
     A_TURN_NUMBER, A_SLOT_START, A_SLOT_INDEX, A_BOOKING_RESULT, A_BOOKING_RETRY,
-    A_CALLER_PHONE_HASH, A_ENDED_REASON, A_INTERRUPTED, A_ERROR_TYPE,
+    A_CALLER_PHONE_HASH, A_ENDED_REASON, A_INTERRUPTED, A_ERROR_TYPE, A_CALENDAR_OPERATION,
+    A_HTTP_METHOD, A_HTTP_STATUS, A_SERVER_ADDRESS, A_SERVER_PORT, A_URL_FULL,
 )
 
 SERVICE_NAME: Final = "rdv"

@@ -8,14 +8,16 @@ the conversation: the id and start of the current state's span.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TextIO
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -180,6 +182,23 @@ class TurnScope:
     def recorded(self) -> int:
         """How many engine steps are recorded so far."""
         return len(self._steps)
+
+    @contextlib.contextmanager
+    def under_state(self, steps: int | None = None) -> Iterator[None]:
+        """Within the block, new spans (the calendar's requests) are children of the span of
+        the current state, or of the state after the first ``steps`` recorded steps (the one
+        that asked to book)."""
+        if not self.tel.tracing:
+            yield
+            return
+        meta = self._steps[steps - 1].end if steps else self.meta
+        conv = self._steps[steps - 1].conv if steps else self.conv
+        tid, _ = self.tel.ids(conv)
+        token = otel_context.attach(remote_parent(tid, int(meta[META_STATE_SPAN], 16)))
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
 
     def keep(self, count: int) -> None:
         """Forget the steps after the first ``count`` (the turn is decided again from there)."""

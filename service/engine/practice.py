@@ -19,6 +19,25 @@ class OpeningSpan:
 
 
 @dataclass(frozen=True, slots=True)
+class CalendarSource:
+    """Where the practice's agenda lives (its ``[calendar]`` table): rdv's own bookings
+    (``builtin``) or a CalDAV calendar the secretary also uses. The engine never reads it;
+    the password is named here (``password_env``), never held."""
+
+    kind: str = "builtin"
+    url: str | None = None
+    calendar: str | None = None
+    username: str | None = None
+    password_env: str | None = None
+    busy_ics_url: str | None = None
+
+    @property
+    def external(self) -> bool:
+        """True when busy times and appointments live outside rdv's store."""
+        return self.kind != "builtin" or self.busy_ics_url is not None
+
+
+@dataclass(frozen=True, slots=True)
 class Practice:
     """Everything about the practice that decides slots and answers."""
 
@@ -34,6 +53,7 @@ class Practice:
     closed_dates: frozenset[date] = frozenset()
     faq: Mapping[str, str] = field(default_factory=dict)
     public_holidays: bool = True
+    calendar: CalendarSource = CalendarSource()
     # [security] cancel_from_other_number: a caller who is not on the number that booked may
     # cancel when they state the patient's full name and the appointment's day and time,
     # matched exactly. Off by default: only the verified caller id finds appointments.

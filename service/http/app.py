@@ -15,8 +15,11 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp
 
 from service import __version__
+from service.calendars import Calendar, CalendarError, open_calendar
+from service.calendars.consistency import check as check_calendar
 from service.clock import Clock, SystemClock
 from service.config import Settings, load_practice
+from service.console.routes import console_routes
 from service.engine import nlu
 from service.engine.practice import Practice
 from service.http import openapi, routes
@@ -46,6 +49,34 @@ async def _reaper(svc: Services) -> None:
         await asyncio.sleep(svc.settings.reaper_interval_seconds)
         with contextlib.suppress(Exception):
             await svc.turns.reap(svc.instance)
+        if svc.turns.calendar.external:
+            await calendar_consistency(svc)
+
+
+async def calendar_consistency(svc: Services) -> None:
+    """Compare the external calendar with the bookings: delete rdv's events that no booking
+    holds (left by a turn whose compensation could not reach the calendar), report bookings
+    without their event."""
+    turns = svc.turns
+    try:
+        found = await asyncio.wait_for(
+            check_calendar(turns.calendar, svc.store, svc.practice, svc.clock.now(), repair=True),
+            svc.settings.calendar_timeout_seconds * 4 + svc.settings.store_timeout_seconds,
+        )
+    except (CalendarError, TimeoutError) as exc:
+        svc.telemetry.log_event(names.LOG_CALENDAR_UNAVAILABLE, error=str(exc) or type(exc).__name__)
+        return
+    if found.repaired:
+        svc.telemetry.log_event(
+            names.LOG_CALENDAR_REPAIRED, deleted=found.repaired,
+            conv_ids=",".join(sorted({e.conv_id or "-" for e in found.orphans})[:20]),
+        )
+    if found.missing:
+        svc.telemetry.log_event(
+            names.LOG_CALENDAR_MISMATCH, bookings_without_event=len(found.missing),
+            slots=",".join(s.isoformat() for s in found.missing[:20]),
+            action="the appointment was deleted in the agenda or booked before the calendar was connected",
+        )
 
 
 # Turn routes make their own server span inside the conversation's trace (the trace id is
@@ -79,6 +110,7 @@ def create_app(
     clock: Clock | None = None,
     reaper: bool = True,
     routes_extra: Sequence[BaseRoute] = (),
+    calendar: Calendar | None = None,
 ) -> Starlette:
     """Build the ASGI app; the store is opened (and migrated) in the lifespan."""
     practice = practice or load_practice(settings.practice_file)
@@ -91,12 +123,13 @@ def create_app(
         enabled=settings.telemetry,
     )
     clock = clock or SystemClock()
+    calendar = calendar or open_calendar(practice, settings, telemetry)
     svc = Services(
         settings=settings,
         practice=practice,
         store=store,
         telemetry=telemetry,
-        turns=Turns(store, telemetry, practice, settings, clock),
+        turns=Turns(store, telemetry, practice, settings, clock, calendar),
         clock=clock,
         instance=f"{socket.gethostname()}:{os.getpid()}:{id(store):x}",
     )
@@ -115,6 +148,14 @@ def create_app(
                 conv_ids=",".join(sorted({o.conv_id for o in orphans})[:20]),
                 action="run `rdv repair-bookings` to free them",
             )
+        if calendar.external:
+            try:
+                await calendar.open()
+            except CalendarError as exc:
+                # Serve anyway: callers are told and transferred until the calendar answers.
+                telemetry.log_event(names.LOG_CALENDAR_UNAVAILABLE, error=str(exc))
+            else:
+                await calendar_consistency(svc)
         task = asyncio.create_task(_reaper(svc)) if reaper else None
         svc.ready = True
         try:
@@ -126,11 +167,12 @@ def create_app(
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+            await calendar.close()
             await store.close()
             telemetry.shutdown()
 
     app = Starlette(
-        routes=[*routes.ROUTES, *openapi.ROUTES, *extra_routes(), *routes_extra],
+        routes=[*routes.ROUTES, *openapi.ROUTES, *extra_routes(), *console_routes(settings), *routes_extra],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
         middleware=request_spans(telemetry),

@@ -126,7 +126,19 @@ async def readyz(request: Request) -> Response:
         await svc.turns.guard(svc.store.ping())
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported as such
         return error(503, f"store unreachable: {type(exc).__name__}")
-    return JSONResponse({"status": "ready"})
+    return JSONResponse({"status": "ready", "calendar": await calendar_status(svc.turns.calendar)})
+
+
+async def calendar_status(calendar: Any) -> dict[str, str]:
+    """The calendar's kind and whether it answers. Reported, not a reason to be unready: a
+    replica taken out of rotation would drop calls that it can still apologise for and transfer."""
+    if not calendar.external:
+        return {"kind": calendar.kind, "status": "ok"}
+    try:
+        await calendar.ping()
+    except Exception as exc:  # noqa: BLE001 - any failure is reported as unreachable
+        return {"kind": calendar.kind, "status": "unreachable", "error": str(exc)[:200]}
+    return {"kind": calendar.kind, "status": "ok"}
 
 
 async def metrics(request: Request) -> Response:

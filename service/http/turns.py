@@ -8,6 +8,9 @@ to be taken, nothing is written and the turn is decided again from the moment be
 booking with "slot taken" (the manual's ``[BOOKING_RESULT] … success=False`` then
 ``[BOOKING_RETRY]``). Two overlapping turns of one conversation cannot both book: the
 version check lets exactly one commit, and the other's booking rolls back with it.
+With the practice's external calendar (:mod:`service.calendars`) its busy times join the taken
+slots, and the turn's event is written (re-checked live) just before the save and undone when
+the save fails; a slot found taken there is the same lost race.
 Telemetry records each engine step as it happens and emits it once the turn is saved.
 """
 
@@ -21,6 +24,14 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any, TypeVar
 
+from service.calendars import (
+    Appointment,
+    BuiltinCalendar,
+    Calendar,
+    CalendarBusyError,
+    CalendarError,
+    Written,
+)
 from service.clock import Clock
 from service.config import Settings
 from service.engine import replies
@@ -30,6 +41,7 @@ from service.engine.model import (
     Book,
     BookingAt,
     BookingDone,
+    BookingRef,
     BookingsFound,
     CallEnded,
     CallerSaid,
@@ -185,10 +197,22 @@ def _consume(task: asyncio.Future[Any]) -> None:
 
 @dataclass(slots=True)
 class _Writes:
-    """The appointment writes a turn makes, saved in its transaction."""
+    """The appointment writes a turn makes, saved in its transaction, and the appointments
+    they concern (whose events an external calendar holds)."""
 
     booking: BookingWrite | None = None
     cancel: CancelWrite | None = None
+    cancelled: BookingRef | None = None
+    replaced: BookingRef | None = None
+
+
+def _ref(conv: Conversation, booking_id: str) -> BookingRef | None:
+    """The appointment ``booking_id`` as the conversation found it (cancel or move)."""
+    ctx = conv.context
+    for ref in (ctx.modifying, *ctx.found, ctx.booked):
+        if ref is not None and ref.booking_id == booking_id:
+            return ref
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,8 +275,10 @@ class Turns:
         practice: Practice,
         settings: Settings,
         clock: Clock,
+        calendar: Calendar | None = None,
     ) -> None:
         self.store = store
+        self.calendar: Calendar = calendar or BuiltinCalendar()
         self.telemetry = telemetry
         self.practice = practice
         self.settings = settings
@@ -291,12 +317,57 @@ class Turns:
         """A turn-path store call: :meth:`guard`, without the timer for an inline store."""
         return await self.guard(awaitable, timer=not self.self_timed)
 
-    async def _taken(self, now: datetime) -> frozenset[datetime]:
+    async def _calendar(self, awaitable: Awaitable[T]) -> T:
+        """A call to the external calendar; its failure is the store's (the caller hears the
+        apology and is transferred), a busy slot is a lost race."""
+        try:
+            return await awaitable
+        except CalendarBusyError:
+            raise SlotTakenError("the slot is taken in the practice's calendar") from None
+        except CalendarError as exc:
+            self.telemetry.log_event(names.LOG_CALENDAR_UNAVAILABLE, error=str(exc))
+            raise StoreUnavailableError(f"calendar: {exc}") from exc
+
+    async def _taken(self, now: datetime, scope: TurnScope) -> frozenset[datetime]:
         # A window wider than the calendar needs, on whole hours and days, so consecutive
         # turns ask the store the same question (and a store may answer from its cache).
         start = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
         end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=self.practice.horizon_days + 3)
-        return await self._store(self.store.taken_slots(start, end))
+        if not self.calendar.external:
+            return await self._store(self.store.taken_slots(start, end))
+        with scope.under_state():
+            booked, busy = await asyncio.gather(
+                self._store(self.store.taken_slots(start, end)), self._calendar(self.calendar.taken(start, end))
+            )
+        return booked | busy
+
+    async def _write_calendar(self, plan: _Plan, conv: Conversation, scope: TurnScope, done: list[Written]) -> None:
+        """Write the turn's appointment changes into the external calendar before the turn is
+        saved (``done`` gets each write, to be undone if the save fails): the new event
+        first (a busy slot raises SlotTakenError), then the removal of the old one."""
+        writes = plan.writes
+        steps = plan.before_booking.recorded if plan.before_booking is not None else None
+        with scope.under_state(steps):
+            if writes.booking is not None:
+                b = writes.booking
+                done.append(await self._calendar(self.calendar.book(
+                    Appointment(b.booking_id, b.slot, b.conv_id, b.name, b.phone, b.at)
+                )))
+            gone = writes.cancelled or writes.replaced
+            if gone is not None:
+                removed = await self._calendar(self.calendar.remove(gone.booking_id, gone.slot))
+                if removed is not None:
+                    done.append(removed)
+
+    async def _undo(self, done: list[Written]) -> None:
+        """Compensate the calendar writes of a turn that was not saved (newest first); what
+        cannot be undone now is left to the consistency check, and said in the logs."""
+        while done:
+            written = done.pop()
+            try:
+                await self.calendar.undo(written)
+            except CalendarError as exc:
+                self.telemetry.log_event(names.LOG_CALENDAR_COMPENSATION_FAILED, error=str(exc))
 
     async def _held(self, conv_id: str, now: datetime) -> frozenset[datetime]:
         """Slots proposed to other callers within RDV_SLOT_HOLD_SECONDS (none when off)."""
@@ -312,6 +383,7 @@ class Turns:
             writes.booking = BookingWrite(
                 uuid.uuid4().hex, action.slot, conv.conv_id, action.name, action.phone, now, action.replaces
             )
+            writes.replaced = _ref(conv, action.replaces) if action.replaces else None
             return BookingDone(BookingResult.SUCCESS, writes.booking.booking_id)
         if isinstance(action, FindBookings):
             found = await self._store(self.store.find_bookings(action.phone, now))
@@ -322,6 +394,7 @@ class Turns:
             active = await self._store(self.store.booking_active(action.booking_id))
             if active:
                 writes.cancel = CancelWrite(action.booking_id, now)
+                writes.cancelled = _ref(conv, action.booking_id)
             return CancelDone(active)
         raise RdvError(f"unknown action {action!r}")
 
@@ -393,7 +466,7 @@ class Turns:
         status = 500
         try:
             calendar = needs_calendar(conv)
-            taken = await self._taken(now) if calendar else frozenset()
+            taken = await self._taken(now, scope) if calendar else frozenset()
             held = await self._held(conv.conv_id, now) if calendar else frozenset()
             said = CallerSaid(req.text, interrupted)
             plan = await self._decide(scope, step(conv, said, now, limits, self.practice, taken, held), now, limits,
@@ -412,7 +485,10 @@ class Turns:
                     directive=plan.directive,
                     trace_id=scope.trace_id,
                 )
+                written: list[Written] = []
                 try:
+                    if self.calendar.external:
+                        await self._write_calendar(plan, conv, scope, written)
                     await self._store(
                         self.store.save_turn(
                             plan.conv, version, scope.meta, record, event_records(plan.conv.conv_id, plan.events, now),
@@ -420,11 +496,16 @@ class Turns:
                         )
                     )
                     break
-                except SlotTakenError:
-                    # Lost the race for the slot: nothing was written. Decide the turn again
-                    # from the moment before the booking, with the slot taken.
+                except BaseException as exc:
+                    # Not saved: the caller hears nothing booked, so the calendar holds nothing.
+                    await self._undo(written)
+                    if not isinstance(exc, SlotTakenError):
+                        raise
+                    # Lost the race for the slot (in the store or in the practice's calendar):
+                    # nothing was written. Decide the turn again from the moment before the
+                    # booking, with the slot taken.
                     assert plan.before_booking is not None
-                    taken = await self._taken(now)
+                    taken = await self._taken(now, scope)
                     held = await self._held(conv.conv_id, now)
                     plan = await self._decide(
                         scope, plan.before_booking.retry(scope, taken, held, now, limits, self.practice),

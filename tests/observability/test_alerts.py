@@ -34,7 +34,8 @@ UNIT_TESTS = sorted((ROOT / "alerts" / "tests").glob("*.yml"))
 SHORT = a.RuleParams(page_window="30s", page_short_window="15s", warning_window="30s",
                      page_for="0s", warning_for="5s", min_conversations_page=3)
 NO_GUARDS = replace(a.RuleParams(), z=0.0, min_conversations_page=0, min_conversations_warning=0,
-                    min_booking_attempts=0, min_phone_requests=0, min_slot_messages=0)
+                    min_booking_attempts=0, min_phone_requests=0, min_slot_messages=0,
+                    min_calendar_requests=0)
 
 
 def alert_rules(text: str) -> dict[str, dict[str, Any]]:
@@ -165,7 +166,8 @@ MUTANTS: dict[str, tuple[a.RuleParams, list[str]]] = {
         ["the volume floor holds the page back on its own", "the warning's volume floor holds it back",
          "a few lost races on a quiet day do not alert", "one anti-loop in a handful of calls does not alert",
          "few phone requests, or limits on other fields, do not alert",
-         "a few long messages on a quiet day do not alert"],
+         "a few long messages on a quiet day do not alert",
+         "a few failed calendar requests on a quiet night do not page"],
     ),
     "without-both": (NO_GUARDS, ["three failed calls out of four at night do not page"]),
 }
@@ -215,7 +217,7 @@ def test_the_watchdog_is_tested() -> None:
 
 # --------------------------------------------------------------------------- rule contents
 def test_the_seed_target_table_is_alerted_on_with_contract_thresholds() -> None:
-    """Six alerts, each comparing its ratio and Wilson bound to the contract's threshold."""
+    """Seven alerts (the seed's six and the calendar's page), each comparing its ratio and Wilson bound to the contract's threshold."""
     rules = alert_rules(RULES.read_text("utf-8"))
     expected = {
         "RdvConversionBelowTarget": ("<", n.CONVERSION_TARGET, "warning"),
@@ -225,6 +227,7 @@ def test_the_seed_target_table_is_alerted_on_with_contract_thresholds() -> None:
         "RdvPhoneRecoveryHigh": (">", n.PHONE_RECOVERY_MAX, "warning"),
         "RdvLongSlotMessages": (">", n.LONG_SLOT_MESSAGE_SHARE_MAX, "warning"),
         "RdvNoSlotTransfersHigh": (">", n.NO_SLOT_TRANSFER_SHARE_MAX, "warning"),
+        "RdvCalendarFailing": (">", n.CALENDAR_FAILURE_MAX, "critical"),
     }
     assert set(rules) == {*expected, *(s.name for s in a.SERVICE_ALERTS), a.WATCHDOG}
     for name, (op, threshold, severity) in expected.items():
@@ -273,7 +276,8 @@ def config_constants() -> set[str]:
     source = inspect.getsource(service.config)
     return set(service.config.CONSTANT_DEFAULTS) | {
         name
-        for name in ("RECOVERY_LIMITS", "RDV_RECOVERY_FALLBACK", "RDV_SLOT_HOLD_SECONDS", "RDV_PRACTICE_FILE")
+        for name in ("RECOVERY_LIMITS", "RDV_RECOVERY_FALLBACK", "RDV_SLOT_HOLD_SECONDS", "RDV_PRACTICE_FILE",
+                     "RDV_CALENDAR_TIMEOUT_SECONDS")
         if f'"{name}' in source
     }
 

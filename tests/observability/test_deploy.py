@@ -52,17 +52,58 @@ def container_ports(service: str) -> set[int]:
 
 
 def test_the_stack_has_every_service() -> None:
-    """Service, collector, trace store, Prometheus, Alertmanager and Grafana."""
-    assert set(SERVICES) == {"rdv", "otel-collector", "jaeger", "prometheus", "alertmanager", "grafana"}
+    """Service, collector, trace store, Prometheus, Alertmanager and Grafana; Radicale only in
+    the ``calendar`` profile."""
+    assert set(SERVICES) == {"rdv", "otel-collector", "jaeger", "prometheus", "alertmanager", "grafana", "radicale"}
+    assert [n for n, s in SERVICES.items() if s.get("profiles")] == ["radicale"]
+    assert SERVICES["radicale"]["profiles"] == ["calendar"]
 
 
 def test_every_image_is_pinned_to_an_exact_version() -> None:
-    """No ``latest``, no floating major tag; the service itself is built from the Dockerfile."""
+    """No ``latest``, no floating major tag; the service itself is built from the Dockerfile,
+    Radicale from deploy/radicale with the version the tests run."""
     for name, service in SERVICES.items():
         if name == "rdv":
             assert service["build"] == "." and "image" not in service
             continue
+        if name == "radicale":
+            assert service["build"] == "./deploy/radicale" and "image" not in service
+            continue
         assert PINNED.match(service["image"]), service["image"]
+    dockerfile = (ROOT / "deploy/radicale/Dockerfile").read_text("utf-8")
+    pinned = re.search(r"radicale==([\d.]+)", dockerfile)
+    assert pinned and f'"radicale=={pinned.group(1)}"' in (ROOT / "pyproject.toml").read_text("utf-8")
+
+
+def test_the_calendar_profile_books_into_its_seeded_calendar(tmp_path: Path) -> None:
+    """The compose practice file points at the Radicale service's seeded calendar, and a real
+    Radicale on that seed serves a calendar of that display name where the file says."""
+    import json
+    import shutil
+    from urllib.parse import urlsplit
+
+    from service.config import load_practice
+    from tests.calendars.conftest import Radicale
+
+    practice = load_practice(ROOT / "deploy/radicale/practice.toml").calendar
+    assert practice.kind == "caldav" and urlsplit(practice.url or "").hostname == "radicale"
+    assert urlsplit(practice.url or "").port in container_ports("radicale")
+    assert SERVICES["rdv"]["environment"]["RDV_PRACTICE_FILE"] == "${RDV_PRACTICE_FILE:-}"
+    assert practice.password_env in SERVICES["rdv"]["environment"]
+    seed = ROOT / "deploy/radicale/collections"
+    props = json.loads(next(seed.rglob(".Radicale.props")).read_text("utf-8"))
+    assert props["D:displayname"] == practice.calendar and props["tag"] == "VCALENDAR"
+    server = Radicale(tmp_path)
+    shutil.copytree(seed, tmp_path / "collections")
+    server.start()
+    try:
+        import caldav
+
+        with caldav.DAVClient(url=server.url, username=practice.username, password="any") as client:
+            names = [c.get_display_name() for c in client.principal().calendars()]
+    finally:
+        server.stop()
+    assert practice.calendar in names
 
 
 def test_every_mounted_file_exists_and_named_volumes_are_declared() -> None:
@@ -187,7 +228,8 @@ def test_exemplars_link_to_the_trace_store() -> None:
 
 @pytest.mark.parametrize("path", ["deploy/otel-collector.yml", "deploy/prometheus.yml",
                                   "deploy/grafana/provisioning/datasources/datasources.yml",
-                                  "deploy/grafana/provisioning/dashboards/rdv.yml"])
+                                  "deploy/grafana/provisioning/dashboards/rdv.yml",
+                                  "deploy/radicale/practice.toml"])
 def test_every_deploy_file_is_mounted(path: str) -> None:
     """No configuration under deploy/ is left out of the stack."""
     sources = [(ROOT / s).resolve() for name in SERVICES for s in mounts(name).values()]

@@ -85,6 +85,7 @@ async def test_labels_stay_bounded(make_live: Any, captured: Any) -> None:
         body = (await live.client.get("/metrics")).text
     allowed = set(n.CHANNELS) | set(n.OUTCOMES) | set(n.STATES) | set(n.RESULTS) | set(n.FIELDS)
     allowed |= set(n.INTENTS) | set(n.ENDED_REASON_CATEGORIES) | set(n.TRANSFER_REASONS) | set(n.PURPOSES) | set(n.CODES) | {"test"}
+    allowed |= set(n.CALENDAR_OPERATIONS) | set(n.CALENDAR_RESULTS)
     for family in text_string_to_metric_families(body):
         if not family.name.startswith(n.PREFIX):
             continue
