@@ -189,6 +189,29 @@ def _repair_bookings(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def _forget(args: argparse.Namespace) -> int:
+    from service.phones import caller_id
+    from service.storage import open_store
+
+    phone = caller_id(args.phone)
+    if phone is None:
+        raise ConfigError(f"{args.phone!r} is not a valid phone number (e.g. +33612345678 or 06 12 34 56 78)")
+    settings = load_settings()
+
+    async def run() -> tuple[int, int]:
+        store = open_store(settings.database_url, settings.data_dir, timeout=settings.store_timeout_seconds)
+        await store.open()
+        try:
+            return await store.forget_caller(phone)
+        finally:
+            await store.close()
+
+    conversations, bookings = asyncio.run(run())
+    print(f"{_store_name(settings)}: forgot {phone}: {conversations} conversation(s), {bookings} booking(s) "
+          "(numbers, names and words erased; outcomes and counts kept)")
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     port = server_port(args.port)
     settings = load_settings()
@@ -258,6 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
     backup.add_argument("dest", help="the backup file to write (e.g. /data/backups/rdv-2026-03-03.sqlite3)")
     backup.add_argument("--force", action="store_true", help="replace DEST if it exists (default: refuse)")
     backup.set_defaults(func=_backup)
+    forget = sub.add_parser(
+        "forget",
+        help="erase a caller's personal data (number, names, words, Vapi reports; bookings keep their slot)",
+    )
+    forget.add_argument("phone", help="the caller's number, in any usual form (+33612345678, 06 12 34 56 78)")
+    forget.set_defaults(func=_forget)
     repair = sub.add_parser(
         "repair-bookings",
         help="list and free active bookings that no caller heard confirmed (left by a crash of an older version)",

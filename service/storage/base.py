@@ -147,6 +147,12 @@ class Store(Protocol):
     async def schema_version(self) -> int:
         """The last schema step applied (``rdv migrate`` reports it)."""
 
+    async def forget_caller(self, phone: str) -> tuple[int, int]:
+        """Erase what identifies the caller ``phone`` (E.164): the number and the names in their
+        conversations (caller id or number given), the words of their turns, Vapi's reports,
+        and the name and number on their bookings (the slots stay taken). States, outcomes and
+        events stay, so counts do not change. Returns (conversations, bookings) touched."""
+
     async def load(self, conv_id: str) -> StoredConversation | None:
         """The conversation with this id, or None."""
 

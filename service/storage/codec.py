@@ -184,6 +184,11 @@ def context_from_json(raw: str | None) -> Context:
     )
 
 
+# What ``rdv forget`` leaves in place of a caller's words and names; the events that carry a name.
+FORGOTTEN = "[effacé]"
+FORGOTTEN_CONTEXT = "{}"
+NAMED_EVENTS = ("AppointmentConfirmed",)
+
 COLUMNS = (
     "conv_id", "channel", "state", "turn_count", "created_at", "last_seen_at", "state_entered_at",
     "outcome", "vapi_call_id", "caller_phone", "epoch", "context", "synthetic",

@@ -38,6 +38,9 @@ from service.storage.base import (
 )
 from service.storage.codec import (
     COLUMNS,
+    FORGOTTEN,
+    FORGOTTEN_CONTEXT,
+    NAMED_EVENTS,
     booking_row,
     conversation_from_row,
     conversation_to_row,
@@ -236,6 +239,26 @@ class PostgresStore:
         """Raise StoreError when the server cannot answer."""
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1")
+
+    async def forget_caller(self, phone: str) -> tuple[int, int]:
+        """Erase a caller's personal data (see :class:`Store`); (conversations, bookings)."""
+        like = f'%"phone":{json.dumps(phone, ensure_ascii=False)}%'
+        async with self._connection() as conn, conn.transaction():
+            ids = [r["conv_id"] for r in await conn.fetch(
+                "SELECT conv_id FROM conversations WHERE caller_phone = $1 OR context LIKE $2", phone, like
+            )]
+            if ids:
+                await conn.execute("UPDATE conversations SET caller_phone = NULL, context = $1 WHERE conv_id = ANY($2::text[])",
+                                   FORGOTTEN_CONTEXT, ids)
+                await conn.execute("UPDATE turns SET text = $1, reply = $1 WHERE conv_id = ANY($2::text[])", FORGOTTEN, ids)
+                await conn.execute("UPDATE events SET data = '{}' WHERE kind = ANY($1::text[]) AND conv_id = ANY($2::text[])",
+                                   list(NAMED_EVENTS), ids)
+                await conn.execute("DELETE FROM call_reports WHERE conv_id = ANY($1::text[])", ids)
+            status = await conn.execute(
+                "UPDATE bookings SET name = $1, phone = NULL WHERE phone = $2 OR conv_id = ANY($3::text[])",
+                FORGOTTEN, phone, ids,
+            )
+        return len(ids), int(status.split()[-1])
 
     async def schema_version(self) -> int:
         """The last schema step applied."""

@@ -45,6 +45,9 @@ from service.storage.base import (
 )
 from service.storage.codec import (
     COLUMNS,
+    FORGOTTEN,
+    FORGOTTEN_CONTEXT,
+    NAMED_EVENTS,
     booking_row,
     conversation_from_row,
     conversation_to_row,
@@ -215,6 +218,32 @@ class SqliteStore:
     async def ping(self) -> None:
         """Raise StoreError when the file cannot be read."""
         await self._run(lambda: self.conn.execute("SELECT 1").fetchone())
+
+    async def forget_caller(self, phone: str) -> tuple[int, int]:
+        """Erase a caller's personal data (see :class:`Store`); (conversations, bookings)."""
+        like = f'%"phone":{json.dumps(phone, ensure_ascii=False)}%'
+
+        def run() -> tuple[int, int]:
+            with self._transaction() as conn:
+                ids = [r[0] for r in conn.execute(
+                    "SELECT conv_id FROM conversations WHERE caller_phone = ? OR context LIKE ?", (phone, like)
+                )]
+                marks = ", ".join("?" for _ in ids)
+                if ids:
+                    conn.execute(f"UPDATE conversations SET caller_phone = NULL, context = ? WHERE conv_id IN ({marks})",
+                                 (FORGOTTEN_CONTEXT, *ids))
+                    conn.execute(f"UPDATE turns SET text = ?, reply = ? WHERE conv_id IN ({marks})",
+                                 (FORGOTTEN, FORGOTTEN, *ids))
+                    conn.execute(f"UPDATE events SET data = '{{}}' WHERE kind IN ({', '.join('?' for _ in NAMED_EVENTS)}) "
+                                 f"AND conv_id IN ({marks})", (*NAMED_EVENTS, *ids))
+                    conn.execute(f"DELETE FROM call_reports WHERE conv_id IN ({marks})", ids)
+                booked = conn.execute(
+                    f"UPDATE bookings SET name = ?, phone = NULL WHERE phone = ?{f' OR conv_id IN ({marks})' if ids else ''}",
+                    (FORGOTTEN, phone, *ids),
+                ).rowcount
+                return len(ids), booked
+
+        return await self._run(run)
 
     async def schema_version(self) -> int:
         """The last schema step applied."""

@@ -58,3 +58,27 @@ def test_backup_copies_a_store_in_use_and_refuses_to_overwrite(tmp_path: Path) -
         assert copy.execute("SELECT count(*) FROM bookings WHERE cancelled_at IS NULL").fetchone() == (1,)
     pg = rdv(base_env(tmp_path / "data", {"RDV_DATABASE_URL": "postgresql://rdv@db.internal/rdv"}), "backup", "x")
     assert pg.returncode == 1 and "pg_dump" in pg.stderr and not (ROOT / "x").exists()
+
+
+def test_forget_erases_a_caller_from_a_served_store(tmp_path: Path) -> None:
+    """``rdv forget "06 12 34 56 78"`` on the store of a running service: the booking keeps its
+    slot but not the name or number, the transcript is gone, the stats count the same."""
+    replica = Replica("rdv", tmp_path, {})
+    replica.start()
+    try:
+        for text in (BOOK, "Jean Dupont", "pas de préférence", "le premier"):
+            httpx.post(f"{replica.url}/api/conversations/conv_gone/messages",
+                       json={"text": text, "caller_phone": "+33612345678"}, timeout=10)
+        before = httpx.get(f"{replica.url}/api/stats/bookings", timeout=10).json()
+        done = rdv(base_env(tmp_path / "data", {}), "forget", "06 12 34 56 78")
+        after = httpx.get(f"{replica.url}/api/stats/bookings", timeout=10).json()
+        timeline = httpx.get(f"{replica.url}/api/conversations/conv_gone", timeout=10).text
+    finally:
+        replica.stop()
+    assert done.returncode == 0, done.stderr
+    assert "forgot +33612345678: 1 conversation(s), 1 booking(s)" in done.stdout
+    assert "Dupont" not in timeline and "+33612345678" not in timeline
+    assert (after["total_sessions"], after["confirmed_bookings"]) == (before["total_sessions"], before["confirmed_bookings"])
+    assert after["calendar"]["booked"] == before["calendar"]["booked"] == 1
+    bad = rdv(base_env(tmp_path / "data", {}), "forget", "not a number")
+    assert bad.returncode == 2 and "not a valid phone number" in bad.stderr

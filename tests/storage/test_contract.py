@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import json
 import os
 import re
 import sqlite3
@@ -928,3 +929,36 @@ async def test_an_older_sqlite_file_gains_the_synthetic_flag(tmp_path: Path) -> 
     with sqlite3.connect(path) as conn:
         versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")]
     assert versions == list(range(1, len(SQLITE_STEPS) + 1))
+
+
+async def test_forget_erases_one_callers_personal_data_and_keeps_the_counts(store: Store) -> None:
+    """The caller's conversations lose their number, names, words and Vapi report, their booking
+    its name and number (the slot stays taken); another caller's data and every count stay."""
+    mine, other = "+33612345678", "+33699999999"
+    await create(store, conversation("conv_mine", caller_phone=mine))
+    await create(store, conversation("conv_gave_it", caller_phone=None))  # the number dictated (context)
+    await create(store, conversation("conv_other", caller_phone=other,
+                                     context=dataclasses.replace(conversation().context, phone=other)))
+    assert (await book(store, slot(3, 10), "conv_mine", "Élodie Durand", mine)).result is BookingResult.SUCCESS
+    assert (await book(store, slot(3, 11), "conv_other", "Marc Petit", other)).result is BookingResult.SUCCESS
+    await store.save_call_report("conv_mine", {"endedReason": "customer-ended-call", "transcript": "Élodie"}, at(5))
+    before = sorted((r["conv_id"], r["state"]) for r in await store.conversations_seen_since(at(-60)))
+
+    assert await store.forget_caller(mine) == (2, 1)
+
+    for conv_id in ("conv_mine", "conv_gave_it"):
+        loaded = await store.load(conv_id)
+        assert loaded is not None
+        kept = loaded.conversation
+        assert kept.caller_phone is None and kept.context.phone is None and kept.context.full_name == ""
+        assert kept.state is State.WAIT_CONFIRM
+        timeline = await store.timeline(conv_id)
+        assert timeline is not None
+        assert "Élodie" not in json.dumps(timeline, ensure_ascii=False, default=str)
+        assert mine not in json.dumps(timeline, ensure_ascii=False, default=str)
+    assert await store.taken_slots(at(-60), at(60 * 24 * 7)) == frozenset({slot(3, 10).start, slot(3, 11).start})
+    other_conv = await store.load("conv_other")
+    assert other_conv is not None and other_conv.conversation.caller_phone == other
+    assert [b.name for b in await store.find_bookings(other, at(-60))] == ["Marc Petit"]
+    assert await store.find_bookings(mine, at(-60)) == ()
+    assert sorted((r["conv_id"], r["state"]) for r in await store.conversations_seen_since(at(-60))) == before
