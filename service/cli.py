@@ -212,6 +212,28 @@ def _forget(args: argparse.Namespace) -> int:
     return 0
 
 
+def _purge(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime, timedelta
+
+    from service.storage import open_store
+
+    settings = load_settings()
+    days = args.days or settings.retention_days
+
+    async def run() -> int:
+        store = open_store(settings.database_url, settings.data_dir, timeout=settings.store_timeout_seconds)
+        await store.open()
+        try:
+            return await store.purge_before(datetime.now(UTC) - timedelta(days=days))
+        finally:
+            await store.close()
+
+    purged = asyncio.run(run())
+    print(f"{_store_name(settings)}: purged {purged} conversation(s) older than {days} days "
+          "(anonymous daily counts kept)")
+    return 0
+
+
 def _check(args: argparse.Namespace) -> int:
     port = server_port(args.port)
     settings = load_settings()
@@ -287,6 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     forget.add_argument("phone", help="the caller's number, in any usual form (+33612345678, 06 12 34 56 78)")
     forget.set_defaults(func=_forget)
+    purge = sub.add_parser(
+        "purge",
+        help="delete ended conversations older than the retention period, keeping anonymous daily counts "
+             "(rdv serve also does it hourly)",
+    )
+    purge.add_argument("--days", type=int, default=None, help="retention in days (default $RDV_RETENTION_DAYS, else 90)")
+    purge.set_defaults(func=_purge)
     repair = sub.add_parser(
         "repair-bookings",
         help="list and free active bookings that no caller heard confirmed (left by a crash of an older version)",

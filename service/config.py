@@ -69,6 +69,8 @@ class Settings:
     max_body_bytes: int = 256 * 1024
     store_timeout_seconds: float = 2.0
     reaper_interval_seconds: float = 60.0
+    # Conversations older than this are purged, leaving anonymous daily counts (RDV_RETENTION_DAYS).
+    retention_days: int = 90
     slot_hold_seconds: int = 120
     calendar_timeout_seconds: float = 3.0
     limits: Mapping[Channel, Limits] = field(default_factory=dict)
@@ -316,6 +318,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_body_bytes=int(_int(env, "RDV_MAX_BODY_BYTES", 256 * 1024, minimum=1024) or 0),
         store_timeout_seconds=timeout,
         reaper_interval_seconds=float(reaper or 60),
+        retention_days=_int(env, "RDV_RETENTION_DAYS", 90, minimum=1) or 90,
         slot_hold_seconds=_hold_seconds(env),
         calendar_timeout_seconds=calendar_timeout,
         limits=build_limits(env),

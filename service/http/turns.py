@@ -78,6 +78,7 @@ from telemetry.observer import TurnScope
 
 T = TypeVar("T")
 SAVE_ATTEMPTS = 3
+PURGE_EVERY = timedelta(hours=1)
 # Vapi's user-interrupted message marks the conversation (in its stored meta, so any replica
 # sees it); the next turn within this many seconds is treated as a barge-in.
 BARGE_IN_KEY = "barge_in_at"
@@ -280,6 +281,7 @@ class Turns:
         self.store = store
         self.calendar: Calendar = calendar or BuiltinCalendar()
         self.telemetry = telemetry
+        self._purged_at: datetime | None = None
         self.practice = practice
         self.settings = settings
         self.clock = clock
@@ -610,12 +612,23 @@ class Turns:
                 continue
         return None
 
+    async def purge(self, now: datetime) -> int:
+        """Purge conversations older than RDV_RETENTION_DAYS (anonymous counts kept); at most once
+        an hour per process; how many were purged."""
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY:
+            return 0
+        self._purged_at = now
+        cutoff = now - timedelta(days=self.settings.retention_days)
+        return await self.guard(self.store.purge_before(cutoff), self.timeout * 10)
+
     async def reap(self, holder: str) -> int:
-        """Close conversations idle past their TTL (one replica at a time); returns how many."""
+        """Close conversations idle past their TTL (one replica at a time); returns how many.
+        The replica that reaps also purges what is past the retention period."""
         now = self.clock.now()
         interval = timedelta(seconds=self.settings.reaper_interval_seconds)
         if not await self._store(self.store.try_lock("reaper", holder, now + interval * 2, now)):
             return 0
+        await self.purge(now)
         closed = 0
         for channel in Channel:
             idle_before = now - timedelta(minutes=self.limits(channel).session_ttl_minutes)

@@ -147,6 +147,14 @@ class Store(Protocol):
     async def schema_version(self) -> int:
         """The last schema step applied (``rdv migrate`` reports it)."""
 
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Delete ended conversations last seen before ``cutoff`` (their turns, events and Vapi
+        reports) and bookings whose slot ended before it, after adding each conversation to the
+        anonymous ``daily_counts`` (day, channel, outcome, synthetic); how many were purged."""
+
+    async def daily_counts(self) -> list[tuple[str, str, str, bool, int]]:
+        """The anonymous counts of purged conversations: (day, channel, outcome, synthetic, n)."""
+
     async def forget_caller(self, phone: str) -> tuple[int, int]:
         """Erase what identifies the caller ``phone`` (E.164): the number and the names in their
         conversations (caller id or number given), the words of their turns, Vapi's reports,

@@ -83,6 +83,16 @@ SQLITE_STEPS: tuple[tuple[str, ...], ...] = (
     # 3: test traffic (rdv probe, rdv simulate), kept out of business numbers.
     (
         "ALTER TABLE conversations ADD COLUMN synthetic INTEGER NOT NULL DEFAULT 0",
+    ),    # 4: anonymous daily counts of conversations purged after RDV_RETENTION_DAYS.
+    (
+        """CREATE TABLE daily_counts (
+            day TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            synthetic INTEGER NOT NULL,
+            conversations INTEGER NOT NULL,
+            PRIMARY KEY (day, channel, outcome, synthetic)
+        )""",
     ),
 )
 
@@ -167,5 +177,15 @@ POSTGRES_STEPS: tuple[tuple[str, ...], ...] = (
     # 3: test traffic (rdv probe, rdv simulate), kept out of business numbers.
     (
         "ALTER TABLE conversations ADD COLUMN synthetic BOOLEAN NOT NULL DEFAULT FALSE",
+    ),    # 4: anonymous daily counts of conversations purged after RDV_RETENTION_DAYS.
+    (
+        """CREATE TABLE daily_counts (
+            day DATE NOT NULL,
+            channel TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            synthetic BOOLEAN NOT NULL,
+            conversations INTEGER NOT NULL,
+            PRIMARY KEY (day, channel, outcome, synthetic)
+        )""",
     ),
 )

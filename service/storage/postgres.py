@@ -240,6 +240,36 @@ class PostgresStore:
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1")
 
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Purge what is older than ``cutoff``, keeping anonymous counts (see :class:`Store`)."""
+        limit = _utc(cutoff)
+        old = "SELECT conv_id FROM conversations WHERE outcome IS NOT NULL AND last_seen_at < $1"
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO daily_counts (day, channel, outcome, synthetic, conversations) "
+                "SELECT (last_seen_at AT TIME ZONE 'UTC')::date, channel, outcome, synthetic, count(*) "
+                "FROM conversations WHERE outcome IS NOT NULL AND last_seen_at < $1 GROUP BY 1, 2, 3, 4 "
+                "ON CONFLICT (day, channel, outcome, synthetic) DO UPDATE "
+                "SET conversations = daily_counts.conversations + excluded.conversations",
+                limit,
+            )
+            for table in ("turns", "events", "call_reports"):
+                await conn.execute(f"DELETE FROM {table} WHERE conv_id IN ({old})", limit)
+            await conn.execute("DELETE FROM bookings WHERE slot_end < $1", limit)
+            status = await conn.execute(
+                "DELETE FROM conversations WHERE outcome IS NOT NULL AND last_seen_at < $1", limit
+            )
+        return int(status.split()[-1])
+
+    async def daily_counts(self) -> list[tuple[str, str, str, bool, int]]:
+        """The anonymous counts of purged conversations, oldest day first."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                "SELECT day, channel, outcome, synthetic, conversations FROM daily_counts ORDER BY 1, 2, 3, 4"
+            )
+        return [(r["day"].isoformat(), r["channel"], r["outcome"], bool(r["synthetic"]), int(r["conversations"]))
+                for r in rows]
+
     async def forget_caller(self, phone: str) -> tuple[int, int]:
         """Erase a caller's personal data (see :class:`Store`); (conversations, bookings)."""
         like = f'%"phone":{json.dumps(phone, ensure_ascii=False)}%'

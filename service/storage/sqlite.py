@@ -219,6 +219,41 @@ class SqliteStore:
         """Raise StoreError when the file cannot be read."""
         await self._run(lambda: self.conn.execute("SELECT 1").fetchone())
 
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Purge what is older than ``cutoff``, keeping anonymous counts (see :class:`Store`)."""
+        limit = utc_text(cutoff)
+
+        def run() -> int:
+            with self._transaction() as conn:
+                old = "SELECT conv_id FROM conversations WHERE outcome IS NOT NULL AND last_seen_at < ?"
+                conn.execute(
+                    "INSERT INTO daily_counts (day, channel, outcome, synthetic, conversations) "
+                    "SELECT substr(last_seen_at, 1, 10), channel, outcome, synthetic, count(*) FROM conversations "
+                    "WHERE outcome IS NOT NULL AND last_seen_at < ? GROUP BY 1, 2, 3, 4 "
+                    "ON CONFLICT (day, channel, outcome, synthetic) DO UPDATE "
+                    "SET conversations = conversations + excluded.conversations",
+                    (limit,),
+                )
+                for table in ("turns", "events", "call_reports"):
+                    conn.execute(f"DELETE FROM {table} WHERE conv_id IN ({old})", (limit,))
+                conn.execute("DELETE FROM bookings WHERE slot_end < ?", (limit,))
+                return int(conn.execute(
+                    "DELETE FROM conversations WHERE outcome IS NOT NULL AND last_seen_at < ?", (limit,)
+                ).rowcount)
+
+        return await self._run(run)
+
+    async def daily_counts(self) -> list[tuple[str, str, str, bool, int]]:
+        """The anonymous counts of purged conversations, oldest day first."""
+
+        def run(conn: sqlite3.Connection) -> list[tuple[str, str, str, bool, int]]:
+            rows = conn.execute(
+                "SELECT day, channel, outcome, synthetic, conversations FROM daily_counts ORDER BY 1, 2, 3, 4"
+            ).fetchall()
+            return [(str(r[0]), str(r[1]), str(r[2]), bool(r[3]), int(r[4])) for r in rows]
+
+        return await self._read(run)
+
     async def forget_caller(self, phone: str) -> tuple[int, int]:
         """Erase a caller's personal data (see :class:`Store`); (conversations, bookings)."""
         like = f'%"phone":{json.dumps(phone, ensure_ascii=False)}%'

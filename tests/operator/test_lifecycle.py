@@ -3,10 +3,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -82,3 +84,27 @@ def test_forget_erases_a_caller_from_a_served_store(tmp_path: Path) -> None:
     assert after["calendar"]["booked"] == before["calendar"]["booked"] == 1
     bad = rdv(base_env(tmp_path / "data", {}), "forget", "not a number")
     assert bad.returncode == 2 and "not a valid phone number" in bad.stderr
+
+
+def test_the_reaper_purges_past_the_retention_and_rdv_purge_reports(make_live: Any, tmp_path: Path) -> None:
+    """With RDV_RETENTION_DAYS=30, a booked call 31 days old is purged by the reaper (once an
+    hour), its day's count kept; ``rdv purge`` on the file then finds nothing left to purge."""
+
+    async def drive() -> tuple[int, Any, list[Any]]:
+        async with make_live({"RDV_RETENTION_DAYS": "30"}) as live:
+            for text in (BOOK, "Jean Dupont", "pas de préférence", "le premier"):
+                answer = await live.say("conv_old", text, caller_phone="+33612345678")
+            assert answer["state"] == "CONFIRMED"
+            live.services.clock.advance(days=31)
+            await live.services.turns.reap("test")
+            gone = await live.services.store.load("conv_old")
+            counts = await live.services.store.daily_counts()
+            after = (await live.client.get("/api/stats/bookings?window=31d")).json()["total_sessions"]
+            return after, gone, counts
+
+    after, gone, counts = asyncio.run(drive())
+    assert gone is None and after == 0
+    assert [(c[1], c[2], c[4]) for c in counts] == [("text", "confirmed", 1)]
+    done = rdv(base_env(tmp_path, {"RDV_RETENTION_DAYS": "30"}), "purge")
+    assert done.returncode == 0, done.stderr
+    assert "purged 0 conversation(s) older than 30 days" in done.stdout

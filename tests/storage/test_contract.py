@@ -18,7 +18,7 @@ import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -962,3 +962,29 @@ async def test_forget_erases_one_callers_personal_data_and_keeps_the_counts(stor
     assert [b.name for b in await store.find_bookings(other, at(-60))] == ["Marc Petit"]
     assert await store.find_bookings(mine, at(-60)) == ()
     assert sorted((r["conv_id"], r["state"]) for r in await store.conversations_seen_since(at(-60))) == before
+
+
+async def test_purge_keeps_anonymous_daily_counts(store: Store) -> None:
+    """Ended conversations last seen before the cutoff go, with their turns, events, reports and
+    past bookings; each is first added to the anonymous daily counts; recent or open ones stay."""
+    await create(store, conversation("conv_old", outcome=Outcome.CONFIRMED, state=State.CONFIRMED,
+                                     last_seen_at=at(-60 * 24 * 100)))
+    await create(store, conversation("conv_old2", outcome=Outcome.CONFIRMED, state=State.CONFIRMED,
+                                     last_seen_at=at(-60 * 24 * 100)))
+    await create(store, conversation("synthetic-old", outcome=Outcome.ABANDONED, synthetic=True,
+                                     last_seen_at=at(-60 * 24 * 100)))
+    await create(store, conversation("conv_open", last_seen_at=at(-60 * 24 * 100)))
+    await create(store, conversation("conv_new", outcome=Outcome.CONFIRMED, state=State.CONFIRMED))
+    await store.save_call_report("conv_old", {"endedReason": "customer-ended-call"}, at(-60 * 24 * 100))
+    assert (await book(store, slot(-99, 10), "conv_old", "Élodie Durand", "+33612345678")).result is BookingResult.SUCCESS
+    assert (await book(store, slot(3, 10), "conv_new", "Marc Petit", "+33699999999")).result is BookingResult.SUCCESS
+
+    assert await store.purge_before(at(-60 * 24 * 90)) == 3
+
+    assert await store.load("conv_old") is None and await store.timeline("conv_old") is None
+    assert await store.load("conv_open") is not None and await store.load("conv_new") is not None
+    day = at(-60 * 24 * 100).astimezone(UTC).date().isoformat()
+    assert await store.daily_counts() == [(day, "text", "abandoned", True, 1), (day, "text", "confirmed", False, 2)]
+    assert await store.taken_slots(at(-60 * 24 * 120), at(60 * 24 * 7)) == frozenset({slot(3, 10).start})
+    assert await store.purge_before(at(-60 * 24 * 90)) == 0
+    assert len(await store.daily_counts()) == 2
