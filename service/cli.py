@@ -284,13 +284,27 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None,
                        help="port to listen on (default $PORT when set, else 8000)")
     serve.add_argument("--graceful-seconds", type=int, default=20,
-                       help="how long in-flight requests may take to finish after the drain")
+                       help="how long in-flight requests may take to finish after the drain (default 20)")
     serve.add_argument("--workers", type=int, default=1,
-                       help="worker processes (>1 turns on prometheus-client's multiprocess mode)")
+                       help="worker processes (default 1; >1 turns on prometheus-client's multiprocess mode)")
     serve.add_argument("--drain-seconds", type=float, default=2.0,
-                       help="on SIGTERM, how long /readyz fails before the server stops accepting")
+                       help="on SIGTERM, how long /readyz fails before the server stops accepting (default 2)")
     serve.set_defaults(func=_serve)
-    understand = sub.add_parser("understand", help="parse JSON lines of caller phrases from stdin")
+    from service.engine.nlu.batch import TASKS
+
+    understand = sub.add_parser(
+        "understand", help="parse JSON lines of caller phrases from stdin",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=(
+            'Reads JSON lines {"task", "text", "context"} on stdin, writes {"predicted": …} per line.\n\n'
+            f"tasks: {', '.join(TASKS)}\n"
+            "context keys:\n"
+            "  state  the state the assistant is in (turn; default START)\n"
+            "  now    ISO date-time of the turn (turn, preference; without offset: the practice's zone)\n"
+            '  slots  the proposed slots, [{"start": ISO, "label": …}] (slot_choice; turn optional)\n'
+            "The practice comes from RDV_PRACTICE_FILE (default: the bundled example)."
+        ),
+    )
     understand.set_defaults(func=_understand)
     migrate = sub.add_parser(
         "migrate", help="apply the store's schema migrations; prints the database and its schema version",

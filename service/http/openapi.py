@@ -22,6 +22,20 @@ STATES = [
 ]
 
 
+# The operator token when RDV_OPERATOR_TOKEN is set; no credential otherwise.
+OPERATOR_SECURITY: list[dict[str, list[str]]] = [{"operatorToken": []}, {}]
+DOCS = {
+    "service": "rdv",
+    "what": "conversation engine of a French appointment-booking phone assistant",
+    "openapi": "/openapi.json",
+    "health": "/healthz",
+    "readiness": "/readyz",
+    "metrics": "/metrics",
+    "console": "/console",
+    "readme": "README.md of the rdv repository (configuration, telemetry, Railway, command line)",
+}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     return {
         str(code): {
@@ -84,6 +98,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Timeline of one conversation",
                     "operationId": "getConversation",
+                    "security": OPERATOR_SECURITY,
                     "parameters": [conv_id],
                     "responses": {
                         "200": {"description": "the timeline", "content": {"application/json": {"schema": {"type": "object"}}}},
@@ -95,6 +110,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "The manual's booking stats and target table over a window",
                     "operationId": "getBookingStats",
+                    "security": OPERATOR_SECURITY,
                     "parameters": [window],
                     "responses": {
                         "200": {"description": "the stats", "content": {"application/json": {"schema": {"type": "object"}}}},
@@ -106,6 +122,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "The manual's checklist: where calls stop and the dominant failure pattern",
                     "operationId": "getDiagnosis",
+                    "security": OPERATOR_SECURITY,
                     "parameters": [window, limit],
                     "responses": {
                         "200": {"description": "the diagnosis", "content": {"application/json": {"schema": {"type": "object"}}}},
@@ -184,6 +201,10 @@ def document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {
                 "vapiLlmKey": {"type": "http", "scheme": "bearer", "description": "RDV_VAPI_LLM_KEY"},
+                "operatorToken": {
+                    "type": "http", "scheme": "bearer",
+                    "description": "RDV_OPERATOR_TOKEN: required by the operator routes when it is set",
+                },
                 "vapiSecret": {"type": "apiKey", "in": "header", "name": "X-Vapi-Secret"},
             },
             "schemas": {
@@ -258,4 +279,12 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(document())
 
 
-ROUTES = [Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False)]
+async def index(request: Request) -> Response:
+    """``GET /``: where the documentation and the service's endpoints are."""
+    return JSONResponse({**DOCS, "version": __version__})
+
+
+ROUTES = [
+    Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+    Route("/", index, methods=["GET"], include_in_schema=False),
+]

@@ -29,6 +29,7 @@ from service.config import Settings, load_settings
 from service.storage import SQLITE_FILE, open_store
 from service.storage.base import EventRecord
 from service.tools.transport import ToolError, check_url
+from telemetry import names as n
 
 DEFAULT_LIMIT = 20
 
@@ -72,7 +73,8 @@ async def from_store(settings: Settings, window: stats.Window, until: datetime, 
             events = await store.events_since(stats.events_since(rows, since), stats.EVENT_KINDS)
     finally:
         await store.close()
-    return stats.diagnose(stats.facts_from_store(rows, events), window, until, source="store", limit=limit)
+    where = f"SQLite {path.resolve()}" if path is not None else "PostgreSQL " + (settings.database_url or "").rsplit("@", 1)[-1]
+    return stats.diagnose(stats.facts_from_store(rows, events), window, until, source=f"store {where}", limit=limit)
 
 
 def from_logs(path: str, window: stats.Window | None, until: datetime, limit: int) -> dict[str, Any]:
@@ -86,6 +88,12 @@ def from_logs(path: str, window: stats.Window | None, until: datetime, limit: in
                 facts = stats.facts_from_log(lines, since)
     except OSError as exc:
         raise ToolError(f"--logs {path}: {exc.strerror or exc}") from None
+    if not facts:
+        print(
+            f"warning: {'standard input' if path == '-' else path} holds no rdv log line "
+            f"(looked for {n.LOG_FLOW}, {n.LOG_STATE_CHANGE}, {n.LOG_RDV_CONFIRMED}, … in text or JSON lines)",
+            file=sys.stderr,
+        )
     return stats.diagnose(facts, window, until if window else None, source=f"logs {path}", limit=limit)
 
 
@@ -215,6 +223,7 @@ def main(args: argparse.Namespace) -> int:
             window = stats.parse_window(args.window)
             token = args.token or os.environ.get("RDV_OPERATOR_TOKEN") or None
             report = asyncio.run(from_url(check_url(args.url), window.label, args.limit, token))
+            report["source"] = f"service {args.url}"
         elif args.logs:
             window_or_all = stats.parse_window(args.window) if args.window else None
             report = from_logs(args.logs, window_or_all, _until(args.until), args.limit)

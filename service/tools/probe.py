@@ -247,7 +247,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--llm-key", default=None, help="custom-LLM bearer key (default $RDV_VAPI_LLM_KEY)")
     p.add_argument("--secret", default=None, help="X-Vapi-Secret of server messages (default $RDV_VAPI_SECRET)")
     p.add_argument("--phone", default=None, help="caller number of the probe (default: a random +33 6 1… number)")
-    p.add_argument("--timeout", type=float, default=30.0, help="bound on the whole probe, in seconds")
+    p.add_argument("--timeout", type=float, default=30.0, help="bound on the whole probe, in seconds (default 30)")
     p.add_argument("--prometheus", action="store_true", help="print Prometheus text instead of a table")
     p.set_defaults(func=main)
 
