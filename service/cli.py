@@ -14,23 +14,32 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from service.config import ConfigError, load_practice, load_settings, server_port, sqlite_file
+from service.config import (
+    ConfigError,
+    Settings,
+    load_practice,
+    load_settings,
+    server_port,
+    sqlite_file,
+)
 from service.engine.model import RdvError
 
 TOOL_MODULES = ("service.tools.diagnose", "service.tools.simulate", "service.tools.probe", "service.tools.replay")
 
 
-def _server_options(args: argparse.Namespace) -> dict[str, Any]:
-    """uvicorn settings shared by one-process and multi-worker serving."""
+def _server_options(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """uvicorn settings shared by one-process and multi-worker serving: httptools bounded by
+    the connection limits (idle, head deadline and size, concurrency)."""
+    from service.http.connections import ConnectionLimits
+
     return {
         "host": args.host,
         "port": args.port,
         "loop": "uvloop",
-        "http": "httptools",
         "access_log": False,
         "log_level": "warning",
         "timeout_graceful_shutdown": args.graceful_seconds,
-        "timeout_keep_alive": 5,
+        **ConnectionLimits.of(settings).uvicorn_options(),
     }
 
 
@@ -45,16 +54,16 @@ def _serve(args: argparse.Namespace) -> int:
     from service.http.server import DrainingServer
 
     if args.workers > 1:
-        return _serve_workers(args, settings.data_dir)
+        return _serve_workers(args, settings)
     app = create_app(settings, practice=practice)
-    config = uvicorn.Config(app, **_server_options(args))
+    config = uvicorn.Config(app, **_server_options(args, settings))
     server = DrainingServer(config, app.state.services, args.drain_seconds)
     print(f"rdv listening on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     server.run()
     return 0
 
 
-def _serve_workers(args: argparse.Namespace, data_dir: Path) -> int:
+def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     """Several uvicorn worker processes on one port; metrics aggregated across them.
 
     prometheus-client's multiprocess mode needs ``PROMETHEUS_MULTIPROC_DIR`` set, and emptied,
@@ -67,12 +76,12 @@ def _serve_workers(args: argparse.Namespace, data_dir: Path) -> int:
 
     import uvicorn
 
-    multiproc = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or data_dir / "prometheus-multiproc")
+    multiproc = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or settings.data_dir / "prometheus-multiproc")
     shutil.rmtree(multiproc, ignore_errors=True)
     multiproc.mkdir(parents=True, exist_ok=True)
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
     print(f"rdv listening on http://{args.host}:{args.port} ({args.workers} workers)", file=sys.stderr, flush=True)
-    uvicorn.run("service.http.app:app_from_env", factory=True, workers=args.workers, **_server_options(args))
+    uvicorn.run("service.http.app:app_from_env", factory=True, workers=args.workers, **_server_options(args, settings))
     return 0
 
 

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, time
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,9 +39,14 @@ CONSTANT_DEFAULTS: dict[str, tuple[int | None, int | None]] = {
 }
 RECOVERY_DEFAULTS: dict[Field, int] = {Field.NAME: 2, Field.SLOT_CHOICE: 2, Field.PHONE: 3}
 SECRET_NAMES = frozenset(
-    {"RDV_OPERATOR_TOKEN", "RDV_VAPI_LLM_KEY", "RDV_VAPI_SECRET", "RDV_TRACE_SECRET"}
+    {"RDV_OPERATOR_TOKEN", "RDV_VAPI_LLM_KEY", "RDV_VAPI_SECRET", "RDV_TRACE_SECRET", "RDV_TEXT_API_KEY"}
 )
 DEV_TRACE_SECRET = "rdv-development-trace-secret"
+# A production secret is at least this long (``openssl rand -hex 32`` gives 64 characters).
+MIN_SECRET_CHARS = 32
+MIN_SECRET_DISTINCT_CHARS = 10
+PLACEHOLDER_WORDS = ("changeme", "change-me", "secret", "password", "example", "placeholder", "default")
+MAX_VAPI_SKEW_SECONDS = 600
 
 
 @dataclass(frozen=True)
@@ -66,8 +72,15 @@ class Settings:
     vapi_signature_header: str = "x-signature"
     vapi_timestamp_header: str = "x-timestamp"
     vapi_max_skew_seconds: int = 300
+    text_api: bool = True
+    text_api_key: str | None = None
     max_body_bytes: int = 256 * 1024
     store_timeout_seconds: float = 2.0
+    ready_timeout_seconds: float = 1.0
+    keep_alive_seconds: int = 5
+    header_timeout_seconds: float = 10.0
+    max_header_bytes: int = 16 * 1024
+    max_connections: int = 1000
     reaper_interval_seconds: float = 60.0
     # Conversations older than this are purged, leaving anonymous daily counts (RDV_RETENTION_DAYS).
     retention_days: int = 90
@@ -109,18 +122,51 @@ def _hold_seconds(env: Mapping[str, str]) -> int:
     return value
 
 
-def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
-    """A duration in seconds within (0, 60]."""
+def _seconds(env: Mapping[str, str], name: str, default: float, maximum: float) -> float:
+    """A duration in seconds, in ``(0, maximum]``."""
     raw = env.get(name, "").strip()
     if not raw:
         return default
     try:
         value = float(raw)
     except ValueError:
-        raise ConfigError(f"{name}={raw!r} is not a number") from None
-    if not 0 < value <= 60:
-        raise ConfigError(f"{name}={raw!r} must be in (0, 60]")
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds") from None
+    if not 0 < value <= maximum:  # also refuses nan
+        raise ConfigError(f"{name}={raw!r} must be more than 0 and at most {maximum:g}")
     return value
+
+
+def _bounded(env: Mapping[str, str], name: str, default: int, minimum: int, maximum: int) -> int:
+    """A whole number in ``[minimum, maximum]``."""
+    value = int(_int(env, name, default, minimum=minimum) or 0)
+    if value > maximum:
+        raise ConfigError(f"{name}={value} must be at most {maximum}")
+    return value
+
+
+def secret_weakness(value: str) -> str | None:
+    """Why ``value`` is too weak for a production secret (short, few distinct characters, a
+    run, a placeholder word), or None. The message never repeats the value."""
+    if len(value) < MIN_SECRET_CHARS:
+        return f"is shorter than {MIN_SECRET_CHARS} characters"
+    if len(set(value)) < MIN_SECRET_DISTINCT_CHARS:
+        return f"has fewer than {MIN_SECRET_DISTINCT_CHARS} different characters"
+    steps = [ord(b) - ord(a) for a, b in pairwise(value)]
+    if sum(1 for d in steps if d in (-1, 0, 1)) * 2 > len(steps):
+        return "is mostly repeated or consecutive characters"
+    lowered = value.lower()
+    if any(word in lowered for word in PLACEHOLDER_WORDS):
+        return "looks like a placeholder"
+    return None
+
+
+def _strong(name: str, value: str) -> None:
+    """ConfigError naming ``name`` when ``value`` is too weak for production."""
+    weakness = secret_weakness(value)
+    if weakness is not None:
+        raise ConfigError(
+            f"{name} {weakness}: production needs a long random value (e.g. `openssl rand -hex 32`)"
+        )
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -269,6 +315,9 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     vapi_secret = env.get("RDV_VAPI_SECRET", "").strip() or None
     vapi_auth = _choice(env, "RDV_VAPI_AUTH", "secret", ("secret", "bearer", "hmac"))
     trace_secret = env.get("RDV_TRACE_SECRET", "").strip() or DEV_TRACE_SECRET
+    operator_token = env.get("RDV_OPERATOR_TOKEN", "").strip() or None
+    text_api = _bool(env, "RDV_TEXT_API", renv != "production")
+    text_api_key = env.get("RDV_TEXT_API_KEY", "").strip() or None
     if renv == "production":
         if vapi_llm_key is None:
             raise ConfigError("RDV_VAPI_LLM_KEY must be set when RDV_ENV=production")
@@ -276,11 +325,25 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
             raise ConfigError("RDV_VAPI_SECRET must be set when RDV_ENV=production")
         if trace_secret == DEV_TRACE_SECRET:
             raise ConfigError("RDV_TRACE_SECRET must be set when RDV_ENV=production")
+        _strong("RDV_TRACE_SECRET", trace_secret)
+        if operator_token is None:
+            raise ConfigError(
+                "RDV_OPERATOR_TOKEN must be set when RDV_ENV=production (timelines and stats need it)"
+            )
+        if text_api and text_api_key is None:
+            raise ConfigError("RDV_TEXT_API_KEY must be set when RDV_TEXT_API=on and RDV_ENV=production")
+        if text_api_key is not None:
+            _strong("RDV_TEXT_API_KEY", text_api_key)
     else:
         if vapi_llm_key is None or vapi_secret is None:
             warnings.append(
                 "Vapi credentials not set (RDV_VAPI_LLM_KEY, RDV_VAPI_SECRET): "
                 "Vapi endpoints accept unauthenticated requests (development only)"
+            )
+        if text_api and text_api_key is None:
+            warnings.append(
+                "RDV_TEXT_API_KEY not set: the text API trusts every client's conversation ids "
+                "and caller_phone (development only)"
             )
     store_timeout = env.get("RDV_STORE_TIMEOUT_SECONDS", "2").strip() or "2"
     try:
@@ -293,8 +356,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     data_dir = Path(env.get("RDV_DATA_DIR", "").strip() or "data")
     if database_url is not None:
         sqlite_file(database_url, data_dir)
-    calendar_timeout = _seconds(env, "RDV_CALENDAR_TIMEOUT_SECONDS", 3.0)
-    operator_token = env.get("RDV_OPERATOR_TOKEN", "").strip() or None
+    calendar_timeout = _seconds(env, "RDV_CALENDAR_TIMEOUT_SECONDS", 3.0, 60)
     return Settings(
         env=renv,
         data_dir=data_dir,
@@ -306,17 +368,22 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         trace_secret=trace_secret,
         trace_ui_url=env.get("RDV_TRACE_UI_URL", "").strip() or None,
         operator_token=operator_token,
-        console=_console(env, operator_token),
-        alertmanager_url=_http_url(env, "RDV_ALERTMANAGER_URL"),
         vapi_llm_key=vapi_llm_key,
         vapi_secret=vapi_secret,
         vapi_auth=vapi_auth,
         vapi_hmac_algorithm=_choice(env, "RDV_VAPI_HMAC_ALGORITHM", "sha256", ("sha256", "sha512", "sha1")),
         vapi_signature_header=env.get("RDV_VAPI_SIGNATURE_HEADER", "x-signature").strip().lower() or "x-signature",
         vapi_timestamp_header=env.get("RDV_VAPI_TIMESTAMP_HEADER", "x-timestamp").strip().lower() or "x-timestamp",
-        vapi_max_skew_seconds=int(_int(env, "RDV_VAPI_MAX_SKEW_SECONDS", 300, minimum=1) or 300),
+        vapi_max_skew_seconds=_bounded(env, "RDV_VAPI_MAX_SKEW_SECONDS", 300, 1, MAX_VAPI_SKEW_SECONDS),
+        text_api=text_api,
+        text_api_key=text_api_key,
         max_body_bytes=int(_int(env, "RDV_MAX_BODY_BYTES", 256 * 1024, minimum=1024) or 0),
         store_timeout_seconds=timeout,
+        ready_timeout_seconds=_seconds(env, "RDV_READY_TIMEOUT_SECONDS", 1.0, 30),
+        keep_alive_seconds=_bounded(env, "RDV_KEEP_ALIVE_SECONDS", 5, 1, 300),
+        header_timeout_seconds=_seconds(env, "RDV_HEADER_TIMEOUT_SECONDS", 10.0, 300),
+        max_header_bytes=_bounded(env, "RDV_MAX_HEADER_BYTES", 16 * 1024, 1024, 1024 * 1024),
+        max_connections=_bounded(env, "RDV_MAX_CONNECTIONS", 1000, 1, 1_000_000),
         reaper_interval_seconds=float(reaper or 60),
         retention_days=_int(env, "RDV_RETENTION_DAYS", 90, minimum=1) or 90,
         slot_hold_seconds=_hold_seconds(env),

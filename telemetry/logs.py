@@ -92,6 +92,49 @@ def _masker(enabled: bool) -> Callable[[Any, str, MutableMapping[str, Any]], Mut
     return process
 
 
+# What a value must not carry into a line: anything a reader takes as a line break (C0 and
+# C1 controls, DEL, U+2028/U+2029), and the manual's own tags (so that a value cannot make a
+# line look like another kind to grep or ``rdv diagnose --logs``). Normal values hold none,
+# so their lines stay byte for byte the manual's.
+_LINE_BREAKERS = "\x00-\x1f\x7f-\x9f\u2028\u2029"
+_BREAK = re.compile(f"[{_LINE_BREAKERS}]")
+_UNSAFE = re.compile(
+    f"[{_LINE_BREAKERS}]|"
+    + "|".join(re.escape(tag) for tag in sorted(TEMPLATES, key=len, reverse=True))
+    + "|(?i:session expir)"
+)
+# Every tag holds "[" or "_" (tested), the French expiry phrase "xpir": values without any
+# of them (most) skip the slower search for tags.
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_match(match: re.Match[str]) -> str:
+    text = match.group(0)
+    first = text[0]
+    code = _ESCAPES.get(first) or (f"\\x{ord(first):02x}" if ord(first) < 0x100 else f"\\u{ord(first):04x}")
+    # A tag keeps its letters but loses its first character, so no pattern matches it.
+    return code + text[1:]
+
+
+def escape_value(value: str) -> str:
+    """``value`` with line breaks and controls escaped (``\\n``, ``\\x85``, ``\\u2028``) and
+    the manual's tags defused (``\\x5bRDV_CONFIRMED]``); unchanged when it holds neither."""
+    if "[" in value or "_" in value or "xpir" in value.lower():
+        if _UNSAFE.search(value) is None:
+            return value
+    elif _BREAK.search(value) is None:
+        return value
+    return _UNSAFE.sub(_escape_match, value)
+
+
+def _escaper(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """Every value of a line (not the tag) through :func:`escape_value`."""
+    for key, value in event.items():
+        if key != "event" and isinstance(value, str):
+            event[key] = escape_value(value)
+    return event
+
+
 def _text(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
     template = TEMPLATES.get(event["event"])
     if template is None:
@@ -125,10 +168,10 @@ class _Writer:
 
 
 def make_logger(log_format: str, log_pii: bool, stream: TextIO | None) -> Any:
-    """A bound structlog logger with the chain: mask → render (text or JSON) → write."""
+    """A bound structlog logger with the chain: mask → escape → render (text or JSON) → write."""
     renderer = _json if log_format == "json" else _text
     return structlog.wrap_logger(
         _Writer(stream if stream is not None else sys.stdout),
-        processors=[_masker(not log_pii), renderer],
+        processors=[_masker(not log_pii), _escaper, renderer],
         cache_logger_on_first_use=True,
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from datetime import datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -17,3 +18,17 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+STORE_TABLES = ("conversations", "turns", "events", "bookings", "call_reports")
+
+
+def row_counts(path: Path) -> dict[str, int]:
+    """Rows per table of the SQLite store file at ``path`` (read through its own connection)."""
+    import sqlite3
+
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return {t: int(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in STORE_TABLES}
+    finally:
+        conn.close()

@@ -74,12 +74,13 @@ async def test_health_readiness_and_openapi(make_live: Any) -> None:
 
 
 async def test_timeline_masks_the_phone_and_names_the_trace(make_live: Any) -> None:
-    """The timeline shows turns in order, the masked caller number and the trace id."""
+    """The timeline shows turns in order (masked without the operator token), the masked
+    caller number and the trace id."""
     async with make_live() as live:
         answer = await live.say("conv_tl", BOOK, caller_phone=PHONE)
         await live.say("conv_tl", "Jean Dupont")
         timeline = (await live.client.get("/api/conversations/conv_tl")).json()
-    assert [t["text"] for t in timeline["turns"]] == [BOOK, "Jean Dupont"]
+    assert [t["text"] for t in timeline["turns"]] == ["b****** j* v******* p****** r*****-v***", "J*** D*****"]
     assert timeline["state"] == "QUALIF_PREF"
     assert PHONE not in str(timeline) and timeline["caller_phone"].endswith("78")
     assert timeline["trace_id"] == answer["trace_id"]

@@ -121,3 +121,80 @@ def test_serve_stops_with_one_clear_line_on_bad_config(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "MAX_TURNS_ANTI_LOOP" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+# A production environment that starts: every credential set, secrets long and random.
+STRONG = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08"
+PRODUCTION = {
+    "RDV_ENV": "production", "RDV_VAPI_LLM_KEY": "llm-key-1", "RDV_VAPI_SECRET": "server-secret-1",
+    "RDV_TRACE_SECRET": STRONG, "RDV_OPERATOR_TOKEN": "operator-token-1",
+}
+
+
+def test_a_complete_production_environment_loads() -> None:
+    """With every credential and a long random trace secret, production starts; the text
+    API is off unless turned on."""
+    settings = load_settings(PRODUCTION)
+    assert settings.production and settings.text_api is False and settings.warnings == ()
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"RDV_OPERATOR_TOKEN": ""}, "RDV_OPERATOR_TOKEN"),
+        ({"RDV_TRACE_SECRET": "short-but-set"}, "RDV_TRACE_SECRET"),
+        ({"RDV_TRACE_SECRET": "a" * 64}, "RDV_TRACE_SECRET"),
+        ({"RDV_TRACE_SECRET": "abcdefghijklmnopqrstuvwxyz0123456789"}, "RDV_TRACE_SECRET"),
+        ({"RDV_TRACE_SECRET": "abababababababababababababababababab"}, "RDV_TRACE_SECRET"),
+        ({"RDV_TRACE_SECRET": "my-production-trace-secret-for-rdv-2026"}, "RDV_TRACE_SECRET"),
+        ({"RDV_TEXT_API": "on"}, "RDV_TEXT_API_KEY"),
+        ({"RDV_TEXT_API": "on", "RDV_TEXT_API_KEY": "key"}, "RDV_TEXT_API_KEY"),
+    ],
+    ids=["no-operator-token", "short-secret", "one-char-secret", "sequential-secret", "repeated-secret",
+         "placeholder-secret", "text-api-without-key", "weak-text-api-key"],
+)
+def test_production_refuses_missing_or_weak_credentials(change: dict[str, str], named: str) -> None:
+    """Production refuses to start without an operator token, with a short or low-entropy
+    trace secret, or with the text API on and no strong key; the message names the variable
+    and never the secret."""
+    env = {**PRODUCTION, **change}
+    with pytest.raises(ConfigError, match=named) as info:
+        load_settings(env)
+    assert str(info.value).count("\n") == 0
+    for secret in (STRONG, "short-but-set", "a" * 64, "key", "my-production-trace-secret-for-rdv-2026"):
+        assert secret not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"RDV_VAPI_MAX_SKEW_SECONDS": "0"}, "RDV_VAPI_MAX_SKEW_SECONDS"),
+        ({"RDV_VAPI_MAX_SKEW_SECONDS": "601"}, "RDV_VAPI_MAX_SKEW_SECONDS"),
+        ({"RDV_VAPI_MAX_SKEW_SECONDS": "86400"}, "RDV_VAPI_MAX_SKEW_SECONDS"),
+        ({"RDV_TEXT_API": "maybe"}, "RDV_TEXT_API"),
+        ({"RDV_READY_TIMEOUT_SECONDS": "0"}, "RDV_READY_TIMEOUT_SECONDS"),
+        ({"RDV_READY_TIMEOUT_SECONDS": "nan"}, "RDV_READY_TIMEOUT_SECONDS"),
+        ({"RDV_KEEP_ALIVE_SECONDS": "0"}, "RDV_KEEP_ALIVE_SECONDS"),
+        ({"RDV_KEEP_ALIVE_SECONDS": "1h"}, "RDV_KEEP_ALIVE_SECONDS"),
+        ({"RDV_HEADER_TIMEOUT_SECONDS": "-1"}, "RDV_HEADER_TIMEOUT_SECONDS"),
+        ({"RDV_HEADER_TIMEOUT_SECONDS": "inf"}, "RDV_HEADER_TIMEOUT_SECONDS"),
+        ({"RDV_MAX_HEADER_BYTES": "100"}, "RDV_MAX_HEADER_BYTES"),
+        ({"RDV_MAX_CONNECTIONS": "0"}, "RDV_MAX_CONNECTIONS"),
+    ],
+)
+def test_bad_limits_name_the_variable(env: dict[str, str], named: str) -> None:
+    """Each new limit is validated at start-up: a bad value names its variable."""
+    with pytest.raises(ConfigError, match=named):
+        load_settings(env)
+
+
+def test_production_without_operator_token_stops_serve_with_one_line(tmp_path: Path) -> None:
+    """``rdv serve`` in production without RDV_OPERATOR_TOKEN exits 2 with one line naming it."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RDV_")}
+    env.update({**PRODUCTION, "RDV_OPERATOR_TOKEN": "", "RDV_DATA_DIR": str(tmp_path)})
+    proc = subprocess.run(
+        [sys.executable, "-m", "service.cli", "serve", "--port", "0"],
+        env=env, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "RDV_OPERATOR_TOKEN" in proc.stderr

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -99,14 +101,62 @@ async def raw_body(request: Request, limit: int) -> bytes:
     return raw
 
 
+# Vapi's deepest payloads (assistant → model → tools → JSON-schema parameters) nest about
+# fifteen levels; a body nested deeper is hostile, and Python's parser would hit its
+# recursion limit (a 500) near a thousand.
+MAX_JSON_DEPTH = 64
+# A lone UTF-16 surrogate can only come from a \uD800-\uDFFF escape (raw UTF-8 cannot hold
+# one and is refused as undecodable); such a string cannot be stored, logged or answered.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _finite(text: str) -> float:
+    """A JSON number as a float; ``1e999`` (infinite) is refused like NaN."""
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"number {text[:20]!r} is out of range")
+    return value
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
+
+
+def check_json(value: Any, raw: bytes) -> None:
+    """:class:`ApiError` 400 when a parsed body nests deeper than :data:`MAX_JSON_DEPTH` or
+    holds a lone surrogate in any string (keys included). Walked once, without recursion,
+    and only when the raw bytes say it may be needed."""
+    deep = raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH
+    escaped = _SURROGATE_ESCAPE.search(raw) is not None
+    if not deep and not escaped:
+        return
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if escaped and _SURROGATE.search(item):
+                raise ApiError(400, "request body holds a lone UTF-16 surrogate (\\uD800-\\uDFFF) in a string")
+        elif isinstance(item, dict | list):
+            if depth > MAX_JSON_DEPTH:
+                raise ApiError(400, f"request body is nested deeper than {MAX_JSON_DEPTH} levels")
+            children = [*item.keys(), *item.values()] if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children)
+
+
 def parse_json(raw: bytes) -> Any:
-    """``raw`` parsed as JSON, or :class:`ApiError` 400 with what is wrong."""
+    """``raw`` parsed as JSON, or :class:`ApiError` 400 with what is wrong (not JSON, NaN or
+    an infinite number, nested too deep, a lone surrogate in a string)."""
     if not raw.strip():
         raise ApiError(400, "request body is empty; expected a JSON object")
     try:
-        return json.loads(raw)
+        value = json.loads(raw, parse_float=_finite, parse_constant=_no_constant)
+    except RecursionError:
+        raise ApiError(400, f"request body is nested deeper than {MAX_JSON_DEPTH} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, f"request body is not valid JSON: {exc}") from None
+    check_json(value, raw)
+    return value
 
 
 async def json_body(request: Request, limit: int) -> Any:

@@ -9,12 +9,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from service import __version__
+from service.http.operator import DEFAULT_LIMIT, MAX_LIMIT, WINDOW_PATTERN
 
 ERROR = {
     "type": "object",
     "required": ["error"],
     "properties": {"error": {"type": "string"}},
 }
+CALL_ID = {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$"}
 STATES = [
     "START", "QUALIF_NAME", "QUALIF_PREF", "WAIT_CONFIRM", "QUALIF_PHONE", "CONFIRMED",
     "CANCEL_IDENTIFY", "CANCEL_CONFIRM", "CANCELLED", "MODIFY_IDENTIFY", "MODIFY_CONFIRM",
@@ -58,14 +60,21 @@ def document() -> dict[str, Any]:
         "name": "window",
         "in": "query",
         "required": False,
-        "schema": {"type": "string", "pattern": "^[0-9]{1,4}[mhd]$", "default": "24h"},
+        "schema": {"type": "string", "pattern": WINDOW_PATTERN, "default": "24h"},
         "description": "1h, 24h, 7d, or any N minutes/hours/days up to 31 days",
+    }
+    idempotency_key = {
+        "name": "Idempotency-Key",
+        "in": "header",
+        "required": False,
+        "schema": {"type": "string", "pattern": "^[ -~]{1,200}$"},
+        "description": "like request_id: a retry with the same key returns the stored answer",
     }
     limit = {
         "name": "limit",
         "in": "query",
         "required": False,
-        "schema": {"type": "integer", "minimum": 0},
+        "schema": {"type": "integer", "minimum": 0, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
         "description": "how many conversations the diagnosis lists one by one",
     }
     return {
@@ -76,11 +85,28 @@ def document() -> dict[str, Any]:
             "description": "Conversation engine of a French appointment-booking phone assistant.",
         },
         "paths": {
+            "/api/conversations": {
+                "post": {
+                    "summary": "A new server-issued (unguessable) text conversation id",
+                    "operationId": "newConversation",
+                    "security": [{"textApiKey": []}, {}],
+                    "responses": {
+                        "201": {
+                            "description": "the new conversation's id",
+                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewConversation"}}},
+                        },
+                        **_errors(401, 404),
+                    },
+                }
+            },
             "/api/conversations/{conv_id}/messages": {
                 "post": {
                     "summary": "One caller turn on the text channel",
+                    "description": "Without RDV_TEXT_API_KEY's bearer (when one is configured) only server-issued "
+                    "ids are accepted (403) and caller_phone is not trusted; ids of Vapi calls are 404.",
                     "operationId": "postMessage",
-                    "parameters": [conv_id],
+                    "security": [{"textApiKey": []}, {}],
+                    "parameters": [conv_id, idempotency_key],
                     "requestBody": {
                         "required": True,
                         "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Message"}}},
@@ -90,7 +116,7 @@ def document() -> dict[str, Any]:
                             "description": "the assistant's answer",
                             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Answer"}}},
                         },
-                        **_errors(400, 413, 422, 503),
+                        **_errors(400, 401, 403, 404, 408, 413, 422, 503),
                     },
                 }
             },
@@ -160,7 +186,7 @@ def document() -> dict[str, Any]:
                                 "application/json": {"schema": {"type": "object"}},
                             },
                         },
-                        **_errors(400, 401, 413, 422),
+                        **_errors(400, 401, 408, 413, 422),
                     },
                 }
             },
@@ -176,7 +202,7 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "200": {"description": "acknowledged, or Vapi's typed answer", "content": {
                             "application/json": {"schema": {"type": "object"}}}},
-                        **_errors(400, 401, 413, 422, 503),
+                        **_errors(400, 401, 408, 413, 422, 503),
                     },
                 }
             },
@@ -189,7 +215,7 @@ def document() -> dict[str, Any]:
             },
             "/readyz": {
                 "get": {
-                    "summary": "Readiness (store reachable, not draining)",
+                    "summary": "Readiness (started, not draining, the store commits a write within RDV_READY_TIMEOUT_SECONDS)",
                     "operationId": "readyz",
                     "responses": {
                         "200": {"description": "ready", "content": {"application/json": {"schema": {"type": "object"}}}},
@@ -206,14 +232,35 @@ def document() -> dict[str, Any]:
                     "description": "RDV_OPERATOR_TOKEN: required by the operator routes when it is set",
                 },
                 "vapiSecret": {"type": "apiKey", "in": "header", "name": "X-Vapi-Secret"},
+                "textApiKey": {"type": "http", "scheme": "bearer", "description": "RDV_TEXT_API_KEY"},
             },
             "schemas": {
                 "Error": ERROR,
+                "Call": {
+                    "type": "object",
+                    "description": "Vapi's call: its id in 'id' (or 'callId' in older payloads)",
+                    "anyOf": [
+                        {"required": ["id"], "properties": {"id": CALL_ID}},
+                        {"required": ["callId"], "not": {"required": ["id"]}, "properties": {"callId": CALL_ID}},
+                    ],
+                },
+                "ContentPart": {
+                    "type": "object",
+                    "description": "an OpenAI content part; a text part needs its string 'text'",
+                    "anyOf": [
+                        {"required": ["type", "text"],
+                         "properties": {"type": {"const": "text"}, "text": {"type": "string"}}},
+                        {"not": {"required": ["type"], "properties": {"type": {"const": "text"}}}},
+                    ],
+                },
                 "ChatRequest": {
                     "type": "object",
                     "required": ["messages", "call"],
                     "properties": {
-                        "model": {"type": "string"},
+                        "model": {
+                            "description": "echoed in the answer when a printable string of at most 100 "
+                            "characters; any other value is ignored (never refused: Vapi would hang up)",
+                        },
                         "stream": {"type": "boolean", "default": True},
                         "messages": {
                             "type": "array",
@@ -224,15 +271,18 @@ def document() -> dict[str, Any]:
                                 "properties": {
                                     "role": {"type": "string", "enum": ["system", "user", "assistant", "tool",
                                                                         "function", "developer"]},
-                                    "content": {"type": ["string", "array", "null"]},
+                                    "content": {
+                                        "type": ["string", "array", "null"],
+                                        "items": {"$ref": "#/components/schemas/ContentPart"},
+                                    },
                                 },
                             },
                         },
-                        "call": {
-                            "type": "object",
-                            "properties": {"id": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,100}$"}},
+                        "call": {"$ref": "#/components/schemas/Call"},
+                        "customer": {
+                            "description": "Vapi's customer; its 'number' is the caller id when it is a valid "
+                            "phone number, anything else counts as withheld (the caller is asked)",
                         },
-                        "customer": {"type": "object", "properties": {"number": {"type": "string"}}},
                     },
                 },
                 "ServerMessage": {
@@ -242,7 +292,10 @@ def document() -> dict[str, Any]:
                         "message": {
                             "type": "object",
                             "required": ["type"],
-                            "properties": {"type": {"type": "string"}, "call": {"type": "object"}},
+                            "properties": {
+                                "type": {"type": "string", "minLength": 1, "maxLength": 100},
+                                "call": {"$ref": "#/components/schemas/Call"},
+                            },
                         }
                     },
                 },
@@ -252,9 +305,18 @@ def document() -> dict[str, Any]:
                     "properties": {
                         "text": {"type": "string", "maxLength": 2000},
                         "channel": {"type": "string", "enum": ["text", "voice"]},
-                        "caller_phone": {"type": "string"},
-                        "request_id": {"type": "string", "pattern": "^[ -~]{1,200}$"},
+                        "caller_phone": {
+                            "type": ["string", "null"], "pattern": "^[0-9+ ().-]{0,32}$",
+                            "description": "a valid phone number (E.164 or French national), else 422; "
+                            "empty or null means none",
+                        },
+                        "request_id": {"type": ["string", "null"], "pattern": "^[ -~]{1,200}$"},
                     },
+                },
+                "NewConversation": {
+                    "type": "object",
+                    "required": ["conv_id"],
+                    "properties": {"conv_id": {"type": "string", "pattern": "^txt_[0-9a-f]{64}$"}},
                 },
                 "Answer": {
                     "type": "object",

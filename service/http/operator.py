@@ -7,6 +7,7 @@ Both are protected by the operator token when one is configured.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,10 +24,27 @@ DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
 
 
+# The windows the HTTP answers take, exactly (the OpenAPI document states this pattern):
+# 1 to 44640 minutes, 1 to 744 hours or 1 to 31 days, digits without a leading zero.
+WINDOW_PATTERN = (
+    r"^(?:(?:[1-9][0-9]{0,3}|[1-3][0-9]{4}|4[0-3][0-9]{3}|44[0-5][0-9]{2}|446[0-3][0-9]|44640)m"
+    r"|(?:[1-9][0-9]?|[1-6][0-9]{2}|7[0-3][0-9]|74[0-4])h"
+    r"|(?:[1-9]|[12][0-9]|3[01])d)$"
+)
+_WINDOW = re.compile(WINDOW_PATTERN)
+_LIMIT = re.compile(r"[0-9]{1,4}")
+
+
 def window_of(request: Request) -> stats.Window:
     """The ``?window=`` of the request (default 24h), or ApiError 422 naming the rule."""
+    raw = request.query_params.get("window")
+    if raw is not None and not _WINDOW.fullmatch(raw):
+        raise ApiError(
+            422, f"window {raw!r} must be a duration like 1h, 24h or 7d (minutes m, hours h or days d), "
+            "longer than zero and at most 31 days",
+        )
     try:
-        return stats.parse_window(request.query_params.get("window"))
+        return stats.parse_window(raw)
     except stats.StatsError as exc:
         raise ApiError(422, str(exc)) from None
 
@@ -36,7 +54,7 @@ def limit_of(request: Request) -> int:
     raw = request.query_params.get("limit")
     if raw is None:
         return DEFAULT_LIMIT
-    if not raw.strip().isdigit() or int(raw) > MAX_LIMIT:
+    if not _LIMIT.fullmatch(raw) or int(raw) > MAX_LIMIT:
         raise ApiError(422, f"limit {raw!r} must be a whole number between 0 and {MAX_LIMIT}")
     return int(raw)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
 from typing import Any
@@ -11,13 +12,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from service.engine.states import Channel
+from service.http import textapi
 from service.http.common import ApiError, error, json_body, operator_access, services
+from service.http.masking import masked_timeline
 from service.http.turns import StoreUnavailableError, TurnRequest
-from service.phones import caller_id, mask
+from service.phones import caller_id
+from service.storage.base import StoreError
 
 CONV_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_TEXT_CHARS = 2000
 REQUEST_KEY = re.compile(r"[ -~]{1,200}")
+PHONE_CHARS = re.compile(r"[0-9+ ().-]{0,32}")
 TEXT_ROUTE = "/api/conversations/{conv_id}/messages"
 
 
@@ -48,6 +53,8 @@ def parse_message(body: Any) -> tuple[str, Channel, str | None, str | None]:
     if phone_raw is not None:
         if not isinstance(phone_raw, str):
             raise ApiError(422, "field 'caller_phone' must be a string")
+        if not PHONE_CHARS.fullmatch(phone_raw):
+            raise ApiError(422, "field 'caller_phone' must be at most 32 digits, spaces and + ( ) . -")
         phone = caller_id(phone_raw)
         if phone is None and phone_raw.strip():
             raise ApiError(422, "field 'caller_phone' is not a valid phone number")
@@ -57,17 +64,39 @@ def parse_message(body: Any) -> tuple[str, Channel, str | None, str | None]:
     return text, Channel(raw_channel), phone, key
 
 
+def idempotency_key(request: Request) -> str | None:
+    """The ``Idempotency-Key`` header, held to ``request_id``'s rule, or ApiError 400."""
+    key = request.headers.get("idempotency-key")
+    if key is not None and not REQUEST_KEY.fullmatch(key):
+        raise ApiError(400, "header 'Idempotency-Key' must be 1 to 200 printable ASCII characters")
+    return key
+
+
+async def new_conversation(request: Request) -> Response:
+    """``POST /api/conversations``: a new, unguessable, server-issued conversation id (201)."""
+    svc = services(request)
+    textapi.client_of(request, svc.settings)
+    return JSONResponse({"conv_id": textapi.issue_id(svc.settings)}, status_code=201)
+
+
 async def post_message(request: Request) -> Response:
     """``POST /api/conversations/{conv_id}/messages``: one caller turn on the text API."""
     svc = services(request)
+    client = textapi.client_of(request, svc.settings)
     conv_id = conv_id_of(request)
+    textapi.check_id(client, svc.settings, conv_id)
+    header_key = idempotency_key(request)
     body = await json_body(request, svc.settings.max_body_bytes)
     text, channel, phone, key = parse_message(body)
-    key = key or request.headers.get("idempotency-key") or None
+    key = key or header_key
+    # Checked on every turn: a conversation a Vapi call created is never the text API's.
+    stored = await svc.turns.guard(svc.store.load(conv_id), timer=not svc.turns.self_timed)
+    if stored is not None and stored.conversation.vapi_call_id is not None:
+        raise textapi.not_a_text_conversation(conv_id)
     result = await svc.turns.handle(
         TurnRequest(
             conv_id=conv_id, text=text, channel=channel, route=TEXT_ROUTE,
-            caller_phone=phone, request_key=key,
+            caller_phone=phone if client.phone_verified else None, request_key=key,
         )
     )
     return JSONResponse(
@@ -83,21 +112,11 @@ async def post_message(request: Request) -> Response:
     )
 
 
-def _mask_phones(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {
-            k: (mask(v) if k in ("caller_phone", "phone") and isinstance(v, str) else _mask_phones(v))
-            for k, v in value.items()
-        }
-    if isinstance(value, list):
-        return [_mask_phones(v) for v in value]
-    return value
-
-
 async def get_conversation(request: Request) -> Response:
-    """``GET /api/conversations/{conv_id}``: the timeline of one conversation."""
+    """``GET /api/conversations/{conv_id}``: the timeline of one conversation; without the
+    operator token (and unless ``RDV_LOG_PII=true``) names, free text and numbers masked."""
     svc = services(request)
-    unmasked = operator_access(request)
+    unmasked = operator_access(request) or svc.settings.log_pii
     conv_id = conv_id_of(request)
     timeline = await svc.turns.guard(svc.store.timeline(conv_id))
     stored = await svc.turns.guard(svc.store.load(conv_id))
@@ -109,7 +128,7 @@ async def get_conversation(request: Request) -> Response:
     timeline["trace_id"] = trace_id
     if svc.settings.trace_ui_url:
         timeline["trace_url"] = f"{svc.settings.trace_ui_url.rstrip('/')}/trace/{trace_id}"
-    return JSONResponse(timeline if unmasked else _mask_phones(timeline))
+    return JSONResponse(timeline if unmasked else masked_timeline(conv, timeline))
 
 
 async def healthz(request: Request) -> Response:
@@ -118,14 +137,21 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    """Readiness: started, not draining, and the store answers."""
+    """Readiness: started, not draining, and the store commits a write (the way turns write)
+    within ``RDV_READY_TIMEOUT_SECONDS``; else 503 with the reason. ``SELECT 1`` would answer
+    under a lock held by another writer or on a full disk, when no turn can be saved."""
     svc = services(request)
     if svc.draining or not svc.ready:
         return error(503, "not ready" if not svc.draining else "draining")
+    deadline = svc.settings.ready_timeout_seconds
     try:
-        await svc.turns.guard(svc.store.ping())
+        await asyncio.wait_for(svc.store.probe_write(svc.instance, svc.clock.now(), deadline), deadline)
+    except TimeoutError:
+        return error(503, f"store did not commit a write within {deadline:g} s (locked or overloaded)")
+    except StoreError as exc:
+        return error(503, f"store cannot take a write: {exc}")
     except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported as such
-        return error(503, f"store unreachable: {type(exc).__name__}")
+        return error(503, f"store cannot take a write: {type(exc).__name__}")
     return JSONResponse({"status": "ready", "calendar": await calendar_status(svc.turns.calendar)})
 
 
@@ -152,6 +178,7 @@ async def metrics(request: Request) -> Response:
 
 
 ROUTES = [
+    Route("/api/conversations", new_conversation, methods=["POST"]),
     Route(TEXT_ROUTE, post_message, methods=["POST"]),
     Route("/api/conversations/{conv_id}", get_conversation, methods=["GET"]),
     Route("/healthz", healthz, methods=["GET"]),

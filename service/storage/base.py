@@ -243,3 +243,12 @@ class Store(Protocol):
 
     async def try_lock(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
         """Take or renew a named lease (one reaper among replicas); False if someone else holds it."""
+
+    async def remember_signature(self, key: str, now: datetime, forget_before: datetime) -> bool:
+        """Record an accepted request signature; False when it was already recorded (a replay).
+        Signatures recorded before ``forget_before`` are forgotten in the same transaction."""
+
+    async def probe_write(self, instance: str, now: datetime, deadline: float) -> None:
+        """Prove that a turn could be written now: a committed write through the path turns
+        take, within about ``deadline`` seconds, without holding the event loop; raise
+        :class:`StoreError` saying why not (locked, disk full, read-only…)."""

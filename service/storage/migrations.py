@@ -80,10 +80,18 @@ SQLITE_STEPS: tuple[tuple[str, ...], ...] = (
     (
         "CREATE INDEX conversations_choosing ON conversations (last_seen_at) WHERE outcome IS NULL AND state = 'WAIT_CONFIRM'",
     ),
-    # 3: test traffic (rdv probe, rdv simulate), kept out of business numbers.
+    # 3: Vapi signatures already accepted (replays refused, shared by replicas), and the row
+    # readiness probes write.
+    (
+        "CREATE TABLE seen_signatures (key TEXT PRIMARY KEY, seen_at TEXT NOT NULL)",
+        "CREATE INDEX seen_signatures_at ON seen_signatures (seen_at)",
+        "CREATE TABLE readiness (instance TEXT PRIMARY KEY, at TEXT NOT NULL)",
+    ),
+    # 4: test traffic (rdv probe, rdv simulate), kept out of business numbers.
     (
         "ALTER TABLE conversations ADD COLUMN synthetic INTEGER NOT NULL DEFAULT 0",
-    ),    # 4: anonymous daily counts of conversations purged after RDV_RETENTION_DAYS.
+    ),
+    # 5: anonymous daily counts of conversations purged after RDV_RETENTION_DAYS.
     (
         """CREATE TABLE daily_counts (
             day TEXT NOT NULL,
@@ -174,10 +182,17 @@ POSTGRES_STEPS: tuple[tuple[str, ...], ...] = (
     (
         "CREATE INDEX conversations_choosing ON conversations (last_seen_at) WHERE outcome IS NULL AND state = 'WAIT_CONFIRM'",
     ),
-    # 3: test traffic (rdv probe, rdv simulate), kept out of business numbers.
+    # 3: Vapi signatures already accepted, and the row readiness probes write.
+    (
+        "CREATE TABLE seen_signatures (key TEXT PRIMARY KEY, seen_at TIMESTAMPTZ NOT NULL)",
+        "CREATE INDEX seen_signatures_at ON seen_signatures (seen_at)",
+        "CREATE TABLE readiness (instance TEXT PRIMARY KEY, at TIMESTAMPTZ NOT NULL)",
+    ),
+    # 4: test traffic (rdv probe, rdv simulate), kept out of business numbers.
     (
         "ALTER TABLE conversations ADD COLUMN synthetic BOOLEAN NOT NULL DEFAULT FALSE",
-    ),    # 4: anonymous daily counts of conversations purged after RDV_RETENTION_DAYS.
+    ),
+    # 5: anonymous daily counts of conversations purged after RDV_RETENTION_DAYS.
     (
         """CREATE TABLE daily_counts (
             day DATE NOT NULL,

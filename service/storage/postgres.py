@@ -67,6 +67,7 @@ OPEN_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, ValueError)
 # key is the schema's hash, so stores in different schemas of one database do not wait.
 MIGRATION_LOCK_KEY = 0x726476
 CLOSE_TIMEOUT_SECONDS = 10.0
+READINESS_KEEP = timedelta(days=1)
 DATETIME_COLUMNS = frozenset({"created_at", "last_seen_at", "state_entered_at"})
 
 _INSERT_CONVERSATION = (
@@ -564,3 +565,37 @@ class PostgresStore:
                 name, holder, _utc(until), _utc(now),
             )
         return taken is not None
+
+    # -- replay protection and readiness ------------------------------------------------
+    async def remember_signature(self, key: str, now: datetime, forget_before: datetime) -> bool:
+        """Record an accepted signature; False when already recorded (a replay)."""
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute("DELETE FROM seen_signatures WHERE seen_at < $1", _utc(forget_before))
+            inserted = await conn.fetchval(
+                "INSERT INTO seen_signatures (key, seen_at) VALUES ($1, $2) "
+                "ON CONFLICT (key) DO NOTHING RETURNING 1",
+                key, _utc(now),
+            )
+        return inserted is not None
+
+    async def probe_write(self, instance: str, now: datetime, deadline: float) -> None:
+        """In one transaction bounded by ``deadline``: take the lock every turn write takes on
+        the turn tables (so a table lock held elsewhere shows), then upsert this instance's
+        readiness row and commit."""
+        millis = max(1, int(deadline * 1000))
+        try:
+            async with self._connection() as conn, conn.transaction():
+                await conn.execute(f"SET LOCAL lock_timeout = {millis}")
+                await conn.execute(f"SET LOCAL statement_timeout = {millis}")
+                await conn.execute("LOCK TABLE conversations, turns, events, bookings IN ROW EXCLUSIVE MODE")
+                await conn.execute(
+                    "INSERT INTO readiness (instance, at) VALUES ($1, $2) "
+                    "ON CONFLICT (instance) DO UPDATE SET at = excluded.at",
+                    instance, _utc(now),
+                )
+                # Each process start is a new instance: rows of instances gone for a day go.
+                await conn.execute("DELETE FROM readiness WHERE at < $1", _utc(now - READINESS_KEEP))
+        except StoreError as exc:
+            # The readiness answer is public: the reason without the server's address.
+            cause = exc.__cause__ or exc
+            raise StoreError(f"postgresql: {type(cause).__name__}: {cause}") from exc

@@ -60,6 +60,7 @@ from service.storage.codec import (
 from service.storage.migrations import SQLITE_STEPS
 
 T = TypeVar("T")
+READINESS_KEEP = timedelta(days=1)
 # Opening waits this long for a lock (several workers migrating one new file at once).
 OPEN_BUSY_SECONDS = 30.0
 
@@ -694,3 +695,55 @@ class SqliteStore:
             return cur.rowcount == 1
 
         return await self._run(run)
+
+    # -- replay protection and readiness ------------------------------------------------
+    async def remember_signature(self, key: str, now: datetime, forget_before: datetime) -> bool:
+        """Record an accepted signature; False when already recorded (a replay)."""
+
+        def run() -> bool:
+            with self._transaction() as conn:
+                conn.execute("DELETE FROM seen_signatures WHERE seen_at < ?", (utc_text(forget_before),))
+                cur = conn.execute(
+                    "INSERT INTO seen_signatures (key, seen_at) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
+                    (key, utc_text(now)),
+                )
+            return cur.rowcount == 1
+
+        return await self._run(run)
+
+    async def probe_write(self, instance: str, now: datetime, deadline: float) -> None:
+        """Upsert this instance's readiness row and commit, on a connection of its own and a
+        worker thread, waiting at most ``deadline`` for another writer's lock."""
+        upsert = (
+            "INSERT INTO readiness (instance, at) VALUES (?, ?) "
+            "ON CONFLICT(instance) DO UPDATE SET at = excluded.at"
+        )
+        # Each process start is a new instance: rows of instances gone for a day are dropped.
+        purge = "DELETE FROM readiness WHERE at < ?"
+        stale = utc_text(now - READINESS_KEEP)
+        if self._reader is None:  # in-memory database: its one connection, nobody else to lock it
+            await self._run(lambda: self.conn.execute(upsert, (instance, utc_text(now))))
+            return
+
+        def run() -> None:
+            conn = sqlite3.connect(self.path, isolation_level=None, timeout=deadline, check_same_thread=False)
+            try:
+                conn.execute("PRAGMA synchronous=NORMAL")
+                # A commit appends to the WAL: a full disk or a read-only file fails here,
+                # where a rolled-back write would never touch the disk.
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    conn.execute(upsert, (instance, utc_text(now)))
+                    conn.execute(purge, (stale,))
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            finally:
+                conn.close()
+
+        try:
+            await asyncio.to_thread(run)
+        except sqlite3.Error as exc:
+            raise StoreError(f"sqlite: {exc}") from exc

@@ -107,8 +107,10 @@ async def events(request: Request) -> Response:
     """``POST /vapi/events``: Vapi's server messages, acted on and acknowledged."""
     svc = services(request)
     raw = await raw_body(request, svc.settings.max_body_bytes)
-    auth.check_server_message(request, raw, svc.settings, svc.clock.now())
+    signature = auth.check_server_message(request, raw, svc.settings, svc.clock.now())
     message = protocol.parse_event(parse_json(raw))
+    # Remembered only once the body is known to be valid: a refused body is not a replay.
+    await auth.refuse_replay(svc, signature)
     kind: str = message["type"]
     call_id = protocol.call_id_of(message, required=False)
     answer: dict[str, Any] = {}

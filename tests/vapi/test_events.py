@@ -64,10 +64,10 @@ async def call_in_wait_confirm(live: Any, call_id: str) -> VapiCall:
 
 async def test_report_for_a_call_abandoned_in_wait_confirm(make_live: Any) -> None:
     """The caller hung up during the slot list: the report closes the conversation as
-    ``abandoned`` in WAIT_CONFIRM with Vapi's reason, is shown in the timeline, and is
-    counted once by category even when Vapi sends it twice."""
+    ``abandoned`` in WAIT_CONFIRM with Vapi's reason, is shown in the timeline (unmasked with
+    RDV_LOG_PII=true), and is counted once by category even when Vapi sends it twice."""
     cap = Captured()
-    async with make_live(telemetry=cap.telemetry) as live:
+    async with make_live({"RDV_LOG_PII": "true"}, telemetry=cap.telemetry) as live:
         await call_in_wait_confirm(live, "call-gone")
         for _ in range(2):
             response = await live.client.post(EVENTS, json=report("call-gone"))
