@@ -85,6 +85,13 @@ def document() -> dict[str, Any]:
             "description": "Conversation engine of a French appointment-booking phone assistant.",
         },
         "paths": {
+            "/": {
+                "get": {
+                    "summary": "Where the documentation and the endpoints are",
+                    "operationId": "index",
+                    "responses": {"200": {"description": "links", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                }
+            },
             "/api/conversations": {
                 "post": {
                     "summary": "A new server-issued (unguessable) text conversation id",
@@ -348,5 +355,5 @@ async def index(request: Request) -> Response:
 
 ROUTES = [
     Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
-    Route("/", index, methods=["GET"], include_in_schema=False),
+    Route("/", index, methods=["GET"]),
 ]
