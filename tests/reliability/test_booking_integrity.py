@@ -12,8 +12,8 @@ step leave nothing booked. Bounded: loopback only, a few dozen conversations.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import random
+import signal
 import subprocess
 import sys
 import time
@@ -278,53 +278,56 @@ async def test_sqlite_lock_held_by_another_process_does_not_stall_the_server(
     assert waited < 10, waited
 
 
-class BlackHole:
-    """A TCP proxy on 127.0.0.1 to PostgreSQL that can start swallowing every byte (a
-    network black hole: connections stay open, nothing comes back)."""
+BLACK_HOLE = """
+import asyncio, signal, sys
 
-    def __init__(self, target_port: int) -> None:
-        self.target_port = target_port
-        self.swallow = False
-        self.server: asyncio.Server | None = None
-        self.port = 0
-        self.handlers: set[asyncio.Task[Any]] = set()
+swallow = False
 
-    async def start(self) -> None:
-        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self.server.sockets[0].getsockname()[1]
+def start_swallowing(*_):
+    global swallow
+    swallow = True
 
-    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+async def pipe(reader, writer):
+    try:
         while data := await reader.read(65536):
-            if not self.swallow:
+            if not swallow:
                 writer.write(data)
                 await writer.drain()
+    except ConnectionError:
+        pass
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self.handlers.add(task)
-        upstream: asyncio.StreamWriter | None = None
-        try:
-            up_reader, upstream = await asyncio.open_connection("127.0.0.1", self.target_port)
-            await asyncio.gather(self._pipe(reader, upstream), self._pipe(up_reader, writer))
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            for end in (writer, upstream):
-                if end is not None:
-                    end.close()
-                    with contextlib.suppress(ConnectionError):
-                        await end.wait_closed()
+async def serve(reader, writer):
+    up_reader, up_writer = await asyncio.open_connection("127.0.0.1", int(sys.argv[1]))
+    await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
 
-    async def stop(self) -> None:
-        """Stop accepting and close every proxied connection (before the loop ends)."""
-        if self.server is not None:
-            self.server.close()
-        for task in self.handlers:
-            task.cancel()
-        await asyncio.gather(*self.handlers, return_exceptions=True)
-        if self.server is not None:
-            await self.server.wait_closed()
+async def main():
+    signal.signal(signal.SIGUSR1, start_swallowing)
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    print(server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.sleep(120)  # bounded: the test kills it long before
+
+asyncio.run(main())
+"""
+
+
+class BlackHole:
+    """A TCP proxy to PostgreSQL, in a process of its own on 127.0.0.1, that starts
+    swallowing every byte on SIGUSR1 (a network black hole: connections stay open, nothing
+    comes back)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.proc = subprocess.Popen([sys.executable, "-c", BLACK_HOLE, str(target_port)], stdout=subprocess.PIPE)
+        assert self.proc.stdout is not None
+        self.port = int(self.proc.stdout.readline())
+
+    def swallow(self) -> None:
+        self.proc.send_signal(signal.SIGUSR1)
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
 
 
 @pytest.mark.postgres
@@ -338,18 +341,17 @@ async def test_postgres_black_hole_answers_within_the_store_timeout(
 
     parts = urlsplit(postgres_url)
     hole = BlackHole(parts.port or 5432)
-    await hole.start()
     try:
         via = urlunsplit(parts._replace(netloc=f"{parts.username or 'postgres'}@127.0.0.1:{hole.port}"))
-        # Started from a thread: the proxy runs on this event loop and must serve its start-up.
-        server = await asyncio.to_thread(spawn, {**ENV, "RDV_DATABASE_URL": via, "RDV_STORE_TIMEOUT_SECONDS": "1"})
+        server = spawn({**ENV, "RDV_DATABASE_URL": via, "RDV_STORE_TIMEOUT_SECONDS": "1"})
         async with fleet([server.url], timeout=60) as calls:
             await calls.say(0, "conv_hole", BOOK, caller_phone=PHONE)
-            hole.swallow = True
+            hole.swallow()
+            await asyncio.sleep(0.1)
             started = time.monotonic()
             response = await calls.post(0, "conv_hole", "Jean Dupont", caller_phone=PHONE)
             waited = time.monotonic() - started
         assert response.status_code == 503, response.text
         assert waited < 5, waited
     finally:
-        await hole.stop()
+        hole.stop()
