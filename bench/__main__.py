@@ -300,7 +300,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
                     res[f"turn_rps_telemetry_{label}"] = wrk(f"http://127.0.0.1:{port}", HERE / "turns.lua", seconds, 16)
                     if telemetry:
                         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-                        confirmed = _sum(metrics, 'rdv_conversations_ended_total{channel="text",outcome="confirmed"}')
+                        confirmed = _sum(metrics, 'rdv_conversations_ended_total{channel="text",outcome="confirmed",')
                         attempts = _sum(metrics, "rdv_booking_attempts_total")
                         res["booking_success_share"] = round(
                             _sum(metrics, 'rdv_booking_attempts_total{channel="text",result="success"}') / attempts, 3
@@ -432,7 +432,9 @@ def soak_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, soak_se
         [py, "-m", "service.cli", "serve", "--port", str(port)],
         rdv_env(work / "data-soak", True, sink_port), f"{url}/readyz", work / "rdv-soak.log",
     ) as proc:
-        simulate = [py, "-m", "service.cli", "simulate", "--url", url, "--json"]
+        # A throwaway store: the soak may fill the whole calendar and keep what it booked.
+        simulate = [py, "-m", "service.cli", "simulate", "--url", url, "--json", "--max-calendar-share", "1",
+                    "--keep-bookings"]
         subprocess.run([*simulate, "--calls", "40", "--concurrency", "4"], capture_output=True, timeout=120, check=False)
         res["soak_rss_mb_start"] = round(rss_mb(proc.pid), 1)
         done = subprocess.run(

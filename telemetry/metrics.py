@@ -93,7 +93,8 @@ class Metrics:
 
     def inc(self, metric: n.Metric, *labels: str) -> None:
         """Add one to a counter."""
-        self.objects[metric.name].labels(*labels).inc()
+        obj = self.objects[metric.name]
+        (obj.labels(*labels) if labels else obj).inc()
 
     def observe(self, metric: n.Metric, value: float, trace_id: str | None, *labels: str) -> None:
         """Record a histogram observation, with a trace-id exemplar when supported."""

@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from service.console import french
 from service.engine import events as ev
+from service.engine.states import TransferReason
 from telemetry import names as n
 
 
@@ -130,6 +131,18 @@ def _ended(d: Mapping[str, Any], tz: ZoneInfo) -> Note:
 
 
 # One entry per engine event kind the page explains; TurnReceived only delimits turns.
+# Why a call was handed over (the engine's transfer reasons), in French.
+TRANSFER_REASONS: Final[Mapping[str, str]] = {
+    TransferReason.CALLER_ASKED.value: "à la demande de l'appelant",
+    TransferReason.RECOVERY_LIMIT.value: "réponses non comprises",
+    TransferReason.NO_SLOT.value: "aucun créneau libre",
+    TransferReason.SLOT_TAKEN.value: "créneaux pris plusieurs fois",
+    TransferReason.BOOKING_ERROR.value: "erreur de réservation",
+    TransferReason.STORE_UNAVAILABLE.value: "service indisponible",
+    TransferReason.ANTI_LOOP.value: "trop de tours",
+    TransferReason.NOT_VERIFIED.value: "numéro non vérifié",
+}
+
 NOTES: Final[Mapping[str, NoteMaker]] = {
     ev.ConversationStarted.__name__: lambda d, tz: Note("start", f"Début ({french.channel(d.get('channel'))})"),
     ev.TurnReceived.__name__: lambda d, tz: None,
@@ -165,6 +178,9 @@ NOTES: Final[Mapping[str, NoteMaker]] = {
     ev.FaqAnswered.__name__: lambda d, tz: Note("faq", f"Question pratique ({d.get('topic')}) répondue"),
     ev.BookingCancelled.__name__: lambda d, tz: Note(
         "cancelled", f"Rendez-vous annulé ({_when(d.get('slot_start'), tz)})", "warn"),
+    ev.Transferred.__name__: lambda d, tz: Note(
+        "transferred", f"Transfert au secrétariat ({TRANSFER_REASONS.get(str(d.get('reason')), d.get('reason'))})",
+        "warn"),
     ev.ConversationEnded.__name__: _ended,
 }
 

@@ -15,7 +15,7 @@ from dataclasses import replace
 from service.engine import knowledge, nlu, replies
 from service.engine.model import Preference
 from service.engine.nlu.extract import Extraction
-from service.engine.states import Field, MissField, MissReason, State
+from service.engine.states import Field, MissField, MissReason, State, TransferReason
 from service.engine.turn import Turn
 
 S = State
@@ -149,8 +149,9 @@ def qualif_pref(t: Turn, x: Extraction, interrupted: bool) -> None:
 def other_slots(t: Turn, x: Extraction) -> None:
     """The caller turned the proposed slots down: three others (with any new preference)."""
     _learn(t, x)
-    if not t.propose(t.ctx.preference or Preference(), replies.SLOTS_INTRO_OTHER, exclude_current=True):
-        t.transfer(replies.TRANSFER_NO_SLOT)
+    pref = t.ctx.preference or Preference()
+    if not t.propose(pref, replies.SLOTS_INTRO_OTHER, exclude_current=True):
+        t.no_slot(pref)
 
 
 def wait_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
@@ -226,12 +227,12 @@ def intent_router(t: Turn, x: Extraction, interrupted: bool, enter_identify: Cal
     elif choice == "question":
         t.say(replies.MENU_QUESTION)
     elif choice == "human":
-        t.transfer(replies.pick(replies.TRANSFER, t.nth()))
+        t.transfer(replies.pick(replies.TRANSFER, t.nth()), TransferReason.CALLER_ASKED)
     else:
         t.set_ctx(t.ctx.with_fail("menu"))
         if t.ctx.failed("menu") >= MENU_RETRIES:
             t.miss(MissField.MENU, fallback=S.TRANSFERRED)
-            t.transfer(replies.TRANSFER_AFTER_FAILURES)
+            t.transfer(replies.TRANSFER_AFTER_FAILURES, TransferReason.RECOVERY_LIMIT)
         else:
             t.miss(MissField.MENU)
             t.say(replies.MENU_SHORT)

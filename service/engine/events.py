@@ -16,7 +16,9 @@ from service.engine.states import (
     MissField,
     MissReason,
     Outcome,
+    Purpose,
     State,
+    TransferReason,
 )
 
 
@@ -187,6 +189,16 @@ class BookingCancelled:
 
 
 @dataclass(frozen=True, slots=True)
+class Transferred:
+    """The call is handed over to a human from ``state``, for ``reason``; ``preference`` is
+    the slot preference known then (what no slot matched, for ``no_slot``)."""
+
+    reason: TransferReason
+    state: State
+    preference: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationEnded:
     """The conversation got its one outcome."""
 
@@ -195,6 +207,7 @@ class ConversationEnded:
     state: State
     turns: int
     reason: str | None = None
+    purpose: Purpose = Purpose.UNDECLARED
 
 
 Event = (
@@ -216,5 +229,6 @@ Event = (
     | FillerDetected
     | FaqAnswered
     | BookingCancelled
+    | Transferred
     | ConversationEnded
 )

@@ -43,8 +43,8 @@ async def test_exposition_passes_promtool_and_matches_contract(make_live: Any, c
         base = metric.name.removesuffix("_total")
         assert base in families, metric.name
     zeros = [s for s in families["rdv_conversations_ended"].samples if s.name == "rdv_conversations_ended_total"]
-    assert {(s.labels["channel"], s.labels["outcome"]) for s in zeros} == {
-        (c, o) for c in n.CHANNELS for o in n.OUTCOMES
+    assert {(s.labels["channel"], s.labels["outcome"], s.labels["purpose"]) for s in zeros} == {
+        (c, o, p) for c in n.CHANNELS for o in n.OUTCOMES for p in n.PURPOSES
     }
     assert all(s.value == 0 for s in zeros)
     assert "_created" not in response.text
@@ -86,7 +86,7 @@ async def test_labels_stay_bounded(make_live: Any, captured: Any) -> None:
         body = (await live.client.get("/metrics")).text
     allowed = set(n.CHANNELS) | set(n.OUTCOMES) | set(n.STATES) | set(n.RESULTS) | set(n.FIELDS)
     allowed |= set(n.INTENTS) | set(n.ENDED_REASON_CATEGORIES) | set(n.MISS_FIELDS) | set(n.MISS_REASONS) | {"test"}
-    allowed |= {revision.engine_revision()}
+    allowed |= set(n.TRANSFER_REASONS) | set(n.PURPOSES) | set(n.CODES) | {revision.engine_revision()}
     allowed |= set(n.CALENDAR_OPERATIONS) | set(n.CALENDAR_RESULTS)
     for family in text_string_to_metric_families(body):
         if not family.name.startswith(n.PREFIX):
