@@ -373,6 +373,16 @@ def refusal(words: tuple[str, ...]) -> NameIssue | None:
     return None
 
 
+def refusal_words(words: tuple[str, ...]) -> frozenset[int]:
+    """Positions of the words that make a refusal phrase ("je refuse", "c'est privé")."""
+    marked: set[int] = set()
+    for phrase in REFUSALS:
+        at = _find(words, phrase)
+        if at >= 0:
+            marked.update(range(at, at + len(phrase)))
+    return frozenset(marked)
+
+
 def _find(words: tuple[str, ...], phrase: tuple[str, ...]) -> int:
     for i in range(len(words) - len(phrase) + 1):
         if words[i : i + len(phrase)] == phrase:
@@ -412,6 +422,8 @@ def read_name(tokens: tuple[Token, ...], asked: bool, scan: NameScan | None = No
         return None
     scan = scan if scan is not None else scan_names(tokens, asked)
     runs, strong = caller_runs(scan, asked, claimed)
+    if runs and asked and all(w.at in refusal_words(scan.words) for r in runs for w in r.words):
+        runs = []  # "non je refuse": the words of a refusal are not a name
     if not runs:
         turned_down = refusal(scan.words) if asked else None
         return NameFound(None, turned_down, 0, len(tokens)) if turned_down else None
