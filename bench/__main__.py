@@ -33,6 +33,7 @@ from urllib.parse import quote
 import httpx
 
 from bench import client
+from bench import replay as bench_replay
 from telemetry.names import CALENDAR_OPERATIONS
 
 HERE = Path(__file__).resolve().parent
@@ -46,6 +47,7 @@ TARGETS = {
     "understanding_us_per_utterance": ("< 1000", lambda v: v < 1000),
     "extraction_us_per_turn": ("< 1000", lambda v: v < 1000),
     "rss_mb_after_10k_conversations": ("< 150", lambda v: v < 150),
+    "replay_busy_day_seconds": ("< 10", lambda v: v < 10),
 }
 
 
@@ -271,6 +273,8 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
     work = Path(tempfile.mkdtemp(prefix="rdv-bench-"))
     res: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "seconds": seconds}
     try:
+        print("replay: a store of 10,000 conversations, built then replayed in process …", file=sys.stderr)
+        res.update(bench_replay.measure(workdir=work))
         sink_port = free_port()
         with process([py, "-m", "bench.sink", str(sink_port)], dict(os.environ), None, work / "sink.log"):
             port = free_port()
@@ -296,7 +300,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
                     res[f"turn_rps_telemetry_{label}"] = wrk(f"http://127.0.0.1:{port}", HERE / "turns.lua", seconds, 16)
                     if telemetry:
                         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-                        confirmed = _sum(metrics, 'rdv_conversations_ended_total{channel="text",outcome="confirmed"}')
+                        confirmed = _sum(metrics, 'rdv_conversations_ended_total{channel="text",outcome="confirmed",')
                         attempts = _sum(metrics, "rdv_booking_attempts_total")
                         res["booking_success_share"] = round(
                             _sum(metrics, 'rdv_booking_attempts_total{channel="text",result="success"}') / attempts, 3
@@ -428,7 +432,9 @@ def soak_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, soak_se
         [py, "-m", "service.cli", "serve", "--port", str(port)],
         rdv_env(work / "data-soak", True, sink_port), f"{url}/readyz", work / "rdv-soak.log",
     ) as proc:
-        simulate = [py, "-m", "service.cli", "simulate", "--url", url, "--json"]
+        # A throwaway store: the soak may fill the whole calendar and keep what it booked.
+        simulate = [py, "-m", "service.cli", "simulate", "--url", url, "--json", "--max-calendar-share", "1",
+                    "--keep-bookings"]
         subprocess.run([*simulate, "--calls", "40", "--concurrency", "4"], capture_output=True, timeout=120, check=False)
         res["soak_rss_mb_start"] = round(rss_mb(proc.pid), 1)
         done = subprocess.run(

@@ -82,6 +82,8 @@ class Settings:
     max_header_bytes: int = 16 * 1024
     max_connections: int = 1000
     reaper_interval_seconds: float = 60.0
+    # Conversations older than this are purged, leaving anonymous daily counts (RDV_RETENTION_DAYS).
+    retention_days: int = 90
     slot_hold_seconds: int = 120
     calendar_timeout_seconds: float = 3.0
     limits: Mapping[Channel, Limits] = field(default_factory=dict)
@@ -92,6 +94,8 @@ class Settings:
         """True when running with ``RDV_ENV=production``."""
         return self.env == "production"
 
+
+DEFAULT_PORT = 8000
 
 def _int(env: Mapping[str, str], name: str, default: int | None, *, minimum: int = 0) -> int | None:
     raw = env.get(name)
@@ -252,6 +256,46 @@ def build_limits(env: Mapping[str, str]) -> dict[Channel, Limits]:
     return out
 
 
+def sqlite_file(database_url: str | None, data_dir: Path) -> Path | None:
+    """The SQLite file of ``RDV_DATABASE_URL`` (None for PostgreSQL or memory:).
+
+    ``sqlite:////data/rdv.db`` (four slashes) is the absolute file ``/data/rdv.db``;
+    ``sqlite:///data/rdv.db`` is the *relative* path ``data/rdv.db``, accepted only inside
+    ``RDV_DATA_DIR`` (a relative file elsewhere lands in the image's working directory and is
+    lost at the next deploy); unset, the file is ``RDV_DATA_DIR/rdv.sqlite3``.
+    """
+    if database_url is None:
+        return data_dir / "rdv.sqlite3"
+    if not database_url.startswith("sqlite:///"):
+        return None
+    path = Path(database_url.removeprefix("sqlite:///"))
+    if not path.name:
+        raise ConfigError(f"RDV_DATABASE_URL={database_url!r} names no file (e.g. sqlite:////data/rdv.db)")
+    if path.is_absolute():
+        return path
+    inside = data_dir.resolve()
+    if inside == path.resolve().parent or inside in path.resolve().parents:
+        return path
+    raise ConfigError(
+        f"RDV_DATABASE_URL={database_url!r} is the relative path {path} (from {Path.cwd()}), outside "
+        f"RDV_DATA_DIR={str(data_dir)!r}: write sqlite:///{'/' + str(path)} for an absolute file (four slashes), "
+        "or leave RDV_DATABASE_URL unset to use RDV_DATA_DIR/rdv.sqlite3"
+    )
+
+
+def server_port(raw: int | None, env: Mapping[str, str] | None = None) -> int:
+    """The port to listen on: ``--port``, else ``$PORT`` (Railway, Heroku-style platforms), else 8000."""
+    if raw is not None:
+        return raw
+    env = os.environ if env is None else env
+    text = env.get("PORT", "").strip()
+    if not text:
+        return DEFAULT_PORT
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise ConfigError(f"PORT={text!r} is not a port number (1-65535)")
+    return int(text)
+
+
 def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     """Read and validate every setting; raise :class:`ConfigError` naming the first bad one."""
     env = os.environ if env is None else env
@@ -309,10 +353,13 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
     if not 0 < timeout <= 60:
         raise ConfigError(f"RDV_STORE_TIMEOUT_SECONDS={store_timeout!r} must be in (0, 60]")
     reaper = _int(env, "RDV_REAPER_INTERVAL_SECONDS", 60, minimum=1)
+    data_dir = Path(env.get("RDV_DATA_DIR", "").strip() or "data")
+    if database_url is not None:
+        sqlite_file(database_url, data_dir)
     calendar_timeout = _seconds(env, "RDV_CALENDAR_TIMEOUT_SECONDS", 3.0, 60)
     return Settings(
         env=renv,
-        data_dir=Path(env.get("RDV_DATA_DIR", "").strip() or "data"),
+        data_dir=data_dir,
         practice_file=practice_file,
         database_url=database_url,
         log_format=_choice(env, "RDV_LOG_FORMAT", "text", ("text", "json")),
@@ -340,6 +387,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         max_header_bytes=_bounded(env, "RDV_MAX_HEADER_BYTES", 16 * 1024, 1024, 1024 * 1024),
         max_connections=_bounded(env, "RDV_MAX_CONNECTIONS", 1000, 1, 1_000_000),
         reaper_interval_seconds=float(reaper or 60),
+        retention_days=_int(env, "RDV_RETENTION_DAYS", 90, minimum=1) or 90,
         slot_hold_seconds=_hold_seconds(env),
         calendar_timeout_seconds=calendar_timeout,
         limits=build_limits(env),

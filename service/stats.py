@@ -9,7 +9,14 @@ Definitions (seed §5.5, over conversations whose ``last_seen_at`` falls in the 
 * ``total_sessions``: conversations in the window;
 * ``confirmed_bookings``, ``transferred``, ``intent_router``: conversations by outcome
   (a conversation still waiting in the fallback menu counts as ``intent_router``);
-* ``conversion_rate`` = confirmed / total, in percent;
+* ``conversion_rate`` = confirmed / ``booking_sessions``, in percent, where the booking
+  sessions are the conversations whose purpose is in ``telemetry.names.CONVERSION_PURPOSES``
+  (book, move, or ended before saying what for): cancellations and information-only calls are
+  not failed bookings and are reported apart (``cancellations``, ``information_calls``); the
+  alerts and the dashboard use the same population;
+* ``conversion_rate_all_sessions`` = confirmed / total, in percent: the manual's own figure;
+* test conversations (``rdv probe``, ``rdv simulate``: ids starting ``synthetic-``) are left out
+  of every figure and only counted (``synthetic_sessions``);
 * ``abandon_rate`` = abandoned / total, in percent, where abandoned means the call ended
   (the caller hung up) or expired without any other outcome. Cancelled appointments and
   conversations still in progress are neither conversions nor abandons.
@@ -28,7 +35,16 @@ from typing import Any
 
 from service.engine import events as ev
 from service.engine.model import RdvError
-from service.engine.states import BookingResult, Field, Outcome, OverrideIntent, State
+from service.engine.states import (
+    BookingResult,
+    Field,
+    Outcome,
+    OverrideIntent,
+    Purpose,
+    State,
+    TransferReason,
+    purpose_of,
+)
 from telemetry import names as n
 
 DEFAULT_WINDOW = "24h"
@@ -44,7 +60,7 @@ EVENT_KINDS: tuple[str, ...] = tuple(
         ev.TurnReceived, ev.StateChanged, ev.SlotsSent, ev.BookingResulted, ev.BookingRetried,
         ev.Interrupted, ev.AppointmentConfirmed, ev.AntiLoopTriggered, ev.SessionExpired,
         ev.RecoveryStepped, ev.RecoveryLimitReached, ev.IntentOverridden, ev.FaqAnswered,
-        ev.FillerDetected, ev.BookingCancelled,
+        ev.FillerDetected, ev.BookingCancelled, ev.Transferred,
     )
 )
 
@@ -112,6 +128,7 @@ class Cause(StrEnum):
     # Not failures.
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
+    NOT_A_BOOKING = "not_a_booking"
     IN_PROGRESS = "in_progress"
 
 
@@ -125,7 +142,17 @@ PATTERNS: tuple[Cause, ...] = (
     Cause.FAQ_WAIT_CONFIRM,
     Cause.SESSION_EXPIRED,
 )
-NOT_FAILURES = frozenset({Cause.CONFIRMED, Cause.CANCELLED, Cause.IN_PROGRESS})
+NOT_FAILURES = frozenset({Cause.CONFIRMED, Cause.CANCELLED, Cause.NOT_A_BOOKING, Cause.IN_PROGRESS})
+# Every failure cause, the seed's patterns first: the order that breaks ties in the ranking.
+FAILURE_CAUSES: tuple[Cause, ...] = (*PATTERNS, *(c for c in Cause if c not in PATTERNS and c not in NOT_FAILURES))
+# A transfer's reason (the engine's ``Transferred`` event) names its cause directly.
+TRANSFER_CAUSES: Mapping[str, Cause] = {
+    TransferReason.NO_SLOT.value: Cause.NO_SLOT,
+    TransferReason.SLOT_TAKEN.value: Cause.SLOT_TAKEN,
+    TransferReason.ANTI_LOOP.value: Cause.ANTI_LOOP,
+    TransferReason.BOOKING_ERROR.value: Cause.BOOKING_ERROR,
+    TransferReason.STORE_UNAVAILABLE.value: Cause.BOOKING_ERROR,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,15 +246,32 @@ RECOMMENDATIONS: Mapping[Cause, Recommendation] = {
     ),
 }
 
+# Causes the seed has no recipe for: still named (and ranked) with what to look at.
+OTHER_RECOMMENDATIONS: Mapping[Cause, Recommendation] = {
+    Cause.NO_SLOT: Recommendation(
+        label="no free slot matched the caller's preference ([NO_SLOT])",
+        action=(
+            "Callers are transferred because the calendar has nothing free for their preference "
+            "within the horizon: check the [NO_SLOT] lines (preference=, state=), free or add "
+            "slots, widen the opening hours or the booking horizon, and check closed dates."
+        ),
+        constant=None,
+        default=None,
+        suggestion="practice file: [hours], horizon_days, slot_minutes, min_lead_minutes",
+        seed="not in the manual (rdv's [NO_SLOT] line, rdv_transfers_total{reason=\"no_slot\"})",
+    ),
+}
+
 OTHER_LABELS: Mapping[Cause, str] = {
     Cause.BOOKING_ERROR: "the store failed to book",
-    Cause.NO_SLOT: "no free slot to propose",
+    Cause.NO_SLOT: OTHER_RECOMMENDATIONS[Cause.NO_SLOT].label,
     Cause.TRANSFERRED_OTHER: "transferred (caller asked for a human or other reason)",
     Cause.MENU: "left in the fallback menu",
     Cause.CALLER_HUNG_UP: "caller hung up with no failure logged",
     Cause.UNKNOWN: "no outcome recorded",
     Cause.CONFIRMED: "confirmed",
     Cause.CANCELLED: "appointment cancelled",
+    Cause.NOT_A_BOOKING: "a cancellation or information call that did not end in one (not a booking)",
     Cause.IN_PROGRESS: "still in progress",
 }
 
@@ -245,6 +289,7 @@ class CallFacts:
 
     conv_id: str
     channel: str | None = None
+    synthetic: bool = False  # rdv probe / rdv simulate: counted apart, in nothing else
     final_state: str | None = None
     outcome: str | None = None
     turns: int = 0
@@ -261,6 +306,7 @@ class CallFacts:
     recovery_steps: int = 0
     faq_states: list[str] = field(default_factory=list)
     human_requested: bool = False
+    transfer_reason: str | None = None
     fillers: int = 0
     states_seen: set[str] = field(default_factory=set)
     confirmed_logged: bool = False
@@ -281,6 +327,16 @@ class CallFacts:
     def asked_phone(self) -> bool:
         """True when the caller was asked a call-back number (or failed to give one)."""
         return State.QUALIF_PHONE.value in self.states_seen or Field.PHONE.value in self.recovery_limits
+
+    @property
+    def purpose(self) -> str:
+        """What the conversation was for (:func:`service.engine.states.purpose_of`)."""
+        return purpose_of(self.states_seen, bool(self.faq_states)).value
+
+    @property
+    def books(self) -> bool:
+        """True when the conversation belongs to the conversion population."""
+        return self.purpose in n.CONVERSION_PURPOSES
 
     @property
     def status(self) -> str:
@@ -324,6 +380,8 @@ class CallFacts:
             out.append(f"faq state={state}")
         if self.human_requested:
             out.append("asked_for_human")
+        if self.transfer_reason:
+            out.append(f"transfer reason={self.transfer_reason}")
         if self.fillers:
             out.append(f"fillers={self.fillers}")
         return out
@@ -338,6 +396,11 @@ def cause_of(facts: CallFacts) -> Cause:
         return Cause.CANCELLED
     if status == Cause.IN_PROGRESS:
         return Cause.IN_PROGRESS
+    if not facts.books:
+        return Cause.NOT_A_BOOKING
+    by_reason = TRANSFER_CAUSES.get(facts.transfer_reason or "")
+    if status == Outcome.TRANSFERRED and by_reason is not None:
+        return by_reason
     if facts.slot_taken:
         return Cause.SLOT_TAKEN
     if facts.anti_loop:
@@ -412,6 +475,8 @@ def _apply_event(facts: CallFacts, kind: str, data: Mapping[str, Any]) -> None:
         facts.fillers += 1
     elif kind == ev.BookingCancelled.__name__:
         facts.cancelled_logged = True
+    elif kind == ev.Transferred.__name__:
+        facts.transfer_reason = str(data.get("reason"))
 
 
 def facts_from_store(rows: Iterable[Mapping[str, Any]], events: Iterable[Any]) -> list[CallFacts]:
@@ -428,6 +493,7 @@ def facts_from_store(rows: Iterable[Mapping[str, Any]], events: Iterable[Any]) -
             turns=int(row.get("turn_count") or 0),
             ended_reason=row.get("ended_reason"),
             last_seen_at=_when(row.get("last_seen_at")),
+            synthetic=bool(row.get("synthetic")) or n.is_synthetic(conv_id),
         )
     for event in events:
         facts = by_id.get(event.conv_id)
@@ -452,7 +518,7 @@ _TAGS: tuple[str, ...] = (
     n.LOG_BOOKING_RETRY, n.LOG_INTERRUPTION, n.LOG_RDV_CONFIRMED, n.LOG_ANTI_LOOP,
     n.LOG_SESSION_EXPIRED, n.LOG_RECOVERY_LIMIT, n.LOG_RECOVERY_STEP, n.LOG_INTENT_OVERRIDE,
     n.LOG_FILLER, n.LOG_FAQ_ANSWERED, n.LOG_BOOKING_CANCELLED, n.LOG_CONVERSATION_ENDED,
-    n.LOG_CONVERSATION_STARTED, n.LOG_VAPI_CALL_ENDED,
+    n.LOG_CONVERSATION_STARTED, n.LOG_VAPI_CALL_ENDED, n.LOG_NO_SLOT, n.LOG_TRANSFERRED,
 )
 _TAG_RE = re.compile(
     "|".join(
@@ -562,7 +628,9 @@ def facts_from_log(lines: Iterable[str], since: datetime | None = None) -> list[
             continue
         facts = by_id.get(record.conv_id)
         if facts is None:
-            facts = by_id[record.conv_id] = CallFacts(conv_id=record.conv_id)
+            facts = by_id[record.conv_id] = CallFacts(
+                conv_id=record.conv_id, synthetic=n.is_synthetic(record.conv_id)
+            )
         if record.at is not None:
             facts.last_seen_at = record.at
         ends_logged |= _apply_record(facts, record)
@@ -632,6 +700,10 @@ def _apply_record(facts: CallFacts, record: LogRecord) -> bool:
         facts.fillers += 1
     elif tag == n.LOG_BOOKING_CANCELLED:
         facts.cancelled_logged = True
+    elif tag == n.LOG_NO_SLOT:
+        facts.transfer_reason = TransferReason.NO_SLOT.value
+    elif tag == n.LOG_TRANSFERRED:
+        facts.transfer_reason = v.get("reason") or facts.transfer_reason
     elif tag == n.LOG_CONVERSATION_STARTED:
         facts.channel = v.get("channel") or facts.channel
     elif tag == n.LOG_CONVERSATION_ENDED:
@@ -673,7 +745,8 @@ class Target:
 
 TARGETS: tuple[Target, ...] = (
     Target("confirmation_rate", "confirmation rate", ">", n.CONVERSION_TARGET,
-           "confirmed conversations", "conversations", "analyse the abandons (seed §5.3)"),
+           "confirmed booking conversations", "conversations that came to book or move",
+           "analyse the abandons (seed §5.3)"),
     Target("slot_taken_rate", "slot taken (success=False)", "<", n.SLOT_TAKEN_MAX,
            "booking attempts that lost the slot", "booking attempts",
            "retry is in place; watch [BOOKING_RETRY] (BOOKING_RETRY_MAX)"),
@@ -693,7 +766,9 @@ def _target_counts(facts: Sequence[CallFacts]) -> dict[str, tuple[int, int]]:
     results = [r for f in facts for r in f.booking_results]
     lengths = [x for f in facts for x in f.slot_lengths]
     return {
-        "confirmation_rate": (sum(1 for f in facts if f.status == Outcome.CONFIRMED), total),
+        "confirmation_rate": (
+            sum(1 for f in facts if f.books and f.status == Outcome.CONFIRMED), sum(1 for f in facts if f.books),
+        ),
         "slot_taken_rate": (results.count(BookingResult.SLOT_TAKEN.value), len(results)),
         "anti_loop_rate": (sum(1 for f in facts if f.anti_loop), total),
         "phone_recovery_rate": (
@@ -747,6 +822,8 @@ def _window_info(window: Window | None, until: datetime | None) -> dict[str, Any
 
 def bookings(facts: Sequence[CallFacts], window: Window | None, until: datetime | None) -> dict[str, Any]:
     """The ``GET /api/stats/bookings`` answer (definitions in the module docstring)."""
+    synthetic = sum(1 for f in facts if f.synthetic)
+    facts = [f for f in facts if not f.synthetic]
     statuses = Counter(f.status for f in facts)
     total = len(facts)
     abandoned = statuses[Outcome.ABANDONED.value] + statuses[Outcome.EXPIRED.value]
@@ -756,13 +833,21 @@ def bookings(facts: Sequence[CallFacts], window: Window | None, until: datetime 
         if f.status in (Outcome.ABANDONED.value, Outcome.EXPIRED.value)
     )
     reasons = Counter(f.ended_reason for f in facts if f.ended_reason)
+    purposes = Counter(f.purpose for f in facts)
+    booking = [f for f in facts if f.books]
     return {
         **_window_info(window, until),
         "total_sessions": total,
         "confirmed_bookings": statuses[Outcome.CONFIRMED.value],
         "transferred": statuses[Outcome.TRANSFERRED.value],
         "intent_router": statuses[Outcome.INTENT_ROUTER.value],
-        "conversion_rate": _pct(statuses[Outcome.CONFIRMED.value], total),
+        "conversion_rate": _pct(sum(1 for f in booking if f.status == Outcome.CONFIRMED), len(booking)),
+        "conversion_rate_all_sessions": _pct(statuses[Outcome.CONFIRMED.value], total),
+        "booking_sessions": len(booking),
+        "cancellations": purposes[Purpose.CANCEL.value],
+        "information_calls": purposes[Purpose.INFORMATION.value],
+        "purposes": {p.value: purposes[p.value] for p in Purpose},
+        "synthetic_sessions": synthetic,
         "abandon_rate": _pct(abandoned, total),
         "abandoned": abandoned,
         "outcomes": {
@@ -776,9 +861,16 @@ def bookings(facts: Sequence[CallFacts], window: Window | None, until: datetime 
 
 
 def _recommendation(cause: Cause) -> dict[str, Any]:
-    rec = RECOMMENDATIONS[cause]
+    rec = RECOMMENDATIONS.get(cause) or OTHER_RECOMMENDATIONS.get(cause)
+    if rec is None:
+        rec = Recommendation(
+            label=OTHER_LABELS[cause],
+            action="The manual has no recipe for this cause: read the timelines of these conversations.",
+            constant=None, default=None, suggestion=None, seed="not in the manual",
+        )
     return {
         "pattern": cause.value,
+        "in_manual": cause in RECOMMENDATIONS,
         "label": rec.label,
         "action": rec.action,
         "constant": rec.constant,
@@ -812,16 +904,21 @@ def diagnose(
 ) -> dict[str, Any]:
     """The seed's checklist (§5.8 J+1) automated: per conversation final state, turns and
     cause; final states of non-confirmed conversations; causes; the dominant failure pattern
-    with the action and constant the seed recommends; the target table."""
+    with the action and constant the seed recommends; the target table. Test conversations
+    (``rdv probe``, ``rdv simulate``) are only counted, as ``synthetic``."""
+    synthetic = sum(1 for f in facts if f.synthetic)
+    facts = [f for f in facts if not f.synthetic]
     causes = {f.conv_id: cause_of(f) for f in facts}
     failures = [f for f in facts if causes[f.conv_id] not in NOT_FAILURES]
     cause_counts = Counter(causes[f.conv_id] for f in failures)
     final_states = Counter(
         f.final_state or "unknown" for f in facts if causes[f.conv_id] is not Cause.CONFIRMED
     )
+    # Every cause known, ranked by its share of the failures: the largest is named even when
+    # the manual has no recipe for it (a full calendar must not hide behind a minor pattern).
     patterns: list[dict[str, Any]] = []
     for cause in sorted(
-        (c for c in PATTERNS if cause_counts[c]), key=lambda c: (-cause_counts[c], PATTERNS.index(c))
+        (c for c in FAILURE_CAUSES if cause_counts[c]), key=lambda c: (-cause_counts[c], FAILURE_CAUSES.index(c))
     ):
         patterns.append({
             **_recommendation(cause),
@@ -834,6 +931,8 @@ def diagnose(
         reverse=True,
     )
     confirmed = sum(1 for f in facts if causes[f.conv_id] is Cause.CONFIRMED)
+    booking = [f for f in facts if f.books]
+    purposes = Counter(f.purpose for f in facts)
     return {
         **_window_info(window, until),
         "source": source,
@@ -844,7 +943,12 @@ def diagnose(
             "failures": len(failures),
             "cancelled": sum(1 for c in causes.values() if c is Cause.CANCELLED),
             "in_progress": sum(1 for c in causes.values() if c is Cause.IN_PROGRESS),
-            "conversion_rate": _pct(confirmed, len(facts)),
+            "booking_sessions": len(booking),
+            "cancellations": purposes[Purpose.CANCEL.value],
+            "information_calls": purposes[Purpose.INFORMATION.value],
+            "conversion_rate": _pct(sum(1 for f in booking if causes[f.conv_id] is Cause.CONFIRMED), len(booking)),
+            "conversion_rate_all_sessions": _pct(confirmed, len(facts)),
+            "synthetic": synthetic,
         },
         "final_states": dict(final_states.most_common()),
         "causes": {

@@ -16,14 +16,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from service.engine.states import BookingResult, Channel, Field, Outcome, State
+from service.engine.states import BookingResult, Channel, Field, Outcome, State, TransferReason
 from telemetry import names as n
 
 RULES_FILE: Final = Path("alerts") / "rdv.rules.yml"
@@ -38,6 +39,7 @@ SEVERITY_WARNING: Final = "warning"
 SEVERITY_NONE: Final = "none"
 
 WATCHDOG: Final = "RdvWatchdog"
+MISSES_ALERT: Final = "RdvNotUnderstoodDoubled"
 CONVERSION_PAGE: Final = "RdvConversionBelowFloor"
 CONVERSION_WARNING: Final = "RdvConversionBelowTarget"  # inhibited while the page fires
 GENERATED_HEADER: Final = (
@@ -60,8 +62,20 @@ class RuleParams:
     min_phone_requests: int = 10
     min_slot_messages: int = 20
     min_calendar_requests: int = 20
+    misses_window: str = "1h"
+    misses_baseline_offset: str = "7d"
+    misses_for: str = "15m"
+    min_turns_misses: int = n.MISS_MIN_TURNS
     z: float = Z_ONE_SIDED_95
     runbook_base: str = RUNBOOK_DIR.as_posix()
+    # Service health: windows, ``for:`` durations and the turn floor of the latency and 5xx alerts.
+    service_window: str = "5m"
+    down_for: str = "2m"
+    latency_for: str = "10m"
+    errors_for: str = "5m"
+    store_for: str = "1m"
+    vapi_window: str = "15m"
+    min_turns: int = 20
 
 
 @dataclass(frozen=True)
@@ -75,7 +89,11 @@ class AlertmanagerParams:
     group_interval: str = "5m"
     repeat_interval: str = "4h"
     page_repeat_interval: str = "1h"
-    deadman_repeat_interval: str = "5m"
+    # The watchdog reaches the dead man's switch at least every 5 minutes: Alertmanager resends
+    # at the first group tick (every 30 s) once 4m30s have passed since the last delivery.
+    deadman_group_wait: str = "0s"
+    deadman_group_interval: str = "30s"
+    deadman_repeat_interval: str = "4m30s"
 
 
 # --------------------------------------------------------------------------- PromQL helpers
@@ -117,12 +135,22 @@ class Ratio:
     total: Callable[[str], str]
 
 
+def purpose_matcher() -> str:
+    """The ``purpose`` matcher of the conversion population (``names.CONVERSION_PURPOSES``)."""
+    return f'{n.L_PURPOSE}=~"{"|".join(n.CONVERSION_PURPOSES)}"'
+
+
 def _ended(window: str) -> str:
     return by_channel_increase(n.CONVERSATIONS_ENDED.name, window)
 
 
+def _booking_ended(window: str) -> str:
+    return by_channel_increase(f"{n.CONVERSATIONS_ENDED.name}{{{purpose_matcher()}}}", window)
+
+
 def _confirmed(window: str) -> str:
-    return by_channel_increase(selector(n.CONVERSATIONS_ENDED.name, outcome=Outcome.CONFIRMED.value), window)
+    confirmed = f'{n.L_OUTCOME}="{Outcome.CONFIRMED.value}"'
+    return by_channel_increase(f"{n.CONVERSATIONS_ENDED.name}{{{confirmed},{purpose_matcher()}}}", window)
 
 
 def _attempts(window: str) -> str:
@@ -146,6 +174,10 @@ def _phone_limits(window: str) -> str:
     return by_channel_increase(selector(n.RECOVERY_LIMITS.name, field=Field.PHONE.value), window)
 
 
+def _no_slot_transfers(window: str) -> str:
+    return by_channel_increase(selector(n.TRANSFERS.name, reason=TransferReason.NO_SLOT.value), window)
+
+
 def _slot_messages(window: str) -> str:
     return by_channel_increase(f"{n.SLOTS_MESSAGE_LENGTH.name}_count", window)
 
@@ -166,11 +198,12 @@ def _calendar_failures(window: str) -> str:
 
 
 RATIOS: Final = {
-    "conversion": Ratio("conversion", _confirmed, _ended),
+    "conversion": Ratio("conversion", _confirmed, _booking_ended),
     "slot_taken": Ratio("slot_taken", _slot_taken, _attempts),
     "anti_loop": Ratio("anti_loop", _anti_loop, _ended),
     "phone_recovery": Ratio("phone_recovery", _phone_limits, _phone_requests),
     "long_slot_messages": Ratio("long_slot_messages", _long_slot_messages, _slot_messages),
+    "no_slot": Ratio("no_slot", _no_slot_transfers, _ended),
     "calendar_failures": Ratio("calendar_failures", _calendar_failures, _calendar_requests),
 }
 
@@ -203,6 +236,9 @@ PANEL_SLOT_TAKEN: Final = "Slot-taken share of booking attempts vs 5 %"
 PANEL_ANTI_LOOP: Final = "Anti-loop share of conversations vs 2 %"
 PANEL_PHONE_RECOVERY: Final = "Phone recovery share vs 10 %"
 PANEL_LONG_SLOTS: Final = "Slot messages over 350 characters vs 20 %"
+NO_SLOT_PERCENT: Final = f"{n.NO_SLOT_TRANSFER_SHARE_MAX * 100:g} %"
+PANEL_NO_SLOT: Final = f"No-slot transfers share of conversations vs {NO_SLOT_PERCENT}"
+PANEL_TRANSFERS: Final = "Transfers by reason"
 PANEL_CALENDAR: Final = "Failed calendar requests vs 10 %"
 CALENDAR_PAGE: Final = "RdvCalendarFailing"
 
@@ -280,12 +316,125 @@ ALERT_SPECS: Final = (
         PANEL_CALENDAR,
         ("RDV_CALENDAR_TIMEOUT_SECONDS",),
     ),
+    AlertSpec(
+        "RdvNoSlotTransfersHigh", "no_slot", True, n.NO_SLOT_TRANSFER_SHARE_MAX, SEVERITY_WARNING,
+        lambda p: p.min_conversations_warning,
+        "Callers transferred because no slot is free on {{ $labels.channel }}",
+        "{{ $value | humanizePercentage }} of the {{ $labels.channel }} conversations were "
+        "transferred because no free slot matched their preference over the last "
+        "{{ $labels.window }} (target below " + NO_SLOT_PERCENT + "): the calendar is full "
+        "or the horizon too short.",
+        PANEL_NO_SLOT,
+        ("RDV_PRACTICE_FILE",),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class ServiceAlert:
+    """An alert on the service's own health (not a ratio of the seed's table)."""
+
+    name: str
+    expr: Callable[[RuleParams], str]
+    duration: Callable[[RuleParams], str]
+    severity: str
+    summary: str
+    description: str
+    panel: str
+    constants: tuple[str, ...]
+
+
+PANEL_SCRAPE: Final = "Prometheus scrape of rdv (up)"
+PANEL_LATENCY: Final = "Turn latency p50 / p95 / p99"
+PANEL_SERVER_ERRORS: Final = f"Turns answered 5xx vs {n.SERVER_ERROR_SHARE_MAX * 100:g} %"
+PANEL_STORE: Final = "Store unavailable"
+PANEL_VAPI_REASONS: Final = "Vapi ended reasons"
+
+
+def _up() -> str:
+    return selector(n.SCRAPE_UP, job=n.SCRAPE_JOB)
+
+
+def _turns(window: str, **labels: str) -> str:
+    return f"sum(increase({selector(n.TURN_RESPONSES.name, **labels)}[{window}]))"
+
+
+def _latency_p99(window: str) -> str:
+    buckets = f"{n.TURN_DURATION.name}_bucket"
+    return f"histogram_quantile(0.99, sum by (le) (rate({buckets}[{window}])))"
+
+
+SERVICE_ALERTS: Final = (
+    ServiceAlert(
+        "RdvDown",
+        lambda p: f"{_up()} == 0\nor\nabsent({_up()})",
+        lambda p: p.down_for,
+        SEVERITY_PAGE,
+        "rdv is down or not scraped",
+        "Prometheus could not scrape rdv ({{ $labels.instance }}) or has no rdv target at all: "
+        "no call is answered, or none is watched.",
+        PANEL_SCRAPE,
+        ("RDV_STORE_TIMEOUT_SECONDS",),
+    ),
+    ServiceAlert(
+        "RdvTurnLatencyHigh",
+        lambda p: (
+            f"{_latency_p99(p.service_window)} > {_number(n.TURN_LATENCY_P99_BUDGET_SECONDS)}\n"
+            f"and on ()\n{_turns(p.service_window)} >= {p.min_turns}"
+        ),
+        lambda p: p.latency_for,
+        SEVERITY_WARNING,
+        "Caller turns answered slowly",
+        "The 99th percentile of the time to answer a caller turn is {{ $value | humanizeDuration }} "
+        f"over the last 5 minutes (budget {n.TURN_LATENCY_P99_BUDGET_SECONDS:g} s): callers hear silence.",
+        PANEL_LATENCY,
+        ("RDV_STORE_TIMEOUT_SECONDS",),
+    ),
+    ServiceAlert(
+        "RdvServerErrorsHigh",
+        lambda p: (
+            f"{_turns(p.service_window, code='5xx')}\n/\n{_turns(p.service_window)}\n"
+            f"> {_number(n.SERVER_ERROR_SHARE_MAX)}\nand on ()\n{_turns(p.service_window)} >= {p.min_turns}"
+        ),
+        lambda p: p.errors_for,
+        SEVERITY_PAGE,
+        "Caller turns failing with 5xx",
+        "{{ $value | humanizePercentage }} of the caller turns were answered with a server error over "
+        f"the last 5 minutes (at most {n.SERVER_ERROR_SHARE_MAX * 100:g} %).",
+        PANEL_SERVER_ERRORS,
+        ("RDV_STORE_TIMEOUT_SECONDS",),
+    ),
+    ServiceAlert(
+        "RdvVapiCustomLlmErrors",
+        lambda p: (
+            f"sum(increase({selector(n.VAPI_ENDED_REASONS.name, category='custom_llm_error')}[{p.vapi_window}]))"
+            f" > {n.VAPI_LLM_ERRORS_MAX}"
+        ),
+        lambda p: "0m",
+        SEVERITY_WARNING,
+        "Vapi ended calls because rdv did not answer",
+        "{{ $value | humanize }} Vapi calls ended with a custom-LLM error over the last 15 minutes "
+        f"(more than {n.VAPI_LLM_ERRORS_MAX}): Vapi did not get rdv's answer in time or could not read it.",
+        PANEL_VAPI_REASONS,
+        ("RDV_STORE_TIMEOUT_SECONDS", "RDV_VAPI_LLM_KEY"),
+    ),
+    ServiceAlert(
+        "RdvStoreUnavailable",
+        lambda p: f"sum(increase({n.STORE_UNAVAILABLE.name}[{p.service_window}])) > 0",
+        lambda p: p.store_for,
+        SEVERITY_PAGE,
+        "The store is unavailable",
+        "{{ $value | humanize }} store calls failed or timed out over the last 5 minutes: callers "
+        "hear an apology and are transferred, the text API answers 503.",
+        PANEL_STORE,
+        ("RDV_STORE_TIMEOUT_SECONDS", "RDV_DATABASE_URL"),
+    ),
 )
 
 
 def alert_names() -> tuple[str, ...]:
     """Every alert the rules define, the watchdog included."""
-    return (*(spec.name for spec in ALERT_SPECS), WATCHDOG)
+    return (*(spec.name for spec in ALERT_SPECS), *(s.name for s in SERVICE_ALERTS), MISSES_ALERT, WATCHDOG)
 
 
 def runbook_path(alert: str) -> Path:
@@ -344,6 +493,64 @@ def recording_rules(params: RuleParams) -> list[dict[str, Any]]:
     return rules
 
 
+# --------------------------------------------------------------------------- not understood
+MISSES_KEY: Final = "understanding_misses"
+TURNS_KEY: Final = "understanding_turns"
+PANEL_MISS_SHARE: Final = "Not-understood share of turns vs the same hour a week earlier"
+
+
+def _turns_by_channel(window: str) -> str:
+    return by_channel_increase(f"{n.TURN_DURATION.name}_count", window)
+
+
+def _misses(window: str) -> str:
+    # No miss yet is a share of 0, not an absent series: the turns' zero stands in for it.
+    return (f"(\n  {by_channel_increase(n.UNDERSTANDING_MISSES.name, window)}\n  or\n  "
+            f"{_turns_by_channel(window)} * 0\n)")
+
+
+def misses_rules(params: RuleParams) -> list[dict[str, Any]]:
+    """Caller turns and the not-understood share of them, per channel, over the misses window."""
+    labels = {"window": params.misses_window}
+    return [
+        {"record": record_name(TURNS_KEY, "n"), "expr": _turns_by_channel(params.misses_window), "labels": labels},
+        {"record": record_name(MISSES_KEY, "ratio"),
+         "expr": f"{_misses(params.misses_window)}\n/\n(\n  {_turns_by_channel(params.misses_window)}\n)",
+         "labels": labels},
+    ]
+
+
+def misses_alert_expr(params: RuleParams) -> str:
+    """The share over the growth factor times the share of the same hour a week earlier (a
+    baseline under the floor counts as the floor), with enough turns in both hours."""
+    matcher = f'{{window="{params.misses_window}"}}'
+    ratio, turns = record_name(MISSES_KEY, "ratio") + matcher, record_name(TURNS_KEY, "n") + matcher
+    week = params.misses_baseline_offset
+    return (
+        f"{ratio}\n  > {_number(n.MISS_SHARE_GROWTH)} * clamp_min({ratio} offset {week}, "
+        f"{_number(n.MISS_SHARE_BASELINE_FLOOR)})\n"
+        f"and on ({n.L_CHANNEL})\n{turns} >= {params.min_turns_misses}\n"
+        f"and on ({n.L_CHANNEL})\n{turns} offset {week} >= {params.min_turns_misses}"
+    )
+
+
+def misses_alert(params: RuleParams) -> dict[str, Any]:
+    """The not-understood share doubled against the same hour a week earlier (warning)."""
+    return {
+        "alert": MISSES_ALERT,
+        "expr": misses_alert_expr(params),
+        "for": params.misses_for,
+        "labels": {"severity": SEVERITY_WARNING},
+        "annotations": {
+            "summary": "Callers not understood twice as often as a week ago on {{ $labels.channel }}",
+            "description": "{{ $value | humanizePercentage }} of the {{ $labels.channel }} caller turns were not "
+                           "understood over the last {{ $labels.window }}, more than twice the share of the same "
+                           "hour a week earlier.",
+            "runbook_url": f"{params.runbook_base}/{MISSES_ALERT}.md",
+        },
+    }
+
+
 def alert_expr(spec: AlertSpec, params: RuleParams) -> str:
     """Ratio past the threshold, Wilson bound past it too, volume above the floor (value: ratio)."""
     window = spec_window(spec, params)
@@ -378,6 +585,19 @@ def alerting_rules(params: RuleParams) -> list[dict[str, Any]]:
                 "runbook_url": f"{params.runbook_base}/{spec.name}.md",
             },
         })
+    for alert in SERVICE_ALERTS:
+        rule: dict[str, Any] = {"alert": alert.name, "expr": alert.expr(params)}
+        if alert.duration(params) not in ("0m", "0s"):
+            rule["for"] = alert.duration(params)
+        rules.append({
+            **rule,
+            "labels": {"severity": alert.severity},
+            "annotations": {
+                "summary": alert.summary,
+                "description": alert.description,
+                "runbook_url": f"{params.runbook_base}/{alert.name}.md",
+            },
+        })
     rules.append({
         "alert": WATCHDOG,
         "expr": "vector(1)",
@@ -398,6 +618,9 @@ def rule_groups(params: RuleParams) -> dict[str, Any]:
         "groups": [
             {"name": "rdv.ratios", "rules": recording_rules(params)},
             {"name": "rdv.alerts", "rules": alerting_rules(params)},
+            # One group, in order: the alert reads the ratio recorded the same instant (rules of
+            # one group run one after the other; separate groups may not have run yet).
+            {"name": "rdv.understanding", "rules": [*misses_rules(params), misses_alert(params)]},
         ]
     }
 
@@ -406,7 +629,7 @@ def recording_rule_names() -> frozenset[str]:
     """Every series name the recording rules create (what dashboards may reference besides raw series)."""
     return frozenset(
         record_name(key, kind) for key in RATIOS for kind in ("n", "ratio", "wilson_lower", "wilson_upper")
-    )
+    ) | {record_name(TURNS_KEY, "n"), record_name(MISSES_KEY, "ratio")}
 
 
 # --------------------------------------------------------------------------- alertmanager
@@ -426,6 +649,7 @@ def alertmanager_config(params: AlertmanagerParams) -> dict[str, Any]:
             "repeat_interval": params.repeat_interval,
             "routes": [
                 {"receiver": "deadman", "matchers": [f'alertname="{WATCHDOG}"'],
+                 "group_wait": params.deadman_group_wait, "group_interval": params.deadman_group_interval,
                  "repeat_interval": params.deadman_repeat_interval},
                 {"receiver": "pager", "matchers": [f'severity="{SEVERITY_PAGE}"'],
                  "repeat_interval": params.page_repeat_interval},
@@ -519,9 +743,43 @@ def render(params: RuleParams | None = None) -> str:
 def render_alertmanager(params: AlertmanagerParams | None = None) -> str:
     """The Alertmanager configuration text for ``params`` (placeholder webhooks when omitted)."""
     header = GENERATED_HEADER + (
-        "# The webhook URLs are placeholders: regenerate with --pager-url/--chat-url/--deadman-url.\n"
+        "# The webhook URLs are placeholders. Real receivers never go in this tracked file: write an\n"
+        "# untracked one with `python -m telemetry.alerts --alertmanager-out alerts/alertmanager.local.yml`\n"
+        "# (URLs from RDV_ALERT_PAGER_URL, RDV_ALERT_CHAT_URL, RDV_ALERT_DEADMAN_URL or --receivers FILE).\n"
     )
     return to_yaml(alertmanager_config(params or AlertmanagerParams()), header)
+
+
+# Receivers of a real deployment: environment variables, or a small untracked JSON file
+# ({"pager_url": …, "chat_url": …, "deadman_url": …}) whose values win over the environment.
+RECEIVER_ENV: Final = {
+    "pager_url": "RDV_ALERT_PAGER_URL",
+    "chat_url": "RDV_ALERT_CHAT_URL",
+    "deadman_url": "RDV_ALERT_DEADMAN_URL",
+}
+LOCAL_ALERTMANAGER_FILE: Final = Path("alerts") / "alertmanager.local.yml"
+
+
+class ReceiverError(ValueError):
+    """A receiver setting that cannot be used; the message names it."""
+
+
+def receivers(env: Mapping[str, str], override: Path | None) -> AlertmanagerParams:
+    """The receivers of a deployment: every URL from ``override`` (JSON) or the environment;
+    a missing or non-HTTP one is a ReceiverError naming where it should come from."""
+    values = {key: env.get(var, "").strip() for key, var in RECEIVER_ENV.items()}
+    if override is not None:
+        try:
+            data = json.loads(override.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ReceiverError(f"--receivers {override}: {exc}") from None
+        if not isinstance(data, dict) or set(data) - set(RECEIVER_ENV):
+            raise ReceiverError(f"--receivers {override}: a JSON object with keys {', '.join(RECEIVER_ENV)}")
+        values.update({k: str(v).strip() for k, v in data.items()})
+    for key, value in values.items():
+        if not value.startswith(("http://", "https://")):
+            raise ReceiverError(f"{RECEIVER_ENV[key]} (or {key} in --receivers) must be an http(s) URL, got {value!r}")
+    return AlertmanagerParams(**values)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -549,13 +807,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m telemetry.alerts", description=__doc__.split("\n")[0])
     parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root")
     parser.add_argument("--check", action="store_true", help="exit 1 if a generated file is stale")
-    defaults = AlertmanagerParams()
-    parser.add_argument("--pager-url", default=defaults.pager_url)
-    parser.add_argument("--chat-url", default=defaults.chat_url)
-    parser.add_argument("--deadman-url", default=defaults.deadman_url)
+    parser.add_argument(
+        "--alertmanager-out", type=Path, default=None,
+        help="also write a deployment's Alertmanager configuration there (untracked, e.g. "
+             f"{LOCAL_ALERTMANAGER_FILE}), receivers from {', '.join(RECEIVER_ENV.values())} or --receivers",
+    )
+    parser.add_argument("--receivers", type=Path, default=None,
+                        help="untracked JSON file of receiver URLs (pager_url, chat_url, deadman_url)")
     args = parser.parse_args(argv)
-    am = AlertmanagerParams(pager_url=args.pager_url, chat_url=args.chat_url, deadman_url=args.deadman_url)
-    stale = sync(args.root, outputs(am), args.check)
+    if args.alertmanager_out is not None:
+        out = (args.root / args.alertmanager_out).resolve()
+        if out in {(args.root / p).resolve() for p in outputs(AlertmanagerParams())}:
+            print(f"--alertmanager-out {args.alertmanager_out}: a tracked file; choose an untracked path "
+                  f"such as {LOCAL_ALERTMANAGER_FILE}", file=sys.stderr)
+            return 2
+        try:
+            deployment = receivers(os.environ, args.receivers)
+        except ReceiverError as exc:
+            print(str(exc), file=sys.stderr)
+            return 2
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(render_alertmanager(deployment), "utf-8")
+        print(f"wrote {args.alertmanager_out}")
+    stale = sync(args.root, outputs(AlertmanagerParams()), args.check)
     report(stale, args.check)
     return 1 if stale and args.check else 0
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from service.engine.states import FUNNEL, BookingResult, Outcome, State
+from service.engine.states import FUNNEL, BookingResult, Outcome, State, TransferReason
 from telemetry import alerts as a
 from telemetry import names as n
 
@@ -78,9 +78,19 @@ def long_slot_share(window: str) -> str:
 
 
 def conversion(window: str, by: str = "") -> str:
-    """Confirmed share of ended conversations over ``window``."""
+    """Confirmed share of the ended conversations of the conversion population (the purposes of
+    ``names.CONVERSION_PURPOSES``) over ``window``: the alerts' definition."""
+    ended, booking = n.CONVERSATIONS_ENDED, [a.purpose_matcher()]
+    return (
+        f"{increase(ended, window, by, matchers=booking, outcome=CONFIRMED)} / "
+        f"{increase(ended, window, by, matchers=booking)}"
+    )
+
+
+def conversion_all_sessions(window: str) -> str:
+    """The manual's figure: confirmed share of every ended conversation, whatever it was for."""
     ended = n.CONVERSATIONS_ENDED
-    return f"{increase(ended, window, by, outcome=CONFIRMED)} / {increase(ended, window, by)}"
+    return f"{increase(ended, window, outcome=CONFIRMED)} / {increase(ended, window)}"
 
 
 # --------------------------------------------------------------------------- panels
@@ -269,9 +279,14 @@ def headline() -> Section:
         f'severity!="{a.SEVERITY_NONE}"}}) or vector(0)'
     )
     return "Headline", [
-        stat("Conversion over the range", "Confirmed share of ended conversations: red under the "
-             "50 % floor, orange under the 70 % target.", Target(conversion(RANGE), instant=True),
-             unit="percentunit", thresholds=conversion_steps(), width=6),
+        stat("Conversion over the range", "Confirmed share of the ended conversations that came to "
+             "book or move (or ended before saying what for); cancellations and information calls "
+             "are not counted. Red under the 50 % floor, orange under the 70 % target.",
+             Target(conversion(RANGE), instant=True),
+             unit="percentunit", thresholds=conversion_steps()),
+        stat("Conversion, all sessions (manual)", "The manual's rate: confirmed share of every "
+             "ended conversation, cancellations and information calls included.",
+             Target(conversion_all_sessions(RANGE), instant=True), unit="percentunit"),
         stat("Conversations ended", "Conversations that reached an outcome over the range.",
              Target(increase(ended, RANGE), instant=True)),
         stat("Bookings confirmed", "Conversations that ended with a confirmed appointment.",
@@ -279,7 +294,7 @@ def headline() -> Section:
         stat("Active conversations", "Conversations not yet ended, as last counted in the store.",
              Target(f"sum ({sel(n.ACTIVE_CONVERSATIONS)})", instant=True)),
         stat("Firing alerts", "rdv alerts firing now (the watchdog excluded).",
-             Target(firing, instant=True), thresholds=ceiling_steps(1), width=6),
+             Target(firing, instant=True), thresholds=ceiling_steps(1)),
     ]
 
 
@@ -300,6 +315,13 @@ def conversion_row() -> Section:
                     "{{channel}}")],
             unit="reqps",
         ),
+        bargauge("Conversations by purpose", "Ended conversations over the range by what they "
+                 "were for: book, move and undeclared make the conversion population; cancel and "
+                 "information are counted apart.",
+                 [Target(increase(n.CONVERSATIONS_ENDED, RANGE, n.L_PURPOSE), "{{purpose}}", instant=True)]),
+        bargauge("Test conversations (probe, simulate) over the range", "Conversations of rdv probe "
+                 "and rdv simulate (ids synthetic-…), by outcome: counted here and in no other panel.",
+                 [Target(increase(n.SYNTHETIC_CONVERSATIONS, RANGE, n.L_OUTCOME), "{{outcome}}", instant=True)]),
     ]
 
 
@@ -390,6 +412,26 @@ def guards_row() -> Section:
     ]
 
 
+def transfers_row() -> Section:
+    """Why calls were handed over to a human, and the no-slot share the alert watches."""
+    no_slot = f'{n.L_REASON}="{TransferReason.NO_SLOT.value}"'
+    return "Transfers", [
+        timeseries(a.PANEL_TRANSFERS, "Calls handed over to a human, by reason (no_slot: nothing "
+                   "free matched the caller's preference in the horizon).",
+                   [Target(increase(n.TRANSFERS, RATE_INTERVAL, n.L_REASON), "{{reason}}")],
+                   stack=True, bars=True, width=8),
+        bargauge("Transfers by reason over the range", "Transfers per reason over the range.",
+                 [Target(increase(n.TRANSFERS, RANGE, n.L_REASON), "{{reason}}", instant=True)], width=8),
+        timeseries(a.PANEL_NO_SLOT, "Share of ended conversations transferred because no slot was "
+                   "free (live, and the recorded alert window with its Wilson lower bound).",
+                   [Target(f"{increase(n.TRANSFERS, RATE_INTERVAL, n.L_CHANNEL, matchers=[no_slot])} / "
+                           f"{increase(n.CONVERSATIONS_ENDED, RATE_INTERVAL, n.L_CHANNEL)}", "{{channel}}"),
+                    Target(recorded("no_slot", "ratio"), "{{channel}} {{window}} (alert window)"),
+                    Target(recorded("no_slot", "wilson_lower"), "{{channel}} {{window}} Wilson lower")],
+                   unit="percentunit", thresholds=ceiling_steps(n.NO_SLOT_TRANSFER_SHARE_MAX), width=8),
+    ]
+
+
 def slots_row() -> Section:
     """Slot-message length distribution and the share over the TTS threshold."""
     metric = n.SLOTS_MESSAGE_LENGTH
@@ -411,6 +453,24 @@ def slots_row() -> Section:
     ]
 
 
+def health_row() -> Section:
+    """Is rdv scraped, how turns are answered, whether the store answers."""
+    responses = n.TURN_RESPONSES
+    code_5xx = f'{n.L_CODE}="5xx"'
+    errors = increase(responses, RATE_INTERVAL, matchers=[code_5xx])
+    return "Service health", [
+        timeseries(a.PANEL_SCRAPE, "1 while Prometheus scrapes the rdv target, 0 when it cannot.",
+                   [Target(f'{n.SCRAPE_UP}{{job="{n.SCRAPE_JOB}",instance=~"$instance"}}', "{{instance}}")], width=6),
+        timeseries("Turns answered by status", "Caller turns per interval by HTTP status class.",
+                   [Target(increase(responses, RATE_INTERVAL, n.L_CODE), "{{code}}")], stack=True, bars=True, width=6),
+        timeseries(a.PANEL_SERVER_ERRORS, "Share of caller turns answered with a server error.",
+                   [Target(f"{errors} / {increase(responses, RATE_INTERVAL)}", "5xx share")],
+                   unit="percentunit", thresholds=ceiling_steps(n.SERVER_ERROR_SHARE_MAX), width=6),
+        timeseries(a.PANEL_STORE, "Store calls that failed or timed out (503, or apology and transfer).",
+                   [Target(increase(n.STORE_UNAVAILABLE, RATE_INTERVAL), "store unavailable")], bars=True, width=6),
+    ]
+
+
 def latency_row() -> Section:
     """Turn latency quantiles with trace exemplars, and turns per conversation."""
     turns = n.CONVERSATION_TURNS
@@ -428,6 +488,46 @@ def latency_row() -> Section:
                    [Target(increase(n.VAPI_ENDED_REASONS, RATE_INTERVAL, n.L_CATEGORY), "{{category}}")],
                    stack=True, bars=True, width=8),
     ]
+
+
+def by_revision(metric: n.Metric, series: str | None = None) -> str:
+    """``metric``'s rate per engine revision: each instance's series joined to its build info."""
+    info = f'{n.BUILD_INFO.name}{{instance=~"$instance"}}'
+    return (f"sum by ({n.L_ENGINE_REVISION}) (rate({sel(metric, series)}[{RATE_INTERVAL}]) "
+            f"* on (instance, job) group_left ({n.L_ENGINE_REVISION}) {info})")
+
+
+def misses_row() -> Section:
+    """Not understood: the share of turns against last week, by state and field, top reasons,
+    and by engine revision."""
+    misses, turns = n.UNDERSTANDING_MISSES, f"{n.TURN_DURATION.name}_count"
+    total_turns = f"scalar({increase(n.TURN_DURATION, RANGE, series=turns)})"
+    ratio = recorded(a.MISSES_KEY, "ratio")
+    return "Not understood", [
+        timeseries(a.PANEL_MISS_SHARE, "Share of caller turns the engine could not use (re-asks, help and "
+                   "menu prompts, recovery limits) over the alert window, the same hour a week earlier, and "
+                   "twice that: the alert line (`rdv misses` lists the utterances).",
+                   [Target(ratio, "{{channel}} {{window}}"),
+                    Target(f"{ratio} offset {a.RuleParams().misses_baseline_offset}", "{{channel}} a week earlier"),
+                    Target(f"{n.MISS_SHARE_GROWTH:g} * clamp_min({ratio} offset {a.RuleParams().misses_baseline_offset}, "
+                           f"{n.MISS_SHARE_BASELINE_FLOOR:g})", "{{channel}} alert line")],
+                   unit="percentunit", width=8),
+        bargauge("Not understood by state and field", "Misses of each field asked in each state, as a share "
+                 "of every caller turn over the range.",
+                 [Target(f"{increase(misses, RANGE, f'{n.L_STATE}, {n.L_FIELD}')} / {total_turns}",
+                         "{{state}} {{field}}", instant=True)], width=8),
+        bargauge("Top not-understood reasons", "The five most frequent (field, reason) pairs over the range.",
+                 [Target(f"topk(5, {increase(misses, RANGE, f'{n.L_FIELD}, {n.L_REASON}')})",
+                         "{{field}} {{reason}}", instant=True)], width=8),
+        timeseries("Not-understood share by engine revision", "Misses per caller turn, split by the engine "
+                   "revision (rdv_build_info) of the instance that answered: did it change with a deploy?",
+                   [Target(f"{by_revision(misses)} / {by_revision(n.TURN_DURATION, turns)}", "{{engine_revision}}")],
+                   unit="percentunit", width=12),
+        timeseries("Misses by field", "Caller turns not understood per interval, by field asked.",
+                   [Target(increase(misses, RATE_INTERVAL, n.L_FIELD), "{{field}}")], bars=True, stack=True,
+                   width=12),
+    ]
+
 
 
 def calendar_row() -> Section:
@@ -451,8 +551,11 @@ def calendar_row() -> Section:
     ]
 
 
-SECTIONS: Final = (headline, conversion_row, funnel_row, booking_row, guards_row, slots_row, latency_row,
-                   calendar_row)
+
+SECTIONS: Final = (
+    headline, conversion_row, funnel_row, booking_row, transfers_row, guards_row, misses_row, slots_row,
+    health_row, latency_row, calendar_row,
+)
 
 
 # --------------------------------------------------------------------------- dashboard

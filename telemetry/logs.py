@@ -31,6 +31,8 @@ TEMPLATES: Mapping[str, str] = {
     n.LOG_INTERRUPTION: "[INTERRUPTION] {conv_id}, slot_idx={slot_idx}",
     n.LOG_RDV_CONFIRMED: "[RDV_CONFIRMED] {conv_id}, slot={slot}, name={name}",
     n.LOG_ANTI_LOOP: "[ANTI_LOOP] {conv_id}, turn={turn}, max_turns={max_turns}",
+    n.LOG_NO_SLOT: "[NO_SLOT] {conv_id}, preference={preference}, state={state}",
+    n.LOG_TRANSFERRED: "[TRANSFER] {conv_id}, reason={reason}, state={state}",
     n.LOG_SESSION_EXPIRED: "SESSION_EXPIRED {conv_id}, state={state}, idle_s={idle_s}",
     n.LOG_RECOVERY_LIMIT: "recovery_limit_reached {conv_id}, field={field}, attempts={attempts}, to={to}",
     n.LOG_RECOVERY_STEP: "recovery_step {conv_id}, field={field}, attempt={attempt}",
@@ -38,9 +40,10 @@ TEMPLATES: Mapping[str, str] = {
     n.LOG_FILLER: "filler_detected {conv_id}, state={state}",
     n.LOG_FAQ_ANSWERED: "faq_answered {conv_id}, topic={topic}, state={state}",
     n.LOG_BOOKING_CANCELLED: "booking_cancelled {conv_id}",
+    n.LOG_NOT_UNDERSTOOD: "not_understood {conv_id}, state={state}, field={field}, reason={reason}, turn={turn}",
     n.LOG_CONVERSATION_ENDED: (
         "conversation_ended {conv_id}, channel={channel}, outcome={outcome}, state={state}, "
-        "turns={turns}, reason={reason}"
+        "turns={turns}, reason={reason}, purpose={purpose}"
     ),
     n.LOG_CONVERSATION_STARTED: "conversation_started {conv_id}, channel={channel}",
     n.LOG_VAPI_CALL_ENDED: "vapi_call_ended {conv_id}, reason={reason}, category={category}",

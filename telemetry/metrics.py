@@ -19,6 +19,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.openmetrics.exposition import CONTENT_TYPE_LATEST as OPENMETRICS_TYPE
 from prometheus_client.openmetrics.exposition import generate_latest as generate_openmetrics
 
+from service import revision
 from telemetry import names as n
 
 
@@ -31,7 +32,7 @@ def _allowed_transitions() -> list[tuple[str, str]]:
 class Metrics:
     """Every ``rdv_*`` metric of the contract, with its known label values initialised to 0."""
 
-    def __init__(self, registry: CollectorRegistry | None, version: str) -> None:
+    def __init__(self, registry: CollectorRegistry | None, version: str, engine_revision: str | None = None) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
         if self.multiprocess:
@@ -57,7 +58,7 @@ class Metrics:
                 obj = Gauge(base, metric.help, metric.labels, registry=target, multiprocess_mode="livemax")
             self.objects[metric.name] = obj
         self._initialise()
-        self.objects[n.BUILD_INFO.name].labels(version).set(1)
+        self.objects[n.BUILD_INFO.name].labels(version, engine_revision or revision.engine_revision()).set(1)
         # Pre-bound children for the hot path.
         self.turn_duration = {c: self.objects[n.TURN_DURATION.name].labels(c) for c in n.CHANNELS}
         self.slots_length = {c: self.objects[n.SLOTS_MESSAGE_LENGTH.name].labels(c) for c in n.CHANNELS}
@@ -76,6 +77,10 @@ class Metrics:
                 for stopped in itertools.product(n.CHANNELS, n.STOPPED_OUTCOMES, n.STOP_STATES):
                     self.objects[metric.name].labels(*stopped)
                 continue
+            if metric is n.UNDERSTANDING_MISSES:
+                for channel, (state, fld) in itertools.product(n.CHANNELS, n.MISS_SITES):
+                    self.objects[metric.name].labels(channel, state, fld, n.MISS_SITE_REASON)
+                continue
             if metric is n.INTENT_OVERRIDES:
                 continue  # state × intent pairs appear as they happen; totals use sum()
             if metric.name in n.RESULT_VALUES:
@@ -88,7 +93,8 @@ class Metrics:
 
     def inc(self, metric: n.Metric, *labels: str) -> None:
         """Add one to a counter."""
-        self.objects[metric.name].labels(*labels).inc()
+        obj = self.objects[metric.name]
+        (obj.labels(*labels) if labels else obj).inc()
 
     def observe(self, metric: n.Metric, value: float, trace_id: str | None, *labels: str) -> None:
         """Record a histogram observation, with a trace-id exemplar when supported."""

@@ -14,9 +14,13 @@ from service.engine.states import (
     BookingResult,
     Channel,
     Field,
+    MissField,
+    MissReason,
     Outcome,
     OverrideIntent,
+    Purpose,
     State,
+    TransferReason,
 )
 
 PREFIX: Final = "rdv_"
@@ -32,6 +36,10 @@ L_FIELD: Final = "field"
 L_INTENT: Final = "intent"
 L_CATEGORY: Final = "category"
 L_VERSION: Final = "version"
+L_ENGINE_REVISION: Final = "engine_revision"
+L_REASON: Final = "reason"
+L_PURPOSE: Final = "purpose"
+L_CODE: Final = "code"
 L_OPERATION: Final = "operation"
 
 CHANNELS: Final = tuple(c.value for c in Channel)
@@ -40,6 +48,16 @@ STATES: Final = tuple(s.value for s in State)
 RESULTS: Final = tuple(r.value for r in BookingResult)
 FIELDS: Final = tuple(f.value for f in Field)
 INTENTS: Final = tuple(i.value for i in OverrideIntent)
+MISS_FIELDS: Final = tuple(f.value for f in MissField)
+MISS_REASONS: Final = tuple(r.value for r in MissReason)
+TRANSFER_REASONS: Final = tuple(r.value for r in TransferReason)
+PURPOSES: Final = tuple(p.value for p in Purpose)
+CODES: Final = ("2xx", "4xx", "5xx")
+# THE conversion population, for stats, recording rules, dashboards and alerts alike: the
+# conversations that came to book or move an appointment, and those that ended before saying
+# what they wanted (a caller lost at the greeting may have wanted to book: excluding them would
+# hide a broken greeting). Cancellations and information-only calls are counted apart.
+CONVERSION_PURPOSES: Final = (Purpose.BOOK.value, Purpose.MOVE.value, Purpose.UNDECLARED.value)
 # What rdv asks the practice's external calendar (CalDAV or a read-only iCalendar feed), and how
 # each request ended: ``conflict`` is a slot found taken (a lost race, not a failure).
 CALENDAR_OPERATIONS: Final = (
@@ -99,8 +117,9 @@ CONVERSATIONS_STARTED: Final = Metric(
     "Conversations started, by channel.", (L_CHANNEL,))
 CONVERSATIONS_ENDED: Final = Metric(
     "rdv_conversations_ended_total", "counter",
-    "Conversations ended, by channel and outcome (exactly one outcome each).",
-    (L_CHANNEL, L_OUTCOME))
+    "Conversations ended, by channel, outcome (exactly one outcome each) and purpose (book, move, "
+    "cancel, information, undeclared).",
+    (L_CHANNEL, L_OUTCOME, L_PURPOSE))
 CONVERSATIONS_STOPPED: Final = Metric(
     "rdv_conversations_stopped_total", "counter",
     "Conversations that ended without a result of their own (caller hung up, session expired), "
@@ -138,6 +157,11 @@ FILLERS: Final = Metric(
 SESSION_EXPIRIES: Final = Metric(
     "rdv_session_expiries_total", "counter",
     "Conversations that expired after SESSION_TTL_MINUTES idle.", (L_CHANNEL,))
+TRANSFERS: Final = Metric(
+    "rdv_transfers_total", "counter",
+    "Calls handed over to a human, by channel and reason (caller_asked, recovery_limit, no_slot, "
+    "slot_taken, booking_error, store_unavailable, anti_loop, not_verified).",
+    (L_CHANNEL, L_REASON))
 VAPI_ENDED_REASONS: Final = Metric(
     "rdv_vapi_ended_reasons_total", "counter",
     "Vapi end-of-call reasons, grouped by category.", (L_CATEGORY,))
@@ -155,8 +179,25 @@ CONVERSATION_TURNS: Final = Metric(
 ACTIVE_CONVERSATIONS: Final = Metric(
     "rdv_active_conversations", "gauge",
     "Conversations not yet ended, as last counted in the store.", (L_CHANNEL,))
+UNDERSTANDING_MISSES: Final = Metric(
+    "rdv_understanding_misses_total", "counter",
+    "Caller turns the engine could not use (a re-ask, a help or menu prompt, a recovery limit), "
+    "by channel, state, field asked and reason.", (L_CHANNEL, L_STATE, L_FIELD, L_REASON))
+TURN_RESPONSES: Final = Metric(
+    "rdv_turn_responses_total", "counter",
+    "Caller turns answered, by channel and HTTP status class (2xx, 4xx, 5xx).", (L_CHANNEL, L_CODE))
+STORE_UNAVAILABLE: Final = Metric(
+    "rdv_store_unavailable_total", "counter",
+    "Store calls that failed or passed RDV_STORE_TIMEOUT_SECONDS (answered 503, or a spoken "
+    "apology and a transfer).")
+SYNTHETIC_CONVERSATIONS: Final = Metric(
+    "rdv_synthetic_conversations_total", "counter",
+    "Test conversations (rdv probe, rdv simulate) ended, by channel and outcome; they count in no "
+    "other conversation series.", (L_CHANNEL, L_OUTCOME))
 BUILD_INFO: Final = Metric(
-    "rdv_build_info", "gauge", "Build information; always 1.", (L_VERSION,))
+    "rdv_build_info", "gauge",
+    "Build information; always 1. engine_revision: a hash of the engine's and understanding's sources.",
+    (L_VERSION, L_ENGINE_REVISION))
 CALENDAR_REQUESTS: Final = Metric(
     "rdv_calendar_requests_total", "counter",
     "Requests to the practice's external calendar, by operation and result "
@@ -169,9 +210,9 @@ CALENDAR_DURATION: Final = Metric(
 METRICS: Final = (
     CONVERSATIONS_STARTED, CONVERSATIONS_ENDED, CONVERSATIONS_STOPPED, STATE_TRANSITIONS, BOOKING_ATTEMPTS,
     BOOKING_RETRIES, ANTI_LOOP, RECOVERY_LIMITS, RECOVERY_PROMPTS, INTERRUPTIONS,
-    INTENT_OVERRIDES, FILLERS, SESSION_EXPIRIES, VAPI_ENDED_REASONS, SLOTS_MESSAGE_LENGTH,
-    TURN_DURATION, CONVERSATION_TURNS, ACTIVE_CONVERSATIONS, BUILD_INFO, CALENDAR_REQUESTS,
-    CALENDAR_DURATION,
+    INTENT_OVERRIDES, FILLERS, SESSION_EXPIRIES, TRANSFERS, VAPI_ENDED_REASONS, SLOTS_MESSAGE_LENGTH,
+    TURN_DURATION, CONVERSATION_TURNS, ACTIVE_CONVERSATIONS, SYNTHETIC_CONVERSATIONS, TURN_RESPONSES,
+    STORE_UNAVAILABLE, BUILD_INFO, CALENDAR_REQUESTS, CALENDAR_DURATION, UNDERSTANDING_MISSES,
 )
 
 # Known label values, pre-initialised to 0 so that ratios exist before the first event.
@@ -180,12 +221,27 @@ METRICS: Final = (
 STOPPED_OUTCOMES: Final = (Outcome.ABANDONED.value, Outcome.EXPIRED.value)
 STOP_STATES: Final = tuple(s.value for s in State if s not in TERMINAL)
 
+# The questions of the booking path, where misses happen every day: their "nothing found" series
+# start at 0 (the others appear as they happen).
+MISS_SITES: Final = (
+    (State.START.value, MissField.INTENT.value),
+    (State.QUALIF_NAME.value, MissField.NAME.value),
+    (State.QUALIF_PREF.value, MissField.PREFERENCE.value),
+    (State.WAIT_CONFIRM.value, MissField.SLOT_CHOICE.value),
+    (State.QUALIF_PHONE.value, MissField.PHONE.value),
+    (State.INTENT_ROUTER.value, MissField.MENU.value),
+)
+MISS_SITE_REASON: Final = MissReason.NOTHING_FOUND.value
+
 LABEL_VALUES: Final[dict[str, tuple[str, ...]]] = {
     L_CHANNEL: CHANNELS,
     L_OUTCOME: OUTCOMES,
     L_RESULT: RESULTS,
     L_FIELD: FIELDS,
     L_INTENT: INTENTS,
+    L_REASON: TRANSFER_REASONS,
+    L_PURPOSE: PURPOSES,
+    L_CODE: CODES,
     L_CATEGORY: ENDED_REASON_CATEGORIES,
     L_STATE: STATES,
     L_FROM: STATES,
@@ -196,9 +252,14 @@ LABEL_VALUES: Final[dict[str, tuple[str, ...]]] = {
 RESULT_VALUES: Final[dict[str, tuple[str, ...]]] = {CALENDAR_REQUESTS.name: CALENDAR_RESULTS}
 
 
+# Prometheus' own series of a scrape target, and the job that scrapes rdv (deploy/prometheus.yml).
+SCRAPE_UP: Final = "up"
+SCRAPE_JOB: Final = "rdv"
+
+
 def all_series() -> frozenset[str]:
     """Every series name a dashboard or rule may reference, recording rules excluded."""
-    return frozenset(s for m in METRICS for s in m.series)
+    return frozenset(s for m in METRICS for s in m.series) | {SCRAPE_UP}
 
 
 # Printed by `rdv probe --prometheus` (synthetic monitoring), not exposed by the service.
@@ -216,9 +277,22 @@ ANTI_LOOP_MAX: Final = 0.02
 PHONE_RECOVERY_MAX: Final = 0.10
 LONG_SLOT_MESSAGE_CHARS: Final = 350
 LONG_SLOT_MESSAGE_SHARE_MAX: Final = 0.20
-TTS_CUT_RISK_CHARS: Final = 400
+# Service health (not in the seed's table): the p99 of a turn's answer time (a bucket edge), the
+# share of turns answered 5xx, Vapi calls ended because rdv did not answer in a window.
+TURN_LATENCY_P99_BUDGET_SECONDS: Final = 1.0
+SERVER_ERROR_SHARE_MAX: Final = 0.05
+VAPI_LLM_ERRORS_MAX: Final = 2
+# Not in the seed's table: callers transferred because no free slot matched their preference.
+NO_SLOT_TRANSFER_SHARE_MAX: Final = 0.10
+TTS_CUT_RISK_CHARS: Final = 400  # seed 5.4: "Si length > 400 → version compacte"
 # Past this share of failed calendar requests every booking call is transferred: page.
 CALENDAR_FAILURE_MAX: Final = 0.10  # seed 5.4: "Si length > 400 → version compacte"
+# Not-understood share of turns: alert when it is this many times the share of the same hour a
+# week earlier, with at least this many turns in both hours; a week-old share under the floor
+# counts as the floor (a quiet week must not make every miss look like a doubling).
+MISS_SHARE_GROWTH: Final = 2.0
+MISS_SHARE_BASELINE_FLOOR: Final = 0.02
+MISS_MIN_TURNS: Final = 100
 
 # --------------------------------------------------------------------------- log tags
 # The seed's grep patterns, byte for byte.
@@ -231,6 +305,9 @@ LOG_BOOKING_RETRY: Final = "[BOOKING_RETRY]"
 LOG_INTERRUPTION: Final = "[INTERRUPTION]"
 LOG_RDV_CONFIRMED: Final = "[RDV_CONFIRMED]"
 LOG_ANTI_LOOP: Final = "[ANTI_LOOP]"
+# rdv's own tags, in the seed's format.
+LOG_NO_SLOT: Final = "[NO_SLOT]"
+LOG_TRANSFERRED: Final = "[TRANSFER]"
 LOG_SESSION_EXPIRED: Final = "SESSION_EXPIRED"
 LOG_RECOVERY_LIMIT: Final = "recovery_limit_reached"
 LOG_RECOVERY_STEP: Final = "recovery_step"
@@ -241,6 +318,7 @@ LOG_CONVERSATION_STARTED: Final = "conversation_started"
 LOG_VAPI_CALL_ENDED: Final = "vapi_call_ended"
 LOG_FAQ_ANSWERED: Final = "faq_answered"
 LOG_BOOKING_CANCELLED: Final = "booking_cancelled"
+LOG_NOT_UNDERSTOOD: Final = "not_understood"
 # Service-level lines (not about one engine event).
 LOG_CONFIG_WARNING: Final = "config_warning"
 LOG_DRAINING: Final = "draining"
@@ -304,3 +382,14 @@ ATTRIBUTES: Final = (
 )
 
 SERVICE_NAME: Final = "rdv"
+
+# --------------------------------------------------------------------------- synthetic traffic
+# Conversation ids (text API) and Vapi call ids of `rdv probe` and `rdv simulate` start with this:
+# such conversations are stored with ``synthetic`` set and counted only in SYNTHETIC_CONVERSATIONS
+# (``grep -v -F "synthetic-"`` keeps them out of the manual's recipes too).
+SYNTHETIC_PREFIX: Final = "synthetic-"
+
+
+def is_synthetic(conv_id: str) -> bool:
+    """True for the id of a test conversation (``rdv probe``, ``rdv simulate``)."""
+    return conv_id.startswith(SYNTHETIC_PREFIX)

@@ -25,6 +25,7 @@ from prometheus_client import CollectorRegistry
 
 from service.engine import events as ev
 from service.engine.model import Conversation
+from service.engine.states import Channel, TransferReason
 from telemetry import names as n
 from telemetry.logs import make_logger
 from telemetry.metrics import Metrics
@@ -85,6 +86,11 @@ def ended_reason_category(reason: str | None) -> str:
     return "other"
 
 
+def status_class(status: int) -> str:
+    """``2xx``, ``4xx`` or ``5xx`` (the ``code`` label): anything under 400 counts as answered."""
+    return "5xx" if status >= 500 else "4xx" if status >= 400 else "2xx"
+
+
 @dataclass(frozen=True, slots=True)
 class _Step:
     """One engine step recorded by a turn: what it said and the meta around it."""
@@ -101,6 +107,30 @@ def _preview(message: str) -> str:
     """The seed's ``msg=`` field: the first 200 characters, on one line, quotes escaped."""
     text = " ".join(message[: n.SLOTS_SENT_PREVIEW_CHARS].split())
     return text.replace("\\", "\\\\").replace('"', '\\"')
+
+
+class _Noop:
+    """A counter child that counts nothing."""
+
+    def inc(self, amount: float = 1) -> None:
+        """Count nothing."""
+
+
+class SyntheticMetrics:
+    """What a test conversation (``rdv probe``, ``rdv simulate``) moves: its own ended counter
+    only, never a business series (conversion, funnel, where calls stop, the alerts' ratios)."""
+
+    def __init__(self, real: Metrics) -> None:
+        self.real = real
+        self.started: dict[str, _Noop] = {c: _Noop() for c in n.CHANNELS}
+
+    def inc(self, metric: n.Metric, *labels: str) -> None:
+        """Count an ended test conversation by channel and outcome; ignore the rest."""
+        if metric is n.CONVERSATIONS_ENDED:
+            self.real.inc(n.SYNTHETIC_CONVERSATIONS, labels[0], labels[1])
+
+    def observe(self, metric: n.Metric, value: float, trace_id: str | None, *labels: str) -> None:
+        """Record nothing."""
 
 
 class TurnScope:
@@ -196,6 +226,7 @@ class TurnScope:
             return
         elapsed = time.perf_counter() - self.started
         self.tel.metrics.observe(n.TURN_DURATION, elapsed, self.trace_id, self.channel)
+        self.tel.metrics.inc(n.TURN_RESPONSES, self.channel, status_class(status))
         if self.span is not None:
             self.span.set_attribute("http.response.status_code", status)
             self.span.set_attribute(n.A_STATE_NEXT, self.conv.state.value)
@@ -227,6 +258,7 @@ class Telemetry:
         self.secret = trace_secret
         self.json_logs = log_format == "json"
         self.enabled = enabled
+        self.synthetic_metrics = SyntheticMetrics(metrics)
         self._hex: dict[tuple[str, int], str] = {}
 
     @classmethod
@@ -237,6 +269,7 @@ class Telemetry:
         log_pii: bool = False,
         trace_secret: bytes,
         version: str = "dev",
+        engine_revision: str | None = None,
         registry: CollectorRegistry | None = None,
         span_exporter: SpanExporter | None = None,
         log_stream: TextIO | None = None,
@@ -252,7 +285,7 @@ class Telemetry:
             tracing = False
         return cls(
             logger=make_logger(log_format, log_pii, log_stream),
-            metrics=Metrics(registry, version),
+            metrics=Metrics(registry, version, engine_revision),
             provider=provider,
             tracing=tracing,
             trace_secret=trace_secret,
@@ -340,7 +373,7 @@ class Telemetry:
             return meta
         meta = self.ensure_meta_for(conv, meta)
         channel = conv.channel.value
-        m = self.metrics
+        m: Metrics | SyntheticMetrics = self.synthetic_metrics if conv.synthetic else self.metrics
         for i, event in enumerate(events):
             if isinstance(event, ev.TurnReceived):
                 self._emit(n.LOG_FLOW, conv, meta, state=event.state.value, turn=event.turn)
@@ -392,6 +425,12 @@ class Telemetry:
                     field=event.field.value, attempts=event.attempts, to=event.to_state.value,
                 )
                 m.inc(n.RECOVERY_LIMITS, channel, event.field.value)
+            elif isinstance(event, ev.NotUnderstood):
+                self._emit(
+                    n.LOG_NOT_UNDERSTOOD, conv, meta,
+                    state=event.state.value, field=event.field.value, reason=event.reason.value, turn=event.turn,
+                )
+                m.inc(n.UNDERSTANDING_MISSES, channel, event.state.value, event.field.value, event.reason.value)
             elif isinstance(event, ev.IntentOverridden):
                 self._emit(
                     n.LOG_INTENT_OVERRIDE, conv, meta,
@@ -405,13 +444,18 @@ class Telemetry:
                 self._emit(n.LOG_FAQ_ANSWERED, conv, meta, topic=event.topic, state=event.state.value)
             elif isinstance(event, ev.BookingCancelled):
                 self._emit(n.LOG_BOOKING_CANCELLED, conv, meta)
+            elif isinstance(event, ev.Transferred):
+                if event.reason is TransferReason.NO_SLOT:
+                    self._emit(n.LOG_NO_SLOT, conv, meta, preference=event.preference, state=event.state.value)
+                self._emit(n.LOG_TRANSFERRED, conv, meta, reason=event.reason.value, state=event.state.value)
+                m.inc(n.TRANSFERS, channel, event.reason.value)
             elif isinstance(event, ev.ConversationEnded):
                 self._emit(
                     n.LOG_CONVERSATION_ENDED, conv, meta,
                     channel=event.channel.value, outcome=event.outcome.value, state=event.state.value,
-                    turns=event.turns, reason=event.reason or "-",
+                    turns=event.turns, reason=event.reason or "-", purpose=event.purpose.value,
                 )
-                m.inc(n.CONVERSATIONS_ENDED, event.channel.value, event.outcome.value)
+                m.inc(n.CONVERSATIONS_ENDED, event.channel.value, event.outcome.value, event.purpose.value)
                 if event.outcome.value in n.STOPPED_OUTCOMES:
                     m.inc(n.CONVERSATIONS_STOPPED, event.channel.value, event.outcome.value, event.state.value)
                 m.observe(
@@ -498,10 +542,21 @@ class Telemetry:
     def vapi_ended_reason(self, conv: Conversation | None, reason: str | None) -> str:
         """Count a Vapi end-of-call reason by category and log it; returns the category."""
         category = ended_reason_category(reason)
-        self.metrics.inc(n.VAPI_ENDED_REASONS, category)
+        if conv is None or not conv.synthetic:
+            self.metrics.inc(n.VAPI_ENDED_REASONS, category)
         if conv is not None:
             self._emit(n.LOG_VAPI_CALL_ENDED, conv, None, reason=reason or "-", category=category)
         return category
+
+    def store_unavailable(self) -> None:
+        """A store call failed or timed out (what RdvStoreUnavailable watches)."""
+        self.metrics.inc(n.STORE_UNAVAILABLE)
+
+    def store_unavailable_transfer(self, conv_id: str) -> None:
+        """A voice call handed over because the store did not answer (no engine step ran)."""
+        if not n.is_synthetic(conv_id):
+            self.metrics.inc(n.TRANSFERS, Channel.VOICE.value, TransferReason.STORE_UNAVAILABLE.value)
+        self.log.info(n.LOG_VAPI_STORE_UNAVAILABLE, conv_id=conv_id)
 
     def set_active(self, counts: dict[str, int]) -> None:
         """Set the active-conversations gauge from the store's counts per channel."""

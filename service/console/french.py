@@ -44,6 +44,7 @@ CAUSES: Final[Mapping[Cause, str]] = {
     Cause.UNKNOWN: "aucun résultat enregistré",
     Cause.CONFIRMED: "confirmé",
     Cause.CANCELLED: "rendez-vous annulé",
+    Cause.NOT_A_BOOKING: "annulation ou question pratique (pas une prise de rendez-vous)",
     Cause.IN_PROGRESS: "en cours",
 }
 

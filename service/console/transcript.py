@@ -17,6 +17,7 @@ from zoneinfo import ZoneInfo
 
 from service.console import french
 from service.engine import events as ev
+from service.engine.states import TransferReason
 from telemetry import names as n
 
 
@@ -130,6 +131,18 @@ def _ended(d: Mapping[str, Any], tz: ZoneInfo) -> Note:
 
 
 # One entry per engine event kind the page explains; TurnReceived only delimits turns.
+# Why a call was handed over (the engine's transfer reasons), in French.
+TRANSFER_REASONS: Final[Mapping[str, str]] = {
+    TransferReason.CALLER_ASKED.value: "à la demande de l'appelant",
+    TransferReason.RECOVERY_LIMIT.value: "réponses non comprises",
+    TransferReason.NO_SLOT.value: "aucun créneau libre",
+    TransferReason.SLOT_TAKEN.value: "créneaux pris plusieurs fois",
+    TransferReason.BOOKING_ERROR.value: "erreur de réservation",
+    TransferReason.STORE_UNAVAILABLE.value: "service indisponible",
+    TransferReason.ANTI_LOOP.value: "trop de tours",
+    TransferReason.NOT_VERIFIED.value: "numéro non vérifié",
+}
+
 NOTES: Final[Mapping[str, NoteMaker]] = {
     ev.ConversationStarted.__name__: lambda d, tz: Note("start", f"Début ({french.channel(d.get('channel'))})"),
     ev.TurnReceived.__name__: lambda d, tz: None,
@@ -156,12 +169,18 @@ NOTES: Final[Mapping[str, NoteMaker]] = {
     ev.RecoveryLimitReached.__name__: lambda d, tz: Note(
         "recovery", f"Limite de relance atteinte : {french.field(d.get('field'))} après {d.get('attempts')} "
         f"tentatives → {d.get('to_state')}", "bad"),
+    ev.NotUnderstood.__name__: lambda d, tz: Note(
+        "recovery", f"Non compris : {french.field(d.get('field'))} en {d.get('state')} ({d.get('reason')})"
+        + (f" → {d.get('fallback')}" if d.get("fallback") else ""), "warn"),
     ev.IntentOverridden.__name__: lambda d, tz: Note(
         "override", f"Intention prioritaire « {d.get('intent')} » en {d.get('state')} → {d.get('to_state')}"),
     ev.FillerDetected.__name__: lambda d, tz: Note("filler", "Hésitation : question reposée brièvement"),
     ev.FaqAnswered.__name__: lambda d, tz: Note("faq", f"Question pratique ({d.get('topic')}) répondue"),
     ev.BookingCancelled.__name__: lambda d, tz: Note(
         "cancelled", f"Rendez-vous annulé ({_when(d.get('slot_start'), tz)})", "warn"),
+    ev.Transferred.__name__: lambda d, tz: Note(
+        "transferred", f"Transfert au secrétariat ({TRANSFER_REASONS.get(str(d.get('reason')), d.get('reason'))})",
+        "warn"),
     ev.ConversationEnded.__name__: _ended,
 }
 

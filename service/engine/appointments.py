@@ -34,7 +34,7 @@ from service.engine.model import (
 )
 from service.engine.nlu import SlotRef
 from service.engine.nlu.extract import Extraction
-from service.engine.states import Field, State
+from service.engine.states import Field, MissField, State, TransferReason
 from service.engine.turn import Turn
 
 S = State
@@ -170,7 +170,7 @@ def _not_verified(t: Turn, x: Extraction | None) -> None:
         t.go(S.CANCEL_IDENTIFY)
         _identify_other(t, x, first=True)
     else:
-        t.transfer(replies.SECURE_TRANSFER)
+        t.transfer(replies.SECURE_TRANSFER, TransferReason.NOT_VERIFIED)
 
 
 def _date_of(t: Turn, hint: Lookup) -> date | None:
@@ -274,7 +274,7 @@ def identify(t: Turn, x: Extraction, interrupted: bool) -> None:
         if t.practice.cancel_from_other_number and t.conv.state is S.CANCEL_IDENTIFY:
             _identify_other(t, x)
         else:
-            t.transfer(replies.SECURE_TRANSFER)
+            t.transfer(replies.SECURE_TRANSFER, TransferReason.NOT_VERIFIED)
         return
     listed = candidates(t) or t.ctx.found
     picked = _designated(t, x, listed)
@@ -317,6 +317,7 @@ def cancel_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
         t.say(replies.CANCEL_KEPT)
         t.menu()
     else:
+        t.miss(MissField.YES_NO)
         t.say(replies.YES_NO_AGAIN)
 
 
@@ -344,6 +345,7 @@ def modify_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
         t.say(replies.CANCEL_KEPT)
         t.menu()
     else:
+        t.miss(MissField.YES_NO)
         t.say(replies.YES_NO_AGAIN)
 
 
@@ -362,7 +364,7 @@ def booking_at(t: Turn, found: BookingAt) -> None:
     is read out and the practice takes over."""
     booking, hint = found.booking, t.ctx.lookup or Lookup()
     if booking is None or hint.patient is None or not same_name(booking.name, hint.patient):
-        t.transfer(replies.SECURE_TRANSFER)
+        t.transfer(replies.SECURE_TRANSFER, TransferReason.NOT_VERIFIED)
         return
     t.set_ctx(replace(t.ctx, found=(booking,)))
     designate(t, booking)
@@ -372,7 +374,7 @@ def cancel_done(t: Turn, done: CancelDone) -> None:
     """The cancellation went through (or the practice takes over)."""
     target = t.ctx.target or (t.ctx.found[0] if t.ctx.found else None)
     if not done.ok or target is None:
-        t.transfer(replies.TRANSFER_ERROR)
+        t.transfer(replies.TRANSFER_ERROR, TransferReason.BOOKING_ERROR)
         return
     t.emit(BookingCancelled(target.slot.start))
     t.say(replies.CANCELLED.format(slot=labels.full_label(t.local(target.slot.start))))

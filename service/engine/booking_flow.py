@@ -15,7 +15,7 @@ from dataclasses import replace
 from service.engine import knowledge, nlu, replies
 from service.engine.model import Preference
 from service.engine.nlu.extract import Extraction
-from service.engine.states import Field, State
+from service.engine.states import Field, MissField, MissReason, State, TransferReason
 from service.engine.turn import Turn
 
 S = State
@@ -95,8 +95,10 @@ def start(t: Turn, x: Extraction, interrupted: bool) -> None:
     else:
         t.set_ctx(t.ctx.with_fail("intent"))
         if t.ctx.failed("intent") >= MENU_RETRIES:
+            t.miss(MissField.INTENT, fallback=S.INTENT_ROUTER)
             t.menu()
         else:
+            t.miss(MissField.INTENT)
             t.say(replies.START_HELP)
 
 
@@ -120,9 +122,10 @@ def qualif_name(t: Turn, x: Extraction, interrupted: bool) -> None:
             t.say(replies.ASK_NAME_AGAIN)
         return
     if x.name_issue in ("refused", "question"):
-        t.fail(Field.NAME, replies.NAME_NEEDED)
+        t.fail(Field.NAME, replies.NAME_NEEDED, MissReason.REFUSED)
     elif x.name_issue == "first_only" and (t.ctx.first_name or t.ctx.patient_first):
-        t.fail(Field.NAME, name_question(t))  # the same first name again: its last name, please
+        # The same first name again: its last name, please.
+        t.fail(Field.NAME, name_question(t), MissReason.FIRST_NAME_ONLY)
     else:
         t.fail(Field.NAME)
 
@@ -135,6 +138,7 @@ def qualif_pref(t: Turn, x: Extraction, interrupted: bool) -> None:
         advance(t)
         return
     t.set_ctx(t.ctx.with_fail("preference"))
+    t.miss(MissField.PREFERENCE)
     if t.ctx.failed("preference") <= PREF_RETRIES:
         t.say(replies.ASK_PREF_AGAIN)
         return
@@ -145,8 +149,9 @@ def qualif_pref(t: Turn, x: Extraction, interrupted: bool) -> None:
 def other_slots(t: Turn, x: Extraction) -> None:
     """The caller turned the proposed slots down: three others (with any new preference)."""
     _learn(t, x)
-    if not t.propose(t.ctx.preference or Preference(), replies.SLOTS_INTRO_OTHER, exclude_current=True):
-        t.transfer(replies.TRANSFER_NO_SLOT)
+    pref = t.ctx.preference or Preference()
+    if not t.propose(pref, replies.SLOTS_INTRO_OTHER, exclude_current=True):
+        t.no_slot(pref)
 
 
 def wait_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
@@ -182,10 +187,12 @@ def wait_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
         t.resume()
         return
     if x.yes_no == "yes" and t.ctx.failed("which") == 0:
+        t.miss(MissField.SLOT_CHOICE, MissReason.AMBIGUOUS)
         t.set_ctx(t.ctx.with_fail("which"))
         t.say(replies.ASK_WHICH_SLOT)
         return
     if t.ctx.failed("confirm") < t.limits.confirm_retry_max:
+        t.miss(MissField.SLOT_CHOICE)
         t.set_ctx(t.ctx.with_fail("confirm"))
         t.say(replies.CONFIRM_RETRY.format(slots=replies.ASK_WHICH_SLOT))
         return
@@ -220,10 +227,12 @@ def intent_router(t: Turn, x: Extraction, interrupted: bool, enter_identify: Cal
     elif choice == "question":
         t.say(replies.MENU_QUESTION)
     elif choice == "human":
-        t.transfer(replies.pick(replies.TRANSFER, t.nth()))
+        t.transfer(replies.pick(replies.TRANSFER, t.nth()), TransferReason.CALLER_ASKED)
     else:
         t.set_ctx(t.ctx.with_fail("menu"))
         if t.ctx.failed("menu") >= MENU_RETRIES:
-            t.transfer(replies.TRANSFER_AFTER_FAILURES)
+            t.miss(MissField.MENU, fallback=S.TRANSFERRED)
+            t.transfer(replies.TRANSFER_AFTER_FAILURES, TransferReason.RECOVERY_LIMIT)
         else:
+            t.miss(MissField.MENU)
             t.say(replies.MENU_SHORT)

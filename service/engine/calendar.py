@@ -4,8 +4,8 @@ Every constraint of the caller's :class:`Preference` holds for a proposed slot: 
 excluded dates and weekdays and the date bounds are checked once per day, before its slots
 are built; periods, bounds and windows per slot. A window fits a slot that starts at or
 after its start and ends at or before its end; a window starting at midnight
-(:data:`RELATIVE`, e.g. "dès l'ouverture" = 00:00–01:00) counts from the day's first
-opening instead. Slots are proposed so that they are real alternatives: at most one per
+(:data:`RELATIVE`, e.g. "dès l'ouverture" = 00:00–00:30, the first slot) counts from the
+day's first opening instead, and holds at least one slot. Slots are proposed so that they are real alternatives: at most one per
 half-day first, then others at least an hour apart, before falling back to whatever is
 left; "as soon as possible" proposes the earliest slot and the next ones an hour apart.
 
@@ -73,22 +73,27 @@ def day_fits(pref: Preference, day: date) -> bool:
     return not (pref.until_day is not None and day > pref.until_day)
 
 
-def _resolve(window: Window, opening: time | None) -> tuple[time | None, time | None]:
-    """The window's bounds on a day whose first opening is ``opening``."""
+def _resolve(window: Window, opening: time | None, length: int = 0) -> tuple[time | None, time | None]:
+    """The window's bounds on a day whose first opening is ``opening``; a relative window
+    holds at least one slot of ``length`` minutes ("dès l'ouverture": the first slot)."""
     if window.start != RELATIVE or opening is None:
         return window.start, window.end
     base = opening.hour * 60 + opening.minute
-    end = window.end.hour * 60 + window.end.minute if window.end is not None else None
+    end = max(window.end.hour * 60 + window.end.minute, length) if window.end is not None else None
     return opening, (None if end is None else time(min(23, (base + end) // 60), (base + end) % 60))
 
 
+def _minutes(start: time, end: time) -> int:
+    return (end.hour * 60 + end.minute) - (start.hour * 60 + start.minute)
+
+
 def _inside(window: Window, start: time, end: time, opening: time | None) -> bool:
-    lo, hi = _resolve(window, opening)
+    lo, hi = _resolve(window, opening, _minutes(start, end))
     return (lo is None or start >= lo) and (hi is None or end <= hi)
 
 
 def _overlaps(window: Window, start: time, end: time, opening: time | None) -> bool:
-    lo, hi = _resolve(window, opening)
+    lo, hi = _resolve(window, opening, _minutes(start, end))
     return (lo is None or end > lo) and (hi is None or start < hi)
 
 

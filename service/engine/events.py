@@ -9,7 +9,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.engine.states import BookingResult, Channel, Field, Outcome, State
+from service.engine.states import (
+    BookingResult,
+    Channel,
+    Field,
+    MissField,
+    MissReason,
+    Outcome,
+    Purpose,
+    State,
+    TransferReason,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +143,21 @@ class RecoveryLimitReached:
 
 
 @dataclass(frozen=True, slots=True)
+class NotUnderstood:
+    """The engine could not use what the caller said in ``state`` for ``field``: a re-ask, a
+    help or menu prompt, or (``fallback`` set) the recovery limit's transfer or menu.
+
+    ``turn`` is the caller turn's number, as stored with its text (the not-understood inbox
+    joins on it rather than copying the words)."""
+
+    state: State
+    field: MissField
+    reason: MissReason
+    turn: int
+    fallback: State | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class IntentOverridden:
     """A strong intent or a FAQ question pre-empted ``state``."""
 
@@ -164,6 +189,16 @@ class BookingCancelled:
 
 
 @dataclass(frozen=True, slots=True)
+class Transferred:
+    """The call is handed over to a human from ``state``, for ``reason``; ``preference`` is
+    the slot preference known then (what no slot matched, for ``no_slot``)."""
+
+    reason: TransferReason
+    state: State
+    preference: str
+
+
+@dataclass(frozen=True, slots=True)
 class ConversationEnded:
     """The conversation got its one outcome."""
 
@@ -172,6 +207,7 @@ class ConversationEnded:
     state: State
     turns: int
     reason: str | None = None
+    purpose: Purpose = Purpose.UNDECLARED
 
 
 Event = (
@@ -188,9 +224,11 @@ Event = (
     | SessionExpired
     | RecoveryStepped
     | RecoveryLimitReached
+    | NotUnderstood
     | IntentOverridden
     | FillerDetected
     | FaqAnswered
     | BookingCancelled
+    | Transferred
     | ConversationEnded
 )

@@ -8,7 +8,7 @@ from datetime import date, datetime, time
 from typing import Any, Literal
 
 from service.engine.events import Event
-from service.engine.states import BookingResult, Channel, Field, Outcome, State
+from service.engine.states import BookingResult, Channel, Field, Outcome, Purpose, State
 
 
 class RdvError(Exception):
@@ -138,6 +138,8 @@ class Context:
     # Cancel / move: what the caller said of the appointment, and the one it designates.
     lookup: Lookup | None = None
     target: BookingRef | None = None
+    # What the conversation is for, as shown so far (states entered, FAQ answered).
+    purpose: Purpose = Purpose.UNDECLARED
 
     @property
     def full_name(self) -> str:
@@ -186,6 +188,8 @@ class Conversation:
     vapi_call_id: str | None = None
     caller_phone: str | None = None
     epoch: int = 0
+    # Test traffic (``rdv probe``, ``rdv simulate``): kept out of every business number.
+    synthetic: bool = False
 
     @property
     def ended(self) -> bool:
@@ -201,6 +205,7 @@ class Conversation:
         caller_phone: str | None = None,
         vapi_call_id: str | None = None,
         epoch: int = 0,
+        synthetic: bool = False,
     ) -> Conversation:
         """A conversation that has not heard the caller yet."""
         return Conversation(
@@ -214,6 +219,7 @@ class Conversation:
             caller_phone=caller_phone,
             vapi_call_id=vapi_call_id,
             epoch=epoch,
+            synthetic=synthetic,
         )
 
 

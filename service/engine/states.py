@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from enum import StrEnum
 
 
@@ -62,12 +63,46 @@ class Field(StrEnum):
     PHONE = "phone"
 
 
+class MissField(StrEnum):
+    """What the engine asked for and could not use (the not-understood inbox's fields)."""
+
+    INTENT = "intent"
+    NAME = "name"
+    PREFERENCE = "preference"
+    SLOT_CHOICE = "slot_choice"
+    PHONE = "phone"
+    MENU = "menu"
+    YES_NO = "yes_no"
+
+
+class MissReason(StrEnum):
+    """Why a caller turn could not be used."""
+
+    NOTHING_FOUND = "nothing_found"  # nothing of what was asked was heard
+    REFUSED = "refused"  # the caller declined, or asked why, after the explanation
+    FIRST_NAME_ONLY = "first_name_only"  # a first name again, the last name still missing
+    AMBIGUOUS = "ambiguous"  # a bare "oui" while three slots are proposed
+
+
 class BookingResult(StrEnum):
     """What the store answered to a booking attempt."""
 
     SUCCESS = "success"
     SLOT_TAKEN = "slot_taken"
     ERROR = "error"
+
+
+class TransferReason(StrEnum):
+    """Why a conversation was handed over to a human (the ``reason`` label of transfers)."""
+
+    CALLER_ASKED = "caller_asked"
+    RECOVERY_LIMIT = "recovery_limit"
+    NO_SLOT = "no_slot"
+    SLOT_TAKEN = "slot_taken"
+    BOOKING_ERROR = "booking_error"
+    STORE_UNAVAILABLE = "store_unavailable"
+    ANTI_LOOP = "anti_loop"
+    NOT_VERIFIED = "not_verified"
 
 
 class OverrideIntent(StrEnum):
@@ -84,3 +119,46 @@ TERMINAL_OUTCOME: dict[State, Outcome] = {
     State.CANCELLED: Outcome.CANCELLED,
     State.TRANSFERRED: Outcome.TRANSFERRED,
 }
+
+
+class Purpose(StrEnum):
+    """What a conversation was for, as far as it went: the population of each business rate."""
+
+    BOOK = "book"
+    MOVE = "move"
+    CANCEL = "cancel"
+    INFORMATION = "information"  # only practical questions (FAQ) were answered
+    UNDECLARED = "undeclared"  # ended before saying what it wanted (greeting, a human at once)
+
+
+# The states that show a purpose; the strongest purpose seen wins (a move goes through the
+# booking states, a cancellation that turns into a new booking is a booking).
+STATE_PURPOSE: dict[State, Purpose] = {
+    State.MODIFY_IDENTIFY: Purpose.MOVE,
+    State.MODIFY_CONFIRM: Purpose.MOVE,
+    State.QUALIF_NAME: Purpose.BOOK,
+    State.QUALIF_PREF: Purpose.BOOK,
+    State.WAIT_CONFIRM: Purpose.BOOK,
+    State.QUALIF_PHONE: Purpose.BOOK,
+    State.CONFIRMED: Purpose.BOOK,
+    State.CANCEL_IDENTIFY: Purpose.CANCEL,
+    State.CANCEL_CONFIRM: Purpose.CANCEL,
+}
+PURPOSE_STRENGTH: tuple[Purpose, ...] = (
+    Purpose.UNDECLARED, Purpose.INFORMATION, Purpose.CANCEL, Purpose.BOOK, Purpose.MOVE,
+)
+
+
+def stronger(a: Purpose, b: Purpose) -> Purpose:
+    """The stronger of two purposes (see :data:`PURPOSE_STRENGTH`)."""
+    return a if PURPOSE_STRENGTH.index(a) >= PURPOSE_STRENGTH.index(b) else b
+
+
+def purpose_of(states: Iterable[str], faq_answered: bool) -> Purpose:
+    """The purpose shown by the states a conversation visited and whether a FAQ was answered."""
+    found = Purpose.INFORMATION if faq_answered else Purpose.UNDECLARED
+    for state in states:
+        shown = STATE_PURPOSE.get(State(state)) if state in State.__members__ else None
+        if shown is not None:
+            found = stronger(found, shown)
+    return found

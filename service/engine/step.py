@@ -51,7 +51,9 @@ from service.engine.states import (
     Field,
     Outcome,
     OverrideIntent,
+    Purpose,
     State,
+    TransferReason,
 )
 from service.engine.turn import Turn
 from service.engine.understand import understand
@@ -162,7 +164,7 @@ def _caller_said(t: Turn, said: CallerSaid) -> None:
         if hits == 0 and state is not S.INTENT_ROUTER:
             t.menu()
         else:
-            t.transfer(replies.TRANSFER_AFTER_FAILURES)
+            t.transfer(replies.TRANSFER_AFTER_FAILURES, TransferReason.ANTI_LOOP)
         return
 
     x = understand(text, state, t.local(t.now), _refs(t), t.practice)
@@ -197,7 +199,7 @@ def _caller_said(t: Turn, said: CallerSaid) -> None:
         if state not in (S.START, S.INTENT_ROUTER):
             t.emit(IntentOverridden(state, STRONG[intent].value, to))
         if to is S.TRANSFERRED:
-            t.transfer(replies.pick(replies.TRANSFER, t.nth()))
+            t.transfer(replies.pick(replies.TRANSFER, t.nth()), TransferReason.CALLER_ASKED)
         else:
             _enter_identify(t, to, x)
         return
@@ -207,6 +209,7 @@ def _caller_said(t: Turn, said: CallerSaid) -> None:
         if state is not S.START:
             t.emit(IntentOverridden(state, OverrideIntent.FAQ.value, state))
         t.emit(FaqAnswered(topic, state))
+        t.show_purpose(Purpose.INFORMATION)
         t.say(t.practice.faq.get(topic, replies.FAQ_UNKNOWN))
         t.resume()
         return
@@ -232,10 +235,10 @@ def _booking_done(t: Turn, done: BookingDone) -> None:
         t.directive = "end"
         return
     if done.result is BookingResult.ERROR:
-        t.transfer(replies.TRANSFER_ERROR)
+        t.transfer(replies.TRANSFER_ERROR, TransferReason.BOOKING_ERROR)
         return
     if retry >= t.limits.booking_retry_max:
-        t.transfer(replies.TRANSFER_NO_SLOT)
+        t.transfer(replies.TRANSFER_NO_SLOT, TransferReason.SLOT_TAKEN)
         return
     pref = t.ctx.preference or Preference()
     t.set_ctx(replace(t.ctx, booking_retries=retry + 1, excluded=(*t.ctx.excluded, slot.start)))

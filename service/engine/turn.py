@@ -12,10 +12,12 @@ from service.engine.events import (
     ConversationEnded,
     Event,
     Interrupted,
+    NotUnderstood,
     RecoveryLimitReached,
     RecoveryStepped,
     SlotsSent,
     StateChanged,
+    Transferred,
 )
 from service.engine.model import (
     Action,
@@ -30,7 +32,20 @@ from service.engine.model import (
 )
 from service.engine.nlu import SlotRef
 from service.engine.practice import Practice
-from service.engine.states import TERMINAL, TERMINAL_OUTCOME, Channel, Field, Outcome, State
+from service.engine.states import (
+    STATE_PURPOSE,
+    TERMINAL,
+    TERMINAL_OUTCOME,
+    Channel,
+    Field,
+    MissField,
+    MissReason,
+    Outcome,
+    Purpose,
+    State,
+    TransferReason,
+    stronger,
+)
 from service.engine.table import allowed
 
 S = State
@@ -86,6 +101,7 @@ class Turn:
             raise EngineInvariantError(f"transition {current} → {to} is not in the table")
         self.emit(StateChanged(current, to, self.now))
         self.conv = replace(self.conv, state=to, state_entered_at=self.now)
+        self.show_purpose(STATE_PURPOSE.get(to))
         if to in TERMINAL:
             self.end(TERMINAL_OUTCOME[to])
         if to is S.TRANSFERRED:
@@ -96,9 +112,17 @@ class Turn:
         if self.conv.outcome is not None:
             return
         self.conv = replace(self.conv, outcome=outcome)
+        self.show_purpose(STATE_PURPOSE.get(self.conv.state))
         self.emit(
-            ConversationEnded(self.conv.channel, outcome, self.conv.state, self.conv.turn_count, reason)
+            ConversationEnded(
+                self.conv.channel, outcome, self.conv.state, self.conv.turn_count, reason, self.ctx.purpose
+            )
         )
+
+    def show_purpose(self, shown: Purpose | None) -> None:
+        """Note what the conversation is for (the strongest purpose shown so far wins)."""
+        if shown is not None and stronger(self.ctx.purpose, shown) is not self.ctx.purpose:
+            self.set_ctx(replace(self.ctx, purpose=shown))
 
     def local(self, moment: datetime) -> datetime:
         """``moment`` in the practice's time zone."""
@@ -141,9 +165,12 @@ class Turn:
         )
 
     # -- shared behaviours ---------------------------------------------------------
-    def transfer(self, text: str) -> None:
-        """Say ``text`` and hand the call over to the practice."""
+    def transfer(self, text: str, reason: TransferReason, pref: Preference | None = None) -> None:
+        """Say ``text`` and hand the call over to the practice, reporting ``reason`` (and the
+        preference in force: ``pref``, else the conversation's)."""
         self.say(text)
+        pref = pref or self.ctx.preference or Preference()
+        self.emit(Transferred(reason, self.conv.state, pref.label()))
         self.go(S.TRANSFERRED)
 
     def menu(self) -> None:
@@ -152,7 +179,11 @@ class Turn:
         self.say(replies.MENU)
         self.go(S.INTENT_ROUTER)
 
-    def fail(self, fld: Field, text: str | None = None) -> None:
+    def miss(self, fld: MissField, reason: MissReason = MissReason.NOTHING_FOUND, fallback: State | None = None) -> None:
+        """Report that this caller turn could not be used for ``fld`` (the not-understood inbox)."""
+        self.emit(NotUnderstood(self.conv.state, fld, reason, self.conv.turn_count, fallback))
+
+    def fail(self, fld: Field, text: str | None = None, reason: MissReason = MissReason.NOTHING_FOUND) -> None:
         """Count a failure of ``fld``: clarify (with ``text`` when given), or at the limit fall
         back (transfer or menu)."""
         key = fld.value
@@ -161,13 +192,15 @@ class Turn:
         limit = self.limits.recovery_limits.get(fld, 2)
         if attempts >= limit:
             to = self.limits.recovery_fallback
+            self.miss(MissField(fld.value), reason, to)
             self.emit(RecoveryLimitReached(fld, attempts, to))
             self.set_ctx(self.ctx.without_fail(key))
             if to is S.INTENT_ROUTER:
                 self.menu()
             else:
-                self.transfer(replies.TRANSFER_AFTER_FAILURES)
+                self.transfer(replies.TRANSFER_AFTER_FAILURES, TransferReason.RECOVERY_LIMIT)
             return
+        self.miss(MissField(fld.value), reason)
         self.emit(RecoveryStepped(fld, attempts))
         self.say(text or replies.pick(replies.CLARIFY[fld], attempts - 1))
 
@@ -219,7 +252,11 @@ class Turn:
         if self.propose(pref, intro, exclude_current=exclude_current, lead=lead):
             self.go(S.WAIT_CONFIRM)
         else:
-            self.transfer(replies.TRANSFER_NO_SLOT)
+            self.no_slot(pref)
+
+    def no_slot(self, pref: Preference) -> None:
+        """Nothing free matches ``pref`` in the horizon: hand over, naming the cause."""
+        self.transfer(replies.TRANSFER_NO_SLOT, TransferReason.NO_SLOT, pref)
 
     def book(self, idx: int) -> None:
         """Ask the shell to book proposed slot ``idx`` (replacing the appointment being moved)."""

@@ -33,7 +33,7 @@ from telemetry import Telemetry, names
 def extra_routes() -> list[BaseRoute]:
     """Routes of the adapters and operator answers, each module owning its own."""
     found: list[BaseRoute] = []
-    for module in ("service.vapi.routes", "service.http.operator"):
+    for module in ("service.vapi.routes", "service.http.operator", "service.http.understanding"):
         try:
             mod = __import__(module, fromlist=["ROUTES"])
         except ModuleNotFoundError as exc:

@@ -24,6 +24,20 @@ STATES = [
 ]
 
 
+# The operator token when RDV_OPERATOR_TOKEN is set; no credential otherwise.
+OPERATOR_SECURITY: list[dict[str, list[str]]] = [{"operatorToken": []}, {}]
+DOCS = {
+    "service": "rdv",
+    "what": "conversation engine of a French appointment-booking phone assistant",
+    "openapi": "/openapi.json",
+    "health": "/healthz",
+    "readiness": "/readyz",
+    "metrics": "/metrics",
+    "console": "/console",
+    "readme": "README.md of the rdv repository (configuration, telemetry, Railway, command line)",
+}
+
+
 def _errors(*codes: int) -> dict[str, Any]:
     return {
         str(code): {
@@ -71,6 +85,13 @@ def document() -> dict[str, Any]:
             "description": "Conversation engine of a French appointment-booking phone assistant.",
         },
         "paths": {
+            "/": {
+                "get": {
+                    "summary": "Where the documentation and the endpoints are",
+                    "operationId": "index",
+                    "responses": {"200": {"description": "links", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                }
+            },
             "/api/conversations": {
                 "post": {
                     "summary": "A new server-issued (unguessable) text conversation id",
@@ -110,6 +131,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Timeline of one conversation",
                     "operationId": "getConversation",
+                    "security": OPERATOR_SECURITY,
                     "parameters": [conv_id],
                     "responses": {
                         "200": {"description": "the timeline", "content": {"application/json": {"schema": {"type": "object"}}}},
@@ -121,6 +143,7 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "The manual's booking stats and target table over a window",
                     "operationId": "getBookingStats",
+                    "security": OPERATOR_SECURITY,
                     "parameters": [window],
                     "responses": {
                         "200": {"description": "the stats", "content": {"application/json": {"schema": {"type": "object"}}}},
@@ -132,10 +155,32 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "The manual's checklist: where calls stop and the dominant failure pattern",
                     "operationId": "getDiagnosis",
+                    "security": OPERATOR_SECURITY,
                     "parameters": [window, limit],
                     "responses": {
                         "200": {"description": "the diagnosis", "content": {"application/json": {"schema": {"type": "object"}}}},
                         **_errors(401, 422, 503),
+                    },
+                }
+            },
+            "/api/understanding/misses": {
+                "get": {
+                    "summary": "The not-understood inbox: caller turns the engine could not use, by state and field",
+                    "operationId": "getUnderstandingMisses",
+                    "parameters": [
+                        {"name": name, "in": "query", "required": False, "description": text, "schema": {"type": "string"}}
+                        for name, text in (
+                            ("since", "window start: ISO time with zone or a look-back like 24h, 7d (default 24h)"),
+                            ("until", "window end: ISO time with zone (default now)"),
+                            ("state", "only misses in this state"),
+                            ("field", ("only misses of this field (intent, name, preference, slot_choice, phone, menu, "
+                                      "yes_no)")),
+                            ("pii", "true: utterances unmasked (operator token required)"),
+                        )
+                    ],
+                    "responses": {
+                        "200": {"description": "the inbox", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        **_errors(401, 403, 422, 503),
                     },
                 }
             },
@@ -210,6 +255,10 @@ def document() -> dict[str, Any]:
         "components": {
             "securitySchemes": {
                 "vapiLlmKey": {"type": "http", "scheme": "bearer", "description": "RDV_VAPI_LLM_KEY"},
+                "operatorToken": {
+                    "type": "http", "scheme": "bearer",
+                    "description": "RDV_OPERATOR_TOKEN: required by the operator routes when it is set",
+                },
                 "vapiSecret": {"type": "apiKey", "in": "header", "name": "X-Vapi-Secret"},
                 "textApiKey": {"type": "http", "scheme": "bearer", "description": "RDV_TEXT_API_KEY"},
             },
@@ -320,4 +369,12 @@ async def openapi(request: Request) -> Response:
     return JSONResponse(document())
 
 
-ROUTES = [Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False)]
+async def index(request: Request) -> Response:
+    """``GET /``: where the documentation and the service's endpoints are."""
+    return JSONResponse({**DOCS, "version": __version__})
+
+
+ROUTES = [
+    Route("/openapi.json", openapi, methods=["GET"], include_in_schema=False),
+    Route("/", index, methods=["GET"]),
+]

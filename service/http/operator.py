@@ -8,7 +8,7 @@ Both are protected by the operator token when one is configured.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -16,6 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from service import stats
+from service.engine import calendar
+from service.engine.model import Preference
 from service.http.common import ApiError, Services, operator_access, services
 
 DEFAULT_LIMIT = 100
@@ -78,14 +80,26 @@ async def window_facts(svc: Services, since: datetime) -> list[stats.CallFacts]:
     return stats.facts_from_store(rows, events)
 
 
+async def calendar_fill(svc: Services, now: datetime) -> dict[str, Any]:
+    """The bookable slots from now to the horizon and how many are booked (what ``rdv simulate``
+    reads before filling any of it)."""
+    practice = svc.practice
+    end = now + timedelta(days=practice.horizon_days + 1)
+    taken = await svc.turns.guard(svc.store.taken_slots(now, end), scan_timeout(svc))
+    slots = [s.start for s in calendar.candidates(practice, Preference(), now, frozenset())]
+    booked = sum(1 for start in slots if start in taken)
+    return {"slots": len(slots), "booked": booked, "booked_share": round(booked / len(slots), 4) if slots else 0.0}
+
+
 async def stats_bookings(request: Request) -> Response:
-    """``GET /api/stats/bookings?window=24h``: the seed's §5.5 numbers and §5.7 targets."""
+    """``GET /api/stats/bookings?window=24h``: the seed's §5.5 numbers and §5.7 targets, and how
+    full the calendar is."""
     svc = services(request)
     operator_access(request)
     window = window_of(request)
     until = svc.clock.now()
     facts = await window_facts(svc, window.since(until))
-    return JSONResponse(stats.bookings(facts, window, until))
+    return JSONResponse({**stats.bookings(facts, window, until), "calendar": await calendar_fill(svc, until)})
 
 
 async def diagnose(request: Request) -> Response:

@@ -78,6 +78,7 @@ from telemetry.observer import TurnScope
 
 T = TypeVar("T")
 SAVE_ATTEMPTS = 3
+PURGE_EVERY = timedelta(hours=1)
 # Vapi's user-interrupted message marks the conversation (in its stored meta, so any replica
 # sees it); the next turn within this many seconds is treated as a barge-in.
 BARGE_IN_KEY = "barge_in_at"
@@ -280,6 +281,7 @@ class Turns:
         self.store = store
         self.calendar: Calendar = calendar or BuiltinCalendar()
         self.telemetry = telemetry
+        self._purged_at: datetime | None = None
         self.practice = practice
         self.settings = settings
         self.clock = clock
@@ -305,12 +307,12 @@ class Turns:
                 return await awaitable
             return await _within(awaitable, timeout or self.timeout)
         except TimeoutError:
+            self.telemetry.store_unavailable()
             raise StoreUnavailableError("the store did not answer in time") from None
         except (ConcurrentTurnError, DuplicateTurnError, SlotTakenError, BookingGoneError):
             raise
-        except StoreError as exc:
-            raise StoreUnavailableError(str(exc)) from exc
-        except OSError as exc:
+        except (StoreError, OSError) as exc:
+            self.telemetry.store_unavailable()
             raise StoreUnavailableError(str(exc)) from exc
 
     async def _store(self, awaitable: Awaitable[T]) -> T:
@@ -442,6 +444,7 @@ class Turns:
             conv = Conversation.new(
                 req.conv_id, req.channel, now,
                 caller_phone=req.caller_phone, vapi_call_id=req.vapi_call_id,
+                synthetic=names.is_synthetic(req.conv_id),
             )
             version: int | None = None
             meta: dict[str, Any] = {}
@@ -609,12 +612,23 @@ class Turns:
                 continue
         return None
 
+    async def purge(self, now: datetime) -> int:
+        """Purge conversations older than RDV_RETENTION_DAYS (anonymous counts kept); at most once
+        an hour per process; how many were purged."""
+        if self._purged_at is not None and now - self._purged_at < PURGE_EVERY:
+            return 0
+        self._purged_at = now
+        cutoff = now - timedelta(days=self.settings.retention_days)
+        return await self.guard(self.store.purge_before(cutoff), self.timeout * 10)
+
     async def reap(self, holder: str) -> int:
-        """Close conversations idle past their TTL (one replica at a time); returns how many."""
+        """Close conversations idle past their TTL (one replica at a time); returns how many.
+        The replica that reaps also purges what is past the retention period."""
         now = self.clock.now()
         interval = timedelta(seconds=self.settings.reaper_interval_seconds)
         if not await self._store(self.store.try_lock("reaper", holder, now + interval * 2, now)):
             return 0
+        await self.purge(now)
         closed = 0
         for channel in Channel:
             idle_before = now - timedelta(minutes=self.limits(channel).session_ttl_minutes)

@@ -144,6 +144,23 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise :class:`StoreError` when the store cannot answer."""
 
+    async def schema_version(self) -> int:
+        """The last schema step applied (``rdv migrate`` reports it)."""
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Delete ended conversations last seen before ``cutoff`` (their turns, events and Vapi
+        reports) and bookings whose slot ended before it, after adding each conversation to the
+        anonymous ``daily_counts`` (day, channel, outcome, synthetic); how many were purged."""
+
+    async def daily_counts(self) -> list[tuple[str, str, str, bool, int]]:
+        """The anonymous counts of purged conversations: (day, channel, outcome, synthetic, n)."""
+
+    async def forget_caller(self, phone: str) -> tuple[int, int]:
+        """Erase what identifies the caller ``phone`` (E.164): the number and the names in their
+        conversations (caller id or number given), the words of their turns, Vapi's reports,
+        and the name and number on their bookings (the slots stay taken). States, outcomes and
+        events stay, so counts do not change. Returns (conversations, bookings) touched."""
+
     async def load(self, conv_id: str) -> StoredConversation | None:
         """The conversation with this id, or None."""
 
@@ -215,7 +232,7 @@ class Store(Protocol):
 
     async def conversations_seen_since(self, since: datetime) -> list[dict[str, Any]]:
         """Rows (conv_id, channel, state, outcome, turn_count, created_at, last_seen_at,
-        ended_reason) of conversations whose ``last_seen_at`` >= ``since``."""
+        ended_reason, synthetic) of conversations whose ``last_seen_at`` >= ``since``."""
 
     async def events_since(self, since: datetime, kinds: tuple[str, ...]) -> list[EventRecord]:
         """Events of these kinds at or after ``since``, oldest first."""

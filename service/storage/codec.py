@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time
 from typing import Any
 
 from service.engine.model import BookingRef, Context, Conversation, Lookup, Preference, Slot, Window
-from service.engine.states import Channel, Outcome, State
+from service.engine.states import Channel, Outcome, Purpose, State
 from service.storage.base import BookingRow, EventRecord, TurnRecord, UnconfirmedBooking
 
 
@@ -148,6 +148,7 @@ def context_to_json(ctx: Context) -> str:
         "relation": ctx.relation,
         "lookup": lookup_to_json(ctx.lookup),
         "target": _ref_json(ctx.target),
+        "purpose": None if ctx.purpose is Purpose.UNDECLARED else ctx.purpose.value,
     }
     data.update({k: v for k, v in optional.items() if v is not None})
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
@@ -178,13 +179,19 @@ def context_from_json(raw: str | None) -> Context:
         patient_last=data.get("patient_last"),
         relation=data.get("relation"),
         lookup=lookup_from_json(data.get("lookup")),
+        purpose=Purpose(data.get("purpose") or Purpose.UNDECLARED.value),
         target=_ref(data.get("target")),
     )
 
 
+# What ``rdv forget`` leaves in place of a caller's words and names; the events that carry a name.
+FORGOTTEN = "[effacé]"
+FORGOTTEN_CONTEXT = "{}"
+NAMED_EVENTS = ("AppointmentConfirmed",)
+
 COLUMNS = (
     "conv_id", "channel", "state", "turn_count", "created_at", "last_seen_at", "state_entered_at",
-    "outcome", "vapi_call_id", "caller_phone", "epoch", "context",
+    "outcome", "vapi_call_id", "caller_phone", "epoch", "context", "synthetic",
 )
 
 
@@ -208,6 +215,7 @@ def conversation_to_row(conv: Conversation) -> dict[str, Any]:
         "caller_phone": conv.caller_phone,
         "epoch": conv.epoch,
         "context": context_to_json(conv.context),
+        "synthetic": conv.synthetic,
     }
 
 
@@ -230,6 +238,7 @@ def conversation_from_row(row: dict[str, Any]) -> Conversation:
         vapi_call_id=row["vapi_call_id"],
         caller_phone=row["caller_phone"],
         epoch=int(row["epoch"]),
+        synthetic=bool(row.get("synthetic", False)),
     )
 
 

@@ -87,6 +87,21 @@ SQLITE_STEPS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX seen_signatures_at ON seen_signatures (seen_at)",
         "CREATE TABLE readiness (instance TEXT PRIMARY KEY, at TEXT NOT NULL)",
     ),
+    # 4: test traffic (rdv probe, rdv simulate), kept out of business numbers.
+    (
+        "ALTER TABLE conversations ADD COLUMN synthetic INTEGER NOT NULL DEFAULT 0",
+    ),
+    # 5: anonymous daily counts of conversations purged after RDV_RETENTION_DAYS.
+    (
+        """CREATE TABLE daily_counts (
+            day TEXT NOT NULL,
+            channel TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            synthetic INTEGER NOT NULL,
+            conversations INTEGER NOT NULL,
+            PRIMARY KEY (day, channel, outcome, synthetic)
+        )""",
+    ),
 )
 
 # PostgreSQL: the same tables and indexes as SQLite, with native types. Datetimes are
@@ -172,5 +187,20 @@ POSTGRES_STEPS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE seen_signatures (key TEXT PRIMARY KEY, seen_at TIMESTAMPTZ NOT NULL)",
         "CREATE INDEX seen_signatures_at ON seen_signatures (seen_at)",
         "CREATE TABLE readiness (instance TEXT PRIMARY KEY, at TIMESTAMPTZ NOT NULL)",
+    ),
+    # 4: test traffic (rdv probe, rdv simulate), kept out of business numbers.
+    (
+        "ALTER TABLE conversations ADD COLUMN synthetic BOOLEAN NOT NULL DEFAULT FALSE",
+    ),
+    # 5: anonymous daily counts of conversations purged after RDV_RETENTION_DAYS.
+    (
+        """CREATE TABLE daily_counts (
+            day DATE NOT NULL,
+            channel TEXT NOT NULL,
+            outcome TEXT NOT NULL,
+            synthetic BOOLEAN NOT NULL,
+            conversations INTEGER NOT NULL,
+            PRIMARY KEY (day, channel, outcome, synthetic)
+        )""",
     ),
 )

@@ -38,6 +38,9 @@ from service.storage.base import (
 )
 from service.storage.codec import (
     COLUMNS,
+    FORGOTTEN,
+    FORGOTTEN_CONTEXT,
+    NAMED_EVENTS,
     booking_row,
     conversation_from_row,
     conversation_to_row,
@@ -238,6 +241,61 @@ class PostgresStore:
         async with self._connection() as conn:
             await conn.fetchval("SELECT 1")
 
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Purge what is older than ``cutoff``, keeping anonymous counts (see :class:`Store`)."""
+        limit = _utc(cutoff)
+        old = "SELECT conv_id FROM conversations WHERE outcome IS NOT NULL AND last_seen_at < $1"
+        async with self._connection() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO daily_counts (day, channel, outcome, synthetic, conversations) "
+                "SELECT (last_seen_at AT TIME ZONE 'UTC')::date, channel, outcome, synthetic, count(*) "
+                "FROM conversations WHERE outcome IS NOT NULL AND last_seen_at < $1 GROUP BY 1, 2, 3, 4 "
+                "ON CONFLICT (day, channel, outcome, synthetic) DO UPDATE "
+                "SET conversations = daily_counts.conversations + excluded.conversations",
+                limit,
+            )
+            for table in ("turns", "events", "call_reports"):
+                await conn.execute(f"DELETE FROM {table} WHERE conv_id IN ({old})", limit)
+            await conn.execute("DELETE FROM bookings WHERE slot_end < $1", limit)
+            status = await conn.execute(
+                "DELETE FROM conversations WHERE outcome IS NOT NULL AND last_seen_at < $1", limit
+            )
+        return int(status.split()[-1])
+
+    async def daily_counts(self) -> list[tuple[str, str, str, bool, int]]:
+        """The anonymous counts of purged conversations, oldest day first."""
+        async with self._connection() as conn:
+            rows = await conn.fetch(
+                "SELECT day, channel, outcome, synthetic, conversations FROM daily_counts ORDER BY 1, 2, 3, 4"
+            )
+        return [(r["day"].isoformat(), r["channel"], r["outcome"], bool(r["synthetic"]), int(r["conversations"]))
+                for r in rows]
+
+    async def forget_caller(self, phone: str) -> tuple[int, int]:
+        """Erase a caller's personal data (see :class:`Store`); (conversations, bookings)."""
+        like = f'%"phone":{json.dumps(phone, ensure_ascii=False)}%'
+        async with self._connection() as conn, conn.transaction():
+            ids = [r["conv_id"] for r in await conn.fetch(
+                "SELECT conv_id FROM conversations WHERE caller_phone = $1 OR context LIKE $2", phone, like
+            )]
+            if ids:
+                await conn.execute("UPDATE conversations SET caller_phone = NULL, context = $1 WHERE conv_id = ANY($2::text[])",
+                                   FORGOTTEN_CONTEXT, ids)
+                await conn.execute("UPDATE turns SET text = $1, reply = $1 WHERE conv_id = ANY($2::text[])", FORGOTTEN, ids)
+                await conn.execute("UPDATE events SET data = '{}' WHERE kind = ANY($1::text[]) AND conv_id = ANY($2::text[])",
+                                   list(NAMED_EVENTS), ids)
+                await conn.execute("DELETE FROM call_reports WHERE conv_id = ANY($1::text[])", ids)
+            status = await conn.execute(
+                "UPDATE bookings SET name = $1, phone = NULL WHERE phone = $2 OR conv_id = ANY($3::text[])",
+                FORGOTTEN, phone, ids,
+            )
+        return len(ids), int(status.split()[-1])
+
+    async def schema_version(self) -> int:
+        """The last schema step applied."""
+        async with self._connection() as conn:
+            return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
+
     # -- conversations and turns ------------------------------------------------------
     async def load(self, conv_id: str) -> StoredConversation | None:
         """The conversation with this id, or None."""
@@ -408,7 +466,7 @@ class PostgresStore:
         """How many conversations have no outcome yet, per channel."""
         async with self._connection() as conn:
             rows = await conn.fetch(
-                "SELECT channel, count(*) AS n FROM conversations WHERE outcome IS NULL GROUP BY channel"
+                "SELECT channel, count(*) AS n FROM conversations WHERE outcome IS NULL AND NOT synthetic GROUP BY channel"
             )
         return {str(r["channel"]): int(r["n"]) for r in rows}
 
@@ -455,7 +513,7 @@ class PostgresStore:
         """Summary rows of conversations last seen at or after ``since``."""
         async with self._connection() as conn:
             rows = await conn.fetch(
-                "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason "
+                "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason, synthetic "
                 "FROM conversations WHERE last_seen_at >= $1",
                 _utc(since),
             )

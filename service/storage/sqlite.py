@@ -45,6 +45,9 @@ from service.storage.base import (
 )
 from service.storage.codec import (
     COLUMNS,
+    FORGOTTEN,
+    FORGOTTEN_CONTEXT,
+    NAMED_EVENTS,
     booking_row,
     conversation_from_row,
     conversation_to_row,
@@ -216,6 +219,72 @@ class SqliteStore:
     async def ping(self) -> None:
         """Raise StoreError when the file cannot be read."""
         await self._run(lambda: self.conn.execute("SELECT 1").fetchone())
+
+    async def purge_before(self, cutoff: datetime) -> int:
+        """Purge what is older than ``cutoff``, keeping anonymous counts (see :class:`Store`)."""
+        limit = utc_text(cutoff)
+
+        def run() -> int:
+            with self._transaction() as conn:
+                old = "SELECT conv_id FROM conversations WHERE outcome IS NOT NULL AND last_seen_at < ?"
+                conn.execute(
+                    "INSERT INTO daily_counts (day, channel, outcome, synthetic, conversations) "
+                    "SELECT substr(last_seen_at, 1, 10), channel, outcome, synthetic, count(*) FROM conversations "
+                    "WHERE outcome IS NOT NULL AND last_seen_at < ? GROUP BY 1, 2, 3, 4 "
+                    "ON CONFLICT (day, channel, outcome, synthetic) DO UPDATE "
+                    "SET conversations = conversations + excluded.conversations",
+                    (limit,),
+                )
+                for table in ("turns", "events", "call_reports"):
+                    conn.execute(f"DELETE FROM {table} WHERE conv_id IN ({old})", (limit,))
+                conn.execute("DELETE FROM bookings WHERE slot_end < ?", (limit,))
+                return int(conn.execute(
+                    "DELETE FROM conversations WHERE outcome IS NOT NULL AND last_seen_at < ?", (limit,)
+                ).rowcount)
+
+        return await self._run(run)
+
+    async def daily_counts(self) -> list[tuple[str, str, str, bool, int]]:
+        """The anonymous counts of purged conversations, oldest day first."""
+
+        def run(conn: sqlite3.Connection) -> list[tuple[str, str, str, bool, int]]:
+            rows = conn.execute(
+                "SELECT day, channel, outcome, synthetic, conversations FROM daily_counts ORDER BY 1, 2, 3, 4"
+            ).fetchall()
+            return [(str(r[0]), str(r[1]), str(r[2]), bool(r[3]), int(r[4])) for r in rows]
+
+        return await self._read(run)
+
+    async def forget_caller(self, phone: str) -> tuple[int, int]:
+        """Erase a caller's personal data (see :class:`Store`); (conversations, bookings)."""
+        like = f'%"phone":{json.dumps(phone, ensure_ascii=False)}%'
+
+        def run() -> tuple[int, int]:
+            with self._transaction() as conn:
+                ids = [r[0] for r in conn.execute(
+                    "SELECT conv_id FROM conversations WHERE caller_phone = ? OR context LIKE ?", (phone, like)
+                )]
+                marks = ", ".join("?" for _ in ids)
+                if ids:
+                    conn.execute(f"UPDATE conversations SET caller_phone = NULL, context = ? WHERE conv_id IN ({marks})",
+                                 (FORGOTTEN_CONTEXT, *ids))
+                    conn.execute(f"UPDATE turns SET text = ?, reply = ? WHERE conv_id IN ({marks})",
+                                 (FORGOTTEN, FORGOTTEN, *ids))
+                    conn.execute(f"UPDATE events SET data = '{{}}' WHERE kind IN ({', '.join('?' for _ in NAMED_EVENTS)}) "
+                                 f"AND conv_id IN ({marks})", (*NAMED_EVENTS, *ids))
+                    conn.execute(f"DELETE FROM call_reports WHERE conv_id IN ({marks})", ids)
+                booked = conn.execute(
+                    f"UPDATE bookings SET name = ?, phone = NULL WHERE phone = ?{f' OR conv_id IN ({marks})' if ids else ''}",
+                    (FORGOTTEN, phone, *ids),
+                ).rowcount
+                return len(ids), booked
+
+        return await self._run(run)
+
+    async def schema_version(self) -> int:
+        """The last schema step applied."""
+        row = await self._run(lambda: self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone())
+        return int(row[0] or 0)
 
     # -- conversations and turns ------------------------------------------------------
     def _load(self, conv_id: str) -> StoredConversation | None:
@@ -483,7 +552,7 @@ class SqliteStore:
 
         def run(conn: sqlite3.Connection) -> dict[str, int]:
             rows = conn.execute(
-                "SELECT channel, count(*) FROM conversations WHERE outcome IS NULL GROUP BY channel"
+                "SELECT channel, count(*) FROM conversations WHERE outcome IS NULL AND synthetic = 0 GROUP BY channel"
             ).fetchall()
             return {str(r[0]): int(r[1]) for r in rows}
 
@@ -550,7 +619,7 @@ class SqliteStore:
 
         def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
             rows = conn.execute(
-                "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason "
+                "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason, synthetic "
                 "FROM conversations WHERE last_seen_at >= ?",
                 (utc_text(since),),
             ).fetchall()
@@ -559,6 +628,7 @@ class SqliteStore:
                 d = dict(r)
                 d["created_at"] = datetime.fromisoformat(d["created_at"])
                 d["last_seen_at"] = datetime.fromisoformat(d["last_seen_at"])
+                d["synthetic"] = bool(d["synthetic"])
                 out.append(d)
             return out
 

@@ -29,6 +29,7 @@ from service.config import Settings, load_settings
 from service.storage import SQLITE_FILE, open_store
 from service.storage.base import EventRecord
 from service.tools.transport import ToolError, check_url
+from telemetry import names as n
 
 DEFAULT_LIMIT = 20
 
@@ -72,7 +73,8 @@ async def from_store(settings: Settings, window: stats.Window, until: datetime, 
             events = await store.events_since(stats.events_since(rows, since), stats.EVENT_KINDS)
     finally:
         await store.close()
-    return stats.diagnose(stats.facts_from_store(rows, events), window, until, source="store", limit=limit)
+    where = f"SQLite {path.resolve()}" if path is not None else "PostgreSQL " + (settings.database_url or "").rsplit("@", 1)[-1]
+    return stats.diagnose(stats.facts_from_store(rows, events), window, until, source=f"store {where}", limit=limit)
 
 
 def from_logs(path: str, window: stats.Window | None, until: datetime, limit: int) -> dict[str, Any]:
@@ -86,6 +88,12 @@ def from_logs(path: str, window: stats.Window | None, until: datetime, limit: in
                 facts = stats.facts_from_log(lines, since)
     except OSError as exc:
         raise ToolError(f"--logs {path}: {exc.strerror or exc}") from None
+    if not facts:
+        print(
+            f"warning: {'standard input' if path == '-' else path} holds no rdv log line "
+            f"(looked for {n.LOG_FLOW}, {n.LOG_STATE_CHANGE}, {n.LOG_RDV_CONFIRMED}, … in text or JSON lines)",
+            file=sys.stderr,
+        )
     return stats.diagnose(facts, window, until if window else None, source=f"logs {path}", limit=limit)
 
 
@@ -128,8 +136,13 @@ def render(report: Mapping[str, Any]) -> str:
         f"rdv diagnose — {report['source']}, {scope}",
         "",
         (
-            f"Conversations {s['conversations']} · confirmed {s['confirmed']} ({s['conversion_rate']:g} %) · "
+            f"Conversations {s['conversations']} · confirmed {s['confirmed']} · "
             f"failed {s['failures']} · cancelled {s['cancelled']} · in progress {s['in_progress']}"
+        ),
+        (
+            f"Conversion {s['conversion_rate']:g} % of {s.get('booking_sessions', '?')} booking conversations "
+            f"(book, move, undeclared) · all sessions {s.get('conversion_rate_all_sessions', 0):g} % (manual §5.5) · "
+            f"cancellations {s.get('cancellations', 0)} · information calls {s.get('information_calls', 0)}"
         ),
         "",
         "Targets (seed §5.7)",
@@ -143,13 +156,14 @@ def render(report: Mapping[str, Any]) -> str:
     lines += [f"  {state:<16}{count:>5}" for state, count in report["final_states"].items()] or ["  (none)"]
     lines += ["", "Failure causes"]
     lines += [
-        f"  {cause:<20}{count:>5}  {stats.cause_label(stats.Cause(cause))}"
-        for cause, count in report["causes"].items()
+        f"  {p['pattern']:<20}{p['conversations']:>5}  {p['share']:>6g} %  {p['label']}"
+        + ("" if p.get("in_manual", True) else "  (not in the manual)")
+        for p in report.get("patterns", [])
     ] or ["  (none)"]
     lines.append("")
     dominant = report.get("dominant")
     if dominant is None:
-        lines.append("Dominant failure pattern: none of the seed's patterns in this window")
+        lines.append("Dominant failure pattern: no failed conversation in this window")
     else:
         lines += [
             f"Dominant failure pattern: {dominant['pattern']} — {dominant['label']}",
@@ -160,7 +174,7 @@ def render(report: Mapping[str, Any]) -> str:
             lines.append(
                 f"  Constant: {dominant['constant']} — default {dominant['default']}; try {dominant['suggestion']}"
             )
-        else:
+        elif dominant["suggestion"]:
             lines.append(f"  Setting:  {dominant['suggestion']}")
         lines.append(f"  Seed:     {dominant['seed']}")
     rows = report["conversations"]
@@ -209,6 +223,7 @@ def main(args: argparse.Namespace) -> int:
             window = stats.parse_window(args.window)
             token = args.token or os.environ.get("RDV_OPERATOR_TOKEN") or None
             report = asyncio.run(from_url(check_url(args.url), window.label, args.limit, token))
+            report["source"] = f"service {args.url}"
         elif args.logs:
             window_or_all = stats.parse_window(args.window) if args.window else None
             report = from_logs(args.logs, window_or_all, _until(args.until), args.limit)

@@ -127,7 +127,7 @@ async def probe(
 ) -> ProbeRun:
     """Book then cancel one appointment through ``transport``; the steps and their results."""
     run = ProbeRun(started=time.perf_counter())
-    book = transport.session(f"probe-{run_id}-book", phone)
+    book = transport.session(f"{names.SYNTHETIC_PREFIX}probe-{run_id}-book", phone)
     run.open_calls.append(book)
 
     async def greeting() -> str:
@@ -160,7 +160,7 @@ async def probe(
         run.open_calls.remove(book)
         return ""
 
-    cancel = transport.session(f"probe-{run_id}-cancel", phone)
+    cancel = transport.session(f"{names.SYNTHETIC_PREFIX}probe-{run_id}-cancel", phone)
 
     async def cancel_found() -> str:
         run.open_calls.append(cancel)
@@ -247,7 +247,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--llm-key", default=None, help="custom-LLM bearer key (default $RDV_VAPI_LLM_KEY)")
     p.add_argument("--secret", default=None, help="X-Vapi-Secret of server messages (default $RDV_VAPI_SECRET)")
     p.add_argument("--phone", default=None, help="caller number of the probe (default: a random +33 6 1… number)")
-    p.add_argument("--timeout", type=float, default=30.0, help="bound on the whole probe, in seconds")
+    p.add_argument("--timeout", type=float, default=30.0, help="bound on the whole probe, in seconds (default 30)")
     p.add_argument("--prometheus", action="store_true", help="print Prometheus text instead of a table")
     p.set_defaults(func=main)
 

@@ -1,7 +1,14 @@
 """``rdv simulate``: synthetic callers through a running service's Vapi interface (or text API).
 
 For demos and load: ``--calls`` calls of the ``--mix`` kinds, at most ``--concurrency`` at
-once, within ``--timeout`` seconds in all. Every call ends with Vapi's end-of-call report.
+once, within ``--timeout`` seconds in all; ``--rate`` starts calls at a fixed rate instead of
+as soon as a place is free, and ``--duration`` stops starting calls after that many seconds.
+Every call ends with Vapi's end-of-call report. The calls are test traffic (ids
+``synthetic-…``), kept out of the service's business numbers. At the end, the appointments the
+run booked are cancelled the way a caller cancels (``--keep-bookings`` keeps them); before
+starting, the service's calendar is read (``GET /api/stats/bookings``, operator token if set)
+and the run stops starting calls once its bookings would take the calendar past
+``--max-calendar-share`` (0.5 by default; a calendar already past it is refused).
 Progress goes to stderr; a summary (outcomes, bookings, errors, turn latency p50/p99) to
 stdout, as a table or ``--json``. Requests go only to ``--url``.
 """
@@ -35,8 +42,12 @@ from service.tools.transport import (
     check_url,
     make_transport,
 )
+from telemetry import names
 
 OUTCOMES = ("confirmed", "transferred", "cancelled", "menu", "hung_up", "stuck", "error", "timeout")
+DEFAULT_CALLS = 20
+MAX_CALLS = 100_000
+DEFAULT_MAX_CALENDAR_SHARE = 0.5
 RACE_WAIT_SECONDS = 10.0
 CLEANUP_SECONDS = 5.0
 REQUEST_TIMEOUT_SECONDS = 20.0  # Vapi's own limit for a custom-LLM answer to start
@@ -65,6 +76,13 @@ class SimConfig:
     channel: str = "voice"
     run_id: str = ""
     max_turns: int = 40
+    # Test traffic by default (ids ``synthetic-…``): kept out of every business number.
+    synthetic: bool = True
+    rate: float | None = None  # calls started per second (None: as soon as a place is free)
+    duration: float | None = None  # seconds during which calls are started (None: all --calls)
+    keep_bookings: bool = False  # False: cancel what the run booked, at the end
+    max_calendar_share: float | None = None  # None: the calendar is not read (embedding, tests)
+    token: str | None = None  # operator token, to read the calendar
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +139,7 @@ def plans(config: SimConfig) -> list[CallPlan]:
     return [
         CallPlan(
             index=i,
-            call_id=f"sim-{config.run_id}-{i:05d}",
+            call_id=f"{names.SYNTHETIC_PREFIX if config.synthetic else ''}sim-{config.run_id}-{i:05d}",
             behaviour=kind,
             # Distinct valid French mobile numbers: +33 6 1x xx xx xx.
             phone=f"+3361{(base + i * 7919) % 10**7:07d}",
@@ -274,6 +292,50 @@ def summarise(config: SimConfig, results: Sequence[CallResult], seconds: float) 
     }
 
 
+CANCEL_TEXT = "Bonjour, je voudrais annuler mon rendez-vous."
+YES_TEXT = "oui"
+
+
+async def calendar_room(client: httpx.AsyncClient, config: SimConfig) -> int | None:
+    """How many bookings the run may make before the calendar passes ``max_calendar_share``
+    (None when not checked); a ToolError when it is already past it."""
+    if config.max_calendar_share is None:
+        return None
+    headers = {"Authorization": f"Bearer {config.token}"} if config.token else {}
+    try:
+        response = await client.get(f"{config.url}/api/stats/bookings", params={"window": "1h"}, headers=headers)
+    except httpx.HTTPError as exc:
+        raise ToolError(f"GET {config.url}/api/stats/bookings: {type(exc).__name__}: {exc}") from None
+    if response.status_code == 401:
+        raise ToolError("reading the calendar needs the operator token: pass --token or set RDV_OPERATOR_TOKEN")
+    if response.status_code != 200 or "calendar" not in response.json():
+        raise ToolError(f"GET {config.url}/api/stats/bookings → HTTP {response.status_code}: no calendar to check")
+    calendar = response.json()["calendar"]
+    slots, booked = int(calendar["slots"]), int(calendar["booked"])
+    room = math.floor(config.max_calendar_share * slots) - booked
+    if room <= 0:
+        raise ToolError(
+            f"the calendar is already {booked} of {slots} slots booked: rdv simulate fills at most "
+            f"{config.max_calendar_share:.0%} of it (--max-calendar-share)"
+        )
+    return room
+
+
+async def cancel_booking(transport: Transport, plan: CallPlan) -> bool:
+    """Call back from the booking's number and cancel it, as a caller does; True when done."""
+    session = transport.session(f"{plan.call_id}-cancel", plan.phone)
+    try:
+        reply = await session.say(CANCEL_TEXT)
+        if reply.stage is Stage.CANCEL_CONFIRM:
+            reply = await session.say(YES_TEXT)
+        return reply.stage is Stage.CANCELLED
+    except (ToolError, httpx.HTTPError, ValueError):
+        return False
+    finally:
+        with contextlib.suppress(ToolError, httpx.HTTPError):
+            await session.end(ENDED_REASON["cancelled"])
+
+
 async def simulate(
     config: SimConfig,
     client: httpx.AsyncClient | None = None,
@@ -288,29 +350,77 @@ async def simulate(
             follow_redirects=False,
             trust_env=False,  # only the URL given: no proxy from the environment
         )
+    try:
+        return await _simulate(config, client, progress)
+    finally:
+        if own:
+            await client.aclose()
+
+
+async def _simulate(config: SimConfig, client: httpx.AsyncClient, progress: TextIO | None) -> dict[str, Any]:
+    room = await calendar_room(client, config)
     transport = make_transport(
         config.transport, client, config.url,
         llm_key=config.llm_key, secret=config.secret, channel=config.channel,
     )
     all_plans = plans(config)
     results = {p.call_id: CallResult(p.call_id, p.behaviour) for p in all_plans}
+    started_plans: list[CallPlan] = []
     open_sessions: dict[str, CallSession] = {}
     bar = Progress(progress, len(all_plans))
     limit = asyncio.Semaphore(config.concurrency)
+    in_flight: list[int] = [0]
+    stopped: list[str] = []
 
     async def job(group: list[CallPlan]) -> None:
-        async with limit:
+        try:
             gate = RaceGate(len(group)) if len(group) > 1 else None
             await asyncio.gather(
                 *(run_call(p, transport, config, gate, results[p.call_id], open_sessions) for p in group)
             )
             for p in group:
                 bar.update(results[p.call_id])
+        finally:
+            in_flight[0] -= len(group)
+            limit.release()
 
     started = time.perf_counter()
+    tasks: list[asyncio.Task[None]] = []
+
+    def booked() -> int:
+        return sum(1 for p in started_plans if results[p.call_id].outcome == "confirmed")
+
+    async def launch() -> None:
+        for i, group in enumerate(jobs(all_plans)):
+            if config.rate:
+                delay = started + i / config.rate - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+            await limit.acquire()
+            if config.duration is not None and time.perf_counter() - started >= config.duration:
+                limit.release()
+                stopped.append("duration")
+                return
+            if room is not None and booked() + in_flight[0] + len(group) > room:
+                limit.release()
+                stopped.append("calendar_share")
+                return
+            in_flight[0] += len(group)
+            started_plans.extend(group)
+            tasks.append(asyncio.create_task(job(group)))
+
+    timed_out = False
     try:
-        tasks = [asyncio.create_task(job(group)) for group in jobs(all_plans)]
-        _, pending = await asyncio.wait(tasks, timeout=config.timeout)
+        launcher = asyncio.create_task(launch())
+        done, _ = await asyncio.wait([launcher], timeout=config.timeout)
+        if not done:
+            timed_out = True  # calls never started count as timeouts
+            launcher.cancel()
+            await asyncio.gather(launcher, return_exceptions=True)
+        remaining = max(0.0, config.timeout - (time.perf_counter() - started))
+        pending: set[asyncio.Task[None]] = set()
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=remaining)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
@@ -331,9 +441,23 @@ async def simulate(
                 raise ToolError(f"simulation failed: {task.exception()!r}")
     finally:
         bar.close()
-        if own:
-            await client.aclose()
-    return summarise(config, list(results.values()), time.perf_counter() - started)
+    seconds = time.perf_counter() - started
+    to_cancel = [p for p in started_plans if results[p.call_id].outcome == "confirmed"]
+    cancelled = 0
+    if to_cancel and not config.keep_bookings:
+        gate = asyncio.Semaphore(config.concurrency)
+
+        async def cancel(plan: CallPlan) -> bool:
+            async with gate:
+                return await cancel_booking(transport, plan)
+
+        cancelled = sum(await asyncio.gather(*(cancel(p) for p in to_cancel)))
+    counted = all_plans if timed_out else started_plans
+    summary = summarise(config, [results[p.call_id] for p in counted], seconds)
+    summary["bookings_cancelled"] = cancelled
+    summary["bookings_kept"] = len(to_cancel) - cancelled
+    summary["stopped_by"] = stopped[0] if stopped else None
+    return summary
 
 
 def render(summary: Mapping[str, Any]) -> str:
@@ -352,10 +476,13 @@ def render(summary: Mapping[str, Any]) -> str:
     lines += [
         "",
         f"{'bookings':<14}{summary['bookings']:>7}",
+        f"{'cancelled':<14}{summary.get('bookings_cancelled', 0):>7}   (kept {summary.get('bookings_kept', 0)})",
         f"{'errors':<14}{summary['errors']:>7}",
         f"{'turns':<14}{summary['turns']:>7}",
         f"{'latency':<14}p50 {lat['p50']:.1f} ms   p99 {lat['p99']:.1f} ms   max {lat['max']:.1f} ms",
     ]
+    if summary.get("stopped_by"):
+        lines.append(f"stopped starting calls: {summary['stopped_by']}")
     for sample in summary["error_samples"]:
         lines.append(f"  error: {sample}")
     short = {"confirmed": "conf", "transferred": "transf", "cancelled": "cancel", "hung_up": "hangup"}
@@ -385,30 +512,50 @@ def register(subparsers: Any) -> None:
         "simulate", help="synthetic callers against a running service (Vapi interface by default)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the running service")
-    p.add_argument("--calls", type=_positive(int, 100_000), default=20, help="number of calls (default 20)")
+    p.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the running service (default http://127.0.0.1:8000)")
+    p.add_argument("--calls", type=_positive(int, MAX_CALLS), default=None,
+                   help=f"number of calls (default 20; with --duration, as many as fit, at most {MAX_CALLS})")
     p.add_argument("--concurrency", type=_positive(int, 1000), default=4, help="calls at once (default 4)")
+    p.add_argument("--rate", type=_positive(float, 1000), default=None,
+                   help="calls started per second (default: each as soon as fewer than --concurrency run)")
+    p.add_argument("--duration", type=_positive(float, 86_400), default=None,
+                   help="stop starting calls after this many seconds (default: run all --calls); "
+                        "--timeout still bounds the whole run")
+    p.add_argument("--keep-bookings", action="store_true",
+                   help="keep the appointments the run booked (default: cancel them at the end)")
+    p.add_argument("--max-calendar-share", type=_positive(float, 1), default=DEFAULT_MAX_CALENDAR_SHARE,
+                   help="stop starting calls before the run's bookings take the calendar past this share "
+                        f"(default {DEFAULT_MAX_CALENDAR_SHARE}; 1 allows a full calendar)")
+    p.add_argument("--token", default=None, help="operator token to read the calendar (default $RDV_OPERATOR_TOKEN)")
     p.add_argument("--mix", default=DEFAULT_MIX,
                    help=f"caller kinds and weights (default {DEFAULT_MIX})")
-    p.add_argument("--seed", type=int, default=1, help="random seed: same seed, same callers")
+    p.add_argument("--seed", type=int, default=1, help="random seed: same seed, same callers (default 1)")
     p.add_argument("--transport", choices=TRANSPORTS, default="vapi",
                    help="vapi (custom-LLM endpoint, default) or text (text API)")
     p.add_argument("--channel", choices=("voice", "text"), default="voice",
                    help="channel declared on the text API (default voice)")
     p.add_argument("--timeout", type=_positive(float, 86_400), default=120.0,
                    help="bound on the whole run, in seconds (default 120)")
-    p.add_argument("--max-turns", type=_positive(int, 1000), default=40, help="turns before a call counts as stuck")
+    p.add_argument("--max-turns", type=_positive(int, 1000), default=40, help="turns before a call counts as stuck (default 40)")
     p.add_argument("--llm-key", default=None, help="custom-LLM bearer key (default $RDV_VAPI_LLM_KEY)")
     p.add_argument("--secret", default=None, help="X-Vapi-Secret of server messages (default $RDV_VAPI_SECRET)")
+    p.add_argument("--count-as-real", action="store_true",
+                   help="count the calls as real traffic (ids without the synthetic- prefix), for incident "
+                        "drills on a test deployment (default: test traffic, kept out of business numbers)")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     """Run ``rdv simulate``; 0 when every call ran without an error or a timeout."""
+    calls = args.calls
+    if calls is None:
+        calls = min(MAX_CALLS, math.ceil(args.rate * args.duration) + 1) if args.duration and args.rate else (
+            MAX_CALLS if args.duration else DEFAULT_CALLS
+        )
     config = SimConfig(
         url=check_url(args.url),
-        calls=args.calls,
+        calls=calls,
         concurrency=args.concurrency,
         mix=parse_mix(args.mix),
         seed=args.seed,
@@ -419,6 +566,12 @@ def main(args: argparse.Namespace) -> int:
         channel=args.channel,
         run_id=secrets.token_hex(4),
         max_turns=args.max_turns,
+        synthetic=not args.count_as_real,
+        rate=args.rate,
+        duration=args.duration,
+        keep_bookings=args.keep_bookings,
+        max_calendar_share=args.max_calendar_share,
+        token=args.token or os.environ.get("RDV_OPERATOR_TOKEN") or None,
     )
     summary = asyncio.run(simulate(config, progress=sys.stderr))
     print(json.dumps(summary, ensure_ascii=False, indent=2) if args.json else render(summary))

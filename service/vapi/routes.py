@@ -67,7 +67,7 @@ async def chat_completions(request: Request) -> Response:
         )
     except StoreUnavailableError:
         # Vapi ends the call on an error status: apologise and hand over to a human instead.
-        svc.telemetry.log_event(names.LOG_VAPI_STORE_UNAVAILABLE, conv_id=turn.call_id)
+        svc.telemetry.store_unavailable_transfer(turn.call_id)
         return _answer(svc, turn, replies.TRANSFER_ERROR, "transfer", 0)
     return _answer(svc, turn, result.reply, result.directive, result.turn)
 

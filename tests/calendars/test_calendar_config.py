@@ -89,6 +89,7 @@ def test_check_config_connects_and_reports(
     agenda.save_event(dtstart=soon, dtend=soon + timedelta(hours=1), summary="Congé", uid="leave")
     name = str(agenda.get_display_name())
     monkeypatch.setenv(PASSWORD_ENV, PASSWORD)
+    monkeypatch.setenv("RDV_DATA_DIR", str(tmp_path / "data"))  # check-config opens the store too
     monkeypatch.setenv("RDV_PRACTICE_FILE", str(practice_file(tmp_path, radicale.url, name)))
     assert cli.main(["check-config"]) == 0
     out = capsys.readouterr().out

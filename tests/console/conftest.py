@@ -93,6 +93,7 @@ async def week_of_calls(client: httpx.AsyncClient, clock: FixedClock, now: datet
             config = SimConfig(
                 url="http://rdv.test", calls=calls, concurrency=3, mix=parse_mix(mix), seed=day * 10 + batch,
                 transport="vapi", timeout=60.0, run_id=f"d{day}h{hour}", channel="voice",
+                synthetic=False, keep_bookings=True,  # the week stands for real callers
             )
             await simulate(config, client)
             made += calls

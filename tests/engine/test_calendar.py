@@ -132,8 +132,10 @@ CONSTRAINTS = [
     (Preference(until_day=date(2026, 3, 4)), lambda t: t.date() <= date(2026, 3, 4)),
     (Preference(from_day=date(2026, 3, 9), until_day=date(2026, 3, 15), period="morning"),
      lambda t: date(2026, 3, 9) <= t.date() <= date(2026, 3, 15) and t.time() < time(12)),
-    (Preference(windows=(Window(time(0), time(1)),)),  # "dès l'ouverture": the day's first hour
+    (Preference(windows=(Window(time(0), time(1)),)),  # relative to the opening: the day's first hour
      lambda t: t.time() < (time(9, 30) if t.weekday() < 5 else time(10))),
+    (Preference(windows=(Window(time(0), time(0, 30)),)),  # "dès l'ouverture": the day's first slot
+     lambda t: t.time() == (time(8, 30) if t.weekday() < 5 else time(9))),
     (Preference(weekdays=(3,), windows=(Window(time(17, 30), None),)),
      lambda t: t.weekday() == 3 and t.time() >= time(17, 30)),
 ]

@@ -25,7 +25,7 @@ from service.engine.model import (
     Limits,
 )
 from service.engine.practice import Practice
-from service.engine.states import TERMINAL, BookingResult, Channel, Outcome, State
+from service.engine.states import TERMINAL, BookingResult, Channel, Outcome, Purpose, State
 from service.engine.step import step
 from service.engine.table import allowed
 from tests.support import NOW
@@ -86,12 +86,15 @@ def test_third_lost_race_transfers(voice_limits: Limits, practice: Practice) -> 
 
 
 def test_call_ended_mid_flow_is_abandoned_once(voice_limits: Limits, practice: Practice) -> None:
-    """A call that ends in WAIT_CONFIRM is abandoned; a second end changes nothing."""
+    """A call that ends in WAIT_CONFIRM is abandoned (its purpose was to book); a second end
+    changes nothing."""
     conv = at_slots(voice_limits, practice)
     first = step(conv, CallEnded("customer-ended-call"), NOW, voice_limits, practice)
     assert first.conversation.outcome is Outcome.ABANDONED
     ended = [e for e in first.events if isinstance(e, ConversationEnded)]
-    assert ended == [ConversationEnded(Channel.VOICE, Outcome.ABANDONED, State.WAIT_CONFIRM, 3, "customer-ended-call")]
+    assert ended == [
+        ConversationEnded(Channel.VOICE, Outcome.ABANDONED, State.WAIT_CONFIRM, 3, "customer-ended-call", Purpose.BOOK)
+    ]
     again = step(first.conversation, CallEnded("customer-ended-call"), NOW, voice_limits, practice)
     assert again.events == ()
 

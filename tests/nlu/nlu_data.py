@@ -17,6 +17,7 @@ from service.config import load_practice, load_settings
 from service.engine import nlu
 from service.engine.nlu.batch import extraction_json
 from service.engine.nlu.extract import ExtractContext, extract
+from service.tools import labelled
 
 DATA = Path(__file__).parent / "data"
 # The practice ``rdv understand`` reads by default (its hours decide "outside_hours").
@@ -26,8 +27,6 @@ TASKS = ("intent", "name", "preference", "slot_choice", "yes_no", "phone", "fill
 # The fields of a ``turn`` answer (``rdv understand``'s JSON of an Extraction).
 TURN_FIELDS = frozenset({"intent", "yes_no", "filler", "name", "name_issue", "patient", "relation", "preference",
                          "outside_hours", "phone", "choice", "target", "corrected", "spans"})
-# Fields whose expected value may name only some of its keys ("preference": {"days": [...]}).
-PARTIAL = frozenset({"preference", "target"})
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 CLOCK = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
 
@@ -110,19 +109,8 @@ def direct(record: dict[str, Any]) -> Any:
     raise ValueError(f"unknown task {task!r}")
 
 
-def agrees(record: dict[str, Any], got: Any) -> bool:
-    """True when an answer is what the record expects (a ``turn`` record names only the
-    fields it checks, and of a preference or target only the keys it checks)."""
-    expected = record["expected"]
-    if record["task"] != "turn":
-        return bool(got == expected)
-    return all(_field_agrees(name, value, got.get(name)) for name, value in expected.items())
-
-
-def _field_agrees(name: str, expected: Any, got: Any) -> bool:
-    if name in PARTIAL and isinstance(expected, dict) and isinstance(got, dict):
-        return all(got.get(k) == v for k, v in expected.items())
-    return bool(expected == got)
+# How a record's answer is judged lives in the service, shared with `rdv understand --check`.
+agrees = labelled.agrees
 
 
 def shape_problems(record: dict[str, Any]) -> Iterator[str]:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import inspect
+import json
+import os
 import re
 import subprocess
+import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -86,14 +89,46 @@ def test_yaml_output_reads_back_as_the_data(params: a.RuleParams) -> None:
     assert yaml.safe_load(a.render_alertmanager(am)) == a.alertmanager_config(am)
 
 
-def test_generator_check_mode_and_receiver_urls(tmp_path: Path) -> None:
-    """``--check`` fails on stale files; ``--pager-url`` lands in the written configuration."""
+def test_generator_check_mode(tmp_path: Path) -> None:
+    """``--check`` fails on stale files and passes once they are written."""
     assert a.main(["--root", str(tmp_path), "--check"]) == 1
-    assert a.main(["--root", str(tmp_path), "--pager-url", "http://pager.example/hook"]) == 0
-    written = load_yaml(tmp_path / a.ALERTMANAGER_FILE)
-    pager = next(r for r in written["receivers"] if r["name"] == "pager")
-    assert pager["webhook_configs"][0]["url"] == "http://pager.example/hook"
-    assert a.main(["--root", str(tmp_path), "--check", "--pager-url", "http://pager.example/hook"]) == 0
+    assert a.main(["--root", str(tmp_path)]) == 0
+    assert a.main(["--root", str(tmp_path), "--check"]) == 0
+
+
+def test_deployment_receivers_come_from_the_environment_or_an_untracked_file(tmp_path: Path) -> None:
+    """``--alertmanager-out`` writes an untracked configuration with the environment's URLs, a
+    ``--receivers`` JSON file wins over them, amtool routes every kind of alert to its real
+    receiver there, and the tracked configuration keeps its placeholders byte for byte."""
+    override = tmp_path / "receivers.local.json"
+    override.write_text(json.dumps({"chat_url": "https://chat.example/hook"}), "utf-8")
+    env = {"RDV_ALERT_PAGER_URL": "https://pager.example/hook", "RDV_ALERT_CHAT_URL": "https://ignored.example",
+           "RDV_ALERT_DEADMAN_URL": "https://deadman.example/ping"}
+    out = tmp_path / "alertmanager.local.yml"
+    done = subprocess.run(
+        [sys.executable, "-m", "telemetry.alerts", "--root", str(ROOT), "--check", "--alertmanager-out", str(out),
+         "--receivers", str(override)],
+        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    urls = {r["name"]: r["webhook_configs"][0]["url"] for r in load_yaml(out)["receivers"]}
+    assert urls == {"pager": "https://pager.example/hook", "chat": "https://chat.example/hook",
+                    "deadman": "https://deadman.example/ping"}
+    assert ALERTMANAGER.read_text("utf-8") == a.render_alertmanager()
+    assert "127.0.0.1:9095" in ALERTMANAGER.read_text("utf-8")
+    assert run(tool("amtool"), "check-config", str(out)).returncode == 0
+    for labels, receiver in ROUTES:
+        routed = run(tool("amtool"), "config", "routes", "test", f"--config.file={out}",
+                     f"--verify.receivers={receiver}", *labels)
+        assert routed.returncode == 0 and routed.stdout.strip() == receiver, (labels, routed.stdout + routed.stderr)
+    refused = a.main(["--root", str(ROOT), "--check", "--alertmanager-out", str(a.ALERTMANAGER_FILE)])
+    assert refused == 2, "a tracked file is never rewritten with real receivers"
+    missing = subprocess.run(
+        [sys.executable, "-m", "telemetry.alerts", "--root", str(ROOT), "--check", "--alertmanager-out", str(out)],
+        cwd=ROOT, env={k: v for k, v in os.environ.items() if not k.startswith("RDV_ALERT_")},
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert missing.returncode == 2 and "RDV_ALERT_PAGER_URL" in missing.stderr
 
 
 # --------------------------------------------------------------------------- promtool
@@ -135,6 +170,8 @@ MUTANTS: dict[str, tuple[a.RuleParams, list[str]]] = {
          "a few failed calendar requests on a quiet night do not page"],
     ),
     "without-both": (NO_GUARDS, ["three failed calls out of four at night do not page"]),
+    "without-turn-floor": (replace(a.RuleParams(), min_turns_misses=0),
+                           ["a jump on little traffic, or a few misses after a perfect week, do not alert"]),
 }
 
 
@@ -163,7 +200,7 @@ def _cases() -> list[tuple[str, str, list[tuple[int, bool]]]]:
     return [(name, alert, sorted(evals)) for (name, alert), evals in found.items()]
 
 
-@pytest.mark.parametrize("alert", [s.name for s in a.ALERT_SPECS])
+@pytest.mark.parametrize("alert", [s.name for s in (*a.ALERT_SPECS, *a.SERVICE_ALERTS)])
 def test_every_alert_has_firing_silent_and_resolving_cases(alert: str) -> None:
     """Each alert is tested firing, silent under its traffic floor, and resolving afterwards."""
     cases = [(name, evals) for name, who, evals in _cases() if who == alert]
@@ -173,6 +210,23 @@ def test_every_alert_has_firing_silent_and_resolving_cases(alert: str) -> None:
         return any(fired and any(t2 > t1 and not f2 for t2, f2 in evals) for t1, fired in evals)
 
     assert any(resolves(evals) for _, evals in cases), "no resolving case"
+
+
+def test_not_understood_alert_compares_with_last_week_above_a_floor() -> None:
+    """The not-understood share is judged against the same hour a week earlier (offset 7d) with
+    the contract's growth factor, baseline floor and turn floor in both hours; tested firing,
+    silent (little traffic, a perfect week, no week yet: one channel each) and resolving."""
+    expr = alert_rules(RULES.read_text("utf-8"))[a.MISSES_ALERT]["expr"]
+    assert f"> {n.MISS_SHARE_GROWTH} * clamp_min(" in expr and "offset 7d" in expr
+    assert f"offset 7d, {n.MISS_SHARE_BASELINE_FLOOR})" in expr
+    assert expr.count(f">= {n.MISS_MIN_TURNS}") == 2
+    cases = [(name, evals) for name, who, evals in _cases() if who == a.MISSES_ALERT]
+    assert any(any(f for _, f in evals) and not evals[-1][1] for _, evals in cases), "no firing-then-resolving case"
+    assert any(not any(f for _, f in evals) for _, evals in cases), "no silent case"
+    text = (ROOT / a.runbook_path(a.MISSES_ALERT)).read_text("utf-8")
+    assert f"**{a.PANEL_MISS_SHARE}**" in text and "rdv misses" in text and "rdv replay" in text
+    assert {"`RECOVERY_LIMITS", "`CONFIRM_RETRY_MAX", "`RDV_RECOVERY_FALLBACK"} <= {
+        w for w in re.findall(r"`[A-Z_]+", text)} and {"RECOVERY_LIMITS", "CONFIRM_RETRY_MAX"} <= config_constants()
 
 
 def test_the_watchdog_is_tested() -> None:
@@ -191,9 +245,10 @@ def test_the_seed_target_table_is_alerted_on_with_contract_thresholds() -> None:
         "RdvAntiLoopHigh": (">", n.ANTI_LOOP_MAX, "warning"),
         "RdvPhoneRecoveryHigh": (">", n.PHONE_RECOVERY_MAX, "warning"),
         "RdvLongSlotMessages": (">", n.LONG_SLOT_MESSAGE_SHARE_MAX, "warning"),
+        "RdvNoSlotTransfersHigh": (">", n.NO_SLOT_TRANSFER_SHARE_MAX, "warning"),
         "RdvCalendarFailing": (">", n.CALENDAR_FAILURE_MAX, "critical"),
     }
-    assert set(rules) == {*expected, a.WATCHDOG}
+    assert set(rules) == {*expected, *(s.name for s in a.SERVICE_ALERTS), a.MISSES_ALERT, a.WATCHDOG}
     for name, (op, threshold, severity) in expected.items():
         rule = rules[name]
         bound = "wilson_upper" if op == "<" else "wilson_lower"
@@ -209,7 +264,7 @@ def test_every_alert_is_annotated_for_the_operator() -> None:
     for name, rule in alert_rules(RULES.read_text("utf-8")).items():
         notes = rule["annotations"]
         assert notes["summary"], name
-        if name != a.WATCHDOG:
+        if name in {s.name for s in a.ALERT_SPECS}:
             assert "{{ $value | humanizePercentage }}" in notes["description"], name
         assert notes["runbook_url"] == a.runbook_path(name).as_posix()
         assert (ROOT / notes["runbook_url"]).is_file(), name
@@ -222,8 +277,13 @@ def test_rules_reference_only_contract_series() -> None:
     for rule in groups["rdv.ratios"]:
         assert rule["record"] in recorded
         assert series_names(rule["expr"]) <= n.all_series() | recorded, rule["record"]
+    service = {s.name for s in a.SERVICE_ALERTS}
     for rule in groups["rdv.alerts"]:
-        assert series_names(rule["expr"]) <= recorded, rule["alert"]
+        allowed = n.all_series() if rule["alert"] in service else recorded
+        assert series_names(rule["expr"]) <= allowed, rule["alert"]
+    for rule in groups["rdv.understanding"]:
+        allowed = n.all_series() | recorded if "record" in rule else recorded
+        assert series_names(rule["expr"]) <= allowed, rule
 
 
 def test_long_message_alert_watches_voice_only() -> None:
@@ -237,8 +297,10 @@ def config_constants() -> set[str]:
     """The constants service/config.py reads: SPEC §1's table, RECOVERY_LIMITS, the fallback."""
     source = inspect.getsource(service.config)
     return set(service.config.CONSTANT_DEFAULTS) | {
-        name for name in ("RECOVERY_LIMITS", "RDV_RECOVERY_FALLBACK", "RDV_SLOT_HOLD_SECONDS",
-                          "RDV_CALENDAR_TIMEOUT_SECONDS") if f'"{name}' in source
+        name
+        for name in ("RECOVERY_LIMITS", "RDV_RECOVERY_FALLBACK", "RDV_SLOT_HOLD_SECONDS", "RDV_PRACTICE_FILE",
+                     "RDV_CALENDAR_TIMEOUT_SECONDS")
+        if f'"{name}' in source
     }
 
 
@@ -251,6 +313,17 @@ def test_runbook_says_what_to_look_at_and_what_to_change(spec: a.AlertSpec) -> N
     assert "rdv diagnose" in text and "/api/stats/bookings" in text
     assert spec.constants and set(spec.constants) <= config_constants()
     for constant in spec.constants:
+        assert f"`{constant}" in text, constant
+
+
+@pytest.mark.parametrize("alert", a.SERVICE_ALERTS, ids=lambda s: s.name)
+def test_service_runbooks_say_what_to_look_at_and_what_to_change(alert: a.ServiceAlert) -> None:
+    """Each service alert's runbook starts from its panel and names the settings to change."""
+    text = (ROOT / a.runbook_path(alert.name)).read_text("utf-8")
+    titles = {p["title"] for p in d.dashboard()["panels"]}
+    assert alert.panel in titles and f"**{alert.panel}**" in text
+    assert "## What to look at" in text and "## What to change" in text
+    for constant in alert.constants:
         assert f"`{constant}" in text, constant
 
 
@@ -278,16 +351,29 @@ def test_alertmanager_configuration_is_valid() -> None:
     assert "SUCCESS" in checked.stdout
 
 
-@pytest.mark.parametrize(
-    ("labels", "receiver"),
-    [
-        (["alertname=RdvConversionBelowFloor", "severity=critical", "channel=voice"], "pager"),
-        (["alertname=RdvConversionBelowTarget", "severity=warning", "channel=voice"], "chat"),
-        (["alertname=RdvSlotTakenHigh", "severity=warning", "channel=text"], "chat"),
-        (["alertname=RdvWatchdog", "severity=none"], "deadman"),
-        (["alertname=SomethingElse", "severity=info"], "chat"),
-    ],
-)
+ROUTES = [
+    (["alertname=RdvConversionBelowFloor", "severity=critical", "channel=voice"], "pager"),
+    (["alertname=RdvConversionBelowTarget", "severity=warning", "channel=voice"], "chat"),
+    (["alertname=RdvSlotTakenHigh", "severity=warning", "channel=text"], "chat"),
+    (["alertname=RdvNoSlotTransfersHigh", "severity=warning", "channel=voice"], "chat"),
+    (["alertname=RdvDown", "severity=critical", "job=rdv"], "pager"),
+    (["alertname=RdvServerErrorsHigh", "severity=critical"], "pager"),
+    (["alertname=RdvStoreUnavailable", "severity=critical"], "pager"),
+    (["alertname=RdvTurnLatencyHigh", "severity=warning"], "chat"),
+    (["alertname=RdvVapiCustomLlmErrors", "severity=warning"], "chat"),
+    (["alertname=RdvWatchdog", "severity=none"], "deadman"),
+    (["alertname=SomethingElse", "severity=info"], "chat"),
+]
+
+
+def test_the_dead_mans_switch_is_delivered_every_five_minutes() -> None:
+    """The watchdog's route resends as soon as 4m30s have passed, checked every 30 s: the
+    dead man's switch hears from Alertmanager at least every 5 minutes."""
+    route = next(r for r in load_yaml(ALERTMANAGER)["route"]["routes"] if r["receiver"] == "deadman")
+    assert (route["group_wait"], route["group_interval"], route["repeat_interval"]) == ("0s", "30s", "4m30s")
+
+
+@pytest.mark.parametrize(("labels", "receiver"), ROUTES)
 def test_routes(labels: list[str], receiver: str) -> None:
     """critical pages, warning goes to chat, the watchdog to the dead man's switch."""
     done = run(tool("amtool"), "config", "routes", "test", f"--config.file={ALERTMANAGER}",

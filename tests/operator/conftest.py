@@ -58,11 +58,15 @@ def independent_counts(data_dir: Path) -> dict[str, Any]:
 
 
 async def run_simulation(live: Live, mix: str, calls: int, *, transport: str = "text", seed: int = 7,
-                         concurrency: int = 4, run_id: str = "t", channel: str = "voice") -> dict[str, Any]:
-    """``rdv simulate``'s engine against the live app, over HTTP through its ASGI interface."""
+                         concurrency: int = 4, run_id: str = "t", channel: str = "voice",
+                         synthetic: bool = False) -> dict[str, Any]:
+    """``rdv simulate``'s engine against the live app, over HTTP through its ASGI interface
+    (counted as real traffic unless ``synthetic``, bookings kept: the incidents are what the
+    answers must see)."""
     config = SimConfig(
         url="http://rdv.test", calls=calls, concurrency=concurrency, mix=parse_mix(mix),
-        seed=seed, transport=transport, timeout=60.0, run_id=run_id, channel=channel,
+        seed=seed, transport=transport, timeout=60.0, run_id=run_id, channel=channel, synthetic=synthetic,
+        keep_bookings=True,
     )
     return await simulate(config, live.client)
 

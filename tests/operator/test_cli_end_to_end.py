@@ -43,7 +43,8 @@ def test_simulate_diagnose_and_probe_against_a_running_service(serve: Replica, t
     """Simulated calls are summarised; the service's diagnosis (token required) and the
     diagnosis of its log file agree on the dominant cause; the probe books and cancels."""
     sim = rdv(tmp_path, "simulate", "--url", serve.url, "--transport", "text", "--calls", "10",
-              "--concurrency", "3", "--mix", "cooperative=6,bad_phone=4", "--seed", "3", "--json")
+              "--concurrency", "3", "--mix", "cooperative=6,bad_phone=4", "--seed", "3", "--json",
+              "--count-as-real", "--keep-bookings", "--token", TOKEN)
     assert sim.returncode == 0, sim.stderr
     summary = json.loads(sim.stdout)
     assert summary["calls"] == 10 and summary["errors"] == 0
@@ -77,7 +78,10 @@ def test_simulate_diagnose_and_probe_against_a_running_service(serve: Replica, t
     assert 'rdv_probe_success{step="booked"} 1' in metrics.stdout
     assert 'rdv_probe_duration_seconds{step="all"}' in metrics.stdout
     after = json.loads(rdv(tmp_path, "diagnose", "--url", serve.url, "--token", TOKEN, "--json").stdout)
-    assert (after["summary"]["confirmed"], after["summary"]["cancelled"]) == (8, 2), "two probes: booked, cancelled"
+    # The probes' conversations (a booking and its cancellation, twice) are test traffic: counted
+    # apart, in nothing else.
+    assert (after["summary"]["confirmed"], after["summary"]["cancelled"]) == (6, 0)
+    assert after["summary"]["synthetic"] == 4 and after["summary"]["conversations"] == 10
 
 
 def test_probe_names_the_failing_step_when_the_calendar_is_full(tmp_path: Path) -> None:

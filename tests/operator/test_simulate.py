@@ -64,7 +64,7 @@ async def test_run_is_bounded_by_its_timeout() -> None:
     assert summary["outcomes"]["timeout"] == 6 and summary["bookings"] == 0
     assert len(reports) == 3, "the three calls in flight were ended"
     assert {r["endedReason"] for r in reports} == {"exceeded-max-duration"}
-    assert all(r["call"]["id"].startswith("sim-slow-") and r["artifact"]["transcript"] for r in reports)
+    assert all(r["call"]["id"].startswith("synthetic-sim-slow-") and r["artifact"]["transcript"] for r in reports)
 
 
 async def test_service_errors_are_counted_not_raised(make_live: Any) -> None:

@@ -57,23 +57,32 @@ HOSTILE: list[tuple[str, str, bytes]] = [
 ]
 
 
+async def rdv_samples(live: Any) -> list[str]:
+    """Every ``rdv_`` sample line of ``/metrics``."""
+    response = await live.client.get("/metrics")
+    assert response.status_code == 200
+    return [line for line in response.text.splitlines() if line.startswith("rdv_")]
+
+
 @pytest.mark.parametrize(("path", "body"), [(p, b) for _, p, b in HOSTILE], ids=[i for i, _, _ in HOSTILE])
 async def test_hostile_body_is_4xx_and_changes_nothing(
     make_live: Any, tmp_path: Path, path: str, body: bytes
 ) -> None:
     """A hostile body is refused with a 4xx and a clear message; no row of the store changes,
-    and both conversations' timelines still read the same."""
+    both conversations' timelines still read the same, and no rdv metric moves."""
     async with make_live() as live:
         await live.say("conv_h", BOOK)
         call = VapiCall(live.client, "call-h")
         await call.say(BOOK)
         before = row_counts(tmp_path / "rdv.sqlite3")
+        metrics = await rdv_samples(live)
         timelines = [(await live.client.get(f"/api/conversations/{c}")).json() for c in ("conv_h", "call-h")]
         response = await live.client.post(path, content=body, headers={"content-type": "application/json"})
         assert 400 <= response.status_code < 500, (response.status_code, response.text)
         message = response.json()["error"]
         assert isinstance(message, str) and message
         assert row_counts(tmp_path / "rdv.sqlite3") == before
+        assert await rdv_samples(live) == metrics
         for conv_id, earlier in zip(("conv_h", "call-h"), timelines, strict=True):
             later = await live.client.get(f"/api/conversations/{conv_id}")
             assert later.status_code == 200 and later.json() == earlier

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import enum
+import json
 import os
 import re
 import sqlite3
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NoReturn
 from urllib.parse import quote
@@ -666,10 +667,11 @@ async def test_conversations_seen_since(store: Store) -> None:
     assert [r["conv_id"] for r in rows] == ["edge", "new"]
     assert set(rows[0]) == {
         "conv_id", "channel", "state", "outcome", "turn_count", "created_at", "last_seen_at", "ended_reason",
+        "synthetic",
     }
     assert rows[1] == {
         "conv_id": "new", "channel": "text", "state": "CONFIRMED", "outcome": "confirmed", "turn_count": 3,
-        "created_at": at(0), "last_seen_at": at(5), "ended_reason": None,
+        "created_at": at(0), "last_seen_at": at(5), "ended_reason": None, "synthetic": False,
     }
     assert_utc(rows[1]["created_at"])
     assert_utc(rows[1]["last_seen_at"])
@@ -705,6 +707,18 @@ async def test_try_lock_is_exclusive_until_it_expires(backend: Backend, store: S
         *((store if i % 2 else other).try_lock("race", f"h{i}", t0 + timedelta(seconds=10), t0) for i in range(20))
     )
     assert won.count(True) == 1
+
+
+async def test_synthetic_flag_is_stored_and_kept_out_of_active_counts(store: Store) -> None:
+    """A test conversation keeps its flag across a save and a load, shows in the summary rows
+    with it, and is not counted among the active conversations."""
+    await create(store, conversation("synthetic-probe-1", synthetic=True))
+    await create(store, conversation("conv_real"))
+    loaded = await store.load("synthetic-probe-1")
+    assert loaded is not None and loaded.conversation.synthetic is True
+    rows = {r["conv_id"]: r["synthetic"] for r in await store.conversations_seen_since(at(-60))}
+    assert rows == {"synthetic-probe-1": True, "conv_real": False}
+    assert await store.active_counts() == {"text": 1}
 
 
 # -- migrations and failures -------------------------------------------------------------------------
@@ -882,3 +896,95 @@ async def test_every_backend_answers_alike(tmp_path: Path, postgres_problem: str
             answers[kind] = await every_answer(await backend.opened())
     assert answers["sqlite"] == answers["memory"]
     assert answers["postgres"] == answers["sqlite"]
+
+
+async def test_an_older_sqlite_file_gains_the_synthetic_flag(tmp_path: Path) -> None:
+    """A file written before test traffic was flagged is migrated in place: its conversations
+    read back as real traffic and new ones can be flagged."""
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        for version, statements in enumerate(SQLITE_STEPS[:2], start=1):
+            for statement in statements:
+                conn.execute(statement)
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+        conn.execute(
+            "INSERT INTO conversations (conv_id, channel, state, turn_count, created_at, last_seen_at, "
+            "state_entered_at, epoch, context, meta, version) VALUES ('conv_old', 'text', 'START', 0, ?, ?, ?, 0, "
+            "'{}', '{}', 1)",
+            (at(0).isoformat(), at(0).isoformat(), at(0).isoformat()),
+        )
+    store = open_store(f"sqlite:///{path}", tmp_path)
+    await store.open()
+    try:
+        old = await store.load("conv_old")
+        assert old is not None and old.conversation.synthetic is False
+        await create(store, conversation("synthetic-sim-1", synthetic=True))
+        new = await store.load("synthetic-sim-1")
+        assert new is not None and new.conversation.synthetic is True
+    finally:
+        await store.close()
+    with sqlite3.connect(path) as conn:
+        versions = [r[0] for r in conn.execute("SELECT version FROM schema_version ORDER BY version")]
+    assert versions == list(range(1, len(SQLITE_STEPS) + 1))
+
+
+async def test_forget_erases_one_callers_personal_data_and_keeps_the_counts(store: Store) -> None:
+    """The caller's conversations lose their number, names, words and Vapi report, their booking
+    its name and number (the slot stays taken); another caller's data and every count stay."""
+    mine, other = "+33612345678", "+33699999999"
+    await create(store, conversation("conv_mine", caller_phone=mine))
+    await create(store, conversation("conv_gave_it", caller_phone=None))  # the number dictated (context)
+    await create(store, conversation("conv_other", caller_phone=other,
+                                     context=dataclasses.replace(conversation().context, phone=other)))
+    assert (await book(store, slot(3, 10), "conv_mine", "Élodie Durand", mine)).result is BookingResult.SUCCESS
+    assert (await book(store, slot(3, 11), "conv_other", "Marc Petit", other)).result is BookingResult.SUCCESS
+    await store.save_call_report("conv_mine", {"endedReason": "customer-ended-call", "transcript": "Élodie"}, at(5))
+    before = sorted((r["conv_id"], r["state"]) for r in await store.conversations_seen_since(at(-60)))
+
+    assert await store.forget_caller(mine) == (2, 1)
+
+    for conv_id in ("conv_mine", "conv_gave_it"):
+        loaded = await store.load(conv_id)
+        assert loaded is not None
+        kept = loaded.conversation
+        assert kept.caller_phone is None and kept.context.phone is None and kept.context.full_name == ""
+        assert kept.state is State.WAIT_CONFIRM
+        timeline = await store.timeline(conv_id)
+        assert timeline is not None
+        assert "Élodie" not in json.dumps(timeline, ensure_ascii=False, default=str)
+        assert mine not in json.dumps(timeline, ensure_ascii=False, default=str)
+    assert await store.taken_slots(at(-60), at(60 * 24 * 7)) == frozenset({slot(3, 10).start, slot(3, 11).start})
+    other_conv = await store.load("conv_other")
+    assert other_conv is not None and other_conv.conversation.caller_phone == other
+    assert [b.name for b in await store.find_bookings(other, at(-60))] == ["Marc Petit"]
+    assert await store.find_bookings(mine, at(-60)) == ()
+    assert sorted((r["conv_id"], r["state"]) for r in await store.conversations_seen_since(at(-60))) == before
+
+
+async def test_purge_keeps_anonymous_daily_counts(store: Store) -> None:
+    """Ended conversations last seen before the cutoff go, with their turns, events, reports and
+    past bookings; each is first added to the anonymous daily counts; recent or open ones stay."""
+    await create(store, conversation("conv_old", outcome=Outcome.CONFIRMED, state=State.CONFIRMED,
+                                     last_seen_at=at(-60 * 24 * 100)))
+    await create(store, conversation("conv_old2", outcome=Outcome.CONFIRMED, state=State.CONFIRMED,
+                                     last_seen_at=at(-60 * 24 * 100)))
+    await create(store, conversation("synthetic-old", outcome=Outcome.ABANDONED, synthetic=True,
+                                     last_seen_at=at(-60 * 24 * 100)))
+    await create(store, conversation("conv_open", last_seen_at=at(-60 * 24 * 100)))
+    await create(store, conversation("conv_new", outcome=Outcome.CONFIRMED, state=State.CONFIRMED))
+    await store.save_call_report("conv_old", {"endedReason": "customer-ended-call"}, at(-60 * 24 * 100))
+    assert (await book(store, slot(-99, 10), "conv_old", "Élodie Durand", "+33612345678")).result is BookingResult.SUCCESS
+    assert (await book(store, slot(3, 10), "conv_new", "Marc Petit", "+33699999999")).result is BookingResult.SUCCESS
+
+    assert await store.purge_before(at(-60 * 24 * 90)) == 3
+
+    assert await store.load("conv_old") is None and await store.timeline("conv_old") is None
+    assert await store.load("conv_open") is not None and await store.load("conv_new") is not None
+    day = at(-60 * 24 * 100).astimezone(UTC).date().isoformat()
+    assert await store.daily_counts() == [(day, "text", "abandoned", True, 1), (day, "text", "confirmed", False, 2)]
+    assert await store.taken_slots(at(-60 * 24 * 120), at(60 * 24 * 7)) == frozenset({slot(3, 10).start})
+    assert await store.purge_before(at(-60 * 24 * 90)) == 0
+    assert len(await store.daily_counts()) == 2

@@ -38,9 +38,14 @@ class Captured:
         return self.logs.getvalue().splitlines()
 
     def sample(self, name: str, **labels: str) -> float:
-        """The current value of one series (0 when absent)."""
-        value = self.registry.get_sample_value(name, labels)
-        return 0.0 if value is None else value
+        """The current value of the series ``name`` with ``labels``, summed over the labels not
+        given (0 when absent)."""
+        return sum(
+            s.value
+            for family in self.registry.collect()
+            for s in family.samples
+            if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+        )
 
 
 @pytest.fixture

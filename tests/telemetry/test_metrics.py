@@ -15,6 +15,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from service import revision
 from telemetry import names as n
 from tests.support import free_port
 from tests.telemetry.conftest import BOOK, PHONE, Captured, book
@@ -42,8 +43,8 @@ async def test_exposition_passes_promtool_and_matches_contract(make_live: Any, c
         base = metric.name.removesuffix("_total")
         assert base in families, metric.name
     zeros = [s for s in families["rdv_conversations_ended"].samples if s.name == "rdv_conversations_ended_total"]
-    assert {(s.labels["channel"], s.labels["outcome"]) for s in zeros} == {
-        (c, o) for c in n.CHANNELS for o in n.OUTCOMES
+    assert {(s.labels["channel"], s.labels["outcome"], s.labels["purpose"]) for s in zeros} == {
+        (c, o, p) for c in n.CHANNELS for o in n.OUTCOMES for p in n.PURPOSES
     }
     assert all(s.value == 0 for s in zeros)
     assert "_created" not in response.text
@@ -84,7 +85,8 @@ async def test_labels_stay_bounded(make_live: Any, captured: Any) -> None:
         await live.say("conv_faq", "c'est où votre cabinet")
         body = (await live.client.get("/metrics")).text
     allowed = set(n.CHANNELS) | set(n.OUTCOMES) | set(n.STATES) | set(n.RESULTS) | set(n.FIELDS)
-    allowed |= set(n.INTENTS) | set(n.ENDED_REASON_CATEGORIES) | {"test"}
+    allowed |= set(n.INTENTS) | set(n.ENDED_REASON_CATEGORIES) | set(n.MISS_FIELDS) | set(n.MISS_REASONS) | {"test"}
+    allowed |= set(n.TRANSFER_REASONS) | set(n.PURPOSES) | set(n.CODES) | {revision.engine_revision()}
     allowed |= set(n.CALENDAR_OPERATIONS) | set(n.CALENDAR_RESULTS)
     for family in text_string_to_metric_families(body):
         if not family.name.startswith(n.PREFIX):
@@ -141,7 +143,7 @@ def test_two_workers_aggregate_counts(tmp_path: Path) -> None:
         assert checked.returncode == 0, checked
         started = re.search(r'^rdv_conversations_started_total\{channel="text"\} (\S+)$', body, re.MULTILINE)
         assert started and float(started.group(1)) == 30
-        assert re.search(r'^rdv_build_info\{version="[^"]+"\} 1\.0$', body, re.MULTILINE)
+        assert re.search(r'^rdv_build_info\{(?=[^}]*version="[^"]+")(?=[^}]*engine_revision="[0-9a-f]{12}")[^}]*\} 1\.0$', body, re.MULTILINE)
         files = list((tmp_path / "data" / "prometheus-multiproc").glob("counter_*.db"))
         pids = {f.stem.split("_")[-1] for f in files}
         assert len(pids) == 2, files

@@ -259,7 +259,7 @@ async def test_custom_llm_credential(make_live: Any, headers: dict[str, str], st
 
 async def test_store_outage_apologises_and_transfers(make_live: Any, faulty_store: FaultyStore) -> None:
     """The store does not answer: Vapi gets a spoken apology and a transfer, not an error
-    status that would end the call."""
+    status that would end the call; the transfer is counted with reason store_unavailable."""
     async with make_live({"RDV_STORE_TIMEOUT_SECONDS": "0.2"}, store=faulty_store) as live:
         call = VapiCall(live.client, "call-outage")
         await call.say(BOOK)
@@ -269,6 +269,10 @@ async def test_store_outage_apologises_and_transfers(make_live: Any, faulty_stor
         assert "souci technique" in answer.text
         assert answer.tool() == ("transferCall", {"destination": live.services.practice.transfer_number})
         faulty_store.mode = "ok"
+        metrics = (await live.client.get("/metrics")).text
+    assert 'rdv_transfers_total{channel="voice",reason="store_unavailable"} 1.0' in metrics.splitlines()
+    assert "rdv_store_unavailable_total 1.0" in metrics.splitlines()
+    assert 'rdv_turn_responses_total{channel="voice",code="2xx"} 1.0' in metrics.splitlines()
 
 
 @pytest.mark.parametrize(

@@ -2,8 +2,9 @@
 
 ``extract`` is the one pass per turn: the text is tokenised once (``tokens``, with the
 character offsets of every word), each field is found with its span (``when`` for dates,
-times and windows, ``names``, ``someone``, ``phone``, ``choice``, ``intent``, ``target``),
-then corrections and negations are resolved on that structure. The first wave's per-task
+times and windows, ``namescan`` then ``names`` and ``someone`` for the caller and the
+patient, ``spelling`` for names spelled out, ``phone``, ``choice``, ``intent``,
+``target``), then corrections and negations are resolved on that structure. The first wave's per-task
 functions (``intent``, ``name``, ``preference``, ``slot_choice``, ``phone``, ``yes_no``,
 ``is_filler``) stay, as views over the same readers.
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from service.engine.nlu.normalize import analyse, has_phrase
-from service.engine.nlu.timeparse import times_in, weekdays_in
+from service.engine.nlu.timeparse import WEEKDAYS, times_in
+from service.engine.nlu.tokens import Token, number_at, tokenize
+from service.engine.nlu.when import CONNECTORS, PRACTICE_TALK
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,7 +41,9 @@ REJECT = (("aucun",), ("aucune",), ("rien", "ne"), ("ne", "me", "va", "pas"), ("
           ("ni", "l'un"), ("d'autres",), ("autre", "chose"), ("autres", "creneaux"), ("autres", "horaires"),
           ("pas", "possible"), ("impossible",), ("je", "peux", "pas"), ("je", "ne", "peux", "pas"),
           ("pas", "dispo"), ("pas", "disponible"), ("un", "autre", "jour"), ("une", "autre", "date"),
-          ("pas", "ceux", "la"), ("aucun", "des", "trois"), ("non", "merci"))
+          ("pas", "ceux", "la"), ("aucun", "des", "trois"), ("non", "merci"), ("rien", "de", "tout"),
+          ("rien", "d'autre"), ("autre", "chose"),
+          ("vous", "auriez", "pas"), ("vous", "n'auriez", "pas"), ("vous", "avez", "pas"))
 NEGATORS = frozenset({"pas", "non", "sauf", "plutot", "mais"})
 # Said right after a mention, these refuse it: "le premier, ça ne va pas".
 REFUSED = (("va", "pas"), ("vont", "pas"), ("convient", "pas"), ("m'arrange", "pas"), ("arrange", "pas"),
@@ -51,6 +55,74 @@ AFTERNOON = frozenset({"apres-midi", "aprem", "soir", "soiree"})
 # A period alone picks a slot only when the caller points at one: "celui de l'après-midi"
 # does, "plutôt l'après-midi" asks for other slots.
 POINTERS = frozenset({"celui", "celle", "creneau", "prends", "prendre", "choisis"})
+
+
+RELATIVE_DAYS = {"aujourd'hui": 0, "aujourdhui": 0, "demain": 1, "apres-demain": 2}
+# Said right after a day or a period, these turn it down: "le mercredi je peux pas", "le jeudi non plus".
+DAY_REFUSED = REFUSED + (("peux", "pas"), ("pourrai", "pas"), ("non", "plus"), ("pas", "dispo"), ("suis", "pas"),
+                         ("travaille",), ("c'est", "non"))
+DAY_NEGATORS = frozenset({"pas", "ni", "sauf", "hors", "excepte"})
+
+
+def _turned_down(tokens: tuple[Token, ...], pos: int, end: int) -> bool:
+    """True when the words ``[pos, end)`` (a day or a period) are negated in their clause:
+    "pas aujourd'hui", "ni jeudi", "le mercredi je peux pas"."""
+    clause = tokens[pos].clause
+    words = [t.word for t in tokens]
+    before = [words[k] for k in range(max(0, pos - 3), pos) if tokens[k].clause == clause]
+    if any(w in DAY_NEGATORS for w in before):
+        return True
+    after = tuple(words[k] for k in range(end, min(len(words), end + 5)) if tokens[k].clause == clause)
+    return any(has_phrase(after, phrase) >= 0 for phrase in DAY_REFUSED)
+
+
+def _practice_talk(tokens: tuple[Token, ...]) -> set[int]:
+    """The words said of the practice's hours ("vous êtes fermés le jeudi"), to the clause end."""
+    words = tuple(t.word for t in tokens)
+    out: set[int] = set()
+    for phrase in PRACTICE_TALK:
+        at = has_phrase(words, phrase)
+        if at >= 0:
+            end = at
+            while end < len(tokens) and tokens[end].clause == tokens[at].clause and words[end] not in CONNECTORS:
+                out.add(end)
+                end += 1
+    return out
+
+
+def _days(tokens: tuple[Token, ...], slots: Sequence[SlotRef], today: date | None) -> tuple[set[int], set[int], bool]:
+    """The slots named by their day ("vendredi", "demain", "le 21", "cet après-midi"), those
+    whose day was turned down, and whether any day was named."""
+    words = [t.word for t in tokens]
+    named = False
+    wanted: set[int] = set()
+    refused: set[int] = set()
+    talk = _practice_talk(tokens)
+    for i, token in enumerate(tokens):
+        if i in talk:
+            continue  # "vous êtes fermés le jeudi après-midi ? alors vendredi"
+        w = token.bare  # "celui d'après-demain"
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        end = i + 1
+        if w in WEEKDAYS:
+            hit = {k for k, s in enumerate(slots) if s.start.weekday() == WEEKDAYS.index(w)}
+        elif today is not None and (w in RELATIVE_DAYS or (w, nxt) in (("aujourd", "hui"), ("apres", "demain"))):
+            offset = RELATIVE_DAYS.get(w, 2 if w == "apres" else 0)
+            end = i + (1 if w in RELATIVE_DAYS else 2)
+            hit = {k for k, s in enumerate(slots) if s.start.date() == today + timedelta(days=offset)}
+        elif today is not None and w in ("cet", "ce", "cette", "sept") and (
+                nxt in ("apres-midi", "aprem", "matin", "soir", "l'apres-midi") or (nxt == "apres" and words[i + 2 : i + 3] == ["midi"])):
+            hit = {k for k, s in enumerate(slots) if s.start.date() == today}  # "sept après-midi": "cet"
+        elif w in ("le", "du", "au") and (found := number_at(tuple(words), i + 1)) is not None \
+                and words[found[1] : found[1] + 1] not in (["h"], ["heure"], ["heures"]) \
+                and (found[0] > len(slots) or w == "du") and 1 <= found[0] <= 31:
+            end = found[1]
+            hit = {k for k, s in enumerate(slots) if s.start.day == found[0]}  # "le 21", "celui du dix-huit"
+        else:
+            continue
+        named = True
+        (refused if _turned_down(tokens, i, end) else wanted).update(hit)
+    return wanted, refused - wanted, named
 
 
 def _mentions(words: tuple[str, ...], count: int) -> list[tuple[int, int]]:
@@ -78,21 +150,28 @@ def _excluded(words: tuple[str, ...], pos: int) -> bool:
     return any(has_phrase(after, phrase) >= 0 for phrase in REFUSED)
 
 
-def _period(words: tuple[str, ...]) -> str | None:
+def _period(tokens: tuple[Token, ...]) -> str | None:
     """"morning" or "afternoon" when the caller names one period (and does not exclude it)."""
     named: set[str] = set()
-    for i, word in enumerate(words):
-        if "pas" in words[max(0, i - 2) : i]:
+    talk = _practice_talk(tokens)
+    for i, token in enumerate(tokens):
+        word = token.bare
+        if i in talk:
             continue
         if word in MORNING:
-            named.add("morning")
-        elif word in AFTERNOON or (word == "midi" and i > 0 and words[i - 1] == "apres"):
-            named.add("afternoon")
+            which = "morning"
+        elif word in AFTERNOON or word == "apres-midi" or (word == "midi" and i > 0 and tokens[i - 1].bare == "apres"):
+            which = "afternoon"
+        else:
+            continue
+        if not _turned_down(tokens, i - (1 if word == "midi" else 0), i + 1):
+            named.add(which)
     return named.pop() if len(named) == 1 else None
 
 
-def choice_of(text: str, slots: Sequence[SlotRef]) -> int | Literal["none"] | None:
-    """0-based index of the chosen slot, "none" for a rejection, None if not understood."""
+def choice_of(text: str, slots: Sequence[SlotRef], today: date | None = None) -> int | Literal["none"] | None:
+    """0-based index of the chosen slot, "none" for a rejection, None if not understood
+    (``today``, when known, reads "demain", "aujourd'hui", "cet après-midi")."""
     count = len(slots)
     if count == 0:
         return None
@@ -107,11 +186,15 @@ def choice_of(text: str, slots: Sequence[SlotRef]) -> int | Literal["none"] | No
         if first[1] != last[1] and "ou" in words[first[0] : last[0]]:
             return None  # "le premier ou le deuxième": the caller has not chosen
         return last[1]
+    excluded_ordinals = {idx for pos, idx in mentions if _excluded(words, pos)}
+    if len(excluded_ordinals) == count - 1 and count > 1:
+        return next(i for i in range(count) if i not in excluded_ordinals)  # "ni le premier ni le dernier"
     bare = [w for w in words if w not in POLITE]
     if len(bare) == 1 and bare[0] in CARDINALS and CARDINALS[bare[0]] < count:
         return CARDINALS[bare[0]]  # "2", "trois": a bare number answers "lequel ?"
     # "le plus tôt" is the earliest slot; "rien de plus tôt ?" is not a choice.
-    earliest = any(has_phrase(words, (article, "plus", "tot")) >= 0 for article in ("le", "la"))
+    earliest = any(has_phrase(words, (article, "plus", soon)) >= 0 for article in ("le", "la")
+                   for soon in ("tot", "rapide", "vite", "proche"))
     latest = any(has_phrase(words, (article, "plus", "tard")) >= 0 for article in ("le", "la"))
     if earliest or latest:
         order = sorted(range(count), key=lambda i: slots[i].start)
@@ -135,11 +218,14 @@ def choice_of(text: str, slots: Sequence[SlotRef]) -> int | Literal["none"] | No
             continue
         times.append(moment)
         matches.update(hit)
-    days = weekdays_in(words)
-    if days:
-        by_day = {i for i, s in enumerate(slots) if s.start.weekday() in days}
+    tokens = tokenize(text)
+    by_day, refused_days, days = _days(tokens, slots, today)
+    if days and by_day:
         matches = (matches & by_day) if matches else by_day
-    period = _period(utt.bare)
+    elif days and not matches:
+        matches = set()
+    ruled_out |= refused_days
+    period = _period(tokens)
     other = bool({"autre", "l'autre"} & set(words)) and bool(ruled_out)
     if period is not None and (times or days or other or POINTERS & set(words)):
         pool = matches if (times or days) else set(range(count)) - ruled_out
@@ -154,22 +240,60 @@ def choice_of(text: str, slots: Sequence[SlotRef]) -> int | Literal["none"] | No
     return None
 
 
+# Asking to hear a slot again beats naming it: "vous pouvez répéter le deuxième ?", "le
+# premier, c'était à quelle heure déjà ?".
+REPEAT_FIRST = (("repetez",), ("repeter",), ("redire",), ("redites",), ("quelle", "heure", "deja"),
+                ("c'etait", "a", "quelle", "heure"), ("c'etait", "quand"), ("c'etait", "quel", "jour"),
+                ("quel", "jour", "deja"), ("c'est", "a", "quelle", "heure"))
 REPEAT = (("repetez",), ("repeter",), ("redire",), ("redites",), ("pas", "compris"), ("pas", "entendu"),
           ("pas", "bien", "compris"), ("c'etait", "quoi"), ("c'etait", "lesquels"), ("encore", "une", "fois"),
           ("rappeler", "les"), ("rappelez",), ("relire",), ("relisez",), ("reprendre", "les"), ("vous", "avez", "dit"),
           ("quels", "etaient"), ("lesquels",), ("repetes",), ("redis",))
 
 
-def read_choice(text: str, slots: Sequence[SlotRef]) -> int | Literal["none", "repeat"] | None:
-    """The slot choice of the extraction pass: :func:`slot_choice`, or "repeat" when the
-    caller asks to hear the slots again; never raises."""
-    found = slot_choice(text, slots)
-    if found is not None or not isinstance(text, str):
-        return found
+# Said between two choices, these take the first back: "le premier, euh non, le deuxième".
+MARKERS = frozenset({"non", "pardon", "rectification", "attendez", "plutot"})
+
+
+def read_choice(text: str, slots: Sequence[SlotRef],
+                today: date | None = None) -> tuple[int | Literal["none", "repeat"] | None, bool]:
+    """The slot choice of the extraction pass (:func:`slot_choice`, or "repeat" when the
+    caller asks to hear the slots again) and whether a self-correction chose it; never raises."""
+    if not isinstance(text, str) or not slots:
+        return None, False
     words = analyse(text).words
+    if any(has_phrase(words, p) >= 0 for p in REPEAT_FIRST):
+        return "repeat", False
+    corrected = _corrected_choice(text, slots, today)
+    if corrected is not None:
+        return corrected, True
+    found = _safe(text, slots, today)
+    if found is not None:
+        return found, False
     if any(has_phrase(words, p) >= 0 for p in REPEAT):
-        return "repeat"
+        return "repeat", False
+    return None, False
+
+
+def _corrected_choice(text: str, slots: Sequence[SlotRef], today: date | None) -> int | None:
+    """"le premier euh non le deuxième", "celui de 16h. Ah non attendez, … le mercredi
+    plutôt": what follows the last correction marker, when what precedes it chose too."""
+    tokens = tokenize(text)
+    for k in range(len(tokens) - 1, 0, -1):
+        if tokens[k].word not in MARKERS:
+            continue
+        before, after = text[: tokens[k].start], text[tokens[k].end :]
+        earlier, later = _safe(before, slots, today), _safe(after, slots, today)
+        if isinstance(later, int) and isinstance(earlier, int) and earlier != later:
+            return later
     return None
+
+
+def _safe(text: str, slots: Sequence[SlotRef], today: date | None) -> int | Literal["none"] | None:
+    try:
+        return choice_of(text, slots, today)
+    except (ValueError, AttributeError, TypeError, OverflowError):
+        return None
 
 
 def slot_choice(text: str, slots: Sequence[SlotRef]) -> int | Literal["none"] | None:

@@ -16,21 +16,22 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import date, datetime, time
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, time, timedelta
 from typing import Literal
 
 from service.engine import calendar
 from service.engine.model import Preference
 from service.engine.nlu.choice import SlotRef, read_choice
 from service.engine.nlu.filler import filler_of
-from service.engine.nlu.intent import intent_of
+from service.engine.nlu.intent import intent_corrected, intent_of
 from service.engine.nlu.names import read_name
+from service.engine.nlu.namescan import PARTICLES, scan_names
 from service.engine.nlu.normalize import analyse
 from service.engine.nlu.phone import read_phone
 from service.engine.nlu.someone import read_someone
 from service.engine.nlu.target import read_target
-from service.engine.nlu.tokens import Token, tokenize
+from service.engine.nlu.tokens import Token, number_at, tokenize
 from service.engine.nlu.when import assemble, read_when
 from service.engine.nlu.yesno import yes_no
 from service.engine.practice import Practice
@@ -132,6 +133,9 @@ class Extraction:
 
 NAME_STATES = frozenset({"QUALIF_NAME", "CANCEL_IDENTIFY", "MODIFY_IDENTIFY"})
 CHANGE_STATES = frozenset({"CANCEL_IDENTIFY", "CANCEL_CONFIRM", "MODIFY_IDENTIFY", "MODIFY_CONFIRM"})
+# Asked which appointment: every day and time said names it ("jeudi"). Not while asked
+# whether to move one: "oui, plutôt vendredi" is where to.
+IDENTIFY_STATES = frozenset({"CANCEL_IDENTIFY", "CANCEL_CONFIRM", "MODIFY_IDENTIFY"})
 NOT_INTENTS = frozenset({"unknown", "yes", "no", "filler"})
 
 
@@ -158,35 +162,53 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
     corrected = False
     found_intent = intent_of(utt)
     intent = None if found_intent in NOT_INTENTS else found_intent
+    corrected |= intent_corrected(utt)
     # Names: everywhere when a name was asked, else only when introduced.
     asked = context.state in NAME_STATES
     person = issue = None
-    named = read_name(tokens, asked=asked)
-    someone = read_someone(tokens)
-    if named is not None and not (someone is not None and someone.patient is not None
-                                  and named.first < someone.last and someone.first < named.last):
+    scan = scan_names(tokens, asked)
+    someone = read_someone(tokens, scan)
+    named = read_name(tokens, asked, scan, someone.claimed if someone is not None else frozenset())
+    name_words: frozenset[int] = frozenset()
+    if named is not None:
         person, issue = named.person, named.issue
         corrected |= named.corrected
+        name_words = named.used
         if (where := _span(tokens, named.first, named.last)) is not None:
             spans["name"] = where
     relation = patient = None
     if someone is not None:
+        corrected |= someone.corrected
+        name_words |= someone.claimed
         relation = someone.relation
         patient = None if someone.patient is None else PersonName(someone.patient.first, someone.patient.last)
-        if (where := _span(tokens, someone.first, someone.last)) is not None:
+        if (relation or patient) and (where := _span(tokens, someone.first, someone.last)) is not None:
             spans["patient" if patient else "relation"] = where
         if intent == "human" and someone.relation == "autre":
             intent = None
     # When: the preference, and the appointment spoken of when cancelling or moving.
-    when = read_when(tokens, context.now.date())
+    when = read_when(tokens, context.now.date(), assembled=False)
     pref = None
     target = None
+    if when is not None and name_words:
+        # A word is a name or a date, not both: "c'est Mardi, Régis Mardi" names, "jeudi" alone
+        # designates an appointment (unless a name was just asked).
+        dated = {k for m in when.mentions for k in range(m.first, m.last)}
+        own = {k for k in (named.used if named is not None else ()) if tokens[k].word not in PARTICLES}
+        if person is not None and own and own <= dated and context.state != "QUALIF_NAME":
+            person = issue = None
+            spans.pop("name", None)
+            name_words -= own
+        kept = tuple(m for m in when.mentions if not name_words & set(range(m.first, m.last)))
+        when = None if not kept else replace(when, mentions=kept)
     if when is not None:
         corrected |= when.corrected
         mentions = when.mentions
         if intent in ("cancel", "modify") or context.state in CHANGE_STATES:
-            cant = bool(_CANT.search(utt.text))
-            hint = read_target(tokens, mentions, cant)
+            # Cancelling or moving, a time the caller cannot make is the appointment's.
+            cant = bool(_CANT.search(utt.text)) or intent in ("cancel", "modify")
+            every = intent == "cancel" or context.state in IDENTIFY_STATES
+            hint = read_target(tokens, mentions, cant, every, context.now.date())
             if hint is not None:
                 target = BookingHint(hint.day, hint.weekday, hint.day_of_month, hint.at)
                 mentions = tuple(m for m in mentions if m not in hint.mentions)
@@ -194,7 +216,9 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
             if intent == "cancel":
                 mentions = ()
         pref = assemble(list(mentions)) if mentions else None
-        if pref is not None:
+        if target is not None and (intent == "modify" or context.state.startswith("MODIFY")):
+            pref = moved_to(pref, target, tokens)
+        if pref is not None and mentions:
             where = _span(tokens, min(m.first for m in mentions), max(m.last for m in mentions))
             if where is not None:
                 spans["preference"] = where
@@ -206,13 +230,17 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
     corrected |= phone_corrected
     if phone_span is not None:
         spans["phone"] = Span(*phone_span)
-    choice = read_choice(text, context.slots) if context.slots else None
+    choice, choice_corrected = read_choice(text, context.slots, context.now.date()) if context.slots else (None, False)
+    corrected |= choice_corrected
     if choice is not None:
         spans["choice"] = Span(0, len(text))
         if isinstance(choice, int):  # "celui de 11h", "vendredi": the words pointed at a slot, not a new wish
             pref = None
             outside = False
             spans.pop("preference", None)
+    if intent == "faq:other" and context.state != "START" and (
+            pref is not None or choice is not None or number or person or patient or relation or target or issue):
+        intent = None  # mid-call, "est-ce que le deuxième est bien à 14h ?" answers what was asked
     answer = yes_no(text)
     if corrected and answer == "no" and utt.content[:1] != ("non",):
         answer = None  # "Martin non Martinez": the "non" took a word back, it answers nothing
@@ -233,6 +261,50 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
         corrected=corrected,
         spans=spans,
     )
+
+
+def moved_to(pref: Preference | None, target: BookingHint, tokens: tuple[Token, ...]) -> Preference | None:
+    """The new time of an appointment being moved: "reculer d'une semaine" is a week after
+    it; a new time with no day ("plus tard, après 17h", "à 15 heures le même jour") keeps
+    its day."""
+    day = target.day
+    if day is None:
+        return pref
+    shift = _shift(tokens)
+    if shift is not None:
+        moved = day + shift
+        base = pref or Preference()
+        return replace(base, day=moved, days=(moved,))
+    if pref is None or pref.day or pref.days or pref.weekdays or pref.from_day or pref.until_day or pref.asap:
+        return pref
+    same_day = any(t.word in ("meme", "l'heure", "heure", "horaire") for t in tokens)
+    if not (pref.windows or pref.after or pref.before or same_day):
+        return pref  # "plutôt en matinée": any morning, not that day's
+    return replace(pref, day=day, days=(day,))
+
+
+_UNITS = {"jour": 1, "jours": 1, "semaine": 7, "semaines": 7}
+_EARLIER = ("avanc",)
+
+
+def _shift(tokens: tuple[Token, ...]) -> timedelta | None:
+    """"le reculer d'une semaine", "l'avancer de deux jours": how far the appointment moves."""
+    words = tuple(t.word for t in tokens)
+    for i, token in enumerate(tokens):
+        if not token.bare.startswith(("decal", "repouss", "report", "recul", "avanc", "deplac")):
+            continue
+        for j in range(i + 1, min(len(words), i + 9)):
+            if words[j] in _UNITS and j > 0:
+                count = 1 if words[j - 1] in ("d'une", "d'un", "une", "un") else None
+                if count is None and (found := number_at(words, j - 1)) is not None and found[1] == j:
+                    count = found[0]
+                if count is None and j > 1 and (found := number_at(words, j - 1)) is None \
+                        and words[j - 1] in ("de", "d'"):
+                    count = 1
+                if count is not None:
+                    days = count * _UNITS[words[j]]
+                    return timedelta(days=-days if token.bare.startswith(_EARLIER) else days)
+    return None
 
 
 _CANT = re.compile(r"\b(?:peux|pourrai|pourrais|pouvons) (?:pas|plus) (?:venir|etre la|y aller)\b|\bviendrai pas\b")

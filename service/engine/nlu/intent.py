@@ -4,11 +4,22 @@ Keyword stems with negation scope ("je voudrais pas annuler, je voudrais déplac
 move) and ``rapidfuzz`` for speech-to-text misspellings ("anuler"). Fuzzy scores ignore
 negation, so negation is checked on the matched word's position, by hand. Cues are looked
 up on the words without their elision too ("l'adresse", "j'annule", "l'annuler").
+
+A question that no FAQ topic answers ("je voudrais savoir à quelle heure est mon
+rendez-vous", "est-ce que le docteur fait des visites à domicile") is "faq:other": the
+dialogue says the secretariat will answer it. Asking for a slot stays a booking whatever
+the frame ("je voulais savoir s'il y avait de la place jeudi"); a practical-question word
+told in passing does not beat a booking ("je prends le bus, disons jeudi"); a participle
+after its auxiliary tells, it does not ask ("j'ai annulé mon voyage"); "en fait non, je le
+garde" takes a cancellation back; "secrétariat de l'EHPAD, je voudrais un rendez-vous" says
+who calls, not whom to talk to.
 """
 
 from __future__ import annotations
 
+import itertools
 import re
+from functools import lru_cache
 
 from rapidfuzz import fuzz
 
@@ -20,12 +31,13 @@ from service.engine.nlu.normalize import (
     fold,
     has_phrase,
     negated,
+    unelide,
 )
 from service.engine.nlu.yesno import yes_no
 
 INTENTS = (
     "book", "cancel", "modify", "faq:address", "faq:hours", "faq:price", "faq:parking",
-    "faq:access", "human", "yes", "no", "filler", "unknown",
+    "faq:access", "faq:other", "human", "yes", "no", "filler", "unknown",
 )
 
 # Single words that carry an intent (folded); phrases below for multi-word cues.
@@ -46,13 +58,18 @@ WORDS: dict[str, tuple[str, ...]] = {
                    "fauteuil", "ascenseur", "pmr", "metro", "bus", "tram", "tramway", "escalier", "escaliers", "etage",
                    "rez-de-chaussee"),
     "book": ("rdv", "consultation", "consulter", "reserver", "creneau", "creneaux", "disponibilite",
-             "disponibilites", "dispo"),
+             "disponibilites", "dispo",
+             # a sick caller wants to be seen: "c'est pour mon fils, il a de la fièvre"
+             "fievre", "tousse", "toux", "angine", "grippe", "rhume", "douleur", "douleurs", "enceinte", "malade",
+             "symptomes", "vomit", "vomi", "diarrhee", "otite", "bronchite", "migraine"),
 }
 # Verb stems whose every form carries the intent ("supprimez", "je me désiste", "annulerais").
 STEMS: dict[str, tuple[str, ...]] = {
     "cancel": ("annul", "decommand", "desist", "supprim"),
-    "modify": ("deplac", "decal", "repouss", "reprogramm", "modifi"),
+    "modify": ("deplac", "decal", "repouss", "reprogramm", "modifi", "avanc", "recul"),
 }
+# "en avance", "à l'avance", "d'avance": early, not bringing an appointment forward.
+NOT_MODIFY = frozenset({"l'avance", "d'avance", "l'avancement"})
 # "Je ne pourrai pas venir à mon rendez-vous": cancelling, when the appointment is named.
 # Alone, "je ne peux pas venir le matin" answers the preference question: not a cancel.
 CANT_COME = (("pourrai", "pas", "venir"), ("pourrais", "pas", "venir"), ("peux", "pas", "venir"),
@@ -78,7 +95,8 @@ PHRASES: dict[str, tuple[tuple[str, ...], ...]] = {
               ("parler", "a", "un"), ("passer", "le", "secretariat"), ("passez", "moi"), ("passez-moi",),
               ("en", "relation"), ("parler", "a", "madame"), ("parler", "a", "monsieur"), ("parler", "a", "la"),
               ("parler", "au", "secretariat"), ("parler", "avec", "quelqu'un"), ("parler", "avec", "un"),
-              ("parler", "avec", "une")),
+              ("parler", "avec", "une"), ("passer", "le", "docteur"), ("passer", "le", "medecin"),
+              ("nous", "passer"), ("me", "passer")),
     "faq:address": (("c'est", "ou"), ("c", "est", "ou"), ("ou", "se", "trouve"), ("ou", "etes", "vous"),
                     ("ou", "est", "le", "cabinet"), ("ou", "vous", "etes"), ("ou", "ca", "se", "trouve"),
                     ("vous", "etes", "ou"), ("quelle", "rue"), ("se", "trouve"), ("se", "situe")),
@@ -94,12 +112,17 @@ PHRASES: dict[str, tuple[tuple[str, ...], ...]] = {
              ("voir", "le", "medecin"), ("prendre", "rendez"), ("une", "place"), ("me", "faire", "soigner"),
              ("venir", "consulter"), ("un", "rendez"), ("voir", "un", "medecin"), ("voir", "un", "docteur"),
              ("voir", "la", "docteure"), ("de", "la", "place"), ("des", "places"), ("me", "recevoir"),
-             ("nous", "recevoir"), ("la", "recevoir"), ("le", "recevoir")),
+             ("nous", "recevoir"), ("la", "recevoir"), ("le", "recevoir"), ("voir", "docteur"), ("voir", "medecin"),
+             ("voudrais", "passer"), ("voudrait", "passer"), ("aimerais", "passer"), ("pourrais", "passer"),
+             ("veux", "passer"), ("souhaite", "passer"), ("j'ai", "mal"), ("ai", "mal"), ("a", "mal")),
     # Cancelling to take another appointment, or putting "it" elsewhere, is moving it.
     "modify": (("reprendre", "un"), ("en", "reprendre"), ("le", "mettre", "un", "autre"), ("la", "mettre", "un", "autre"),
                ("le", "remettre"), ("mettre", "mon", "rendez-vous"), ("mettre", "le", "rendez-vous"),
                ("mettre", "mon", "rdv"), ("changer", "de", "creneau"), ("changer", "l'heure"), ("changer", "la", "date"),
-               ("changer", "le", "jour")),
+               ("changer", "le", "jour"), ("le", "mettre", "plus"), ("la", "mettre", "plus"), ("mettre", "plutot"),
+               ("le", "mettre", "plutot"), ("le", "passer", "a"), ("le", "faire", "passer"),
+               ("passer", "mon", "rendez-vous"), ("passer", "le", "rendez-vous"), ("passer", "mon", "rdv"),
+               ("en", "prendre", "un", "autre"), ("le", "mettre"), ("la", "mettre")),
 }
 # Stems checked with fuzzy matching, for words speech-to-text tends to mangle.
 FUZZY: dict[str, tuple[str, ...]] = {
@@ -109,6 +132,7 @@ FUZZY: dict[str, tuple[str, ...]] = {
 }
 REFLEXIVE = frozenset({"me", "se", "te", "nous"})
 ORDER = ("human", "cancel", "modify", "faq:address", "faq:hours", "faq:price", "faq:parking", "faq:access", "book")
+# "faq:other" is not a cue family: a question no FAQ topic answers (see ``QUESTION``).
 FUZZY_SCORE = 84
 _PHRASES = {name: Phrases(phrases) for name, phrases in PHRASES.items()}
 _CANT_COME, _APPOINTMENT, _MOVE_AFTER_CANT = Phrases(CANT_COME), Phrases(APPOINTMENT), Phrases(MOVE_AFTER_CANT)
@@ -118,16 +142,54 @@ _NO_PHRASES = Phrases(())
 
 
 def _positions(utt: Utterance, name: str) -> list[int]:
+    """Where the cues of ``name`` stand in the turn (computed once per turn and name)."""
+    return _all_positions(utt).get(name, [])
+
+
+@lru_cache(maxsize=256)
+def _all_positions(utt: Utterance) -> dict[str, list[int]]:
+    return {name: _find_positions(utt, name) for name in ORDER}
+
+
+def _find_positions(utt: Utterance, name: str) -> list[int]:
     words, bare = utt.words, utt.bare
     cues, stems = WORDS.get(name, ()), STEMS.get(name, ())
     found = [i for i, (w, b) in enumerate(zip(words, bare)) if w in cues or b in cues or b.startswith(stems or ("\0",))]
     found.extend(_PHRASES.get(name, _NO_PHRASES).positions(words))
     if not found:
-        for stem in FUZZY.get(name, ()):
-            found.extend(i for i, w in enumerate(bare) if len(w) >= 6 and fuzz.ratio(w, stem) >= FUZZY_SCORE)
+        for stem in FUZZY.get(name, ()):  # a misheard word keeps its first letter: "anuler", not "recommandé"
+            found.extend(i for i, w in enumerate(bare)
+                         if len(w) >= 6 and w[0] == stem[0] and fuzz.ratio(w, stem) >= FUZZY_SCORE)
+    if name.startswith("faq:"):  # "je cherche ma carte vitale", "ma voiture": the caller's own, not a question
+        found = [i for i in found if not {"ma", "mon", "mes"} & set(words[max(0, i - 2) : i])]
+    if name == "faq:hours":  # "dès l'ouverture", "à l'ouverture lundi": a time, not a question on the hours
+        found = [i for i in found if not (bare[i] == "ouverture" and i and (words[i - 1] in ("des", "a", "l")
+                                                                            or words[i].startswith("l'") and words[i - 1] in ("des", "a")))
+                 and not (words[i] in ("ouvrez", "ouvre") and {"des", "quand"} & set(words[max(0, i - 3) : i]))]
     if name == "modify":  # "je peux me déplacer l'après-midi" is travelling, not moving the appointment
-        found = [i for i in found if i == 0 or words[i - 1] not in REFLEXIVE]
+        found = [i for i in found if not (i and words[i - 1] in REFLEXIVE and bare[i].startswith("deplac"))
+                 and not (i and words[i - 1] in ("en", "a") and bare[i].startswith("avanc")) and words[i] not in NOT_MODIFY]
+    if name in ("cancel", "modify"):  # "j'ai annulé mon voyage": told, not asked
+        found = [i for i in found if not _narrated(words, i)]
     return found
+
+
+AUXILIARIES = frozenset({"ai", "j'ai", "a", "avons", "avez", "ont", "avais", "j'avais", "avait", "l'ai", "l'a", "l'avez",
+                         "l'avais", "m'a", "m'avez", "on"})
+# What is cancelled or moved when it is not an appointment: "j'ai annulé mon voyage".
+NOT_APPOINTMENTS = frozenset({"voyage", "vacances", "train", "vol", "avion", "reunion", "travail", "conge", "conges",
+                              "deplacement", "sortie", "cours", "match", "diner", "repas", "sejour"})
+
+
+def _narrated(words: tuple[str, ...], i: int) -> bool:
+    """"j'ai annulé mon voyage", "je l'ai pas annulé": a participle after its auxiliary tells
+    what happened, it asks nothing; and a trip cancelled is not an appointment."""
+    if any(w in NOT_APPOINTMENTS for w in words[i + 1 : i + 3]):
+        return True
+    word = unelide(words[i])
+    participle = word.endswith(("e", "es", "ee", "ees")) and word[:5] in ("annul", "decal", "depla", "repou", "avanc",
+                                                                          "recul", "modif", "repor")
+    return participle and any(w in AUXILIARIES for w in words[max(0, i - 2) : i])
 
 
 def _present(utt: Utterance, name: str) -> bool:
@@ -158,9 +220,28 @@ def intent_of(utt: Utterance) -> str:
     if "human" in present and has_phrase(utt.words, ("pas", "besoin")) >= 0:
         present.discard("human")
     if "cancel" in present and "modify" in present:
-        present.discard("cancel")  # "annuler et en reprendre un autre", "annuler ou déplacer": a move
+        later = _taken_back(utt)
+        # "annuler et en reprendre un autre", "annuler ou déplacer": a move; but "déplacer, non, annuler" cancels
+        present.discard("modify" if later == "cancel" else "cancel")
+    words = utt.words
+    if present & {"cancel", "modify"} and _RETRACT.found(words):
+        present -= {"cancel", "modify"}  # "je voulais annuler mais en fait non, je garde le rendez-vous"
+    if "human" in present and present & {"book", "cancel", "modify"} and not (_TALK & set(words)) \
+            and not any(w in MACHINE for w in words):
+        present.discard("human")  # "secrétariat de l'EHPAD, je voudrais un rendez-vous": who calls, not whom to talk to
     if "modify" in present:
         present.discard("book")
+    asking = _QUESTION.found(words) or "?" in utt.raw
+    topics = {name for name in present if name.startswith("faq:")}
+    if topics and "book" in present and not asking and not _FAQ_ASK.found(words):
+        present -= topics  # "je prends le bus, disons jeudi": a booking told with its story
+    if topics and any(w in ("donc", "alors") for w in words[min(_positions(utt, min(topics))) + 1 :]):
+        present -= topics  # "vous êtes fermés le samedi après-midi ? alors samedi matin": the wish that follows
+    if not present & {"human", "cancel", "modify"} and not topics and _QUESTION.found(words) \
+            and not _NEW_BOOKING.found(words):
+        return "faq:other"  # "je voudrais savoir à quelle heure est mon rendez-vous"
+    if not present and _QUESTION.found(words) and _NEW_BOOKING.found(words):
+        return "book"  # "je voulais savoir si demain matin c'est possible"
     for name in ORDER:
         if name in present:
             return name
@@ -168,6 +249,64 @@ def intent_of(utt: Utterance) -> str:
     if answer is not None:
         return answer
     return "unknown"
+
+
+# A question the FAQ does not know: the secretariat answers it (the dialogue says so).
+QUESTION = (("savoir", "si"), ("savoir", "a", "quelle"), ("savoir", "quand"), ("savoir", "comment"),
+            ("savoir", "combien"), ("savoir", "qui"), ("savoir", "quel"), ("savoir", "quelle"), ("est-ce", "que"),
+            ("est", "ce", "que"), ("est-ce", "qu'il"), ("est-ce", "qu'elle"), ("est-ce", "qu'on"),
+            ("une", "question"), ("des", "questions"), ("petite", "question"), ("verifier",), ("confirmer", "mon"),
+            ("confirmer", "le"), ("confirmer", "que"), ("toujours", "bon"), ("toujours", "valable"),
+            ("toujours", "d'actualite"), ("toujours", "maintenu"), ("bien", "note"), ("quelle", "heure", "est"),
+            ("pris", "en", "compte"), ("bien", "enregistre"), ("bien", "pris"), ("bien", "annule"),
+            ("a", "quelle", "heure", "est"), ("a", "quelle", "heure", "j'ai"), ("renseignement",),
+            ("renseignements",), ("information",), ("informations",), ("me", "dire", "si"))
+# Asking for a slot is booking, whatever the frame: "je voulais savoir s'il y avait de la place jeudi".
+NEW_BOOKING = (("de", "la", "place"), ("une", "place"), ("des", "places"), ("un", "creneau"), ("creneau",),
+               ("creneaux",), ("disponibilite",), ("disponibilites",), ("dispo",), ("prendre", "rendez-vous"),
+               ("prendre", "rendez"), ("prendre", "un"), ("avoir", "un", "rendez-vous"), ("avoir", "un", "rdv"),
+               ("avoir", "un", "rendez"), ("me", "recevoir"), ("le", "recevoir"), ("la", "recevoir"),
+               ("nous", "recevoir"), ("quelque", "chose"), ("consultation",), ("consulter",), ("reserver",),
+               ("un", "rendez-vous", "pour"), ("un", "rendez-vous", "cette"), ("un", "rendez-vous", "demain"),
+               ("nouveau", "rendez-vous"), ("autre", "rendez-vous"), ("possible",), ("irait",), ("ca", "va"),
+               ("libre",), ("disponible",), ("faisable",), ("jouable",))
+# The question words of a practical question ("c'est où", "combien", "vous ouvrez à quelle heure").
+FAQ_ASK = (("ou",), ("combien",), ("comment",), ("quel",), ("quelle",), ("quels",), ("quelles",), ("savoir",),
+           ("c'est", "quoi"), ("il", "y", "a"), ("y", "a-t-il"), ("connaitre",), ("redonner",), ("rappeler",))
+# Taking the cancellation back: "en fait non", "je garde le rendez-vous".
+RETRACT = (("en", "fait", "non"), ("finalement", "non"), ("non", "finalement"), ("je", "garde"), ("je", "le", "garde"),
+           ("je", "vais", "le", "garder"), ("je", "prefere", "le", "garder"), ("laissez", "tomber"))
+_QUESTION, _NEW_BOOKING, _FAQ_ASK, _RETRACT = Phrases(QUESTION), Phrases(NEW_BOOKING), Phrases(FAQ_ASK), Phrases(RETRACT)
+# Asking to be put through: "parler au secrétariat", "passez-moi l'accueil".
+_TALK = frozenset({"parler", "passer", "passez", "passez-moi", "transferer", "transferez", "joindre", "relation",
+                   "quelqu'un", "humain", "personne"})
+
+# Said between two requests, these take the first back: "je voudrais annuler, euh non, déplacer".
+INTENT_MARKERS = frozenset({"non", "pardon", "enfin", "plutot", "finalement"})
+
+
+def _taken_back(utt: Utterance) -> str | None:
+    """The request said after a correction marker that takes another one back, if any."""
+    words = utt.words
+    cues = sorted((i, name) for name in ("cancel", "modify") for i in _positions(utt, name)
+                  if not negated(words, i))
+    for (i, a), (j, b) in itertools.pairwise(cues):
+        if a != b and any(w in INTENT_MARKERS for w in words[i + 1 : j]):
+            return b
+    return None
+
+
+def intent_corrected(utt: Utterance) -> bool:
+    """True when the caller took a request back in the turn: a request, a correction marker,
+    then another request ("annuler, euh non, pas annuler, déplacer"), or a request retracted
+    ("je voulais annuler mais en fait non, je le garde")."""
+    words = utt.words
+    cues = sorted((i, name) for name in ("cancel", "modify", "book") for i in _positions(utt, name))
+    for (i, a), (j, b) in itertools.combinations(cues, 2):
+        if a != b and any(w in INTENT_MARKERS for w in words[i + 1 : j]):
+            return True
+    first = min((i for i, name in cues if name in ("cancel", "modify")), default=-1)
+    return first >= 0 and any(at > first for at in _RETRACT.positions(words))
 
 
 DAY_WORDS = frozenset({"lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "demain", "aujourd'hui",

@@ -1,30 +1,59 @@
-"""People's names: "c'est Jean Dupont", "Dupont Jean", "monsieur Martin", "Nguyen Van Minh",
-"Martin non Martinez", "Lefèvre, l e f e b v r e", and what is not a name ("c'est privé",
-"pourquoi faire ?").
+"""People's names as callers say them: "c'est Jean Dupont", "Dupont Jean", "Durand, Michel",
+"monsieur Martin", "madame Lopes Maria", "Nguyen Van Minh", "Ferreira, Joaquim Ferreira",
+"Martin non Martinez", "Kerouac, K E R O U A C, Yann", "Benoît tout court, c'est mon nom
+de famille. Le prénom c'est Sandrine", and what is not a name ("c'est privé", "pourquoi
+faire ?", "comme la couleur").
 
 No kept library extracts a person's name from French speech-to-text without a downloaded
-model, so the reading is written by hand; what it needs to know about names comes from
-data: ``data/first_names_fr.tsv``, derived from names-dataset (Apache 2.0 by the licence file it ships, MIT by its metadata; see the licence file
-beside it and ``tools/derive_first_names.py``), gives each first name its popularity rank
-as a first name and as a last name among French callers. Comparing the two tells
-"Dupont Marie" from "Marie Dupont" and "c'est Ghislaine" (a first name alone) from "c'est
-Martin". A surname that is also a French word or a day ("Lundi", "Petit", "Marchand") is a
-name when a name was asked; in an opening sentence a name needs its introduction ("c'est",
-"je m'appelle", "ici", "moi c'est", "de la part de"…) and must look like a name.
+model, so the reading is written by hand, on the scan of the turn (:mod:`namescan`: name
+words, runs, spellings, labels, comments, correction markers):
+
+1. the runs that are the caller's are chosen: all of them when a name was asked, else
+   those introduced ("c'est", "je m'appelle", "au nom de", a title, "… à l'appareil") or
+   shaped like a name; runs that belong to someone else (the patient) are left out;
+2. a correction marker between two runs takes the earlier back (a full name replaces it
+   all, one word replaces the most similar word); a run said again inside a fuller one
+   ("Ferreira, Joaquim Ferreira") is read once;
+3. the order is decided by labels, else by what the first-name data (:mod:`firstnames`)
+   says of each word and how they were said ("Nom, Prénom" after a comma, after a title,
+   a surname framing the first name: "Le Gall Anne Le Gall").
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
-from importlib import resources
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from rapidfuzz import fuzz
 
-from service.engine.nlu.tokens import TEENS, TENS, UNITS, Token, tokenize
+from service.engine.nlu.firstnames import (
+    FIRST_RANKS,
+    NEVER_LAST,
+    first_rank,
+    first_score,
+    is_first_name,
+)
+from service.engine.nlu.namescan import (
+    INTROS_LONGEST_FIRST,
+    KIN,
+    LEAD,
+    NAME_GLUE,
+    NOT_AFTER,
+    PARTICLES,
+    QUESTIONS,
+    REFUSALS,
+    STRONG_INTROS,
+    WORD_SURNAMES_OK,
+    NameScan,
+    Run,
+    Word,
+    scan_names,
+    upper,
+)
+from service.engine.nlu.tokens import Token, tokenize
 
 NameIssue = Literal["refused", "question", "first_only"]
+_VIETNAMESE_MIDDLE = frozenset({"van", "thi", "thanh", "duc", "ngoc", "minh"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,314 +81,287 @@ class NameFound:
     first: int
     last: int
     corrected: bool = False
+    strong: bool = False  # introduced, titled or of two words or more: not a stray word
+    used: frozenset[int] = frozenset()  # the tokens of the name's words
 
 
-def _load() -> dict[str, tuple[int, int]]:
-    table: dict[str, tuple[int, int]] = {}
-    text = resources.files("service.engine.nlu").joinpath("data/first_names_fr.tsv").read_text("utf-8")
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            name, first, last = line.split("\t")
-            table[name] = (int(first), int(last))
-    return table
+# ----------------------------------------------------------------------------- whose runs
 
 
-FIRST_RANKS = _load()
-NEVER_LAST = 60000  # the rank given to a first name never seen as a last name
-
-TITLES = frozenset({"monsieur", "madame", "mademoiselle", "m", "mme", "mlle", "mr", "docteur", "dr", "maitre"})
-PARTICLES = frozenset({"de", "du", "des", "d'", "le", "la", "van", "von", "der", "den", "di", "da", "del", "dos", "el",
-                       "al", "ben", "bin", "mac", "mc", "ter", "ten", "y", "abou", "ould"})
-INTROS = (
-    ("je", "m'appelle"), ("je", "m", "appelle"), ("moi", "c'est"), ("mon", "nom", "c'est"), ("mon", "nom", "est"),
-    ("mon", "nom", "de", "famille", "c'est"), ("mon", "nom", "de", "famille", "est"), ("mon", "nom", "de", "famille"),
-    ("mon", "nom"), ("le", "nom", "c'est"), ("le", "nom"), ("au", "nom", "de"), ("au", "nom", "d'"),
-    ("ce", "serait", "au", "nom", "de"), ("ce", "sera", "au", "nom", "de"), ("a", "mon", "nom"),
-    ("de", "la", "part", "de"), ("de", "la", "part", "d'"), ("c'est", "de", "la", "part", "de"), ("je", "suis"),
-    ("ici",), ("c'est",), ("c", "est"), ("nom",), ("c'est", "moi"), ("c'est", "pour"), ("c", "est", "pour"),
-)
-# Intros that open a name on their own, even in a first sentence.
-STRONG_INTROS = frozenset({("je", "m'appelle"), ("je", "m", "appelle"), ("moi", "c'est"), ("mon", "nom", "c'est"),
-                           ("mon", "nom", "est"), ("mon", "nom", "de", "famille", "c'est"), ("de", "la", "part", "de"),
-                           ("de", "la", "part", "d'"), ("c'est", "de", "la", "part", "de"), ("au", "nom", "de"),
-                           ("mon", "nom", "de", "famille", "est")})
-LEAD = frozenset({"oui", "bonjour", "bonsoir", "alors", "donc", "euh", "heu", "hum", "ben", "bah", "bien", "sur", "ok",
-                  "voila", "allo", "eh", "moi", "ah", "oh", "madame", "monsieur", "et", "bon", "d'accord", "hello",
-                  "salut", "excusez-moi", "pardon"})
-TRAIL = frozenset({"merci", "voila", "svp", "s'il", "vous", "plait", "euh", "hum", "bonjour", "bonsoir", "revoir",
-                   "au", "beaucoup"})
-LABEL_GLUE = frozenset({"de", "famille", "c'est", "c", "est", "mon", "ma", "et", "alors", "euh", "hum", "donc"})
-# Words that never belong to a name: a sentence, not a name, was said. (A vocabulary of
-# French function words and the booking's own words, not a list of names.)
-NOT_NAME = frozenset(
-    ["je", "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "me", "te", "se", "sais", "pas", "sait", "savoir", "pourquoi", "quoi", "comment", "qui", "quand", "combien", "oui", "non", "rien", "ca", "cela", "ceci", "est", "sont", "suis", "es", "etes", "a", "ai", "as", "avons", "avez", "ont", "veux", "voudrais", "voulez", "voudrait", "souhaite", "souhaiterais", "aimerais", "peux", "pouvez", "dois", "faut", "rendez-vous", "rendez", "rdv", "prendre", "annuler", "deplacer", "decaler", "changer", "reporter", "matin", "apres-midi", "midi", "soir", "demain", "aujourd'hui", "premier", "deuxieme", "troisieme", "dernier", "heure", "heures", "h", "et", "ou", "mais", "donc", "or", "ni", "car", "un", "une", "des", "les", "au", "aux", "avec", "pour", "par", "sur", "sous", "dans", "en", "y", "ne", "plus", "tres", "bien", "mal", "merci", "bonjour", "au-revoir", "demandez", "demande", "dire", "dit", "appelle", "appelais", "nom", "prenom", "telephone", "numero", "docteur", "medecin", "cabinet", "personne", "quelqu'un", "quelqu", "parler", "aucun", "aucune", "autre", "creneau", "creneaux", "accord", "d'accord", "attendez", "attends", "pardon", "excusez", "repetez", "comprends", "compris", "mon", "ma", "mes", "ton", "ta", "ses", "leur", "euh", "hum", "bah", "ben", "allo", "faire", "fait", "fais", "peut-etre", "bof", "zut", "mince", "prive", "privee", "confidentiel", "secret", "necessaire", "obligatoire", "utile", "besoin", "prefere", "preferais", "envie", "question", "parfait", "bon", "bonne", "note", "ok", "voila", "exact", "exactement", "correct", "c'est", "c", "que", "qu'", "ce", "cet", "cette", "ces", "son", "sa", "lui", "moi", "toi", "fille", "fils", "mari", "femme", "mere", "pere", "enfant", "enfants", "maman", "papa", "bebe", "frere", "soeur", "ami", "amie", "voisin", "voisine", "rappeler", "rappelle", "appeler", "urgent", "urgence", "consultation", "visite", "seance", "controle", "vaccin", "ordonnance", "disponible", "dispo", "libre", "possible", "impossible", "semaine", "mois", "jour", "jours", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre", "octobre", "novembre", "decembre", "l'adresse", "adresse", "parking", "prix", "tarif", "horaires", "ouvert", "ferme", "vite", "tot", "tard", "plutot", "vers", "entre", "avant", "apres", "chez", "ici", "la-bas", "j'aimerais", "j'ai", "j'voudrais", "aimerait", "j'appelle", "j'appelais", "d'autre", "autres", "malade", "malades", "tout", "tous", "toute", "toutes", "meme", "aussi", "encore", "deja", "jamais", "toujours", "vraiment", "juste"]
-) | frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS)
-# Words that French uses as surnames and are common words too: names when a name is asked.
-WORD_SURNAMES_OK = frozenset({"lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "petit", "prix",
-                              "juin", "mars", "avril", "mai", "bon", "bonne", "leblanc", "noel", "aout", "chevalier",
-                              "marchand", "boulanger", "fontaine", "blanc", "roux", "brun", "lebrun", "leroy", "rose",
-                              "parfait", "juste", "toussaint", "pascal"})
-REFUSALS = (("prive",), ("privee",), ("confidentiel",), ("secret",), ("anonyme",), ("je", "prefere", "pas"),
-            ("je", "prefere", "ne", "pas"), ("je", "ne", "prefere", "pas"), ("prefere", "ne", "pas"),
-            ("je", "veux", "pas"), ("je", "ne", "veux", "pas"), ("ne", "vous", "regarde"), ("vous", "regarde", "pas"),
-            ("je", "refuse"), ("pas", "question"), ("non", "merci"), ("je", "ne", "le", "donne"),
-            ("je", "le", "donne", "pas"), ("je", "ne", "donne", "pas"), ("pas", "envie"), ("ne", "souhaite", "pas"),
-            ("souhaite", "pas"), ("sans", "nom"), ("garder", "pour", "moi"), ("je", "ne", "dirai"),
-            ("je", "dirai", "pas"), ("pas", "besoin", "de", "mon", "nom"), ("aucune", "raison"))
-QUESTIONS = (("pourquoi",), ("c'est", "necessaire"), ("c", "est", "necessaire"), ("necessaire",), ("obligatoire",),
-             ("vous", "avez", "besoin"), ("faut", "il"), ("il", "faut"), ("a", "quoi", "ca", "sert"),
-             ("ca", "sert", "a", "quoi"), ("pour", "quoi", "faire"), ("c'est", "pour", "quoi"), ("vraiment",),
-             ("est-ce", "que", "je", "dois"), ("je", "dois"), ("utile",))
-CORRECTION_WORDS = frozenset({"non", "pardon", "enfin", "plutot", "pardonnez-moi", "oups", "trompe", "trompee"})
-CORRECTION_PHRASES = (("je", "veux", "dire"), ("je", "voulais", "dire"), ("ou", "plutot"), ("ah", "non"),
-                      ("je", "me", "suis", "trompe"), ("je", "me", "suis", "trompee"))
-SPELLING_WORDS = {"tiret": "-", "trait": "-", "apostrophe": "'", "espace": " "}
-LETTER_NAMES = {"ache": "h", "double-v": "w", "zed": "z", "i-grec": "y", "ix": "x", "ka": "k", "esse": "s",
-                "emme": "m", "enne": "n", "elle": "l", "erre": "r", "effe": "f", "ji": "j", "ku": "q"}
-DOUBLES = frozenset({"deux", "double", "2"})
+def _introduced(words: tuple[str, ...], start: int) -> str | None:
+    """"strong" or "weak" when an introduction ends right before word ``start`` (greetings
+    and a role in between allowed: "moi je suis sa fille, Leïla"), else None."""
+    k = start
+    while k > 0 and words[k - 1] in LEAD:
+        k -= 1
+    if k >= 2 and words[k - 2] in ("sa", "son", "ses", "le", "la", "l'") and words[k - 1] in KIN:
+        k -= 2
+        while k > 0 and words[k - 1] in LEAD:
+            k -= 1
+    for phrase in INTROS_LONGEST_FIRST:
+        n = len(phrase)
+        if k >= n and words[k - n : k] == phrase:
+            return "strong" if phrase in STRONG_INTROS else "weak"
+    return None
 
 
-# ----------------------------------------------------------------------------- scoring
+def _after_preposition(scan: NameScan, run: Run) -> bool:
+    before = run.first - 1
+    return before >= 0 and scan.words[before] in NOT_AFTER and scan.kinds[before] != "spell"
 
 
-def first_score(word: str) -> float:
-    """How much more a first name than a last name ``word`` is (log of the rank ratio); a
-    word never seen as a first name scores -3, a hyphenated one by its weakest part."""
-    entry = FIRST_RANKS.get(word)
-    if entry is None:
-        parts = [p for p in word.split("-") if p]
-        if len(parts) > 1 and all(p in FIRST_RANKS for p in parts):
-            return min(first_score(p) for p in parts)
-        return -3.0
-    first, last = entry
-    return math.log((last or NEVER_LAST) / first)
+def _capitalised(scan: NameScan, run: Run) -> bool:
+    return scan.cased and all(upper(scan.tokens[w.at]) or w.spelled for w in run.words
+                              if w.folded not in PARTICLES)
 
 
-def is_first_name(word: str) -> bool:
-    """True for a known first name that is more often a first than a last name."""
-    return first_score(word) > 0.5 and FIRST_RANKS.get(word.split("-")[0], (NEVER_LAST, 0))[0] <= 5000
+def _shaped(scan: NameScan, run: Run) -> bool:
+    """Shaped like a name: a title, a first name first, or capitals mid-sentence."""
+    if run.title is not None or is_first_name(run.words[0].folded):
+        return True
+    return _capitalised(scan, run) and not scan.tokens[run.first].opens
 
 
-# ----------------------------------------------------------------------------- display
+def _whole_clause(scan: NameScan, run: Run) -> bool:
+    """"Bonjour, Wei Chen, je voudrais…": a capitalised name that is a clause of its own."""
+    if len(run.words) < 2 or not _capitalised(scan, run):
+        return False
+    tokens = scan.tokens
+    inside = [k for k, t in enumerate(tokens) if t.clause == run.clause]
+    return all(run.first <= k < run.last or scan.words[k] in LEAD for k in inside)
 
 
-def cap(word: str) -> str:
-    """"marie-claire" → "Marie-Claire", "n'diaye" → "N'Diaye", "d'artagnan" → "d'Artagnan"."""
-    def one(part: str) -> str:
-        if "'" in part:
-            head, _, tail = part.partition("'")
-            if head == "d":
-                return "d'" + one(tail)
-            return head.capitalize() + "'" + one(tail)
-        return part[:1].upper() + part[1:]
-
-    return "-".join(one(p) for p in word.replace("’", "'").split("-"))
+def _opening(scan: NameScan, run: Run) -> bool:
+    """"oui allo bonjour Fatoumata Diallo j'appelle…": a first name and a name right after
+    the greetings, or capitalised mid-sentence."""
+    if len(run.words) < 2 or not (is_first_name(run.words[0].folded) or _first_like(run.words[0].folded)):
+        return False
+    k = run.first
+    while k > 0 and scan.words[k - 1] in LEAD:
+        k -= 1
+    return k == 0 or (_capitalised(scan, run) and not _after_preposition(scan, run))
 
 
-def join_last(words: list[str], folded: list[str]) -> str:
-    """Last-name words joined, particles in their usual case ("de La Tour", "Le Gall")."""
-    out = []
-    for i, (w, f) in enumerate(zip(words, folded, strict=True)):
-        out.append(f if f in ("de", "du", "des", "d'") and i < len(words) - 1 else w)
-    return " ".join(out).replace("d' ", "d'")
+def _first_like(word: str) -> bool:
+    rank = first_rank(word)
+    return rank is not None and rank <= 3000 and first_score(word) > 0
 
 
-# ----------------------------------------------------------------------------- pieces
+def _qualifies(scan: NameScan, run: Run, asked: bool) -> tuple[bool, bool]:
+    """Whether a run is (part of) the caller's name, and whether strongly so."""
+    words = scan.words
+    labelled = any(w.role in ("first", "last") for w in run.words)
+    intro = _introduced(words, run.first)
+    if asked:
+        ok = intro is not None or labelled or not _after_preposition(scan, run)
+        return ok, ok
+    if labelled or intro == "strong":
+        return True, True
+    if words[run.last : run.last + 2] in (("a", "l'appareil"), ("a", "l"), ("au", "telephone")):
+        return True, True
+    if run.title is not None and not _after_preposition(scan, run):
+        return True, True
+    if intro == "weak" and _shaped(scan, run):
+        return True, True
+    if _after_preposition(scan, run):
+        return False, False
+    ok = _whole_clause(scan, run) or _opening(scan, run)
+    return ok, ok
+
+
+def _glued(scan: NameScan, lo: int, hi: int) -> bool:
+    """True when the tokens ``[lo, hi)`` between two runs do not end the name."""
+    return all(scan.words[k] in NAME_GLUE or scan.kinds[k] in ("spell", "comment", "marker", "title")
+               for k in range(lo, hi))
+
+
+def _blocks(scan: NameScan, runs: list[Run]) -> list[list[Run]]:
+    """Runs said together (only punctuation, spellings, comments, labels between them)."""
+    blocks: list[list[Run]] = []
+    for run in runs:
+        if blocks and _glued(scan, blocks[-1][-1].last, run.first):
+            blocks[-1].append(run)
+        else:
+            blocks.append([run])
+    merged: list[list[Run]] = []
+    for block in blocks:  # "Martin, comme le docteur, mais …, Lucie Martin": one name said twice
+        keys = {w.folded for r in block for w in r.words if w.folded not in PARTICLES}
+        labelled = any(w.role in ("first", "last") for r in block for w in r.words)
+        home = next((m for m in merged if labelled or keys & {w.folded for r in m for w in r.words}), None)
+        if home is not None:
+            home.extend(block)
+        else:
+            merged.append(block)
+    return merged
+
+
+# ----------------------------------------------------------------------------- assembly
+
+
+def _replace_one(segments: list[list[Word]], new: Word) -> list[list[Word]]:
+    """The word a correction takes back: the most similar one, else the last name said."""
+    scored = [(fuzz.ratio(w.folded, new.folded), s, k) for s, seg in enumerate(segments) for k, w in enumerate(seg)]
+    score, s, k = max(scored, key=lambda o: (o[0], o[1], o[2]))
+    if score < 50:
+        s = len(segments) - 1
+        k = next((i for i in range(len(segments[s]) - 1, -1, -1) if segments[s][i].role != "first"),
+                 len(segments[s]) - 1)
+    old = segments[s][k]
+    out = [list(seg) for seg in segments]
+    out[s][k] = replace(new, role=new.role or old.role)
+    return out
+
+
+def _merge(segments: list[list[Word]]) -> list[list[Word]]:
+    """A part said again inside a fuller one ("Ferreira, Joaquim Ferreira") is read once,
+    its labels and spellings kept."""
+    out = [list(seg) for seg in segments if seg]
+    changed = True
+    while changed:
+        changed = False
+        for i, seg in enumerate(out):
+            keys = {w.folded for w in seg}
+            home = next((j for j, other in enumerate(out) if j != i and keys <= {w.folded for w in other}
+                         and (len(other) > len(seg) or j < i)), None)
+            if home is None:
+                continue
+            target = out[home]
+            for w in seg:
+                for k, t in enumerate(target):
+                    if t.folded == w.folded:
+                        target[k] = replace(t, role=w.role or t.role, spelled=w.spelled or t.spelled)
+            del out[i]
+            changed = True
+            break
+    return out
+
+
+def _gather(scan: NameScan, runs: list[Run]) -> tuple[list[list[Word]], bool]:
+    """The name's words in order, in segments (one per part said apart), corrections applied."""
+    segments: list[list[Word]] = []
+    corrected = False
+    previous: Run | None = None
+    for run in runs:
+        words = list(run.words)
+        if previous is not None and any(scan.kinds[k] == "marker" for k in range(previous.last, run.first)):
+            corrected = True
+            segments = [words] if len(words) >= 2 else _replace_one(segments, words[0])
+        else:
+            segments.append(words)
+        previous = run
+    return _merge(segments), corrected
 
 
 @dataclass(frozen=True, slots=True)
-class _Piece:
-    folded: str
-    shown: str  # display form, accents kept, lower case
+class _Unit:
+    """A name part: one word, or a particle with what follows ("Le Gall", "de La Tour")."""
+
+    words: tuple[Word, ...]
+
+    @property
+    def key(self) -> str:
+        return " ".join(w.folded for w in self.words)
+
+    @property
+    def particle(self) -> bool:
+        return len(self.words) > 1 or self.words[0].folded in PARTICLES
 
 
-def _phrase_at(words: tuple[str, ...], i: int, phrase: tuple[str, ...]) -> bool:
-    return words[i : i + len(phrase)] == phrase
+def _units(words: list[Word]) -> list[_Unit]:
+    units: list[_Unit] = []
+    pending: list[Word] = []
+    for w in words:
+        pending.append(w)
+        if w.folded not in PARTICLES:
+            units.append(_Unit(tuple(pending)))
+            pending = []
+    if pending:
+        if units:
+            units[-1] = _Unit(units[-1].words + tuple(pending))
+        else:
+            units.append(_Unit(tuple(pending)))
+    return units
 
 
-def _find(words: tuple[str, ...], phrase: tuple[str, ...]) -> int:
-    for i in range(len(words) - len(phrase) + 1):
-        if words[i : i + len(phrase)] == phrase:
-            return i
-    return -1
+def _last_text(words: list[Word]) -> str:
+    """Last-name words joined, particles in their usual case ("de La Tour", "Le Gall")."""
+    return " ".join(w.shown for w in words).replace("d' ", "d'")
 
 
-def _spelled(pieces: list[_Piece]) -> tuple[int, str] | None:
-    """A spelling at the end of ``pieces`` ("l e f e b v r e", "deux n", "n comme Nicolas",
-    "tiret", "o apostrophe"): where it starts and the letters it spells."""
-    out: list[str] = []
-    start = len(pieces)
-    i = len(pieces) - 1
-    letters = 0
-    while i >= 0:
-        f = pieces[i].folded
-        if len(f) == 1 and f.isalpha():
-            if i > 0 and pieces[i - 1].folded in DOUBLES:
-                out.insert(0, f * 2)
-                i -= 2
-            else:
-                out.insert(0, f)
-                i -= 1
-            letters += 1
-            start = i + 1
-            continue
-        if f in LETTER_NAMES:
-            out.insert(0, LETTER_NAMES[f])
-            letters += 1
-            i -= 1
-            start = i + 1
-            continue
-        if f in SPELLING_WORDS and letters:
-            out.insert(0, SPELLING_WORDS[f])
-            i -= 1
-            start = i + 1
-            continue
-        if i >= 2 and pieces[i - 1].folded == "comme" and len(pieces[i - 2].folded) == 1:
-            out.insert(0, pieces[i - 2].folded)
-            letters += 1
-            i -= 3
-            start = i + 1
-            continue
-        if "-" in f and all(len(p) == 1 for p in f.split("-") if p) and len(f) >= 5:
-            out.insert(0, f.replace("-", ""))
-            letters += len(f.replace("-", ""))
-            i -= 1
-            start = i + 1
-            continue
-        break
-    if letters < 3:
-        return None
-    word = "".join(out).strip()
-    return start, word
+def _first_text(units: list[_Unit]) -> str:
+    """First names joined: "Jean Robert" is "Jean-Robert" when that is a known first name."""
+    words = [w for u in units for w in u.words]
+    if len(words) == 2 and f"{words[0].folded}-{words[1].folded}" in FIRST_RANKS:
+        return "-".join(w.shown for w in words)
+    return " ".join(w.shown for w in words)
 
 
-def _apply_spelling(pieces: list[_Piece]) -> list[_Piece]:
-    found = _spelled(pieces)
-    if found is None:
-        return pieces
-    start, spelled = found
-    head = pieces[:start]
-    piece = _Piece(spelled, spelled)
-    if not head:
-        return [piece]
-    # The spelling replaces the heard words it spells (the most similar, the last by default):
-    # one word ("Lefèvre, l e f e b v r e") or the last few ("Le Goff, l e tiret g o deux f").
-    target = spelled.replace("-", "").replace(" ", "")
-    options = [(fuzz.ratio(p.folded.replace("-", ""), target), k, k + 1) for k, p in enumerate(head)]
-    options += [(fuzz.ratio("".join(p.folded for p in head[k:]).replace("-", ""), target), k, len(head))
-                for k in range(len(head) - 1)]
-    score, lo, hi = max(options, key=lambda o: (o[0], o[2] - o[1], o[1]))
-    if score < 40:
-        lo, hi = len(head) - 1, len(head)
-    return [*head[:lo], piece, *head[hi:]]
+def _swap(a: str, b: str, title: bool, comma: bool) -> bool:
+    """Whether two name words said "a b" are last name then first name."""
+    sa, sb = first_score(a), first_score(b)
+    if comma:  # "Durand, Michel": the administrative order unless clearly a first name first
+        return not (sa - sb > 1.0 and sa > 0.5)
+    if title:  # "madame Lopes Maria"
+        return sb - sa > 1.0
+    rank = first_rank(a)
+    # Said "Prénom Nom" unless the first word is clearly the surname: "Mathis Roger" stays,
+    # "Rigaud Hélène" turns (a word that is a first name too needs a clearer difference).
+    needed = 1.0 if sa < 0 else 1.5
+    return sb - sa > needed and sb > -0.5 and (rank is None or rank > 300 or sa < -1.5)
 
 
-def _split_correction(pieces: list[_Piece]) -> tuple[list[_Piece], bool]:
-    """"Martin non Martinez", "Jean Dupond pardon Dupont": the words after the marker win."""
-    words = tuple(p.folded for p in pieces)
-    cut = -1
-    end = -1
-    for i, w in enumerate(words):
-        if w in CORRECTION_WORDS and i > 0:
-            cut, end = i, i + 1
-        for phrase in CORRECTION_PHRASES:
-            if i > 0 and _phrase_at(words, i, phrase):
-                cut, end = i, i + len(phrase)
-    if cut < 0:
-        return pieces, False
-    before = pieces[:cut]
-    after = [p for p in pieces[end:] if p.folded not in CORRECTION_WORDS and p.folded not in ("euh", "c'est", "je")]
-    if not after:
-        return before, False
-    if len(after) >= 2 or len(before) <= 1:
-        return after, True
-    scores = [fuzz.ratio(p.folded, after[0].folded) for p in before]
-    best = max(range(len(before)), key=lambda k: (scores[k], k))
-    return [*before[:best], after[0], *before[best + 1 :]], True
+def _order(units: list[_Unit], title: bool, comma: bool) -> tuple[list[_Unit], list[_Unit]]:
+    """(first-name units, last-name units) of a name said in this order."""
+    n = len(units)
+    if n == 1:
+        u = units[0]
+        if not u.particle and not title and is_first_name(u.key) and u.key not in WORD_SURNAMES_OK:
+            return [u], []
+        return [], [u]
+    if n >= 3 and units[0].key == units[-1].key:
+        return units[1:-1], [units[-1]]  # "Le Gall Anne Le Gall": the surname framing the first name
+    if n == 2:
+        a, b = units
+        if a.particle:
+            return [b], [a]
+        if b.particle:
+            return [a], [b]
+        return ([b], [a]) if _swap(a.key, b.key, title, comma) else ([a], [b])
+    if units[-1].particle or all(not u.particle and (first_rank(u.key) or NEVER_LAST) <= 1000 for u in units[:-1]):
+        return units[:-1], units[-1:]
+    if not _first_like(units[0].key) and all(_first_like(u.key) for u in units[1:]):
+        return units[1:], units[:1]
+    return units[:1], units[1:]
 
 
-def _acceptable(pieces: list[_Piece], asked: bool) -> bool:
-    """True when the pieces can be a name: no sentence word, no stray letter."""
-    if not pieces or len(pieces) > 5 or all(p.folded in PARTICLES for p in pieces):
-        return False
-    for p in pieces:
-        f = p.folded
-        if f in PARTICLES:
-            continue
-        if any(ch.isdigit() for ch in f) or (len(f) < 2 and f != "d'"):
-            return False
-        if f in TITLES or (f in NOT_NAME and not (asked and f in WORD_SURNAMES_OK)):
-            return False
-    return True
-
-
-def person_of(pieces: list[_Piece], title: bool = False) -> Person:
-    """First and last name from name words in the order said."""
-    shown = [cap(p.shown) for p in pieces]
-    folded = [p.folded for p in pieces]
-    if len(pieces) == 1:
-        if not title and is_first_name(folded[0]) and folded[0] not in WORD_SURNAMES_OK:
-            return Person(shown[0], None)
-        return Person(None, shown[0])
-    if folded[0] in PARTICLES:
-        # "Le Goff Yannick", "Van Damme Jean-Claude": a last name said first.
-        if len(folded) >= 3 and is_first_name(folded[-1]):
-            return Person(shown[-1], join_last(shown[:-1], folded[:-1]))
-        return Person(None, join_last(shown, folded))
-    if len(folded) == 3 and folded[1] in ("van", "thi", "thanh", "duc", "ngoc") and first_score(folded[0]) < -1:
-        return Person(" ".join(shown[1:]), shown[0])  # "Nguyen Van Minh": family name first
-    if title and not is_first_name(folded[0]):
-        return Person(None, join_last(shown, folded))  # "monsieur de la Tour"
-    inner = next((k for k in range(1, len(folded) - 1) if folded[k] in PARTICLES), None)
-    if inner is not None:  # "Karim Ben Ali", "Jean de La Fontaine": the particle opens the last name
-        return Person(" ".join(shown[:inner]), join_last(shown[inner:], folded[inner:]))
-    head, tail = first_score(folded[0]), first_score(folded[-1])
-    if tail - head > 1.0 and tail > 1.0:
-        return Person(shown[-1], join_last(shown[:-1], folded[:-1]))  # "Dupont Marie"
-    return Person(shown[0], join_last(shown[1:], folded[1:]))
+def person_of(segments: list[list[Word]], title: bool) -> Person:
+    """First and last name from the words of one name, in segments as said."""
+    segments = _merge(segments)
+    words = [w for seg in segments for w in seg]
+    seen: set[str] = set()
+    unique = [w for w in words if not (w.folded in seen or seen.add(w.folded))]  # type: ignore[func-returns-value]
+    if any(w.role in ("first", "last") for w in unique):
+        firsts = [w for w in unique if w.role == "first"]
+        lasts = [w for w in unique if w.role == "last"]
+        rest = [w for w in unique if w.role not in ("first", "last")]
+        if lasts and not firsts:
+            firsts = rest
+        elif firsts and not lasts:
+            lasts = rest
+        else:
+            lasts += rest
+        first_units = [_Unit((w,)) for w in firsts]
+        return Person(_first_text(first_units) if firsts else None, _last_text(lasts) if lasts else None)
+    folded = [w.folded for w in words]
+    if len(words) == 3 and folded[1] in _VIETNAMESE_MIDDLE and first_score(folded[0]) < -1:
+        return Person(" ".join(w.shown for w in words[1:]), words[0].shown)  # "Nguyen Van Minh": family name first
+    comma = len(segments) == 2 and all(len(_units(seg)) == 1 for seg in segments)
+    first_units, last_units = _order(_units(words), title, comma)
+    last_words = [w for u in last_units for w in u.words]
+    return Person(_first_text(first_units) if first_units else None, _last_text(last_words) if last_words else None)
 
 
 # ----------------------------------------------------------------------------- reading
-
-
-def _pieces(tokens: tuple[Token, ...], lo: int, hi: int) -> list[_Piece]:
-    return [_Piece(t.word, t.raw.lower().replace("’", "'")) for t in tokens[lo:hi]]
-
-
-_INTROS_LONGEST_FIRST = tuple(sorted(INTROS, key=len, reverse=True))
-
-
-def _intros(words: tuple[str, ...]) -> list[tuple[int, int, bool]]:
-    """Every name introduction in ``words``: where it starts, where the name starts, and
-    whether it is strong enough to open a name in a first sentence."""
-    found: list[tuple[int, int, bool]] = []
-    for i in range(len(words)):
-        if found and i < found[-1][1]:
-            continue
-        for phrase in _INTROS_LONGEST_FIRST:
-            if _phrase_at(words, i, phrase):
-                found.append((i, i + len(phrase), phrase in STRONG_INTROS))
-                break
-    return found
-
-
-def _candidate_end(words: tuple[str, ...], start: int, asked: bool) -> int:
-    """Where the name that starts at ``start`` ends: at the first sentence word."""
-    end = start
-    while end < len(words):
-        w = words[end]
-        if w in CORRECTION_WORDS or any(_phrase_at(words, end, p) for p in CORRECTION_PHRASES) or (
-            len(w) == 1 and w.isalpha() and end > start
-        ):
-            end += 1
-            continue
-        if (w in NOT_NAME and not (asked and w in WORD_SURNAMES_OK)) or w in TRAIL or any(ch.isdigit() for ch in w):
-            if w in PARTICLES or w in ("comme", "tiret", "apostrophe") or w in DOUBLES or w in TITLES:
-                end += 1
-                continue
-            break
-        end += 1
-    return end
 
 
 def refusal(words: tuple[str, ...]) -> NameIssue | None:
@@ -371,94 +373,70 @@ def refusal(words: tuple[str, ...]) -> NameIssue | None:
     return None
 
 
-def _labelled(tokens: tuple[Token, ...]) -> Person | None:
-    """"mon prénom c'est Alain et mon nom c'est Dupuis": read by label."""
-    parts: dict[str, list[_Piece]] = {"prenom": [], "nom": []}
-    label: str | None = None
-    for t in tokens:
-        if t.word in parts:
-            label = t.word
-        elif label is not None:
-            glue = LABEL_GLUE - PARTICLES if parts[label] else LABEL_GLUE
-            if t.word not in glue and t.word not in TRAIL:
-                parts[label].append(_Piece(t.word, t.raw.lower()))
-    first, last = parts["prenom"], parts["nom"]
-    if not _acceptable(first, True) or len(first) > 2:
+def refusal_words(words: tuple[str, ...]) -> frozenset[int]:
+    """Positions of the words that make a refusal phrase ("je refuse", "c'est privé")."""
+    marked: set[int] = set()
+    for phrase in REFUSALS:
+        at = _find(words, phrase)
+        if at >= 0:
+            marked.update(range(at, at + len(phrase)))
+    return frozenset(marked)
+
+
+def _find(words: tuple[str, ...], phrase: tuple[str, ...]) -> int:
+    for i in range(len(words) - len(phrase) + 1):
+        if words[i : i + len(phrase)] == phrase:
+            return i
+    return -1
+
+
+def caller_runs(scan: NameScan, asked: bool, claimed: frozenset[int] = frozenset()) -> tuple[list[Run], bool]:
+    """The runs that make the caller's own name (none claimed by someone else's name),
+    and whether they were given strongly (introduced, titled, asked for)."""
+    chosen: list[Run] = []
+    strong = False
+    for run in scan.runs:
+        if any(w.at in claimed for w in run.words):
+            continue
+        ok, firm = _qualifies(scan, run, asked)
+        if ok:
+            chosen.append(run)
+            strong |= firm
+    if not chosen:
+        return [], False
+    blocks = _blocks(scan, chosen)
+    main = blocks[0]
+    if len(blocks) > 1 and sum(len(r.words) for r in main) == 1 and not _first_like(main[0].words[0].folded):
+        later = blocks[1]
+        if sum(len(r.words) for r in later) == 1 and _first_like(later[0].words[0].folded):
+            main = main + later  # "Kowalczyk… c'est polonais. Tomasz."
+    return main, strong or len(main[0].words) > 1
+
+
+def read_name(tokens: tuple[Token, ...], asked: bool, scan: NameScan | None = None,
+              claimed: frozenset[int] = frozenset()) -> NameFound | None:
+    """The caller's name a turn gives. ``asked``: the assistant just asked for a name, so
+    any words that can be a name are one; otherwise a name needs its introduction or its
+    shape. Words in ``claimed`` belong to someone else's name (the patient's)."""
+    if not tokens:
         return None
-    first_shown = " ".join(cap(p.shown) for p in first)
-    if not last:
-        return Person(first_shown, None)
-    if not _acceptable(last, True):
-        return None
-    return Person(first_shown, join_last([cap(p.shown) for p in last], [p.folded for p in last]))
-
-
-def read_name(tokens: tuple[Token, ...], asked: bool, strict_words: bool = False) -> NameFound | None:
-    """The name a turn gives. ``asked``: the assistant just asked for a name, so any words
-    that can be a name are one; otherwise a name needs its introduction."""
-    words = tuple(t.word for t in tokens)
-    if not words or len(words) > 40:
-        return None
-    if asked and "prenom" in words:
-        labelled = _labelled(tokens)
-        if labelled is not None:
-            return NameFound(labelled, "first_only" if labelled.last is None else None, 0, len(tokens))
-    intros = _intros(words)
-    strong = [i for i in intros if i[2]]
-    weak = [i for i in intros if not i[2]]
-    starts: list[tuple[int, tuple[int, int, bool] | None]] = [(i[1], i) for i in strong[-1:]]
-    if asked:
-        starts.append((0, None))
-    starts.extend((i[1], i) for i in reversed(weak))
-    found: NameFound | None = None
-    for start, used in starts:
-        found = _read_from(tokens, words, start, used, asked, strict_words)
-        if found is not None and found.person is not None:
-            return found
-    return found
-
-
-def _read_from(tokens: tuple[Token, ...], words: tuple[str, ...], start: int,
-               intro: tuple[int, int, bool] | None, asked: bool, strict_words: bool) -> NameFound | None:
-    """The name that starts at word ``start`` (after ``intro``, if any)."""
-    while start < len(words) and words[start] in LEAD and not (start + 1 < len(words) and words[start] in TITLES):
-        start += 1
-    title = False
-    if start < len(words) and words[start] in TITLES:
-        title, start = True, start + 1
-    end = _candidate_end(words, start, asked and not strict_words)
-    while end > start and words[end - 1] in TRAIL:
-        end -= 1
-    pieces = _pieces(tokens, start, end)
-    pieces, corrected = _split_correction(pieces)
-    seen = [p.folded for p in pieces]
-    again = next((k for k in range(len(seen)) if len(seen[k]) > 1 and seen[k] in seen[:k]), None)
-    if again is not None and len(seen) > 2:
-        pieces = pieces[seen.index(seen[again]) + 1 :]  # "Rigaud. Hélène Rigaud.": said again in full
-    pieces = _apply_spelling(pieces)
-    if not _acceptable(pieces, asked):
-        turned_down = refusal(words) if asked else None
+    scan = scan if scan is not None else scan_names(tokens, asked)
+    runs, strong = caller_runs(scan, asked, claimed)
+    if runs and asked and all(w.at in refusal_words(scan.words) for r in runs for w in r.words):
+        runs = []  # "non je refuse": the words of a refusal are not a name
+    if not runs:
+        turned_down = refusal(scan.words) if asked else None
         return NameFound(None, turned_down, 0, len(tokens)) if turned_down else None
-    if intro is None or not intro[2]:
-        # Without a strong introduction the words must look like a name.
-        if not asked and not _looks_like_name(tokens, start, end, title):
-            return None
-        if asked and intro is None and len(pieces) > 4:
-            return None
-    person = person_of(pieces, title)
+    segments, corrected = _gather(scan, runs)
+    if not segments:
+        return None
+    person = person_of(segments, runs[0].title is not None)
+    if person.first is None and person.last is None:
+        return None
     issue: NameIssue | None = "first_only" if person.last is None else None
-    return NameFound(person, issue, start - (1 if title else 0), end, corrected)
-
-
-def _looks_like_name(tokens: tuple[Token, ...], start: int, end: int, title: bool) -> bool:
-    """In a first sentence: a title, a known first name first, or capitals mid-sentence."""
-    if start >= end:
-        return False
-    if title:
-        return True
-    if is_first_name(tokens[start].word):
-        return True
-    return all(t.raw[:1].isupper() for t in tokens[start:end]) and start > 0
+    used = frozenset(w.at for r in runs for w in r.words)
+    return NameFound(person, issue, min(r.first for r in runs), max(r.last for r in runs), corrected,
+                     strong or asked, used)
 
 
 def name(text: str) -> Name | None:

@@ -22,6 +22,7 @@ MAX_CHARS = 400  # a caller turn longer than this is not a booking answer; keep 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'"})
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
 _NON_WORD = re.compile(r"[^a-z0-9'\-+ ]+")
 _SPACES = re.compile(r"\s+")
 _ZERO = re.compile(r"\bzero\b")
@@ -49,7 +50,7 @@ SOFT_FILLERS = frozenset({"euh", "euhh", "euhhh", "heu", "heuu", "hum", "humm", 
 
 def fold(text: str) -> str:
     """Lower case without accents, apostrophes unified, other punctuation turned to spaces."""
-    text = unicodedata.normalize("NFD", text.lower().translate(_APOSTROPHES))
+    text = unicodedata.normalize("NFD", text.lower().translate(_APOSTROPHES).translate(_LIGATURES))
     text = "".join(c for c in text if unicodedata.category(c) != "Mn")
     return _SPACES.sub(" ", _NON_WORD.sub(" ", text)).strip()
 

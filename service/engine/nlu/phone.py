@@ -102,19 +102,33 @@ def _group(words: _Words, i: int) -> tuple[str, int] | None:
 
 def spoken_digits(utt: Utterance) -> str | None:
     """The digits of the spoken groups, in order; None when the turn has words beyond 99."""
+    runs = spoken_runs(utt)
+    return None if runs is None else "".join(runs)
+
+
+# Said inside a number without breaking it: "zéro six, euh, douze…".
+HESITATIONS = frozenset({"euh", "heu", "hum", "ben", "bah"})
+
+
+def spoken_runs(utt: Utterance) -> list[str] | None:
+    """The digits of each run of spoken groups (a word that is not a number ends a run:
+    "jeudi 3 à 15 heures et mon portable c'est zéro six…" has three); None when the turn
+    has words beyond 99."""
     words = _Words(fold(utt.raw).replace("+", " "))
     if any(t in LARGE for t in words.tokens):
         return None
-    out: list[str] = []
+    runs: list[str] = [""]
     i = 0
     while i < len(words.tokens):
         group = _group(words, i)
         if group is None or (words.at(i) in ("un", "une") and not (_numeric(words.at(i - 1)) or _numeric(words.at(i + 1)))):
+            if words.at(i) not in HESITATIONS and runs[-1]:
+                runs.append("")
             i += 1  # a word, or an article: "c'est une ligne fixe"
             continue
-        out.append(group[0])
+        runs[-1] += group[0]
         i = group[1]
-    return "".join(out)
+    return [r for r in runs if r]
 
 
 def _numeric(token: str) -> bool:
@@ -154,14 +168,29 @@ def phone(text: str) -> str | None:
     if not isinstance(text, str) or not text.strip():
         return None
     utt = analyse(text)
-    plus = "+" in utt.raw or "plus" in utt.words
+    at = utt.words.index("plus") if "plus" in utt.words else -1
+    plus = "+" in utt.raw or (0 <= at < len(utt.words) - 1 and _numeric(utt.words[at + 1].split("-")[0]))
     converted = "".join(_DIGITS.findall(utt.digit_text))
-    for digits in (spoken_digits(utt), converted):
+    runs = spoken_runs(utt)
+    spoken = None if runs is None else "".join(runs)
+    candidates = [spoken, converted, *sorted(runs or (), key=len, reverse=True), *_digit_runs(utt.digit_text)]
+    for digits in candidates:
         if digits:
             found = _validate(digits, plus)
             if found is not None:
                 return found
     return None
+
+
+def _digit_runs(text: str) -> list[str]:
+    """The digits of each run of numbers in text2num's reading, longest first."""
+    runs: list[str] = [""]
+    for word in text.split():
+        if word.isdigit():
+            runs[-1] += word
+        elif word not in HESITATIONS and runs[-1]:
+            runs.append("")
+    return sorted((r for r in runs if r), key=len, reverse=True)
 
 
 def warm() -> None:
@@ -171,7 +200,8 @@ def warm() -> None:
 
 # Said between two runs of digits, these take the first run back (or its last groups):
 # "zéro six vingt… non zéro six trente…", "… cinquante-six, pardon, cinquante-sept".
-CORRECTIONS = frozenset({"non", "pardon", "enfin", "plutot", "trompe", "trompee", "oups", "attendez", "correction"})
+CORRECTIONS = frozenset({"non", "pardon", "enfin", "plutot", "trompe", "trompee", "oups", "attendez", "correction",
+                         "rectification", "reprends", "recommence", "reprend"})
 
 
 def _digits_of(text: str) -> str:

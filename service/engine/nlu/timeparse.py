@@ -89,7 +89,7 @@ def day_in(words: tuple[str, ...], text: str, today: date) -> date | None:
         return today + timedelta(days=days)
     m = _WEEKDAY_NUM.search(text)
     if m and 1 <= int(m.group(1)) <= 31:
-        return _resolve_day(today, int(m.group(1)), MONTHS.index(m.group(2)) + 1 if m.group(2) else None)
+        return resolve_day(today, int(m.group(1)), MONTHS.index(m.group(2)) + 1 if m.group(2) else None)
     named = weekdays_in(words)
     if named:
         if "semaine" in words and ("prochaine" in words or "suivante" in words):
@@ -101,12 +101,13 @@ def day_in(words: tuple[str, ...], text: str, today: date) -> date | None:
         number = int(m.group(1))
         month_name = m.group(2)
         if 1 <= number <= 31:
-            candidate = _resolve_day(today, number, MONTHS.index(month_name) + 1 if month_name else None)
+            candidate = resolve_day(today, number, MONTHS.index(month_name) + 1 if month_name else None)
             return candidate
     return None
 
 
-def _resolve_day(today: date, number: int, month: int | None) -> date | None:
+def resolve_day(today: date, number: int, month: int | None) -> date | None:
+    """The first date on or after ``today`` with that day number (and month, if given)."""
     year, mon = today.year, month or today.month
     for _ in range(14):
         try:
@@ -121,4 +122,6 @@ def _resolve_day(today: date, number: int, month: int | None) -> date | None:
             mon += 1
             if mon > 12:
                 mon, year = 1, year + 1
+        if year > 9999:
+            return None
     return None

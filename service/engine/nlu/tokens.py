@@ -19,10 +19,14 @@ from functools import lru_cache
 MAX_CHARS = 400  # same bound as ``normalize``: longer turns are cut
 
 _APOSTROPHES = {"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'"}
+# Ligatures that accent folding does not take apart: "sœur", "cœur", "Lætitia".
+LIGATURES = {"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ß": "ss"}
 _KEEP = re.compile(r"[a-z0-9'\-+]")
 _WORD = re.compile(r"[^ ]+")
 # Punctuation that closes a clause: a negation or a correction does not reach across it.
 _CLAUSE_END = frozenset(".,;:!?()")
+# Punctuation that closes a sentence: the next word is capitalised whatever it is.
+_SENTENCE_END = frozenset(".!?:…")
 
 UNITS = {"zero": 0, "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq": 5, "six": 6, "sept": 7,
          "huit": 8, "neuf": 9}
@@ -30,6 +34,10 @@ TEENS = {"dix": 10, "onze": 11, "douze": 12, "treize": 13, "quatorze": 14, "quin
 TENS = {"vingt": 20, "vingts": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60, "septante": 70,
         "huitante": 80, "octante": 80, "nonante": 90}
 ORDINAL_WORDS = {"premier": 1, "premiere": 1, "1er": 1, "1ere": 1}
+# Number words speech-to-text writes as their homophones; read as numbers only before a
+# unit or "heures" ("le vin trois", "à vin heures"), never alone ("un verre de vin").
+HOMOPHONES = {"vin": "vingt", "vint": "vingt", "vins": "vingt"}
+HOUR_WORDS = frozenset({"h", "heure", "heures"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +49,7 @@ class Token:
     start: int
     end: int
     clause: int  # index of the clause (punctuation-delimited) the word belongs to
+    opens: bool = False  # the first word of a sentence (of the turn, or after ". ! ? : …")
 
     @property
     def bare(self) -> str:
@@ -52,8 +61,11 @@ class Token:
 _ELIDED = frozenset({"l", "d", "j", "m", "n", "s", "t", "c", "qu", "jusqu", "lorsqu", "puisqu"})
 
 
+@lru_cache(maxsize=2048)
 def _fold_char(ch: str) -> str:
     ch = _APOSTROPHES.get(ch, ch)
+    if ch in LIGATURES:
+        return LIGATURES[ch]
     low = unicodedata.normalize("NFD", ch.lower())
     return "".join(c for c in low if unicodedata.category(c) != "Mn")
 
@@ -90,7 +102,9 @@ def tokenize(text: str) -> tuple[Token, ...]:
         if not word:
             continue
         start, end = origin[s], origin[e - 1] + 1
-        out.append(Token(word, text[start:end], start, end, clause_at[s]))
+        gap = text[out[-1].end : start] if out else ""
+        opens = not out or any(ch in _SENTENCE_END for ch in gap)
+        out.append(Token(word, text[start:end], start, end, clause_at[s], opens))
     return tuple(out)
 
 
@@ -114,6 +128,9 @@ def number_at(words: tuple[str, ...], i: int) -> tuple[int, int] | None:
     word = words[i]
     if word.isdigit():
         return (int(word), i + 1) if len(word) <= 2 else None
+    if word in HOMOPHONES and i + 1 < len(words) and (words[i + 1] in UNITS or words[i + 1] in HOUR_WORDS
+                                                      or words[i + 1] == "et"):
+        word = HOMOPHONES[word]  # "le vin trois", "à vin heures": speech-to-text's "vingt"
     if word == "quatre" and i + 1 < len(words) and words[i + 1] in ("vingt", "vingts"):
         return _after_tens(80, words, i + 2)
     if word in TENS:

@@ -4,23 +4,31 @@ The turn's words are read once into *mentions* — a date, a weekday, a period, 
 the day, a range of dates, "as soon as possible" — each with its words' positions. Then,
 on that structure:
 
+0. what is said of the practice's hours ("vous êtes fermés le mercredi après-midi, alors
+   mercredi matin") is no wish;
 1. a self-correction drops the earlier of two mentions of the same kind ("mardi euh non
-   pardon mercredi", "à dix heures enfin non plutôt onze heures");
+   pardon mercredi", "à dix heures enfin non plutôt onze heures"; a strong marker reaches
+   further: "samedi… ah non, je me suis trompé, je voulais dire lundi"); a value said
+   again is confirmed, not taken back ("Mercredi 16… c'est un mercredi"), unless said
+   again to be turned down ("Aujourd'hui… enfin, aujourd'hui c'est trop juste");
 2. a negation before ("pas le lundi", "sauf le mercredi", "ni le mardi ni le jeudi",
-   "tout sauf le matin") or an unavailability around ("le vendredi je peux pas", "je
-   travaille le matin") excludes the mentions it reaches: they become ``not_*``
-   constraints, never wanted ones; a negated bound is flipped ("pas avant dix heures" is
-   after ten);
+   "tout sauf le matin", "plutôt que vendredi", "à part") or an unavailability around
+   ("le vendredi je peux pas", "je travaille le matin", "c'est non") excludes the
+   mentions it reaches, never across another mention unless listed with it; "par contre
+   oui", "ne … que le samedi" and "je ne travaille pas le mercredi" make them wanted; a
+   negated bound is flipped ("pas avant dix heures" is after ten). The article decides
+   what is excluded: "pas lundi" is the coming Monday (``not_days``), "pas le lundi"
+   every Monday (``not_weekdays``);
 3. times that describe the caller's own schedule ("parce que je travaille jusqu'à dix-sept
-   heures trente") count only when no wanted window was said, and then by what they leave
-   free (after 17:30).
+   heures trente", "j'ai un rendez-vous à 10h", "mon train arrive à 15h") count only when
+   no wanted window or period was said, and then by what they leave free (after 17:30).
 
 Windows follow the issue's conventions: "vers 10h" / "à 10h" is 10:00–11:00, "entre 14 et
 16 heures" 14:00–16:00, "en fin de matinée" 10:30–12:00, "en début d'après-midi"
 14:00–15:30, "en fin d'après-midi" after 16:00, "en début de soirée" after 17:30, "le
 soir" after 17:00, "entre midi et deux" and "à l'heure du déjeuner" 12:00–14:00. "Dès
-l'ouverture" is :data:`OPENING`, a window relative to each day's opening that the calendar
-resolves. Written by hand: ``dateparser`` misses "mardi prochain" and "demain
+l'ouverture" is :data:`OPENING`, the first slot, a window relative to each day's opening
+that the calendar resolves. Written by hand: ``dateparser`` misses "mardi prochain" and "demain
 après-midi", reads "après 17 heures" as 03:00 the next day and takes "je" for jeudi; no
 kept library knows negation scope or corrections in French.
 """
@@ -33,6 +41,7 @@ from datetime import date, time, timedelta
 from typing import Literal
 
 from service.engine.model import Preference, Window
+from service.engine.nlu.timeparse import resolve_day as _resolve_day
 from service.engine.nlu.tokens import Token, clock_token, number_at
 
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
@@ -40,9 +49,10 @@ PLURAL_WEEKDAYS = {w + "s": i for i, w in enumerate(WEEKDAYS)}
 MONTHS = ("janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre",
           "octobre", "novembre", "decembre")
 NOON = time(12, 0)
-# The first hour after the day's opening ("dès l'ouverture"): a window whose bounds count
-# from the opening, not from midnight. The calendar resolves it per day.
-OPENING = Window(time(0, 0), time(1, 0))
+# Right at the day's opening ("dès l'ouverture", "à l'ouverture"): the first slot, a window
+# whose bounds count from the opening, not from midnight. The calendar resolves it per day
+# (and widens it to one slot when slots are longer).
+OPENING = Window(time(0, 0), time(0, 30))
 MORNING = Window(None, NOON)
 AFTERNOON = Window(NOON, None)
 
@@ -66,22 +76,39 @@ class Mention:
     until_day: date | None = None
     own: str | None = None  # the caller's own schedule: "busy" or "free" (what the time marks)
     negated: bool = False
+    coming: bool = False  # a date named by its weekday alone ("mardi": the coming Tuesday)
+    exception: bool = False  # negated as an exception to anything ("sauf mardi", "hormis mardi")
 
 
 # ----------------------------------------------------------------------------- words
 
 CORRECTION_WORDS = frozenset({"non", "pardon", "enfin", "plutot", "trompe", "trompee", "attendez", "attends",
-                              "correction", "oups", "pardonnez"})
+                              "correction", "oups", "pardonnez", "rectification"})
 CORRECTION_PHRASES = (("je", "veux", "dire"), ("je", "voulais", "dire"), ("ou", "plutot"), ("ah", "non"))
+# Markers that take a value back even several words later ("samedi… ah non, je me suis
+# trompé, je voulais dire lundi"); "plutôt" or "attendez" alone only close by.
+STRONG_CORRECTIONS = frozenset({"non", "pardon", "trompe", "trompee", "correction", "oups", "pardonnez",
+                                "rectification"})
 # A negation before a mention: "pas le lundi", "sauf le matin", "ni mardi ni jeudi".
-PRE_NEGATORS = frozenset({"pas", "sauf", "ni", "excepte", "hormis", "hors", "jamais", "evitez", "eviter", "evite"})
+PRE_NEGATORS = frozenset({"pas", "sauf", "ni", "excepte", "hormis", "hors", "jamais", "evitez", "eviter", "evite",
+                          "dehors"})
+# Negations that make an exception to anything ("n'importe quand sauf mardi"): every such weekday.
+EXCEPTIONS = frozenset({"sauf", "excepte", "hormis", "hors", "dehors", "part", "jamais"})
 # Unavailability: excludes the mentions of its clause, before or after it.
 UNAVAILABLE = (("peux", "pas"), ("pourrai", "pas"), ("pourrais", "pas"), ("pas", "possible"), ("impossible",),
                ("va", "pas"), ("ira", "pas"), ("arrange", "pas"), ("m'arrange", "pas"), ("convient", "pas"),
                ("suis", "pas", "dispo"), ("suis", "pas", "disponible"), ("suis", "pas", "libre"),
                ("suis", "indisponible"), ("suis", "pris"), ("suis", "prise"), ("travaille",), ("bosse",),
                ("au", "travail"), ("au", "boulot"), ("suis", "occupe"), ("suis", "occupee"), ("pas", "dispo"),
-               ("pas", "disponible"), ("pas", "libre"), ("complique",), ("pas", "le", "temps"))
+               ("pas", "disponible"), ("pas", "libre"), ("complique",), ("pas", "le", "temps"), ("trop", "juste"),
+               ("trop", "tot"), ("trop", "tard"), ("c'est", "non"), ("c", "est", "non"), ("jamais",),
+               ("peux", "plus"), ("pourrai", "plus"), ("empechement",), ("coince",), ("coincee",))
+# Said of the practice, not of the caller: "vous êtes fermés le mercredi après-midi".
+PRACTICE_TALK = (("vous", "etes", "ferme"), ("vous", "etes", "fermes"), ("vous", "fermez"), ("vous", "ouvrez"),
+                 ("c'est", "ferme"), ("vous", "etes", "ouvert"), ("vous", "etes", "ouverts"), ("vous", "n'ouvrez"),
+                 ("le", "cabinet", "est"), ("vous", "ne", "travaillez"), ("vous", "travaillez"))
+# Words that end what practice talk or a negation reaches: "… vous êtes fermés, alors mercredi matin".
+CONNECTORS = frozenset({"alors", "donc", "mais", "sinon", "plutot", "contre", "revanche", "coup"})
 # Words that end a negation's reach and start a wanted part: "pas lundi mais mardi".
 POSITIVE = frozenset({"mais", "plutot", "sinon", "prefere", "preferais", "preference", "donc", "alors", "par",
                       "peux", "pourrais", "pourrai", "voudrais", "veux", "faire", "possible", "dispo",
@@ -97,16 +124,23 @@ NEG_GLUE = frozenset({"le", "la", "les", "l'", "de", "du", "des", "d'", "en", "a
 # Words that put a time in the caller's own schedule ("je travaille jusqu'à 17h30").
 OWN_BUSY = frozenset({"travaille", "bosse", "boulot", "travail", "cours", "reunion", "occupe", "occupee", "pris",
                       "prise"})
-OWN_END = frozenset({"finis", "fini", "termine", "sors", "quitte", "debauche", "libere"})
+# "j'ai un rendez-vous à 10h à l'hôpital": a time the caller already holds.
+OWN_NOUNS = frozenset({"rendez-vous", "rdv", "reunion", "cours", "dentiste", "kine", "examen", "ecole", "creche",
+                       "dialyse", "train", "avion", "vol", "travail", "boulot", "entretien"})
+OWN_END = frozenset({"finis", "fini", "termine", "sors", "quitte", "debauche", "libere", "arrive", "arrivee",
+                     "rentre", "atterris", "atterrit"})
 OWN_START = frozenset({"commence", "embauche", "attaque", "reprends"})
 BECAUSE = frozenset({"parce", "car", "puisque", "comme"})
+# Away until a date: "en vacances jusqu'au 15", "absent jusqu'à mardi".
+AWAY = frozenset({"vacances", "absent", "absente", "parti", "partie", "hospitalise", "hospitalisee", "deplacement",
+                  "etranger", "conge", "conges", "indisponible", "travaille", "bosse", "pris", "prise"})
 
 AFTER_LEADS = (("a", "partir", "de"), ("a", "partir", "d'"), ("partir", "de"), ("apres",), ("des",), ("passe",),
                ("passees",), ("passe", "de"), ("au-dela", "de"), ("plus", "tard", "que"), ("au", "plus", "tot"),
                ("a", "compter", "de"))
 BEFORE_LEADS = (("avant",), ("jusqu'a",), ("jusque",), ("jusqu", "a"), ("au", "plus", "tard"),
                 ("plus", "tot", "que"), ("d'ici",), ("d'ici", "a"))
-AT_LEADS = (("vers",), ("a",), ("autour", "de"), ("aux", "alentours", "de"), ("sur", "les", "coups", "de"),
+AT_LEADS = (("vers",), ("vers", "les"), ("a",), ("autour", "de"), ("aux", "alentours", "de"), ("sur", "les", "coups", "de"),
             ("pour",), ("des", "environs", "de"), ("environ",))
 ANY_PHRASES = (("pas", "de", "preference"), ("peu", "importe"), ("n'importe",), ("indifferent",),
                ("comme", "vous", "voulez"), ("quand", "vous", "voulez"), ("ca", "m'est", "egal"), ("m'est", "egal"),
@@ -131,10 +165,17 @@ def _ends_at(words: tuple[str, ...], j: int, phrase: tuple[str, ...]) -> bool:
 
 def _find(words: tuple[str, ...], phrase: tuple[str, ...], lo: int = 0, hi: int | None = None) -> int:
     hi = len(words) if hi is None else hi
-    for i in range(lo, max(lo, hi - len(phrase) + 1)):
-        if words[i : i + len(phrase)] == phrase:
+    n = len(phrase)
+    first = phrase[0]
+    start = lo
+    while True:
+        try:  # tuple.index scans in C: most phrases' first word is absent
+            i = words.index(first, start, max(start, hi - n + 1))
+        except ValueError:
+            return -1
+        if n == 1 or words[i : i + n] == phrase:
             return i
-    return -1
+        start = i + 1
 
 
 # ----------------------------------------------------------------------------- clock times
@@ -214,6 +255,11 @@ def _bare_hour(words: tuple[str, ...], i: int) -> tuple[time, int] | None:
         return None
     hour = found[0] + 12 if 1 <= found[0] <= 7 else found[0]
     return time(hour), found[1]
+
+
+# Units after a number that make it something other than an hour.
+NOT_HOURS = frozenset({"jours", "jour", "semaines", "semaine", "ans", "an", "mois", "minutes", "min", "euros", "fois",
+                       "personnes", "kilos"})
 
 
 def _plus_hour(moment: time) -> time | None:
@@ -303,11 +349,13 @@ class _Reader:
         second = clock_at(words, second_at)
         explicit_first = clock_at(words, k) is not None
         if second is None:
-            if not explicit_first:
-                return None
             second = _bare_hour(words, second_at)
             if second is None:
                 return None
+            after = words[second[1]] if second[1] < len(words) else ""
+            if not explicit_first and (words[i] != "entre" or after in MONTHS or after in NOT_HOURS
+                                       or not 7 <= a.hour <= 20 or not 8 <= second[0].hour <= 21):
+                return None  # "entre 9 et 10" is hours; "entre le 9 et le 10", "entre 2 et 3 jours" are not
         b, end = second
         if b <= a and b.hour + 12 <= 23 and time(b.hour + 12, b.minute) > a:
             b = time(b.hour + 12, b.minute)  # "de 10 à 2 heures" is 10:00–14:00
@@ -319,19 +367,26 @@ class _Reader:
         return end
 
     def own(self, start: int, bound: Bound) -> str | None:
-        """"busy"/"free" when the time at ``start`` tells the caller's own schedule."""
+        """"busy"/"free" when the time at ``start`` tells the caller's own schedule: the verb
+        decides before the noun ("je finis le travail à 16h30" frees, "je travaille à 14h" busies)."""
         words = self.bare
         clause = self.tokens[start].clause if start < len(self.tokens) else 0
         lo = max(0, start - 6)
+        seen: list[int] = []
         for k in range(start - 1, lo - 1, -1):
             if self.tokens[k].clause != clause and words[k] not in BECAUSE:
                 break
+            seen.append(k)
+        if any(words[k] in OWN_END for k in seen):
+            return "free"
+        if any(words[k] in OWN_START for k in seen):
+            return "busy"
+        for k in seen:
             if words[k] in OWN_BUSY:
                 return "free" if bound == "before" else "busy"
-            if words[k] in OWN_END:
-                return "free"
-            if words[k] in OWN_START:
-                return "busy"
+            if words[k] in OWN_NOUNS and (words[k - 1 : k] in (("j'ai",), ("ai",)) or (
+                    k > 1 and words[k - 1] in ("un", "une", "le", "la", "l'", "mon", "ma") and words[k - 2] in ("j'ai", "ai"))):
+                return "busy"  # "j'ai un rendez-vous à 10h"
             if words[k] in BECAUSE:
                 return "busy"
         return None
@@ -365,8 +420,13 @@ class _Reader:
                                                        or words[i + 1 : i + 2] == ("dejeuner",)):
                 end = i + 3 if words[i + 1] == "du" else i + 2
                 self.add(Mention("window", i, end, window=Window(NOON, time(14, 0)), bound="between"))
-            elif b == "ouverture" and i > 0 and words[i - 1] in ("des", "a", "l'", "de"):
-                self.add(Mention("window", i - 1, i + 1, window=OPENING, bound="between"))
+            elif w in ("ouvrez", "ouvre") and words[max(0, i - 3) : i] in (("des", "que", "vous"), ("quand", "vous"),
+                                                                          ("des", "qu'il"), ("des", "que", "ca")):
+                self.add(Mention("window", i - 3 if words[i - 3 : i - 2] == ("des",) else i - 2, i + 1,
+                                 window=OPENING, bound="between"))  # "dès que vous ouvrez"
+            elif b == "ouverture" and i > 0 and words[i - 1] in ("des", "a", "l'", "de", "l"):
+                first = i - 2 if i > 1 and words[i - 1] == "l" and words[i - 2] in ("des", "a") else i - 1
+                self.add(Mention("window", first, i + 1, window=OPENING, bound="between"))
             elif w == "premiere" and words[i + 1 : i + 2] == ("heure",):
                 self.add(Mention("window", i, i + 2, window=OPENING, bound="between"))
             elif w in ("tot", "tard") and i > 0 and words[i - 1] in ("trop", "tres") and i > 1 \
@@ -374,7 +434,11 @@ class _Reader:
                 # "pas trop tôt" wants after ten, "pas trop tard" before five (in the morning: noon).
                 evening = i + 1 < n and bare[i + 1 : i + 3] and any(x in EVENING_WORDS for x in bare[i + 1 : i + 3])
                 window = Window(time(10, 0), None) if w == "tot" else Window(None, time(18 if evening else 17, 0))
-                self.add(Mention("window", i - 2, i + 1, window=window, bound="after" if w == "tot" else "before"))
+                last = i + 1
+                if w == "tot" and bare[i + 1 : i + 3] and any(x in MORNING_WORDS for x in bare[i + 1 : i + 3]):
+                    last = i + 1 + next(k for k, x in enumerate(bare[i + 1 : i + 3]) if x in MORNING_WORDS) + 1
+                    # "pas trop tôt le matin": not early in the morning, not mornings only
+                self.add(Mention("window", i - 2, last, window=window, bound="after" if w == "tot" else "before"))
             elif w == "tot" and (any(x in MORNING_WORDS for x in bare[i + 1 : i + 3])
                                  or (i > 0 and bare[i - 1] in MORNING_WORDS)):
                 self.add(Mention("window", i, i + 1, window=Window(None, time(10, 0)), bound="before",
@@ -402,6 +466,10 @@ class _Reader:
                              period={"fin": "afternoon", "debut": "morning"}.get(which)))
         elif target == "semaine":
             days = {"fin": (3, 4, 5), "debut": (0, 1), "milieu": (2,)}[which]
+            nxt = self.words[last : last + 1]
+            if nxt in (("prochaine",), ("suivante",), ("d'apres",)):  # "en début de semaine prochaine"
+                monday = self.today + timedelta(days=7 - self.today.weekday())
+                self.add(Mention("dates", last, last + 1, from_day=monday, until_day=monday + timedelta(days=6)))
             for d in days:
                 self.add(Mention("weekday", first, last, weekday=d))
 
@@ -434,18 +502,25 @@ class _Reader:
                 self.add_day(today + timedelta(days=2), i, i + (1 if w == "apres-demain" else 2))
             elif w == "demain":
                 self.add_day(today + timedelta(days=1), i, i + 1)
-            elif w in ("aujourd'hui", "aujourdhui") or (
+            elif w in ("aujourd'hui", "aujourdhui") or (w == "aujourd" and words[i + 1 : i + 2] == ("hui",)) or (
                 w in ("ce", "cet", "cette") and i + 1 < n
-                and (self.bare[i + 1] in MORNING_WORDS | EVENING_WORDS or words[i + 1] in ("apres-midi", "aprem"))
+                and (self.bare[i + 1] in MORNING_WORDS | EVENING_WORDS or words[i + 1] in ("apres-midi", "aprem")
+                     or words[i + 1 : i + 3] == ("apres", "midi"))
             ):
-                self.add_day(today, i, i + 1)
+                self.add_day(today, i, i + (2 if w == "aujourd" else 1))
             elif w in WEEKDAYS or w in PLURAL_WEEKDAYS:
                 i = self.weekday_at(i)
                 continue
             elif w in ("week-end", "weekend") or (w == "week" and words[i + 1 : i + 2] == ("end",)):
                 self.add(Mention("weekday", i, i + 1, weekday=5))
+            elif (w == "semaine" or b == "semaine") and i > 0 and words[i - 1] == "en":
+                for d in range(5):  # "en semaine": Monday to Friday
+                    self.add(Mention("weekday", i - 1, i + 1, weekday=d))
             elif w == "semaine" or b == "semaine":
                 self.week_at(i)
+            elif w in ("celui", "celle") and (words[i + 1 : i + 2] == ("d'apres",)
+                                               or words[i + 1 : i + 3] == ("d", "apres")):
+                self.one_after(i, i + (2 if words[i + 1] == "d'apres" else 3))
             elif w == "dans":
                 self.in_days(i)
             elif w in ("le", "du", "au", "ce", "l'", "jusqu'au") or w.endswith("'au"):
@@ -460,6 +535,14 @@ class _Reader:
                     continue
             i += 1
 
+    def one_after(self, first: int, last: int) -> None:
+        """"mardi prochain, enfin non, celui d'après": the day named before, a week later."""
+        before = [m for m in self.found if m.kind == "date" and m.day is not None and m.last <= first]
+        if before:
+            named = max(before, key=lambda m: m.last)
+            assert named.day is not None
+            self.add_day(named.day + timedelta(days=7), first, last, named.weekday)
+
     def add_day(self, day: date | None, first: int, last: int, weekday: int | None = None) -> None:
         if day is not None:
             self.add(Mention("date", first, last, day=day, weekday=weekday))
@@ -469,7 +552,7 @@ class _Reader:
         w = words[i]
         plural = w in PLURAL_WEEKDAYS
         weekday = PLURAL_WEEKDAYS[w] if plural else WEEKDAYS.index(w)
-        first = i - 1 if i > 0 and words[i - 1] in ("ce", "le", "les", "un", "tous") and self.free(i - 1, i) else i
+        first = i - 1 if i > 0 and words[i - 1] in ("ce", "le", "les", "un", "tous", "du") and self.free(i - 1, i) else i
         j = i + 1
         number = None
         if j < len(words) and words[j] == "le":
@@ -503,11 +586,14 @@ class _Reader:
         if nxt[:2] == ("en", "huit") and coming is not None:
             self.add_day(coming + timedelta(days=7), first, j + 2, weekday)
             return j + 2
-        generic = plural or (first < i and words[first] in ("le", "les", "tous"))
+        # "le lundi", "les lundis", "du lundi", "un lundi": Mondays; "lundi", "ce lundi": the coming one
+        generic = plural or (first < i and words[first] in ("le", "les", "tous", "du", "un"))
         if generic:
             self.add(Mention("weekday", first, i + 1, weekday=weekday))
         else:
-            self.add_day(_next_weekday(self.today, weekday), first, i + 1, weekday)
+            day = _next_weekday(self.today, weekday)
+            if day is not None:
+                self.add(Mention("date", first, i + 1, day=day, weekday=weekday, coming=True))
         return i + 1
 
     def week_at(self, i: int) -> None:
@@ -588,10 +674,15 @@ class _Reader:
                 out.append(m)
                 continue
             bound, start = self.lead(m.first)
-            if start == m.first or bound == "at" or not self.free(start, m.first):
+            if words[m.first] in ("jusqu'au", "jusqu'a"):  # "jusqu'au 15 mars"
+                bound, start = "before", m.first
+            elif start == m.first or bound == "at" or not self.free(start, m.first):
                 out.append(m)
                 continue
-            if bound == "after":
+            if bound == "before" and self.away(m.first):
+                # "je suis en vacances jusqu'au 15 mars": free from the day after
+                out.append(replace(m, kind="dates", first=start, from_day=m.day + timedelta(days=1), day=None))
+            elif bound == "after":
                 word = words[start]
                 day = m.day + timedelta(days=1) if word == "apres" else m.day
                 out.append(replace(m, kind="dates", first=start, from_day=day, day=None))
@@ -602,6 +693,12 @@ class _Reader:
             for k in range(start, m.first):
                 self.taken[k] = True
         self.found = out
+
+    def away(self, at: int) -> bool:
+        """True when the caller says they are away up to the date at ``at``."""
+        clause = self.tokens[at].clause
+        before = [self.bare[k] for k in range(max(0, at - 6), at) if self.tokens[k].clause == clause]
+        return any(w in AWAY for w in before)
 
     def wishes(self) -> None:
         words = self.words
@@ -625,27 +722,6 @@ def _next_weekday(today: date, weekday: int) -> date | None:
         return None
 
 
-def _resolve_day(today: date, number: int, month: int | None) -> date | None:
-    """The first date on or after ``today`` with that day number (and month, if given)."""
-    year, mon = today.year, month or today.month
-    for _ in range(14):
-        try:
-            candidate: date | None = date(year, mon, number)
-        except ValueError:
-            candidate = None
-        if candidate is not None and candidate >= today:
-            return candidate
-        if month is not None:
-            year += 1
-        else:
-            mon += 1
-            if mon > 12:
-                mon, year = 1, year + 1
-        if year > 9999:
-            return None
-    return None
-
-
 # ----------------------------------------------------------------------------- structure
 
 
@@ -656,6 +732,8 @@ def corrections(mentions: list[Mention], words: tuple[str, ...]) -> tuple[list[M
             return "day"
         if m.kind == "window" and m.period is None:
             return "time"
+        if m.kind == "window":
+            return "period"  # "le matin, enfin plutôt en début d'après-midi"
         return m.kind
 
     ordered = sorted(mentions, key=lambda m: m.first)
@@ -665,12 +743,35 @@ def corrections(mentions: list[Mention], words: tuple[str, ...]) -> tuple[list[M
             if family(b) != family(a):
                 continue
             between = words[a.last : b.first]
-            if 0 < len(between) <= 7 and is_correction(between) and "mais" not in between \
+            strong = any(w in STRONG_CORRECTIONS for w in between) or any(
+                _find(between, p) >= 0 for p in CORRECTION_PHRASES)
+            if 0 < len(between) <= (15 if strong else 7) and is_correction(between) \
+                    and ("mais" not in between or strong) and _find(between, ("plutot", "que")) < 0 \
                     and "pas" not in words[max(0, a.first - 2) : a.first]:
-                dropped.add(id(a))
+                if not _repeats(a, b):
+                    dropped.add(id(a))
+                elif strong:  # "vendredi ou samedi… non, samedi seulement": the other alternative goes
+                    dropped.update(id(c) for c in ordered[:a_index] if family(c) == family(a)
+                                   and "ou" in words[c.last : a.first] and a.first - c.last <= 3)
             break
     kept = [m for m in mentions if id(m) not in dropped]
     return kept, bool(dropped)
+
+
+def retractions(mentions: list[Mention], words: tuple[str, ...]) -> tuple[list[Mention], bool]:
+    """"Aujourd'hui… enfin, aujourd'hui c'est trop juste": a value said again to be turned
+    down takes the first saying back."""
+    ordered = sorted(mentions, key=lambda m: m.first)
+    dropped = {id(a) for a, b in itertools.pairwise(ordered)
+               if _repeats(a, b) and b.negated and not a.negated and is_correction(words[a.last : b.first])}
+    return [m for m in mentions if id(m) not in dropped], bool(dropped)
+
+
+def _repeats(a: Mention, b: Mention) -> bool:
+    """"Mercredi 16… enfin je crois que c'est un mercredi": said again, not taken back."""
+    if a.kind == "date" and b.kind == "weekday":
+        return a.weekday is not None and a.weekday == b.weekday
+    return a.kind == b.kind and a.day is not None and a.day == b.day
 
 
 def is_correction(between: tuple[str, ...]) -> bool:
@@ -687,36 +788,82 @@ def negations(mentions: list[Mention], words: tuple[str, ...], tokens: tuple[Tok
     for m in covered:
         for k in range(m.first, m.last):
             inside[k] = True
+    hits = _unavailabilities(words)
     out: list[Mention] = []
     for m in covered:
-        out.append(replace(m, negated=_pre_negated(m, words, inside, tokens) or _unavailable(m, words, tokens)))
+        if words[m.last : m.last + 2] in (("par", "contre"), ("en", "revanche")):
+            out.append(m)  # "pas demain, je peux pas; lundi par contre oui"
+            continue
+        negator = _pre_negated(m, words, inside, tokens)
+        out.append(replace(m, negated=bool(negator) or _unavailable(m, words, tokens, inside, hits),
+                           exception=negator in EXCEPTIONS))
     return out
 
 
-def _pre_negated(m: Mention, words: tuple[str, ...], inside: list[bool], tokens: tuple[Token, ...]) -> bool:
+def _unavailabilities(words: tuple[str, ...]) -> list[tuple[int, tuple[str, ...]]]:
+    """Where each unavailability phrase stands in the turn, in order."""
+    hits: list[tuple[int, tuple[str, ...]]] = []
+    present = set(words)
+    for phrase in UNAVAILABLE:
+        if phrase[0] not in present:
+            continue
+        at = _find(words, phrase)
+        while at >= 0:
+            hits.append((at, phrase))
+            at = _find(words, phrase, at + 1)
+    return sorted(hits)
+
+
+def practice_talk(mentions: list[Mention], words: tuple[str, ...], tokens: tuple[Token, ...]) -> list[Mention]:
+    """Drop what the caller says of the practice's hours ("vous êtes fermés le mercredi
+    après-midi, alors mercredi matin": only Wednesday morning is a wish)."""
+    spans: list[tuple[int, int]] = []
+    for phrase in PRACTICE_TALK:
+        at = _find(words, phrase)
+        while at >= 0:
+            end = at + len(phrase)
+            while end < len(words) and tokens[end].clause == tokens[at].clause and words[end] not in CONNECTORS:
+                end += 1
+            spans.append((at, end))
+            at = _find(words, phrase, at + 1)
+    if not spans:
+        return mentions
+    return [m for m in mentions if not any(lo <= m.first < hi for lo, hi in spans)]
+
+
+def _pre_negated(m: Mention, words: tuple[str, ...], inside: list[bool], tokens: tuple[Token, ...]) -> str:
+    """The negation word before the mention that reaches it ("" when none)."""
     k = m.first - 1
     clause = tokens[m.first].clause
     while k >= 0 and (tokens[k].clause == clause or words[k] in ("ni", "et", "ou")):
         w = words[k]
         if inside[k]:
             if w in PRE_NEGATORS:
-                return False  # the negation belongs to another mention ("pas trop tôt le matin")
+                return ""  # the negation belongs to another mention ("pas trop tôt le matin")
             k -= 1
             continue
+        if w in ("que", "qu'"):  # "plutôt que vendredi" turns it down; "pas … que le samedi" is "only"
+            return "plutot" if k > 0 and words[k - 1] == "plutot" else ""
+        if w == "part" and k > 0 and words[k - 1] == "a":
+            return "part"  # "à part le lundi"
         if w in PRE_NEGATORS:
-            return not (w == "pas" and k > 0 and words[k - 1] == "ou")  # "ou pas"
+            if w == "pas" and k > 0 and words[k - 1] in ("travaille", "bosse", "taffe"):
+                return ""  # "je ne travaille pas le mercredi": free then
+            return "" if w == "pas" and k > 0 and words[k - 1] == "ou" else w  # "ou pas"
         if w in NEG_GLUE:
             k -= 1
             continue
-        return False
-    return False
+        return ""
+    return ""
 
 
 _SUBJECT = frozenset({"c'est", "c", "est", "ca", "ce", "n'est", "me", "m'", "je", "j'"})
 
 
-def _unavailable(m: Mention, words: tuple[str, ...], tokens: tuple[Token, ...]) -> bool:
-    """True when the mention's clause says the caller cannot come then."""
+def _unavailable(m: Mention, words: tuple[str, ...], tokens: tuple[Token, ...], inside: list[bool],
+                 hits: list[tuple[int, tuple[str, ...]]]) -> bool:
+    """True when the mention's clause says the caller cannot come then (not across another
+    mention, unless listed with it: "lundi et mardi je peux pas")."""
     clause = tokens[m.first].clause
     lo = m.first
     while lo > 0 and tokens[lo - 1].clause == clause:
@@ -724,23 +871,41 @@ def _unavailable(m: Mention, words: tuple[str, ...], tokens: tuple[Token, ...]) 
     hi = m.last
     while hi < len(tokens) and tokens[hi].clause == clause:
         hi += 1
-    for phrase in UNAVAILABLE:
-        at = _find(words, phrase, lo, hi)
-        while at >= 0:
-            if at >= m.last:
-                gap = words[m.last : at]
-                listed = all(w in NEG_GLUE or w in WEEKDAYS or w in _SUBJECT for w in gap)  # "lundi et mardi c'est…"
-                if not any(w in ("mais", "donc", "alors", "sinon", "plutot") or w in BECAUSE for w in gap) and (
-                    listed or not any(w in ("et", "ou") for w in gap)
-                ):
-                    return True
-            elif at + len(phrase) <= m.first:
-                gap = words[at + len(phrase) : m.first]
-                if len(gap) <= 6 and not any(w in ("mais", "donc", "alors", "sinon", "plutot", "prefere", "parce",
-                                                   "car") for w in gap):
-                    return True
-            at = _find(words, phrase, at + 1, hi)
+    for at, phrase in hits:
+        if not lo <= at <= hi - len(phrase):
+            continue
+        if any(inside[at : at + len(phrase)]) or _denied(words, at, phrase):
+            continue  # "pas trop tôt" is a window; "je ne travaille pas le mercredi" frees it
+        if at >= m.last:
+            gap = words[m.last : at]
+            listed = all(w in NEG_GLUE or w in WEEKDAYS or w in _SUBJECT or w in PLURAL_WEEKDAYS
+                         for w in gap)  # "lundi et mardi c'est…"
+            crossed = any(inside[m.last : at])
+            if not any(w in ("mais", "donc", "alors", "sinon", "plutot") or w in BECAUSE for w in gap) and (
+                listed or not (crossed or any(w in ("et", "ou") for w in gap))
+            ):
+                return True
+        elif at + len(phrase) <= m.first:
+            end = at + len(phrase)
+            gap = words[end : m.first]
+            stopped = any(w in ("mais", "donc", "alors", "sinon", "plutot", "prefere", "parce", "car", "que", "qu'")
+                          for w in gap)
+            crossed = any(inside[end : m.first]) and not _listed_before(words, inside, end, m.first)
+            if len(gap) <= 6 and not stopped and not crossed:
+                return True
     return False
+
+
+def _denied(words: tuple[str, ...], at: int, phrase: tuple[str, ...]) -> bool:
+    """"je ne travaille pas", "je bosse pas": an unavailability turned down is availability."""
+    if phrase not in (("travaille",), ("bosse",)):
+        return False
+    return words[at + 1 : at + 2] in (("pas",), ("plus",)) or (at > 0 and words[at - 1] in ("ne", "n'"))
+
+
+def _listed_before(words: tuple[str, ...], inside: list[bool], lo: int, hi: int) -> bool:
+    """"je ne peux ni demain ni vendredi": mentions listed after the unavailability."""
+    return all(inside[k] or words[k] in NEG_GLUE or words[k] in ("ni", "et", "ou") for k in range(lo, hi))
 
 
 # ----------------------------------------------------------------------------- assembly
@@ -758,8 +923,9 @@ class When:
     mentions: tuple[Mention, ...] = ()
 
 
-def read_when(tokens: tuple[Token, ...], today: date) -> When | None:
-    """Every constraint on when the caller can come, or None when they said nothing of it."""
+def read_when(tokens: tuple[Token, ...], today: date, assembled: bool = True) -> When | None:
+    """Every constraint on when the caller can come, or None when they said nothing of it
+    (``assembled``: also build the preference, which the extraction pass builds itself)."""
     reader = _Reader(tokens, today)
     reader.windows()
     reader.named_windows()
@@ -770,13 +936,16 @@ def read_when(tokens: tuple[Token, ...], today: date) -> When | None:
     if not reader.found:
         return None
     words = reader.words
-    kept, corrected = corrections(reader.found, words)
+    found = practice_talk(reader.found, words, tokens)
+    kept, corrected = corrections(found, words)
     marked = negations(kept, words, tokens)
+    marked, retracted = retractions(marked, words)
+    corrected |= retracted
     if not marked:
         return None
     first = min(m.first for m in marked)
     last = max(m.last for m in marked)
-    return When(assemble(marked), first, last, corrected, tuple(marked))
+    return When(assemble(marked) if assembled else None, first, last, corrected, tuple(marked))
 
 
 def assemble(mentions: list[Mention]) -> Preference | None:
@@ -794,19 +963,22 @@ def assemble(mentions: list[Mention]) -> Preference | None:
     until_day: date | None = None
     asap = anything = False
     ordered = sorted(mentions, key=lambda m: m.first)
-    day_bound = {id(b) for a, b in itertools.pairwise(ordered)
-                 if a.negated and b.negated and a.kind in ("date", "weekday") and b.kind == "period" and b.first == a.last}
+    pairs = [(a, b) for a, b in itertools.pairwise(ordered)
+             if a.negated and b.negated and a.kind in ("date", "weekday") and b.kind == "period" and b.first == a.last]
+    day_bound = {id(b) for _, b in pairs}
+    wanted = {m.day for m in mentions if m.kind == "date" and not m.negated}
+    # "pas dispo jeudi matin mais jeudi aprem oui": Thursday stays, its afternoon is the wish
+    kept_days = {id(a) for a, _ in pairs if a.kind == "date" and a.day in wanted}
     for m in mentions:
-        if id(m) in day_bound:
+        if id(m) in day_bound or id(m) in kept_days:
             continue  # "sauf le mercredi après-midi": Wednesday is out, not every afternoon
         if m.kind == "date" and m.day is not None:
-            if m.negated:
-                if m.weekday is not None:
-                    not_weekdays.append(m.weekday)
-                else:
-                    not_days.append(m.day)
+            # "pas lundi", "ni vendredi": that day (the coming one); "pas le lundi": Mondays (a weekday);
+            # "(n'importe quand) sauf mardi": an exception to anything, Tuesdays
+            if m.negated and m.coming and m.exception and m.weekday is not None:
+                not_weekdays.append(m.weekday)
             else:
-                days.append(m.day)
+                (not_days if m.negated else days).append(m.day)
         elif m.kind == "weekday" and m.weekday is not None:
             (not_weekdays if m.negated else weekdays).append(m.weekday)
         elif m.kind == "period" and m.period:
@@ -834,7 +1006,7 @@ def assemble(mentions: list[Mention]) -> Preference | None:
             asap = True
         elif m.kind == "any":
             anything = True
-    if not windows and own:
+    if not windows and not periods and own:  # "j'ai un rendez-vous à 10h, donc l'après-midi": the wish wins
         windows.extend(w for w in (_free_from(m) for m in own) if w is not None)
     for p in not_periods:
         not_windows.append(MORNING if p == "morning" else AFTERNOON)
@@ -916,6 +1088,13 @@ def _merge(windows: list[Window]) -> list[Window]:
                 and w.start >= out[-1].start:
             out[-1] = w  # "l'après-midi … vers 16h": the narrower one
             continue
+        if out and out[-1].start is not None and out[-1].end is not None and w.start is not None \
+                and w.end is not None and out[-1].start < w.start < out[-1].end < w.end:
+            out[-1] = Window(out[-1].start, w.end)  # "vers 16h, 16h30": either, one window
+            continue
+        if out and w.start is not None and w.end is None and any(
+                o.start is not None and o.end is not None and o.start >= w.start for o in out):
+            continue  # "à vingt heures le soir": the hour said first, the evening around it
         out.append(w)
     return out
 

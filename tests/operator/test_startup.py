@@ -1,0 +1,105 @@
+"""Start-up as a platform runs it: ``rdv serve`` listens on ``$PORT``, an ambiguous SQLite URL
+is refused with one line naming the variable, and ``rdv check-config`` catches the same
+failures before a deploy."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.reliability.procs import base_env
+from tests.support import free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def rdv(cwd: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``rdv <args>`` as its own process in ``cwd``."""
+    return subprocess.run([sys.executable, "-m", "service.cli", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=60, check=False)
+
+
+def test_serve_listens_on_port_from_the_environment(tmp_path: Path) -> None:
+    """Without ``--port``, ``rdv serve`` takes ``$PORT`` (what Railway sets) and answers /readyz."""
+    port = free_port()
+    env = base_env(tmp_path / "data", {"PORT": str(port)})
+    proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"], cwd=ROOT, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        status = 0
+        while time.monotonic() < deadline and status != 200:
+            try:
+                status = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        assert status == 200
+    finally:
+        proc.terminate()
+        _, err = proc.communicate(timeout=30)
+    assert f"rdv listening on http://127.0.0.1:{port}" in err
+
+
+@pytest.mark.parametrize("command", [("check-config",), ("serve",)])
+def test_a_relative_sqlite_path_outside_the_data_dir_is_refused(tmp_path: Path, command: tuple[str, ...]) -> None:
+    """``sqlite:///data/rdv.db`` with the data directory on a volume at another place: one line
+    naming RDV_DATABASE_URL and the four-slash form, exit 2, nothing served."""
+    volume = tmp_path / "volume"
+    env = base_env(volume, {"RDV_DATABASE_URL": "sqlite:///data/rdv.db", "PORT": str(free_port())})
+    done = rdv(tmp_path, env, *command)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("rdv: configuration error: RDV_DATABASE_URL='sqlite:///data/rdv.db'")
+    assert "sqlite:////data/rdv.db" in lines[0] and "RDV_DATA_DIR" in lines[0]
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("url", "data_dir"),
+    [("sqlite:///{tmp}/abs/rdv.db", "data"), ("sqlite:///data/rdv.db", "data"), (None, "data")],
+    ids=["absolute", "relative-inside-data-dir", "default"],
+)
+def test_check_config_accepts_unambiguous_sqlite_files(tmp_path: Path, url: str | None, data_dir: str) -> None:
+    """An absolute file, a relative one inside the data directory, or none: valid, the store
+    opens and its file is named."""
+    extra = {"RDV_DATA_DIR": data_dir}
+    if url is not None:
+        extra["RDV_DATABASE_URL"] = url.format(tmp=tmp_path)
+    done = rdv(tmp_path, base_env(tmp_path / data_dir, extra), "check-config")
+    assert done.returncode == 0, done.stderr
+    assert "configuration valid" in done.stdout and "port 8000" in done.stdout
+    if url is not None and url.startswith("sqlite:///{tmp}"):
+        absolute = tmp_path / "abs" / "rdv.db"
+        assert absolute.is_file() and str(absolute) in done.stdout
+
+
+@pytest.mark.parametrize(
+    ("extra", "variable"),
+    [({"PORT": "eighty"}, "PORT='eighty'"), ({"RDV_DATABASE_URL": "sqlite:////proc/rdv/rdv.db"}, "RDV_DATABASE_URL")],
+    ids=["bad-port", "store-does-not-open"],
+)
+def test_check_config_catches_start_up_failures(tmp_path: Path, extra: dict[str, str], variable: str) -> None:
+    """A bad ``$PORT`` or a store that cannot open fails ``rdv check-config`` as it would
+    fail ``rdv serve``: exit 2, one line naming the variable."""
+    done = rdv(tmp_path, base_env(tmp_path / "data", extra), "check-config")
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and variable in lines[0], done.stderr
+
+
+def test_railway_configuration_builds_the_image_and_checks_readiness() -> None:
+    """railway.json builds the Dockerfile, starts without a fixed port (so $PORT applies), checks
+    /readyz and requires the volume the SQLite file lives on."""
+    config = json.loads((ROOT / "railway.json").read_text("utf-8"))
+    assert config["build"] == {"builder": "DOCKERFILE", "dockerfilePath": "Dockerfile"}
+    deploy = config["deploy"]
+    assert deploy["startCommand"] == "rdv serve --host 0.0.0.0" and "--port" not in deploy["startCommand"]
+    assert deploy["healthcheckPath"] == "/readyz"
+    assert deploy["requiredMountPath"] == "/data"
+    assert "RDV_DATA_DIR=/data" in (ROOT / "Dockerfile").read_text("utf-8")
