@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -97,10 +96,8 @@ async def test_readiness_write_fails_under_another_writers_lock(backend: Backend
         return
     store = await backend.opened()
     async with writer_lock(backend):
-        started = time.monotonic()
-        with pytest.raises(StoreError):
+        with pytest.raises(StoreError):  # not TimeoutError: the probe's own deadline answers first
             await asyncio.wait_for(store.probe_write("host:1:ab", NOW, 0.5), 1.0)
-        assert time.monotonic() - started < 1.0
     await store.probe_write("host:1:ab", NOW, 0.5)
 
 
