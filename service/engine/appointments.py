@@ -302,17 +302,30 @@ def _retarget(t: Turn, x: Extraction) -> bool:
     return False
 
 
-def cancel_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
-    """"Je l'annule ?": yes cancels, no keeps it, another one is designated instead."""
+def _confirming(t: Turn, x: Extraction) -> BookingRef | None:
+    """The appointment a yes/no is about, or None once the turn is handled (none found: the
+    menu; another one designated instead: it is read back)."""
     target = t.ctx.target or (t.ctx.found[0] if t.ctx.found else None)
     if target is None:
         t.menu()
-        return
+        return None
     if _retarget(t, x):
+        return None
+    return target
+
+
+def _cancel(t: Turn, target: BookingRef) -> None:
+    t.set_ctx(replace(t.ctx, target=target))
+    t.action = CancelBooking(target.booking_id)
+
+
+def cancel_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
+    """"Je l'annule ?": yes cancels, no keeps it, another one is designated instead."""
+    target = _confirming(t, x)
+    if target is None:
         return
     if x.yes_no == "yes":
-        t.set_ctx(replace(t.ctx, target=target))
-        t.action = CancelBooking(target.booking_id)
+        _cancel(t, target)
     elif x.yes_no == "no":
         t.say(replies.CANCEL_KEPT)
         t.menu()
@@ -323,15 +336,11 @@ def cancel_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
 
 def modify_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
     """"Souhaitez-vous le déplacer ?": yes (maybe with the new preference) moves it."""
-    target = t.ctx.target or (t.ctx.found[0] if t.ctx.found else None)
+    target = _confirming(t, x)
     if target is None:
-        t.menu()
-        return
-    if _retarget(t, x):
         return
     if x.intent == "cancel":
-        t.set_ctx(replace(t.ctx, target=target))
-        t.action = CancelBooking(target.booking_id)
+        _cancel(t, target)
     elif x.yes_no == "yes" or x.intent == "modify" or knowledge.meaningful(x.preference):
         if x.preference is not None:
             t.set_ctx(replace(t.ctx, preference=knowledge.merge_preference(t.ctx.preference, x.preference)))

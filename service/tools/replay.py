@@ -32,7 +32,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from service import stats
 from service.config import load_practice, load_settings
 from service.engine.model import (
     Book,
@@ -55,6 +54,7 @@ from service.engine.model import (
 from service.engine.practice import Practice
 from service.engine.states import BookingResult, Channel, Outcome
 from service.engine.step import step
+from service.misses import moment as parse_moment
 from service.storage import open_store
 from service.storage.base import BookingRow, ReplaySource, TurnRecord
 from service.tools.transport import ToolError
@@ -331,23 +331,6 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=main)
 
 
-def _moment(raw: str | None, default: datetime, name: str) -> datetime:
-    if raw is None:
-        return default
-    text = raw.strip()
-    try:
-        return stats.parse_window(text).since(default)
-    except stats.StatsError:
-        pass
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise ToolError(f"{name} {raw!r} is neither an ISO time nor a look-back like 24h or 7d") from None
-    if moment.tzinfo is None:
-        raise ToolError(f"{name} {raw!r} needs a time zone (Z or +01:00)")
-    return moment
-
-
 def _progress_bar(done: int, total: int) -> None:
     width = 30
     filled = width * done // max(total, 1)
@@ -396,8 +379,8 @@ def main(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 0:
         raise ToolError("--limit must be 0 or more")
     now = datetime.now(UTC)
-    until = _moment(args.until, now, "--until")
-    since = _moment(args.since if args.since is not None else "24h", until, "--since")
+    until = parse_moment(args.until, now, "--until")
+    since = parse_moment(args.since if args.since is not None else "24h", until, "--since")
     settings = load_settings()
     practice = load_practice(Path(args.practice) if args.practice else settings.practice_file)
     source = asyncio.run(_read(args.database, since, until, args.conv))
