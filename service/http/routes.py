@@ -15,7 +15,7 @@ from service.engine.states import Channel
 from service.http import textapi
 from service.http.common import ApiError, error, json_body, operator_access, services
 from service.http.masking import masked_timeline
-from service.http.turns import StoreUnavailableError, TurnRequest
+from service.http.turns import ForeignConversationError, StoreUnavailableError, TurnRequest
 from service.phones import caller_id
 from service.storage.base import StoreError
 
@@ -89,16 +89,15 @@ async def post_message(request: Request) -> Response:
     body = await json_body(request, svc.settings.max_body_bytes)
     text, channel, phone, key = parse_message(body)
     key = key or header_key
-    # Checked on every turn: a conversation a Vapi call created is never the text API's.
-    stored = await svc.turns.guard(svc.store.load(conv_id), timer=not svc.turns.self_timed)
-    if stored is not None and stored.conversation.vapi_call_id is not None:
-        raise textapi.not_a_text_conversation(conv_id)
-    result = await svc.turns.handle(
-        TurnRequest(
-            conv_id=conv_id, text=text, channel=channel, route=TEXT_ROUTE,
-            caller_phone=phone if client.phone_verified else None, request_key=key,
+    try:  # checked by the turn loop on every turn: a Vapi call's conversation is never the text API's
+        result = await svc.turns.handle(
+            TurnRequest(
+                conv_id=conv_id, text=text, channel=channel, route=TEXT_ROUTE,
+                caller_phone=phone if client.phone_verified else None, request_key=key,
+            )
         )
-    )
+    except ForeignConversationError:
+        raise textapi.not_a_text_conversation(conv_id) from None
     return JSONResponse(
         {
             "conv_id": result.conv_id,

@@ -85,6 +85,16 @@ BARGE_IN_KEY = "barge_in_at"
 BARGE_IN_SECONDS = 30.0
 
 
+class ForeignConversationError(RdvError):
+    """The turn addresses a conversation of a Vapi call it does not come from (the text API
+    never reaches a voice call): nothing is read back or changed."""
+
+
+def _check_owner(req: TurnRequest, stored: StoredConversation | None) -> None:
+    if stored is not None and stored.conversation.vapi_call_id not in (None, req.vapi_call_id):
+        raise ForeignConversationError(f"conversation {req.conv_id!r} belongs to a Vapi call")
+
+
 class StoreUnavailableError(RdvError):
     """The store did not answer in time; the caller gets a graceful fallback."""
 
@@ -400,11 +410,13 @@ class Turns:
             return CancelDone(active)
         raise RdvError(f"unknown action {action!r}")
 
-    async def _replay(self, conv_id: str, key: str) -> TurnResult | None:
+    async def _replay(self, req: TurnRequest, key: str) -> TurnResult | None:
+        conv_id = req.conv_id
         record = await self._store(self.store.find_turn(conv_id, key))
         if record is None:
             return None
         stored = await self._store(self.store.load(conv_id))
+        _check_owner(req, stored)
         ended = stored is not None and stored.conversation.ended
         return TurnResult(
             conv_id=conv_id,
@@ -418,13 +430,15 @@ class Turns:
         )
 
     async def handle(self, req: TurnRequest) -> TurnResult:
-        """Answer one caller turn; idempotent per ``request_key``; durable before returning."""
+        """Answer one caller turn; idempotent per ``request_key``; durable before returning.
+        A conversation of a Vapi call only hears turns of that call (ForeignConversationError)."""
         if req.request_key:
-            replayed = await self._replay(req.conv_id, req.request_key)
+            replayed = await self._replay(req, req.request_key)
             if replayed is not None:
                 return replayed
         for _ in range(SAVE_ATTEMPTS):
             stored = await self._store(self.store.load(req.conv_id))
+            _check_owner(req, stored)
             try:
                 return await self._run(req, stored)
             except (ConcurrentTurnError, BookingGoneError):
@@ -433,7 +447,7 @@ class Turns:
                 continue
             except DuplicateTurnError:
                 assert req.request_key is not None
-                replayed = await self._replay(req.conv_id, req.request_key)
+                replayed = await self._replay(req, req.request_key)
                 if replayed is not None:
                     return replayed
         raise StoreUnavailableError("the conversation kept changing under this turn")
