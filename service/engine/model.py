@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import Literal
 
 from service.engine.events import Event
 from service.engine.states import (
@@ -339,6 +339,3 @@ class Decision:
     events: tuple[Event, ...] = ()
     action: Action | None = None
     directive: Directive | None = None
-
-
-JSONDict = dict[str, Any]

@@ -262,7 +262,7 @@ class Turns:
             )
         return booked | busy
 
-    async def _write_calendar(self, plan: _Plan, conv: Conversation, scope: TurnScope, done: list[Written]) -> None:
+    async def _write_calendar(self, plan: _Plan, scope: TurnScope, done: list[Written]) -> None:
         """Write the turn's appointment changes into the external calendar before the turn is
         saved (``done`` gets each write, to be undone if the save fails): the new event
         first (a busy slot raises SlotTakenError), then the removal of the old one."""
@@ -413,7 +413,7 @@ class Turns:
                 written: list[Written] = []
                 try:
                     if self.calendar.external:
-                        await self._write_calendar(plan, conv, scope, written)
+                        await self._write_calendar(plan, scope, written)
                     await self._store(
                         self.store.save_turn(
                             plan.conv, version, scope.meta, record, event_records(plan.conv.conv_id, plan.events, now),

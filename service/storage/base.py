@@ -129,10 +129,6 @@ class BookingRow:
     created_at: datetime
     cancelled_at: datetime | None
 
-    def active_at(self, moment: datetime) -> bool:
-        """True when the booking existed and was not cancelled at ``moment``."""
-        return self.created_at <= moment and (self.cancelled_at is None or self.cancelled_at > moment)
-
 
 class TimelineTurn(TypedDict):
     """One caller turn in a timeline (``at`` ISO with offset; ``action`` the directive)."""

@@ -57,11 +57,6 @@ class PersonName:
     last: str | None
 
     @property
-    def complete(self) -> bool:
-        """True when the last name is known (a first name alone is not enough to book)."""
-        return bool(self.last)
-
-    @property
     def full(self) -> str:
         """"Inès Brossard", or the one part known."""
         return " ".join(p for p in (self.first, self.last) if p)
