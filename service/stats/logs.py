@@ -1,4 +1,8 @@
-"""Log files of the manual's format (this engine's, text or JSON, or an older one's) read into call facts."""
+"""Log files of the manual's format (this engine's, text or JSON, or an older one's) read into call facts.
+
+A recognised line is normalised to the stored form of the event that wrote it and folded like
+the store's events (:mod:`telemetry.events`).
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from service.engine.states import BookingResult, Outcome, OverrideIntent, State, TransferReason
-from service.stats.facts import CallFacts
+from service.engine import events as ev
+from service.engine.states import Outcome, State
+from telemetry import events
 from telemetry import names as n
+from telemetry.facts import CallFacts
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,13 +29,8 @@ class LogRecord:
     at: datetime | None = None
 
 
-_TAGS: tuple[str, ...] = (
-    n.LOG_FLOW, n.LOG_STATE_CHANGE, n.LOG_SLOTS_SENT, n.LOG_BOOKING_ATTEMPT, n.LOG_BOOKING_RESULT,
-    n.LOG_BOOKING_RETRY, n.LOG_INTERRUPTION, n.LOG_RDV_CONFIRMED, n.LOG_ANTI_LOOP,
-    n.LOG_SESSION_EXPIRED, n.LOG_RECOVERY_LIMIT, n.LOG_RECOVERY_STEP, n.LOG_INTENT_OVERRIDE,
-    n.LOG_FILLER, n.LOG_FAQ_ANSWERED, n.LOG_BOOKING_CANCELLED, n.LOG_CONVERSATION_ENDED,
-    n.LOG_CONVERSATION_STARTED, n.LOG_VAPI_CALL_ENDED, n.LOG_NO_SLOT, n.LOG_TRANSFERRED,
-)
+# Every tag of a line an engine event (or the end of a Vapi call) writes.
+_TAGS: tuple[str, ...] = events.LOG_TAGS
 _TAG_RE = re.compile(
     "|".join(
         re.escape(t) if t.startswith("[") else rf"(?<![\w\[]){re.escape(t)}(?![\w\]])" for t in _TAGS
@@ -107,13 +108,7 @@ def parse_log_line(line: str) -> LogRecord | None:
     return LogRecord(tag, conv_id, values, at)
 
 
-def _int(value: str | None) -> int | None:
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-
-
+_ENDED = ev.ConversationEnded.__name__
 _TERMINAL_OUTCOMES = {
     State.CONFIRMED.value: Outcome.CONFIRMED.value,
     State.CANCELLED.value: Outcome.CANCELLED.value,
@@ -143,7 +138,9 @@ def facts_from_log(lines: Iterable[str], since: datetime | None = None) -> list[
             )
         if record.at is not None:
             facts.last_seen_at = record.at
-        ends_logged |= _apply_record(facts, record)
+        kind, data = events.from_log(record.tag, record.values)
+        events.fold(facts, kind, data)
+        ends_logged |= kind == _ENDED
     for facts in by_id.values():
         if facts.outcome is None and facts.final_state is not None:
             if facts.final_state in _TERMINAL_OUTCOMES:
@@ -153,83 +150,3 @@ def facts_from_log(lines: Iterable[str], since: datetime | None = None) -> list[
         elif facts.outcome is None and facts.confirmed_logged:
             facts.outcome = Outcome.CONFIRMED.value
     return list(by_id.values())
-
-
-def _apply_record(facts: CallFacts, record: LogRecord) -> bool:
-    """Fold one log record into the facts; True when it is a ``conversation_ended`` line."""
-    v = record.values
-    tag = record.tag
-    if tag == n.LOG_FLOW:
-        state = v.get("state")
-        turn = _int(v.get("turn"))
-        if turn == 0:
-            # A first turn: a new conversation, or one restarted after expiry under the same id.
-            facts.outcome = None
-        if state:
-            facts.states_seen.add(state)
-            facts.final_state = state
-        if turn is not None:
-            facts.turns = turn + 1 if turn == 0 else max(facts.turns, turn + 1)
-    elif tag == n.LOG_STATE_CHANGE:
-        facts.states_seen.add(v["to_state"])
-        facts.final_state = v["to_state"]
-    elif tag == n.LOG_SLOTS_SENT:
-        length = _int(v.get("length", v.get("len")))
-        facts.slot_lengths.append(length if length is not None else len(v.get("msg", "")))
-        if v.get("channel"):
-            facts.channel = v["channel"]
-    elif tag == n.LOG_BOOKING_RESULT:
-        ok = v.get("success", "").strip().lower() in ("true", "1", "yes")
-        facts.booking_results.append(BookingResult.SUCCESS.value if ok else BookingResult.SLOT_TAKEN.value)
-    elif tag == n.LOG_BOOKING_RETRY:
-        facts.booking_retries += 1
-    elif tag == n.LOG_INTERRUPTION:
-        facts.interruptions += 1
-    elif tag == n.LOG_RDV_CONFIRMED:
-        facts.confirmed_logged = True
-        facts.states_seen.add(State.CONFIRMED.value)
-        facts.final_state = State.CONFIRMED.value
-    elif tag == n.LOG_ANTI_LOOP:
-        facts.anti_loop = True
-    elif tag == n.LOG_SESSION_EXPIRED:
-        facts.expired = True
-    elif tag == n.LOG_RECOVERY_STEP:
-        facts.recovery_steps += 1
-    elif tag == n.LOG_RECOVERY_LIMIT:
-        facts.recovery_limits.append(v.get("field") or "unknown")
-    elif tag == n.LOG_INTENT_OVERRIDE:
-        if v.get("intent") == OverrideIntent.HUMAN:
-            facts.human_requested = True
-        elif v.get("intent") == OverrideIntent.FAQ and v.get("state"):
-            facts.faq_states.append(v["state"])
-    elif tag == n.LOG_FAQ_ANSWERED:
-        # This engine logs both intent_override and faq_answered for one FAQ: count it once.
-        if v.get("state") and v["state"] not in facts.faq_states:
-            facts.faq_states.append(v["state"])
-    elif tag == n.LOG_FILLER:
-        facts.fillers += 1
-    elif tag == n.LOG_BOOKING_CANCELLED:
-        facts.cancelled_logged = True
-    elif tag == n.LOG_NO_SLOT:
-        facts.transfer_reason = TransferReason.NO_SLOT.value
-    elif tag == n.LOG_TRANSFERRED:
-        facts.transfer_reason = v.get("reason") or facts.transfer_reason
-    elif tag == n.LOG_CONVERSATION_STARTED:
-        facts.channel = v.get("channel") or facts.channel
-    elif tag == n.LOG_CONVERSATION_ENDED:
-        facts.outcome = v.get("outcome") or facts.outcome
-        facts.final_state = v.get("state") or facts.final_state
-        facts.channel = v.get("channel") or facts.channel
-        turns = _int(v.get("turns"))
-        if turns is not None:
-            facts.turns = turns
-        reason = v.get("reason")
-        if reason and reason != "-":
-            facts.ended_reason = reason
-        return True
-    elif tag == n.LOG_VAPI_CALL_ENDED:
-        reason = v.get("reason")
-        if reason and reason != "-":
-            facts.ended_reason = reason
-    return False
-
