@@ -22,6 +22,7 @@ from service.stats.causes import (
 from service.stats.facts import CallFacts
 from service.stats.windows import Window
 from telemetry import names as n
+from telemetry import targets as tg
 
 
 def _pct(part: int, whole: int) -> float:
@@ -31,7 +32,7 @@ def _pct(part: int, whole: int) -> float:
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """One row of the seed's target table (§5.7)."""
+    """One row of the seed's target table (§5.7), as the stats report it."""
 
     key: str
     label: str
@@ -42,21 +43,14 @@ class Target:
     action: str
 
 
-TARGETS: tuple[Target, ...] = (
-    Target("confirmation_rate", "confirmation rate", ">", n.CONVERSION_TARGET,
-           "confirmed booking conversations", "conversations that came to book or move",
-           "analyse the abandons (seed §5.3)"),
-    Target("slot_taken_rate", "slot taken (success=False)", "<", n.SLOT_TAKEN_MAX,
-           "booking attempts that lost the slot", "booking attempts",
-           "retry is in place; watch [BOOKING_RETRY] (BOOKING_RETRY_MAX)"),
-    Target("anti_loop_rate", "anti-loop triggered", "<", n.ANTI_LOOP_MAX,
-           "conversations that hit the anti-loop", "conversations", "raise MAX_TURNS_ANTI_LOOP"),
-    Target("phone_recovery_rate", "phone recovery limit reached", "<", n.PHONE_RECOVERY_MAX,
-           "conversations that reached the phone recovery limit",
-           "conversations asked for a phone number", "RECOVERY_LIMITS phone is already 3"),
-    Target("long_slot_message_rate", f"slot messages over {n.LONG_SLOT_MESSAGE_CHARS} chars", "<",
-           n.LONG_SLOT_MESSAGE_SHARE_MAX, f"slot messages over {n.LONG_SLOT_MESSAGE_CHARS} characters",
-           "slot messages", "compact slot wording (SLOTS_MESSAGE_MAX_CHARS)"),
+# The manual's table (§5.7) as the telemetry contract declares it (telemetry.targets).
+TARGETS: tuple[Target, ...] = tuple(
+    Target(
+        t.row.key, tg.fill(t.row.label, t.threshold), t.comparison, t.threshold,
+        tg.fill(t.row.numerator, t.threshold), tg.fill(t.row.denominator, t.threshold), t.row.action,
+    )
+    for t in tg.MANUAL_TABLE
+    if t.row is not None
 )
 
 
