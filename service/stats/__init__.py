@@ -36,8 +36,10 @@ from service.stats.causes import (
     PATTERNS,
     RECOMMENDATIONS,
     TRANSFER_CAUSES,
+    Advice,
     Cause,
     Recommendation,
+    advice,
     cause_label,
     cause_of,
 )
@@ -57,7 +59,7 @@ from service.stats.windows import (
 __all__ = [
     "DEFAULT_WINDOW", "EVENTS_LOOKBACK", "EVENT_KINDS", "FAILURE_CAUSES", "MAX_WINDOW", "NOT_FAILURES",
     "OTHER_LABELS", "OTHER_RECOMMENDATIONS", "PATTERNS", "RECOMMENDATIONS", "TARGETS", "TRANSFER_CAUSES",
-    "CallFacts", "Cause", "LogRecord", "Recommendation", "StatsError", "Target", "Window", "bookings",
+    "Advice", "CallFacts", "Cause", "LogRecord", "Recommendation", "StatsError", "Target", "Window", "advice", "bookings",
     "cause_label", "cause_of", "diagnose", "events_since", "facts_from_log", "facts_from_store",
     "parse_log_line", "parse_window", "targets",
 ]

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
-from service.engine.states import BookingResult, Field, Outcome, State, TransferReason
+from service.config import MIN_SLOTS_MESSAGE_MAX_CHARS
+from service.engine.model import Limits as ChannelLimits
+from service.engine.states import BookingResult, Channel, Field, Outcome, State, TransferReason
 from service.stats.facts import IN_PROGRESS, CallFacts
 from telemetry import names as n
 
@@ -59,16 +62,100 @@ TRANSFER_CAUSES: Mapping[str, Cause] = {
 }
 
 
+# --------------------------------------------------------------------------- advice
+Limits = Mapping[Channel, ChannelLimits]
+
+
+@dataclass(frozen=True, slots=True)
+class Advice:
+    """A setting as it is in force and the change to try (None: nothing left to change)."""
+
+    current: str
+    suggestion: str | None
+
+
+def _current(values: Mapping[Channel, object]) -> str:
+    """What is in force, per channel: ``text 25, voice 40``."""
+    return ", ".join(f"{c.value} {v}" for c, v in values.items())
+
+
+def _var(name: str, channel: Channel) -> str:
+    """The channel's own variable (``NAME_VOICE``): it wins over ``NAME``, whichever is set."""
+    return f"{name}_{channel.value.upper()}"
+
+
+def _raise(name: str, values: Mapping[Channel, int | None], new: Callable[[int | None], int | None],
+           verb: str = "raise") -> Advice:
+    """``raise NAME_TEXT from a to b`` for the channels of ``values``; a channel whose value
+    cannot change any more is left out (no suggestion at all when none can)."""
+    steps = []
+    for channel, old in values.items():
+        to = new(old)
+        if to is not None and to != old:
+            var = _var(name, channel)
+            steps.append(f"{verb} {var} from {old} to {to}" if old is not None else f"set {var}={to}")
+    return Advice(_current(values), " and ".join(steps) or None)
+
+
+def _half_more(value: int | None) -> int | None:
+    return None if value is None else max(value + 1, (value * 3 + 1) // 2)
+
+
+def _one_more(value: int | None) -> int | None:
+    return None if value is None else value + 1
+
+
+def _recovery(limits: Limits, channels: Sequence[Channel], raised: tuple[Field, ...]) -> Advice:
+    """``raise RECOVERY_LIMITS_VOICE phone from 3 to 4: RECOVERY_LIMITS_VOICE=name=2,…,phone=4``:
+    the ``raised`` fields one higher, the whole value written (a field left out would fall back to
+    its default, not to what is in force)."""
+    def spell(values: Mapping[Field, int]) -> str:
+        return ",".join(f"{f.value}={values[f]}" for f in Field)
+
+    steps = []
+    for channel in channels:
+        now = limits[channel].recovery_limits
+        var = _var("RECOVERY_LIMITS", channel)
+        more = " and ".join(f"{f.value} from {now[f]} to {now[f] + 1}" for f in raised)
+        steps.append(f"raise {var} {more}: {var}={spell({f: v + 1 if f in raised else v for f, v in now.items()})}")
+    return Advice(_current({c: spell(limits[c].recovery_limits) for c in channels}), "; ".join(steps))
+
+
+def _shorter_slots(limits: Limits, channels: Sequence[Channel]) -> Advice:
+    # The voice only: a chat widget shows full labels, the TTS may cut a long message.
+    def lower(value: int | None) -> int | None:
+        ceiling = n.LONG_SLOT_MESSAGE_CHARS if value is None else min(value, n.LONG_SLOT_MESSAGE_CHARS)
+        to = max(MIN_SLOTS_MESSAGE_MAX_CHARS, ceiling - 50)
+        return to if value is None or to < value else None
+
+    voice = {Channel.VOICE: limits[Channel.VOICE].slots_message_max_chars}
+    return _raise("SLOTS_MESSAGE_MAX_CHARS", voice, lower, "lower")
+
+
+def _more_retries(limits: Limits, channels: Sequence[Channel]) -> Advice:
+    return _raise("BOOKING_RETRY_MAX", {c: limits[c].booking_retry_max for c in channels}, _one_more)
+
+
+def _more_turns(limits: Limits, channels: Sequence[Channel]) -> Advice:
+    return _raise("MAX_TURNS_ANTI_LOOP", {c: limits[c].max_turns_anti_loop for c in channels}, _half_more)
+
+
+def _longer_sessions(limits: Limits, channels: Sequence[Channel]) -> Advice:
+    return _raise("SESSION_TTL_MINUTES", {c: limits[c].session_ttl_minutes for c in channels}, _half_more)
+
+
 @dataclass(frozen=True, slots=True)
 class Recommendation:
-    """What the seed tells the operator to do about one failure pattern."""
+    """What the seed tells the operator to do about one failure pattern; ``advise`` reads the
+    settings in force and names the change to try (``setting``: what to edit when it is not a
+    constant)."""
 
     label: str
     action: str
     constant: str | None
-    default: str | None
-    suggestion: str | None
     seed: str
+    advise: Callable[[Limits, Sequence[Channel]], Advice] | None = None
+    setting: str | None = None
 
 
 RECOMMENDATIONS: Mapping[Cause, Recommendation] = {
@@ -80,9 +167,8 @@ RECOMMENDATIONS: Mapping[Cause, Recommendation] = {
             "dashboard that the whole reply was spoken."
         ),
         constant="SLOTS_MESSAGE_MAX_CHARS",
-        default="350 (voice)",
-        suggestion="SLOTS_MESSAGE_MAX_CHARS_VOICE=300",
         seed="§2.2, §5.4, §5.7",
+        advise=_shorter_slots,
     ),
     Cause.SLOT_TAKEN: Recommendation(
         label="slot taken between proposal and confirmation",
@@ -90,13 +176,11 @@ RECOMMENDATIONS: Mapping[Cause, Recommendation] = {
             "Lost races are re-proposed automatically and the next loss transfers: check the "
             "[BOOKING_RETRY] lines and whether the practice's own calendar books the same slots; "
             "check that proposed slots are held for concurrent callers (RDV_SLOT_HOLD_SECONDS, "
-            "120 by default, 0 turns it off) and allow more re-proposals if callers are "
-            "transferred after lost races."
+            "0 turns it off) and allow more re-proposals if callers are transferred after lost races."
         ),
         constant="BOOKING_RETRY_MAX",
-        default="2",
-        suggestion="BOOKING_RETRY_MAX=3",
         seed="§2.5, §5.4, §5.7",
+        advise=_more_retries,
     ),
     Cause.PHONE_RECOVERY: Recommendation(
         label="call-back number not understood (phone recovery limit)",
@@ -105,25 +189,22 @@ RECOMMENDATIONS: Mapping[Cause, Recommendation] = {
             "one more attempt, and listen to a few calls for digits lost by speech-to-text."
         ),
         constant="RECOVERY_LIMITS",
-        default="phone=3",
-        suggestion="RECOVERY_LIMITS=name=2,slot_choice=2,phone=4",
         seed="§2.6, §5.4, §5.7",
+        advise=lambda limits, channels: _recovery(limits, channels, (Field.PHONE,)),
     ),
     Cause.ANTI_LOOP: Recommendation(
         label="anti-loop guard (too many turns)",
-        action="Conversations hit the turn limit before booking: raise the limit for voice calls.",
+        action="Conversations hit the turn limit before booking: raise the limit of their channel.",
         constant="MAX_TURNS_ANTI_LOOP",
-        default="25 (text), 40 (voice)",
-        suggestion="MAX_TURNS_ANTI_LOOP_VOICE=40",
         seed="§2.1, §3, §5.4, §5.7",
+        advise=_more_turns,
     ),
     Cause.SESSION_EXPIRED: Recommendation(
         label="session expired (idle longer than the TTL)",
-        action="Calls outlive the session TTL: lengthen it for the voice channel.",
+        action="Calls outlive the session TTL: lengthen it for their channel.",
         constant="SESSION_TTL_MINUTES",
-        default="15 (text), 30 (voice)",
-        suggestion="SESSION_TTL_MINUTES_VOICE=30",
         seed="§2.4, §3",
+        advise=_longer_sessions,
     ),
     Cause.FAQ_WAIT_CONFIRM: Recommendation(
         label="practical question (FAQ) during the slot choice",
@@ -133,20 +214,18 @@ RECOMMENDATIONS: Mapping[Cause, Recommendation] = {
             "state=WAIT_CONFIRM intent=faq), and shorten the practice file's [faq] answers."
         ),
         constant=None,
-        default=None,
-        suggestion="practice file [faq]",
         seed="§2.3",
+        setting="practice file [faq]",
     ),
     Cause.RECOVERY_LIMIT: Recommendation(
         label="transferred after recovery limits (name, slot choice)",
         action=(
-            "Callers are handed over after names or slot choices were not understood: raise "
-            "the recovery limits to 3, and the free re-ask of a slot choice if needed."
+            "Callers are handed over after names or slot choices were not understood: allow one "
+            "more attempt at each, and the free re-ask of a slot choice (CONFIRM_RETRY_MAX) if needed."
         ),
         constant="RECOVERY_LIMITS",
-        default="name=2, slot_choice=2 (CONFIRM_RETRY_MAX=1)",
-        suggestion="RECOVERY_LIMITS=name=3,slot_choice=3,phone=3",
         seed="§2.6, §3",
+        advise=lambda limits, channels: _recovery(limits, channels, (Field.NAME, Field.SLOT_CHOICE)),
     ),
 }
 
@@ -160,8 +239,7 @@ OTHER_RECOMMENDATIONS: Mapping[Cause, Recommendation] = {
             "slots, widen the opening hours or the booking horizon, and check closed dates."
         ),
         constant=None,
-        default=None,
-        suggestion="practice file: [hours], horizon_days, slot_minutes, min_lead_minutes",
+        setting="practice file: [hours], horizon_days, slot_minutes, min_lead_minutes",
         seed="not in the manual (rdv's [NO_SLOT] line, rdv_transfers_total{reason=\"no_slot\"})",
     ),
 }
@@ -178,6 +256,32 @@ OTHER_LABELS: Mapping[Cause, str] = {
     Cause.NOT_A_BOOKING: "a cancellation or information call that did not end in one (not a booking)",
     Cause.IN_PROGRESS: "still in progress",
 }
+
+
+def advice(cause: Cause, limits: Limits, channels: Iterable[str | None] = ()) -> dict[str, Any]:
+    """What the manual says about ``cause``, with the change to try built from the settings in
+    force (``limits``) for the ``channels`` of its conversations (both when none is known):
+    ``current`` is what is set, ``suggestion`` never the value already in force."""
+    both = (Channel.TEXT, Channel.VOICE)
+    seen = [c for c in both if c.value in set(channels)] or list(both)
+    rec = RECOMMENDATIONS.get(cause) or OTHER_RECOMMENDATIONS.get(cause)
+    if rec is None:
+        rec = Recommendation(
+            label=OTHER_LABELS[cause],
+            action="The manual has no recipe for this cause: read the timelines of these conversations.",
+            constant=None, seed="not in the manual",
+        )
+    told = rec.advise(limits, seen) if rec.advise is not None else Advice("", rec.setting)
+    return {
+        "pattern": cause.value,
+        "in_manual": cause in RECOMMENDATIONS,
+        "label": rec.label,
+        "action": rec.action,
+        "constant": rec.constant,
+        "current": told.current or None,
+        "suggestion": told.suggestion,
+        "seed": rec.seed,
+    }
 
 
 def cause_label(cause: Cause) -> str:

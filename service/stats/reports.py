@@ -9,16 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from service.engine.states import BookingResult, Field, Outcome, Purpose
-from service.stats.causes import (
-    FAILURE_CAUSES,
-    NOT_FAILURES,
-    OTHER_LABELS,
-    OTHER_RECOMMENDATIONS,
-    RECOMMENDATIONS,
-    Cause,
-    Recommendation,
-    cause_of,
-)
+from service.stats.causes import FAILURE_CAUSES, NOT_FAILURES, Cause, Limits, advice, cause_of
 from service.stats.facts import CallFacts
 from service.stats.windows import Window
 from telemetry import names as n
@@ -153,26 +144,6 @@ def bookings(facts: Sequence[CallFacts], window: Window | None, until: datetime 
     }
 
 
-def _recommendation(cause: Cause) -> dict[str, Any]:
-    rec = RECOMMENDATIONS.get(cause) or OTHER_RECOMMENDATIONS.get(cause)
-    if rec is None:
-        rec = Recommendation(
-            label=OTHER_LABELS[cause],
-            action="The manual has no recipe for this cause: read the timelines of these conversations.",
-            constant=None, default=None, suggestion=None, seed="not in the manual",
-        )
-    return {
-        "pattern": cause.value,
-        "in_manual": cause in RECOMMENDATIONS,
-        "label": rec.label,
-        "action": rec.action,
-        "constant": rec.constant,
-        "default": rec.default,
-        "suggestion": rec.suggestion,
-        "seed": rec.seed,
-    }
-
-
 def _row(facts: CallFacts, cause: Cause) -> dict[str, Any]:
     return {
         "conv_id": facts.conv_id,
@@ -193,11 +164,13 @@ def diagnose(
     until: datetime | None,
     *,
     source: str,
+    limits: Limits,
     limit: int = 100,
 ) -> dict[str, Any]:
     """The seed's checklist (§5.8 J+1) automated: per conversation final state, turns and
     cause; final states of non-confirmed conversations; causes; the dominant failure pattern
-    with the action and constant the seed recommends; the target table. Test conversations
+    with the action and constant the seed recommends and the change to try, built from the
+    settings in force (``limits``, per channel); the target table. Test conversations
     (``rdv probe``, ``rdv simulate``) are only counted, as ``synthetic``."""
     synthetic = sum(1 for f in facts if f.synthetic)
     facts = [f for f in facts if not f.synthetic]
@@ -214,7 +187,7 @@ def diagnose(
         (c for c in FAILURE_CAUSES if cause_counts[c]), key=lambda c: (-cause_counts[c], FAILURE_CAUSES.index(c))
     ):
         patterns.append({
-            **_recommendation(cause),
+            **advice(cause, limits, (f.channel for f in failures if causes[f.conv_id] is cause)),
             "conversations": cause_counts[cause],
             "share": _pct(cause_counts[cause], len(failures)),
         })
