@@ -22,7 +22,7 @@ from service.engine.states import (
     State,
     TransferReason,
 )
-from service.http.turns import event_records
+from service.storage.codec import event_records
 from telemetry import events
 from telemetry.facts import CallFacts
 from tests.telemetry.conftest import Captured
