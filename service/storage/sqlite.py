@@ -127,6 +127,7 @@ class SqliteStore:
         self._holds: dict[str, tuple[datetime, frozenset[datetime]]] | None = None
         self._holds_since: datetime | None = None
         self._waiter: asyncio.Future[None] | None = None  # the last grouped turn's, for save_turn
+        self._freed: list[datetime] = []  # slot starts the turn being saved cancelled
 
     # -- plumbing -------------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -290,20 +291,32 @@ class SqliteStore:
     def _unfollow(self) -> None:
         self._followed = False
 
+    def _lost(self, start: datetime) -> None:
+        """A booking lost its slot to another one: the slot joins the taken slots, which are
+        kept (the turn is decided again on them at once, without reading them all back; what
+        else the winner's process changed is read at its next commit). Held slots are read
+        again."""
+        window = self._taken_window
+        if window is not None and window[0] <= start < window[1]:
+            self._taken = self._taken | {start.astimezone(UTC)}
+            self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+            self._holds = None
+
     def _forget(self) -> None:
         self._taken_window = None
         self._holds = None
 
     def _written(self, conv: Conversation, booking: BookingWrite | None, cancel: CancelWrite | None) -> None:
         """After this connection wrote a turn (queued in the group, or committed): the caches
-        follow. Its own new booking joins the taken slots (a cancellation or a move drops
-        them); the conversation's proposals are held while it is still choosing."""
-        if booking is not None or cancel is not None:
-            window = self._taken_window
-            if cancel is not None or booking is None or booking.replaces is not None:
-                self._taken_window = None
-            elif window is not None and window[0] <= booking.slot.start < window[1]:
-                self._taken = self._taken | {booking.slot.start.astimezone(UTC)}
+        follow. Its own new booking joins the taken slots, the slot it cancelled (or moved
+        from) leaves them; the conversation's proposals are held while it is still choosing."""
+        if (booking is not None or cancel is not None) and self._taken_window is not None:
+            start, end = self._taken_window
+            taken = set(self._taken)
+            taken.difference_update(self._freed)
+            if booking is not None and start <= booking.slot.start < end:
+                taken.add(booking.slot.start.astimezone(UTC))
+            self._taken = frozenset(taken)
         holds = self._holds
         if holds is not None:
             if conv.outcome is None and conv.state is State.WAIT_CONFIRM and conv.context.proposed:
@@ -498,6 +511,7 @@ class SqliteStore:
     ) -> int:
         row = conversation_to_row(conv)
         meta_json = json.dumps(meta, separators=(",", ":"))
+        self._freed.clear()
         with self._turn_transaction() as conn:
             if turn is not None and turn.request_key is not None:
                 dup = conn.execute(
@@ -551,6 +565,8 @@ class SqliteStore:
         )
         if cur.rowcount != 1:
             raise BookingGoneError(f"booking {booking_id!r} is no longer active")
+        freed = conn.execute("SELECT slot_start FROM bookings WHERE id = ?", (booking_id,)).fetchone()
+        self._freed.append(datetime.fromisoformat(freed[0]))
 
     def _insert_booking(self, conn: sqlite3.Connection, booking: BookingWrite) -> None:
         if booking.replaces is not None:
@@ -565,6 +581,7 @@ class SqliteStore:
                 ),
             )
         except sqlite3.IntegrityError:
+            self._lost(booking.slot.start)
             raise SlotTakenError(f"slot {booking.slot.start.isoformat()} is taken") from None
 
     async def save_turn(
