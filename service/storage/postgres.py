@@ -337,10 +337,10 @@ class PostgresStore:
                     await pool.release(conn)
         except StoreError:
             raise
-        except TimeoutError:
+        except TimeoutError as exc:
             raise StoreError(
-                f"postgresql {redacted(self.url)}: no answer within {self.timeout:g} s"
-            ) from None
+                f"postgresql {redacted(self.url)}: TimeoutError: no answer within {self.timeout:g} s"
+            ) from exc
         except DRIVER_ERRORS as exc:
             raise self._error(exc) from exc
 
