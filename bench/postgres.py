@@ -1,12 +1,19 @@
-"""PostgreSQL figures of ``make bench``: round trips per turn, sequential turn latency and the
-server's CPU per turn on a scripted booking conversation, in this process.
+"""PostgreSQL figures of ``make bench``: round trips per turn, counted on the wire.
 
 A round trip is one write of the client to the server's socket: asyncpg sends each request
 (a Parse/Describe, a Bind/Execute, a simple query, a reset) as one write ending in Sync and
-waits for the answer before the next, so counting the writes of every pooled connection
-counts round trips, whatever path made them (prepares, transactions, pool resets included).
+waits for the answer before the next, so counting writes counts round trips, whatever path
+made them (prepares, transactions, pool resets included). Two ways:
 
-``python -m bench.postgres [--conversations N]`` prints the figures as JSON.
+- for the ``rdv serve`` replicas of the bench, the kernel's count of data segments each of
+  their sockets to PostgreSQL sent (``ss -tin``: ``data_segs_out``; TCP_NODELAY and messages
+  far below the loopback MSS make it one segment per write), over the measured run;
+- in this process (``measure``), every write of the store's connections per turn number of
+  the scripted booking conversation, with the sequential turn latency.
+
+``python -m bench.postgres [--conversations N]`` prints the scripted figures as JSON;
+``--servers`` also runs the server phases alone (one SQLite server, then the bench's
+PostgreSQL phase: one replica, two replicas, the fixed rate over both), for A/B comparisons.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ import contextlib
 import io
 import json
 import os
+import re
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -40,6 +49,50 @@ SCRIPT = (
     "le {day} l'après-midi",
     "le premier",
 )
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and its descendants (uvicorn workers)."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as f:
+                    todo.extend(int(c) for c in f.read().split())
+    return found
+
+
+_SOCKET = re.compile(r"pid=(\d+),")
+_SEGMENTS = re.compile(r"\bdata_segs_out:(\d+)")
+
+
+def segments_to_postgres(pids: list[int], port: int = 5432) -> int | None:
+    """Data segments sent so far to PostgreSQL (``port``) by the sockets of ``pids`` and
+    their children (None when ``ss`` cannot tell)."""
+    wanted = {p for pid in pids for p in process_tree(pid)}
+    try:
+        out = subprocess.run(["ss", "-tinpH", f"dport = :{port}"], capture_output=True, text=True,
+                             timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    total, owner = 0, False
+    for line in out.splitlines():
+        if not line.startswith(("\t", " ")):
+            owner = any(int(p) in wanted for p in _SOCKET.findall(line))
+            continue
+        found = _SEGMENTS.search(line)
+        if owner and found:
+            total += int(found.group(1))
+    return total
+
+
+def round_trips_per_turn(before: int | None, after: int | None, turns: int) -> float | None:
+    """Round trips per turn between two :func:`segments_to_postgres` readings."""
+    if before is None or after is None or not turns:
+        return None
+    return round((after - before) / turns, 2)
 
 
 class Writes:
@@ -158,12 +211,40 @@ async def measure(base: str = DEFAULT_URL, conversations: int = 30, warmup: int 
     }
 
 
+def servers(seconds: int, rate: float, fill: float) -> dict[str, Any]:
+    """SQLite's turn rate (telemetry on), then the bench's PostgreSQL phase, nothing else."""
+    import tempfile
+
+    from bench import __main__ as bench
+
+    work = Path(tempfile.mkdtemp(prefix="rdv-bench-pg-"))
+    res: dict[str, Any] = {"seconds": seconds, "prefill_share": fill}
+    sink_port = bench.free_port()
+    with bench.process([sys.executable, "-m", "bench.sink", str(sink_port)], dict(os.environ), None,
+                       work / "sink.log"):
+        port = bench.free_port()
+        with bench.serve(sys.executable, port, bench.rdv_env(work / "data-on", True, sink_port),
+                         work / "rdv-on.log") as proc:
+            bench.prefill(port, fill, "on")
+            bench.measured_wrk(res, "telemetry_on", proc.pid, f"http://127.0.0.1:{port}", seconds, 16)
+            res["turn_rps_telemetry_on"] = res.pop("telemetry_on_turn_rps")
+        bench.postgres_phase(res, sys.executable, work, sink_port, seconds, rate, fill)
+    return res
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.postgres", description=__doc__)
     parser.add_argument("--url", default=os.environ.get("RDV_BENCH_POSTGRES_URL", DEFAULT_URL))
     parser.add_argument("--conversations", type=int, default=30)
+    parser.add_argument("--servers", action="store_true", help="run the server phases too")
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--rate", type=float, default=500.0)
+    parser.add_argument("--prefill", type=float, default=0.1)
     args = parser.parse_args(argv)
-    print(json.dumps(asyncio.run(measure(args.url, args.conversations)), indent=2))
+    if args.servers:
+        print(json.dumps(servers(args.seconds, args.rate, args.prefill), indent=2))
+    else:
+        print(json.dumps(asyncio.run(measure(args.url, args.conversations)), indent=2))
     return 0
 
 
