@@ -11,6 +11,7 @@ the conversation's version, then the appointments it cancels, then the slot it b
 from __future__ import annotations
 
 import enum
+import functools
 import re
 
 from service.storage.base import (
@@ -44,6 +45,7 @@ _MARKER = re.compile(r"\{(" + "|".join(_MARKERS) + r")\}")
 _PLACEHOLDER = re.compile(r"'(?:[^']|'')*'|\?")
 
 
+@functools.lru_cache(maxsize=512)
 def render(sql: str, dialect: Dialect, first: int = 1) -> str:
     """``sql`` in ``dialect``: type markers replaced, and for PostgreSQL the ``?``
     placeholders numbered ``$first``, ``$first+1``… in order."""
@@ -63,6 +65,7 @@ def render(sql: str, dialect: Dialect, first: int = 1) -> str:
     return _PLACEHOLDER.sub(numbered, text)
 
 
+@functools.lru_cache(maxsize=512)
 def placeholders(sql: str) -> int:
     """How many ``?`` placeholders ``sql`` has (outside quoted text)."""
     return sum(1 for m in _PLACEHOLDER.finditer(sql) if m.group(0) == "?")
