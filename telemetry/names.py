@@ -338,6 +338,8 @@ SPAN_CONVERSATION: Final = "conversation"
 SPAN_STATE_PREFIX: Final = "state "  # "state WAIT_CONFIRM"
 SPAN_TURN: Final = "turn"
 SPAN_BOOK_SLOT: Final = "book_slot"
+# A Vapi server message (status update, end-of-call report…): a server span in its call's trace.
+SPAN_VAPI_EVENT: Final = "POST /vapi/events"
 # A calendar request is a client span named by its HTTP method alone (the semantic conventions'
 # name when no route template is known): PROPFIND, REPORT, PUT, GET, DELETE.
 CALENDAR_METHODS: Final = ("PROPFIND", "REPORT", "PUT", "GET", "DELETE")
@@ -352,6 +354,7 @@ def state_span_name(state: str) -> str:
 A_CONVERSATION_ID: Final = "gen_ai.conversation.id"
 A_CHANNEL: Final = "rdv.channel"
 A_VAPI_CALL_ID: Final = "rdv.vapi.call_id"
+A_VAPI_EVENT_TYPE: Final = "rdv.vapi.event_type"
 A_OUTCOME: Final = "rdv.outcome"
 A_TURNS: Final = "rdv.turns"
 A_STATE: Final = "rdv.state"
