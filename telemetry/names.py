@@ -178,7 +178,8 @@ CONVERSATION_TURNS: Final = Metric(
     "Caller turns per ended conversation.", (L_CHANNEL, L_OUTCOME), TURNS_BUCKETS)
 ACTIVE_CONVERSATIONS: Final = Metric(
     "rdv_active_conversations", "gauge",
-    "Conversations not yet ended, as last counted in the store.", (L_CHANNEL,))
+    "Conversations not yet ended, as last counted in the store by the one replica that holds "
+    "the count's lease (the others report 0, so sum() over replicas counts each once).", (L_CHANNEL,))
 UNDERSTANDING_MISSES: Final = Metric(
     "rdv_understanding_misses_total", "counter",
     "Caller turns the engine could not use (a re-ask, a help or menu prompt, a recovery limit), "

@@ -580,7 +580,8 @@ class Telemetry:
             yield span
 
     def set_active(self, counts: dict[str, int]) -> None:
-        """Set the active-conversations gauge from the store's counts per channel."""
+        """Set the active-conversations gauge from the store's counts per channel (0 for a
+        channel not in ``counts``: a replica that does not hold the count's lease reports 0)."""
         for channel in n.CHANNELS:
             self.metrics.set(n.ACTIVE_CONVERSATIONS, counts.get(channel, 0), channel)
 
