@@ -2,9 +2,19 @@
 
 Load generator: ``wrk`` (Debian) for saturation throughput — a C event loop that needs a
 fraction of a core for tens of thousands of requests per second, so the server, not the
-client, is what is measured; its Lua hooks drive complete booking conversations. A lean
+client, is what is measured; its Lua hooks drive complete conversations. A lean
 raw-asyncio client (bench/client.py) for what wrk cannot do: a fixed offered rate and the
 time to the first SSE byte.
+
+A steady state: every patient books and then cancels, each conversation followed to its end
+(a lost race is answered again, never abandoned with proposals held), so the calendar frees
+what it books; it is filled to ``--prefill`` of its slots before any measured phase, and the
+fill at the start and the end of the main phase is reported.
+
+Beside each rate, the CPU time the server spent per turn (``*_cpu_us_per_turn``), read from
+``/proc`` (utime + stime of the server and every process it started, before and after the
+phase, divided by the turns it answered): on a shared machine, a rate varies with the
+neighbours' load, the CPU a turn costs much less.
 """
 
 from __future__ import annotations
@@ -25,6 +35,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,9 +51,14 @@ HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
 
 TARGETS = {
-    "turn_vs_baseline_ratio": ("≥ 0.35", lambda v: v >= 0.35),
-    "telemetry_overhead_ratio": ("≤ 1.30", lambda v: v <= 1.30),
-    "fixed_rate_p99_ms": ("< 10", lambda v: v < 10),
+    "turn_vs_baseline_ratio": ("≥ 0.15", lambda v: v >= 0.15),
+    "turn_vs_baseline_cpu_ratio": ("≥ 0.15", lambda v: v >= 0.15),
+    "telemetry_overhead_cpu_ratio": ("≤ 1.20", lambda v: v <= 1.20),
+    "fixed_rate_p99_ms": ("< 5", lambda v: v < 5),
+    "fixed_rate_high_p99_ms": ("< 10", lambda v: v < 10),
+    "postgres_round_trips_per_turn": ("≤ 3", lambda v: v <= 3),
+    "postgres_one_replica_vs_sqlite_ratio": ("≥ 0.80", lambda v: v >= 0.80),
+    "postgres_fixed_rate_p99_ms": ("< 20", lambda v: v < 20),
     "sse_first_byte_p50_ms": ("< 5", lambda v: v < 5),
     "understanding_us_per_utterance": ("< 1000", lambda v: v < 1000),
     "extraction_us_per_turn": ("< 1000", lambda v: v < 1000),
@@ -101,45 +117,130 @@ def _suppress() -> Iterator[None]:
         pass
 
 
-def wrk_cmd(url: str, script: Path, seconds: int, connections: int, threads: int = 1, prefix: str = "b") -> list[str]:
-    """The wrk command line (``prefix`` names the conversations of turns.lua)."""
-    return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url, "--", prefix]
+# Each run's patients get conversation ids and phone numbers of their own (turns.lua's
+# PREFIX and BASE): a phase's warm-up and its measured run never meet the same patient.
+# Numbers are +33 61 or 62 and 7 digits (valid French mobiles; client.phone): runs take
+# blocks of a million below 15,000,000 (a wrk thread 100,000 of them), the unmeasured fill
+# and warm-up clients the numbers above.
+_RUNS = iter(range(1, 1_000_000))
 
 
-def wrk_rate(stdout: str, stderr: str = "") -> float:
-    """Requests per second that wrk printed."""
+def patients_base(run_no: int) -> int:
+    """The first phone number (8 digits after +336) of a run's patients."""
+    return (run_no % 15) * 1_000_000
+
+
+def wrk_cmd(url: str, script: Path, seconds: int, connections: int, threads: int = 1, prefix: str | None = None) -> list[str]:
+    """The wrk command line (``prefix`` names the conversations of turns.lua; each run gets
+    its own range of patients' numbers)."""
+    run_no = next(_RUNS)
+    return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url, "--",
+            prefix or f"b{run_no}_", str(patients_base(run_no))]
+
+
+@dataclass
+class WrkRun:
+    """What one wrk run printed: its rate, its requests, and turns.lua's conversation counts."""
+
+    rate: float
+    requests: int
+    non_2xx: int
+    conversations: dict[str, int]
+
+
+def wrk_result(stdout: str, stderr: str = "") -> WrkRun:
+    """Parse wrk's summary (and turns.lua's ``conversations:`` line)."""
     match = re.search(r"Requests/sec:\s+([\d.]+)", stdout)
-    if not match:
+    requests = re.search(r"(\d+) requests in", stdout)
+    if not match or not requests:
         raise RuntimeError(f"wrk printed no rate:\n{stdout}\n{stderr}")
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", stdout)
     if errors:
         print(f"  note: {errors.group(1)} non-2xx answers", file=sys.stderr)
-    return float(match.group(1))
+    convs = re.search(r"conversations: (.*)", stdout)
+    counts: dict[str, int] = {}
+    if convs:
+        words = convs.group(1).split()
+        counts = {words[i]: int(words[i + 1]) for i in range(0, len(words) - 1, 2)}
+    return WrkRun(float(match.group(1)), int(requests.group(1)), int(errors.group(1)) if errors else 0, counts)
 
 
-def wrk(url: str, script: Path, seconds: int, connections: int, threads: int = 1) -> float:
-    """Requests per second that wrk measured."""
+def wrk(url: str, script: Path, seconds: int, connections: int, threads: int = 1) -> WrkRun:
+    """What wrk measured."""
     done = subprocess.run(
         wrk_cmd(url, script, seconds, connections, threads),
         capture_output=True, text=True, timeout=seconds + 30, check=True,
     )
-    return wrk_rate(done.stdout, done.stderr)
+    return wrk_result(done.stdout, done.stderr)
 
 
-def wrk_together(urls: list[str], script: Path, seconds: int, connections: int) -> float:
-    """Total requests per second of one wrk per URL, run at the same time."""
+def wrk_together(urls: list[str], script: Path, seconds: int, connections: int) -> WrkRun:
+    """One wrk per URL, run at the same time: total rate and requests."""
     procs = [
         subprocess.Popen(
-            wrk_cmd(url, script, seconds, connections, prefix=f"r{i}_"),
+            wrk_cmd(url, script, seconds, connections),
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         )
-        for i, url in enumerate(urls)
+        for url in urls
     ]
-    total = 0.0
+    runs = []
     for proc in procs:
         out, err = proc.communicate(timeout=seconds + 30)
-        total += wrk_rate(out, err)
-    return total
+        runs.append(wrk_result(out, err))
+    counts: dict[str, int] = {}
+    for one in runs:
+        for key, value in one.conversations.items():
+            counts[key] = counts.get(key, 0) + value
+    return WrkRun(sum(r.rate for r in runs), sum(r.requests for r in runs), sum(r.non_2xx for r in runs), counts)
+
+
+def process_tree(pid: int) -> list[int]:
+    """``pid`` and every process below it."""
+    parents: dict[int, list[int]] = {}
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        match = re.search(r"^PPid:\s+(\d+)$", text, re.MULTILINE)
+        if match:
+            parents.setdefault(int(match.group(1)), []).append(int(status.parent.name))
+    found, todo = [], [pid]
+    while todo:
+        one = todo.pop()
+        found.append(one)
+        todo.extend(parents.get(one, []))
+    return found
+
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) spent by ``pid`` and every process below it, including
+    children already reaped."""
+    total = 0
+    for one in process_tree(pid):
+        try:
+            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        # Fields 14-17 of proc(5) (utime, stime, cutime, cstime), counted after ``comm``.
+        total += sum(int(f) for f in fields[11:15])
+    return total / _TICK
+
+
+class CpuMeter:
+    """CPU seconds of a server (its whole process tree) between ``start`` and ``per_turn``."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.before = cpu_seconds(pid)
+
+    def per_turn(self, turns: int) -> float | None:
+        """µs of CPU per turn since the meter started."""
+        spent = cpu_seconds(self.pid) - self.before
+        return round(spent / turns * 1e6, 1) if turns else None
 
 
 def rss_mb(pid: int) -> float:
@@ -265,13 +366,83 @@ def rdv_env(data_dir: Path, telemetry: bool, sink_port: int | None) -> dict[str,
     return env
 
 
-def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float = 50.0) -> dict[str, Any]:
+def calendar_fill(url: str) -> dict[str, Any]:
+    """How full the server's calendar is (the operator's ``/api/stats/bookings``)."""
+    found = httpx.get(f"{url}/api/stats/bookings", timeout=60).json()["calendar"]
+    return {"slots": found["slots"], "booked": found["booked"], "share": found["booked_share"]}
+
+
+def prefill(port: int, share: float, label: str) -> dict[str, Any]:
+    """Book (and keep) appointments through the text API until ``share`` of the calendar's
+    slots are taken; the fill reached."""
+    url = f"http://127.0.0.1:{port}"
+    fill = calendar_fill(url)
+    rounds = 0
+    while fill["share"] < share and rounds < 50:
+        missing = int((share - fill["share"]) * fill["slots"]) + 1
+        asyncio.run(client.closed_loop(port, missing * 4, 16, f"fill{label}{rounds}_", False,
+                                       base=15_000_000 + rounds * 100_000, keep=True))
+        fill = calendar_fill(url)
+        rounds += 1
+    return fill
+
+
+def serve(py: str, port: int, env: dict[str, str], log: Path, workers: int = 1) -> Any:
+    """A rdv server on ``port`` (a context manager yielding its process)."""
+    cmd = [py, "-m", "service.cli", "serve", "--port", str(port)]
+    if workers > 1:
+        cmd += ["--workers", str(workers)]
+    return process(cmd, env, f"http://127.0.0.1:{port}/readyz", log)
+
+
+def measured_wrk(res: dict[str, Any], key: str, pid: int, url: str, seconds: int, connections: int,
+                 urls: list[str] | None = None) -> WrkRun:
+    """A warm-up, then one measured wrk run (one per URL of ``urls`` at the same time): its
+    rate as ``<key>_turn_rps`` and the server's CPU per turn as ``<key>_cpu_us_per_turn``."""
+    if urls:
+        wrk_together(urls, HERE / "turns.lua", 2, connections)
+        meter = CpuMeter(pid)
+        done = wrk_together(urls, HERE / "turns.lua", seconds, connections)
+    else:
+        wrk(url, HERE / "turns.lua", 2, connections)
+        meter = CpuMeter(pid)
+        done = wrk(url, HERE / "turns.lua", seconds, connections)
+    res[f"{key}_turn_rps"] = done.rate
+    res[f"{key}_cpu_us_per_turn"] = meter.per_turn(done.requests)
+    if done.non_2xx:
+        res[f"{key}_non_2xx"] = done.non_2xx
+    if done.conversations.get("given_up") or done.conversations.get("refused"):
+        res[f"{key}_conversations"] = done.conversations
+    return done
+
+
+def fixed_rate(res: dict[str, Any], key: str, pid: int | None, ports: list[int], rate: float, seconds: int,
+               connections: int = 32) -> None:
+    """``rate`` turns/s offered for ``seconds`` over ``ports``: p50/p99 and CPU per turn."""
+    meter = CpuMeter(pid) if pid else None
+    run_no = next(_RUNS)
+    latencies, convs = asyncio.run(client.fixed_rate(ports, rate, seconds, connections, f"{key}{run_no}_",
+                                                     base=patients_base(run_no)))
+    res[f"{key}_offered"] = rate
+    res[f"{key}_turns"] = len(latencies)
+    res[f"{key}_p50_ms"] = round(percentile(latencies, 0.50) * 1000, 3)
+    res[f"{key}_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 3)
+    if meter:
+        res[f"{key}_cpu_us_per_turn"] = meter.per_turn(convs.sent)
+    counts = convs.counts()
+    if counts["given_up"] or counts["refused"]:
+        res[f"{key}_conversations"] = counts
+
+
+def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float = 50.0,
+        high_rate: float = 800.0, fill: float = 0.1) -> dict[str, Any]:
     """Every measurement of the issue, in one run; returns the results."""
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is missing: run `make bench` (it installs the Debian package)")
     py = sys.executable
     work = Path(tempfile.mkdtemp(prefix="rdv-bench-"))
-    res: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "seconds": seconds}
+    res: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "seconds": seconds,
+                           "prefill_share": fill}
     try:
         print("replay: a store of 10,000 conversations, built then replayed in process …", file=sys.stderr)
         res.update(bench_replay.measure(workdir=work))
@@ -283,23 +454,30 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
                 [py, "-m", "uvicorn", "bench.echo:app", "--port", str(port), "--loop", "uvloop",
                  "--http", "httptools", "--log-level", "warning", "--no-access-log"],
                 dict(os.environ), None, work / "echo.log",
-            ):
+            ) as proc:
                 time.sleep(1.0)
                 wrk(f"http://127.0.0.1:{port}/echo", HERE / "echo.lua", 2, 16)  # warm-up
-                res["baseline_rps"] = wrk(f"http://127.0.0.1:{port}/echo", HERE / "echo.lua", seconds, 16)
+                meter = CpuMeter(proc.pid)
+                echo = wrk(f"http://127.0.0.1:{port}/echo", HERE / "echo.lua", seconds, 16)
+                res["baseline_rps"] = echo.rate
+                res["baseline_cpu_us_per_request"] = meter.per_turn(echo.requests)
 
             for label, telemetry in (("on", True), ("off", False)):
-                print(f"rdv, telemetry {label}: booking turns, {seconds}s …", file=sys.stderr)
+                print(f"rdv, telemetry {label}: calendar filled to {fill:.0%}, then patients who book and "
+                      f"cancel, {seconds}s …", file=sys.stderr)
                 port = free_port()
-                data = work / f"data-{label}"
-                with process(
-                    [py, "-m", "service.cli", "serve", "--port", str(port)],
-                    rdv_env(data, telemetry, sink_port), f"http://127.0.0.1:{port}/readyz", work / f"rdv-{label}.log",
-                ):
-                    wrk(f"http://127.0.0.1:{port}", HERE / "turns.lua", 2, 16)  # warm-up
-                    res[f"turn_rps_telemetry_{label}"] = wrk(f"http://127.0.0.1:{port}", HERE / "turns.lua", seconds, 16)
+                url = f"http://127.0.0.1:{port}"
+                with serve(py, port, rdv_env(work / f"data-{label}", telemetry, sink_port),
+                           work / f"rdv-{label}.log") as proc:
+                    start_fill = prefill(port, fill, label)
+                    measured_wrk(res, f"telemetry_{label}", proc.pid, url, seconds, 16)
+                    res[f"turn_rps_telemetry_{label}"] = res.pop(f"telemetry_{label}_turn_rps")
                     if telemetry:
-                        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+                        end_fill = calendar_fill(url)
+                        res["calendar_slots"] = start_fill["slots"]
+                        res["calendar_fill_start"] = start_fill["share"]
+                        res["calendar_fill_end"] = end_fill["share"]
+                        metrics = httpx.get(f"{url}/metrics", timeout=10).text
                         confirmed = _sum(metrics, 'rdv_conversations_ended_total{channel="text",outcome="confirmed",')
                         attempts = _sum(metrics, "rdv_booking_attempts_total")
                         res["booking_success_share"] = round(
@@ -307,37 +485,30 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
                         ) if attempts else None
                         res["confirmed_conversations"] = confirmed
 
-            print(f"rdv: fixed rate {rate:.0f} turns/s for {seconds}s, then SSE and memory …", file=sys.stderr)
+            print(f"rdv: fixed rates {rate:.0f} and {high_rate:.0f} turns/s for {seconds}s each, then SSE and "
+                  "memory …", file=sys.stderr)
             port = free_port()
-            with process(
-                [py, "-m", "service.cli", "serve", "--port", str(port)],
-                rdv_env(work / "data-rate", True, sink_port), f"http://127.0.0.1:{port}/readyz", work / "rdv-rate.log",
-            ) as proc:
-                asyncio.run(client.closed_loop(port, 400, 8, "warm", False))
-                latencies = asyncio.run(client.fixed_rate(port, rate, seconds, 32, "r"))
-                res["fixed_rate_offered"] = rate
-                res["fixed_rate_turns"] = len(latencies)
-                res["fixed_rate_p50_ms"] = round(percentile(latencies, 0.50) * 1000, 3)
-                res["fixed_rate_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 3)
+            with serve(py, port, rdv_env(work / "data-rate", True, sink_port), work / "rdv-rate.log") as proc:
+                prefill(port, fill, "rate")
+                asyncio.run(client.closed_loop(port, 400, 8, "warm", False, base=18_000_000))
+                fixed_rate(res, "fixed_rate", proc.pid, [port], rate, seconds)
+                if high_rate > 0:
+                    fixed_rate(res, "fixed_rate_high", proc.pid, [port], high_rate, seconds)
                 sse = asyncio.run(client.first_sse_byte(port, 200))
                 res["sse_first_byte_p50_ms"] = round(statistics.median(sse) * 1000, 3) if sse else None
                 res["sse_first_byte_p99_ms"] = round(percentile(sse, 0.99) * 1000, 3) if sse else None
-                asyncio.run(client.closed_loop(port, 10_000, 16, "m", True))
+                asyncio.run(client.closed_loop(port, 10_000, 16, "m", True, base=19_000_000))
                 res["rss_mb_after_10k_conversations"] = round(rss_mb(proc.pid), 1)
 
             print(f"rdv: 2 workers, booking turns, {seconds}s …", file=sys.stderr)
             port = free_port()
-            with process(
-                [py, "-m", "service.cli", "serve", "--port", str(port), "--workers", "2"],
-                rdv_env(work / "data-2w", True, sink_port), f"http://127.0.0.1:{port}/readyz", work / "rdv-2w.log",
-            ) as proc:
-                wrk(f"http://127.0.0.1:{port}", HERE / "turns.lua", 2, 16, threads=1)
-                res["two_workers_turn_rps"] = wrk(f"http://127.0.0.1:{port}", HERE / "turns.lua", seconds, 16, threads=1)
+            with serve(py, port, rdv_env(work / "data-2w", True, sink_port), work / "rdv-2w.log", workers=2) as proc:
+                measured_wrk(res, "two_workers", proc.pid, f"http://127.0.0.1:{port}", seconds, 16)
                 workers = children(proc.pid)
                 workers = [w for w in workers if "multiprocessing" not in Path(f"/proc/{w}/cmdline").read_text()] or workers
                 res["two_workers_rss_mb"] = [round(rss_mb(w), 1) for w in workers]
 
-            postgres_phase(res, py, work, sink_port, seconds, rate)
+            postgres_phase(res, py, work, sink_port, seconds, rate, fill)
             if calendar_rate > 0:
                 calendar_phase(res, py, work, sink_port, seconds, calendar_rate)
             soak_phase(res, py, work, sink_port, soak_seconds)
@@ -346,7 +517,15 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
         res["understanding_us_long_input"] = round(understanding_long_us(), 1)
         res["extraction_us_per_turn"] = round(extraction_us(), 1)
         res["turn_vs_baseline_ratio"] = round(res["turn_rps_telemetry_on"] / res["baseline_rps"], 3)
+        if res.get("telemetry_on_cpu_us_per_turn") and res.get("baseline_cpu_us_per_request"):
+            res["turn_vs_baseline_cpu_ratio"] = round(
+                res["baseline_cpu_us_per_request"] / res["telemetry_on_cpu_us_per_turn"], 3
+            )
         res["telemetry_overhead_ratio"] = round(res["turn_rps_telemetry_off"] / res["turn_rps_telemetry_on"], 3)
+        if res.get("telemetry_on_cpu_us_per_turn") and res.get("telemetry_off_cpu_us_per_turn"):
+            res["telemetry_overhead_cpu_ratio"] = round(
+                res["telemetry_on_cpu_us_per_turn"] / res["telemetry_off_cpu_us_per_turn"], 3
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return res
@@ -402,8 +581,10 @@ def calendar_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, sec
             ):
                 url = f"http://127.0.0.1:{port}"
                 wrk(url, HERE / "turns.lua", 2, 8)  # warm-up
-                res[f"calendar_{kind}_turn_rps"] = wrk(url, HERE / "turns.lua", seconds, 8)
-                latencies = asyncio.run(client.fixed_rate(port, rate, seconds, 16, f"cal{kind}"))
+                res[f"calendar_{kind}_turn_rps"] = wrk(url, HERE / "turns.lua", seconds, 8).rate
+                run_no = next(_RUNS)
+                latencies, _ = asyncio.run(client.fixed_rate(port, rate, seconds, 16, f"cal{kind}{run_no}_",
+                                                             base=patients_base(run_no)))
                 res[f"calendar_{kind}_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 3)
                 if kind == "caldav":
                     metrics = httpx.get(f"{url}/metrics", timeout=10).text
@@ -500,32 +681,47 @@ def _suppress_all() -> Iterator[None]:
         print(f"  note: {exc}", file=sys.stderr)
 
 
-def postgres_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, seconds: int, rate: float) -> None:
-    """Two replicas on one PostgreSQL: throughput (one wrk per replica) and fixed-rate latency."""
+def postgres_round_trips(url: str, turns: int) -> float | None:
+    """Round trips to PostgreSQL per turn over a measured run.
+
+    Hook: not measured yet (None). Filled by counting the replicas' client-to-server
+    message flights over the run (see ``postgres_phase``) and dividing by ``turns``."""
+    return None
+
+
+def postgres_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, seconds: int, rate: float,
+                   fill: float) -> None:
+    """Two replicas on one PostgreSQL: one replica's throughput (to compare with SQLite's),
+    both replicas' throughput (one wrk per replica), fixed-rate latency spread over both
+    replicas, CPU per turn and round trips per turn."""
     url = postgres_url()
     if url is None:
         res["postgres_two_replicas_turn_rps"] = None
         return
     try:
-        print(f"rdv: 2 replicas on PostgreSQL, booking turns, {seconds}s …", file=sys.stderr)
+        print(f"rdv: 2 replicas on PostgreSQL: one, then both, booking turns {seconds}s each, then "
+              f"{rate:.0f} turns/s over both …", file=sys.stderr)
         ports = [free_port(), free_port()]
         with contextlib.ExitStack() as stack:
+            procs = []
             for i, port in enumerate(ports):
                 env = rdv_env(work / f"data-pg{i}", True, sink_port)
                 env["RDV_DATABASE_URL"] = url
-                stack.enter_context(process(
-                    [py, "-m", "service.cli", "serve", "--port", str(port)],
-                    env, f"http://127.0.0.1:{port}/readyz", work / f"rdv-pg{i}.log",
-                ))
+                procs.append(stack.enter_context(serve(py, port, env, work / f"rdv-pg{i}.log")))
             urls = [f"http://127.0.0.1:{p}" for p in ports]
+            res["postgres_calendar_fill_start"] = prefill(ports[0], fill, "pg")["share"]
+            one = measured_wrk(res, "postgres_one_replica", procs[0].pid, urls[0], seconds, 16)
+            res["postgres_one_replica_vs_sqlite_ratio"] = round(one.rate / res["turn_rps_telemetry_on"], 3)
+            res["postgres_round_trips_per_turn"] = postgres_round_trips(url, one.requests)
             wrk_together(urls, HERE / "turns.lua", 2, 8)  # warm-up
-            res["postgres_two_replicas_turn_rps"] = wrk_together(urls, HERE / "turns.lua", seconds, 8)
-            res["postgres_vs_sqlite_ratio"] = round(
-                res["postgres_two_replicas_turn_rps"] / res["turn_rps_telemetry_on"], 3
-            )
-            latencies = asyncio.run(client.fixed_rate(ports[0], rate, seconds, 32, "pgr"))
-            res["postgres_fixed_rate_p50_ms"] = round(percentile(latencies, 0.50) * 1000, 3)
-            res["postgres_fixed_rate_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 3)
+            both_before = [CpuMeter(p.pid) for p in procs]
+            both = wrk_together(urls, HERE / "turns.lua", seconds, 8)
+            res["postgres_two_replicas_turn_rps"] = both.rate
+            spent = sum((m.per_turn(1) or 0.0) for m in both_before)
+            res["postgres_two_replicas_cpu_us_per_turn"] = round(spent / both.requests, 1) if both.requests else None
+            res["postgres_vs_sqlite_ratio"] = round(both.rate / res["turn_rps_telemetry_on"], 3)
+            fixed_rate(res, "postgres_fixed_rate", None, ports, rate, seconds)
+            res["postgres_calendar_fill_end"] = calendar_fill(urls[0])["share"]
     finally:
         drop_schema(url)
 
@@ -554,11 +750,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--seconds", type=int, default=8, help="duration of each measured phase")
     parser.add_argument("--rate", type=float, default=500.0, help="offered turns/s for the latency phase")
+    parser.add_argument("--high-rate", type=float, default=800.0,
+                        help="offered turns/s for the second latency phase (0: skip it)")
+    parser.add_argument("--prefill", type=float, default=0.1,
+                        help="share of the calendar's slots booked (and kept) before the measured phases")
     parser.add_argument("--soak-seconds", type=int, default=300, help="length of the rdv simulate soak (0: none)")
     parser.add_argument("--calendar-rate", type=float, default=50.0,
                         help="offered turns/s of the built-in vs CalDAV calendar phase (0: skip it)")
     args = parser.parse_args(argv)
-    res = run(args.seconds, args.rate, args.soak_seconds, args.calendar_rate)
+    res = run(args.seconds, args.rate, args.soak_seconds, args.calendar_rate, args.high_rate, args.prefill)
     RESULTS.write_text(json.dumps(res, indent=2) + "\n")
     print(table(res))
     print(f"\nwritten to {RESULTS}")

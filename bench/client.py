@@ -14,14 +14,11 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-TEXTS = (
-    {"text": "bonjour je voudrais prendre rendez-vous", "caller_phone": "+33612345678"},
-    {"text": "Jean Dupont"},
-    {"text": "pas de préférence"},
-    {"text": "le premier"},
-)
 CHOICES = ("le premier", "le deuxième", "le troisième")
 PERIODS = ("le matin", "l'après-midi")
+# What a caller answers in each state (see turns.lua); the preference and the choice vary.
+BY_STATE = {"QUALIF_NAME": "Jean Dupont", "CANCEL_CONFIRM": "oui", "MODIFY_CONFIRM": "non"}
+MAX_TURNS = 12  # a conversation still open after this many turns is given up (counted)
 
 
 class Connection:
@@ -57,47 +54,102 @@ class Connection:
         self.writer.close()
 
 
+def phone_number(n: int) -> str:
+    """The ``n``-th of 20 million valid French mobile numbers (+33 61 00 00 00 00 onwards)."""
+    return f"+336{10_000_000 + n % 20_000_000:08d}"
+
+
 @dataclass
 class Conversations:
-    """Complete booking conversations, each turn sent only after the previous one's answer."""
+    """Patients who book and then cancel (see turns.lua), each conversation followed to its
+    end, each turn sent only after the previous one's answer; every patient has a number of
+    its own (``base`` keeps two clients' numbers apart)."""
 
     prefix: str
-    ready: deque[tuple[str, int]] = field(default_factory=deque)
+    base: int = 0
+    keep: bool = False  # True: patients keep their appointment (to fill the calendar first)
+    ready: deque[tuple[str, dict[str, str]]] = field(default_factory=deque)
     started: int = 0
+    asks: int = 0
+    phones: dict[str, tuple[str, str]] = field(default_factory=dict)
+    ended: int = 0
+    given_up: int = 0
+    confirmed: int = 0
+    cancelled: int = 0
+    refused: int = 0
+    sent: int = 0
 
     def next_turn(self) -> tuple[str, bytes]:
-        """The path and body of the next turn to send (a new conversation when none is ready)."""
+        """The path and body of the next turn to send (a new patient when none is ready)."""
+        self.sent += 1
         if self.ready:
-            conv, step = self.ready.popleft()
+            conv, body = self.ready.popleft()
         else:
             self.started += 1
-            conv, step = f"{self.prefix}{self.started}", 0
-        body = dict(TEXTS[step])
-        if step == 2:  # different days, as a practice's callers ask (see turns.lua)
-            n = hash(conv)
-            period = PERIODS[n % 2]
-            body["text"] = f"le {(n * 7) % 28 + 1} {period}"
-        if step == 3:
-            body["text"] = CHOICES[hash(conv) % 3]
+            phone = phone_number(self.base + self.started)
+            conv = f"{self.prefix}{self.started}"
+            self.phones[conv] = (phone, "book")
+            body = {"text": "bonjour je voudrais prendre rendez-vous", "caller_phone": phone}
         return f"/api/conversations/{conv}/messages", json.dumps(body).encode()
 
-    def answered(self, payload: bytes) -> None:
-        """Queue the conversation's next turn after its answer."""
-        data = json.loads(payload)
-        if data.get("turn", 99) < 4:
-            self.ready.append((data["conv_id"], data["turn"]))
+    def answered(self, status: int, payload: bytes) -> None:
+        """Queue the conversation's next turn after its answer, from the state it names."""
+        try:
+            data = json.loads(payload) if status == 200 else {}
+        except ValueError:
+            data = {}
+        conv = data.get("conv_id")
+        if conv not in self.phones:
+            self.refused += 1
+            return
+        phone, kind = self.phones[conv]
+        state = data["state"]
+        if data["ended"]:
+            self.ended += 1
+            del self.phones[conv]
+            if state == "CONFIRMED" and kind == "book":
+                self.confirmed += 1
+                if self.keep:
+                    return
+                self.phones[conv + "c"] = (phone, "cancel")
+                self.ready.append((conv + "c", {"text": "bonjour je voudrais annuler mon rendez-vous",
+                                                "caller_phone": phone}))
+            elif state == "CANCELLED":
+                self.cancelled += 1
+            return
+        if data["turn"] >= MAX_TURNS:
+            self.given_up += 1
+            del self.phones[conv]
+            return
+        if state == "QUALIF_PREF":
+            self.asks += 1
+            text = f"le {(self.asks * 11) % 28 + 1} {PERIODS[self.asks % 2]}"
+        elif state == "WAIT_CONFIRM":
+            text = CHOICES[(self.started + data["turn"]) % 3]
+        else:
+            text = BY_STATE.get(state, "je voudrais prendre rendez-vous")
+        self.ready.append((conv, {"text": text}))
+
+    def counts(self) -> dict[str, int]:
+        """Conversations ended, given up, confirmed, cancelled, and answers refused."""
+        return {"ended": self.ended, "given_up": self.given_up, "confirmed": self.confirmed,
+                "cancelled": self.cancelled, "refused": self.refused, "open": len(self.phones)}
 
 
-async def fixed_rate(port: int, rate: float, seconds: float, connections: int, prefix: str) -> list[float]:
-    """Offer ``rate`` turns/s for ``seconds`` (open loop); latencies in seconds.
+async def fixed_rate(
+    ports: int | list[int], rate: float, seconds: float, connections: int, prefix: str, base: int = 0,
+) -> tuple[list[float], Conversations]:
+    """Offer ``rate`` turns/s for ``seconds`` (open loop), spread over the servers on
+    ``ports`` (connections dealt round-robin); latencies in seconds, and the conversations.
 
     Each latency counts from the moment the request was due, so waiting for a free
     connection counts too (no coordinated omission).
     """
+    ports = [ports] if isinstance(ports, int) else ports
     pool: asyncio.Queue[Connection] = asyncio.Queue()
-    for _ in range(connections):
-        pool.put_nowait(await Connection.open(port))
-    convs = Conversations(prefix)
+    for i in range(connections):
+        pool.put_nowait(await Connection.open(ports[i % len(ports)]))
+    convs = Conversations(prefix, base)
     latencies: list[float] = []
 
     async def one(due: float) -> None:
@@ -106,8 +158,7 @@ async def fixed_rate(port: int, rate: float, seconds: float, connections: int, p
             path, body = convs.next_turn()
             status, payload = await conn.post(path, body)
             latencies.append(time.perf_counter() - due)
-            if status == 200:
-                convs.answered(payload)
+            convs.answered(status, payload)
         finally:
             pool.put_nowait(conn)
 
@@ -123,24 +174,63 @@ async def fixed_rate(port: int, rate: float, seconds: float, connections: int, p
     await asyncio.gather(*tasks)
     while not pool.empty():
         pool.get_nowait().close()
-    return latencies
+    await finish(ports[0], convs)
+    return latencies, convs
 
 
-async def closed_loop(port: int, count: int, connections: int, prefix: str, first_turn_only: bool) -> None:
-    """Send ``count`` turns as fast as the server answers, on ``connections`` connections."""
-    convs = Conversations(prefix)
+async def closed_loop(port: int, count: int, connections: int, prefix: str, first_turn_only: bool,
+                      base: int = 0, keep: bool = False) -> Conversations:
+    """Send ``count`` turns as fast as the server answers, on ``connections`` connections,
+    then finish the conversations still open (``first_turn_only``: every turn opens a new
+    conversation, left at its first question)."""
+    convs = Conversations(prefix, base, keep)
     remaining = count
+    in_flight = 0
 
     async def worker() -> None:
-        nonlocal remaining
+        nonlocal remaining, in_flight
         conn = await Connection.open(port)
         try:
-            while remaining > 0:
+            while remaining > 0 or convs.ready or in_flight:
+                if remaining <= 0 and not convs.ready:
+                    await asyncio.sleep(0.001)  # another worker's answer may queue a turn
+                    continue
                 remaining -= 1
-                path, body = convs.next_turn()
-                status, payload = await conn.post(path, body)
-                if status == 200 and not first_turn_only:
-                    convs.answered(payload)
+                in_flight += 1
+                try:
+                    path, body = convs.next_turn()
+                    status, payload = await conn.post(path, body)
+                    if not first_turn_only:
+                        convs.answered(status, payload)
+                finally:
+                    in_flight -= 1
+        finally:
+            conn.close()
+
+    await asyncio.gather(*(worker() for _ in range(connections)))
+    return convs
+
+
+async def finish(port: int, convs: Conversations, connections: int = 8) -> None:
+    """Play the conversations ``convs`` left open to their end (unmeasured), so none keeps
+    proposals held into the next phase."""
+    in_flight = 0
+
+    async def worker() -> None:
+        nonlocal in_flight
+        conn = await Connection.open(port)
+        try:
+            while convs.ready or in_flight:
+                if not convs.ready:
+                    await asyncio.sleep(0.001)
+                    continue
+                in_flight += 1
+                try:
+                    path, body = convs.next_turn()
+                    status, payload = await conn.post(path, body)
+                    convs.answered(status, payload)
+                finally:
+                    in_flight -= 1
         finally:
             conn.close()
 
