@@ -327,7 +327,8 @@ def writable_directory(settings: Settings) -> Path | None:
     except OSError as exc:
         raise ConfigError(
             f"{variable[0]}={variable[1]!r}: cannot write the SQLite store's directory {directory}: "
-            f"{exc.strerror or exc} (mount a writable volume there, or point {variable[0]} elsewhere)"
+            f"{exc.strerror or exc} (mount a volume writable by uid {os.getuid()} there, e.g. on Railway a volume "
+            f"mounted owned by root needs RAILWAY_RUN_UID=0, or point {variable[0]} elsewhere)"
         ) from None
     return directory
 
