@@ -142,3 +142,30 @@ def test_valid_tracing_settings_are_accepted(tmp_path: Path) -> None:
                                            "RDV_TRACE_UI_URL": "https://jaeger.example.org:16686/"})
         done = rdv(tmp_path, env, "check-config")
         assert done.returncode == 0, done.stderr
+
+
+# Railway's config-as-code reference (docs.railway.com, "Config as Code"): the keys it documents.
+RAILWAY_BUILD_KEYS = {"builder", "watchPatterns", "buildCommand", "dockerfilePath", "railpackVersion",
+                      "nixpacksConfigPath", "nixpacksPlan", "nixpacksVersion"}
+RAILWAY_DEPLOY_KEYS = {"startCommand", "preDeployCommand", "multiRegionConfig", "healthcheckPath",
+                       "healthcheckTimeout", "restartPolicyType", "restartPolicyMaxRetries", "cronSchedule",
+                       "overlapSeconds", "drainingSeconds"}
+# Not on that page, but fields of the service deploy configuration Railway itself writes (its
+# CLI's DeployConfig, its database templates): the README says so.
+RAILWAY_DEPLOY_MANIFEST_KEYS = {"requiredMountPath", "numReplicas"}
+
+
+def test_railway_configuration_uses_only_known_keys() -> None:
+    """railway.json: the schema URL Railway documents, documented build keys and values, and
+    deploy keys that are documented or part of Railway's own deploy manifest."""
+    config = json.loads((ROOT / "railway.json").read_text("utf-8"))
+    assert config["$schema"] == "https://railway.com/railway.schema.json"
+    assert set(config) == {"$schema", "build", "deploy"}
+    assert set(config["build"]) <= RAILWAY_BUILD_KEYS and config["build"]["builder"] in ("RAILPACK", "DOCKERFILE")
+    deploy = config["deploy"]
+    assert set(deploy) <= RAILWAY_DEPLOY_KEYS | RAILWAY_DEPLOY_MANIFEST_KEYS, set(deploy) - RAILWAY_DEPLOY_KEYS
+    assert deploy["restartPolicyType"] in ("ON_FAILURE", "ALWAYS", "NEVER")
+    assert isinstance(deploy["healthcheckTimeout"], int) and isinstance(deploy["restartPolicyMaxRetries"], int)
+    readme = (ROOT / "README.md").read_text("utf-8")
+    for key in set(deploy) & RAILWAY_DEPLOY_MANIFEST_KEYS:
+        assert f"`deploy.{key}`" in readme, key
