@@ -4,10 +4,13 @@ others 0)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.reliability.conftest import fresh_schema
 from tests.telemetry.conftest import BOOK, PHONE, Captured
 
 GAUGE = "rdv_active_conversations"
@@ -34,12 +37,25 @@ async def summed(*replicas: Any) -> dict[str, float]:
     return total
 
 
-async def test_sum_over_two_replicas_counts_each_conversation_once(make_live: Any, clock: Any) -> None:
-    """Two app instances on one SQLite file, three conversations started on either: the sum of
-    their gauges is 3 whichever is scraped first, the store says 3, and exactly one instance
-    reports a non-zero count; ending one brings the sum to 2."""
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_env(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """The replicas' shared store: one SQLite file (the default), or one PostgreSQL schema."""
+    if request.param == "sqlite":
+        yield {}
+        return
+    with fresh_schema() as url:
+        yield {"RDV_DATABASE_URL": url}
+
+
+async def test_sum_over_two_replicas_counts_each_conversation_once(
+    make_live: Any, clock: Any, store_env: dict[str, str],
+) -> None:
+    """Two app instances on one store, three conversations started on either: the sum of their
+    gauges is 3 whichever is scraped first, the store says 3, and exactly one instance reports a
+    non-zero count; ending one brings the sum to 2."""
     first, second = Captured(), Captured()
-    async with make_live(telemetry=first.telemetry) as a, make_live(telemetry=second.telemetry) as b:
+    async with make_live(store_env, telemetry=first.telemetry) as a, \
+            make_live(store_env, telemetry=second.telemetry) as b:
         for i, replica in enumerate((a, b, a)):
             await replica.say(f"conv_active_{i}", BOOK, caller_phone=PHONE)
         assert await a.services.store.active_counts() == {"text": 3}
