@@ -58,13 +58,18 @@ class Sink:
         self.lock = threading.Lock()
 
     def keep(self, page: dict[str, Any]) -> None:
+        """Print the page, keep it in memory and append it to the log file (a file that cannot
+        be written is said on stderr; the page is still printed and listed)."""
         line = json.dumps(page, ensure_ascii=False)
+        print(line, flush=True)
         with self.lock:
             self.pages.append(page)
             if self.log is not None:
-                with self.log.open("a", encoding="utf-8") as out:
-                    out.write(line + "\n")
-        print(line, flush=True)
+                try:
+                    with self.log.open("a", encoding="utf-8") as out:
+                        out.write(line + "\n")
+                except OSError as exc:
+                    print(f"alert sink: cannot append to {self.log}: {exc.strerror or exc}", file=sys.stderr, flush=True)
 
 
 def handler(sink: Sink) -> type[BaseHTTPRequestHandler]:

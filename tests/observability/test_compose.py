@@ -210,8 +210,12 @@ def test_the_default_receiver_is_the_local_sink() -> None:
         parts = urlsplit(url)
         assert (parts.hostname, parts.port) == (host, port) and port in listeners("alertmanager"), url
     assert host_path("alert-sink", "/etc/rdv/alert_sink.py") == (ROOT / "deploy/alert_sink.py").resolve()
-    volume = next(v for v in SERVICES["alert-sink"]["volumes"] if not v.startswith("."))
-    assert volume.split(":")[0] in (COMPOSE.get("volumes") or {}) and log.startswith(volume.split(":")[1] + "/")
+    volume, target = next(v for v in SERVICES["alert-sink"]["volumes"] if not v.startswith(".")).split(":")[:2]
+    assert volume in (COMPOSE.get("volumes") or {}) and str(Path(log).parent) == target
+    # A named volume takes the ownership of the image's directory: the image's user must own it.
+    dockerfile = (ROOT / "Dockerfile").read_text("utf-8")
+    assert re.search(rf"mkdir -p {re.escape(target)}\b", dockerfile) and re.search(rf"chown rdv {re.escape(target)}\b", dockerfile)
+    assert re.search(r"^USER rdv$", dockerfile, re.MULTILINE)
 
 
 def test_documented_real_receivers_pass_amtool(tmp_path: Path) -> None:
