@@ -34,7 +34,7 @@ from service.engine.model import (
 )
 from service.engine.nlu import SlotRef
 from service.engine.nlu.extract import Extraction
-from service.engine.states import Field, MissField, State, TransferReason
+from service.engine.states import Field, Intent, MissField, Retry, State, TransferReason
 from service.engine.turn import Turn
 
 S = State
@@ -158,7 +158,7 @@ def enter(t: Turn, to: State, x: Extraction) -> None:
     new_pref = x.preference if moving and knowledge.meaningful(x.preference) else None
     t.set_ctx(replace(
         t.ctx, found=(), target=None, modifying=None, proposed=(), chosen=None, lookup=lookup_of(x),
-        intent="modify" if moving else "cancel", preference=new_pref,
+        intent=Intent.MODIFY if moving else Intent.CANCEL, preference=new_pref,
     ))
     t.go(to)
     if t.conv.caller_phone:
@@ -223,7 +223,7 @@ def designate(t: Turn, booking: BookingRef, *, prefix: str | None = None, found:
     """The caller means ``booking``: confirm the cancellation, or move it (straight to new
     slots when the new preference is known). ``found``: it was just looked up by the calling
     number, and a move says so ("J'ai trouvé votre rendez-vous du …, au numéro qui appelle")."""
-    t.set_ctx(replace(t.ctx.without_fail(Field.SLOT_CHOICE.value), target=booking))
+    t.set_ctx(replace(t.ctx.without_fail(Retry.SLOT_CHOICE), target=booking))
     if prefix:
         t.say(prefix)
     if t.conv.state in CANCEL_STATES:
@@ -294,7 +294,7 @@ def identify(t: Turn, x: Extraction, interrupted: bool) -> None:
         spoken = labels.enumerate_fr([_label(t, b, full=False) for b in listed[:LISTED_MAX]])
         ack = replies.REASK_ACK_WHICH_BOOKING.format(labels=spoken)
         if picked is None and booking_flow.reask_acknowledged(
-            t, x, Field.SLOT_CHOICE.value, t.ctx.failed(Field.SLOT_CHOICE.value), ack,
+            t, x, Retry.ACK_SLOT_CHOICE, t.ctx.failed(Retry.SLOT_CHOICE), ack,
         ):
             return
         text = replies.WHICH_BOOKING_AGAIN.format(labels=spoken)
@@ -350,9 +350,9 @@ def modify_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
     target = _confirming(t, x)
     if target is None:
         return
-    if x.intent == "cancel":
+    if x.intent is Intent.CANCEL:
         _cancel(t, target)
-    elif x.yes_no == "yes" or x.intent == "modify" or knowledge.meaningful(x.preference):
+    elif x.yes_no == "yes" or x.intent is Intent.MODIFY or knowledge.meaningful(x.preference):
         if x.preference is not None:
             t.set_ctx(replace(t.ctx, preference=knowledge.merge_preference(t.ctx.preference, x.preference)))
         if knowledge.meaningful(t.ctx.preference):

@@ -15,17 +15,13 @@ from dataclasses import replace
 from service.engine import knowledge, nlu, replies
 from service.engine.model import Preference
 from service.engine.nlu.extract import Extraction
-from service.engine.states import Field, MissField, MissReason, State, TransferReason
+from service.engine.states import Field, Intent, MissField, MissReason, Retry, State, TransferReason
 from service.engine.turn import Turn
 
 S = State
 Handler = Callable[[Turn, Extraction, bool], None]
 PREF_RETRIES = 1
 MENU_RETRIES = 2
-# Counters of the name question: the explanation given once for free, before counting.
-NAME_WHY = "name_why"
-# Counter prefix of the bare "oui" heard after a re-ask, one free per re-ask of that question.
-ACK = "ack:"
 
 
 def names_missing(t: Turn) -> bool:
@@ -89,12 +85,12 @@ def bare_yes(x: Extraction) -> bool:
     )
 
 
-def reask_acknowledged(t: Turn, x: Extraction, key: str, asked_again: int, text: str) -> bool:
+def reask_acknowledged(t: Turn, x: Extraction, ack: Retry, asked_again: int, text: str) -> bool:
     """A bare "oui" to a question asked again because the last answer was not understood
     ("Pouvez-vous le redire ?" — "Oui.") is the caller getting ready to answer, not an answer
     that failed: invite the answer (``text``) without counting a failure, once per re-ask
-    (``asked_again`` re-asks so far for the counter ``key``). True when the turn is handled."""
-    ack = ACK + key
+    (``asked_again`` re-asks of that question so far; ``ack`` counts the free ones). True when
+    the turn is handled."""
     if asked_again <= 0 or not bare_yes(x) or t.ctx.failed(ack) >= asked_again:
         return False
     t.set_ctx(t.ctx.with_fail(ack))
@@ -117,17 +113,16 @@ def start(t: Turn, x: Extraction, interrupted: bool) -> None:
     _learn(t, x)
     ctx = t.ctx
     wants = (
-        x.intent == "book" or x.yes_no == "yes" or ctx.intent == "book" or x.relation is not None
+        x.intent is Intent.BOOK or x.yes_no == "yes" or ctx.intent is Intent.BOOK or x.relation is not None
         or x.patient is not None or knowledge.meaningful(x.preference)
     )
     if wants:
-        t.set_ctx(replace(ctx, intent="book"))
+        t.set_ctx(replace(ctx, intent=Intent.BOOK))
         advance(t)
     elif x.yes_no == "no":
         t.say(replies.START_NO)
     else:
-        t.set_ctx(t.ctx.with_fail("intent"))
-        if t.ctx.failed("intent") >= MENU_RETRIES:
+        if t.counted(Retry.INTENT, MENU_RETRIES):
             t.miss(MissField.INTENT, fallback=S.INTENT_ROUTER)
             t.menu()
         else:
@@ -139,17 +134,17 @@ def qualif_name(t: Turn, x: Extraction, interrupted: bool) -> None:
     """The name question: a name (whole, or a first name to complete), a refusal, or nothing."""
     learned = _learn(t, x, name_asked=True)
     if not names_missing(t):
-        t.set_ctx(t.ctx.without_fail(Field.NAME.value, NAME_WHY))
+        t.set_ctx(t.ctx.without_fail(Retry.NAME, Retry.NAME_WHY))
         advance(t)
         return
     if learned:
         advance(t)  # something usable (a first name, a preference, the patient): not a failure
         return
-    if reask_acknowledged(t, x, Field.NAME.value, t.ctx.failed(Field.NAME.value), _name_ack(t)):
+    if reask_acknowledged(t, x, Retry.ACK_NAME, t.ctx.failed(Retry.NAME), _name_ack(t)):
         return
-    if x.name_issue in ("refused", "question") and t.ctx.failed(NAME_WHY) == 0:
+    if x.name_issue in ("refused", "question") and t.ctx.failed(Retry.NAME_WHY) == 0:
         # Said why once, without counting: the caller may simply not see why it is needed.
-        t.set_ctx(t.ctx.with_fail(NAME_WHY))
+        t.set_ctx(t.ctx.with_fail(Retry.NAME_WHY))
         t.say(replies.NAME_WHY)
         if t.ctx.for_someone_else:
             ask_name(t)
@@ -169,15 +164,15 @@ def qualif_pref(t: Turn, x: Extraction, interrupted: bool) -> None:
     """The preference question; after one free re-ask, any slot will do."""
     learned = _learn(t, x)
     if x.preference is not None or (learned and names_missing(t)):
-        t.set_ctx(t.ctx.without_fail("preference"))
+        t.set_ctx(t.ctx.without_fail(Retry.PREFERENCE))
         advance(t)
         return
-    t.set_ctx(t.ctx.with_fail("preference"))
+    reached = t.counted(Retry.PREFERENCE, PREF_RETRIES + 1)
     t.miss(MissField.PREFERENCE)
-    if t.ctx.failed("preference") <= PREF_RETRIES:
+    if not reached:
         t.say(replies.ASK_PREF_AGAIN)
         return
-    t.set_ctx(replace(t.ctx.without_fail("preference"), preference=Preference()))
+    t.set_ctx(replace(t.ctx.without_fail(Retry.PREFERENCE), preference=Preference()))
     advance(t)
 
 
@@ -221,17 +216,17 @@ def wait_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
         t.say(replies.NAME_NOTED.format(who=t.for_whom()))
         t.resume()
         return
-    if x.yes_no == "yes" and t.ctx.failed("which") == 0:
+    if x.yes_no == "yes" and t.ctx.failed(Retry.WHICH) == 0:
         t.miss(MissField.SLOT_CHOICE, MissReason.AMBIGUOUS)
-        t.set_ctx(t.ctx.with_fail("which"))
+        t.set_ctx(t.ctx.with_fail(Retry.WHICH))
         t.say(replies.ASK_WHICH_SLOT)
         return
-    asked_again = sum(t.ctx.failed(k) for k in ("which", "confirm", Field.SLOT_CHOICE.value))
-    if reask_acknowledged(t, x, Field.SLOT_CHOICE.value, asked_again, replies.REASK_ACK[Field.SLOT_CHOICE]):
+    asked_again = sum(t.ctx.failed(k) for k in (Retry.WHICH, Retry.CONFIRM, Retry.SLOT_CHOICE))
+    if reask_acknowledged(t, x, Retry.ACK_SLOT_CHOICE, asked_again, replies.REASK_ACK[Field.SLOT_CHOICE]):
         return
-    if t.ctx.failed("confirm") < t.limits.confirm_retry_max:
+    if t.ctx.failed(Retry.CONFIRM) < t.limits.confirm_retry_max:
         t.miss(MissField.SLOT_CHOICE)
-        t.set_ctx(t.ctx.with_fail("confirm"))
+        t.set_ctx(t.ctx.with_fail(Retry.CONFIRM))
         t.say(replies.CONFIRM_RETRY.format(slots=replies.ASK_WHICH_SLOT))
         return
     t.fail(Field.SLOT_CHOICE)
@@ -241,10 +236,10 @@ def qualif_phone(t: Turn, x: Extraction, interrupted: bool) -> None:
     """The call-back number (asked only without a caller id)."""
     _learn(t, x, keep_preference=False)
     if x.phone is None:
-        if not reask_acknowledged(t, x, Field.PHONE.value, t.ctx.failed(Field.PHONE.value), replies.REASK_ACK[Field.PHONE]):
+        if not reask_acknowledged(t, x, Retry.ACK_PHONE, t.ctx.failed(Retry.PHONE), replies.REASK_ACK[Field.PHONE]):
             t.fail(Field.PHONE)
         return
-    t.set_ctx(t.ctx.without_fail(Field.PHONE.value))
+    t.set_ctx(t.ctx.without_fail(Retry.PHONE))
     if names_missing(t):
         advance(t)
         return
@@ -258,20 +253,19 @@ def intent_router(t: Turn, x: Extraction, interrupted: bool, enter_identify: Cal
     """The fallback menu: 1 book, 2 cancel or move, 3 a question, 4 someone."""
     choice = nlu.menu_choice(x.text)
     if choice == "book":
-        t.set_ctx(replace(t.ctx.without_fail("menu"), intent="book"))
+        t.set_ctx(replace(t.ctx.without_fail(Retry.MENU), intent=Intent.BOOK))
         _learn(t, x)
         advance(t)
     elif choice == "cancel_or_modify":
-        enter_identify(t, S.CANCEL_IDENTIFY if x.intent == "cancel" else S.MODIFY_IDENTIFY)
+        enter_identify(t, S.CANCEL_IDENTIFY if x.intent is Intent.CANCEL else S.MODIFY_IDENTIFY)
     elif choice == "question":
         t.say(replies.MENU_QUESTION)
     elif choice == "human":
         t.transfer(replies.pick(replies.TRANSFER, t.nth()), TransferReason.CALLER_ASKED)
-    elif reask_acknowledged(t, x, "menu", t.ctx.failed("menu"), replies.REASK_ACK_MENU):
+    elif reask_acknowledged(t, x, Retry.ACK_MENU, t.ctx.failed(Retry.MENU), replies.REASK_ACK_MENU):
         return
     else:
-        t.set_ctx(t.ctx.with_fail("menu"))
-        if t.ctx.failed("menu") >= MENU_RETRIES:
+        if t.counted(Retry.MENU, MENU_RETRIES):
             t.miss(MissField.MENU, fallback=S.TRANSFERRED)
             t.transfer(replies.TRANSFER_AFTER_FAILURES, TransferReason.RECOVERY_LIMIT)
         else:
