@@ -40,9 +40,6 @@ CONSTANT_DEFAULTS: dict[str, tuple[int | None, int | None]] = {
 # The smallest spoken-message budget that still says three slots.
 MIN_SLOTS_MESSAGE_MAX_CHARS = 80
 RECOVERY_DEFAULTS: dict[Field, int] = {Field.NAME: 2, Field.SLOT_CHOICE: 2, Field.PHONE: 3}
-SECRET_NAMES = frozenset(
-    {"RDV_OPERATOR_TOKEN", "RDV_VAPI_LLM_KEY", "RDV_VAPI_SECRET", "RDV_TRACE_SECRET", "RDV_TEXT_API_KEY"}
-)
 DEV_TRACE_SECRET = "rdv-development-trace-secret"
 # A production secret is at least this long (``openssl rand -hex 32`` gives 64 characters).
 MIN_SECRET_CHARS = 32
