@@ -28,7 +28,7 @@ from service.engine import events as ev
 from service.engine.model import Conversation
 from service.engine.states import Channel, TransferReason
 from telemetry import names as n
-from telemetry.events import EVENTS, VapiCallEnded
+from telemetry.events import EVENTS, EventSpec, VapiCallEnded
 from telemetry.logs import make_logger
 from telemetry.metrics import Metrics
 from telemetry.tracing import derive_ids, forced_ids, make_provider, new_span_id, remote_parent
@@ -325,11 +325,19 @@ class Telemetry:
         """Open the telemetry of one caller turn."""
         return TurnScope(self, conv, meta, channel, route, method)
 
-    def _emit(self, tag: str, conv: Conversation, meta: dict[str, Any] | None, **fields: Any) -> None:
+    def _emit(self, tag: str, conv: Conversation, meta: dict[str, Any] | None, fields: dict[str, Any]) -> None:
+        """Write one log line of ``conv`` (``fields``: a fresh dict, the JSON ids are added to it)."""
         if self.json_logs:
             fields["trace_id"] = self.trace_id_hex(conv.conv_id, conv.epoch)
             fields["span_id"] = (meta or {}).get(META_STATE_SPAN) or f"{self.ids(conv)[1]:016x}"
         self.log.info(tag, conv_id=conv.conv_id, **fields)
+
+    def _lines(self, spec: EventSpec[Any], event: Any, conv: Conversation, meta: dict[str, Any] | None) -> None:
+        """The log lines ``event`` writes (its registry entry says which)."""
+        for line in spec.lines:
+            fields = line.fields(event)
+            if fields is not None:
+                self._emit(line.tag, conv, meta, fields)
 
     @staticmethod
     def _advance(meta: dict[str, Any], event: ev.StateChanged) -> dict[str, Any]:
@@ -373,10 +381,7 @@ class Telemetry:
         exemplar = partial(self.trace_id_hex, conv.conv_id, conv.epoch)
         for i, event in enumerate(events):
             spec = EVENTS[type(event)]
-            for line in spec.lines:
-                fields = line.fields(event)
-                if fields is not None:
-                    self._emit(line.tag, conv, meta, **fields)
+            self._lines(spec, event, conv, meta)
             if spec.count is not None:
                 spec.count(event, m, channel, exemplar)
             if isinstance(event, ev.StateChanged):
@@ -469,10 +474,7 @@ class Telemetry:
             m = self.synthetic_metrics if conv is not None and conv.synthetic else self.metrics
             spec.count(event, m, "", lambda: "")
         if conv is not None:
-            for line in spec.lines:
-                fields = line.fields(event)
-                if fields is not None:
-                    self._emit(line.tag, conv, None, **fields)
+            self._lines(spec, event, conv, None)
         return category
 
     def store_unavailable(self) -> None:
