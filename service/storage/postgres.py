@@ -149,7 +149,7 @@ def _conversation_params(conv: Conversation, meta: dict[str, Any]) -> list[Any]:
 
 
 class PostgresStore:
-    """The Store protocol on a PostgreSQL database (``postgresql://`` URL)."""
+    """The Store and OperatorReads protocols on a PostgreSQL database (``postgresql://`` URL)."""
 
     # Network calls: the turn loop bounds each one by the store timeout.
     enforces_timeout = False
