@@ -110,7 +110,8 @@ async def diagnose(request: Request) -> Response:
     limit = limit_of(request)
     until = svc.clock.now()
     facts = await window_facts(svc, window.since(until))
-    return JSONResponse(stats.diagnose(facts, window, until, source="store", limit=limit))
+    report = stats.diagnose(facts, window, until, source="store", limits=svc.settings.limits, limit=limit)
+    return JSONResponse(report)
 
 
 ROUTES = [
