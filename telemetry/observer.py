@@ -485,8 +485,30 @@ class Telemetry:
             self.metrics.inc(n.TRANSFERS, Channel.VOICE.value, TransferReason.STORE_UNAVAILABLE.value)
         self.log.info(n.LOG_VAPI_STORE_UNAVAILABLE, conv_id=conv_id)
 
+    @contextlib.contextmanager
+    def server_message_span(self, conv_id: str | None, epoch: int, kind: str) -> Iterator[Any]:
+        """The server span of one Vapi server message, in its call's trace: a child of the
+        conversation's root span (ids derived from the call id, which is the conversation id,
+        and its epoch), so status updates and the end-of-call report sit beside the turns.
+        A message that names no call gets a trace of its own. Yields None when not tracing."""
+        if not self.tracing:
+            yield None
+            return
+        attributes: dict[str, Any] = {
+            n.A_VAPI_EVENT_TYPE: kind[:100], n.A_HTTP_METHOD: "POST", "http.route": "/vapi/events",
+        }
+        parent = None
+        if conv_id is not None:
+            parent = remote_parent(*derive_ids(self.secret, conv_id, epoch))
+            attributes[n.A_CONVERSATION_ID] = conv_id
+        with self.tracer.start_as_current_span(
+            n.SPAN_VAPI_EVENT, context=parent, kind=SpanKind.SERVER, attributes=attributes,
+        ) as span:
+            yield span
+
     def set_active(self, counts: dict[str, int]) -> None:
-        """Set the active-conversations gauge from the store's counts per channel."""
+        """Set the active-conversations gauge from the store's counts per channel (0 for a
+        channel not in ``counts``: a replica that does not hold the count's lease reports 0)."""
         for channel in n.CHANNELS:
             self.metrics.set(n.ACTIVE_CONVERSATIONS, counts.get(channel, 0), channel)
 

@@ -79,10 +79,12 @@ async def calendar_consistency(svc: Services) -> None:
         )
 
 
-# Turn routes make their own server span inside the conversation's trace (the trace id is
-# derived from the conversation, which the generic middleware cannot know); health and
-# metrics scrapes make none.
-UNTRACED_URLS = r"/metrics$,/healthz$,/readyz$,/api/conversations/[^/]+/messages$,/vapi/chat/completions$"
+# Turn routes and Vapi server messages make their own server span inside the conversation's
+# trace (the trace id is derived from the conversation, which the generic middleware cannot
+# know); health and metrics scrapes make none.
+UNTRACED_URLS = (
+    r"/metrics$,/healthz$,/readyz$,/api/conversations/[^/]+/messages$,/vapi/chat/completions$,/vapi/events$"
+)
 
 
 def request_spans(telemetry: Telemetry) -> list[Middleware]:

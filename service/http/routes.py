@@ -165,10 +165,10 @@ async def calendar_status(calendar: Any) -> dict[str, str]:
 
 async def metrics(request: Request) -> Response:
     """Prometheus exposition (OpenMetrics with exemplars when asked for); the active
-    conversations gauge is counted in the store at each scrape."""
+    conversations gauge is counted in the store at each scrape, by one replica at a time."""
     svc = services(request)
     with contextlib.suppress(StoreUnavailableError):
-        svc.telemetry.set_active(await svc.guarded.active_counts())
+        svc.telemetry.set_active(await svc.turns.active_counts(svc.instance))
     body, content_type = svc.telemetry.metrics_response(request.headers.get("accept"))
     return Response(body, media_type=content_type)
 

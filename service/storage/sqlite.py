@@ -30,15 +30,11 @@ from typing import Any, TypeVar
 
 from service.engine.model import BookingRef, Conversation, Slot
 from service.storage.base import (
-    BookingGoneError,
     BookingWrite,
     CancelWrite,
-    ConcurrentTurnError,
     ConversationSummary,
-    DuplicateTurnError,
     EventRecord,
     ReplaySource,
-    SlotTakenError,
     StoredConversation,
     StoreError,
     Timeline,
@@ -61,8 +57,21 @@ from service.storage.codec import (
     utc_text,
 )
 from service.storage.migrations import SQLITE_STEPS
+from service.storage.sql import (
+    CANCEL_BOOKING,
+    DUPLICATE_TURN,
+    INSERT_BOOKING,
+    INSERT_EVENT,
+    INSERT_TURN,
+    Conflict,
+    conflict,
+    insert_conversation,
+    update_conversation,
+)
 
 T = TypeVar("T")
+INSERT_CONVERSATION = insert_conversation()
+UPDATE_CONVERSATION = update_conversation()
 READINESS_KEEP = timedelta(days=1)
 # Opening waits this long for a lock (several workers migrating one new file at once).
 OPEN_BUSY_SECONDS = 30.0
@@ -325,38 +334,30 @@ class SqliteStore:
         meta_json = json.dumps(meta, separators=(",", ":"))
         with self._transaction() as conn:
             if turn is not None and turn.request_key is not None:
-                dup = conn.execute(
-                    "SELECT 1 FROM turns WHERE conv_id = ? AND request_key = ?", (turn.conv_id, turn.request_key)
-                ).fetchone()
+                dup = conn.execute(DUPLICATE_TURN, (turn.conv_id, turn.request_key)).fetchone()
                 if dup is not None:
-                    raise DuplicateTurnError(f"turn {turn.request_key!r} already stored")
+                    raise conflict(Conflict.DUPLICATE, conv_id=conv.conv_id, new=expected is None,
+                                   request_key=turn.request_key)
             if expected is None:
                 try:
-                    conn.execute(
-                        f"INSERT INTO conversations ({', '.join(COLUMNS)}, meta, version) "
-                        f"VALUES ({', '.join('?' for _ in COLUMNS)}, ?, 1)",
-                        (*[row[c] for c in COLUMNS], meta_json),
-                    )
+                    conn.execute(INSERT_CONVERSATION, (*[row[c] for c in COLUMNS], meta_json))
                 except sqlite3.IntegrityError:
-                    raise ConcurrentTurnError(f"conversation {conv.conv_id!r} already exists") from None
+                    raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=True) from None
                 version = 1
             else:
                 version = expected + 1
                 cur = conn.execute(
-                    f"UPDATE conversations SET {', '.join(f'{c} = ?' for c in COLUMNS[1:])}, meta = ?, version = ? "
-                    "WHERE conv_id = ? AND version = ?",
-                    (*[row[c] for c in COLUMNS[1:]], meta_json, version, conv.conv_id, expected),
+                    UPDATE_CONVERSATION, (*[row[c] for c in COLUMNS[1:]], meta_json, version, conv.conv_id, expected)
                 )
                 if cur.rowcount != 1:
-                    raise ConcurrentTurnError(f"conversation {conv.conv_id!r} changed under this turn")
+                    raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=False)
             if cancel is not None:
                 self._cancel(conn, cancel.booking_id, cancel.at)
             if booking is not None:
                 self._insert_booking(conn, booking)
             if turn is not None:
                 conn.execute(
-                    "INSERT INTO turns (conv_id, turn, request_key, text, reply, state_before, state_after, at, "
-                    "interrupted, directive, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    INSERT_TURN,
                     (
                         turn.conv_id, turn.turn, turn.request_key, turn.text, turn.reply, turn.state_before,
                         turn.state_after, utc_text(turn.at), int(turn.interrupted), turn.directive, turn.trace_id,
@@ -364,7 +365,7 @@ class SqliteStore:
                 )
             if events:
                 conn.executemany(
-                    "INSERT INTO events (conv_id, at, kind, data) VALUES (?, ?, ?, ?)",
+                    INSERT_EVENT,
                     [(e.conv_id, utc_text(e.at), e.kind, json.dumps(e.data, ensure_ascii=False)) for e in events],
                 )
         if booking is not None or cancel is not None:
@@ -372,26 +373,24 @@ class SqliteStore:
         return version
 
     def _cancel(self, conn: sqlite3.Connection, booking_id: str, at: datetime) -> None:
-        cur = conn.execute(
-            "UPDATE bookings SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL", (utc_text(at), booking_id)
-        )
+        cur = conn.execute(CANCEL_BOOKING, (utc_text(at), booking_id))
         if cur.rowcount != 1:
-            raise BookingGoneError(f"booking {booking_id!r} is no longer active")
+            raise conflict(Conflict.CANCEL, conv_id="", new=False, booking_id=booking_id)
 
     def _insert_booking(self, conn: sqlite3.Connection, booking: BookingWrite) -> None:
         if booking.replaces is not None:
             self._cancel(conn, booking.replaces, booking.at)
         try:
             conn.execute(
-                "INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                INSERT_BOOKING,
                 (
                     booking.booking_id, utc_text(booking.slot.start), utc_text(booking.slot.end), booking.conv_id,
                     booking.name, booking.phone, utc_text(booking.at),
                 ),
             )
         except sqlite3.IntegrityError:
-            raise SlotTakenError(f"slot {booking.slot.start.isoformat()} is taken") from None
+            raise conflict(Conflict.SLOT, conv_id=booking.conv_id, new=False,
+                           slot_start=booking.slot.start.isoformat()) from None
 
     def _booked(self, booking: BookingWrite | None, cancel: CancelWrite | None) -> None:
         """After a committed booking write: keep the taken-slots cache valid by adding our
