@@ -262,7 +262,7 @@ def _proposed(conv: Conversation) -> list[datetime] | None:
 
 
 class PostgresStore:
-    """The Store protocol on a PostgreSQL database (``postgresql://`` URL)."""
+    """The Store and OperatorReads protocols on a PostgreSQL database (``postgresql://`` URL)."""
 
     # Turn-path calls bound themselves by ``timeout`` (no timer task in the turn loop).
     enforces_timeout = True
