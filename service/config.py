@@ -86,6 +86,11 @@ class Settings:
     retention_days: int = 90
     slot_hold_seconds: int = 120
     calendar_timeout_seconds: float = 3.0
+    # Where spans go (OpenTelemetry's OTEL_TRACES_EXPORTER and OTLP endpoint variables):
+    # "otlp", "console" or "none".
+    traces_exporter: str = "none"
+    # prometheus-client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR), set for workers.
+    prometheus_multiproc_dir: str | None = None
     limits: Mapping[Channel, Limits] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -96,6 +101,17 @@ class Settings:
 
 
 DEFAULT_PORT = 8000
+
+
+def traces_exporter(env: Mapping[str, str]) -> str:
+    """The span exporter OpenTelemetry's variables ask for: ``OTEL_TRACES_EXPORTER=none`` or
+    ``console``; ``otlp`` when it says so or when an OTLP endpoint is set; else ``none``."""
+    wanted = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    if wanted in ("none", "console"):
+        return wanted
+    if wanted == "otlp" or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return "otlp"
+    return "none"
 
 def _int(env: Mapping[str, str], name: str, default: int | None, *, minimum: int = 0) -> int | None:
     raw = env.get(name)
@@ -390,6 +406,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retention_days=_int(env, "RDV_RETENTION_DAYS", 90, minimum=1) or 90,
         slot_hold_seconds=_hold_seconds(env),
         calendar_timeout_seconds=calendar_timeout,
+        traces_exporter=traces_exporter(env),
+        prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", "").strip() or None,
         limits=build_limits(env),
         warnings=tuple(warnings),
     )

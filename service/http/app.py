@@ -121,6 +121,8 @@ def create_app(
         trace_secret=settings.trace_secret.encode("utf-8"),
         version=__version__,
         enabled=settings.telemetry,
+        traces_exporter=settings.traces_exporter,
+        multiprocess=settings.prometheus_multiproc_dir is not None,
     )
     clock = clock or SystemClock()
     calendar = calendar or open_calendar(practice, settings, telemetry)
@@ -137,6 +139,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         nlu.warm()
+        telemetry.start()
         await store.open()
         for warning in settings.warnings:
             telemetry.log_event(names.LOG_CONFIG_WARNING, message=warning)
