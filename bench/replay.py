@@ -37,8 +37,8 @@ from service.engine.model import (
 from service.engine.practice import Practice
 from service.engine.states import BookingResult, Channel
 from service.engine.step import step
-from service.http.turns import event_records
 from service.storage.base import BookingWrite, TurnRecord
+from service.storage.codec import event_records
 from service.storage.sqlite import SqliteStore
 from service.tools.replay import replay_all, totals
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from service import stats
 from service.http.common import Services
-from service.http.operator import scan_timeout, window_facts
+from service.http.operator import window_facts
 
 
 async def facts_between(svc: Services, since: datetime, before: datetime | None = None) -> list[stats.CallFacts]:
@@ -27,8 +27,8 @@ async def facts_between(svc: Services, since: datetime, before: datetime | None 
 async def timeline(svc: Services, conv_id: str) -> dict[str, Any] | None:
     """The timeline ``GET /api/conversations/{conv_id}`` answers an operator (unmasked), with
     its trace id and, when ``RDV_TRACE_UI_URL`` is set, the trace link; None if unknown."""
-    found = await svc.turns.guard(svc.store.timeline(conv_id), scan_timeout(svc))
-    stored = await svc.turns.guard(svc.store.load(conv_id))
+    found = await svc.turns.scans.timeline(conv_id)
+    stored = await svc.turns.guarded.load(conv_id)
     if found is None or stored is None:
         return None
     conv = stored.conversation
@@ -42,21 +42,21 @@ async def timeline(svc: Services, conv_id: str) -> dict[str, Any] | None:
 
 async def exists(svc: Services, conv_id: str) -> bool:
     """True when a conversation with exactly this id is stored (any age)."""
-    return await svc.turns.guard(svc.store.load(conv_id)) is not None
+    return await svc.turns.guarded.load(conv_id) is not None
 
 
 async def caller_phones(svc: Services, conv_ids: Iterable[str]) -> dict[str, str | None]:
     """The caller number (E.164, or None when withheld) of each conversation."""
     out: dict[str, str | None] = {}
     for conv_id in conv_ids:
-        stored = await svc.turns.guard(svc.store.load(conv_id))
+        stored = await svc.turns.guarded.load(conv_id)
         out[conv_id] = stored.conversation.caller_phone if stored is not None else None
     return out
 
 
 async def events_of(svc: Services, since: datetime, kinds: tuple[str, ...]) -> list[Any]:
     """Stored engine events of ``kinds`` since ``since``, oldest first."""
-    found: list[Any] = await svc.turns.guard(svc.store.events_since(since, kinds), scan_timeout(svc))
+    found: list[Any] = await svc.turns.scans.events_since(since, kinds)
     return found
 
 
@@ -64,7 +64,7 @@ async def timelines(svc: Services, conv_ids: Iterable[str]) -> list[dict[str, An
     """The stored timelines of these conversations (unknown ids skipped)."""
     out: list[dict[str, Any]] = []
     for conv_id in conv_ids:
-        found = await svc.turns.guard(svc.store.timeline(conv_id), scan_timeout(svc))
+        found = await svc.turns.scans.timeline(conv_id)
         if found is not None:
             out.append(found)
     return out
@@ -72,11 +72,11 @@ async def timelines(svc: Services, conv_ids: Iterable[str]) -> list[dict[str, An
 
 async def live_count(svc: Services) -> int:
     """How many conversations have no outcome yet (the metrics' active gauge reading)."""
-    counts = await svc.turns.guard(svc.store.active_counts())
+    counts = await svc.turns.guarded.active_counts()
     return sum(counts.values())
 
 
 async def seen_since(svc: Services, since: datetime) -> int:
     """How many conversations were last seen at or after ``since``."""
-    rows = await svc.turns.guard(svc.store.conversations_seen_since(since), scan_timeout(svc))
+    rows = await svc.turns.scans.conversations_seen_since(since)
     return len(rows)

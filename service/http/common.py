@@ -18,8 +18,9 @@ from service.clock import Clock
 from service.config import Settings
 from service.engine.model import RdvError
 from service.engine.practice import Practice
-from service.http.turns import StoreUnavailableError, Turns
+from service.http.turns import Turns
 from service.storage.base import Store
+from service.storage.guarded import StoreUnavailableError
 from telemetry import Telemetry
 
 RETRY_AFTER_SECONDS = 5

@@ -59,24 +59,12 @@ def limit_of(request: Request) -> int:
     return int(raw)
 
 
-# A week of conversations is a scan, not a turn: it may take longer than the turn path's
-# store timeout without the store being unavailable.
-SCAN_TIMEOUT_FACTOR = 10
-
-
-def scan_timeout(svc: Services) -> float:
-    """The store timeout of operator scans."""
-    return svc.settings.store_timeout_seconds * SCAN_TIMEOUT_FACTOR
-
-
 async def window_facts(svc: Services, since: datetime) -> list[stats.CallFacts]:
     """The facts of conversations last seen since ``since``, read through the store guard."""
-    rows = await svc.turns.guard(svc.store.conversations_seen_since(since), scan_timeout(svc))
+    rows = await svc.turns.scans.conversations_seen_since(since)
     events: list[Any] = []
     if rows:
-        events = await svc.turns.guard(
-            svc.store.events_since(stats.events_since(rows, since), stats.EVENT_KINDS), scan_timeout(svc)
-        )
+        events = await svc.turns.scans.events_since(stats.events_since(rows, since), stats.EVENT_KINDS)
     return stats.facts_from_store(rows, events)
 
 
@@ -85,7 +73,7 @@ async def calendar_fill(svc: Services, now: datetime) -> dict[str, Any]:
     reads before filling any of it)."""
     practice = svc.practice
     end = now + timedelta(days=practice.horizon_days + 1)
-    taken = await svc.turns.guard(svc.store.taken_slots(now, end), scan_timeout(svc))
+    taken = await svc.turns.scans.taken_slots(now, end)
     slots = [s.start for s in calendar.candidates(practice, Preference(), now, frozenset())]
     booked = sum(1 for start in slots if start in taken)
     return {"slots": len(slots), "booked": booked, "booked_share": round(booked / len(slots), 4) if slots else 0.0}

@@ -15,9 +15,10 @@ from service.engine.states import Channel
 from service.http import textapi
 from service.http.common import ApiError, error, json_body, operator_access, services
 from service.http.masking import masked_timeline
-from service.http.turns import ForeignConversationError, StoreUnavailableError, TurnRequest
+from service.http.turns import ForeignConversationError, TurnRequest
 from service.phones import caller_id
 from service.storage.base import StoreError
+from service.storage.guarded import StoreUnavailableError
 
 CONV_ID = re.compile(r"[A-Za-z0-9_-]{1,128}")
 MAX_TEXT_CHARS = 2000
@@ -117,8 +118,8 @@ async def get_conversation(request: Request) -> Response:
     svc = services(request)
     unmasked = operator_access(request) or svc.settings.log_pii
     conv_id = conv_id_of(request)
-    timeline = await svc.turns.guard(svc.store.timeline(conv_id))
-    stored = await svc.turns.guard(svc.store.load(conv_id))
+    timeline = await svc.turns.guarded.timeline(conv_id)
+    stored = await svc.turns.guarded.load(conv_id)
     if timeline is None or stored is None:
         return error(404, f"no conversation {conv_id!r}")
     conv = stored.conversation
@@ -171,7 +172,7 @@ async def metrics(request: Request) -> Response:
     conversations gauge is counted in the store at each scrape."""
     svc = services(request)
     with contextlib.suppress(StoreUnavailableError):
-        svc.telemetry.set_active(await svc.turns.guard(svc.store.active_counts()))
+        svc.telemetry.set_active(await svc.turns.guarded.active_counts())
     body, content_type = svc.telemetry.metrics_response(request.headers.get("accept"))
     return Response(body, media_type=content_type)
 

@@ -17,11 +17,10 @@ Telemetry records each engine step as it happens and emits it once the turn is s
 from __future__ import annotations
 
 import asyncio
-import enum
 import uuid
-from collections.abc import Awaitable, Sequence
-from dataclasses import dataclass, fields, is_dataclass, replace
-from datetime import date, datetime, time, timedelta
+from collections.abc import Awaitable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from service.calendars import (
@@ -66,13 +65,14 @@ from service.storage.base import (
     CancelWrite,
     ConcurrentTurnError,
     DuplicateTurnError,
-    EventRecord,
     SlotTakenError,
     Store,
     StoredConversation,
-    StoreError,
     TurnRecord,
 )
+from service.storage.codec import event_records
+from service.storage.guarded import GuardedStore, StoreUnavailableError
+from service.vapi.bargein import slot_list_cut_short
 from telemetry import Telemetry, names
 from telemetry.observer import TurnScope
 
@@ -93,10 +93,6 @@ class ForeignConversationError(RdvError):
 def _check_owner(req: TurnRequest, stored: StoredConversation | None) -> None:
     if stored is not None and stored.conversation.vapi_call_id not in (None, req.vapi_call_id):
         raise ForeignConversationError(f"conversation {req.conv_id!r} belongs to a Vapi call")
-
-
-class StoreUnavailableError(RdvError):
-    """The store did not answer in time; the caller gets a graceful fallback."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,78 +128,11 @@ class TurnResult:
     replayed: bool = False
 
 
-def jsonable(value: Any) -> Any:
-    """Events and contexts as plain JSON values (datetimes ISO, enums by value)."""
-    if isinstance(value, enum.Enum):
-        return value.value
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, dict):
-        return {str(k.value if isinstance(k, enum.Enum) else k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | frozenset | set):
-        return [jsonable(v) for v in value]
-    return value
-
-
 def _seconds_since(iso: str, now: datetime) -> float:
     try:
         return (now - datetime.fromisoformat(iso)).total_seconds()
     except (ValueError, TypeError):
         return float("inf")
-
-
-def _squash(text: str) -> str:
-    return " ".join(text.split()).casefold()
-
-
-def slot_list_cut_short(slots_message: str | None, heard: str | None) -> bool:
-    """True when ``heard`` ends inside ``slots_message``: the list was cut while spoken.
-
-    Vapi's history holds only what text-to-speech actually said of an interrupted reply, so
-    the last assistant message then ends with a strict prefix of the slot message.
-    """
-    if not slots_message or not heard:
-        return False
-    message, spoken = _squash(slots_message), _squash(heard)
-    if message in spoken:
-        return False
-    anchor = message[: min(20, len(message))]
-    at = spoken.rfind(anchor)
-    if at < 0:
-        return False
-    tail = spoken[at:]
-    return message.startswith(tail) and len(tail) < len(message)
-
-
-def event_records(conv_id: str, events: Sequence[Event], at: datetime) -> list[EventRecord]:
-    """Engine events as store rows; ``length`` is kept for slot messages."""
-    out: list[EventRecord] = []
-    for event in events:
-        data = jsonable(event)
-        if hasattr(event, "length"):
-            data["length"] = event.length
-        out.append(EventRecord(conv_id, at, type(event).__name__, data))
-    return out
-
-
-async def _within(awaitable: Awaitable[T], timeout: float) -> T:
-    """``awaitable``'s result, or TimeoutError after ``timeout`` seconds without waiting for
-    its cancellation to finish (unlike ``asyncio.wait_for``)."""
-    task = asyncio.ensure_future(awaitable)
-    done, _ = await asyncio.wait((task,), timeout=timeout)
-    if task in done:
-        return task.result()
-    task.cancel()
-    task.add_done_callback(_consume)
-    raise TimeoutError
-
-
-def _consume(task: asyncio.Future[Any]) -> None:
-    """Retrieve an abandoned task's outcome so that asyncio does not report it."""
-    if not task.cancelled():
-        task.exception()
 
 
 @dataclass(slots=True)
@@ -296,38 +225,22 @@ class Turns:
         self.settings = settings
         self.clock = clock
         self.timeout = settings.store_timeout_seconds
+        # Every store call answers in time or raises StoreUnavailableError; routes read through
+        # ``guarded`` (one turn's deadline) and ``scans`` (operator scans' longer one).
+        self.guarded = GuardedStore(store, self.timeout, telemetry.store_unavailable)
+        self.scans = self.guarded.scans()
         # A store that bounds its own calls (SQLite: inline, or on its writer thread when the
         # file is locked) needs no timer task per call on the turn path.
-        self.self_timed = bool(getattr(store, "enforces_timeout", False))
+        self.self_timed = store.enforces_timeout
 
     def limits(self, channel: Channel) -> Limits:
         """The SPEC constants that apply to ``channel``."""
         return self.settings.limits[channel]
 
-    async def guard(self, awaitable: Awaitable[T], timeout: float | None = None, *, timer: bool = True) -> T:
-        """Await a store call within the store timeout (or ``timeout``; no timer when
-        ``timer`` is False); failures become StoreUnavailableError.
-
-        The deadline holds even when the call's own clean-up would not: a driver cancelling
-        a query on a connection that no longer answers (a network black hole) may wait far
-        longer, so the call is cancelled and left to finish on its own, never awaited past
-        the deadline."""
-        try:
-            if not timer:
-                return await awaitable
-            return await _within(awaitable, timeout or self.timeout)
-        except TimeoutError:
-            self.telemetry.store_unavailable()
-            raise StoreUnavailableError("the store did not answer in time") from None
-        except (ConcurrentTurnError, DuplicateTurnError, SlotTakenError, BookingGoneError):
-            raise
-        except (StoreError, OSError) as exc:
-            self.telemetry.store_unavailable()
-            raise StoreUnavailableError(str(exc)) from exc
-
     async def _store(self, awaitable: Awaitable[T]) -> T:
-        """A turn-path store call: :meth:`guard`, without the timer for an inline store."""
-        return await self.guard(awaitable, timer=not self.self_timed)
+        """A turn-path store call within the store timeout, without the timer for a store that
+        bounds its own calls."""
+        return await self.guarded.call(awaitable, timer=not self.self_timed)
 
     async def _calendar(self, awaitable: Awaitable[T]) -> T:
         """A call to the external calendar; its failure is the store's (the caller hears the
@@ -633,7 +546,7 @@ class Turns:
             return 0
         self._purged_at = now
         cutoff = now - timedelta(days=self.settings.retention_days)
-        return await self.guard(self.store.purge_before(cutoff), self.timeout * 10)
+        return await self.guarded.within(self.timeout * 10).purge_before(cutoff)
 
     async def reap(self, holder: str) -> int:
         """Close conversations idle past their TTL (one replica at a time); returns how many.

@@ -8,15 +8,12 @@ are masked; ``pii=true`` shows them as said, only to a request carrying the oper
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from service import misses
 from service.http.common import ApiError, operator_access, services
-from service.http.operator import scan_timeout
 
 DEFAULT_SINCE = "24h"
 TRUE = frozenset({"1", "true", "yes"})
@@ -37,12 +34,7 @@ async def understanding_misses(request: Request) -> Response:
         misses.check_filters(query.get("state"), query.get("field"))
     except misses.MissesError as exc:
         raise ApiError(422, str(exc)) from None
-    timeout = scan_timeout(svc)
-
-    async def guard(awaitable: Any) -> Any:
-        return await svc.turns.guard(awaitable, timeout)
-
-    found, heard = await misses.read(svc.store, since, until, guard)
+    found, heard = await misses.read(svc.store, since, until, svc.turns.scans.call)
     answer = misses.inbox(found, heard, since, until, state=query.get("state"), fld=query.get("field"), pii=pii)
     return JSONResponse(answer)
 

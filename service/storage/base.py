@@ -135,6 +135,11 @@ class BookingRow:
 class Store(Protocol):
     """Everything the service persists. All datetimes are tz-aware (stored as UTC)."""
 
+    @property
+    def enforces_timeout(self) -> bool:
+        """True when the store bounds its own calls by its timeout (SQLite: inline, or on its
+        writer thread when the file is locked): the turn path then sets no timer per call."""
+
     async def open(self) -> None:
         """Connect and apply schema migrations (safe from two replicas at once)."""
 

@@ -1,15 +1,45 @@
-"""Conversation ⇄ row: the engine's context as JSON (datetimes ISO with offset, enums by value)."""
+"""Conversation ⇄ row: the engine's context as JSON (datetimes ISO with offset, enums by value),
+and engine events as stored rows."""
 
 from __future__ import annotations
 
+import enum
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import fields, is_dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
+from service.engine.events import Event
 from service.engine.model import BookingRef, Context, Conversation, Lookup, Preference, Slot, Window
 from service.engine.states import Channel, Outcome, Purpose, State
 from service.storage.base import BookingRow, EventRecord, TurnRecord, UnconfirmedBooking
+
+
+def jsonable(value: Any) -> Any:
+    """Events and contexts as plain JSON values (datetimes ISO, enums by value)."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, datetime | date | time):
+        return value.isoformat()
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, dict):
+        return {str(k.value if isinstance(k, enum.Enum) else k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | frozenset | set):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def event_records(conv_id: str, events: Sequence[Event], at: datetime) -> list[EventRecord]:
+    """Engine events as store rows; ``length`` is kept for slot messages."""
+    out: list[EventRecord] = []
+    for event in events:
+        data = jsonable(event)
+        if hasattr(event, "length"):
+            data["length"] = event.length
+        out.append(EventRecord(conv_id, at, type(event).__name__, data))
+    return out
 
 
 def _slot(data: dict[str, Any]) -> Slot:

@@ -17,7 +17,8 @@ from starlette.routing import Route
 from service.engine import replies
 from service.engine.states import Channel
 from service.http.common import Services, json_body, parse_json, raw_body, services
-from service.http.turns import StoreUnavailableError, TurnRequest, TurnResult
+from service.http.turns import TurnRequest, TurnResult
+from service.storage.guarded import StoreUnavailableError
 from service.vapi import auth, protocol
 from telemetry import names
 
@@ -82,11 +83,11 @@ async def _ended(svc: Services, call_id: str | None, reason: str | None) -> dict
 async def _report(svc: Services, message: dict[str, Any], call_id: str | None) -> dict[str, Any]:
     if call_id is None:
         return {}
-    stored = await svc.turns.guard(svc.store.load(call_id))
+    stored = await svc.turns.guarded.load(call_id)
     if stored is None:
         return {}
     report = protocol.call_report(message)
-    first = await svc.turns.guard(svc.store.save_call_report(call_id, report, svc.clock.now()))
+    first = await svc.turns.guarded.save_call_report(call_id, report, svc.clock.now())
     if first:
         svc.telemetry.vapi_ended_reason(stored.conversation, report.get("endedReason"))
     await svc.turns.end_call(call_id, report.get("endedReason"))
