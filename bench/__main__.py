@@ -430,6 +430,8 @@ def fixed_rate(res: dict[str, Any], key: str, pid: int | None, ports: list[int],
     if meter:
         res[f"{key}_cpu_us_per_turn"] = meter.per_turn(convs.sent)
     counts = convs.counts()
+    if counts["unsent"]:
+        res[f"{key}_unsent"] = counts["unsent"]
     if counts["given_up"] or counts["refused"]:
         res[f"{key}_conversations"] = counts
 

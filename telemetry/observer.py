@@ -600,7 +600,8 @@ class Telemetry:
             start()
 
     def shutdown(self) -> None:
-        """Export every span recorded, then stop span export."""
+        """Write the pending log lines; export every span recorded, then stop span export."""
+        self.log.flush()
         self.provider.shutdown()
         if self.sink is not None:
             self.sink.shutdown()

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import os
+import random
 from collections.abc import Callable
 from typing import Any
 
@@ -33,6 +33,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from telemetry.spans import LocalSink, RecordProcessor, SidecarSink, SpanSink, resource
 
+_random_bits = random.getrandbits
 # What ``OTEL_TRACES_EXPORTER`` may choose (read in ``service.config``): the sidecar's exporters.
 EXPORTERS = ("otlp", "console")
 
@@ -52,8 +53,10 @@ def remote_parent(trace_id: int, span_id: int) -> Any:
 
 
 def new_span_id() -> int:
-    """A fresh random span id, for a state span allocated before it is emitted."""
-    return int.from_bytes(os.urandom(8), "big") or 1
+    """A fresh random span id, for a state span allocated before it is emitted (the SDK's
+    own generator draws from ``random`` too: an id needs to be unique, not secret, and
+    ``os.urandom`` costs a system call per span)."""
+    return _random_bits(64) or 1
 
 
 def make_sink(
