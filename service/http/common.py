@@ -178,34 +178,54 @@ class BodyReadDeadline:
         self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on with a ``receive`` that enforces the deadline on the body."""
+        """Pass the request on with a ``receive`` that enforces the deadline on the body: one
+        timer per request, armed at the first read and disarmed when the body is complete."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
-        deadline: float | None = None
+        timer: asyncio.TimerHandle | None = None
         body_done = False
+        expired = False
+        reader: asyncio.Task[Any] | None = None  # the task while it waits for a body chunk
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            if reader is not None:
+                reader.cancel()
+
+        def too_late() -> ApiError:
+            return ApiError(408, f"request body not received within {self.seconds:g} seconds", close=True)
 
         async def timed_receive() -> Message:
-            nonlocal deadline, body_done
+            nonlocal timer, body_done, reader
             if body_done:
                 # Waiting for a disconnect while streaming a reply is not a body read.
                 return await receive()
-            if deadline is None:
-                deadline = loop.time() + self.seconds
+            if expired:
+                raise too_late()
+            if timer is None:
+                timer = loop.call_at(loop.time() + self.seconds, expire)
+            reader = asyncio.current_task()
             try:
-                # asyncio.timeout arms a timer on this task: no extra task per read.
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise ApiError(
-                    408, f"request body not received within {self.seconds:g} seconds", close=True
-                ) from None
+                message = await receive()
+            except asyncio.CancelledError:
+                if expired and reader is not None and reader.uncancel() == 0:
+                    raise too_late() from None
+                raise
+            finally:
+                reader = None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
+                timer.cancel()
             return message
 
-        await self.app(scope, timed_receive, send)
+        try:
+            await self.app(scope, timed_receive, send)
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 def bearer_token(request: Request) -> str | None:
