@@ -63,8 +63,10 @@ screenshots: test-deps
 	RDV_SCREENSHOTS_DIR=screenshots $(BIN)/python -m pytest tests/console/test_console_browser.py
 	mkdir -p docs && cp screenshots/overview-1280.png docs/console-overview.png
 
+# ruff, mypy --strict and the import contracts (pyproject.toml; import_contracts.py holds the
+# engine's allow-list contract type). CI runs it before the tests.
 lint: test-deps
-	$(BIN)/ruff check service telemetry tests bench
+	$(BIN)/ruff check service telemetry tests bench import_contracts.py
 	$(BIN)/mypy service telemetry
 	$(BIN)/lint-imports
 

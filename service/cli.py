@@ -89,7 +89,7 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _understand(args: argparse.Namespace) -> int:
-    from service.engine.nlu import batch
+    from service.tools import understand as batch
 
     try:  # the configured practice gives naive times their zone and "outside_hours" its hours
         practice = load_practice(load_settings().practice_file)
@@ -322,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--drain-seconds", type=float, default=2.0,
                        help="on SIGTERM, how long /readyz fails before the server stops accepting (default 2)")
     serve.set_defaults(func=_serve)
-    from service.engine.nlu.batch import TASKS
+    from service.tools.understand import TASKS
 
     understand = sub.add_parser(
         "understand", help="parse JSON lines of caller phrases from stdin",

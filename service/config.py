@@ -37,10 +37,9 @@ CONSTANT_DEFAULTS: dict[str, tuple[int | None, int | None]] = {
     "BOOKING_RETRY_MAX": (2, 2),
     "SLOTS_MESSAGE_MAX_CHARS": (None, 350),
 }
+# The smallest spoken-message budget that still says three slots.
+MIN_SLOTS_MESSAGE_MAX_CHARS = 80
 RECOVERY_DEFAULTS: dict[Field, int] = {Field.NAME: 2, Field.SLOT_CHOICE: 2, Field.PHONE: 3}
-SECRET_NAMES = frozenset(
-    {"RDV_OPERATOR_TOKEN", "RDV_VAPI_LLM_KEY", "RDV_VAPI_SECRET", "RDV_TRACE_SECRET", "RDV_TEXT_API_KEY"}
-)
 DEV_TRACE_SECRET = "rdv-development-trace-secret"
 # A production secret is at least this long (``openssl rand -hex 32`` gives 64 characters).
 MIN_SECRET_CHARS = 32
@@ -258,8 +257,10 @@ def build_limits(env: Mapping[str, str]) -> dict[Channel, Limits]:
         raw_limits = env.get("RECOVERY_LIMITS" + suffix) or env.get("RECOVERY_LIMITS") or ""
         var = "RECOVERY_LIMITS" + suffix if env.get("RECOVERY_LIMITS" + suffix) else "RECOVERY_LIMITS"
         budget = values["SLOTS_MESSAGE_MAX_CHARS"]
-        if budget is not None and budget < 80:
-            raise ConfigError(f"SLOTS_MESSAGE_MAX_CHARS={budget} is too small to say three slots (min 80)")
+        if budget is not None and budget < MIN_SLOTS_MESSAGE_MAX_CHARS:
+            raise ConfigError(
+                f"SLOTS_MESSAGE_MAX_CHARS={budget} is too small to say three slots (min {MIN_SLOTS_MESSAGE_MAX_CHARS})"
+            )
         out[channel] = Limits(
             session_ttl_minutes=int(values["SESSION_TTL_MINUTES"] or 0),
             max_turns_anti_loop=int(values["MAX_TURNS_ANTI_LOOP"] or 0),

@@ -27,7 +27,7 @@ from service.engine import events as ev
 from service.engine import labels
 from service.engine.model import RdvError
 from service.engine.states import MissField, State
-from service.storage.base import EventRecord, ReplaySource, Store, TurnRecord
+from service.storage.base import EventRecord, OperatorReads, ReplaySource, TurnRecord
 from telemetry.logs import mask_name, mask_phone
 
 MISS_KIND: Final = ev.NotUnderstood.__name__
@@ -213,7 +213,7 @@ async def _direct(awaitable: Awaitable[T]) -> T:
 
 
 async def read(
-    store: Store, since: datetime, until: datetime,
+    store: OperatorReads, since: datetime, until: datetime,
     guard: Callable[[Awaitable[Any]], Awaitable[Any]] = _direct,
 ) -> tuple[list[Miss], Counter[str]]:
     """The misses of ``[since, until)`` read from ``store`` (each call through ``guard``)."""

@@ -1,24 +1,26 @@
 """The Grafana overview dashboard, generated from the telemetry contract as plain JSON.
 
-``python -m telemetry.dashboards`` (re)writes ``dashboards/rdv-overview.json`` (``--check`` only
-compares). Metric names, label values and thresholds come from :mod:`telemetry.names`, the
-recorded ratios from :mod:`telemetry.alerts`; :func:`dashboard_queries` exposes every PromQL
-expression so that tests can validate and evaluate them.
+``python -m telemetry.generate`` writes it to ``dashboards/rdv-overview.json`` (``python -m
+telemetry.dashboards`` is an alias). Metric names and label values come from
+:mod:`telemetry.names`, the target table's thresholds and panel titles from
+:mod:`telemetry.targets`, the shares' PromQL from :mod:`telemetry.promql` (the same as the alert
+rules'); :func:`dashboard_queries` exposes every PromQL expression so that tests can validate and
+evaluate them.
 """
 
 from __future__ import annotations
 
-import argparse
-import json
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from service.engine.states import FUNNEL, BookingResult, Outcome, State, TransferReason
+from service.engine.states import FUNNEL, BookingResult, Outcome, State
 from telemetry import alerts as a
 from telemetry import names as n
+from telemetry import promql
+from telemetry import targets as tg
 
 DASHBOARD_FILE: Final = Path("dashboards") / "rdv-overview.json"
 DASHBOARD_UID: Final = "rdv-overview"
@@ -40,13 +42,21 @@ RATE_INTERVAL: Final = "$__rate_interval"
 
 
 # --------------------------------------------------------------------------- selectors
+def variables(metric: n.Metric) -> list[str]:
+    """The matchers of the dashboard's variables a series of ``metric`` can be narrowed by."""
+    parts = [f'{n.L_CHANNEL}=~"${n.L_CHANNEL}"'] if n.L_CHANNEL in metric.labels else []
+    return [*parts, 'instance=~"$instance"']
+
+
 def sel(metric: n.Metric, series: str | None = None, matchers: Sequence[str] = (), **labels: str) -> str:
     """Selector of ``metric`` (or its ``series``): matchers, labels, then the dashboard variables."""
-    parts = [*matchers, *(f'{key}="{value}"' for key, value in labels.items())]
-    if n.L_CHANNEL in metric.labels:
-        parts.append(f'{n.L_CHANNEL}=~"${n.L_CHANNEL}"')
-    parts.append('instance=~"$instance"')
-    return f"{series or metric.name}{{{','.join(parts)}}}"
+    exact = [promql.eq(key, value) for key, value in labels.items()]
+    return promql.selector(series or metric.name, *matchers, *exact, *variables(metric))
+
+
+def select(metric: n.Metric, *matchers: str, series: str | None = None) -> str:
+    """The dashboard's :class:`telemetry.promql.Select`: the shares narrowed to the variables."""
+    return sel(metric, series, matchers)
 
 
 def increase(
@@ -54,13 +64,12 @@ def increase(
     matchers: Sequence[str] = (), **labels: str,
 ) -> str:
     """``sum [by (…)] (increase(selector[window]))``."""
-    grouping = f" by ({by})" if by else ""
-    return f"sum{grouping} (increase({sel(metric, series, matchers, **labels)}[{window}]))"
+    return promql.increase(sel(metric, series, matchers, **labels), window, by)
 
 
 def recorded(ratio: str, kind: str) -> str:
-    """A recorded ratio series of :mod:`telemetry.alerts`, filtered by channel (every window)."""
-    return f'{a.record_name(ratio, kind)}{{{n.L_CHANNEL}=~"${n.L_CHANNEL}"}}'
+    """A share recorded by the alert rules, filtered by channel (every window)."""
+    return f'{promql.record_name(ratio, kind)}{{{n.L_CHANNEL}=~"${n.L_CHANNEL}"}}'
 
 
 def quantile(q: float, metric: n.Metric) -> str:
@@ -70,17 +79,14 @@ def quantile(q: float, metric: n.Metric) -> str:
 
 
 def long_slot_share(window: str) -> str:
-    """Share of slot messages over the long-message threshold, from the ``le`` bucket on it."""
-    metric = n.SLOTS_MESSAGE_LENGTH
-    short = increase(metric, window, n.L_CHANNEL, f"{metric.name}_bucket", [a.long_bucket_matcher()])
-    total = increase(metric, window, n.L_CHANNEL, f"{metric.name}_count")
-    return f"1 - ({short} / {total})"
+    """Share of slot messages over the long-message threshold (the alerts' share, live)."""
+    return promql.SHARES[tg.LONG_SLOT_MESSAGES.share].expr(window, select)
 
 
 def conversion(window: str, by: str = "") -> str:
     """Confirmed share of the ended conversations of the conversion population (the purposes of
     ``names.CONVERSION_PURPOSES``) over ``window``: the alerts' definition."""
-    ended, booking = n.CONVERSATIONS_ENDED, [a.purpose_matcher()]
+    ended, booking = n.CONVERSATIONS_ENDED, [promql.purpose_matcher()]
     return (
         f"{increase(ended, window, by, matchers=booking, outcome=CONFIRMED)} / "
         f"{increase(ended, window, by, matchers=booking)}"
@@ -126,7 +132,7 @@ def steps(*pairs: tuple[str, float | None]) -> dict[str, Any]:
 
 def conversion_steps() -> dict[str, Any]:
     """Red below the floor, orange below the target, green above."""
-    return steps(("red", None), ("orange", n.CONVERSION_FLOOR), ("green", n.CONVERSION_TARGET))
+    return steps(("red", None), ("orange", tg.CONVERSION.floor), ("green", tg.CONVERSION.threshold))
 
 
 def ceiling_steps(threshold: float) -> dict[str, Any]:
@@ -274,6 +280,7 @@ Section = tuple[str, list[Panel]]
 def headline() -> Section:
     """Conversion, volume, bookings, live conversations and firing alerts over the range."""
     ended = n.CONVERSATIONS_ENDED
+    target, floor = tg.percent(tg.CONVERSION.threshold), tg.percent(tg.CONVERSION.floor or 0)
     firing = (
         'count(ALERTS{alertstate="firing",alertname=~"Rdv.*",'
         f'severity!="{a.SEVERITY_NONE}"}}) or vector(0)'
@@ -281,7 +288,7 @@ def headline() -> Section:
     return "Headline", [
         stat("Conversion over the range", "Confirmed share of the ended conversations that came to "
              "book or move (or ended before saying what for); cancellations and information calls "
-             "are not counted. Red under the 50 % floor, orange under the 70 % target.",
+             f"are not counted. Red under the {floor} floor, orange under the {target} target.",
              Target(conversion(RANGE), instant=True),
              unit="percentunit", thresholds=conversion_steps()),
         stat("Conversion, all sessions (manual)", "The manual's rate: confirmed share of every "
@@ -373,7 +380,7 @@ def booking_row() -> Section:
         timeseries(a.PANEL_SLOT_TAKEN, "Recorded slot-taken share and its Wilson lower bound.",
                    [Target(recorded("slot_taken", "ratio"), "{{channel}} {{window}}"),
                     Target(recorded("slot_taken", "wilson_lower"), "{{channel}} {{window}} Wilson lower")],
-                   unit="percentunit", thresholds=ceiling_steps(n.SLOT_TAKEN_MAX), width=8),
+                   unit="percentunit", thresholds=ceiling_steps(tg.SLOT_TAKEN.threshold), width=8),
     ]
 
 
@@ -384,7 +391,7 @@ def guards_row() -> Section:
                    "Wilson lower bound; hits per interval.",
                    [Target(recorded("anti_loop", "ratio"), "{{channel}} {{window}}"),
                     Target(recorded("anti_loop", "wilson_lower"), "{{channel}} {{window}} Wilson lower")],
-                   unit="percentunit", thresholds=ceiling_steps(n.ANTI_LOOP_MAX), width=8),
+                   unit="percentunit", thresholds=ceiling_steps(tg.ANTI_LOOP.threshold), width=8),
         timeseries("Anti-loop hits", "Conversations switched to the fallback menu.",
                    [Target(increase(n.ANTI_LOOP, RATE_INTERVAL, n.L_CHANNEL), "{{channel}}")],
                    bars=True, width=8),
@@ -393,7 +400,7 @@ def guards_row() -> Section:
                    [Target(recorded("phone_recovery", "ratio"), "{{channel}} {{window}}"),
                     Target(recorded("phone_recovery", "wilson_lower"),
                            "{{channel}} {{window}} Wilson lower")],
-                   unit="percentunit", thresholds=ceiling_steps(n.PHONE_RECOVERY_MAX), width=8),
+                   unit="percentunit", thresholds=ceiling_steps(tg.PHONE_RECOVERY.threshold), width=8),
         timeseries("Recovery limits reached by field", "Conversations sent to transfer or menu "
                    "after too many ununderstood answers.",
                    [Target(increase(n.RECOVERY_LIMITS, RATE_INTERVAL, n.L_FIELD), "{{field}}")],
@@ -414,7 +421,6 @@ def guards_row() -> Section:
 
 def transfers_row() -> Section:
     """Why calls were handed over to a human, and the no-slot share the alert watches."""
-    no_slot = f'{n.L_REASON}="{TransferReason.NO_SLOT.value}"'
     return "Transfers", [
         timeseries(a.PANEL_TRANSFERS, "Calls handed over to a human, by reason (no_slot: nothing "
                    "free matched the caller's preference in the horizon).",
@@ -424,11 +430,10 @@ def transfers_row() -> Section:
                  [Target(increase(n.TRANSFERS, RANGE, n.L_REASON), "{{reason}}", instant=True)], width=8),
         timeseries(a.PANEL_NO_SLOT, "Share of ended conversations transferred because no slot was "
                    "free (live, and the recorded alert window with its Wilson lower bound).",
-                   [Target(f"{increase(n.TRANSFERS, RATE_INTERVAL, n.L_CHANNEL, matchers=[no_slot])} / "
-                           f"{increase(n.CONVERSATIONS_ENDED, RATE_INTERVAL, n.L_CHANNEL)}", "{{channel}}"),
+                   [Target(promql.SHARES[tg.NO_SLOT.share].expr(RATE_INTERVAL, select), "{{channel}}"),
                     Target(recorded("no_slot", "ratio"), "{{channel}} {{window}} (alert window)"),
                     Target(recorded("no_slot", "wilson_lower"), "{{channel}} {{window}} Wilson lower")],
-                   unit="percentunit", thresholds=ceiling_steps(n.NO_SLOT_TRANSFER_SHARE_MAX), width=8),
+                   unit="percentunit", thresholds=ceiling_steps(tg.NO_SLOT.threshold), width=8),
     ]
 
 
@@ -437,18 +442,18 @@ def slots_row() -> Section:
     metric = n.SLOTS_MESSAGE_LENGTH
     return "Slot messages", [
         heatmap("Slot-message length distribution", "Characters per slot message, by bucket, "
-                "over time; the 350 edge is a bucket boundary.",
+                f"over time; the {n.LONG_SLOT_MESSAGE_CHARS} edge is a bucket boundary.",
                 Target(increase(metric, RATE_INTERVAL, "le", f"{metric.name}_bucket"), "{{le}}",
                        heatmap=True, exemplar=True), width=8),
         bargauge("Slot-message length over the range", "Slot messages per length bucket over "
                  "the range (upper edge in characters).",
                  [Target(increase(metric, RANGE, "le", f"{metric.name}_bucket"), "≤ {{le}}",
                          instant=True, heatmap=True)], width=8),
-        timeseries(a.PANEL_LONG_SLOTS, "Share of slot messages longer than 350 characters, per "
+        timeseries(a.PANEL_LONG_SLOTS, f"Share of slot messages longer than {n.LONG_SLOT_MESSAGE_CHARS} characters, per "
                    "channel (the alert watches voice, where the TTS may cut them).",
                    [Target(long_slot_share(RATE_INTERVAL), "{{channel}}"),
                     Target(recorded("long_slot_messages", "ratio"), "{{channel}} {{window}} (alert window)")],
-                   unit="percentunit", thresholds=ceiling_steps(n.LONG_SLOT_MESSAGE_SHARE_MAX),
+                   unit="percentunit", thresholds=ceiling_steps(tg.LONG_SLOT_MESSAGES.threshold),
                    percent=True, width=8),
     ]
 
@@ -539,10 +544,11 @@ def calendar_row() -> Section:
     buckets = sel(duration, f"{duration.name}_bucket")
     return "Practice calendar", [
         timeseries(a.PANEL_CALENDAR, "Recorded share of calendar requests that failed (error, "
-                   "timeout, unreachable) and its Wilson lower bound; the page fires above 10 %.",
+                   "timeout, unreachable) and its Wilson lower bound; the page fires above "
+                   f"{tg.percent(tg.CALENDAR_FAILURES.alerts[0].threshold)}.",
                    [Target(a.record_name("calendar_failures", "ratio"), "{{window}}"),
                     Target(a.record_name("calendar_failures", "wilson_lower"), "{{window}} Wilson lower")],
-                   unit="percentunit", thresholds=ceiling_steps(n.CALENDAR_FAILURE_MAX), width=8),
+                   unit="percentunit", thresholds=ceiling_steps(tg.CALENDAR_FAILURES.threshold), width=8),
         timeseries("Calendar requests by operation and result", "Requests to the practice's calendar "
                    "(conflict: the slot was taken there, a lost race).",
                    [Target(increase(requests, RATE_INTERVAL, f"{n.L_OPERATION}, {n.L_RESULT}"),
@@ -620,10 +626,11 @@ def alert_annotation_expr() -> str:
 
 def dashboard() -> dict[str, Any]:
     """The overview dashboard as Grafana JSON."""
+    target, floor = tg.percent(tg.CONVERSION.threshold), tg.percent(tg.CONVERSION.floor or 0)
     return {
         "uid": DASHBOARD_UID,
         "title": "rdv — overview",
-        "description": "Conversion against the 70 % target and 50 % floor, the funnel, booking "
+        "description": f"Conversion against the {target} target and {floor} floor, the funnel, booking "
                        "failures, guards, slot messages, latency and Vapi end reasons.",
         "tags": ["rdv", "generated"],
         "editable": False,
@@ -672,21 +679,11 @@ def expand(expr: str, *, range_: str = "1h", rate_interval: str = "1m",
     return _GRAFANA_VARIABLE.sub(lambda m: values[m.group(1)], expr)
 
 
-def render() -> str:
-    """The dashboard file's text: stable key order, two-space indent, trailing newline."""
-    return json.dumps(dashboard(), indent=2, ensure_ascii=False) + "\n"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m telemetry.dashboards [--check] [--root DIR]``."""
-    parser = argparse.ArgumentParser(prog="python -m telemetry.dashboards",
-                                     description=__doc__.split("\n")[0])
-    parser.add_argument("--root", type=Path, default=Path.cwd(), help="repository root")
-    parser.add_argument("--check", action="store_true", help="exit 1 if the dashboard file is stale")
-    args = parser.parse_args(argv)
-    stale = a.sync(args.root, {DASHBOARD_FILE: render()}, args.check)
-    a.report(stale, args.check)
-    return 1 if stale and args.check else 0
+    """``python -m telemetry.dashboards``: an alias of ``python -m telemetry.generate``."""
+    from telemetry import generate  # the generator renders this module's data
+
+    return generate.main(argv, prog="python -m telemetry.dashboards")
 
 
 if __name__ == "__main__":

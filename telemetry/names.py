@@ -289,7 +289,6 @@ SERVER_ERROR_SHARE_MAX: Final = 0.05
 VAPI_LLM_ERRORS_MAX: Final = 2
 # Not in the seed's table: callers transferred because no free slot matched their preference.
 NO_SLOT_TRANSFER_SHARE_MAX: Final = 0.10
-TTS_CUT_RISK_CHARS: Final = 400  # seed 5.4: "Si length > 400 → version compacte"
 # Past this share of failed calendar requests every booking call is transferred: page.
 CALENDAR_FAILURE_MAX: Final = 0.10  # seed 5.4: "Si length > 400 → version compacte"
 # Not-understood share of turns: alert when it is this many times the share of the same hour a
@@ -378,13 +377,6 @@ A_HTTP_STATUS: Final = "http.response.status_code"
 A_SERVER_ADDRESS: Final = "server.address"
 A_SERVER_PORT: Final = "server.port"
 A_URL_FULL: Final = "url.full"
-
-ATTRIBUTES: Final = (
-    A_CONVERSATION_ID, A_CHANNEL, A_VAPI_CALL_ID, A_OUTCOME, A_TURNS, A_STATE, A_STATE_NEXT,
-    A_TURN_NUMBER, A_SLOT_START, A_SLOT_INDEX, A_BOOKING_RESULT, A_BOOKING_RETRY,
-    A_CALLER_PHONE_HASH, A_ENDED_REASON, A_INTERRUPTED, A_ERROR_TYPE, A_CALENDAR_OPERATION,
-    A_HTTP_METHOD, A_HTTP_STATUS, A_SERVER_ADDRESS, A_SERVER_PORT, A_URL_FULL,
-)
 
 SERVICE_NAME: Final = "rdv"
 

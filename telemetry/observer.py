@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any, TextIO
 
 from opentelemetry import context as otel_context
@@ -26,6 +27,7 @@ from service.engine import events as ev
 from service.engine.model import Conversation
 from service.engine.states import Channel, TransferReason
 from telemetry import names as n
+from telemetry.events import EVENTS, VapiCallEnded
 from telemetry.logs import make_logger
 from telemetry.metrics import Metrics
 from telemetry.spans import SpanSink, record
@@ -108,12 +110,6 @@ class _Step:
     planned: list[dict[str, Any]]
     end: dict[str, Any]
     at_ns: int
-
-
-def _preview(message: str) -> str:
-    """The seed's ``msg=`` field: the first 200 characters, on one line, quotes escaped."""
-    text = " ".join(message[: n.SLOTS_SENT_PREVIEW_CHARS].split())
-    return text.replace("\\", "\\\\").replace('"', '\\"')
 
 
 class _Noop:
@@ -396,94 +392,19 @@ class Telemetry:
         meta = self.ensure_meta_for(conv, meta)
         channel = conv.channel.value
         m: Metrics | SyntheticMetrics = self.synthetic_metrics if conv.synthetic else self.metrics
+        exemplar = partial(self.trace_id_hex, conv.conv_id, conv.epoch)
         for i, event in enumerate(events):
-            if isinstance(event, ev.TurnReceived):
-                self._emit(n.LOG_FLOW, conv, meta, state=event.state.value, turn=event.turn)
-            elif isinstance(event, ev.StateChanged):
-                self._emit(
-                    n.LOG_STATE_CHANGE, conv, meta,
-                    from_state=event.from_state.value, to_state=event.to_state.value,
-                )
-                m.inc(n.STATE_TRANSITIONS, channel, event.from_state.value, event.to_state.value)
+            spec = EVENTS[type(event)]
+            for line in spec.lines:
+                fields = line.fields(event)
+                if fields is not None:
+                    self._emit(line.tag, conv, meta, **fields)
+            if spec.count is not None:
+                spec.count(event, m, channel, exemplar)
+            if isinstance(event, ev.StateChanged):
                 self.state_span(conv, meta, event.from_state.value, event.at, event.to_state.value)
                 meta = planned[i] if planned is not None else self._advance(meta, event)
-            elif isinstance(event, ev.ConversationStarted):
-                self._emit(n.LOG_CONVERSATION_STARTED, conv, meta, channel=event.channel.value)
-                m.started[event.channel.value].inc()
-            elif isinstance(event, ev.SlotsSent):
-                self._emit(
-                    n.LOG_SLOTS_SENT, conv, meta,
-                    channel=event.channel.value, length=event.length, msg=_preview(event.message),
-                )
-                m.observe(n.SLOTS_MESSAGE_LENGTH, event.length, self.trace_id_hex(conv.conv_id, conv.epoch), channel)
-            elif isinstance(event, ev.BookingAttempted):
-                self._emit(n.LOG_BOOKING_ATTEMPT, conv, meta, slot_idx=event.slot_idx)
-            elif isinstance(event, ev.BookingResulted):
-                self._emit(n.LOG_BOOKING_RESULT, conv, meta, success=event.success)
-                m.inc(n.BOOKING_ATTEMPTS, channel, event.result.value)
-            elif isinstance(event, ev.BookingRetried):
-                self._emit(n.LOG_BOOKING_RETRY, conv, meta, retry=event.retry, preference=event.preference)
-                m.inc(n.BOOKING_RETRIES, channel)
-            elif isinstance(event, ev.Interrupted):
-                self._emit(n.LOG_INTERRUPTION, conv, meta, slot_idx=event.slot_idx)
-                m.inc(n.INTERRUPTIONS, channel)
-            elif isinstance(event, ev.AppointmentConfirmed):
-                self._emit(n.LOG_RDV_CONFIRMED, conv, meta, slot=event.slot_label, name=event.name)
-            elif isinstance(event, ev.AntiLoopTriggered):
-                self._emit(n.LOG_ANTI_LOOP, conv, meta, turn=event.turn, max_turns=event.max_turns)
-                m.inc(n.ANTI_LOOP, channel)
-            elif isinstance(event, ev.SessionExpired):
-                self._emit(
-                    n.LOG_SESSION_EXPIRED, conv, meta,
-                    state=event.state.value, idle_s=int(event.idle_seconds),
-                )
-                m.inc(n.SESSION_EXPIRIES, channel)
-            elif isinstance(event, ev.RecoveryStepped):
-                self._emit(n.LOG_RECOVERY_STEP, conv, meta, field=event.field.value, attempt=event.attempt)
-                m.inc(n.RECOVERY_PROMPTS, channel, event.field.value)
-            elif isinstance(event, ev.RecoveryLimitReached):
-                self._emit(
-                    n.LOG_RECOVERY_LIMIT, conv, meta,
-                    field=event.field.value, attempts=event.attempts, to=event.to_state.value,
-                )
-                m.inc(n.RECOVERY_LIMITS, channel, event.field.value)
-            elif isinstance(event, ev.NotUnderstood):
-                self._emit(
-                    n.LOG_NOT_UNDERSTOOD, conv, meta,
-                    state=event.state.value, field=event.field.value, reason=event.reason.value, turn=event.turn,
-                )
-                m.inc(n.UNDERSTANDING_MISSES, channel, event.state.value, event.field.value, event.reason.value)
-            elif isinstance(event, ev.IntentOverridden):
-                self._emit(
-                    n.LOG_INTENT_OVERRIDE, conv, meta,
-                    state=event.state.value, intent=event.intent, to=event.to_state.value,
-                )
-                m.inc(n.INTENT_OVERRIDES, channel, event.state.value, event.intent)
-            elif isinstance(event, ev.FillerDetected):
-                self._emit(n.LOG_FILLER, conv, meta, state=event.state.value)
-                m.inc(n.FILLERS, channel)
-            elif isinstance(event, ev.FaqAnswered):
-                self._emit(n.LOG_FAQ_ANSWERED, conv, meta, topic=event.topic, state=event.state.value)
-            elif isinstance(event, ev.BookingCancelled):
-                self._emit(n.LOG_BOOKING_CANCELLED, conv, meta)
-            elif isinstance(event, ev.Transferred):
-                if event.reason is TransferReason.NO_SLOT:
-                    self._emit(n.LOG_NO_SLOT, conv, meta, preference=event.preference, state=event.state.value)
-                self._emit(n.LOG_TRANSFERRED, conv, meta, reason=event.reason.value, state=event.state.value)
-                m.inc(n.TRANSFERS, channel, event.reason.value)
             elif isinstance(event, ev.ConversationEnded):
-                self._emit(
-                    n.LOG_CONVERSATION_ENDED, conv, meta,
-                    channel=event.channel.value, outcome=event.outcome.value, state=event.state.value,
-                    turns=event.turns, reason=event.reason or "-", purpose=event.purpose.value,
-                )
-                m.inc(n.CONVERSATIONS_ENDED, event.channel.value, event.outcome.value, event.purpose.value)
-                if event.outcome.value in n.STOPPED_OUTCOMES:
-                    m.inc(n.CONVERSATIONS_STOPPED, event.channel.value, event.outcome.value, event.state.value)
-                m.observe(
-                    n.CONVERSATION_TURNS, event.turns, self.trace_id_hex(conv.conv_id, conv.epoch),
-                    event.channel.value, event.outcome.value,
-                )
                 self.end_spans(conv, meta, event)
         return meta
 
@@ -564,10 +485,16 @@ class Telemetry:
     def vapi_ended_reason(self, conv: Conversation | None, reason: str | None) -> str:
         """Count a Vapi end-of-call reason by category and log it; returns the category."""
         category = ended_reason_category(reason)
-        if conv is None or not conv.synthetic:
-            self.metrics.inc(n.VAPI_ENDED_REASONS, category)
+        event = VapiCallEnded(reason, category)
+        spec = EVENTS[VapiCallEnded]
+        if spec.count is not None:
+            m = self.synthetic_metrics if conv is not None and conv.synthetic else self.metrics
+            spec.count(event, m, "", lambda: "")
         if conv is not None:
-            self._emit(n.LOG_VAPI_CALL_ENDED, conv, None, reason=reason or "-", category=category)
+            for line in spec.lines:
+                fields = line.fields(event)
+                if fields is not None:
+                    self._emit(line.tag, conv, None, **fields)
         return category
 
     def store_unavailable(self) -> None:

@@ -12,7 +12,8 @@ from typing import Any
 
 from service import stats
 from service.http.common import Services
-from service.http.operator import window_facts
+from service.http.operator import traced, window_facts
+from service.storage.base import Timeline, TracedTimeline
 
 
 async def facts_between(svc: Services, since: datetime, before: datetime | None = None) -> list[stats.CallFacts]:
@@ -24,47 +25,41 @@ async def facts_between(svc: Services, since: datetime, before: datetime | None 
     return [f for f in facts if f.last_seen_at is None or f.last_seen_at < before]
 
 
-async def timeline(svc: Services, conv_id: str) -> dict[str, Any] | None:
+async def timeline(svc: Services, conv_id: str) -> TracedTimeline | None:
     """The timeline ``GET /api/conversations/{conv_id}`` answers an operator (unmasked), with
     its trace id and, when ``RDV_TRACE_UI_URL`` is set, the trace link; None if unknown."""
-    found = await svc.turns.scans.timeline(conv_id)
-    stored = await svc.turns.guarded.load(conv_id)
+    found = await svc.scans.timeline(conv_id)
+    stored = await svc.guarded.load(conv_id)
     if found is None or stored is None:
         return None
-    conv = stored.conversation
-    trace_id = svc.telemetry.trace_id_hex(conv.conv_id, conv.epoch)
-    answer = dict(found)
-    answer["trace_id"] = trace_id
-    if svc.settings.trace_ui_url:
-        answer["trace_url"] = f"{svc.settings.trace_ui_url.rstrip('/')}/trace/{trace_id}"
-    return answer
+    return traced(svc, found, stored.conversation)
 
 
 async def exists(svc: Services, conv_id: str) -> bool:
     """True when a conversation with exactly this id is stored (any age)."""
-    return await svc.turns.guarded.load(conv_id) is not None
+    return await svc.guarded.load(conv_id) is not None
 
 
 async def caller_phones(svc: Services, conv_ids: Iterable[str]) -> dict[str, str | None]:
     """The caller number (E.164, or None when withheld) of each conversation."""
     out: dict[str, str | None] = {}
     for conv_id in conv_ids:
-        stored = await svc.turns.guarded.load(conv_id)
+        stored = await svc.guarded.load(conv_id)
         out[conv_id] = stored.conversation.caller_phone if stored is not None else None
     return out
 
 
 async def events_of(svc: Services, since: datetime, kinds: tuple[str, ...]) -> list[Any]:
     """Stored engine events of ``kinds`` since ``since``, oldest first."""
-    found: list[Any] = await svc.turns.scans.events_since(since, kinds)
+    found: list[Any] = await svc.scans.events_since(since, kinds)
     return found
 
 
-async def timelines(svc: Services, conv_ids: Iterable[str]) -> list[dict[str, Any]]:
+async def timelines(svc: Services, conv_ids: Iterable[str]) -> list[Timeline]:
     """The stored timelines of these conversations (unknown ids skipped)."""
-    out: list[dict[str, Any]] = []
+    out: list[Timeline] = []
     for conv_id in conv_ids:
-        found = await svc.turns.scans.timeline(conv_id)
+        found = await svc.scans.timeline(conv_id)
         if found is not None:
             out.append(found)
     return out
@@ -72,11 +67,11 @@ async def timelines(svc: Services, conv_ids: Iterable[str]) -> list[dict[str, An
 
 async def live_count(svc: Services) -> int:
     """How many conversations have no outcome yet (the metrics' active gauge reading)."""
-    counts = await svc.turns.guarded.active_counts()
+    counts = await svc.guarded.active_counts()
     return sum(counts.values())
 
 
 async def seen_since(svc: Services, since: datetime) -> int:
     """How many conversations were last seen at or after ``since``."""
-    rows = await svc.turns.scans.conversations_seen_since(since)
+    rows = await svc.scans.conversations_seen_since(since)
     return len(rows)

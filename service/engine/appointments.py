@@ -34,7 +34,7 @@ from service.engine.model import (
 )
 from service.engine.nlu import SlotRef
 from service.engine.nlu.extract import Extraction
-from service.engine.states import Field, MissField, State, TransferReason
+from service.engine.states import Field, Intent, MissField, Retry, State, TransferReason
 from service.engine.turn import Turn
 
 S = State
@@ -155,7 +155,7 @@ def enter(t: Turn, to: State, x: Extraction) -> None:
     new_pref = x.preference if moving and knowledge.meaningful(x.preference) else None
     t.set_ctx(replace(
         t.ctx, found=(), target=None, modifying=None, proposed=(), chosen=None, lookup=lookup_of(x),
-        intent="modify" if moving else "cancel", preference=new_pref,
+        intent=Intent.MODIFY if moving else Intent.CANCEL, preference=new_pref,
     ))
     t.go(to)
     if t.conv.caller_phone:
@@ -219,7 +219,7 @@ def _identify_other(t: Turn, x: Extraction | None, *, first: bool = False) -> No
 def designate(t: Turn, booking: BookingRef, *, prefix: str | None = None) -> None:
     """The caller means ``booking``: confirm the cancellation, or move it (straight to new
     slots when the new preference is known)."""
-    t.set_ctx(replace(t.ctx.without_fail(Field.SLOT_CHOICE.value), target=booking))
+    t.set_ctx(replace(t.ctx.without_fail(Retry.SLOT_CHOICE), target=booking))
     if prefix:
         t.say(prefix)
     if t.conv.state in CANCEL_STATES:
@@ -339,9 +339,9 @@ def modify_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
     target = _confirming(t, x)
     if target is None:
         return
-    if x.intent == "cancel":
+    if x.intent is Intent.CANCEL:
         _cancel(t, target)
-    elif x.yes_no == "yes" or x.intent == "modify" or knowledge.meaningful(x.preference):
+    elif x.yes_no == "yes" or x.intent is Intent.MODIFY or knowledge.meaningful(x.preference):
         if x.preference is not None:
             t.set_ctx(replace(t.ctx, preference=knowledge.merge_preference(t.ctx.preference, x.preference)))
         if knowledge.meaningful(t.ctx.preference):

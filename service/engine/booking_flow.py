@@ -15,15 +15,13 @@ from dataclasses import replace
 from service.engine import knowledge, nlu, replies
 from service.engine.model import Preference
 from service.engine.nlu.extract import Extraction
-from service.engine.states import Field, MissField, MissReason, State, TransferReason
+from service.engine.states import Field, Intent, MissField, MissReason, Retry, State, TransferReason
 from service.engine.turn import Turn
 
 S = State
 Handler = Callable[[Turn, Extraction, bool], None]
 PREF_RETRIES = 1
 MENU_RETRIES = 2
-# Counters of the name question: the explanation given once for free, before counting.
-NAME_WHY = "name_why"
 
 
 def names_missing(t: Turn) -> bool:
@@ -84,17 +82,16 @@ def start(t: Turn, x: Extraction, interrupted: bool) -> None:
     _learn(t, x)
     ctx = t.ctx
     wants = (
-        x.intent == "book" or x.yes_no == "yes" or ctx.intent == "book" or x.relation is not None
+        x.intent is Intent.BOOK or x.yes_no == "yes" or ctx.intent is Intent.BOOK or x.relation is not None
         or x.patient is not None or knowledge.meaningful(x.preference)
     )
     if wants:
-        t.set_ctx(replace(ctx, intent="book"))
+        t.set_ctx(replace(ctx, intent=Intent.BOOK))
         advance(t)
     elif x.yes_no == "no":
         t.say(replies.START_NO)
     else:
-        t.set_ctx(t.ctx.with_fail("intent"))
-        if t.ctx.failed("intent") >= MENU_RETRIES:
+        if t.counted(Retry.INTENT, MENU_RETRIES):
             t.miss(MissField.INTENT, fallback=S.INTENT_ROUTER)
             t.menu()
         else:
@@ -106,15 +103,15 @@ def qualif_name(t: Turn, x: Extraction, interrupted: bool) -> None:
     """The name question: a name (whole, or a first name to complete), a refusal, or nothing."""
     learned = _learn(t, x, name_asked=True)
     if not names_missing(t):
-        t.set_ctx(t.ctx.without_fail(Field.NAME.value, NAME_WHY))
+        t.set_ctx(t.ctx.without_fail(Retry.NAME, Retry.NAME_WHY))
         advance(t)
         return
     if learned:
         advance(t)  # something usable (a first name, a preference, the patient): not a failure
         return
-    if x.name_issue in ("refused", "question") and t.ctx.failed(NAME_WHY) == 0:
+    if x.name_issue in ("refused", "question") and t.ctx.failed(Retry.NAME_WHY) == 0:
         # Said why once, without counting: the caller may simply not see why it is needed.
-        t.set_ctx(t.ctx.with_fail(NAME_WHY))
+        t.set_ctx(t.ctx.with_fail(Retry.NAME_WHY))
         t.say(replies.NAME_WHY)
         if t.ctx.for_someone_else:
             ask_name(t)
@@ -134,15 +131,15 @@ def qualif_pref(t: Turn, x: Extraction, interrupted: bool) -> None:
     """The preference question; after one free re-ask, any slot will do."""
     learned = _learn(t, x)
     if x.preference is not None or (learned and names_missing(t)):
-        t.set_ctx(t.ctx.without_fail("preference"))
+        t.set_ctx(t.ctx.without_fail(Retry.PREFERENCE))
         advance(t)
         return
-    t.set_ctx(t.ctx.with_fail("preference"))
+    reached = t.counted(Retry.PREFERENCE, PREF_RETRIES + 1)
     t.miss(MissField.PREFERENCE)
-    if t.ctx.failed("preference") <= PREF_RETRIES:
+    if not reached:
         t.say(replies.ASK_PREF_AGAIN)
         return
-    t.set_ctx(replace(t.ctx.without_fail("preference"), preference=Preference()))
+    t.set_ctx(replace(t.ctx.without_fail(Retry.PREFERENCE), preference=Preference()))
     advance(t)
 
 
@@ -186,14 +183,14 @@ def wait_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
         t.say(replies.NAME_NOTED.format(who=t.for_whom()))
         t.resume()
         return
-    if x.yes_no == "yes" and t.ctx.failed("which") == 0:
+    if x.yes_no == "yes" and t.ctx.failed(Retry.WHICH) == 0:
         t.miss(MissField.SLOT_CHOICE, MissReason.AMBIGUOUS)
-        t.set_ctx(t.ctx.with_fail("which"))
+        t.set_ctx(t.ctx.with_fail(Retry.WHICH))
         t.say(replies.ASK_WHICH_SLOT)
         return
-    if t.ctx.failed("confirm") < t.limits.confirm_retry_max:
+    if t.ctx.failed(Retry.CONFIRM) < t.limits.confirm_retry_max:
         t.miss(MissField.SLOT_CHOICE)
-        t.set_ctx(t.ctx.with_fail("confirm"))
+        t.set_ctx(t.ctx.with_fail(Retry.CONFIRM))
         t.say(replies.CONFIRM_RETRY.format(slots=replies.ASK_WHICH_SLOT))
         return
     t.fail(Field.SLOT_CHOICE)
@@ -205,7 +202,7 @@ def qualif_phone(t: Turn, x: Extraction, interrupted: bool) -> None:
     if x.phone is None:
         t.fail(Field.PHONE)
         return
-    t.set_ctx(t.ctx.without_fail(Field.PHONE.value))
+    t.set_ctx(t.ctx.without_fail(Retry.PHONE))
     if names_missing(t):
         advance(t)
         return
@@ -219,18 +216,17 @@ def intent_router(t: Turn, x: Extraction, interrupted: bool, enter_identify: Cal
     """The fallback menu: 1 book, 2 cancel or move, 3 a question, 4 someone."""
     choice = nlu.menu_choice(x.text)
     if choice == "book":
-        t.set_ctx(replace(t.ctx.without_fail("menu"), intent="book"))
+        t.set_ctx(replace(t.ctx.without_fail(Retry.MENU), intent=Intent.BOOK))
         _learn(t, x)
         advance(t)
     elif choice == "cancel_or_modify":
-        enter_identify(t, S.CANCEL_IDENTIFY if x.intent == "cancel" else S.MODIFY_IDENTIFY)
+        enter_identify(t, S.CANCEL_IDENTIFY if x.intent is Intent.CANCEL else S.MODIFY_IDENTIFY)
     elif choice == "question":
         t.say(replies.MENU_QUESTION)
     elif choice == "human":
         t.transfer(replies.pick(replies.TRANSFER, t.nth()), TransferReason.CALLER_ASKED)
     else:
-        t.set_ctx(t.ctx.with_fail("menu"))
-        if t.ctx.failed("menu") >= MENU_RETRIES:
+        if t.counted(Retry.MENU, MENU_RETRIES):
             t.miss(MissField.MENU, fallback=S.TRANSFERRED)
             t.transfer(replies.TRANSFER_AFTER_FAILURES, TransferReason.RECOVERY_LIMIT)
         else:

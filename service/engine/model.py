@@ -5,10 +5,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, time
-from typing import Any, Literal
+from typing import Literal
 
 from service.engine.events import Event
-from service.engine.states import BookingResult, Channel, Field, Outcome, Purpose, State
+from service.engine.states import (
+    BookingResult,
+    Channel,
+    Field,
+    Intent,
+    Outcome,
+    Purpose,
+    Retry,
+    State,
+)
 
 
 class RdvError(Exception):
@@ -122,14 +131,14 @@ class Context:
     proposed: tuple[Slot, ...] = ()
     excluded: tuple[datetime, ...] = ()
     chosen: int | None = None
-    fails: Mapping[str, int] = field(default_factory=dict)
+    fails: Mapping[Retry, int] = field(default_factory=dict)
     booking_retries: int = 0
     booked: BookingRef | None = None
     found: tuple[BookingRef, ...] = ()
     modifying: BookingRef | None = None
     slots_message: str | None = None
-    # What the caller wants ("book", "cancel", "modify"), once said.
-    intent: str | None = None
+    # What the caller wants (book, cancel, modify), once said.
+    intent: Intent | None = None
     # The appointment is for someone else: the patient's name and the caller's relation to
     # them ("fille", "fils", "autre"…); the caller's number stays the contact.
     patient_first: str | None = None
@@ -156,17 +165,17 @@ class Context:
         """True when the caller books for another person (a relation or a patient was named)."""
         return self.relation is not None or self.patient_last is not None or self.patient_first is not None
 
-    def failed(self, key: str) -> int:
+    def failed(self, key: Retry) -> int:
         """How many times ``key`` was not understood so far."""
         return self.fails.get(key, 0)
 
-    def with_fail(self, key: str) -> Context:
+    def with_fail(self, key: Retry) -> Context:
         """A copy with one more failure counted for ``key``."""
         fails = dict(self.fails)
         fails[key] = fails.get(key, 0) + 1
         return replace(self, fails=fails)
 
-    def without_fail(self, *keys: str) -> Context:
+    def without_fail(self, *keys: Retry) -> Context:
         """A copy with the failure counters of ``keys`` reset."""
         fails = {k: v for k, v in self.fails.items() if k not in keys}
         return replace(self, fails=fails)
@@ -330,6 +339,3 @@ class Decision:
     events: tuple[Event, ...] = ()
     action: Action | None = None
     directive: Directive | None = None
-
-
-JSONDict = dict[str, Any]

@@ -114,6 +114,50 @@ class OverrideIntent(StrEnum):
     FAQ = "faq"
 
 
+class Intent(StrEnum):
+    """What the caller asks for, as understood from one turn (stored in a conversation's
+    context by value: "book", "cancel", "modify"). ``FAQ_*`` are practical questions, their
+    topic in :data:`FAQ_TOPIC`."""
+
+    BOOK = "book"
+    CANCEL = "cancel"
+    MODIFY = "modify"
+    HUMAN = "human"
+    FAQ_ADDRESS = "faq:address"
+    FAQ_HOURS = "faq:hours"
+    FAQ_PRICE = "faq:price"
+    FAQ_PARKING = "faq:parking"
+    FAQ_ACCESS = "faq:access"
+    FAQ_OTHER = "faq:other"
+
+
+# The practice's FAQ entry (``[faq]`` in its file) each practical question reads.
+FAQ_TOPIC: dict[Intent, str] = {
+    Intent.FAQ_ADDRESS: "address",
+    Intent.FAQ_HOURS: "hours",
+    Intent.FAQ_PRICE: "price",
+    Intent.FAQ_PARKING: "parking",
+    Intent.FAQ_ACCESS: "access",
+    Intent.FAQ_OTHER: "other",
+}
+
+
+class Retry(StrEnum):
+    """The counters of a conversation's misunderstandings and retries (stored in its context
+    by value; reset when the question is answered)."""
+
+    ANTI_LOOP = "anti_loop"  # times the anti-loop guard fired
+    INTENT = "intent"  # openings without a request
+    MENU = "menu"  # menu answers not understood
+    NAME = "name"  # Field.NAME
+    NAME_WHY = "name_why"  # the explanation of why the name is needed (given once, not counted)
+    PREFERENCE = "preference"  # preference answers not understood
+    WHICH = "which"  # a bare "oui" while several slots are proposed (asked once which)
+    CONFIRM = "confirm"  # slot-choice answers not understood, before the recovery counts
+    SLOT_CHOICE = "slot_choice"  # Field.SLOT_CHOICE
+    PHONE = "phone"  # Field.PHONE
+
+
 TERMINAL_OUTCOME: dict[State, Outcome] = {
     State.CONFIRMED: Outcome.CONFIRMED,
     State.CANCELLED: Outcome.CANCELLED,

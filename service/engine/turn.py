@@ -42,6 +42,7 @@ from service.engine.states import (
     MissReason,
     Outcome,
     Purpose,
+    Retry,
     State,
     TransferReason,
     stronger,
@@ -173,9 +174,14 @@ class Turn:
         self.emit(Transferred(reason, self.conv.state, pref.label()))
         self.go(S.TRANSFERRED)
 
+    def counted(self, key: Retry, limit: int) -> bool:
+        """Count one more failure of ``key``; True when the count reaches ``limit``."""
+        self.set_ctx(self.ctx.with_fail(key))
+        return self.ctx.failed(key) >= limit
+
     def menu(self) -> None:
         """Offer the fallback menu (INTENT_ROUTER)."""
-        self.set_ctx(self.ctx.without_fail("menu"))
+        self.set_ctx(self.ctx.without_fail(Retry.MENU))
         self.say(replies.MENU)
         self.go(S.INTENT_ROUTER)
 
@@ -186,11 +192,10 @@ class Turn:
     def fail(self, fld: Field, text: str | None = None, reason: MissReason = MissReason.NOTHING_FOUND) -> None:
         """Count a failure of ``fld``: clarify (with ``text`` when given), or at the limit fall
         back (transfer or menu)."""
-        key = fld.value
-        self.set_ctx(self.ctx.with_fail(key))
+        key = Retry(fld.value)
+        reached = self.counted(key, self.limits.recovery_limits.get(fld, 2))
         attempts = self.ctx.failed(key)
-        limit = self.limits.recovery_limits.get(fld, 2)
-        if attempts >= limit:
+        if reached:
             to = self.limits.recovery_fallback
             self.miss(MissField(fld.value), reason, to)
             self.emit(RecoveryLimitReached(fld, attempts, to))
@@ -277,7 +282,7 @@ class Turn:
         """The caller chose slot ``idx``: book it, or first ask a number to reach them."""
         if interrupted:
             self.emit(Interrupted(idx + 1))
-        self.set_ctx(replace(self.ctx.without_fail(Field.SLOT_CHOICE.value, "confirm"), chosen=idx))
+        self.set_ctx(replace(self.ctx.without_fail(Retry.SLOT_CHOICE, Retry.CONFIRM), chosen=idx))
         if self.known_phone() is None:
             self.say(replies.pick(replies.ASK_PHONE, self.nth()))
             self.go(S.QUALIF_PHONE)

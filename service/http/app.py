@@ -27,7 +27,7 @@ from service.http import openapi, routes
 from service.http.common import EXCEPTION_HANDLERS, Services
 from service.http.turns import Turns
 from service.storage import open_store
-from service.storage.base import Store
+from service.storage.base import Backend
 from telemetry import Telemetry, names
 
 
@@ -115,7 +115,7 @@ def create_app(
     settings: Settings,
     *,
     practice: Practice | None = None,
-    store: Store | None = None,
+    store: Backend | None = None,
     telemetry: Telemetry | None = None,
     clock: Clock | None = None,
     reaper: bool = True,

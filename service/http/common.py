@@ -7,7 +7,7 @@ import hmac
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.requests import Request
@@ -19,8 +19,8 @@ from service.config import Settings
 from service.engine.model import RdvError
 from service.engine.practice import Practice
 from service.http.turns import Turns
-from service.storage.base import Store
-from service.storage.guarded import StoreUnavailableError
+from service.storage.base import Backend
+from service.storage.guarded import GuardedStore, StoreUnavailableError
 from telemetry import Telemetry
 
 RETRY_AFTER_SECONDS = 5
@@ -46,13 +46,21 @@ class Services:
 
     settings: Settings
     practice: Practice
-    store: Store
+    store: Backend
     telemetry: Telemetry
     turns: Turns
     clock: Clock
     instance: str
     ready: bool = False
     draining: bool = False
+    # The store as routes read it: every call answers within RDV_STORE_TIMEOUT_SECONDS (``scans``:
+    # operator scans' longer deadline) or raises StoreUnavailableError (a 503).
+    guarded: GuardedStore = field(init=False)
+    scans: GuardedStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.guarded = GuardedStore(self.store, self.settings.store_timeout_seconds, self.telemetry.store_unavailable)
+        self.scans = self.guarded.scans()
 
 
 def services(request: Request) -> Services:

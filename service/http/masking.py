@@ -14,7 +14,7 @@ that names or reaches the caller.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from service.engine.model import Conversation
@@ -94,7 +94,7 @@ class Masker:
             ]
         return out
 
-    def timeline(self, timeline: dict[str, Any]) -> dict[str, Any]:
+    def timeline(self, timeline: Mapping[str, Any]) -> dict[str, Any]:
         """The whole timeline answer, masked."""
         out = {k: self.value(k, v) for k, v in timeline.items() if k not in ("turns", "events", "call_report")}
         out["turns"] = [
@@ -106,7 +106,7 @@ class Masker:
         return out
 
 
-def caller_names(conv: Conversation, timeline: dict[str, Any]) -> list[str]:
+def caller_names(conv: Conversation, timeline: Mapping[str, Any]) -> list[str]:
     """Every name of the caller the conversation knows: parsed, booked, found, confirmed."""
     ctx = conv.context
     names = [n for n in (ctx.first_name, ctx.last_name, ctx.patient_first, ctx.patient_last) if n]
@@ -119,6 +119,6 @@ def caller_names(conv: Conversation, timeline: dict[str, Any]) -> list[str]:
     return names
 
 
-def masked_timeline(conv: Conversation, timeline: dict[str, Any]) -> dict[str, Any]:
+def masked_timeline(conv: Conversation, timeline: Mapping[str, Any]) -> dict[str, Any]:
     """``timeline`` of ``conv`` as a reader without the operator token may see it."""
     return Masker(caller_names(conv, timeline)).timeline(timeline)

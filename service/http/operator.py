@@ -17,8 +17,9 @@ from starlette.routing import Route
 
 from service import stats
 from service.engine import calendar
-from service.engine.model import Preference
+from service.engine.model import Conversation, Preference
 from service.http.common import ApiError, Services, operator_access, services
+from service.storage.base import Timeline, TracedTimeline
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -59,12 +60,23 @@ def limit_of(request: Request) -> int:
     return int(raw)
 
 
+def traced(svc: Services, timeline: Timeline, conv: Conversation) -> TracedTimeline:
+    """``timeline`` of ``conv`` with its trace id and, when ``RDV_TRACE_UI_URL`` is set, the
+    trace link (``GET /api/conversations/{conv_id}`` and the console's conversation page)."""
+    trace_id = svc.telemetry.trace_id_hex(conv.conv_id, conv.epoch)
+    ui = svc.settings.trace_ui_url
+    answer: TracedTimeline = {**timeline, "trace_id": trace_id, "trace_url": f"{(ui or '').rstrip('/')}/trace/{trace_id}"}
+    if not ui:
+        del answer["trace_url"]
+    return answer
+
+
 async def window_facts(svc: Services, since: datetime) -> list[stats.CallFacts]:
     """The facts of conversations last seen since ``since``, read through the store guard."""
-    rows = await svc.turns.scans.conversations_seen_since(since)
+    rows = await svc.scans.conversations_seen_since(since)
     events: list[Any] = []
     if rows:
-        events = await svc.turns.scans.events_since(stats.events_since(rows, since), stats.EVENT_KINDS)
+        events = await svc.scans.events_since(stats.events_since(rows, since), stats.EVENT_KINDS)
     return stats.facts_from_store(rows, events)
 
 
@@ -73,7 +85,7 @@ async def calendar_fill(svc: Services, now: datetime) -> dict[str, Any]:
     reads before filling any of it)."""
     practice = svc.practice
     end = now + timedelta(days=practice.horizon_days + 1)
-    taken = await svc.turns.scans.taken_slots(now, end)
+    taken = await svc.scans.taken_slots(now, end)
     slots = [s.start for s in calendar.candidates(practice, Preference(), now, frozenset())]
     booked = sum(1 for start in slots if start in taken)
     return {"slots": len(slots), "booked": booked, "booked_share": round(booked / len(slots), 4) if slots else 0.0}
@@ -98,7 +110,8 @@ async def diagnose(request: Request) -> Response:
     limit = limit_of(request)
     until = svc.clock.now()
     facts = await window_facts(svc, window.since(until))
-    return JSONResponse(stats.diagnose(facts, window, until, source="store", limit=limit))
+    report = stats.diagnose(facts, window, until, source="store", limits=svc.settings.limits, limit=limit)
+    return JSONResponse(report)
 
 
 ROUTES = [

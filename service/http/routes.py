@@ -15,6 +15,7 @@ from service.engine.states import Channel
 from service.http import textapi
 from service.http.common import ApiError, error, json_body, operator_access, services
 from service.http.masking import masked_timeline
+from service.http.operator import traced
 from service.http.turns import ForeignConversationError, TurnRequest
 from service.phones import caller_id
 from service.storage.base import StoreError
@@ -118,17 +119,12 @@ async def get_conversation(request: Request) -> Response:
     svc = services(request)
     unmasked = operator_access(request) or svc.settings.log_pii
     conv_id = conv_id_of(request)
-    timeline = await svc.turns.guarded.timeline(conv_id)
-    stored = await svc.turns.guarded.load(conv_id)
+    timeline = await svc.guarded.timeline(conv_id)
+    stored = await svc.guarded.load(conv_id)
     if timeline is None or stored is None:
         return error(404, f"no conversation {conv_id!r}")
-    conv = stored.conversation
-    trace_id = svc.telemetry.trace_id_hex(conv.conv_id, conv.epoch)
-    timeline = dict(timeline)
-    timeline["trace_id"] = trace_id
-    if svc.settings.trace_ui_url:
-        timeline["trace_url"] = f"{svc.settings.trace_ui_url.rstrip('/')}/trace/{trace_id}"
-    return JSONResponse(timeline if unmasked else masked_timeline(conv, timeline))
+    answer = traced(svc, timeline, stored.conversation)
+    return JSONResponse(answer if unmasked else masked_timeline(stored.conversation, answer))
 
 
 async def healthz(request: Request) -> Response:
@@ -172,7 +168,7 @@ async def metrics(request: Request) -> Response:
     conversations gauge is counted in the store at each scrape."""
     svc = services(request)
     with contextlib.suppress(StoreUnavailableError):
-        svc.telemetry.set_active(await svc.turns.guarded.active_counts())
+        svc.telemetry.set_active(await svc.guarded.active_counts())
     body, content_type = svc.telemetry.metrics_response(request.headers.get("accept"))
     return Response(body, media_type=content_type)
 

@@ -71,7 +71,7 @@ from service.storage.base import (
     TurnRecord,
 )
 from service.storage.codec import event_records
-from service.storage.guarded import GuardedStore, StoreUnavailableError
+from service.storage.guarded import StoreUnavailableError, guard
 from service.vapi.bargein import slot_list_cut_short
 from telemetry import Telemetry, names
 from telemetry.observer import TurnScope
@@ -225,10 +225,6 @@ class Turns:
         self.settings = settings
         self.clock = clock
         self.timeout = settings.store_timeout_seconds
-        # Every store call answers in time or raises StoreUnavailableError; routes read through
-        # ``guarded`` (one turn's deadline) and ``scans`` (operator scans' longer one).
-        self.guarded = GuardedStore(store, self.timeout, telemetry.store_unavailable)
-        self.scans = self.guarded.scans()
         # A store that bounds its own calls (SQLite: inline, or on its writer thread when the
         # file is locked) needs no timer task per call on the turn path.
         self.self_timed = store.enforces_timeout
@@ -240,7 +236,7 @@ class Turns:
     async def _store(self, awaitable: Awaitable[T]) -> T:
         """A turn-path store call within the store timeout, without the timer for a store that
         bounds its own calls."""
-        return await self.guarded.call(awaitable, timer=not self.self_timed)
+        return await guard(awaitable, self.timeout, self.telemetry.store_unavailable, timer=not self.self_timed)
 
     async def _calendar(self, awaitable: Awaitable[T]) -> T:
         """A call to the external calendar; its failure is the store's (the caller hears the
@@ -266,7 +262,7 @@ class Turns:
             )
         return booked | busy
 
-    async def _write_calendar(self, plan: _Plan, conv: Conversation, scope: TurnScope, done: list[Written]) -> None:
+    async def _write_calendar(self, plan: _Plan, scope: TurnScope, done: list[Written]) -> None:
         """Write the turn's appointment changes into the external calendar before the turn is
         saved (``done`` gets each write, to be undone if the save fails): the new event
         first (a busy slot raises SlotTakenError), then the removal of the old one."""
@@ -417,7 +413,7 @@ class Turns:
                 written: list[Written] = []
                 try:
                     if self.calendar.external:
-                        await self._write_calendar(plan, conv, scope, written)
+                        await self._write_calendar(plan, scope, written)
                     await self._store(
                         self.store.save_turn(
                             plan.conv, version, scope.meta, record, event_records(plan.conv.conv_id, plan.events, now),
@@ -546,7 +542,7 @@ class Turns:
             return 0
         self._purged_at = now
         cutoff = now - timedelta(days=self.settings.retention_days)
-        return await self.guarded.within(self.timeout * 10).purge_before(cutoff)
+        return await guard(self.store.purge_before(cutoff), self.timeout * 10, self.telemetry.store_unavailable)
 
     async def reap(self, holder: str) -> int:
         """Close conversations idle past their TTL (one replica at a time); returns how many.

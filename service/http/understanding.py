@@ -34,7 +34,7 @@ async def understanding_misses(request: Request) -> Response:
         misses.check_filters(query.get("state"), query.get("field"))
     except misses.MissesError as exc:
         raise ApiError(422, str(exc)) from None
-    found, heard = await misses.read(svc.store, since, until, svc.turns.scans.call)
+    found, heard = await misses.read(svc.store, since, until, svc.scans.call)
     answer = misses.inbox(found, heard, since, until, state=query.get("state"), fld=query.get("field"), pii=pii)
     return JSONResponse(answer)
 

@@ -1,15 +1,15 @@
-"""Storage: one small Store protocol, served by SQLite (default, also in memory) and PostgreSQL."""
+"""Storage: the Store and OperatorReads protocols (a Backend is both), served by SQLite (default, also in memory) and PostgreSQL."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from service.storage.base import Store, StoreError
+from service.storage.base import Backend, Store, StoreError
 
 SQLITE_FILE = "rdv.sqlite3"
 
 
-def open_store(database_url: str | None, data_dir: Path, *, timeout: float = 2.0) -> Store:
+def open_store(database_url: str | None, data_dir: Path, *, timeout: float = 2.0) -> Backend:
     """The store for ``RDV_DATABASE_URL`` (None → SQLite file in ``data_dir``); not opened yet.
     ``timeout`` (``RDV_STORE_TIMEOUT_SECONDS``) bounds how long SQLite waits for a lock."""
     from service.storage.sqlite import SqliteStore
@@ -32,4 +32,4 @@ async def migrate(store: Store) -> None:
     await store.open()
 
 
-__all__ = ["Store", "StoreError", "migrate", "open_store"]
+__all__ = ["Backend", "Store", "StoreError", "migrate", "open_store"]

@@ -1,15 +1,17 @@
 """The store interface: conversations, turns, events, bookings and Vapi call reports.
 
-One small Protocol served by memory, SQLite and PostgreSQL. Booking is a conditional
-insert guarded by a uniqueness constraint (never read-then-write), so of many callers
-racing for one slot exactly one gets it.
+Two Protocols, both served by SQLite (a file or memory) and PostgreSQL: :class:`Store`, what
+the turn path and the service's upkeep write and read, and :class:`OperatorReads`, the answers
+operators read (timelines, conversation summaries, event scans), with named shapes.
+:class:`Backend` is both. Booking is a conditional insert guarded by a uniqueness constraint
+(never read-then-write), so of many callers racing for one slot exactly one gets it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, NotRequired, Protocol, TypedDict
 
 from service.engine.model import BookingRef, Conversation, RdvError, Slot
 
@@ -127,13 +129,90 @@ class BookingRow:
     created_at: datetime
     cancelled_at: datetime | None
 
-    def active_at(self, moment: datetime) -> bool:
-        """True when the booking existed and was not cancelled at ``moment``."""
-        return self.created_at <= moment and (self.cancelled_at is None or self.cancelled_at > moment)
+
+class TimelineTurn(TypedDict):
+    """One caller turn in a timeline (``at`` ISO with offset; ``action`` the directive)."""
+
+    turn: int
+    at: str
+    text: str
+    reply: str
+    state_before: str
+    state_after: str
+    interrupted: bool
+    action: str | None
+    trace_id: str | None
+
+
+class TimelineEvent(TypedDict):
+    """One engine event in a timeline (``kind`` the event class name)."""
+
+    at: str
+    kind: str
+    data: dict[str, Any]
+
+
+class TimelineBooking(TypedDict):
+    """One booking of the conversation in a timeline (times as fixed-width UTC ISO text)."""
+
+    id: str
+    conv_id: str
+    slot_start: str
+    slot_end: str
+    name: str
+    phone: str | None
+    created_at: str
+    cancelled_at: str | None
+
+
+class Timeline(TypedDict):
+    """One conversation and everything that happened in it, in order: the answer of
+    ``GET /api/conversations/{conv_id}`` and of the console's conversation page (the route
+    adds ``trace_id`` and ``trace_url``)."""
+
+    conv_id: str
+    channel: str
+    state: str
+    outcome: str | None
+    turn_count: int
+    epoch: int
+    created_at: str
+    last_seen_at: str
+    vapi_call_id: str | None
+    caller_phone: str | None
+    ended_reason: str | None
+    turns: list[TimelineTurn]
+    events: list[TimelineEvent]
+    bookings: list[TimelineBooking]
+    call_report: dict[str, Any] | None
+
+
+class TracedTimeline(Timeline):
+    """A timeline as operators read it: with its trace id, and the trace link when
+    ``RDV_TRACE_UI_URL`` is set."""
+
+    trace_id: str
+    trace_url: NotRequired[str]
+
+
+class ConversationSummary(TypedDict):
+    """A conversation as operator scans count it (datetimes tz-aware UTC)."""
+
+    conv_id: str
+    channel: str
+    state: str
+    outcome: str | None
+    turn_count: int
+    created_at: datetime
+    last_seen_at: datetime
+    ended_reason: str | None
+    synthetic: bool
 
 
 class Store(Protocol):
-    """Everything the service persists. All datetimes are tz-aware (stored as UTC)."""
+    """What the turn path and the service's upkeep (migrations, purge, ``rdv forget``, the
+    reaper's lease, request signatures, readiness) persist and read. All datetimes are
+    tz-aware (stored as UTC)."""
 
     @property
     def enforces_timeout(self) -> bool:
@@ -156,9 +235,6 @@ class Store(Protocol):
         """Delete ended conversations last seen before ``cutoff`` (their turns, events and Vapi
         reports) and bookings whose slot ended before it, after adding each conversation to the
         anonymous ``daily_counts`` (day, channel, outcome, synthetic); how many were purged."""
-
-    async def daily_counts(self) -> list[tuple[str, str, str, bool, int]]:
-        """The anonymous counts of purged conversations: (day, channel, outcome, synthetic, n)."""
 
     async def forget_caller(self, phone: str) -> tuple[int, int]:
         """Erase what identifies the caller ``phone`` (E.164): the number and the names in their
@@ -213,38 +289,14 @@ class Store(Protocol):
     async def booking_active(self, booking_id: str) -> bool:
         """True while this appointment is booked and not cancelled."""
 
-    async def unconfirmed_bookings(self) -> list[UnconfirmedBooking]:
-        """Active bookings whose conversation never read them back to the caller (no stored
-        ``AppointmentConfirmed`` event for that slot): left by a crash of an older version."""
-
     async def release_bookings(self, booking_ids: list[str], at: datetime) -> int:
         """Cancel these active bookings (the repair of :meth:`unconfirmed_bookings`); how many."""
 
     async def save_call_report(self, conv_id: str, report: dict[str, Any], at: datetime) -> bool:
         """Store (or replace) Vapi's end-of-call report; True when it is the first one."""
 
-    async def active_counts(self) -> dict[str, int]:
-        """How many conversations have no outcome yet, per channel."""
-
     async def idle_conversations(self, idle_before: datetime, channel: str) -> list[StoredConversation]:
         """Not-ended conversations of ``channel`` whose ``last_seen_at`` is before ``idle_before``."""
-
-    async def conversation_ids_by_call(self, vapi_call_id: str) -> str | None:
-        """The conversation id of a Vapi call id, or None."""
-
-    async def timeline(self, conv_id: str) -> dict[str, Any] | None:
-        """Turns, events, bookings and call report of one conversation, in order; None if unknown."""
-
-    async def conversations_seen_since(self, since: datetime) -> list[dict[str, Any]]:
-        """Rows (conv_id, channel, state, outcome, turn_count, created_at, last_seen_at,
-        ended_reason, synthetic) of conversations whose ``last_seen_at`` >= ``since``."""
-
-    async def events_since(self, since: datetime, kinds: tuple[str, ...]) -> list[EventRecord]:
-        """Events of these kinds at or after ``since``, oldest first."""
-
-    async def replay_source(self, since: datetime, until: datetime, conv_id: str | None = None) -> ReplaySource:
-        """Conversations last seen in ``[since, until)`` (or the one ``conv_id``), their turns
-        and the bookings whose slots start after ``since`` minus a day; reads only."""
 
     async def try_lock(self, name: str, holder: str, until: datetime, now: datetime) -> bool:
         """Take or renew a named lease (one reaper among replicas); False if someone else holds it."""
@@ -257,3 +309,39 @@ class Store(Protocol):
         """Prove that a turn could be written now: a committed write through the path turns
         take, within about ``deadline`` seconds, without holding the event loop; raise
         :class:`StoreError` saying why not (locked, disk full, read-only…)."""
+
+
+class OperatorReads(Protocol):
+    """What operators read (the console, ``/api/stats``, ``rdv stats``/``misses``/``replay``,
+    the start-up check of unconfirmed bookings): never on the turn path."""
+
+    async def unconfirmed_bookings(self) -> list[UnconfirmedBooking]:
+        """Active bookings whose conversation never read them back to the caller (no stored
+        ``AppointmentConfirmed`` event for that slot): left by a crash of an older version."""
+
+    async def active_counts(self) -> dict[str, int]:
+        """How many conversations have no outcome yet, per channel."""
+
+    async def conversation_ids_by_call(self, vapi_call_id: str) -> str | None:
+        """The conversation id of a Vapi call id, or None."""
+
+    async def timeline(self, conv_id: str) -> Timeline | None:
+        """Turns, events, bookings and call report of one conversation, in order; None if unknown."""
+
+    async def conversations_seen_since(self, since: datetime) -> list[ConversationSummary]:
+        """The summaries of conversations whose ``last_seen_at`` >= ``since``."""
+
+    async def events_since(self, since: datetime, kinds: tuple[str, ...]) -> list[EventRecord]:
+        """Events of these kinds at or after ``since``, oldest first."""
+
+    async def replay_source(self, since: datetime, until: datetime, conv_id: str | None = None) -> ReplaySource:
+        """Conversations last seen in ``[since, until)`` (or the one ``conv_id``), their turns
+        and the bookings whose slots start after ``since`` minus a day; reads only."""
+
+    async def daily_counts(self) -> list[tuple[str, str, str, bool, int]]:
+        """The anonymous counts of purged conversations: (day, channel, outcome, synthetic, n)."""
+
+
+
+class Backend(Store, OperatorReads, Protocol):
+    """A store as the service opens it: the turn path and the operators' reads."""

@@ -5,15 +5,27 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from service.engine.events import Event
 from service.engine.model import BookingRef, Context, Conversation, Lookup, Preference, Slot, Window
-from service.engine.states import Channel, Outcome, Purpose, State
-from service.storage.base import BookingRow, EventRecord, TurnRecord, UnconfirmedBooking
+from service.engine.states import Channel, Intent, Outcome, Purpose, Retry, State
+from service.storage.base import (
+    BookingRow,
+    ConversationSummary,
+    EventRecord,
+    Timeline,
+    TurnRecord,
+    UnconfirmedBooking,
+)
+
+# Stored contexts keep counters and intents by value; a value this version does not know
+# (a counter retired since) is dropped on load.
+RETRIES = frozenset(r.value for r in Retry)
+INTENTS = frozenset(i.value for i in Intent)
 
 
 def jsonable(value: Any) -> Any:
@@ -198,13 +210,13 @@ def context_from_json(raw: str | None) -> Context:
         proposed=tuple(_slot(s) for s in data.get("proposed", [])),
         excluded=tuple(datetime.fromisoformat(d) for d in data.get("excluded", [])),
         chosen=data.get("chosen"),
-        fails=dict(data.get("fails", {})),
+        fails={Retry(k): int(v) for k, v in data.get("fails", {}).items() if k in RETRIES},
         booking_retries=int(data.get("booking_retries", 0)),
         booked=_ref(data.get("booked")),
         found=tuple(r for r in (_ref(x) for x in data.get("found", [])) if r is not None),
         modifying=_ref(data.get("modifying")),
         slots_message=data.get("slots_message"),
-        intent=data.get("intent"),
+        intent=Intent(data["intent"]) if data.get("intent") in INTENTS else None,
         patient_first=data.get("patient_first"),
         patient_last=data.get("patient_last"),
         relation=data.get("relation"),
@@ -295,7 +307,7 @@ def timeline_dict(
     events: list[EventRecord],
     bookings: list[dict[str, Any]],
     report: dict[str, Any] | None,
-) -> dict[str, Any]:
+) -> Timeline:
     """The timeline answer shared by every backend: one conversation, everything in order."""
 
     # Booking times as SQLite stores them (fixed-width UTC text), whatever the backend.
@@ -333,6 +345,25 @@ def timeline_dict(
             for b in bookings
         ],
         "call_report": report,
+    }
+
+
+def _moment(value: Any) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def conversation_summary(row: Mapping[str, Any]) -> ConversationSummary:
+    """A conversation's summary from its columns (datetimes as ISO text or datetime objects)."""
+    return {
+        "conv_id": row["conv_id"],
+        "channel": row["channel"],
+        "state": row["state"],
+        "outcome": row["outcome"],
+        "turn_count": row["turn_count"],
+        "created_at": _moment(row["created_at"]),
+        "last_seen_at": _moment(row["last_seen_at"]),
+        "ended_reason": row["ended_reason"],
+        "synthetic": bool(row["synthetic"]),
     }
 
 

@@ -16,15 +16,17 @@ from typing import Any, TypeVar
 
 from service.engine.model import RdvError
 from service.storage.base import (
+    Backend,
     BookingGoneError,
     ConcurrentTurnError,
+    ConversationSummary,
     DuplicateTurnError,
     EventRecord,
     ReplaySource,
     SlotTakenError,
-    Store,
     StoredConversation,
     StoreError,
+    Timeline,
 )
 
 T = TypeVar("T")
@@ -55,12 +57,32 @@ def _consume(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
-class GuardedStore:
-    """``store`` behind a deadline of ``timeout`` seconds; ``unavailable`` is told of each
-    failure (the ``rdv_store_unavailable`` count). The turn's own outcomes (a concurrent turn,
-    a duplicate, a taken slot, a booking gone) pass through unchanged."""
+async def guard(
+    awaitable: Awaitable[T], timeout: float, unavailable: Callable[[], None], *, timer: bool = True
+) -> T:
+    """Await a store call within ``timeout`` seconds (no timer when ``timer`` is False: a store
+    that bounds its own calls); failures become StoreUnavailableError, after telling
+    ``unavailable``. The turn's own outcomes (a concurrent turn, a duplicate, a taken slot, a
+    booking gone) pass through unchanged."""
+    try:
+        if not timer:
+            return await awaitable
+        return await within(awaitable, timeout)
+    except TimeoutError:
+        unavailable()
+        raise StoreUnavailableError("the store did not answer in time") from None
+    except (ConcurrentTurnError, DuplicateTurnError, SlotTakenError, BookingGoneError):
+        raise
+    except (StoreError, OSError) as exc:
+        unavailable()
+        raise StoreUnavailableError(str(exc)) from exc
 
-    def __init__(self, store: Store, timeout: float, unavailable: Callable[[], None]) -> None:
+
+class GuardedStore:
+    """``store`` as routes read it: each call behind a deadline of ``timeout`` seconds
+    (:func:`guard`); ``unavailable`` is told of each failure (``rdv_store_unavailable``)."""
+
+    def __init__(self, store: Backend, timeout: float, unavailable: Callable[[], None]) -> None:
         self.store = store
         self.timeout = timeout
         self.unavailable = unavailable
@@ -73,21 +95,9 @@ class GuardedStore:
         """The same store behind the deadline of operator scans."""
         return self.within(self.timeout * SCAN_TIMEOUT_FACTOR)
 
-    async def call(self, awaitable: Awaitable[T], *, timer: bool = True) -> T:
-        """Await a store call within the deadline (no timer when ``timer`` is False: a store
-        that bounds its own calls); failures become StoreUnavailableError."""
-        try:
-            if not timer:
-                return await awaitable
-            return await within(awaitable, self.timeout)
-        except TimeoutError:
-            self.unavailable()
-            raise StoreUnavailableError("the store did not answer in time") from None
-        except (ConcurrentTurnError, DuplicateTurnError, SlotTakenError, BookingGoneError):
-            raise
-        except (StoreError, OSError) as exc:
-            self.unavailable()
-            raise StoreUnavailableError(str(exc)) from exc
+    async def call(self, awaitable: Awaitable[T]) -> T:
+        """Await a store call within the deadline; failures become StoreUnavailableError."""
+        return await guard(awaitable, self.timeout, self.unavailable)
 
     async def load(self, conv_id: str) -> StoredConversation | None:
         """:meth:`Store.load` within the deadline."""
@@ -113,11 +123,11 @@ class GuardedStore:
         """:meth:`Store.active_counts` within the deadline."""
         return await self.call(self.store.active_counts())
 
-    async def timeline(self, conv_id: str) -> dict[str, Any] | None:
+    async def timeline(self, conv_id: str) -> Timeline | None:
         """:meth:`Store.timeline` within the deadline."""
         return await self.call(self.store.timeline(conv_id))
 
-    async def conversations_seen_since(self, since: datetime) -> list[dict[str, Any]]:
+    async def conversations_seen_since(self, since: datetime) -> list[ConversationSummary]:
         """:meth:`Store.conversations_seen_since` within the deadline."""
         return await self.call(self.store.conversations_seen_since(since))
 

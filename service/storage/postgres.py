@@ -27,12 +27,14 @@ from service.storage.base import (
     BookingWrite,
     CancelWrite,
     ConcurrentTurnError,
+    ConversationSummary,
     DuplicateTurnError,
     EventRecord,
     ReplaySource,
     SlotTakenError,
     StoredConversation,
     StoreError,
+    Timeline,
     TurnRecord,
     UnconfirmedBooking,
 )
@@ -43,6 +45,7 @@ from service.storage.codec import (
     NAMED_EVENTS,
     booking_row,
     conversation_from_row,
+    conversation_summary,
     conversation_to_row,
     timeline_dict,
     turn_from_row,
@@ -488,7 +491,7 @@ class PostgresStore:
             )
         return None if found is None else str(found)
 
-    async def timeline(self, conv_id: str) -> dict[str, Any] | None:
+    async def timeline(self, conv_id: str) -> Timeline | None:
         """Turns, events, bookings and call report of one conversation, in order."""
         # One snapshot for all five reads, so a turn committed meanwhile is all in or all out.
         async with self._connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
@@ -509,15 +512,15 @@ class PostgresStore:
             None if report is None else json.loads(report),
         )
 
-    async def conversations_seen_since(self, since: datetime) -> list[dict[str, Any]]:
-        """Summary rows of conversations last seen at or after ``since``."""
+    async def conversations_seen_since(self, since: datetime) -> list[ConversationSummary]:
+        """Summaries of conversations last seen at or after ``since``."""
         async with self._connection() as conn:
             rows = await conn.fetch(
                 "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason, synthetic "
                 "FROM conversations WHERE last_seen_at >= $1",
                 _utc(since),
             )
-        return [dict(r) for r in rows]
+        return [conversation_summary(r) for r in rows]
 
     async def events_since(self, since: datetime, kinds: tuple[str, ...]) -> list[EventRecord]:
         """Events of these kinds at or after ``since``, oldest first."""

@@ -34,12 +34,14 @@ from service.storage.base import (
     BookingWrite,
     CancelWrite,
     ConcurrentTurnError,
+    ConversationSummary,
     DuplicateTurnError,
     EventRecord,
     ReplaySource,
     SlotTakenError,
     StoredConversation,
     StoreError,
+    Timeline,
     TurnRecord,
     UnconfirmedBooking,
 )
@@ -50,6 +52,7 @@ from service.storage.codec import (
     NAMED_EVENTS,
     booking_row,
     conversation_from_row,
+    conversation_summary,
     conversation_to_row,
     timeline_dict,
     turn_from_row,
@@ -585,17 +588,17 @@ class SqliteStore:
 
         return await self._run(run)
 
-    async def timeline(self, conv_id: str) -> dict[str, Any] | None:
+    async def timeline(self, conv_id: str) -> Timeline | None:
         """Turns, events, bookings and call report of one conversation, in order."""
 
-        def run(conn: sqlite3.Connection) -> dict[str, Any] | None:
+        def run(conn: sqlite3.Connection) -> Timeline | None:
             conn.execute("BEGIN")  # one snapshot for all five reads
             try:
                 return snapshot(conn)
             finally:
                 conn.execute("COMMIT")
 
-        def snapshot(conn: sqlite3.Connection) -> dict[str, Any] | None:
+        def snapshot(conn: sqlite3.Connection) -> Timeline | None:
             row = conn.execute("SELECT * FROM conversations WHERE conv_id = ?", (conv_id,)).fetchone()
             if row is None:
                 return None
@@ -614,23 +617,16 @@ class SqliteStore:
 
         return await self._read(run)
 
-    async def conversations_seen_since(self, since: datetime) -> list[dict[str, Any]]:
-        """Summary rows of conversations last seen at or after ``since``."""
+    async def conversations_seen_since(self, since: datetime) -> list[ConversationSummary]:
+        """Summaries of conversations last seen at or after ``since``."""
 
-        def run(conn: sqlite3.Connection) -> list[dict[str, Any]]:
+        def run(conn: sqlite3.Connection) -> list[ConversationSummary]:
             rows = conn.execute(
                 "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason, synthetic "
                 "FROM conversations WHERE last_seen_at >= ?",
                 (utc_text(since),),
             ).fetchall()
-            out = []
-            for r in rows:
-                d = dict(r)
-                d["created_at"] = datetime.fromisoformat(d["created_at"])
-                d["last_seen_at"] = datetime.fromisoformat(d["last_seen_at"])
-                d["synthetic"] = bool(d["synthetic"])
-                out.append(d)
-            return out
+            return [conversation_summary(r) for r in rows]
 
         return await self._read(run)
 

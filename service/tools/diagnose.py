@@ -25,7 +25,9 @@ from typing import Any
 import httpx
 
 from service import stats
-from service.config import Settings, load_settings
+from service.config import Settings, build_limits, load_settings
+from service.engine.model import Limits
+from service.engine.states import Channel
 from service.storage import SQLITE_FILE, open_store
 from service.storage.base import EventRecord
 from service.tools.transport import ToolError, check_url
@@ -74,11 +76,15 @@ async def from_store(settings: Settings, window: stats.Window, until: datetime, 
     finally:
         await store.close()
     where = f"SQLite {path.resolve()}" if path is not None else "PostgreSQL " + (settings.database_url or "").rsplit("@", 1)[-1]
-    return stats.diagnose(stats.facts_from_store(rows, events), window, until, source=f"store {where}", limit=limit)
+    facts = stats.facts_from_store(rows, events)
+    return stats.diagnose(facts, window, until, source=f"store {where}", limits=settings.limits, limit=limit)
 
 
-def from_logs(path: str, window: stats.Window | None, until: datetime, limit: int) -> dict[str, Any]:
-    """The diagnosis of a log file (all of it, or the timestamped lines of the window)."""
+def from_logs(
+    path: str, window: stats.Window | None, until: datetime, limit: int, limits: Mapping[Channel, Limits]
+) -> dict[str, Any]:
+    """The diagnosis of a log file (all of it, or the timestamped lines of the window); the
+    changes to try are built from ``limits``, the settings of this environment."""
     since = window.since(until) if window else None
     try:
         if path == "-":
@@ -94,7 +100,9 @@ def from_logs(path: str, window: stats.Window | None, until: datetime, limit: in
             f"(looked for {n.LOG_FLOW}, {n.LOG_STATE_CHANGE}, {n.LOG_RDV_CONFIRMED}, … in text or JSON lines)",
             file=sys.stderr,
         )
-    return stats.diagnose(facts, window, until if window else None, source=f"logs {path}", limit=limit)
+    return stats.diagnose(
+        facts, window, until if window else None, source=f"logs {path}", limits=limits, limit=limit
+    )
 
 
 async def from_url(url: str, window: str, limit: int, token: str | None) -> dict[str, Any]:
@@ -171,9 +179,8 @@ def render(report: Mapping[str, Any]) -> str:
             f"  Action:   {dominant['action']}",
         ]
         if dominant["constant"]:
-            lines.append(
-                f"  Constant: {dominant['constant']} — default {dominant['default']}; try {dominant['suggestion']}"
-            )
+            change = dominant.get("suggestion") or "nothing left to raise or lower: look at the calls"
+            lines.append(f"  Constant: {dominant['constant']} — now {dominant.get('current')}; {change}")
         elif dominant["suggestion"]:
             lines.append(f"  Setting:  {dominant['suggestion']}")
         lines.append(f"  Seed:     {dominant['seed']}")
@@ -226,7 +233,8 @@ def main(args: argparse.Namespace) -> int:
             report["source"] = f"service {args.url}"
         elif args.logs:
             window_or_all = stats.parse_window(args.window) if args.window else None
-            report = from_logs(args.logs, window_or_all, _until(args.until), args.limit)
+            limits = build_limits(os.environ)  # the constants only: a log needs no store or secret
+            report = from_logs(args.logs, window_or_all, _until(args.until), args.limit, limits)
         else:
             window = stats.parse_window(args.window)
             report = asyncio.run(from_store(load_settings(), window, _until(args.until), args.limit))

@@ -34,8 +34,6 @@ class Stage(StrEnum):
     UNKNOWN = "unknown"
 
 
-TERMINAL_STAGES = frozenset({Stage.CONFIRMED, Stage.CANCELLED, Stage.TRANSFERRED})
-
 STATE_STAGES: Mapping[State, Stage] = {
     State.START: Stage.START,
     State.QUALIF_NAME: Stage.NAME,

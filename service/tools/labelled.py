@@ -16,8 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final, TextIO
 
-from service.engine.nlu import batch
 from service.engine.practice import Practice
+from service.tools import understand as batch
 
 # Fields whose expected value may name only some of its keys ("preference": {"days": [...]}).
 PARTIAL: Final = frozenset({"preference", "target"})

@@ -99,5 +99,5 @@ async def refuse_replay(svc: Services, key: str | None) -> None:
         return
     now = svc.clock.now()
     window = timedelta(seconds=2 * svc.settings.vapi_max_skew_seconds)
-    if not await svc.turns.guarded.remember_signature(key, now, now - window):
+    if not await svc.guarded.remember_signature(key, now, now - window):
         raise ApiError(401, "replayed request: this signature was already accepted")

@@ -83,11 +83,11 @@ async def _ended(svc: Services, call_id: str | None, reason: str | None) -> dict
 async def _report(svc: Services, message: dict[str, Any], call_id: str | None) -> dict[str, Any]:
     if call_id is None:
         return {}
-    stored = await svc.turns.guarded.load(call_id)
+    stored = await svc.guarded.load(call_id)
     if stored is None:
         return {}
     report = protocol.call_report(message)
-    first = await svc.turns.guarded.save_call_report(call_id, report, svc.clock.now())
+    first = await svc.guarded.save_call_report(call_id, report, svc.clock.now())
     if first:
         svc.telemetry.vapi_ended_reason(stored.conversation, report.get("endedReason"))
     await svc.turns.end_call(call_id, report.get("endedReason"))

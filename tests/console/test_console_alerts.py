@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from telemetry import alerts as a
+from telemetry import generate as g
 from tests.observability.conftest import tool
 from tests.observability.stack import Proc, Webhook, wait_for
 from tests.support import free_port
@@ -26,7 +27,7 @@ def alertmanager(tmp_path: Path) -> Iterator[str]:
     hook = Webhook()
     port = free_port()
     config = tmp_path / "alertmanager.yml"
-    config.write_text(a.render_alertmanager(a.AlertmanagerParams(
+    config.write_text(g.render_alertmanager(a.AlertmanagerParams(
         pager_url=hook.url("/pager"), chat_url=hook.url("/chat"), deadman_url=hook.url("/deadman"),
     )), "utf-8")
     proc = Proc("alertmanager", [

@@ -15,9 +15,9 @@ from typing import Any
 
 from service.config import load_practice, load_settings
 from service.engine import nlu
-from service.engine.nlu.batch import extraction_json
 from service.engine.nlu.extract import ExtractContext, extract
 from service.tools import labelled
+from service.tools.understand import extraction_json
 
 DATA = Path(__file__).parent / "data"
 # The practice ``rdv understand`` reads by default (its hours decide "outside_hours").

@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 
 from service.config import load_practice
 from service.engine import nlu
-from service.engine.nlu.batch import extraction_json
 from service.engine.nlu.extract import ExtractContext, Extraction, extract
 from service.engine.practice import Practice
+from service.tools.understand import extraction_json
 from tests.nlu.nlu_data import E164
 
 PARIS = ZoneInfo("Europe/Paris")

@@ -18,6 +18,7 @@ import yaml
 import service.config
 from telemetry import alerts as a
 from telemetry import dashboards as d
+from telemetry import generate as g
 from telemetry import names as n
 from tests.observability.conftest import (
     ROOT,
@@ -77,16 +78,16 @@ def finish(procs: dict[str, subprocess.Popen[str]]) -> dict[str, tuple[int, str]
 # --------------------------------------------------------------------------- generated files
 def test_committed_files_are_the_generated_ones() -> None:
     """``alerts/rdv.rules.yml`` and ``alerts/alertmanager.yml`` equal the generator's output."""
-    assert RULES.read_text("utf-8") == a.render(), "run: python -m telemetry.alerts"
-    assert ALERTMANAGER.read_text("utf-8") == a.render_alertmanager(), "run: python -m telemetry.alerts"
+    assert RULES.read_text("utf-8") == g.render_rules(), "run: python -m telemetry.generate"
+    assert ALERTMANAGER.read_text("utf-8") == g.render_alertmanager(), "run: python -m telemetry.generate"
 
 
 @pytest.mark.parametrize("params", [a.RuleParams(), SHORT, NO_GUARDS], ids=["default", "short", "no-guards"])
 def test_yaml_output_reads_back_as_the_data(params: a.RuleParams) -> None:
     """The dependency-free YAML writer round-trips the rules and the Alertmanager configuration."""
-    assert yaml.safe_load(a.render(params)) == a.rule_groups(params)
+    assert yaml.safe_load(g.render_rules(params)) == a.rule_groups(params)
     am = a.AlertmanagerParams(pager_url="http://127.0.0.1:1/p?x='1'", group_wait="1s")
-    assert yaml.safe_load(a.render_alertmanager(am)) == a.alertmanager_config(am)
+    assert yaml.safe_load(g.render_alertmanager(am)) == a.alertmanager_config(am)
 
 
 def test_generator_check_mode(tmp_path: Path) -> None:
@@ -114,7 +115,7 @@ def test_deployment_receivers_come_from_the_environment_or_an_untracked_file(tmp
     urls = {r["name"]: r["webhook_configs"][0]["url"] for r in load_yaml(out)["receivers"]}
     assert urls == {"pager": "https://pager.example/hook", "chat": "https://chat.example/hook",
                     "deadman": "https://deadman.example/ping"}
-    assert ALERTMANAGER.read_text("utf-8") == a.render_alertmanager()
+    assert ALERTMANAGER.read_text("utf-8") == g.render_alertmanager()
     assert "127.0.0.1:9095" in ALERTMANAGER.read_text("utf-8")
     assert run(tool("amtool"), "check-config", str(out)).returncode == 0
     for labels, receiver in ROUTES:
@@ -136,7 +137,7 @@ def test_deployment_receivers_come_from_the_environment_or_an_untracked_file(tmp
 def test_promtool_accepts_the_rules(params: a.RuleParams, tmp_path: Path) -> None:
     """``promtool check rules`` passes for the production and the end-to-end parameters."""
     path = tmp_path / "rules.yml"
-    path.write_text(a.render(params), "utf-8")
+    path.write_text(g.render_rules(params), "utf-8")
     checked = run(tool("promtool"), "check", "rules", str(path))
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
@@ -178,7 +179,7 @@ MUTANTS: dict[str, tuple[a.RuleParams, list[str]]] = {
 def test_unit_tests_catch_a_missing_guard(tmp_path: Path) -> None:
     """Rules rendered without a guard fail the silent cases that rely on it (they pass with it)."""
     procs = {
-        label: start_promtool_tests(a.render(params), tmp_path / label, set(names))
+        label: start_promtool_tests(g.render_rules(params), tmp_path / label, set(names))
         for label, (params, names) in MUTANTS.items()
     }
     for label, (code, output) in finish(procs).items():

@@ -24,6 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from telemetry import alerts as a
 from telemetry import dashboards as d
+from telemetry import generate as g
 from telemetry import names as n
 from tests.observability.conftest import ROOT, series_names, tool
 from tests.observability.stack import Proc, PrometheusApi, Webhook, wait_for
@@ -97,7 +98,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
                    tmp_path, _rdv_env(data))
         procs.append(rdv)
         am_config = tmp_path / "alertmanager.yml"
-        am_config.write_text(a.render_alertmanager(a.AlertmanagerParams(
+        am_config.write_text(g.render_alertmanager(a.AlertmanagerParams(
             pager_url=hook.url("/pager"), chat_url=hook.url("/chat"), deadman_url=hook.url("/deadman"),
             **AM_PARAMS,
         )), "utf-8")
@@ -107,7 +108,7 @@ def stack(tmp_path: Path) -> Iterator[Stack]:
         ], tmp_path)
         procs.append(am)
         rules = tmp_path / "rdv.rules.yml"
-        rules.write_text(a.render(PARAMS), "utf-8")
+        rules.write_text(g.render_rules(PARAMS), "utf-8")
         prom_config = tmp_path / "prometheus.yml"
         prom_config.write_text(yaml.safe_dump(_prometheus_config(rules, ports["rdv"], ports["alertmanager"])))
         prom = Proc("prometheus", [

@@ -4,6 +4,7 @@ and the simulator pointed at a live app."""
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections import Counter
 from pathlib import Path
@@ -84,3 +85,25 @@ async def confirmed_call(live: Live, conv_id: str, phone: str = PHONE) -> None:
     """One call that books a slot (the second, to leave the first ones to the racers)."""
     await to_slots(live, conv_id, caller_phone=phone)
     assert (await live.say(conv_id, "le troisième", caller_phone=phone))["state"] == "CONFIRMED"
+
+
+_CHANGE = re.compile(r"\b([A-Z_]+) from (\S+) to (\d+)")
+_SETTING = re.compile(r"\b(RECOVERY_LIMITS_[A-Z]+)=([^\s;]+)")
+_SET = re.compile(r"\bset ([A-Z_]+)=(\d+)")
+
+
+def apply_suggestion(env: dict[str, str], suggestion: str) -> dict[str, str]:
+    """``env`` as an operator leaves it after following a diagnosis' suggestion (each
+    ``VAR from a to b``, ``set VAR=b`` and ``RECOVERY_LIMITS_X=…`` it names)."""
+    changed = dict(env)
+    for pattern in (_SETTING, _SET):
+        changed.update(dict(pattern.findall(suggestion)))
+    for var, _, value in _CHANGE.findall(suggestion):
+        if not var.startswith("RECOVERY_LIMITS"):
+            changed[var] = value
+    return changed
+
+
+def suggested_changes(suggestion: str) -> list[tuple[str, str, str]]:
+    """(variable, from, to) of each ``VAR from a to b`` of a suggestion."""
+    return [tuple(m) for m in _CHANGE.findall(suggestion)]  # type: ignore[misc]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from service import cli
-from service.engine.nlu.batch import TASKS
+from service.tools.understand import TASKS
 from tests.reliability.procs import base_env
 
 ROOT = Path(__file__).resolve().parents[2]

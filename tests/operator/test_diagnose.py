@@ -14,8 +14,16 @@ from typing import Any
 import pytest
 
 from service import cli
+from service.config import build_limits
 from tests.conftest import Live
-from tests.operator.conftest import BOOK, PHONE, confirmed_call, run_simulation, to_slots
+from tests.operator.conftest import (
+    BOOK,
+    PHONE,
+    apply_suggestion,
+    confirmed_call,
+    run_simulation,
+    to_slots,
+)
 
 
 async def _background(live: Live) -> None:
@@ -132,6 +140,13 @@ async def test_dominant_pattern_from_store_and_from_logs(
     dominant = store["dominant"]
     assert dominant is not None and dominant["pattern"] == incident.pattern, store["causes"]
     assert dominant["constant"] == incident.constant
+    if incident.constant is not None:
+        # Built from the service's settings (the incident's), and never the value in force.
+        after = build_limits(apply_suggestion(incident.env, dominant["suggestion"]))
+        assert after != build_limits(incident.env), dominant["suggestion"]
+        for var, value in incident.env.items():
+            if var == incident.constant:
+                assert f"from {value} to" in dominant["suggestion"], dominant
     assert dominant["conversations"] >= 3 and store["causes"][incident.pattern] == dominant["conversations"]
     assert len(store["causes"]) >= 2, "a second, smaller cause is in the window"
     assert store["summary"]["confirmed"] >= 2

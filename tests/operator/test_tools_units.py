@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from service import stats
+from service.config import build_limits
 from service.tools.callers import Behaviour, allocate, parse_mix, spoken_number
 from service.tools.dialogue import Stage, booked_label, held_label, infer_stage, stage_of_state
 from service.tools.transport import ToolError, read_sse, spoken_prefix
@@ -175,7 +176,7 @@ def test_empty_facts_give_zeros() -> None:
     answer = stats.bookings([], stats.parse_window("1h"), datetime(2026, 3, 3, tzinfo=UTC))
     assert answer["conversion_rate"] == answer["abandon_rate"] == answer["total_sessions"] == 0
     assert all(t["meets"] is None for t in answer["targets"])
-    assert stats.diagnose([], None, None, source="logs")["dominant"] is None
+    assert stats.diagnose([], None, None, source="logs", limits=build_limits({}))["dominant"] is None
 
 
 def test_every_pattern_has_the_seed_recommendation() -> None:

@@ -44,7 +44,6 @@ REJECT = (("aucun",), ("aucune",), ("rien", "ne"), ("ne", "me", "va", "pas"), ("
           ("pas", "ceux", "la"), ("aucun", "des", "trois"), ("non", "merci"), ("rien", "de", "tout"),
           ("rien", "d'autre"), ("autre", "chose"),
           ("vous", "auriez", "pas"), ("vous", "n'auriez", "pas"), ("vous", "avez", "pas"))
-NEGATORS = frozenset({"pas", "non", "sauf", "plutot", "mais"})
 # Said right after a mention, these refuse it: "le premier, ça ne va pas".
 REFUSED = (("va", "pas"), ("vont", "pas"), ("convient", "pas"), ("m'arrange", "pas"), ("arrange", "pas"),
            ("pas", "possible"), ("impossible",))

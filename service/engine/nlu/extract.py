@@ -35,6 +35,7 @@ from service.engine.nlu.tokens import Token, number_at, tokenize
 from service.engine.nlu.when import assemble, read_when
 from service.engine.nlu.yesno import yes_no
 from service.engine.practice import Practice
+from service.engine.states import Intent
 
 NameIssue = Literal["refused", "question", "first_only"]
 Choice = int | Literal["none", "repeat"]
@@ -54,11 +55,6 @@ class PersonName:
 
     first: str | None
     last: str | None
-
-    @property
-    def complete(self) -> bool:
-        """True when the last name is known (a first name alone is not enough to book)."""
-        return bool(self.last)
 
     @property
     def full(self) -> str:
@@ -115,7 +111,7 @@ class Extraction:
     """
 
     text: str
-    intent: str | None = None
+    intent: Intent | None = None
     yes_no: Literal["yes", "no"] | None = None
     filler: bool = False
     name: PersonName | None = None
@@ -161,7 +157,7 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
     spans: dict[str, Span] = {}
     corrected = False
     found_intent = intent_of(utt)
-    intent = None if found_intent in NOT_INTENTS else found_intent
+    intent = None if found_intent in NOT_INTENTS else Intent(found_intent)
     corrected |= intent_corrected(utt)
     # Names: everywhere when a name was asked, else only when introduced.
     asked = context.state in NAME_STATES

@@ -3,7 +3,7 @@
 madame Simone Arnaud", "je suis la fille de monsieur Petitjean", "le nom de l'enfant ?
 Nathan Fournier", "c'est pour quelqu'un d'autre" — the relation and the patient's name.
 
-The relation is one of the words the dialogue knows (``RELATION_VALUES``): "fille", "fils",
+The relation is one of the words the dialogue knows: "fille", "fils",
 "mari", "femme", "mère", "père", "enfant", or "autre" for everyone else (a sister, a
 neighbour, a grandmother, a resident of a care home). Written by hand: the relation is a
 closed set of French words after a possessive ("ma grand mère" without its hyphen is the
@@ -35,7 +35,6 @@ from service.engine.nlu.namescan import (
 )
 from service.engine.nlu.tokens import Token
 
-RELATION_VALUES = ("fille", "fils", "mari", "femme", "mère", "père", "enfant", "autre")
 # Folded relation word → the relation the dialogue knows.
 RELATIONS = {
     "fille": "fille", "filles": "fille", "fils": "fils", "fiston": "fils", "garcon": "fils", "mari": "mari",

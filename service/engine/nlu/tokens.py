@@ -33,7 +33,6 @@ UNITS = {"zero": 0, "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq
 TEENS = {"dix": 10, "onze": 11, "douze": 12, "treize": 13, "quatorze": 14, "quinze": 15, "seize": 16}
 TENS = {"vingt": 20, "vingts": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60, "septante": 70,
         "huitante": 80, "octante": 80, "nonante": 90}
-ORDINAL_WORDS = {"premier": 1, "premiere": 1, "1er": 1, "1ere": 1}
 # Number words speech-to-text writes as their homophones; read as numbers only before a
 # unit or "heures" ("le vin trois", "à vin heures"), never alone ("un verre de vin").
 HOMOPHONES = {"vin": "vingt", "vint": "vingt", "vins": "vingt"}
@@ -106,11 +105,6 @@ def tokenize(text: str) -> tuple[Token, ...]:
         opens = not out or any(ch in _SENTENCE_END for ch in gap)
         out.append(Token(word, text[start:end], start, end, clause_at[s], opens))
     return tuple(out)
-
-
-def words_of(tokens: tuple[Token, ...]) -> tuple[str, ...]:
-    """The folded words."""
-    return tuple(t.word for t in tokens)
 
 
 _HOURS_TOKEN = re.compile(r"^(\d{1,2})(?:h|:)(\d{2})?$")
