@@ -14,7 +14,15 @@ from starlette.routing import Route
 
 from service.engine.states import Channel
 from service.http import textapi
-from service.http.common import ApiError, Services, error, json_body, operator_access, services
+from service.http.common import (
+    ApiError,
+    FastJSONResponse,
+    Services,
+    error,
+    json_body,
+    operator_access,
+    services,
+)
 from service.http.masking import masked_timeline
 from service.http.operator import traced
 from service.http.turns import ForeignConversationError, TurnRequest
@@ -101,7 +109,7 @@ async def post_message(request: Request) -> Response:
         )
     except ForeignConversationError:
         raise textapi.not_a_text_conversation(conv_id) from None
-    return JSONResponse(
+    return FastJSONResponse(
         {
             "conv_id": result.conv_id,
             "turn": result.turn,
