@@ -217,11 +217,11 @@ def process_tree(pid: int) -> list[int]:
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_seconds(pid: int, tree: bool = True) -> float:
     """CPU seconds (user + system) spent by ``pid`` and every process below it, including
-    children already reaped."""
+    children already reaped (``tree=False``: by ``pid`` alone)."""
     total = 0
-    for one in process_tree(pid):
+    for one in process_tree(pid) if tree else [pid]:
         try:
             fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -232,15 +232,23 @@ def cpu_seconds(pid: int) -> float:
 
 
 class CpuMeter:
-    """CPU seconds of a server (its whole process tree) between ``start`` and ``per_turn``."""
+    """CPU seconds of a server (its whole process tree, or the serving process alone)
+    between its creation and ``per_turn``."""
 
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.before = cpu_seconds(pid)
+        self.before_alone = cpu_seconds(pid, tree=False)
 
     def per_turn(self, turns: int) -> float | None:
-        """µs of CPU per turn since the meter started."""
+        """µs of CPU per turn since the meter started (the whole tree: the server and the
+        processes it started, such as its span exporter)."""
         spent = cpu_seconds(self.pid) - self.before
+        return round(spent / turns * 1e6, 1) if turns else None
+
+    def per_turn_alone(self, turns: int) -> float | None:
+        """µs of CPU per turn of the serving process alone."""
+        spent = cpu_seconds(self.pid, tree=False) - self.before_alone
         return round(spent / turns * 1e6, 1) if turns else None
 
 
@@ -410,6 +418,7 @@ def measured_wrk(res: dict[str, Any], key: str, pid: int, url: str, seconds: int
         done = wrk(url, HERE / "turns.lua", seconds, connections)
     res[f"{key}_turn_rps"] = done.rate
     res[f"{key}_cpu_us_per_turn"] = meter.per_turn(done.requests)
+    res[f"{key}_serving_cpu_us_per_turn"] = meter.per_turn_alone(done.requests)
     if done.non_2xx:
         res[f"{key}_non_2xx"] = done.non_2xx
     if done.conversations.get("given_up") or done.conversations.get("refused"):
@@ -430,7 +439,10 @@ def fixed_rate(res: dict[str, Any], key: str, pid: int | None, ports: list[int],
     res[f"{key}_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 3)
     if meter:
         res[f"{key}_cpu_us_per_turn"] = meter.per_turn(convs.sent)
+        res[f"{key}_serving_cpu_us_per_turn"] = meter.per_turn_alone(convs.sent)
     counts = convs.counts()
+    if counts["unsent"]:
+        res[f"{key}_unsent"] = counts["unsent"]
     if counts["given_up"] or counts["refused"]:
         res[f"{key}_conversations"] = counts
 

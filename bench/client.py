@@ -78,6 +78,7 @@ class Conversations:
     cancelled: int = 0
     refused: int = 0
     sent: int = 0
+    unsent: int = 0
 
     def next_turn(self) -> tuple[str, bytes]:
         """The path and body of the next turn to send (a new patient when none is ready)."""
@@ -133,17 +134,20 @@ class Conversations:
     def counts(self) -> dict[str, int]:
         """Conversations ended, given up, confirmed, cancelled, and answers refused."""
         return {"ended": self.ended, "given_up": self.given_up, "confirmed": self.confirmed,
-                "cancelled": self.cancelled, "refused": self.refused, "open": len(self.phones)}
+                "cancelled": self.cancelled, "refused": self.refused, "open": len(self.phones),
+                "unsent": self.unsent}
 
 
 async def fixed_rate(
     ports: int | list[int], rate: float, seconds: float, connections: int, prefix: str, base: int = 0,
+    grace: float = 10.0,
 ) -> tuple[list[float], Conversations]:
     """Offer ``rate`` turns/s for ``seconds`` (open loop), spread over the servers on
     ``ports`` (connections dealt round-robin); latencies in seconds, and the conversations.
 
     Each latency counts from the moment the request was due, so waiting for a free
-    connection counts too (no coordinated omission).
+    connection counts too (no coordinated omission). Turns still waiting for a connection
+    ``grace`` seconds after the last one was due are counted with their wait and not sent.
     """
     ports = [ports] if isinstance(ports, int) else ports
     pool: asyncio.Queue[Connection] = asyncio.Queue()
@@ -151,10 +155,19 @@ async def fixed_rate(
         pool.put_nowait(await Connection.open(ports[i % len(ports)]))
     convs = Conversations(prefix, base)
     latencies: list[float] = []
+    start = time.perf_counter()
+    give_up = start + seconds + grace
 
     async def one(due: float) -> None:
         conn = await pool.get()
         try:
+            now = time.perf_counter()
+            if now > give_up:
+                # A server that cannot keep up: the turns still waiting are counted with the
+                # wait they had (a lower bound), not sent, so the phase stays bounded.
+                latencies.append(now - due)
+                convs.unsent += 1
+                return
             path, body = convs.next_turn()
             status, payload = await conn.post(path, body)
             latencies.append(time.perf_counter() - due)
@@ -162,7 +175,6 @@ async def fixed_rate(
         finally:
             pool.put_nowait(conn)
 
-    start = time.perf_counter()
     tasks = []
     total = int(rate * seconds)
     for i in range(total):

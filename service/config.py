@@ -61,7 +61,6 @@ class Settings:
     telemetry: bool = True
     trace_secret: str = DEV_TRACE_SECRET
     trace_ui_url: str | None = None
-    traces_exporter: str | None = None
     # prometheus-client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR) for `serve --workers`.
     metrics_multiproc_dir: Path | None = None
     operator_token: str | None = None
@@ -88,6 +87,9 @@ class Settings:
     retention_days: int = 90
     slot_hold_seconds: int = 120
     calendar_timeout_seconds: float = 3.0
+    # Where spans go (OpenTelemetry's OTEL_TRACES_EXPORTER and OTLP endpoint variables):
+    # "otlp", "console" or "none".
+    traces_exporter: str = "none"
     limits: Mapping[Channel, Limits] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -98,6 +100,20 @@ class Settings:
 
 
 DEFAULT_PORT = 8000
+
+
+def traces_exporter(env: Mapping[str, str]) -> str:
+    """The span exporter OpenTelemetry's variables ask for: ``OTEL_TRACES_EXPORTER=none`` or
+    ``console``; ``otlp`` when it says so or when an OTLP endpoint is set; else ``none``."""
+    raw = env.get("OTEL_TRACES_EXPORTER", "").strip()
+    wanted = raw.lower()
+    if wanted and wanted not in TRACES_EXPORTERS:
+        raise ConfigError(f"OTEL_TRACES_EXPORTER={raw!r} must be one of {', '.join(TRACES_EXPORTERS)} (or unset)")
+    if wanted in ("none", "console"):
+        return wanted
+    if wanted == "otlp" or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return "otlp"
+    return "none"
 
 def _int(env: Mapping[str, str], name: str, default: int | None, *, minimum: int = 0) -> int | None:
     raw = env.get(name)
@@ -203,17 +219,6 @@ def _http_url(env: Mapping[str, str], name: str, example: str = "http://alertman
 # OTEL_TRACES_EXPORTER values rdv honours (telemetry/tracing.py): unset picks OTLP when an
 # endpoint is set, else nothing.
 TRACES_EXPORTERS = ("otlp", "console", "none")
-
-
-def _traces_exporter(env: Mapping[str, str]) -> str | None:
-    """OTEL_TRACES_EXPORTER, checked here so that a typo stops start-up instead of silently
-    exporting nothing."""
-    raw = env.get("OTEL_TRACES_EXPORTER", "").strip()
-    if not raw:
-        return None
-    if raw.lower() not in TRACES_EXPORTERS:
-        raise ConfigError(f"OTEL_TRACES_EXPORTER={raw!r} must be one of {', '.join(TRACES_EXPORTERS)} (or unset)")
-    return raw.lower()
 
 
 def _console(env: Mapping[str, str], token: str | None) -> bool:
@@ -418,7 +423,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         telemetry=_bool(env, "RDV_TELEMETRY", True),
         trace_secret=trace_secret,
         trace_ui_url=_http_url(env, "RDV_TRACE_UI_URL", "http://localhost:16686"),
-        traces_exporter=_traces_exporter(env),
         metrics_multiproc_dir=Path(multiproc) if (multiproc := env.get("PROMETHEUS_MULTIPROC_DIR", "").strip()) else None,
         operator_token=operator_token,
         console=_console(env, operator_token),
@@ -443,6 +447,7 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         retention_days=_int(env, "RDV_RETENTION_DAYS", 90, minimum=1) or 90,
         slot_hold_seconds=_hold_seconds(env),
         calendar_timeout_seconds=calendar_timeout,
+        traces_exporter=traces_exporter(env),
         limits=build_limits(env),
         warnings=tuple(warnings),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import phonenumbers
 
 WITHHELD = frozenset({"", "anonymous", "unknown", "private", "restricted", "unavailable", "withheld"})
@@ -11,6 +13,13 @@ def caller_id(raw: object) -> str | None:
     """E.164 of a valid caller number; None when absent, withheld, a placeholder or invalid."""
     if not isinstance(raw, str):
         return None
+    return _e164(raw)
+
+
+# A conversation's number arrives again on every turn of a Vapi call (and a caller calls
+# back): parsed once (phonenumbers takes about 60 µs), then read from here.
+@lru_cache(maxsize=4096)
+def _e164(raw: str) -> str | None:
     text = raw.strip()
     if text.lower() in WITHHELD or len(text) > 32:
         return None

@@ -471,8 +471,10 @@ def health_row() -> Section:
         timeseries(a.PANEL_SERVER_ERRORS, "Share of caller turns answered with a server error.",
                    [Target(f"{errors} / {increase(responses, RATE_INTERVAL)}", "5xx share")],
                    unit="percentunit", thresholds=ceiling_steps(n.SERVER_ERROR_SHARE_MAX), width=6),
-        timeseries(a.PANEL_STORE, "Store calls that failed or timed out (503, or apology and transfer).",
-                   [Target(increase(n.STORE_UNAVAILABLE, RATE_INTERVAL), "store unavailable")], bars=True, width=6),
+        timeseries(a.PANEL_STORE, "Store calls that failed or timed out (503, or apology and transfer); "
+                   "spans the exporter process could not take (traces incomplete, turns unaffected).",
+                   [Target(increase(n.STORE_UNAVAILABLE, RATE_INTERVAL), "store unavailable"),
+                    Target(increase(n.SPANS_DROPPED, RATE_INTERVAL), "spans dropped")], bars=True, width=6),
     ]
 
 

@@ -1,22 +1,27 @@
-"""Log lines: the seed's text forms (default) or JSON, through one lean structlog chain.
+"""Log lines: the seed's text forms (default) or JSON, rendered straight from their templates.
 
-The observer emits key/value events; the renderer formats them. In text mode each line is
-exactly the operators' manual's form (``[FLOW] conv_abc123, state=START, turn=0``) so their
-grep recipes work unchanged; in JSON mode the same text is the ``event`` field and every
-value is its own key, with ``trace_id``/``span_id``. Phone numbers and names are masked
-unless the operator turns that off (``RDV_LOG_PII=true``).
+The observer emits key/value events; each is rendered from its template in one step. In
+text mode each line is exactly the operators' manual's form (``[FLOW] conv_abc123,
+state=START, turn=0``) so their grep recipes work unchanged; in JSON mode the same text is
+the ``event`` field and every value is its own key, with ``trace_id``/``span_id``. Phone
+numbers and names are masked unless the operator turns that off (``RDV_LOG_PII=true``): in
+every value that can hold them, which is every text value but the ones rdv itself chose
+from a closed set (states, channels, outcomes, counts…). Lines are written once per
+event-loop pass (one write and one flush for all the lines of the pass), at once outside an
+event loop, and flushed when the telemetry shuts down or the process exits.
 """
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
 import re
 import sys
-from collections.abc import Callable, Mapping, MutableMapping
+import weakref
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
-
-import structlog
 
 from telemetry import names as n
 
@@ -79,20 +84,6 @@ def mask_name(name: str) -> str:
     return " ".join(w[:1] + "***" for w in name.split() if w) or name
 
 
-def _masker(enabled: bool) -> Callable[[Any, str, MutableMapping[str, Any]], MutableMapping[str, Any]]:
-    def process(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-        if not enabled:
-            return event
-        if isinstance(event.get("name"), str):
-            event["name"] = mask_name(event["name"])
-        for key, value in event.items():
-            if isinstance(value, str) and key not in ("event", "conv_id", "trace_id", "span_id"):
-                event[key] = mask_phone(value)
-        return event
-
-    return process
-
-
 # What a value must not carry into a line: anything a reader takes as a line break (C0 and
 # C1 controls, DEL, U+2028/U+2029), and the manual's own tags (so that a value cannot make a
 # line look like another kind to grep or ``rdv diagnose --logs``). Normal values hold none,
@@ -128,51 +119,118 @@ def escape_value(value: str) -> str:
     return _UNSAFE.sub(_escape_match, value)
 
 
-def _escaper(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    """Every value of a line (not the tag) through :func:`escape_value`."""
-    for key, value in event.items():
-        if key != "event" and isinstance(value, str):
-            event[key] = escape_value(value)
-    return event
+# Keys whose values rdv takes from a closed set of its own (enum values, numbers, hex ids):
+# they can hold neither personal data nor a line break, so they are written as they are.
+# Every other text value is masked (unless RDV_LOG_PII=true) and escaped.
+SAFE_KEYS = frozenset({
+    "state", "from_state", "to_state", "channel", "outcome", "purpose", "field", "to", "category",
+    "success", "slot_idx", "turn", "turns", "retry", "length", "attempt", "attempts", "max_turns",
+    "idle_s", "trace_id", "span_id", "topic", "intent", "signal", "seconds", "count", "deleted",
+    "bookings_without_event",
+})
+# Written unmasked (the conversation's own key), but escaped.
+UNMASKED_KEYS = frozenset({"conv_id"})
 
 
-def _text(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
-    template = TEMPLATES.get(event["event"])
-    if template is None:
-        extras = ", ".join(f"{k}={v}" for k, v in event.items() if k not in ("event", "trace_id", "span_id"))
-        return f"{event['event']} {extras}".rstrip()
-    return template.format_map(event)
+def clean(fields: dict[str, Any], mask: bool) -> dict[str, Any]:
+    """``fields`` with every text value that may hold personal data masked (when ``mask``)
+    and every text value not from rdv's closed sets escaped (:func:`escape_value`)."""
+    for key, value in fields.items():
+        if key in SAFE_KEYS or not isinstance(value, str):
+            continue
+        if mask and key not in UNMASKED_KEYS:
+            if key == "name":
+                value = mask_name(value)
+            value = mask_phone(value)
+        fields[key] = escape_value(value)
+    return fields
 
 
-def _json(_: Any, __: str, event: MutableMapping[str, Any]) -> str:
-    tag = event["event"]
+def render_text(tag: str, fields: Mapping[str, Any]) -> str:
+    """The manual's line of ``tag`` (its template filled), or ``tag k=v, …`` without one."""
     template = TEMPLATES.get(tag)
-    body = dict(event)
+    if template is None:
+        extras = ", ".join(f"{k}={v}" for k, v in fields.items() if k not in ("trace_id", "span_id"))
+        return f"{tag} {extras}".rstrip()
+    return template.format_map(fields)
+
+
+def render_json(tag: str, fields: dict[str, Any]) -> str:
+    """The line as one JSON object: every value, the manual's text as ``event``, the tag."""
+    template = TEMPLATES.get(tag)
+    body = dict(fields)
+    body["event"] = template.format_map(fields) if template else tag
     body["tag"] = tag
-    body["event"] = template.format_map(event) if template else tag
-    body["level"] = body.get("level", "info")
+    body["level"] = "info"
     body["timestamp"] = datetime.now(UTC).isoformat(timespec="milliseconds")
     return json.dumps(body, ensure_ascii=False, default=str)
 
 
-class _Writer:
-    """structlog's final sink: one line per event, written and flushed."""
+_WRITERS: weakref.WeakSet[LineWriter] = weakref.WeakSet()
+
+
+@atexit.register
+def _flush_all() -> None:
+    for writer in list(_WRITERS):
+        writer.flush()
+
+
+class LineWriter:
+    """Lines gathered during one event-loop pass, written and flushed together at its end."""
 
     def __init__(self, stream: TextIO) -> None:
         self.stream = stream
+        self.lines: list[str] = []
+        self.scheduled = False
+        _WRITERS.add(self)
 
-    def msg(self, message: str) -> None:
-        self.stream.write(message + "\n")
+    def write(self, line: str) -> None:
+        """Take one line; written at the end of this event-loop pass (at once outside one)."""
+        self.lines.append(line)
+        if self.scheduled:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        self.scheduled = True
+        loop.call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write and flush every line taken so far."""
+        self.scheduled = False
+        if not self.lines:
+            return
+        text = "\n".join(self.lines)
+        self.lines = []
+        self.stream.write(text + "\n")
         self.stream.flush()
 
-    info = debug = warning = error = msg
+
+class LineLogger:
+    """``info(tag, **fields)``: one masked, escaped line rendered from the tag's template."""
+
+    def __init__(self, log_format: str, log_pii: bool, stream: TextIO) -> None:
+        self.mask = not log_pii
+        self.render = render_json if log_format == "json" else render_text
+        self.writer = LineWriter(stream)
+
+    def line(self, tag: str, fields: dict[str, Any]) -> None:
+        """Log ``tag`` with ``fields`` (the dict is the logger's from then on)."""
+        self.writer.write(self.render(tag, clean(fields, self.mask)))
+
+    def info(self, event: str, **fields: Any) -> None:
+        """Log ``event`` with ``fields``."""
+        self.writer.write(self.render(event, clean(fields, self.mask)))
+
+    debug = warning = error = info
+
+    def flush(self) -> None:
+        """Write the lines of the current event-loop pass now."""
+        self.writer.flush()
 
 
-def make_logger(log_format: str, log_pii: bool, stream: TextIO | None) -> Any:
-    """A bound structlog logger with the chain: mask → escape → render (text or JSON) → write."""
-    renderer = _json if log_format == "json" else _text
-    return structlog.wrap_logger(
-        _Writer(stream if stream is not None else sys.stdout),
-        processors=[_masker(not log_pii), _escaper, renderer],
-        cache_logger_on_first_use=True,
-    )
+def make_logger(log_format: str, log_pii: bool, stream: TextIO | None) -> LineLogger:
+    """The logger: mask → escape → render (text or JSON) → write once per event-loop pass."""
+    return LineLogger(log_format, log_pii, stream if stream is not None else sys.stdout)

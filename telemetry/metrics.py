@@ -2,15 +2,18 @@
 
 Single process (the default: one uvicorn worker per process or container): an own
 registry, exemplars with the conversation's trace id on histograms. Several workers:
-set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before start; metrics are then
-aggregated across workers by ``MultiProcessCollector`` and exemplars are off (the
-multiprocess mode does not support them).
+set ``PROMETHEUS_MULTIPROC_DIR`` to an empty directory before start (``rdv serve --workers``
+does; the settings say so with ``multiprocess``); metrics are then aggregated across workers
+by ``MultiProcessCollector`` and exemplars are off (the multiprocess mode does not support
+them).
+
+Children are cached by label tuple: the hot path looks a child up in a dict instead of
+going through ``labels()`` each time.
 """
 
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -32,15 +35,18 @@ def _allowed_transitions() -> list[tuple[str, str]]:
 class Metrics:
     """Every ``rdv_*`` metric of the contract, with its known label values initialised to 0."""
 
-    def __init__(self, registry: CollectorRegistry | None, version: str, engine_revision: str | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None, version: str, engine_revision: str | None = None,
+        *, multiprocess: bool = False,
+    ) -> None:
         disable_created_metrics()  # type: ignore[no-untyped-call]
-        self.multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+        self.multiprocess = multiprocess
         if self.multiprocess:
-            from prometheus_client import multiprocess
+            from prometheus_client import multiprocess as prometheus_multiprocess
 
             self.registry = registry or CollectorRegistry()
             self._collect_registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(self._collect_registry)  # type: ignore[no-untyped-call]
+            prometheus_multiprocess.MultiProcessCollector(self._collect_registry)  # type: ignore[no-untyped-call]
             target: CollectorRegistry | None = None
         else:
             self.registry = registry or CollectorRegistry()
@@ -48,6 +54,7 @@ class Metrics:
             target = self.registry
         self.exemplars = not self.multiprocess
         self.objects: dict[str, Any] = {}
+        self._children: dict[tuple[str, tuple[str, ...]], Any] = {}
         for metric in n.METRICS:
             base = metric.name.removesuffix("_total") if metric.kind == "counter" else metric.name
             if metric.kind == "counter":
@@ -63,6 +70,7 @@ class Metrics:
         self.turn_duration = {c: self.objects[n.TURN_DURATION.name].labels(c) for c in n.CHANNELS}
         self.slots_length = {c: self.objects[n.SLOTS_MESSAGE_LENGTH.name].labels(c) for c in n.CHANNELS}
         self.started = {c: self.objects[n.CONVERSATIONS_STARTED.name].labels(c) for c in n.CHANNELS}
+        self._dropped = self.objects[n.SPANS_DROPPED.name]
 
     def _initialise(self) -> None:
         values: Mapping[str, tuple[str, ...]] = n.LABEL_VALUES
@@ -91,14 +99,22 @@ class Metrics:
             for combo in itertools.product(*(values[label] for label in metric.labels)):
                 self.objects[metric.name].labels(*combo)
 
+    def child(self, metric: n.Metric, labels: tuple[str, ...]) -> Any:
+        """The series of ``metric`` with ``labels`` (the metric itself without labels), cached."""
+        key = (metric.name, labels)
+        found = self._children.get(key)
+        if found is None:
+            obj = self.objects[metric.name]
+            found = self._children[key] = obj.labels(*labels) if labels else obj
+        return found
+
     def inc(self, metric: n.Metric, *labels: str) -> None:
         """Add one to a counter."""
-        obj = self.objects[metric.name]
-        (obj.labels(*labels) if labels else obj).inc()
+        self.child(metric, labels).inc()
 
     def observe(self, metric: n.Metric, value: float, trace_id: str | None, *labels: str) -> None:
         """Record a histogram observation, with a trace-id exemplar when supported."""
-        child = self.objects[metric.name].labels(*labels)
+        child = self.child(metric, labels)
         if self.exemplars and trace_id:
             child.observe(value, exemplar={"trace_id": trace_id})
         else:
@@ -106,7 +122,11 @@ class Metrics:
 
     def set(self, metric: n.Metric, value: float, *labels: str) -> None:
         """Set a gauge."""
-        self.objects[metric.name].labels(*labels).set(value)
+        self.child(metric, labels).set(value)
+
+    def spans_dropped(self, count: int) -> None:
+        """Spans the exporter process could not take (it lags, or it is gone)."""
+        self._dropped.inc(count)
 
     def exposition(self, accept: str | None) -> tuple[bytes, str]:
         """The text exposition; OpenMetrics (with exemplars) when the scraper asks for it."""

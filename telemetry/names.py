@@ -207,6 +207,10 @@ CALENDAR_DURATION: Final = Metric(
     "rdv_calendar_request_duration_seconds", "histogram",
     "Time of one request to the practice's external calendar, by operation, in seconds.",
     (L_OPERATION,), CALENDAR_LATENCY_BUCKETS)
+SPANS_DROPPED: Final = Metric(
+    "rdv_spans_dropped_total", "counter",
+    "Spans not exported because the span exporter process lagged or was gone (the turn never "
+    "waits for it).")
 
 METRICS: Final = (
     CONVERSATIONS_STARTED, CONVERSATIONS_ENDED, CONVERSATIONS_STOPPED, STATE_TRANSITIONS, BOOKING_ATTEMPTS,
@@ -214,6 +218,7 @@ METRICS: Final = (
     INTENT_OVERRIDES, FILLERS, SESSION_EXPIRIES, TRANSFERS, VAPI_ENDED_REASONS, SLOTS_MESSAGE_LENGTH,
     TURN_DURATION, CONVERSATION_TURNS, ACTIVE_CONVERSATIONS, SYNTHETIC_CONVERSATIONS, TURN_RESPONSES,
     STORE_UNAVAILABLE, BUILD_INFO, CALENDAR_REQUESTS, CALENDAR_DURATION, UNDERSTANDING_MISSES,
+    SPANS_DROPPED,
 )
 
 # Known label values, pre-initialised to 0 so that ratios exist before the first event.

@@ -19,19 +19,26 @@ from functools import partial
 from typing import Any, TextIO
 
 from opentelemetry import context as otel_context
-from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SpanExporter
-from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
 from prometheus_client import CollectorRegistry
 
 from service.engine import events as ev
 from service.engine.model import Conversation
 from service.engine.states import Channel, TransferReason
 from telemetry import names as n
-from telemetry.events import EVENTS, VapiCallEnded
+from telemetry.events import EVENTS, EventSpec, VapiCallEnded
 from telemetry.logs import make_logger
 from telemetry.metrics import Metrics
-from telemetry.tracing import derive_ids, forced_ids, make_provider, new_span_id, remote_parent
+from telemetry.spans import SpanSink, record
+from telemetry.tracing import (
+    derive_ids,
+    make_provider,
+    make_sink,
+    new_span_id,
+    remote_parent,
+    sampler_decides,
+)
 
 # Keys of the per-conversation telemetry metadata saved by the store.
 META_STATE_SPAN = "state_span"
@@ -137,7 +144,8 @@ class TurnScope:
     turn is saved: a turn that is not stored leaves no trace in the numbers.
     """
 
-    __slots__ = ("_steps", "channel", "conv", "meta", "span", "started", "tel", "trace_id")
+    __slots__ = ("_steps", "channel", "conv", "meta", "span", "span_parent", "span_start", "started", "tel",
+                 "tid", "trace_id")
 
     def __init__(self, tel: Telemetry, conv: Conversation, meta: dict[str, Any], channel: str, route: str, method: str) -> None:
         self.tel = tel
@@ -145,25 +153,25 @@ class TurnScope:
         self.channel = channel
         self.meta = tel.ensure_meta(conv, meta)
         tid, _ = tel.ids(conv)
+        self.tid = tid
         self.trace_id = f"{tid:032x}"
         self.started = time.perf_counter()
         self._steps: list[_Step] = []
-        self.span: Any = None
-        if tel.tracing:
-            parent = remote_parent(tid, int(self.meta[META_STATE_SPAN], 16))
-            self.span = tel.tracer.start_span(
-                n.SPAN_TURN,
-                context=parent,
-                kind=SpanKind.SERVER,
-                attributes={
-                    n.A_CONVERSATION_ID: conv.conv_id,
-                    n.A_CHANNEL: channel,
-                    n.A_STATE: conv.state.value,
-                    n.A_TURN_NUMBER: conv.turn_count + 1,
-                    "http.request.method": method,
-                    "http.route": route,
-                },
-            )
+        # The turn's server span, a record's attributes until it ends (None: not traced).
+        self.span: dict[str, Any] | None = None
+        self.span_start = 0
+        self.span_parent = 0
+        if tel.tracing and tel.sampled(tid):
+            self.span_start = time.time_ns()
+            self.span_parent = int(self.meta[META_STATE_SPAN], 16)
+            self.span = {
+                n.A_CONVERSATION_ID: conv.conv_id,
+                n.A_CHANNEL: channel,
+                n.A_STATE: conv.state.value,
+                n.A_TURN_NUMBER: conv.turn_count + 1,
+                "http.request.method": method,
+                "http.route": route,
+            }
 
     def observe(self, conv: Conversation, events: Iterable[ev.Event]) -> None:
         """Record one engine step of this turn (emitted by :meth:`commit`)."""
@@ -212,7 +220,7 @@ class TurnScope:
                 elif isinstance(event, ev.BookingResulted):
                     self.tel.booking_span(step.conv, step.start, event, attempt_ns or step.at_ns)
                 elif isinstance(event, ev.Interrupted) and self.span is not None:
-                    self.span.set_attribute(n.A_INTERRUPTED, True)
+                    self.span[n.A_INTERRUPTED] = True
             self.tel.observe(step.conv, step.events, step.start, planned=step.planned)
         self._steps.clear()
 
@@ -223,13 +231,18 @@ class TurnScope:
         elapsed = time.perf_counter() - self.started
         self.tel.metrics.observe(n.TURN_DURATION, elapsed, self.trace_id, self.channel)
         self.tel.metrics.inc(n.TURN_RESPONSES, self.channel, status_class(status))
-        if self.span is not None:
-            self.span.set_attribute("http.response.status_code", status)
-            self.span.set_attribute(n.A_STATE_NEXT, self.conv.state.value)
+        attrs = self.span
+        if attrs is not None and self.tel.sink is not None:
+            attrs["http.response.status_code"] = status
+            attrs[n.A_STATE_NEXT] = self.conv.state.value
+            code = StatusCode.UNSET
             if status >= 500:
-                self.span.set_status(Status(StatusCode.ERROR))
-                self.span.set_attribute(n.A_ERROR_TYPE, str(status))
-            self.span.end()
+                code = StatusCode.ERROR
+                attrs[n.A_ERROR_TYPE] = str(status)
+            self.tel.sink.emit(record(
+                n.SPAN_TURN, self.tid, new_span_id(), self.span_parent, self.span_start, time.time_ns(), attrs,
+                kind=SpanKind.SERVER, status=code,
+            ))
 
 
 class Telemetry:
@@ -241,7 +254,7 @@ class Telemetry:
         logger: Any,
         metrics: Metrics,
         provider: Any,
-        tracing: bool,
+        sink: SpanSink | None,
         trace_secret: bytes,
         log_format: str,
         enabled: bool = True,
@@ -250,7 +263,9 @@ class Telemetry:
         self.metrics = metrics
         self.provider = provider
         self.tracer = provider.get_tracer("rdv")
-        self.tracing = tracing
+        self.sink = sink
+        self.tracing = sink is not None
+        self._keep = sampler_decides(provider)
         self.secret = trace_secret
         self.json_logs = log_format == "json"
         self.enabled = enabled
@@ -270,26 +285,33 @@ class Telemetry:
         span_exporter: SpanExporter | None = None,
         log_stream: TextIO | None = None,
         enabled: bool = True,
+        traces_exporter: str = "none",
+        multiprocess: bool = False,
     ) -> Telemetry:
-        """Build the telemetry; spans go to ``span_exporter`` or to what ``OTEL_*`` asks for.
+        """Build the telemetry; spans go to ``span_exporter`` (in process) or to the exporter
+        ``traces_exporter`` names (``otlp``, ``console``: settings' ``OTEL_TRACES_EXPORTER``),
+        run by a sidecar process, or nowhere (``none``).
 
         ``enabled=False`` (``RDV_TELEMETRY=false``) keeps ``/metrics`` serving but records no
         event, span or log line of conversations: the baseline that ``make bench`` compares to.
         """
-        provider, tracing = make_provider(version, span_exporter if enabled else None)
-        if not enabled:
-            tracing = False
+        metrics = Metrics(registry, version, engine_revision, multiprocess=multiprocess)
+        sink = make_sink(version, span_exporter, traces_exporter, metrics.spans_dropped) if enabled else None
         return cls(
             logger=make_logger(log_format, log_pii, log_stream),
-            metrics=Metrics(registry, version, engine_revision),
-            provider=provider,
-            tracing=tracing,
+            metrics=metrics,
+            provider=make_provider(version, sink),
+            sink=sink,
             trace_secret=trace_secret,
             log_format=log_format,
             enabled=enabled,
         )
 
     # ------------------------------------------------------------------ ids
+    def sampled(self, trace_id: int) -> bool:
+        """Whether the conversation of ``trace_id`` is traced (the sampler's one decision)."""
+        return self._keep is None or self._keep(trace_id)
+
     def ids(self, conv: Conversation) -> tuple[int, int]:
         """(trace id, root span id) of ``conv``."""
         return derive_ids(self.secret, conv.conv_id, conv.epoch)
@@ -325,11 +347,19 @@ class Telemetry:
         """Open the telemetry of one caller turn."""
         return TurnScope(self, conv, meta, channel, route, method)
 
-    def _emit(self, tag: str, conv: Conversation, meta: dict[str, Any] | None, **fields: Any) -> None:
+    def _emit(self, tag: str, conv: Conversation, meta: dict[str, Any] | None, fields: dict[str, Any]) -> None:
+        """Write one log line of ``conv`` (``fields``: a fresh dict, the JSON ids are added to it)."""
         if self.json_logs:
             fields["trace_id"] = self.trace_id_hex(conv.conv_id, conv.epoch)
             fields["span_id"] = (meta or {}).get(META_STATE_SPAN) or f"{self.ids(conv)[1]:016x}"
         self.log.info(tag, conv_id=conv.conv_id, **fields)
+
+    def _lines(self, spec: EventSpec[Any], event: Any, conv: Conversation, meta: dict[str, Any] | None) -> None:
+        """The log lines ``event`` writes (its registry entry says which)."""
+        for line in spec.lines:
+            fields = line.fields(event)
+            if fields is not None:
+                self._emit(line.tag, conv, meta, fields)
 
     @staticmethod
     def _advance(meta: dict[str, Any], event: ev.StateChanged) -> dict[str, Any]:
@@ -373,10 +403,7 @@ class Telemetry:
         exemplar = partial(self.trace_id_hex, conv.conv_id, conv.epoch)
         for i, event in enumerate(events):
             spec = EVENTS[type(event)]
-            for line in spec.lines:
-                fields = line.fields(event)
-                if fields is not None:
-                    self._emit(line.tag, conv, meta, **fields)
+            self._lines(spec, event, conv, meta)
             if spec.count is not None:
                 spec.count(event, m, channel, exemplar)
             if isinstance(event, ev.StateChanged):
@@ -401,49 +428,50 @@ class Telemetry:
 
     def state_span(self, conv: Conversation, meta: dict[str, Any], state: str, end: datetime, next_state: str | None) -> None:
         """Emit the span of ``state`` (allocated when it was entered) now that it is left."""
-        if not self.tracing:
+        if self.sink is None:
             return
         tid, root = self.ids(conv)
+        if not self.sampled(tid):
+            return
         since = meta.get(META_STATE_SINCE)
-        start = datetime.fromisoformat(since) if since else conv.state_entered_at
+        start = _ns(datetime.fromisoformat(since) if since else conv.state_entered_at)
         attrs = self._base(conv)
         attrs[n.A_STATE] = state
         if next_state:
             attrs[n.A_STATE_NEXT] = next_state
-        with forced_ids(None, int(meta[META_STATE_SPAN], 16)):
-            span = self.tracer.start_span(
-                n.state_span_name(state), context=remote_parent(tid, root), attributes=attrs, start_time=_ns(start)
-            )
-        span.end(end_time=max(_ns(end), _ns(start)))
+        self.sink.emit(record(
+            n.state_span_name(state), tid, int(meta[META_STATE_SPAN], 16), root, start, max(_ns(end), start), attrs,
+        ))
 
     def booking_span(self, conv: Conversation, meta: dict[str, Any], event: ev.BookingResulted, start_ns: int) -> None:
         """One ``book_slot`` span under the state that made the attempt."""
-        if not self.tracing:
+        if self.sink is None:
             return
         tid, _ = self.ids(conv)
+        if not self.sampled(tid):
+            return
         attrs = self._base(conv)
         attrs[n.A_SLOT_START] = event.slot_start.isoformat()
         attrs[n.A_BOOKING_RESULT] = event.result.value
         attrs[n.A_BOOKING_RETRY] = event.retry
-        span = self.tracer.start_span(
-            n.SPAN_BOOK_SLOT,
-            context=remote_parent(tid, int(self.ensure_meta_for(conv, meta)[META_STATE_SPAN], 16)),
-            kind=SpanKind.INTERNAL,
-            attributes=attrs,
-            start_time=start_ns,
-        )
+        code, description = StatusCode.UNSET, None
         if not event.success:
-            span.set_attribute(n.A_ERROR_TYPE, event.result.value)
-            span.set_status(Status(StatusCode.ERROR, event.result.value))
-        span.end()
+            attrs[n.A_ERROR_TYPE] = event.result.value
+            code, description = StatusCode.ERROR, event.result.value
+        self.sink.emit(record(
+            n.SPAN_BOOK_SLOT, tid, new_span_id(), int(self.ensure_meta_for(conv, meta)[META_STATE_SPAN], 16),
+            start_ns, time.time_ns(), attrs, status=code, description=description,
+        ))
 
     def end_spans(self, conv: Conversation, meta: dict[str, Any], event: ev.ConversationEnded) -> None:
         """The last state's span and the root ``conversation`` span, exactly once per conversation."""
-        if not self.tracing:
+        if self.sink is None:
             return
         end = max(conv.last_seen_at, conv.state_entered_at)
         self.state_span(conv, meta, meta.get(META_STATE, conv.state.value), end, None)
         tid, root = self.ids(conv)
+        if not self.sampled(tid):
+            return
         attrs = self._base(conv)
         attrs[n.A_OUTCOME] = event.outcome.value
         attrs[n.A_TURNS] = event.turns
@@ -452,12 +480,11 @@ class Telemetry:
             attrs[n.A_ENDED_REASON] = event.reason
         if conv.caller_phone:
             attrs[n.A_CALLER_PHONE_HASH] = self.phone_hash(conv.caller_phone)
-        with forced_ids(tid, root):
-            span = self.tracer.start_span(
-                n.SPAN_CONVERSATION, context=trace.set_span_in_context(trace.INVALID_SPAN),
-                kind=SpanKind.SERVER, attributes=attrs, start_time=_ns(conv.created_at),
-            )
-        span.end(end_time=max(_ns(end), _ns(conv.created_at)))
+        start = _ns(conv.created_at)
+        self.sink.emit(record(
+            n.SPAN_CONVERSATION, tid, root, 0, start, max(_ns(end), start), attrs, kind=SpanKind.SERVER,
+            remote_parent=False,
+        ))
 
     # ------------------------------------------------------------------ others
     def vapi_ended_reason(self, conv: Conversation | None, reason: str | None) -> str:
@@ -469,10 +496,7 @@ class Telemetry:
             m = self.synthetic_metrics if conv is not None and conv.synthetic else self.metrics
             spec.count(event, m, "", lambda: "")
         if conv is not None:
-            for line in spec.lines:
-                fields = line.fields(event)
-                if fields is not None:
-                    self._emit(line.tag, conv, None, **fields)
+            self._lines(spec, event, conv, None)
         return category
 
     def store_unavailable(self) -> None:
@@ -520,6 +544,15 @@ class Telemetry:
         """A service-level log line (start-up warnings, draining…)."""
         self.log.info(event, **fields)
 
+    def start(self) -> None:
+        """Start the span exporter process, if spans go to one (else it starts with the first span)."""
+        start = getattr(self.sink, "start", None)
+        if start is not None:
+            start()
+
     def shutdown(self) -> None:
-        """Flush and stop span export."""
+        """Write the pending log lines; export every span recorded, then stop span export."""
+        self.log.flush()
         self.provider.shutdown()
+        if self.sink is not None:
+            self.sink.shutdown()

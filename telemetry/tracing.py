@@ -11,63 +11,31 @@ so no process can keep the conversation's root span open. Instead:
 * A state span's id is allocated when the state is entered and stored with the
   conversation; the span itself is emitted when the state is left, with its real times.
 * The root span ``conversation`` is emitted once, when the conversation ends, with the
-  pre-derived ids (the id generator below takes them from a context variable).
+  pre-derived ids.
+
+rdv's own spans are recorded as small records with these ids (:mod:`telemetry.spans`) and
+exported by a process of their own (:mod:`telemetry.sidecar`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import hashlib
 import hmac
-import os
-from collections.abc import Iterator
+import random
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry import trace
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import (
-    BatchSpanProcessor,
-    ConsoleSpanExporter,
-    SimpleSpanProcessor,
-    SpanExporter,
-)
-from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from telemetry import names as n
+from telemetry.spans import LocalSink, RecordProcessor, SidecarSink, SpanSink, resource
 
-_FORCED: contextvars.ContextVar[tuple[int | None, int | None]] = contextvars.ContextVar(
-    "rdv_forced_ids", default=(None, None)
-)
-
-
-class DerivedIdGenerator(IdGenerator):
-    """Random ids, except for the spans whose ids were derived or allocated beforehand."""
-
-    def __init__(self) -> None:
-        self._random = RandomIdGenerator()
-
-    def generate_span_id(self) -> int:
-        """The forced span id when one is set for this span, else a random one."""
-        forced = _FORCED.get()[1]
-        return forced if forced is not None else self._random.generate_span_id()
-
-    def generate_trace_id(self) -> int:
-        """The forced trace id when one is set (root span), else a random one."""
-        forced = _FORCED.get()[0]
-        return forced if forced is not None else self._random.generate_trace_id()
-
-
-@contextlib.contextmanager
-def forced_ids(trace_id: int | None, span_id: int | None) -> Iterator[None]:
-    """Within the block, the next span created takes these ids."""
-    token = _FORCED.set((trace_id, span_id))
-    try:
-        yield
-    finally:
-        _FORCED.reset(token)
+_random_bits = random.getrandbits
+# What ``OTEL_TRACES_EXPORTER`` may choose (read in ``service.config``): the sidecar's exporters.
+EXPORTERS = ("otlp", "console")
 
 
 def derive_ids(secret: bytes, conv_id: str, epoch: int) -> tuple[int, int]:
@@ -85,33 +53,44 @@ def remote_parent(trace_id: int, span_id: int) -> Any:
 
 
 def new_span_id() -> int:
-    """A fresh random span id, for a state span allocated before it is emitted."""
-    return int.from_bytes(os.urandom(8), "big") or 1
+    """A fresh random span id, for a state span allocated before it is emitted (the SDK's
+    own generator draws from ``random`` too: an id needs to be unique, not secret, and
+    ``os.urandom`` costs a system call per span)."""
+    return _random_bits(64) or 1
 
 
-def default_processor() -> SpanProcessor | None:
-    """The exporter the environment asks for: OTLP when an endpoint is set, console, or none."""
-    wanted = os.environ.get("OTEL_TRACES_EXPORTER", "").strip().lower()
-    endpoint = os.environ.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or os.environ.get(
-        "OTEL_EXPORTER_OTLP_ENDPOINT"
-    )
-    if wanted == "none":
-        return None
-    if wanted == "console":
-        return SimpleSpanProcessor(ConsoleSpanExporter())
-    if endpoint or wanted == "otlp":
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-
-        return BatchSpanProcessor(OTLPSpanExporter())
+def make_sink(
+    version: str, exporter: SpanExporter | None, traces_exporter: str, on_drop: Callable[[int], None]
+) -> SpanSink | None:
+    """Where spans go: ``exporter`` in process (tests), else the sidecar process with the
+    exporter ``OTEL_TRACES_EXPORTER`` chose (``otlp``, ``console``), else nowhere (None)."""
+    if exporter is not None:
+        return LocalSink(exporter, version)
+    if traces_exporter in EXPORTERS:
+        return SidecarSink(traces_exporter, version, on_drop)
     return None
 
 
-def make_provider(version: str, exporter: SpanExporter | None) -> tuple[TracerProvider, bool]:
-    """A tracer provider with the derived-id generator; returns it and whether spans go anywhere."""
-    resource = Resource.create({"service.name": n.SERVICE_NAME, "service.version": version})
-    provider = TracerProvider(resource=resource, id_generator=DerivedIdGenerator())
-    processor: SpanProcessor | None
-    processor = SimpleSpanProcessor(exporter) if exporter is not None else default_processor()
-    if processor is not None:
-        provider.add_span_processor(processor)
-    return provider, processor is not None
+def make_provider(version: str, sink: SpanSink | None) -> TracerProvider:
+    """The OpenTelemetry tracer provider of the spans made through its API (the ASGI
+    middleware's, the calendar client's): they end in the same sink as rdv's own records.
+    Its sampler (``OTEL_TRACES_SAMPLER``, read by the SDK) decides for rdv's spans too."""
+    provider = TracerProvider(resource=resource(version))
+    if sink is not None:
+        provider.add_span_processor(RecordProcessor(sink))
+    return provider
+
+
+def sampler_decides(provider: TracerProvider) -> Callable[[int], bool] | None:
+    """A function telling whether a conversation's trace is kept, from its trace id, or None
+    when every trace is (the default sampler): one decision for the whole conversation."""
+    sampler = provider.sampler
+    described = sampler.get_description()
+    if described.startswith(("AlwaysOnSampler", "ParentBased{root:AlwaysOnSampler")):
+        return None
+
+    def keep(trace_id: int) -> bool:
+        decision = sampler.should_sample(None, trace_id, "conversation").decision
+        return decision is Decision.RECORD_AND_SAMPLE
+
+    return keep

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import socket
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
-from starlette.types import ASGIApp
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service import __version__
 from service.calendars import Calendar, CalendarError, open_calendar
@@ -81,26 +82,33 @@ async def calendar_consistency(svc: Services) -> None:
 
 # Turn routes and Vapi server messages make their own server span inside the conversation's
 # trace (the trace id is derived from the conversation, which the generic middleware cannot
-# know); health and metrics scrapes make none.
-UNTRACED_URLS = (
-    r"/metrics$,/healthz$,/readyz$,/api/conversations/[^/]+/messages$,/vapi/chat/completions$,/vapi/events$"
-)
+# know); health and metrics scrapes make none. These paths do not go through OpenTelemetry's middleware at all.
+UNTRACED_PATHS = re.compile(r"/metrics|/healthz|/readyz|/api/conversations/[^/]+/messages|/vapi/chat/completions|/vapi/events")
+
+
+class OtherRoutesTraced:
+    """ASGI middleware: OpenTelemetry's ASGI middleware (without receive/send spans) for every
+    route but the untraced ones, which go straight to the app."""
+
+    def __init__(self, app: ASGIApp, telemetry: Telemetry) -> None:
+        from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
+
+        self.app = app
+        self.traced = OpenTelemetryMiddleware(app, tracer_provider=telemetry.provider, exclude_spans=["receive", "send"])
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Trace the request unless its path is one of :data:`UNTRACED_PATHS`."""
+        if scope["type"] != "http" or UNTRACED_PATHS.fullmatch(scope["path"]):
+            await self.app(scope, receive, send)
+        else:
+            await self.traced(scope, receive, send)
 
 
 def request_spans(telemetry: Telemetry) -> list[Middleware]:
-    """OpenTelemetry's ASGI middleware for the other routes, without receive/send spans."""
+    """OpenTelemetry's ASGI middleware for the other routes."""
     if not telemetry.tracing:
         return []
-    from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
-
-    return [
-        Middleware(
-            OpenTelemetryMiddleware,
-            excluded_urls=UNTRACED_URLS,
-            tracer_provider=telemetry.provider,
-            exclude_spans=["receive", "send"],
-        )
-    ]
+    return [Middleware(OtherRoutesTraced, telemetry=telemetry)]
 
 
 def create_app(
@@ -123,6 +131,8 @@ def create_app(
         trace_secret=settings.trace_secret.encode("utf-8"),
         version=__version__,
         enabled=settings.telemetry,
+        traces_exporter=settings.traces_exporter,
+        multiprocess=settings.metrics_multiproc_dir is not None,
     )
     clock = clock or SystemClock()
     calendar = calendar or open_calendar(practice, settings, telemetry)
@@ -139,6 +149,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         nlu.warm()
+        telemetry.start()
         await store.open()
         for warning in settings.warnings:
             telemetry.log_event(names.LOG_CONFIG_WARNING, message=warning)

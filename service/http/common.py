@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -69,9 +70,17 @@ def services(request: Request) -> Services:
     return found
 
 
+class FastJSONResponse(JSONResponse):
+    """A JSON answer encoded by orjson (compact UTF-8, as Starlette's own)."""
+
+    def render(self, content: Any) -> bytes:
+        """``content`` as JSON bytes."""
+        return orjson.dumps(content)
+
+
 def error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
     """``{"error": message}`` with ``status``."""
-    return JSONResponse({"error": message}, status_code=status, headers=headers)
+    return FastJSONResponse({"error": message}, status_code=status, headers=headers)
 
 
 async def api_error(request: Request, exc: Exception) -> Response:
@@ -155,7 +164,17 @@ def check_json(value: Any, raw: bytes) -> None:
 
 def parse_json(raw: bytes) -> Any:
     """``raw`` parsed as JSON, or :class:`ApiError` 400 with what is wrong (not JSON, NaN or
-    an infinite number, nested too deep, a lone surrogate in a string)."""
+    an infinite number, nested too deep, a lone surrogate in a string).
+
+    orjson parses; what it refuses (not JSON, NaN, an infinite number, a lone surrogate) is
+    parsed again by Python's parser, whose refusals and messages are the API's."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        check_json(value, raw)
+        return value
     if not raw.strip():
         raise ApiError(400, "request body is empty; expected a JSON object")
     try:
@@ -186,34 +205,54 @@ class BodyReadDeadline:
         self.seconds = seconds
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Pass the request on with a ``receive`` that enforces the deadline on the body."""
+        """Pass the request on with a ``receive`` that enforces the deadline on the body: one
+        timer per request, armed at the first read and disarmed when the body is complete."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         loop = asyncio.get_running_loop()
-        deadline: float | None = None
+        timer: asyncio.TimerHandle | None = None
         body_done = False
+        expired = False
+        reader: asyncio.Task[Any] | None = None  # the task while it waits for a body chunk
+
+        def expire() -> None:
+            nonlocal expired
+            expired = True
+            if reader is not None:
+                reader.cancel()
+
+        def too_late() -> ApiError:
+            return ApiError(408, f"request body not received within {self.seconds:g} seconds", close=True)
 
         async def timed_receive() -> Message:
-            nonlocal deadline, body_done
+            nonlocal timer, body_done, reader
             if body_done:
                 # Waiting for a disconnect while streaming a reply is not a body read.
                 return await receive()
-            if deadline is None:
-                deadline = loop.time() + self.seconds
+            if expired:
+                raise too_late()
+            if timer is None:
+                timer = loop.call_at(loop.time() + self.seconds, expire)
+            reader = asyncio.current_task()
             try:
-                # asyncio.timeout arms a timer on this task: no extra task per read.
-                async with asyncio.timeout_at(deadline):
-                    message = await receive()
-            except TimeoutError:
-                raise ApiError(
-                    408, f"request body not received within {self.seconds:g} seconds", close=True
-                ) from None
+                message = await receive()
+            except asyncio.CancelledError:
+                if expired and reader is not None and reader.uncancel() == 0:
+                    raise too_late() from None
+                raise
+            finally:
+                reader = None
             if message["type"] != "http.request" or not message.get("more_body", False):
                 body_done = True
+                timer.cancel()
             return message
 
-        await self.app(scope, timed_receive, send)
+        try:
+            await self.app(scope, timed_receive, send)
+        finally:
+            if timer is not None:
+                timer.cancel()
 
 
 def bearer_token(request: Request) -> str | None:

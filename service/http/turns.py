@@ -79,9 +79,6 @@ from telemetry.observer import TurnScope
 T = TypeVar("T")
 SAVE_ATTEMPTS = 3
 PURGE_EVERY = timedelta(hours=1)
-# The lease of the replica that reports the store-wide active-conversations count.
-ACTIVE_COUNT_LEASE_NAME = "active-count"
-ACTIVE_COUNT_LEASE = timedelta(minutes=2)
 # Vapi's user-interrupted message marks the conversation (in its stored meta, so any replica
 # sees it); the next turn within this many seconds is treated as a barge-in.
 BARGE_IN_KEY = "barge_in_at"
@@ -546,16 +543,6 @@ class Turns:
         self._purged_at = now
         cutoff = now - timedelta(days=self.settings.retention_days)
         return await guard(self.store.purge_before(cutoff), self.timeout * 10, self.telemetry.store_unavailable)
-
-    async def active_counts(self, holder: str) -> dict[str, int]:
-        """Active conversations per channel as the store counts them, for the one replica that
-        holds the count's lease ({} for the others): summed over replicas, the
-        ``rdv_active_conversations`` gauge counts each conversation once. The lease outlives
-        a scrape interval (up to ACTIVE_COUNT_LEASE), so the holder keeps it while scraped."""
-        now = self.clock.now()
-        if not await self._store(self.store.try_lock(ACTIVE_COUNT_LEASE_NAME, holder, now + ACTIVE_COUNT_LEASE, now)):
-            return {}
-        return await self._store(self.store.active_counts())
 
     async def reap(self, holder: str) -> int:
         """Close conversations idle past their TTL (one replica at a time); returns how many.

@@ -262,7 +262,7 @@ def _proposed(conv: Conversation) -> list[datetime] | None:
 
 
 class PostgresStore:
-    """The Store protocol on a PostgreSQL database (``postgresql://`` URL)."""
+    """The Store and OperatorReads protocols on a PostgreSQL database (``postgresql://`` URL)."""
 
     # Turn-path calls bound themselves by ``timeout`` (no timer task in the turn loop).
     enforces_timeout = True
@@ -716,7 +716,7 @@ class PostgresStore:
 
     async def active_counts(self) -> dict[str, int]:
         """How many conversations have no outcome yet, per channel."""
-        async with self._connection() as conn:
+        async with self._turn() as conn:
             rows = await conn.fetch(
                 "SELECT channel, count(*) AS n FROM conversations WHERE outcome IS NULL AND NOT synthetic GROUP BY channel"
             )

@@ -107,7 +107,7 @@ def _busy(exc: sqlite3.Error) -> bool:
 
 
 class SqliteStore:
-    """The Store protocol on a SQLite file."""
+    """The Store and OperatorReads protocols on a SQLite file."""
 
     # The store bounds every call by its own timeout (inline calls never wait for a lock),
     # so the turn loop adds no timer of its own.

@@ -174,9 +174,10 @@ def test_variables_channel_and_instance_filter_every_raw_query() -> None:
     for key, expr in d.dashboard_queries().items():
         if series_names(expr) & n.all_series():
             assert 'instance=~"$instance"' in expr, key
-            # Series without a channel label: Vapi's reasons, the calendar, the scrape, the store.
+            # Series without a channel label: Vapi's reasons, the calendar, the scrape, the store,
+            # the span exporter.
             unlabelled = (n.VAPI_ENDED_REASONS.name, n.CALENDAR_REQUESTS.name, n.CALENDAR_DURATION.name,
-                          n.STORE_UNAVAILABLE.name)
+                          n.STORE_UNAVAILABLE.name, n.SPANS_DROPPED.name)
             if n.SCRAPE_UP not in series_names(expr) and not any(name in expr for name in unlabelled):
                 assert 'channel=~"$channel"' in expr, key
 

@@ -203,3 +203,21 @@ async def test_ratio_sampling_keeps_or_drops_whole_conversations(
     assert 0 < len(kept) < len(ids)
     for conv_id in kept:
         assert {n.SPAN_CONVERSATION, n.SPAN_TURN} <= by_conv[conv_id], by_conv[conv_id]
+
+
+async def test_turn_routes_skip_the_asgi_middleware_other_routes_keep_it(make_live: Any) -> None:
+    """A caller turn makes rdv's own ``turn`` span only (OpenTelemetry's ASGI middleware is not
+    on its path); the timeline route gets the middleware's server span."""
+    cap = Captured()
+    async with make_live(telemetry=cap.telemetry) as live:
+        await live.say("conv_routes", BOOK, caller_phone=PHONE)
+        turn_spans = list(cap.exporter.get_finished_spans())
+        answer = await live.client.get("/api/conversations/conv_routes")
+        assert answer.status_code == 200
+    assert sorted(s.name for s in turn_spans) == ["state START", n.SPAN_TURN]
+    assert all(s.instrumentation_scope is not None and s.instrumentation_scope.name == "rdv" for s in turn_spans)
+    later = [s for s in cap.exporter.get_finished_spans() if s not in turn_spans]
+    assert len(later) == 1 and later[0].kind is SpanKind.SERVER
+    assert later[0].instrumentation_scope is not None
+    assert later[0].instrumentation_scope.name == "opentelemetry.instrumentation.asgi"
+    assert (later[0].attributes or {}).get("http.target") == "/api/conversations/conv_routes"

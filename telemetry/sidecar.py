@@ -1,0 +1,96 @@
+"""``python -m telemetry.sidecar``: the span exporter process of one rdv server.
+
+Started by the server (:class:`telemetry.spans.SidecarSink`), it reads span records from
+its standard input, rebuilds the OpenTelemetry SDK's spans and exports them in batches
+with the SDK's own exporter (``--exporter otlp``: OTLP/HTTP, configured by the usual
+``OTEL_EXPORTER_OTLP_*`` variables; ``console``: one JSON document per span on standard
+output). Building and encoding happen here, never under the server's GIL.
+
+It stops when its input ends, after exporting everything it read: when the server shuts
+down cleanly (it closes the pipe and waits), and when the server dies (the system closes
+it). Termination signals sent to the server's process group are ignored, so that a
+``kill`` of the group lets the server finish its shutdown and hand over its last spans.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import select
+import signal
+import sys
+import time
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
+
+from telemetry.spans import readable, resource, split_frames
+
+# Spans per export call, and how long a span may wait for others to join its batch.
+MAX_BATCH = 512
+MAX_DELAY_SECONDS = 1.0
+READ_BYTES = 1 << 20
+
+
+def make_exporter(kind: str) -> SpanExporter:
+    """The SDK's exporter for ``--exporter``."""
+    if kind == "console":
+        return ConsoleSpanExporter()
+    if kind == "otlp":
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        return OTLPSpanExporter()
+    raise SystemExit(f"telemetry.sidecar: unknown exporter {kind!r} (otlp, console)")
+
+
+def run(fd: int, exporter: SpanExporter, version: str) -> int:
+    """Export what arrives on ``fd`` until its end; how many spans were exported."""
+    res = resource(version)
+    buffer = bytearray()
+    spans: list[ReadableSpan] = []
+    oldest = 0.0
+    exported = 0
+
+    def export() -> None:
+        nonlocal spans, exported
+        for at in range(0, len(spans), MAX_BATCH):
+            exporter.export(spans[at:at + MAX_BATCH])
+        exported += len(spans)
+        spans = []
+
+    while True:
+        wait = None if not spans else max(0.0, oldest + MAX_DELAY_SECONDS - time.monotonic())
+        ready, _, _ = select.select([fd], [], [], wait)
+        if ready:
+            chunk = os.read(fd, READ_BYTES)
+            if not chunk:
+                break
+            buffer += chunk
+            batches, used = split_frames(buffer)
+            del buffer[:used]
+            if batches and not spans:
+                oldest = time.monotonic()
+            spans.extend(readable(rec, res) for batch in batches for rec in batch)
+        if spans and (len(spans) >= MAX_BATCH or time.monotonic() - oldest >= MAX_DELAY_SECONDS):
+            export()
+    export()
+    exporter.shutdown()
+    return exported
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Read span records from standard input and export them."""
+    parser = argparse.ArgumentParser(prog="python -m telemetry.sidecar", description=__doc__)
+    parser.add_argument("--exporter", required=True, choices=("otlp", "console"))
+    parser.add_argument("--version", default="dev", help="service.version of the spans' resource")
+    args = parser.parse_args(argv)
+    for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_IGN)
+    exporter: Any = make_exporter(args.exporter)
+    run(sys.stdin.fileno(), exporter, args.version)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,217 @@
+"""Spans through the real exporter process: OTLP/HTTP to a receiver, nothing lost on a clean
+stop, the process gone with its server, spans dropped (and counted) rather than the turn
+waiting when the exporter cannot keep up."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+
+from telemetry import Telemetry, spans
+from telemetry import names as n
+from tests.telemetry.conftest import PHONE, book
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Receiver:
+    """An OTLP/HTTP trace receiver on 127.0.0.1: every exported span, decoded."""
+
+    def __init__(self) -> None:
+        self.spans: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
+        owner = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                request = ExportTraceServiceRequest()
+                request.ParseFromString(body)
+                with owner.lock:
+                    for rs in request.resource_spans:
+                        service = {a.key: a.value.string_value for a in rs.resource.attributes}
+                        for ss in rs.scope_spans:
+                            for s in ss.spans:
+                                owner.spans.append({
+                                    "name": s.name,
+                                    "trace_id": s.trace_id.hex(),
+                                    "span_id": s.span_id.hex(),
+                                    "parent": s.parent_span_id.hex(),
+                                    "kind": s.kind,
+                                    "attributes": {a.key: a.value for a in s.attributes},
+                                    "status": s.status.code,
+                                    "scope": ss.scope.name,
+                                    "service": service.get("service.name"),
+                                })
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def of(self, conv_id: str) -> list[dict[str, Any]]:
+        """The spans received for one conversation."""
+        with self.lock:
+            return [s for s in self.spans if s["attributes"].get(n.A_CONVERSATION_ID, None) is not None
+                    and s["attributes"][n.A_CONVERSATION_ID].string_value == conv_id]
+
+    def close(self) -> None:
+        """Stop serving."""
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Receiver]:
+    """A receiver, and the OTLP variables (read by the exporter process) pointing at it."""
+    found = Receiver()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", found.url)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    try:
+        yield found
+    finally:
+        found.close()
+
+
+def sidecars_of(pid: int) -> list[int]:
+    """The exporter processes whose parent is ``pid``."""
+    found = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+            cmdline = (status.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if f"\nPPid:\t{pid}\n" in text and b"telemetry.sidecar" in cmdline:
+            found.append(int(status.parent.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+async def test_a_booking_reaches_an_otlp_receiver_whole_on_a_clean_stop(make_live: Any, receiver: Receiver) -> None:
+    """The exporter process sends the conversation's whole tree over OTLP/HTTP; the app's
+    stop waits until every span recorded was exported (none is polled for)."""
+    telemetry = Telemetry.create(trace_secret=b"test-secret", version="test", traces_exporter="otlp")
+    async with make_live(telemetry=telemetry) as live:
+        answer = await book(live, "conv_sidecar")
+        assert answer["state"] == "CONFIRMED"
+        sidecar = telemetry.sink.proc  # type: ignore[union-attr]
+        assert sidecar is not None and sidecar.poll() is None
+    assert sidecar.poll() is not None, "the exporter process stops with the service"
+    got = receiver.of("conv_sidecar")
+    names = sorted(s["name"] for s in got)
+    assert names.count(n.SPAN_TURN) == 4
+    assert names.count(n.SPAN_CONVERSATION) == 1
+    assert names.count(n.SPAN_BOOK_SLOT) == 1
+    assert {s["trace_id"] for s in got} == {answer["trace_id"]}
+    ids = {s["span_id"] for s in got}
+    root = next(s for s in got if s["name"] == n.SPAN_CONVERSATION)
+    assert root["parent"] == ""
+    assert all(s["parent"] in ids for s in got if s is not root), "every parent was exported"
+    assert {s["service"] for s in got} == {n.SERVICE_NAME}
+    assert {s["scope"] for s in got} == {spans.SCOPE}
+    phone = root["attributes"][n.A_CALLER_PHONE_HASH].string_value
+    assert phone and PHONE not in phone
+
+
+def test_the_exporter_process_ends_with_a_killed_server(tmp_path: Path, receiver: Receiver) -> None:
+    """``kill -9`` of the server: its exporter process reads the end of the pipe, exports
+    what it had and exits."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("RDV_", "PROMETHEUS_"))}
+    env.update({"RDV_DATA_DIR": str(tmp_path), "OTEL_TRACES_EXPORTER": "otlp"})
+    server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], cwd=ROOT,
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
+            time.sleep(0.1)
+        url = f"http://127.0.0.1:{port}/api/conversations/conv_killed/messages"
+        httpx.post(url, json={"text": "bonjour je voudrais prendre rendez-vous", "caller_phone": PHONE}, timeout=10)
+        httpx.post(url, json={"text": "je voudrais parler à quelqu'un"}, timeout=10)
+        sidecars = sidecars_of(server.pid)
+        assert len(sidecars) == 1
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait(10)
+    deadline = time.monotonic() + 30
+    while alive(sidecars[0]) or not any(s["name"] == n.SPAN_CONVERSATION for s in receiver.of("conv_killed")):
+        assert time.monotonic() < deadline, "the exporter process outlived its server or lost its spans"
+        time.sleep(0.05)
+    assert sorted(s["name"] for s in receiver.of("conv_killed")).count(n.SPAN_TURN) == 2
+
+
+def test_a_stalled_exporter_costs_dropped_spans_never_a_wait(
+    receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the exporter process stopped (SIGSTOP), the pipe and the bounded buffer fill:
+    further spans are dropped and counted, each emit returns at once; once it runs again,
+    every span not dropped is exported."""
+    monkeypatch.setattr(spans, "MAX_PENDING_BYTES", 256 * 1024)
+    dropped: list[int] = []
+    sink = spans.SidecarSink("otlp", "test", dropped.append)
+    sink.start()
+    assert sink.proc is not None
+    os.kill(sink.proc.pid, signal.SIGSTOP)
+    try:
+        total = 0
+        attrs = {n.A_CONVERSATION_ID: "conv_flood", "padding": "x" * 200}
+        while sum(dropped) == 0:
+            assert total < 200_000, "nothing was ever dropped"
+            for _ in range(100):
+                total += 1
+                sink.emit(spans.record("flood", 1, total, 0, 1, 2, attrs))
+    finally:
+        os.kill(sink.proc.pid, signal.SIGCONT)
+    sink.shutdown()
+    assert sink.proc.poll() is not None
+    kept = len(receiver.of("conv_flood"))
+    assert kept > 0
+    assert kept + sum(dropped) == total
+
+
+def test_counted_drops_reach_the_metric() -> None:
+    """What the sink reports dropped is ``rdv_spans_dropped_total``."""
+    from prometheus_client import CollectorRegistry
+
+    registry = CollectorRegistry()
+    telemetry = Telemetry.create(trace_secret=b"s", version="test", registry=registry, traces_exporter="otlp")
+    telemetry.metrics.spans_dropped(3)
+    assert registry.get_sample_value(n.SPANS_DROPPED.name) == 3
+    telemetry.shutdown()
