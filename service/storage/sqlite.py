@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from service.engine.calendar import TakenSlots
 from service.engine.model import BookingRef, Conversation, Slot
 from service.engine.states import State
 from service.storage.base import (
@@ -306,7 +307,7 @@ class SqliteStore:
         again."""
         window = self._taken_window
         if window is not None and window[0] <= start < window[1]:
-            self._taken = self._taken | {start.astimezone(UTC)}
+            self._taken = TakenSlots.after(self._taken, [start.astimezone(UTC)])
             self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
             self._holds = None
 
@@ -320,11 +321,8 @@ class SqliteStore:
         from) leaves them; the conversation's proposals are held while it is still choosing."""
         if (booking is not None or cancel is not None) and self._taken_window is not None:
             start, end = self._taken_window
-            taken = set(self._taken)
-            taken.difference_update(self._freed)
-            if booking is not None and start <= booking.slot.start < end:
-                taken.add(booking.slot.start.astimezone(UTC))
-            self._taken = frozenset(taken)
+            added = [booking.slot.start.astimezone(UTC)] if booking is not None and start <= booking.slot.start < end else []
+            self._taken = TakenSlots.after(self._taken, added, self._freed)
         holds = self._holds
         if holds is not None:
             if conv.outcome is None and conv.state is State.WAIT_CONFIRM and conv.context.proposed:
