@@ -44,6 +44,7 @@ from urllib.parse import quote
 import httpx
 
 from bench import client
+from bench import postgres as bench_postgres
 from bench import replay as bench_replay
 from telemetry.names import CALENDAR_OPERATIONS
 
@@ -643,12 +644,17 @@ def soak_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, soak_se
         res["soak_turn_p99_ms"] = summary["latency_ms"]["p99"]
 
 
+def postgres_base() -> str:
+    """The bench PostgreSQL (``RDV_BENCH_POSTGRES_URL``, default the local server)."""
+    return os.environ.get("RDV_BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+
+
 def postgres_url() -> str | None:
     """A fresh schema on the bench PostgreSQL (``RDV_BENCH_POSTGRES_URL``, default the local
     server), as a URL every connection of which uses it; None when unreachable."""
     import asyncpg
 
-    base = os.environ.get("RDV_BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
+    base = postgres_base()
     schema = f"rdv_bench_{os.getpid()}"
 
     async def create() -> None:
@@ -693,14 +699,6 @@ def _suppress_all() -> Iterator[None]:
         print(f"  note: {exc}", file=sys.stderr)
 
 
-def postgres_round_trips(url: str, turns: int) -> float | None:
-    """Round trips to PostgreSQL per turn over a measured run.
-
-    Hook: not measured yet (None). Filled by counting the replicas' client-to-server
-    message flights over the run (see ``postgres_phase``) and dividing by ``turns``."""
-    return None
-
-
 def postgres_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, seconds: int, rate: float,
                    fill: float) -> None:
     """Two replicas on one PostgreSQL: one replica's throughput (to compare with SQLite's),
@@ -724,16 +722,20 @@ def postgres_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, sec
             res["postgres_calendar_fill_start"] = prefill(ports[0], fill, "pg")["share"]
             one = measured_wrk(res, "postgres_one_replica", procs[0].pid, urls[0], seconds, 16)
             res["postgres_one_replica_vs_sqlite_ratio"] = round(one.rate / res["turn_rps_telemetry_on"], 3)
-            res["postgres_round_trips_per_turn"] = postgres_round_trips(url, one.requests)
             wrk_together(urls, HERE / "turns.lua", 2, 8)  # warm-up
             both_before = [CpuMeter(p.pid) for p in procs]
+            segments = bench_postgres.segments_to_postgres([p.pid for p in procs])
             both = wrk_together(urls, HERE / "turns.lua", seconds, 8)
+            res["postgres_round_trips_per_turn"] = bench_postgres.round_trips_per_turn(
+                segments, bench_postgres.segments_to_postgres([p.pid for p in procs]), both.requests
+            )
             res["postgres_two_replicas_turn_rps"] = both.rate
             spent = sum((m.per_turn(1) or 0.0) for m in both_before)
             res["postgres_two_replicas_cpu_us_per_turn"] = round(spent / both.requests, 1) if both.requests else None
             res["postgres_vs_sqlite_ratio"] = round(both.rate / res["turn_rps_telemetry_on"], 3)
             fixed_rate(res, "postgres_fixed_rate", None, ports, rate, seconds)
             res["postgres_calendar_fill_end"] = calendar_fill(urls[0])["share"]
+        res.update(asyncio.run(bench_postgres.measure(postgres_base())))
     finally:
         drop_schema(url)
 

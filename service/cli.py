@@ -21,6 +21,7 @@ from service.config import (
     load_settings,
     server_port,
     sqlite_file,
+    writable_directory,
 )
 from service.engine.model import RdvError
 
@@ -50,6 +51,9 @@ def _serve(args: argparse.Namespace) -> int:
     args.port = server_port(args.port)
     settings = load_settings()
     practice = load_practice(settings.practice_file)
+    # The checks `rdv check-config` makes, before uvicorn: a store that cannot open would
+    # otherwise fail in the lifespan with uvicorn's traceback instead of one line.
+    _store_check(settings)
 
     import uvicorn
 
@@ -79,9 +83,13 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
 
     import uvicorn
 
-    multiproc = Path(os.environ.get("PROMETHEUS_MULTIPROC_DIR") or settings.data_dir / "prometheus-multiproc")
+    multiproc = settings.metrics_multiproc_dir or settings.data_dir / "prometheus-multiproc"
     shutil.rmtree(multiproc, ignore_errors=True)
-    multiproc.mkdir(parents=True, exist_ok=True)
+    try:
+        multiproc.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR={str(multiproc)!r} cannot be created: {exc.strerror or exc}") from None
+    # Exported, not only read: prometheus-client reads it in each worker process it starts.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
     print(f"rdv listening on http://{args.host}:{args.port} ({args.workers} workers)", file=sys.stderr, flush=True)
     uvicorn.run("service.http.app:app_from_env", factory=True, workers=args.workers, **_server_options(args, settings))
@@ -286,6 +294,7 @@ def _store_check(settings: Any) -> str:
     a short description of it."""
     from service.storage import StoreError, open_store
 
+    writable_directory(settings)
     path = sqlite_file(settings.database_url, settings.data_dir)
     where = "memory:" if settings.database_url == "memory:" else (
         str(path) if path is not None else (settings.database_url or "").split("@")[-1]

@@ -61,6 +61,8 @@ class Settings:
     telemetry: bool = True
     trace_secret: str = DEV_TRACE_SECRET
     trace_ui_url: str | None = None
+    # prometheus-client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR) for `serve --workers`.
+    metrics_multiproc_dir: Path | None = None
     operator_token: str | None = None
     console: bool = False
     alertmanager_url: str | None = None
@@ -88,8 +90,6 @@ class Settings:
     # Where spans go (OpenTelemetry's OTEL_TRACES_EXPORTER and OTLP endpoint variables):
     # "otlp", "console" or "none".
     traces_exporter: str = "none"
-    # prometheus-client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR), set for workers.
-    prometheus_multiproc_dir: str | None = None
     limits: Mapping[Channel, Limits] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -105,7 +105,10 @@ DEFAULT_PORT = 8000
 def traces_exporter(env: Mapping[str, str]) -> str:
     """The span exporter OpenTelemetry's variables ask for: ``OTEL_TRACES_EXPORTER=none`` or
     ``console``; ``otlp`` when it says so or when an OTLP endpoint is set; else ``none``."""
-    wanted = env.get("OTEL_TRACES_EXPORTER", "").strip().lower()
+    raw = env.get("OTEL_TRACES_EXPORTER", "").strip()
+    wanted = raw.lower()
+    if wanted and wanted not in TRACES_EXPORTERS:
+        raise ConfigError(f"OTEL_TRACES_EXPORTER={raw!r} must be one of {', '.join(TRACES_EXPORTERS)} (or unset)")
     if wanted in ("none", "console"):
         return wanted
     if wanted == "otlp" or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") or env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
@@ -196,15 +199,26 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise ConfigError(f"{name}={raw!r} must be true or false")
 
 
-def _http_url(env: Mapping[str, str], name: str) -> str | None:
+def _http_url(env: Mapping[str, str], name: str, example: str = "http://alertmanager:9093") -> str | None:
     """An optional ``http(s)://host[:port][/path]`` base URL, without its trailing slash."""
     raw = env.get(name, "").strip()
     if not raw:
         return None
-    parts = urlsplit(raw)
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-        raise ConfigError(f"{name}={raw!r} must be an http:// or https:// base URL like http://alertmanager:9093")
+    try:
+        parts = urlsplit(raw)
+        port_ok = parts.port is None or parts.port > 0
+    except ValueError:  # a port that is not a number, or out of range
+        port_ok = False
+        parts = urlsplit("")
+    if (not port_ok or parts.scheme not in ("http", "https") or not parts.hostname or parts.query
+            or parts.fragment or any(c.isspace() for c in raw)):
+        raise ConfigError(f"{name}={raw!r} must be an http:// or https:// base URL like {example}")
     return raw.rstrip("/")
+
+
+# OTEL_TRACES_EXPORTER values rdv honours (telemetry/tracing.py): unset picks OTLP when an
+# endpoint is set, else nothing.
+TRACES_EXPORTERS = ("otlp", "console", "none")
 
 
 def _console(env: Mapping[str, str], token: str | None) -> bool:
@@ -300,6 +314,31 @@ def sqlite_file(database_url: str | None, data_dir: Path) -> Path | None:
     )
 
 
+def writable_directory(settings: Settings) -> Path | None:
+    """Check that the directory of the SQLite file can be written (created when missing);
+    the directory, or None when the store is not a SQLite file. ConfigError naming the
+    variable otherwise (a volume mounted read-only or owned by another user, a file in the way)."""
+    path = sqlite_file(settings.database_url, settings.data_dir)
+    if path is None or settings.database_url == "memory:":
+        return None
+    directory = path.parent
+    variable = ("RDV_DATABASE_URL", settings.database_url) if settings.database_url else ("RDV_DATA_DIR", str(settings.data_dir))
+    if directory.exists() and not directory.is_dir():
+        raise ConfigError(f"{variable[0]}={variable[1]!r}: {directory} is a file, not a directory")
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".rdv-write-check-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"{variable[0]}={variable[1]!r}: cannot write the SQLite store's directory {directory}: "
+            f"{exc.strerror or exc} (mount a volume writable by uid {os.getuid()} there, e.g. on Railway a volume "
+            f"mounted owned by root needs RAILWAY_RUN_UID=0, or point {variable[0]} elsewhere)"
+        ) from None
+    return directory
+
+
 def server_port(raw: int | None, env: Mapping[str, str] | None = None) -> int:
     """The port to listen on: ``--port``, else ``$PORT`` (Railway, Heroku-style platforms), else 8000."""
     if raw is not None:
@@ -383,7 +422,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         log_pii=_bool(env, "RDV_LOG_PII", False),
         telemetry=_bool(env, "RDV_TELEMETRY", True),
         trace_secret=trace_secret,
-        trace_ui_url=env.get("RDV_TRACE_UI_URL", "").strip() or None,
+        trace_ui_url=_http_url(env, "RDV_TRACE_UI_URL", "http://localhost:16686"),
+        metrics_multiproc_dir=Path(multiproc) if (multiproc := env.get("PROMETHEUS_MULTIPROC_DIR", "").strip()) else None,
         operator_token=operator_token,
         console=_console(env, operator_token),
         alertmanager_url=_http_url(env, "RDV_ALERTMANAGER_URL"),
@@ -408,7 +448,6 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         slot_hold_seconds=_hold_seconds(env),
         calendar_timeout_seconds=calendar_timeout,
         traces_exporter=traces_exporter(env),
-        prometheus_multiproc_dir=env.get("PROMETHEUS_MULTIPROC_DIR", "").strip() or None,
         limits=build_limits(env),
         warnings=tuple(warnings),
     )

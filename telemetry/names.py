@@ -178,7 +178,8 @@ CONVERSATION_TURNS: Final = Metric(
     "Caller turns per ended conversation.", (L_CHANNEL, L_OUTCOME), TURNS_BUCKETS)
 ACTIVE_CONVERSATIONS: Final = Metric(
     "rdv_active_conversations", "gauge",
-    "Conversations not yet ended, as last counted in the store.", (L_CHANNEL,))
+    "Conversations not yet ended, as last counted in the store by the one replica that holds "
+    "the count's lease (the others report 0, so sum() over replicas counts each once).", (L_CHANNEL,))
 UNDERSTANDING_MISSES: Final = Metric(
     "rdv_understanding_misses_total", "counter",
     "Caller turns the engine could not use (a re-ask, a help or menu prompt, a recovery limit), "
@@ -342,6 +343,8 @@ SPAN_CONVERSATION: Final = "conversation"
 SPAN_STATE_PREFIX: Final = "state "  # "state WAIT_CONFIRM"
 SPAN_TURN: Final = "turn"
 SPAN_BOOK_SLOT: Final = "book_slot"
+# A Vapi server message (status update, end-of-call report…): a server span in its call's trace.
+SPAN_VAPI_EVENT: Final = "POST /vapi/events"
 # A calendar request is a client span named by its HTTP method alone (the semantic conventions'
 # name when no route template is known): PROPFIND, REPORT, PUT, GET, DELETE.
 CALENDAR_METHODS: Final = ("PROPFIND", "REPORT", "PUT", "GET", "DELETE")
@@ -356,6 +359,7 @@ def state_span_name(state: str) -> str:
 A_CONVERSATION_ID: Final = "gen_ai.conversation.id"
 A_CHANNEL: Final = "rdv.channel"
 A_VAPI_CALL_ID: Final = "rdv.vapi.call_id"
+A_VAPI_EVENT_TYPE: Final = "rdv.vapi.event_type"
 A_OUTCOME: Final = "rdv.outcome"
 A_TURNS: Final = "rdv.turns"
 A_STATE: Final = "rdv.state"

@@ -27,7 +27,7 @@ from service.engine import events as ev
 from service.engine.model import Conversation
 from service.engine.states import Channel, TransferReason
 from telemetry import names as n
-from telemetry.events import EVENTS, VapiCallEnded
+from telemetry.events import EVENTS, EventSpec, VapiCallEnded
 from telemetry.logs import make_logger
 from telemetry.metrics import Metrics
 from telemetry.spans import SpanSink, record
@@ -355,11 +355,19 @@ class Telemetry:
         """Open the telemetry of one caller turn."""
         return TurnScope(self, conv, meta, channel, route, method)
 
-    def _emit(self, tag: str, conv: Conversation, meta: dict[str, Any] | None, **fields: Any) -> None:
+    def _emit(self, tag: str, conv: Conversation, meta: dict[str, Any] | None, fields: dict[str, Any]) -> None:
+        """Write one log line of ``conv`` (``fields``: a fresh dict, the JSON ids are added to it)."""
         if self.json_logs:
             fields["trace_id"] = self.trace_id_hex(conv.conv_id, conv.epoch)
             fields["span_id"] = (meta or {}).get(META_STATE_SPAN) or f"{self.ids(conv)[1]:016x}"
         self.log.info(tag, conv_id=conv.conv_id, **fields)
+
+    def _lines(self, spec: EventSpec[Any], event: Any, conv: Conversation, meta: dict[str, Any] | None) -> None:
+        """The log lines ``event`` writes (its registry entry says which)."""
+        for line in spec.lines:
+            fields = line.fields(event)
+            if fields is not None:
+                self._emit(line.tag, conv, meta, fields)
 
     @staticmethod
     def _advance(meta: dict[str, Any], event: ev.StateChanged) -> dict[str, Any]:
@@ -403,10 +411,7 @@ class Telemetry:
         exemplar = partial(self.trace_id_hex, conv.conv_id, conv.epoch)
         for i, event in enumerate(events):
             spec = EVENTS[type(event)]
-            for line in spec.lines:
-                fields = line.fields(event)
-                if fields is not None:
-                    self._emit(line.tag, conv, meta, **fields)
+            self._lines(spec, event, conv, meta)
             if spec.count is not None:
                 spec.count(event, m, channel, exemplar)
             if isinstance(event, ev.StateChanged):
@@ -499,10 +504,7 @@ class Telemetry:
             m = self.synthetic_metrics if conv is not None and conv.synthetic else self.metrics
             spec.count(event, m, "", lambda: "")
         if conv is not None:
-            for line in spec.lines:
-                fields = line.fields(event)
-                if fields is not None:
-                    self._emit(line.tag, conv, None, **fields)
+            self._lines(spec, event, conv, None)
         return category
 
     def store_unavailable(self) -> None:
@@ -515,8 +517,30 @@ class Telemetry:
             self.metrics.inc(n.TRANSFERS, Channel.VOICE.value, TransferReason.STORE_UNAVAILABLE.value)
         self.log.info(n.LOG_VAPI_STORE_UNAVAILABLE, conv_id=conv_id)
 
+    @contextlib.contextmanager
+    def server_message_span(self, conv_id: str | None, epoch: int, kind: str) -> Iterator[Any]:
+        """The server span of one Vapi server message, in its call's trace: a child of the
+        conversation's root span (ids derived from the call id, which is the conversation id,
+        and its epoch), so status updates and the end-of-call report sit beside the turns.
+        A message that names no call gets a trace of its own. Yields None when not tracing."""
+        if not self.tracing:
+            yield None
+            return
+        attributes: dict[str, Any] = {
+            n.A_VAPI_EVENT_TYPE: kind[:100], n.A_HTTP_METHOD: "POST", "http.route": "/vapi/events",
+        }
+        parent = None
+        if conv_id is not None:
+            parent = remote_parent(*derive_ids(self.secret, conv_id, epoch))
+            attributes[n.A_CONVERSATION_ID] = conv_id
+        with self.tracer.start_as_current_span(
+            n.SPAN_VAPI_EVENT, context=parent, kind=SpanKind.SERVER, attributes=attributes,
+        ) as span:
+            yield span
+
     def set_active(self, counts: dict[str, int]) -> None:
-        """Set the active-conversations gauge from the store's counts per channel."""
+        """Set the active-conversations gauge from the store's counts per channel (0 for a
+        channel not in ``counts``: a replica that does not hold the count's lease reports 0)."""
         for channel in n.CHANNELS:
             self.metrics.set(n.ACTIVE_CONVERSATIONS, counts.get(channel, 0), channel)
 

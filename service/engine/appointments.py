@@ -20,7 +20,7 @@ import unicodedata
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 
-from service.engine import knowledge, labels, replies
+from service.engine import booking_flow, knowledge, labels, replies
 from service.engine.events import BookingCancelled
 from service.engine.model import (
     BookingAt,
@@ -138,13 +138,16 @@ def _label(t: Turn, booking: BookingRef, *, full: bool) -> str:
     return f"{text}, pour {booking.name}" if _several_patients(t) else text
 
 
-def _ask_which(t: Turn, listed: tuple[BookingRef, ...], *, again: bool = False) -> None:
+def _ask_which(t: Turn, listed: tuple[BookingRef, ...], *, again: bool = False, found: bool = False) -> None:
+    """Which one of ``listed``; ``found`` when they were just looked up by the calling number
+    (a move says so)."""
     spoken = labels.enumerate_fr([_label(t, b, full=False) for b in listed[:LISTED_MAX]]).replace(" ou ", " et ")
     if again:
         t.say(replies.WHICH_BOOKING_AGAIN.format(labels=spoken))
-    else:
-        count = replies.COUNTS.get(len(listed), "plusieurs")
-        t.say(replies.WHICH_BOOKING.format(count=count, labels=spoken))
+        return
+    count = replies.COUNTS.get(len(listed), "plusieurs")
+    template = replies.WHICH_BOOKING_FOUND if found and t.conv.state is S.MODIFY_IDENTIFY else replies.WHICH_BOOKING
+    t.say(template.format(count=count, labels=spoken))
 
 
 # --------------------------------------------------------------------------- entering
@@ -216,9 +219,10 @@ def _identify_other(t: Turn, x: Extraction | None, *, first: bool = False) -> No
 
 
 # --------------------------------------------------------------------------- designating
-def designate(t: Turn, booking: BookingRef, *, prefix: str | None = None) -> None:
+def designate(t: Turn, booking: BookingRef, *, prefix: str | None = None, found: bool = False) -> None:
     """The caller means ``booking``: confirm the cancellation, or move it (straight to new
-    slots when the new preference is known)."""
+    slots when the new preference is known). ``found``: it was just looked up by the calling
+    number, and a move says so ("J'ai trouvé votre rendez-vous du …, au numéro qui appelle")."""
     t.set_ctx(replace(t.ctx.without_fail(Retry.SLOT_CHOICE), target=booking))
     if prefix:
         t.say(prefix)
@@ -227,33 +231,36 @@ def designate(t: Turn, booking: BookingRef, *, prefix: str | None = None) -> Non
         t.go(S.CANCEL_CONFIRM)
         return
     if knowledge.meaningful(t.ctx.preference):
-        _move(t, booking)
+        _move(t, booking, found=found)
         return
-    t.say(replies.MODIFY_CONFIRM.format(slot=_label(t, booking, full=True)))
+    template = replies.MODIFY_FOUND if found else replies.MODIFY_CONFIRM
+    t.say(template.format(slot=_label(t, booking, full=True)))
     t.go(S.MODIFY_CONFIRM)
 
 
-def _move(t: Turn, booking: BookingRef) -> None:
+def _move(t: Turn, booking: BookingRef, *, found: bool = False) -> None:
     t.set_ctx(replace(t.ctx, modifying=booking))
     pref = t.ctx.preference
     assert pref is not None
-    lead = replies.MOVE_INTRO.format(old=_label(t, booking, full=False))
+    template = replies.MOVE_FOUND_INTRO if found else replies.MOVE_INTRO
+    lead = template.format(old=_label(t, booking, full=found))
     t.propose_or_transfer(pref, replies.SLOTS_INTRO, lead=lead)
 
 
 def _select(t: Turn) -> None:
-    """Pick the appointment the caller means among the verified number's, or ask which."""
+    """Pick the appointment the caller means among the verified number's (just looked up),
+    or ask which."""
     listed = candidates(t)
     if len(listed) == 1:
-        designate(t, listed[0])
+        designate(t, listed[0], found=True)
     elif listed:
-        _ask_which(t, listed)
+        _ask_which(t, listed, found=True)
     elif len(t.ctx.found) == 1:
-        designate(t, t.ctx.found[0], prefix=replies.NOT_THAT_ONE)
+        designate(t, t.ctx.found[0], prefix=replies.NOT_THAT_ONE, found=True)
     else:
         t.set_ctx(replace(t.ctx, lookup=None))
         t.say(replies.NOT_THAT_ONE)
-        _ask_which(t, t.ctx.found)
+        _ask_which(t, t.ctx.found, found=True)
 
 
 def _designated(t: Turn, x: Extraction, pool: tuple[BookingRef, ...]) -> BookingRef | None | tuple[BookingRef, ...]:
@@ -284,9 +291,13 @@ def identify(t: Turn, x: Extraction, interrupted: bool) -> None:
         t.set_ctx(replace(t.ctx, lookup=merge_lookup(t.ctx.lookup, lookup_of(x))))
         _ask_which(t, picked)
     else:
-        text = replies.WHICH_BOOKING_AGAIN.format(
-            labels=labels.enumerate_fr([_label(t, b, full=False) for b in listed[:LISTED_MAX]])
-        )
+        spoken = labels.enumerate_fr([_label(t, b, full=False) for b in listed[:LISTED_MAX]])
+        ack = replies.REASK_ACK_WHICH_BOOKING.format(labels=spoken)
+        if picked is None and booking_flow.reask_acknowledged(
+            t, x, Retry.ACK_SLOT_CHOICE, t.ctx.failed(Retry.SLOT_CHOICE), ack,
+        ):
+            return
+        text = replies.WHICH_BOOKING_AGAIN.format(labels=spoken)
         t.fail(Field.SLOT_CHOICE, (replies.NOT_THAT_ONE + " " + text) if picked == () else text)
 
 

@@ -76,6 +76,37 @@ def _learn(t: Turn, x: Extraction, *, name_asked: bool = False, keep_preference:
     return t.ctx != before
 
 
+def bare_yes(x: Extraction) -> bool:
+    """"Oui", "ben oui", "ouais": a yes and nothing else (no name, number, choice, wish, request)."""
+    return (
+        x.yes_no == "yes" and x.intent is None and x.name is None and x.name_issue is None
+        and x.patient is None and x.relation is None and x.phone is None and x.choice is None
+        and x.target is None and not knowledge.meaningful(x.preference)
+    )
+
+
+def reask_acknowledged(t: Turn, x: Extraction, ack: Retry, asked_again: int, text: str) -> bool:
+    """A bare "oui" to a question asked again because the last answer was not understood
+    ("Pouvez-vous le redire ?" — "Oui.") is the caller getting ready to answer, not an answer
+    that failed: invite the answer (``text``) without counting a failure, once per re-ask
+    (``asked_again`` re-asks of that question so far; ``ack`` counts the free ones). True when
+    the turn is handled."""
+    if asked_again <= 0 or not bare_yes(x) or t.ctx.failed(ack) >= asked_again:
+        return False
+    t.set_ctx(t.ctx.with_fail(ack))
+    t.say(text)
+    return True
+
+
+def _name_ack(t: Turn) -> str:
+    """The invitation to say the name still missing, after a bare "oui"."""
+    ctx = t.ctx
+    if ctx.for_someone_else:
+        whom = ctx.patient_first or replies.relation_words(ctx.relation)
+        return replies.REASK_ACK_PATIENT.format(whom=whom)
+    return replies.REASK_ACK[Field.NAME]
+
+
 # --------------------------------------------------------------------------- handlers
 def start(t: Turn, x: Extraction, interrupted: bool) -> None:
     """The opening: a booking request (with whatever else it gives), a no, or not understood."""
@@ -108,6 +139,8 @@ def qualif_name(t: Turn, x: Extraction, interrupted: bool) -> None:
         return
     if learned:
         advance(t)  # something usable (a first name, a preference, the patient): not a failure
+        return
+    if reask_acknowledged(t, x, Retry.ACK_NAME, t.ctx.failed(Retry.NAME), _name_ack(t)):
         return
     if x.name_issue in ("refused", "question") and t.ctx.failed(Retry.NAME_WHY) == 0:
         # Said why once, without counting: the caller may simply not see why it is needed.
@@ -188,6 +221,9 @@ def wait_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
         t.set_ctx(t.ctx.with_fail(Retry.WHICH))
         t.say(replies.ASK_WHICH_SLOT)
         return
+    asked_again = sum(t.ctx.failed(k) for k in (Retry.WHICH, Retry.CONFIRM, Retry.SLOT_CHOICE))
+    if reask_acknowledged(t, x, Retry.ACK_SLOT_CHOICE, asked_again, replies.REASK_ACK[Field.SLOT_CHOICE]):
+        return
     if t.ctx.failed(Retry.CONFIRM) < t.limits.confirm_retry_max:
         t.miss(MissField.SLOT_CHOICE)
         t.set_ctx(t.ctx.with_fail(Retry.CONFIRM))
@@ -200,7 +236,8 @@ def qualif_phone(t: Turn, x: Extraction, interrupted: bool) -> None:
     """The call-back number (asked only without a caller id)."""
     _learn(t, x, keep_preference=False)
     if x.phone is None:
-        t.fail(Field.PHONE)
+        if not reask_acknowledged(t, x, Retry.ACK_PHONE, t.ctx.failed(Retry.PHONE), replies.REASK_ACK[Field.PHONE]):
+            t.fail(Field.PHONE)
         return
     t.set_ctx(t.ctx.without_fail(Retry.PHONE))
     if names_missing(t):
@@ -225,6 +262,8 @@ def intent_router(t: Turn, x: Extraction, interrupted: bool, enter_identify: Cal
         t.say(replies.MENU_QUESTION)
     elif choice == "human":
         t.transfer(replies.pick(replies.TRANSFER, t.nth()), TransferReason.CALLER_ASKED)
+    elif reask_acknowledged(t, x, Retry.ACK_MENU, t.ctx.failed(Retry.MENU), replies.REASK_ACK_MENU):
+        return
     else:
         if t.counted(Retry.MENU, MENU_RETRIES):
             t.miss(MissField.MENU, fallback=S.TRANSFERRED)

@@ -11,11 +11,18 @@ left; "as soon as possible" proposes the earliest slot and the next ones an hour
 
 ``serves`` says whether the practice's hours can meet a preference at all (the dialogue
 then says so, "outside_hours"), ``nearest`` finds the closest slots when they cannot.
+
+The search costs the same on an empty calendar and on a full one: a day's slots are built
+once per practice (:func:`day_slots`, memoised on the practice and the day), the search goes
+straight to the days the preference allows, and the free starts of a day are found with set
+operations against the taken ones and memoised for that taken set (a store hands the same
+set back while nothing is booked), so a full day costs one set comparison.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
 from service.engine.holidays import is_public_holiday
@@ -26,6 +33,7 @@ NOON = time(12, 0)
 RELATIVE = time(0, 0)  # a window starting at midnight counts from the day's first opening
 SPREAD = timedelta(hours=1)
 PROPOSED = 3
+NEAREST_POOL = 400  # free slots ranked by closeness when a preference cannot be met
 
 
 def is_open_day(practice: Practice, day: date) -> bool:
@@ -37,6 +45,93 @@ def is_open_day(practice: Practice, day: date) -> bool:
     return not (practice.public_holidays and is_public_holiday(day))
 
 
+@dataclass(frozen=True, slots=True)
+class SlotStart:
+    """One slot of an open day: its start in UTC and local time, and its local start and
+    end times of day (an end at midnight is 23:59), as the preference checks read them."""
+
+    utc: datetime
+    local: datetime
+    start: time
+    end: time
+
+
+@dataclass(frozen=True, slots=True)
+class DaySlots:
+    """Every slot of one day, in order (none on a closed day), its first opening, and the
+    set of its UTC starts."""
+
+    day: date
+    opening: time | None
+    slots: tuple[SlotStart, ...]
+    starts: frozenset[datetime]
+
+
+def _build_day(practice: Practice, day: date) -> DaySlots:
+    opening = _opening(practice, day)
+    if not is_open_day(practice, day):
+        return DaySlots(day, opening, (), frozenset())
+    length = timedelta(minutes=practice.slot_minutes)
+    slots: list[SlotStart] = []
+    for span in practice.hours.get(day.weekday(), ()):
+        local = datetime.combine(day, span.start, practice.timezone)
+        last = datetime.combine(day, span.end, practice.timezone) - length
+        utc = local.astimezone(UTC)
+        while local <= last:
+            start, end = local.time(), (local + length).time()
+            slots.append(SlotStart(utc, local, start, end if end > start else time(23, 59)))
+            utc += length
+            local += length
+    return DaySlots(day, opening, tuple(slots), frozenset(s.utc for s in slots))
+
+
+class _Schedule:
+    """The memo of one practice: its days' slots, and the free slots of each day for the
+    last taken set seen (replaced as a whole when another taken set comes)."""
+
+    __slots__ = ("days", "free", "practice")
+
+    def __init__(self, practice: Practice) -> None:
+        self.practice = practice
+        self.days: dict[date, DaySlots] = {}
+        self.free: tuple[frozenset[datetime], dict[date, tuple[SlotStart, ...]]] = (frozenset(), {})
+
+    def day(self, day: date) -> DaySlots:
+        found = self.days.get(day)
+        if found is None:
+            if len(self.days) > 4096:  # a long-running process walks into new days
+                self.days.clear()
+            found = self.days[day] = _build_day(self.practice, day)
+        return found
+
+    def free_of(self, taken: frozenset[datetime]) -> dict[date, tuple[SlotStart, ...]]:
+        """The per-day free slots memo for ``taken`` (the same object, not an equal one:
+        comparing two large sets would cost what the memo saves)."""
+        memo = self.free
+        if memo[0] is not taken:
+            memo = self.free = (taken, {})
+        return memo[1]
+
+
+_SCHEDULES: dict[int, _Schedule] = {}
+
+
+def _schedule(practice: Practice) -> _Schedule:
+    """The memo of ``practice`` (by identity: a practice is loaded once and never changes)."""
+    found = _SCHEDULES.get(id(practice))
+    if found is not None and found.practice is practice:
+        return found
+    if len(_SCHEDULES) >= 16:  # tests build many practices; a server has one
+        _SCHEDULES.clear()
+    found = _SCHEDULES[id(practice)] = _Schedule(practice)
+    return found
+
+
+def day_slots(practice: Practice, day: date) -> DaySlots:
+    """The slots of ``day`` (memoised per practice and day)."""
+    return _schedule(practice).day(day)
+
+
 def day_starts(practice: Practice, day: date) -> Iterator[tuple[datetime, datetime]]:
     """(UTC, local) start of every slot of an open day, in order, within its opening spans.
 
@@ -45,17 +140,32 @@ def day_starts(practice: Practice, day: date) -> Iterator[tuple[datetime, dateti
     calendar checks thousands of starts against the taken ones. A span never crosses a
     clock change (they happen at night), so both forms advance by the slot length.
     """
-    if not is_open_day(practice, day):
-        return
-    length = timedelta(minutes=practice.slot_minutes)
-    for span in practice.hours.get(day.weekday(), ()):
-        local = datetime.combine(day, span.start, practice.timezone)
-        last = datetime.combine(day, span.end, practice.timezone) - length
-        utc = local.astimezone(UTC)
-        while local <= last:
-            yield utc, local
-            utc += length
-            local += length
+    for slot in day_slots(practice, day).slots:
+        yield slot.utc, slot.local
+
+
+def free_slots(practice: Practice, day: date, taken: frozenset[datetime]) -> tuple[SlotStart, ...]:
+    """The slots of ``day`` not in ``taken``, in order (see :func:`_free_of_day`)."""
+    schedule = _schedule(practice)
+    return _free_of_day(schedule, schedule.free_of(taken), day, taken)
+
+
+def _free_of_day(
+    schedule: _Schedule, memo: dict[date, tuple[SlotStart, ...]], day: date, taken: frozenset[datetime]
+) -> tuple[SlotStart, ...]:
+    """The free slots of ``day``: an empty or a full day costs one set comparison; kept in
+    ``memo``, the per-day "full" index of this taken set."""
+    free = memo.get(day)
+    if free is None:
+        table = schedule.day(day)
+        if table.starts.isdisjoint(taken):
+            free = table.slots
+        elif table.starts <= taken:
+            free = ()
+        else:
+            free = tuple(s for s in table.slots if s.utc not in taken)
+        memo[day] = free
+    return free
 
 
 def day_fits(pref: Preference, day: date) -> bool:
@@ -126,6 +236,81 @@ def _opening(practice: Practice, day: date) -> time | None:
     return min((s.start for s in spans), default=None)
 
 
+def _days(pref: Preference, today: date, horizon: int) -> Iterator[date]:
+    """The days from ``today`` to the horizon that the preference's dates allow, in order:
+    straight to a wanted day, within the date bounds."""
+    last = today + timedelta(days=horizon)
+    if pref.day is not None or pref.days:
+        wanted = sorted({pref.day} if pref.day is not None else set(pref.days))
+        yield from (d for d in wanted if today <= d <= last and day_fits(pref, d))
+        return
+    first = max(today, pref.from_day) if pref.from_day is not None else today
+    if pref.until_day is not None:
+        last = min(last, pref.until_day)
+    days = (first + timedelta(days=n) for n in range((last - first).days + 1))
+    if pref.weekdays or pref.not_days or pref.not_weekdays:
+        yield from (d for d in days if day_fits(pref, d))
+    else:
+        yield from days
+
+
+def _free(
+    practice: Practice,
+    pref: Preference,
+    now: datetime,
+    taken: frozenset[datetime],
+    excluded: frozenset[datetime] = frozenset(),
+    held: frozenset[datetime] = frozenset(),
+) -> Iterator[SlotStart]:
+    """Every free slot matching ``pref`` between ``now`` + lead time and the horizon."""
+    earliest = (now + timedelta(minutes=practice.min_lead_minutes)).astimezone(UTC)
+    today = now.astimezone(practice.timezone).date()
+    schedule = _schedule(practice)
+    memo = schedule.free_of(taken)
+    timed = pref.period in ("morning", "afternoon") or bool(
+        pref.after or pref.before or pref.windows or pref.not_windows
+    )
+    for day in _days(pref, today, practice.horizon_days):
+        free = memo.get(day)
+        if free is None:
+            free = _free_of_day(schedule, memo, day, taken)
+        if not free or free[-1].utc < earliest:
+            continue
+        opening = schedule.day(day).opening
+        for s in free:
+            if s.utc < earliest or s.utc in excluded or s.utc in held:
+                continue
+            if not timed or time_fits(pref, s.start, s.end, opening):
+                yield s
+
+
+def _pool(
+    practice: Practice, pref: Preference, now: datetime, taken: frozenset[datetime], excluded: frozenset[datetime],
+    size: int,
+) -> list[SlotStart]:
+    """The first ``size`` free slots of the days ``pref`` allows, whatever their time of day
+    (``pref`` has date constraints only), taken a whole day at a time."""
+    earliest = (now + timedelta(minutes=practice.min_lead_minutes)).astimezone(UTC)
+    today = now.astimezone(practice.timezone).date()
+    schedule = _schedule(practice)
+    memo = schedule.free_of(taken)
+    pool: list[SlotStart] = []
+    for day in _days(pref, today, practice.horizon_days):
+        free = _free_of_day(schedule, memo, day, taken)
+        if free and (free[0].utc < earliest or excluded):
+            free = tuple(s for s in free if s.utc >= earliest and s.utc not in excluded)
+        pool.extend(free)
+        if len(pool) >= size:
+            return pool[:size]
+    return pool
+
+
+def _slots(practice: Practice, starts: list[SlotStart]) -> tuple[Slot, ...]:
+    """``starts`` as slots, in order (a Slot is built only for what is returned)."""
+    length = timedelta(minutes=practice.slot_minutes)
+    return tuple(Slot(s.local, s.local + length) for s in sorted(starts, key=lambda s: s.local))
+
+
 def candidates(
     practice: Practice,
     pref: Preference,
@@ -135,21 +320,9 @@ def candidates(
     held: frozenset[datetime] = frozenset(),
 ) -> Iterator[Slot]:
     """Every free slot matching ``pref`` between ``now`` + lead time and the horizon."""
-    earliest = (now + timedelta(minutes=practice.min_lead_minutes)).astimezone(UTC)
-    today = now.astimezone(practice.timezone).date()
     length = timedelta(minutes=practice.slot_minutes)
-    for offset in range(practice.horizon_days + 1):
-        day = today + timedelta(days=offset)
-        if not day_fits(pref, day):
-            continue
-        opening = _opening(practice, day)
-        for utc, local in day_starts(practice, day):
-            # A Slot is built only for a start that is free: a busy calendar is mostly taken.
-            if utc < earliest or utc in taken or utc in excluded or utc in held:
-                continue
-            slot = Slot(local, local + length)
-            if matches(slot, pref, day, opening):
-                yield slot
+    for s in _free(practice, pref, now, taken, excluded, held):
+        yield Slot(s.local, s.local + length)
 
 
 def find_slots(
@@ -166,8 +339,8 @@ def find_slots(
     if held:
         free = _find_slots(practice, pref, now, taken, excluded, count, held)
         if len(free) == count:
-            return free
-    return _find_slots(practice, pref, now, taken, excluded, count)
+            return _slots(practice, free)
+    return _slots(practice, _find_slots(practice, pref, now, taken, excluded, count))
 
 
 def _find_slots(
@@ -178,55 +351,49 @@ def _find_slots(
     excluded: frozenset[datetime],
     count: int,
     held: frozenset[datetime] = frozenset(),
-) -> tuple[Slot, ...]:
+) -> list[SlotStart]:
+    found = _free(practice, pref, now, taken, excluded, held)
     if pref.asap:
-        return _earliest(candidates(practice, pref, now, taken, excluded, held), count)
-    pool: list[Slot] = []
+        return _earliest(found, count)
+    pool: list[SlotStart] = []
+    chosen: list[SlotStart] = []
     half_days: set[tuple[date, bool]] = set()
-    for slot in candidates(practice, pref, now, taken, excluded, held):
-        pool.append(slot)
-        local = slot.start.astimezone(practice.timezone)
-        half_days.add((local.date(), local.time() < NOON))
+    for s in found:
+        pool.append(s)
+        key = (s.local.date(), s.start < NOON)
         # One slot per half-day is the best spread: as soon as there are enough half-days,
-        # the first pass below returns without looking further.
-        if len(half_days) >= count:
-            break
-    chosen: list[Slot] = []
-    seen: set[tuple[date, bool]] = set()
-    for slot in pool:
-        local = slot.start.astimezone(practice.timezone)
-        key = (local.date(), local.time() < NOON)
-        if key not in seen:
-            seen.add(key)
-            chosen.append(slot)
-        if len(chosen) == count:
-            return tuple(sorted(chosen, key=lambda s: s.start))
-    for slot in pool:
+        # the first slot of each is the answer, without looking further.
+        if key not in half_days:
+            half_days.add(key)
+            chosen.append(s)
+            if len(chosen) == count:
+                return chosen
+    for s in pool:
         if len(chosen) == count:
             break
-        if slot not in chosen and all(abs(slot.start - c.start) >= SPREAD for c in chosen):
-            chosen.append(slot)
-    for slot in pool:
+        if s not in chosen and all(abs(s.local - c.local) >= SPREAD for c in chosen):
+            chosen.append(s)
+    for s in pool:
         if len(chosen) == count:
             break
-        if slot not in chosen:
-            chosen.append(slot)
-    return tuple(sorted(chosen, key=lambda s: s.start))
+        if s not in chosen:
+            chosen.append(s)
+    return chosen
 
 
-def _earliest(found: Iterator[Slot], count: int) -> tuple[Slot, ...]:
+def _earliest(found: Iterator[SlotStart], count: int) -> list[SlotStart]:
     """The earliest slot, then the next ones at least an hour after the previous one."""
-    chosen: list[Slot] = []
-    rest: list[Slot] = []
-    for slot in found:
-        if not chosen or slot.start - chosen[-1].start >= SPREAD:
-            chosen.append(slot)
+    chosen: list[SlotStart] = []
+    rest: list[SlotStart] = []
+    for s in found:
+        if not chosen or s.local - chosen[-1].local >= SPREAD:
+            chosen.append(s)
         elif len(rest) < count:
-            rest.append(slot)
+            rest.append(s)
         if len(chosen) == count:
             break
     chosen.extend(rest[: count - len(chosen)])
-    return tuple(sorted(chosen, key=lambda s: s.start))
+    return chosen
 
 
 def serves(practice: Practice, pref: Preference) -> bool:
@@ -254,21 +421,24 @@ def serves(practice: Practice, pref: Preference) -> bool:
     return False
 
 
-def _distance(pref: Preference, start: time) -> int:
-    """Minutes between a slot start and the nearest edge of what the caller wanted."""
-    minutes = start.hour * 60 + start.minute
+def _bounds(pref: Preference) -> list[tuple[int, int]]:
+    """The spans of the day the caller wanted, in minutes (what ``nearest`` measures from)."""
     edges = [w for w in pref.windows if w.start != RELATIVE]
     bounds = [(w.start, w.end) for w in edges] or [(pref.after, pref.before)]
     if pref.period == "morning":
         bounds = [(lo, hi if hi is not None else NOON) for lo, hi in bounds]
     elif pref.period == "afternoon":
         bounds = [(lo if lo is not None else NOON, hi) for lo, hi in bounds]
-    best = 24 * 60
-    for lo, hi in bounds:
-        lo_m = lo.hour * 60 + lo.minute if lo is not None else 0
-        hi_m = hi.hour * 60 + hi.minute if hi is not None else 24 * 60
-        best = min(best, max(0, lo_m - minutes, minutes - hi_m))
-    return best
+    return [
+        (lo.hour * 60 + lo.minute if lo is not None else 0, hi.hour * 60 + hi.minute if hi is not None else 24 * 60)
+        for lo, hi in bounds
+    ]
+
+
+def _distance(bounds: list[tuple[int, int]], start: time) -> int:
+    """Minutes between a slot start and the nearest edge of what the caller wanted."""
+    minutes = start.hour * 60 + start.minute
+    return min(24 * 60, *(max(0, lo - minutes, minutes - hi) for lo, hi in bounds))
 
 
 def nearest(
@@ -283,18 +453,18 @@ def nearest(
     its times of day relaxed, the closest times first (then the earliest days)."""
     relaxed = Preference(day=pref.day, days=pref.days, weekdays=pref.weekdays, not_days=pref.not_days,
                          not_weekdays=pref.not_weekdays, from_day=pref.from_day, until_day=pref.until_day)
-    pool = []
-    for slot in candidates(practice, relaxed, now, taken, excluded):
-        pool.append(slot)
-        if len(pool) >= 400:
-            break
+    pool = _pool(practice, relaxed, now, taken, excluded, NEAREST_POOL)
     if not pool:
-        pool = list(candidates(practice, Preference(), now, taken, excluded))[:400]
-    ranked = sorted(pool, key=lambda s: (_distance(pref, s.start.astimezone(practice.timezone).time()), s.start))
-    chosen: list[Slot] = []
-    for slot in ranked:
-        if all(abs(slot.start - c.start) >= SPREAD for c in chosen):
-            chosen.append(slot)
-        if len(chosen) == count:
-            break
-    return tuple(sorted(chosen, key=lambda s: s.start))
+        pool = _pool(practice, Preference(), now, taken, excluded, NEAREST_POOL)
+    # The pool ranked by closeness (then by time) and picked an hour apart, the closest
+    # first: one pass over the pool per distance, and the first distance mostly suffices.
+    bounds = _bounds(pref)
+    distance = {start: _distance(bounds, start) for start in {s.start for s in pool}}
+    chosen: list[SlotStart] = []
+    for level in sorted(set(distance.values())):
+        for s in pool:
+            if distance[s.start] == level and all(abs(s.local - c.local) >= SPREAD for c in chosen):
+                chosen.append(s)
+                if len(chosen) == count:
+                    return _slots(practice, chosen)
+    return _slots(practice, chosen)

@@ -64,6 +64,10 @@ ASK_WHICH_SLOT = "Lequel préférez-vous : le premier, le deuxième ou le troisi
 ASK_PREF_AGAIN = "Vous préférez le matin, l'après-midi, ou un jour en particulier ?"
 CANCEL_CONFIRM = "Vous avez rendez-vous {slot}. Je l'annule ?"
 MODIFY_CONFIRM = "Vous avez rendez-vous {slot}. Souhaitez-vous le déplacer ? Sinon je peux aussi l'annuler."
+MODIFY_FOUND = (
+    "J'ai trouvé votre rendez-vous du {slot}, au numéro qui appelle. "
+    "Souhaitez-vous le déplacer ? Sinon je peux aussi l'annuler."
+)
 CANCELLED = "C'est fait, votre rendez-vous {slot} est annulé. Au revoir et bonne journée !"
 CANCEL_KEPT = "Très bien, je ne touche à rien."
 MODIFY_ASK_PREF = "D'accord, déplaçons-le. Vous préférez plutôt le matin ou l'après-midi ?"
@@ -83,6 +87,8 @@ RELATION_OTHER = "la personne qui consulte"
 SLOTS_INTRO_NEAREST = ("Je n'ai rien de libre à ce moment-là. Les créneaux les plus proches :",)
 SLOTS_INTRO_CLOSED = ("Le cabinet ne reçoit pas à ces horaires-là. Les créneaux les plus proches :",)
 MOVE_INTRO = "Pour déplacer votre rendez-vous {old}, je vous propose :"
+# The move flow says how it found the appointment: by the number calling, never by a name.
+MOVE_FOUND_INTRO = "J'ai trouvé votre rendez-vous du {old}, au numéro qui appelle. Pour le déplacer, je vous propose :"
 REPEAT_SLOTS = "Je répète : {labels}. Lequel vous convient ?"
 
 # -- existing appointments ------------------------------------------------------------------
@@ -99,6 +105,7 @@ MISSING_NAME = "le prénom et le nom du patient"
 MISSING_DAY = "le jour du rendez-vous"
 MISSING_TIME = "l'heure du rendez-vous"
 WHICH_BOOKING = "Vous avez {count} rendez-vous : {labels}. Lequel ?"
+WHICH_BOOKING_FOUND = "J'ai trouvé {count} rendez-vous au numéro qui appelle : {labels}. Lequel souhaitez-vous déplacer ?"
 WHICH_BOOKING_AGAIN = "Pardon, lequel : {labels} ?"
 NOT_THAT_ONE = "Je ne trouve pas ce rendez-vous-là."
 COUNTS = {2: "deux", 3: "trois", 4: "quatre", 5: "cinq"}
@@ -127,6 +134,17 @@ FILLER = {
     Field.PHONE: "Je vous écoute : votre numéro ?",
 }
 FILLER_DEFAULT = "Je vous écoute."
+
+# A bare "oui" to a question asked again ("Pouvez-vous le redire ?" — "Oui."): the caller is
+# about to answer; invite the answer, nothing is counted against them.
+REASK_ACK = {
+    Field.NAME: "Je vous écoute : votre prénom et votre nom ?",
+    Field.PHONE: "Je vous écoute : votre numéro, deux chiffres par deux chiffres ?",
+    Field.SLOT_CHOICE: "Je vous écoute : le premier, le deuxième ou le troisième ?",
+}
+REASK_ACK_PATIENT = "Je vous écoute : le prénom et le nom de {whom} ?"
+REASK_ACK_WHICH_BOOKING = "Je vous écoute : lequel, {labels} ?"
+REASK_ACK_MENU = "Je vous écoute : dites 1, 2, 3 ou 4."
 
 CLARIFY: dict[Field, tuple[str, ...]] = {
     Field.NAME: (

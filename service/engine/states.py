@@ -156,6 +156,11 @@ class Retry(StrEnum):
     CONFIRM = "confirm"  # slot-choice answers not understood, before the recovery counts
     SLOT_CHOICE = "slot_choice"  # Field.SLOT_CHOICE
     PHONE = "phone"  # Field.PHONE
+    # A bare "oui" heard after a question was asked again, one free per re-ask (not failures).
+    ACK_NAME = "ack_name"
+    ACK_SLOT_CHOICE = "ack_slot_choice"
+    ACK_PHONE = "ack_phone"
+    ACK_MENU = "ack_menu"
 
 
 TERMINAL_OUTCOME: dict[State, Outcome] = {

@@ -80,10 +80,10 @@ async def calendar_consistency(svc: Services) -> None:
         )
 
 
-# Turn routes make their own server span inside the conversation's trace (the trace id is
-# derived from the conversation, which the generic middleware cannot know); health and
-# metrics scrapes make none. These paths do not go through OpenTelemetry's middleware at all.
-UNTRACED_PATHS = re.compile(r"/metrics|/healthz|/readyz|/api/conversations/[^/]+/messages|/vapi/chat/completions")
+# Turn routes and Vapi server messages make their own server span inside the conversation's
+# trace (the trace id is derived from the conversation, which the generic middleware cannot
+# know); health and metrics scrapes make none. These paths do not go through OpenTelemetry's middleware at all.
+UNTRACED_PATHS = re.compile(r"/metrics|/healthz|/readyz|/api/conversations/[^/]+/messages|/vapi/chat/completions|/vapi/events")
 
 
 class OtherRoutesTraced:
@@ -132,7 +132,7 @@ def create_app(
         version=__version__,
         enabled=settings.telemetry,
         traces_exporter=settings.traces_exporter,
-        multiprocess=settings.prometheus_multiproc_dir is not None,
+        multiprocess=settings.metrics_multiproc_dir is not None,
     )
     clock = clock or SystemClock()
     calendar = calendar or open_calendar(practice, settings, telemetry)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from datetime import timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -16,6 +17,7 @@ from service.http import textapi
 from service.http.common import (
     ApiError,
     FastJSONResponse,
+    Services,
     error,
     json_body,
     operator_access,
@@ -170,12 +172,29 @@ async def calendar_status(calendar: Any) -> dict[str, str]:
     return {"kind": calendar.kind, "status": "ok"}
 
 
+# The lease of the replica that reports the store-wide active-conversations count: longer than
+# a scrape interval, so the replica holding it keeps it while it is scraped.
+ACTIVE_COUNT_LEASE_NAME = "active-count"
+ACTIVE_COUNT_LEASE = timedelta(minutes=2)
+
+
+async def active_counts(svc: Services) -> dict[str, int]:
+    """Active conversations per channel as the store counts them, for the one replica holding
+    the count's lease ({} for the others): summed over replicas, the ``rdv_active_conversations``
+    gauge counts each conversation once."""
+    now = svc.clock.now()
+    lease = svc.store.try_lock(ACTIVE_COUNT_LEASE_NAME, svc.instance, now + ACTIVE_COUNT_LEASE, now)
+    if not await svc.guarded.call(lease):
+        return {}
+    return await svc.guarded.active_counts()
+
+
 async def metrics(request: Request) -> Response:
     """Prometheus exposition (OpenMetrics with exemplars when asked for); the active
-    conversations gauge is counted in the store at each scrape."""
+    conversations gauge is counted in the store at each scrape, by one replica at a time."""
     svc = services(request)
     with contextlib.suppress(StoreUnavailableError):
-        svc.telemetry.set_active(await svc.guarded.active_counts())
+        svc.telemetry.set_active(await active_counts(svc))
     body, content_type = svc.telemetry.metrics_response(request.headers.get("accept"))
     return Response(body, media_type=content_type)
 

@@ -11,7 +11,8 @@ SQLITE_FILE = "rdv.sqlite3"
 
 def open_store(database_url: str | None, data_dir: Path, *, timeout: float = 2.0) -> Backend:
     """The store for ``RDV_DATABASE_URL`` (None → SQLite file in ``data_dir``); not opened yet.
-    ``timeout`` (``RDV_STORE_TIMEOUT_SECONDS``) bounds how long SQLite waits for a lock."""
+    ``timeout`` (``RDV_STORE_TIMEOUT_SECONDS``) bounds how long SQLite waits for a lock and
+    each turn-path call to PostgreSQL."""
     from service.storage.sqlite import SqliteStore
 
     if database_url is None:
@@ -23,7 +24,7 @@ def open_store(database_url: str | None, data_dir: Path, *, timeout: float = 2.0
     if database_url.startswith(("postgresql://", "postgres://")):
         from service.storage.postgres import PostgresStore
 
-        return PostgresStore(database_url)
+        return PostgresStore(database_url, timeout=timeout)
     raise StoreError(f"RDV_DATABASE_URL: unsupported store {database_url.split(':', 1)[0]!r}")
 
 

@@ -310,6 +310,10 @@ class Store(Protocol):
         take, within about ``deadline`` seconds, without holding the event loop; raise
         :class:`StoreError` saying why not (locked, disk full, read-only…)."""
 
+    async def active_counts(self) -> dict[str, int]:
+        """How many conversations have no outcome yet, per channel (the gauge's count, read by
+        the replica holding its lease)."""
+
 
 class OperatorReads(Protocol):
     """What operators read (the console, ``/api/stats``, ``rdv stats``/``misses``/``replay``,
@@ -318,9 +322,6 @@ class OperatorReads(Protocol):
     async def unconfirmed_bookings(self) -> list[UnconfirmedBooking]:
         """Active bookings whose conversation never read them back to the caller (no stored
         ``AppointmentConfirmed`` event for that slot): left by a crash of an older version."""
-
-    async def active_counts(self) -> dict[str, int]:
-        """How many conversations have no outcome yet, per channel."""
 
     async def conversation_ids_by_call(self, vapi_call_id: str) -> str | None:
         """The conversation id of a Vapi call id, or None."""

@@ -195,7 +195,7 @@ def context_to_json(ctx: Context) -> str:
         "proposed": [_slot_json(s) for s in ctx.proposed],
         "excluded": [d.isoformat() for d in ctx.excluded],
         "chosen": ctx.chosen,
-        "fails": dict(ctx.fails),
+        "fails": {str(key): count for key, count in ctx.fails.items()},  # plain str keys (any encoder)
         "booking_retries": ctx.booking_retries,
         "booked": _ref_json(ctx.booked),
         "found": [_ref_json(r) for r in ctx.found],
@@ -204,7 +204,7 @@ def context_to_json(ctx: Context) -> str:
     }
     # Second-wave fields, written only when set: a first-wave row simply lacks them.
     optional: dict[str, Any] = {
-        "intent": ctx.intent,
+        "intent": str(ctx.intent) if ctx.intent is not None else None,
         "patient_first": ctx.patient_first,
         "patient_last": ctx.patient_last,
         "relation": ctx.relation,

@@ -1,12 +1,31 @@
 """The PostgreSQL store, for deployments where several replicas share one database.
 
-An asyncpg pool serves every call; each write is one transaction. Conversations use
-optimistic concurrency (a ``version`` column); booking is a conditional insert guarded by a
-partial unique index on active slots, so of many replicas racing for one slot exactly one
-wins. Migrations run under a transaction-scoped advisory lock and the reaper lease is a
-row, so both are safe across processes. Driver and network failures become
-:class:`StoreError` (the HTTP layer answers 503); the pool replaces a broken connection on
-the next acquire, so the service recovers by itself once the server is back.
+An asyncpg pool serves every call. Conversations use optimistic concurrency (a ``version``
+column); booking is a conditional insert guarded by a partial unique index on active slots,
+so of many replicas racing for one slot exactly one wins. Migrations run under a
+transaction-scoped advisory lock and the reaper lease is a row, so both are safe across
+processes. Driver and network failures become :class:`StoreError` (the HTTP layer answers
+503); the pool replaces a broken connection on the next acquire, so the service recovers by
+itself once the server is back.
+
+A turn costs two round trips:
+
+- **One read.** ``load`` (or ``find_turn``, for a turn with a request key, which loads the
+  conversation in the same statement) also reads the bookings generation, the slots held
+  for other callers still choosing, and — when the generation moved since this process last
+  read them — the taken slots of the window the turn loop asked for last. The
+  ``taken_slots`` and ``held_slots`` calls that follow in the same task (the same turn)
+  are answered from that read, once each and within the store timeout; any other call
+  reads the database.
+- **One write.** ``save_turn`` is a single statement: the version-checked conversation
+  write, the turn, its events and its booking or cancellations, in one implicit
+  transaction. A failed check aborts the statement (nothing is written) through
+  ``rdv_conflict``, whose message says which check failed.
+
+No session state is used (no ``SET``, ``LISTEN``, cursor or session advisory lock), so a
+connection goes back to the pool without a reset query. Turn-path calls bound themselves by
+the store timeout (``enforces_timeout``) with ``asyncio.timeout``, without a task per call;
+a call that times out leaves its connection to finish cancelling in the background.
 """
 
 from __future__ import annotations
@@ -14,7 +33,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -22,16 +44,13 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg  # type: ignore[import-untyped]
 
 from service.engine.model import BookingRef, Conversation, Slot
+from service.engine.states import State
 from service.storage.base import (
-    BookingGoneError,
     BookingWrite,
     CancelWrite,
-    ConcurrentTurnError,
     ConversationSummary,
-    DuplicateTurnError,
     EventRecord,
     ReplaySource,
-    SlotTakenError,
     StoredConversation,
     StoreError,
     Timeline,
@@ -50,9 +69,22 @@ from service.storage.codec import (
     timeline_dict,
     turn_from_row,
     unconfirmed,
-    utc_starts,
 )
 from service.storage.migrations import POSTGRES_STEPS
+from service.storage.sql import (
+    CANCEL_BOOKING,
+    DUPLICATE_TURN,
+    INSERT_BOOKING,
+    INSERT_TURN,
+    TURN_COLUMNS,
+    Conflict,
+    Dialect,
+    conflict,
+    insert_conversation,
+    placeholders,
+    render,
+    update_conversation,
+)
 
 # Everything the driver or the network may raise when the server is down, restarting,
 # slow or refusing; each becomes a StoreError.
@@ -72,38 +104,107 @@ MIGRATION_LOCK_KEY = 0x726476
 CLOSE_TIMEOUT_SECONDS = 10.0
 READINESS_KEEP = timedelta(days=1)
 DATETIME_COLUMNS = frozenset({"created_at", "last_seen_at", "state_entered_at"})
+# The SQLSTATE rdv_conflict() raises (schema step 6).
+CONFLICT_SQLSTATE = "RDV01"
+# Held slots are read with the conversation from this much before the last hold window
+# asked for, so that a turn that started a little earlier still finds all of its window.
+HELD_MARGIN = timedelta(seconds=30)
 
-_INSERT_CONVERSATION = (
-    f"INSERT INTO conversations ({', '.join(COLUMNS)}, meta, version) "
-    f"VALUES ({', '.join(f'${i}' for i in range(1, len(COLUMNS) + 2))}, 1) "
-    "ON CONFLICT (conv_id) DO NOTHING RETURNING version"
+# -- the turn's read ------------------------------------------------------------------------
+# Parameters: conversation id, start of the held slots to read (NULL: none), the bookings
+# generation this process holds taken slots for (NULL: none), the taken slots' window
+# (NULL: none)[, the turn's request key]. One row, whether the conversation exists or not.
+_HELD_AND_TAKEN = (
+    "LEFT JOIN LATERAL ("
+    "  SELECT array_agg(p.start) AS rdv_held_starts, array_agg(o.last_seen_at) AS rdv_held_seen"
+    "  FROM conversations AS o CROSS JOIN unnest(o.proposed) AS p(start)"
+    "  WHERE $2::timestamptz IS NOT NULL AND o.outcome IS NULL AND o.state = 'WAIT_CONFIRM'"
+    "  AND o.last_seen_at >= $2::timestamptz AND o.conv_id <> $1"
+    ") AS h ON true"
 )
-_UPDATE_CONVERSATION = (
-    f"UPDATE conversations SET {', '.join(f'{c} = ${i}' for i, c in enumerate(COLUMNS[1:], start=2))}, "
-    f"meta = ${len(COLUMNS) + 1}, version = ${len(COLUMNS) + 2} "
-    f"WHERE conv_id = $1 AND version = ${len(COLUMNS) + 3} RETURNING version"
+_TAKEN_IN_WINDOW = (
+    "ARRAY(SELECT b.slot_start FROM bookings AS b WHERE b.cancelled_at IS NULL "
+    "AND b.slot_start >= {start} AND b.slot_start < {end})"
 )
-_INSERT_TURN = (
-    "INSERT INTO turns (conv_id, turn, request_key, text, reply, state_before, state_after, at, "
-    "interrupted, directive, trace_id) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)"
+_LOAD = (
+    "SELECT g.n AS rdv_generation, c.*, h.rdv_held_starts, h.rdv_held_seen, "
+    "CASE WHEN $3::bigint IS DISTINCT FROM g.n AND $4::timestamptz IS NOT NULL THEN "
+    + _TAKEN_IN_WINDOW.format(start="$4::timestamptz", end="$5::timestamptz")
+    + " END AS rdv_taken "
+    "{turn_columns}"
+    "FROM bookings_generation AS g LEFT JOIN conversations AS c ON c.conv_id = $1 "
+    "{turn_join}" + _HELD_AND_TAKEN
 )
+_LOAD_CONVERSATION = _LOAD.format(turn_columns="", turn_join="")
+_LOAD_WITH_TURN = _LOAD.format(
+    turn_columns="".join(f", t.{c} AS t_{c}" for c in TURN_COLUMNS) + " ",
+    turn_join="LEFT JOIN turns AS t ON t.conv_id = $1 AND t.request_key = $6 ",
+)
+_TAKEN = (
+    "SELECT g.n AS rdv_generation, "
+    + _TAKEN_IN_WINDOW.format(start="$1", end="$2")
+    + " AS rdv_taken FROM bookings_generation AS g"
+)
+_HELD = (
+    "SELECT p.start FROM conversations AS c CROSS JOIN unnest(c.proposed) AS p(start) "
+    "WHERE c.outcome IS NULL AND c.state = 'WAIT_CONFIRM' AND c.last_seen_at >= $1 AND c.conv_id <> $2"
+)
+
+# -- the turn's write ------------------------------------------------------------------------
+_INSERT_CONVERSATION = insert_conversation("proposed") + " ON CONFLICT (conv_id) DO NOTHING RETURNING version"
+_UPDATE_CONVERSATION = update_conversation("proposed") + " RETURNING version"
+# Racing inserts on one slot wait on the unique index for the first to commit; all but one
+# then do nothing (and their turn's statement aborts whole).
+_BOOK = INSERT_BOOKING + " ON CONFLICT (slot_start) WHERE cancelled_at IS NULL DO NOTHING RETURNING id"
+_CANCEL = CANCEL_BOOKING + " RETURNING id"
 # One statement for all of a turn's events; WITH ORDINALITY keeps their order in the ids.
 _INSERT_EVENTS = (
     "INSERT INTO events (conv_id, at, kind, data) "
     "SELECT e.conv_id, e.at, e.kind, e.data "
-    "FROM unnest($1::text[], $2::timestamptz[], $3::text[], $4::text[]) "
+    "FROM unnest(?::text[], ?::timestamptz[], ?::text[], ?::text[]) "
     "WITH ORDINALITY AS e(conv_id, at, kind, data, n) ORDER BY e.n"
 )
 
 
-_CANCEL = "UPDATE bookings SET cancelled_at = $1 WHERE id = $2 AND cancelled_at IS NULL"
-# Racing inserts on one slot wait on the unique index for the first to commit; all but one
-# then do nothing (and their turn's transaction rolls back whole).
-_INSERT_BOOKING = (
-    "INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
-    "VALUES ($1, $2, $3, $4, $5, $6, $7) "
-    "ON CONFLICT (slot_start) WHERE cancelled_at IS NULL DO NOTHING RETURNING id"
-)
+class _Statement:
+    """A statement built from shared parts, each rendered with the next parameter numbers."""
+
+    def __init__(self) -> None:
+        self.args: list[Any] = []
+
+    def part(self, sql: str, *values: Any) -> str:
+        if placeholders(sql) != len(values):
+            raise ValueError(f"{len(values)} values for {placeholders(sql)} placeholders in {sql!r}")
+        text = render(sql, Dialect.POSTGRES, first=len(self.args) + 1)
+        self.args.extend(values)
+        return text
+
+
+@dataclass(slots=True)
+class _Read:
+    """What a task's last conversation read brought besides the conversation: the bookings
+    generation it saw, the held slots (start, holder last seen) from ``held_since``, and the
+    conversation itself while ``load`` has not taken it (after ``find_turn``)."""
+
+    conv_id: str
+    at: float
+    generation: int
+    held_since: datetime | None
+    held: tuple[tuple[datetime, datetime], ...]
+    pending: StoredConversation | None
+    has_pending: bool
+    taken_used: bool = False
+    held_used: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class _Taken:
+    """Taken slots of one window as of one bookings generation."""
+
+    generation: int
+    start: datetime
+    end: datetime
+    slots: frozenset[datetime]
 
 
 def pg_text(value: str) -> str:
@@ -116,6 +217,11 @@ async def _setup_connection(conn: asyncpg.Connection) -> None:
     """Every new pooled connection (reconnects included) encodes text parameters with
     :func:`pg_text`; arrays of text do not go through this codec and are cleaned by hand."""
     await conn.set_type_codec("text", schema="pg_catalog", encoder=pg_text, decoder=str, format="text")
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset: nothing to send. The store keeps no session state, and asyncpg
+    itself rolls back a transaction left open before this is called."""
 
 
 def _utc(moment: datetime) -> datetime:
@@ -148,38 +254,60 @@ def _conversation_params(conv: Conversation, meta: dict[str, Any]) -> list[Any]:
     return [*values, json.dumps(meta, separators=(",", ":"))]
 
 
-class PostgresStore:
-    """The Store protocol on a PostgreSQL database (``postgresql://`` URL)."""
+def _proposed(conv: Conversation) -> list[datetime] | None:
+    """The slot starts held for ``conv`` (its proposals while it is choosing), or None."""
+    if conv.outcome is not None or conv.state is not State.WAIT_CONFIRM or not conv.context.proposed:
+        return None
+    return [_utc(s.start) for s in conv.context.proposed]
 
-    # Network calls: the turn loop bounds each one by the store timeout.
-    enforces_timeout = False
+
+class PostgresStore:
+    """The Store and OperatorReads protocols on a PostgreSQL database (``postgresql://`` URL)."""
+
+    # Turn-path calls bound themselves by ``timeout`` (no timer task in the turn loop).
+    enforces_timeout = True
 
     def __init__(
         self,
         url: str,
         *,
+        timeout: float = 2.0,
         min_size: int = 1,
         max_size: int = 10,
         connect_timeout: float = 5.0,
         command_timeout: float = 30.0,
+        connection_class: type[asyncpg.Connection] | None = None,
     ) -> None:
         self.url = url
+        self.timeout = timeout
         self.min_size = min_size
         self.max_size = max_size
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
+        self.connection_class = connection_class or asyncpg.Connection
         self._pool: asyncpg.Pool | None = None
+        # What the current task's last conversation read brought (per store instance).
+        self._read: ContextVar[_Read | None] = ContextVar(f"rdv_postgres_read_{id(self):x}", default=None)
+        self._taken: _Taken | None = None
+        self._window: tuple[datetime, datetime] | None = None
+        self._held_since: datetime | None = None
+        # Connections released in the background after a turn-path call timed out.
+        self._releasing: set[asyncio.Task[None]] = set()
 
     # -- plumbing -------------------------------------------------------------------
     def _error(self, exc: BaseException) -> StoreError:
         return StoreError(f"postgresql {redacted(self.url)}: {type(exc).__name__}: {exc}")
 
+    def _opened(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise StoreError("the PostgreSQL store is not open")
+        return self._pool
+
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection; driver and network failures become StoreError."""
-        pool = self._pool
-        if pool is None:
-            raise StoreError("the PostgreSQL store is not open")
+        """A pooled connection for calls off the turn path (their callers bound them);
+        driver and network failures become StoreError."""
+        pool = self._opened()
         try:
             async with pool.acquire(timeout=self.command_timeout) as conn:
                 yield conn
@@ -187,6 +315,42 @@ class PostgresStore:
             raise
         except DRIVER_ERRORS as exc:
             raise self._error(exc) from exc
+
+    @contextlib.asynccontextmanager
+    async def _turn(self) -> AsyncIterator[asyncpg.Connection]:
+        """A pooled connection for a turn-path call, acquired and used within the store
+        timeout. On the deadline the call's query is cancelled and the connection released
+        in the background (a server that no longer answers may take long to acknowledge
+        the cancellation), so the caller never waits past the timeout."""
+        pool = self._opened()
+        try:
+            async with asyncio.timeout(self.timeout):
+                conn = await pool.acquire()
+                try:
+                    yield conn
+                except asyncio.CancelledError:
+                    task = asyncio.get_running_loop().create_task(self._release(pool, conn))
+                    self._releasing.add(task)
+                    task.add_done_callback(self._releasing.discard)
+                    raise
+                except BaseException:
+                    await pool.release(conn)
+                    raise
+                else:
+                    await pool.release(conn)
+        except StoreError:
+            raise
+        except TimeoutError as exc:
+            raise StoreError(
+                f"postgresql {redacted(self.url)}: TimeoutError: no answer within {self.timeout:g} s"
+            ) from exc
+        except DRIVER_ERRORS as exc:
+            raise self._error(exc) from exc
+
+    @staticmethod
+    async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+        with contextlib.suppress(*DRIVER_ERRORS, asyncio.CancelledError):
+            await pool.release(conn)
 
     async def open(self) -> None:
         """Create the connection pool and apply pending migrations under an advisory lock."""
@@ -199,6 +363,8 @@ class PostgresStore:
                     timeout=self.connect_timeout,
                     command_timeout=self.command_timeout,
                     init=_setup_connection,
+                    reset=_keep_session,
+                    connection_class=self.connection_class,
                 )
             except OPEN_ERRORS as exc:
                 raise StoreError(
@@ -235,7 +401,8 @@ class PostgresStore:
         if pool is None:
             return
         try:
-            await asyncio.wait_for(pool.close(), CLOSE_TIMEOUT_SECONDS)
+            async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                await pool.close()
         except DRIVER_ERRORS:
             pool.terminate()
 
@@ -282,7 +449,8 @@ class PostgresStore:
                 "SELECT conv_id FROM conversations WHERE caller_phone = $1 OR context LIKE $2", phone, like
             )]
             if ids:
-                await conn.execute("UPDATE conversations SET caller_phone = NULL, context = $1 WHERE conv_id = ANY($2::text[])",
+                await conn.execute("UPDATE conversations SET caller_phone = NULL, context = $1, proposed = NULL "
+                                   "WHERE conv_id = ANY($2::text[])",
                                    FORGOTTEN_CONTEXT, ids)
                 await conn.execute("UPDATE turns SET text = $1, reply = $1 WHERE conv_id = ANY($2::text[])", FORGOTTEN, ids)
                 await conn.execute("UPDATE events SET data = '{}' WHERE kind = ANY($1::text[]) AND conv_id = ANY($2::text[])",
@@ -300,19 +468,58 @@ class PostgresStore:
             return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
 
     # -- conversations and turns ------------------------------------------------------
+    def _load_args(self, conv_id: str) -> list[Any]:
+        held_since = None if self._held_since is None else self._held_since - HELD_MARGIN
+        taken = self._taken
+        window = self._window
+        return [
+            conv_id, held_since, None if taken is None else taken.generation,
+            None if window is None else window[0], None if window is None else window[1],
+        ]
+
+    def _remember(self, row: asyncpg.Record, conv_id: str, args: list[Any], *, pending: bool) -> StoredConversation | None:
+        """Keep what a conversation read brought for the task's next calls; the conversation."""
+        generation = int(row["rdv_generation"])
+        taken = row["rdv_taken"]
+        if taken is not None:
+            self._taken = _Taken(generation, args[3], args[4], frozenset(taken))
+        starts, seen = row["rdv_held_starts"] or (), row["rdv_held_seen"] or ()
+        stored = None if row["conv_id"] is None else _stored(row)
+        self._read.set(_Read(
+            conv_id, time.monotonic(), generation, args[1], tuple(zip(starts, seen, strict=True)),
+            stored, pending,
+        ))
+        return stored
+
+    def _fresh(self) -> _Read | None:
+        """The task's last conversation read while its answers may still be used."""
+        read = self._read.get()
+        if read is None or time.monotonic() - read.at > self.timeout:
+            return None
+        return read
+
     async def load(self, conv_id: str) -> StoredConversation | None:
-        """The conversation with this id, or None."""
-        async with self._connection() as conn:
-            row = await conn.fetchrow("SELECT * FROM conversations WHERE conv_id = $1", conv_id)
-        return None if row is None else _stored(row)
+        """The conversation with this id, or None (see the module's note on what else the
+        same round trip reads)."""
+        read = self._fresh()
+        if read is not None and read.has_pending and read.conv_id == conv_id:
+            read.has_pending = False
+            return read.pending
+        args = self._load_args(conv_id)
+        async with self._turn() as conn:
+            row = await conn.fetchrow(_LOAD_CONVERSATION, *args)
+        return self._remember(row, conv_id, args, pending=False)
 
     async def find_turn(self, conv_id: str, request_key: str) -> TurnRecord | None:
-        """The stored turn with this request key, or None."""
-        async with self._connection() as conn:
-            row = await conn.fetchrow(
-                "SELECT * FROM turns WHERE conv_id = $1 AND request_key = $2", conv_id, request_key
-            )
-        return None if row is None else turn_from_row(dict(row))
+        """The stored turn with this request key, or None; the conversation is read in the
+        same round trip, for the ``load`` that follows."""
+        args = self._load_args(conv_id)
+        async with self._turn() as conn:
+            row = await conn.fetchrow(_LOAD_WITH_TURN, *args, request_key)
+        self._remember(row, conv_id, args, pending=True)
+        if row["t_turn"] is None:
+            return None
+        return turn_from_row({c: row[f"t_{c}"] for c in TURN_COLUMNS})
 
     async def save_turn(
         self,
@@ -326,82 +533,129 @@ class PostgresStore:
         cancel: CancelWrite | None = None,
     ) -> int:
         """Upsert the conversation, append the turn and events and write the turn's booking
-        or cancellation, in one durable transaction."""
+        or cancellation, in one statement (one durable transaction)."""
         conv = conversation
-        params = _conversation_params(conv, meta)
-        async with self._connection() as conn, conn.transaction():
-            if turn is not None and turn.request_key is not None:
-                dup = await conn.fetchval(
-                    "SELECT 1 FROM turns WHERE conv_id = $1 AND request_key = $2", turn.conv_id, turn.request_key
-                )
-                if dup is not None:
-                    raise DuplicateTurnError(f"turn {turn.request_key!r} already stored")
-            if expected_version is None:
-                # A concurrent insert of the same id waits for the other's commit, then does nothing.
-                version = await conn.fetchval(_INSERT_CONVERSATION, *params)
-                if version is None:
-                    raise ConcurrentTurnError(f"conversation {conv.conv_id!r} already exists")
-            else:
-                version = await conn.fetchval(
-                    _UPDATE_CONVERSATION, *params, expected_version + 1, expected_version
-                )
-                if version is None:
-                    raise ConcurrentTurnError(f"conversation {conv.conv_id!r} changed under this turn")
-            if cancel is not None:
-                await self._cancel(conn, cancel.booking_id, cancel.at)
-            if booking is not None:
-                if booking.replaces is not None:
-                    await self._cancel(conn, booking.replaces, booking.at)
-                inserted = await conn.fetchval(
-                    _INSERT_BOOKING,
-                    booking.booking_id, _utc(booking.slot.start), _utc(booking.slot.end), booking.conv_id,
-                    booking.name, booking.phone, _utc(booking.at),
-                )
-                if inserted is None:
-                    raise SlotTakenError(f"slot {booking.slot.start.isoformat()} is taken")
-            if turn is not None:
-                try:
-                    await conn.execute(
-                        _INSERT_TURN,
-                        turn.conv_id, turn.turn, turn.request_key, turn.text, turn.reply, turn.state_before,
-                        turn.state_after, _utc(turn.at), turn.interrupted, turn.directive, turn.trace_id,
-                    )
-                except asyncpg.UniqueViolationError:
-                    raise DuplicateTurnError(f"turn {turn.request_key!r} already stored") from None
-            if events:
-                await conn.execute(
-                    _INSERT_EVENTS,
-                    [pg_text(e.conv_id) for e in events],
-                    [_utc(e.at) for e in events],
-                    [pg_text(e.kind) for e in events],
-                    [json.dumps(e.data, ensure_ascii=False) for e in events],
-                )
+        self._read.set(None)
+        sql, args = self._save_statement(conv, expected_version, meta, turn, events, booking, cancel)
+        found: Conflict | None = None
+        async with self._turn() as conn:
+            try:
+                version = await conn.fetchval(sql, *args)
+            except asyncpg.UniqueViolationError as exc:
+                # A turn with the same key committed while this statement ran.
+                if exc.constraint_name != "turns_request_key":
+                    raise
+                found = Conflict.DUPLICATE
+            except asyncpg.PostgresError as exc:
+                if exc.sqlstate != CONFLICT_SQLSTATE:
+                    raise
+                found = Conflict(exc.message)
+        if found is not None:
+            gone = cancel.booking_id if found is Conflict.CANCEL and cancel is not None else None
+            if found is Conflict.REPLACED and booking is not None:
+                gone = booking.replaces
+            raise conflict(
+                found, conv_id=conv.conv_id, new=expected_version is None,
+                request_key=None if turn is None else turn.request_key, booking_id=gone,
+                slot_start=None if booking is None else booking.slot.start.isoformat(),
+            )
         return int(version)
+
+    @staticmethod
+    def _save_statement(
+        conv: Conversation,
+        expected: int | None,
+        meta: dict[str, Any],
+        turn: TurnRecord | None,
+        events: list[EventRecord],
+        booking: BookingWrite | None,
+        cancel: CancelWrite | None,
+    ) -> tuple[str, list[Any]]:
+        """The one statement of a turn's save and its arguments: every write in a CTE, then
+        the checks in the order of :class:`Conflict`, the first that fails aborting it all."""
+        st = _Statement()
+        params = _conversation_params(conv, meta)
+        ctes: list[str] = []
+        checks: list[str] = []
+        if turn is not None and turn.request_key is not None:
+            dup = st.part(DUPLICATE_TURN, turn.conv_id, turn.request_key)
+            checks.append(f"WHEN EXISTS ({dup}) THEN rdv_conflict('{Conflict.DUPLICATE.value}')")
+        if expected is None:
+            write = st.part(_INSERT_CONVERSATION, *params, _proposed(conv))
+        else:
+            write = st.part(_UPDATE_CONVERSATION, *params[1:], _proposed(conv), expected + 1, conv.conv_id, expected)
+        ctes.append(f"w_conv AS ({write})")
+        checks.append(f"WHEN NOT EXISTS (SELECT 1 FROM w_conv) THEN rdv_conflict('{Conflict.VERSION.value}')")
+        gone = [(Conflict.CANCEL, cancel.booking_id, cancel.at)] if cancel is not None else []
+        if booking is not None and booking.replaces is not None:
+            gone.append((Conflict.REPLACED, booking.replaces, booking.at))
+        for reason, booking_id, at in gone:
+            name = f"w_{reason.value}"
+            ctes.append(f"{name} AS ({st.part(_CANCEL, _utc(at), booking_id)})")
+            checks.append(f"WHEN NOT EXISTS (SELECT 1 FROM {name}) THEN rdv_conflict('{reason.value}')")
+        if booking is not None:
+            b = booking
+            book = st.part(
+                _BOOK, b.booking_id, _utc(b.slot.start), _utc(b.slot.end), b.conv_id, b.name, b.phone, _utc(b.at),
+            )
+            ctes.append(f"w_book AS ({book})")
+            checks.append(f"WHEN NOT EXISTS (SELECT 1 FROM w_book) THEN rdv_conflict('{Conflict.SLOT.value}')")
+        if turn is not None:
+            t = turn
+            ctes.append("w_turn AS (" + st.part(
+                INSERT_TURN, t.conv_id, t.turn, t.request_key, t.text, t.reply, t.state_before, t.state_after,
+                _utc(t.at), t.interrupted, t.directive, t.trace_id,
+            ) + ")")
+        if events:
+            ctes.append("w_events AS (" + st.part(
+                _INSERT_EVENTS,
+                [pg_text(e.conv_id) for e in events],
+                [_utc(e.at) for e in events],
+                [pg_text(e.kind) for e in events],
+                [json.dumps(e.data, ensure_ascii=False) for e in events],
+            ) + ")")
+        sql = f"WITH {', '.join(ctes)} SELECT CASE {' '.join(checks)} ELSE (SELECT version FROM w_conv) END"
+        return sql, st.args
 
     # -- bookings ----------------------------------------------------------------------
     async def taken_slots(self, start: datetime, end: datetime) -> frozenset[datetime]:
-        """Start times of active bookings in ``[start, end)``."""
-        async with self._connection() as conn:
-            rows = await conn.fetch(
-                "SELECT slot_start FROM bookings WHERE cancelled_at IS NULL AND slot_start >= $1 AND slot_start < $2",
-                _utc(start), _utc(end),
-            )
-        return frozenset(r["slot_start"] for r in rows)
+        """Start times of active bookings in ``[start, end)``: as of the task's conversation
+        read just before when that read saw the generation these slots were read at."""
+        start, end = _utc(start), _utc(end)
+        self._window = (start, end)
+        read, taken = self._fresh(), self._taken
+        if (
+            read is not None and not read.taken_used and taken is not None
+            and taken.generation == read.generation and taken.start == start and taken.end == end
+        ):
+            read.taken_used = True
+            return taken.slots
+        async with self._turn() as conn:
+            row = await conn.fetchrow(_TAKEN, start, end)
+        found = _Taken(int(row["rdv_generation"]), start, end, frozenset(row["rdv_taken"]))
+        self._taken = found
+        return found.slots
 
     async def held_slots(self, since: datetime, except_conv: str) -> frozenset[datetime]:
-        """Starts of the slots proposed to other conversations still choosing."""
-        async with self._connection() as conn:
-            rows = await conn.fetch(
-                "SELECT jsonb_array_elements(context::jsonb -> 'proposed') ->> 'start' AS start "
-                "FROM conversations WHERE outcome IS NULL AND state = 'WAIT_CONFIRM' "
-                "AND last_seen_at >= $1 AND conv_id != $2",
-                _utc(since), except_conv,
-            )
-        return utc_starts(r["start"] for r in rows)
+        """Starts of the slots proposed to other conversations still choosing: from the
+        task's conversation read just before when it read them from ``since`` or earlier."""
+        since = _utc(since)
+        if self._held_since is None or since > self._held_since:
+            self._held_since = since
+        read = self._fresh()
+        if (
+            read is not None and not read.held_used and read.conv_id == except_conv
+            and read.held_since is not None and read.held_since <= since
+        ):
+            read.held_used = True
+            return frozenset(start for start, seen in read.held if seen >= since)
+        async with self._turn() as conn:
+            rows = await conn.fetch(_HELD, since, except_conv)
+        return frozenset(r["start"] for r in rows)
 
     async def find_bookings(self, phone: str, after: datetime) -> tuple[BookingRef, ...]:
         """Active future bookings made from this phone, by start."""
-        async with self._connection() as conn:
+        async with self._turn() as conn:
             rows = await conn.fetch(
                 "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > $1 AND phone = $2 ORDER BY slot_start",
                 _utc(after), phone,
@@ -410,20 +664,15 @@ class PostgresStore:
 
     async def booking_at(self, start: datetime) -> BookingRef | None:
         """The active booking starting at ``start``, or None."""
-        async with self._connection() as conn:
+        async with self._turn() as conn:
             r = await conn.fetchrow(
                 "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start = $1", _utc(start)
             )
         return None if r is None else BookingRef(r["id"], Slot(r["slot_start"], r["slot_end"]), r["name"])
 
-    @staticmethod
-    async def _cancel(conn: asyncpg.Connection, booking_id: str, at: datetime) -> None:
-        if await conn.execute(_CANCEL, _utc(at), booking_id) != "UPDATE 1":
-            raise BookingGoneError(f"booking {booking_id!r} is no longer active")
-
     async def booking_active(self, booking_id: str) -> bool:
         """True while this appointment is booked and not cancelled."""
-        async with self._connection() as conn:
+        async with self._turn() as conn:
             found = await conn.fetchval("SELECT 1 FROM bookings WHERE id = $1 AND cancelled_at IS NULL", booking_id)
         return found is not None
 
@@ -467,7 +716,7 @@ class PostgresStore:
 
     async def active_counts(self) -> dict[str, int]:
         """How many conversations have no outcome yet, per channel."""
-        async with self._connection() as conn:
+        async with self._turn() as conn:
             rows = await conn.fetch(
                 "SELECT channel, count(*) AS n FROM conversations WHERE outcome IS NULL AND NOT synthetic GROUP BY channel"
             )
@@ -475,7 +724,7 @@ class PostgresStore:
 
     async def idle_conversations(self, idle_before: datetime, channel: str) -> list[StoredConversation]:
         """Not-ended conversations of ``channel`` last seen before ``idle_before``."""
-        async with self._connection() as conn:
+        async with self._turn() as conn:
             rows = await conn.fetch(
                 "SELECT * FROM conversations WHERE outcome IS NULL AND channel = $1 AND last_seen_at < $2 "
                 "AND turn_count > 0 ORDER BY last_seen_at LIMIT 500",
@@ -560,7 +809,7 @@ class PostgresStore:
         """Take or renew a named lease; False if another holder has it."""
         # Two replicas racing here serialise on the row lock; the loser re-checks the WHERE
         # against the winner's row and gets no row back.
-        async with self._connection() as conn:
+        async with self._turn() as conn:
             taken = await conn.fetchval(
                 "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) "
                 "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until "

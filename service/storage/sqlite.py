@@ -1,13 +1,25 @@
 """The embedded default store: one SQLite file in WAL mode.
 
-Turn-path calls (load, save, taken slots…) run inline on the event loop, each one a whole
-transaction, so they never interleave: a local WAL commit costs about 100 µs, less than
-handing the call to a thread and back (measured in ``make bench``: +50 % turns/s). Inline
-calls never wait for a lock (``busy_timeout=0``): when another connection or process holds
-the file, the call moves to the writer thread, which waits for the lock for at most the
-store timeout while the event loop serves other requests; past it the call fails with
-:class:`StoreError` (the caller hears the apology). Calls queue behind a call on that
-thread, so they keep their order.
+Turn-path calls (load, save, taken slots…) run inline on the event loop, so they never
+interleave: a local WAL commit costs about 100 µs, less than handing the call to a thread
+and back (measured in ``make bench``: +50 % turns/s). Inline calls never wait for a lock
+(``busy_timeout=0``): when another connection or process holds the file, the call moves to
+the writer thread, which waits for the lock for at most the store timeout while the event
+loop serves other requests; past it the call fails with :class:`StoreError` (the caller
+hears the apology). Calls queue behind a call on that thread, so they keep their order.
+
+Group commit: the turns saved during one pass of the event loop share one transaction, each
+in a savepoint of its own, committed once at the start of the next pass; each turn's save
+returns (and its reply leaves) only after that COMMIT. A turn whose checks fail (a version
+moved, a slot taken) rolls back to its savepoint and hears it at once; the others are not
+touched. Written rows are visible to this connection as soon as they are queued, so a turn
+decided in the same pass sees the slots another one just proposed or booked. Any other
+write commits the open group first. WAL checkpoints run on a thread with a connection of
+their own (``wal_autocheckpoint=0`` on the turn connection), never on the event loop.
+
+Caches: the taken slots and the slots held for callers still choosing (proposed to them)
+are kept in memory, updated by this connection's own writes, and dropped when another
+connection or process commits (``PRAGMA data_version`` moves; read once per event-loop pass).
 Operator reads that may scan many rows (timelines, stats, events) run on a worker thread
 with their own read-only connection, so they never hold the loop; in WAL mode they see
 only committed data. ``synchronous=NORMAL`` in
@@ -21,6 +33,7 @@ import asyncio
 import contextlib
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -29,16 +42,13 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from service.engine.model import BookingRef, Conversation, Slot
+from service.engine.states import State
 from service.storage.base import (
-    BookingGoneError,
     BookingWrite,
     CancelWrite,
-    ConcurrentTurnError,
     ConversationSummary,
-    DuplicateTurnError,
     EventRecord,
     ReplaySource,
-    SlotTakenError,
     StoredConversation,
     StoreError,
     Timeline,
@@ -57,15 +67,37 @@ from service.storage.codec import (
     timeline_dict,
     turn_from_row,
     unconfirmed,
-    utc_starts,
     utc_text,
 )
 from service.storage.migrations import SQLITE_STEPS
+from service.storage.sql import (
+    CANCEL_BOOKING,
+    DUPLICATE_TURN,
+    INSERT_BOOKING,
+    INSERT_EVENT,
+    INSERT_TURN,
+    Conflict,
+    conflict,
+    insert_conversation,
+    update_conversation,
+)
 
 T = TypeVar("T")
+INSERT_CONVERSATION = insert_conversation()
+UPDATE_CONVERSATION = update_conversation()
 READINESS_KEEP = timedelta(days=1)
 # Opening waits this long for a lock (several workers migrating one new file at once).
 OPEN_BUSY_SECONDS = 30.0
+# The checkpoint thread copies the WAL into the database after this many commits (or each
+# second when there were some), and the WAL file is cut back to this size after it restarts.
+CHECKPOINT_COMMITS = 200
+CHECKPOINT_SECONDS = 1.0
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+HOLDS = (
+    "SELECT c.conv_id, c.last_seen_at, json_extract(p.value, '$.start') FROM conversations AS c, "
+    "json_each(c.context, '$.proposed') AS p "
+    "WHERE c.outcome IS NULL AND c.state = 'WAIT_CONFIRM' AND c.last_seen_at >= ?"
+)
 
 
 def _busy(exc: sqlite3.Error) -> bool:
@@ -75,7 +107,7 @@ def _busy(exc: sqlite3.Error) -> bool:
 
 
 class SqliteStore:
-    """The Store protocol on a SQLite file."""
+    """The Store and OperatorReads protocols on a SQLite file."""
 
     # The store bounds every call by its own timeout (inline calls never wait for a lock),
     # so the turn loop adds no timer of its own.
@@ -89,11 +121,22 @@ class SqliteStore:
         self._queued = 0  # calls handed to the writer thread and not finished yet
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
-        # taken_slots cache: valid while no connection changed the file (PRAGMA data_version
-        # moves on other connections' commits) and this one wrote no booking.
-        self._booking_writes = 0
-        self._taken_key: tuple[Any, ...] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        # The open group transaction: the savepoint-saved turns waiting for its COMMIT.
+        self._group: list[asyncio.Future[None]] | None = None
+        self._checkpoints: _Checkpoints | None = None
+        # Caches, valid while no other connection committed (PRAGMA data_version).
+        self._data_version: int | None = None
+        self._followed = False  # data_version read in this event-loop pass
+        self._taken_window: tuple[datetime, datetime] | None = None
         self._taken: frozenset[datetime] = frozenset()
+        # Conversations still choosing: conv_id -> (last seen, UTC starts proposed to them),
+        # every one seen at or after ``_holds_since``; None when not loaded.
+        self._holds: dict[str, tuple[datetime, frozenset[datetime]]] | None = None
+        self._holds_since: datetime | None = None
+        self._waiter: asyncio.Future[None] | None = None  # the last grouped turn's, for save_turn
+        self._freed: list[datetime] = []  # slot starts the turn being saved cancelled
 
     # -- plumbing -------------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -108,7 +151,9 @@ class SqliteStore:
         return await self._off_loop(fn, *args)
 
     async def _off_loop(self, fn: Callable[..., T], *args: Any) -> T:
-        """Run ``fn`` on the writer thread, waiting for a lock at most the store timeout."""
+        """Run ``fn`` on the writer thread, waiting for a lock at most the store timeout (the
+        open group is committed first: the thread never shares its transaction)."""
+        self._commit_group()
         conn = self.conn
         wait_ms = max(1, int(self.timeout * 1000))
 
@@ -135,11 +180,21 @@ class SqliteStore:
             raise StoreError(f"sqlite: {exc}") from exc
 
     @contextlib.contextmanager
-    def _transaction(self) -> Iterator[sqlite3.Connection]:
-        """``BEGIN IMMEDIATE`` … ``COMMIT``, rolled back on any error (a failed BEGIN has
-        nothing to roll back)."""
-        conn = self.conn
-        conn.execute("BEGIN IMMEDIATE")
+    def _transaction(
+        self, conn: sqlite3.Connection | None = None, begin: str = "BEGIN IMMEDIATE", *, turn: bool = False
+    ) -> Iterator[sqlite3.Connection]:
+        """``begin`` … ``COMMIT`` on ``conn`` (the store's own connection by default, after
+        committing its open group; a plain ``BEGIN`` is a read snapshot), rolled back on any
+        error (a failed BEGIN has nothing to roll back). A write other than a ``turn``'s save
+        may change what the caches hold: they are dropped."""
+        own = conn is None or conn is self._conn
+        if conn is None:
+            conn = self.conn
+        if own:
+            self._commit_group()
+            if begin != "BEGIN" and not turn:
+                self._forget()
+        conn.execute(begin)
         try:
             yield conn
             conn.execute("COMMIT")
@@ -147,6 +202,138 @@ class SqliteStore:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if own and self._checkpoints is not None:
+            self._checkpoints.committed()
+
+    # -- group commit ---------------------------------------------------------------------
+    def _grouping(self) -> bool:
+        """True on the event loop the store was opened on (not on the writer thread)."""
+        try:
+            return asyncio.get_running_loop() is self._loop
+        except RuntimeError:
+            return False
+
+    @contextlib.contextmanager
+    def _turn_transaction(self) -> Iterator[sqlite3.Connection]:
+        """A turn's save: on the event loop, a savepoint of the open group transaction (begun,
+        and its COMMIT scheduled for the next pass, when none is open), the turn's waiter
+        left in ``_waiter``; on the writer thread, a transaction of its own. A failure rolls
+        back this turn's savepoint only (the whole group on an error of SQLite itself)."""
+        if not self._grouping():
+            with self._transaction(turn=True) as conn:
+                yield conn
+            return
+        conn = self.conn
+        loop = self._loop
+        assert loop is not None
+        if self._group is None:
+            conn.execute("BEGIN IMMEDIATE")  # another process writing: busy, nothing begun
+            self._group = []
+            loop.call_soon(self._commit_group)
+        conn.execute("SAVEPOINT turn")
+        try:
+            yield conn
+        except BaseException as exc:
+            self._undo_turn(conn, exc)
+            raise
+        conn.execute("RELEASE turn")
+        waiter: asyncio.Future[None] = loop.create_future()
+        self._group.append(waiter)
+        self._waiter = waiter
+
+    def _undo_turn(self, conn: sqlite3.Connection, exc: BaseException) -> None:
+        """Roll back a failed turn's savepoint; the whole group when SQLite itself failed."""
+        if not isinstance(exc, sqlite3.Error) and conn.in_transaction:
+            try:
+                conn.execute("ROLLBACK TO turn")
+                conn.execute("RELEASE turn")
+                return
+            except sqlite3.Error as inner:
+                exc = inner
+        self._abort_group(exc)
+
+    def _commit_group(self) -> None:
+        """COMMIT the open group and release its turns (each hears a failed COMMIT)."""
+        group, self._group = self._group, None
+        if group is None:
+            return
+        try:
+            self.conn.execute("COMMIT")
+        except sqlite3.Error as exc:
+            self._group = group
+            self._abort_group(exc)
+            return
+        for waiter in group:
+            if not waiter.done():
+                waiter.set_result(None)
+        if self._checkpoints is not None:
+            self._checkpoints.committed()
+
+    def _abort_group(self, exc: BaseException) -> None:
+        """Roll the open group back: every turn in it fails, and the caches (which held its
+        writes) are dropped."""
+        group, self._group = self._group, None
+        conn = self.conn
+        if conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("ROLLBACK")
+        self._forget()
+        for waiter in group or ():
+            if not waiter.done():
+                waiter.set_exception(StoreError(f"sqlite: the turn's transaction failed: {exc}"))
+
+    # -- caches ---------------------------------------------------------------------------
+    def _follow(self) -> None:
+        """Drop the caches when another connection committed since the last look (``PRAGMA
+        data_version``); one look per event-loop pass serves every turn of it."""
+        if self._followed:
+            return
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        if version != self._data_version:
+            self._data_version = version
+            self._forget()
+        if self._grouping():
+            assert self._loop is not None
+            self._followed = True
+            self._loop.call_soon(self._unfollow)
+
+    def _unfollow(self) -> None:
+        self._followed = False
+
+    def _lost(self, start: datetime) -> None:
+        """A booking lost its slot to another one: the slot joins the taken slots, which are
+        kept (the turn is decided again on them at once, without reading them all back; what
+        else the winner's process changed is read at its next commit). Held slots are read
+        again."""
+        window = self._taken_window
+        if window is not None and window[0] <= start < window[1]:
+            self._taken = self._taken | {start.astimezone(UTC)}
+            self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+            self._holds = None
+
+    def _forget(self) -> None:
+        self._taken_window = None
+        self._holds = None
+
+    def _written(self, conv: Conversation, booking: BookingWrite | None, cancel: CancelWrite | None) -> None:
+        """After this connection wrote a turn (queued in the group, or committed): the caches
+        follow. Its own new booking joins the taken slots, the slot it cancelled (or moved
+        from) leaves them; the conversation's proposals are held while it is still choosing."""
+        if (booking is not None or cancel is not None) and self._taken_window is not None:
+            start, end = self._taken_window
+            taken = set(self._taken)
+            taken.difference_update(self._freed)
+            if booking is not None and start <= booking.slot.start < end:
+                taken.add(booking.slot.start.astimezone(UTC))
+            self._taken = frozenset(taken)
+        holds = self._holds
+        if holds is not None:
+            if conv.outcome is None and conv.state is State.WAIT_CONFIRM and conv.context.proposed:
+                holds[conv.conv_id] = (
+                    conv.last_seen_at.astimezone(UTC), frozenset(s.start.astimezone(UTC) for s in conv.context.proposed)
+                )
+            else:
+                holds.pop(conv.conv_id, None)
 
     async def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """An operator read that may scan many rows: on the reader thread and connection."""
@@ -191,6 +378,10 @@ class SqliteStore:
             reader.row_factory = sqlite3.Row
             reader.execute("PRAGMA query_only=ON")
             self._reader = reader
+            # Checkpoints (two fsyncs each) on a thread of their own, never in a commit.
+            conn.execute("PRAGMA wal_autocheckpoint=0")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+            self._checkpoints = _Checkpoints(self.path)
 
     def _migrate(self) -> None:
         with self._transaction() as conn:
@@ -206,10 +397,16 @@ class SqliteStore:
 
     async def open(self) -> None:
         """Open the file (created if missing) and apply migrations."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         await self._run(self._open)
 
     async def close(self) -> None:
-        """Close the connection and stop the worker thread."""
+        """Commit the open group, close the connections and stop the worker threads."""
+        self._commit_group()
+        if self._checkpoints is not None:
+            checkpoints, self._checkpoints = self._checkpoints, None
+            await asyncio.get_running_loop().run_in_executor(None, checkpoints.stop)
         if self._reader is not None:
             reader, self._reader = self._reader, None
             await asyncio.get_running_loop().run_in_executor(self._executor, reader.close)
@@ -323,40 +520,33 @@ class SqliteStore:
     ) -> int:
         row = conversation_to_row(conv)
         meta_json = json.dumps(meta, separators=(",", ":"))
-        with self._transaction() as conn:
+        self._freed.clear()
+        with self._turn_transaction() as conn:
             if turn is not None and turn.request_key is not None:
-                dup = conn.execute(
-                    "SELECT 1 FROM turns WHERE conv_id = ? AND request_key = ?", (turn.conv_id, turn.request_key)
-                ).fetchone()
+                dup = conn.execute(DUPLICATE_TURN, (turn.conv_id, turn.request_key)).fetchone()
                 if dup is not None:
-                    raise DuplicateTurnError(f"turn {turn.request_key!r} already stored")
+                    raise conflict(Conflict.DUPLICATE, conv_id=conv.conv_id, new=expected is None,
+                                   request_key=turn.request_key)
             if expected is None:
                 try:
-                    conn.execute(
-                        f"INSERT INTO conversations ({', '.join(COLUMNS)}, meta, version) "
-                        f"VALUES ({', '.join('?' for _ in COLUMNS)}, ?, 1)",
-                        (*[row[c] for c in COLUMNS], meta_json),
-                    )
+                    conn.execute(INSERT_CONVERSATION, (*[row[c] for c in COLUMNS], meta_json))
                 except sqlite3.IntegrityError:
-                    raise ConcurrentTurnError(f"conversation {conv.conv_id!r} already exists") from None
+                    raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=True) from None
                 version = 1
             else:
                 version = expected + 1
                 cur = conn.execute(
-                    f"UPDATE conversations SET {', '.join(f'{c} = ?' for c in COLUMNS[1:])}, meta = ?, version = ? "
-                    "WHERE conv_id = ? AND version = ?",
-                    (*[row[c] for c in COLUMNS[1:]], meta_json, version, conv.conv_id, expected),
+                    UPDATE_CONVERSATION, (*[row[c] for c in COLUMNS[1:]], meta_json, version, conv.conv_id, expected)
                 )
                 if cur.rowcount != 1:
-                    raise ConcurrentTurnError(f"conversation {conv.conv_id!r} changed under this turn")
+                    raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=False)
             if cancel is not None:
                 self._cancel(conn, cancel.booking_id, cancel.at)
             if booking is not None:
                 self._insert_booking(conn, booking)
             if turn is not None:
                 conn.execute(
-                    "INSERT INTO turns (conv_id, turn, request_key, text, reply, state_before, state_after, at, "
-                    "interrupted, directive, trace_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    INSERT_TURN,
                     (
                         turn.conv_id, turn.turn, turn.request_key, turn.text, turn.reply, turn.state_before,
                         turn.state_after, utc_text(turn.at), int(turn.interrupted), turn.directive, turn.trace_id,
@@ -364,50 +554,34 @@ class SqliteStore:
                 )
             if events:
                 conn.executemany(
-                    "INSERT INTO events (conv_id, at, kind, data) VALUES (?, ?, ?, ?)",
+                    INSERT_EVENT,
                     [(e.conv_id, utc_text(e.at), e.kind, json.dumps(e.data, ensure_ascii=False)) for e in events],
                 )
-        if booking is not None or cancel is not None:
-            self._booked(booking, cancel)
+        self._written(conv, booking, cancel)
         return version
 
     def _cancel(self, conn: sqlite3.Connection, booking_id: str, at: datetime) -> None:
-        cur = conn.execute(
-            "UPDATE bookings SET cancelled_at = ? WHERE id = ? AND cancelled_at IS NULL", (utc_text(at), booking_id)
-        )
+        cur = conn.execute(CANCEL_BOOKING, (utc_text(at), booking_id))
         if cur.rowcount != 1:
-            raise BookingGoneError(f"booking {booking_id!r} is no longer active")
+            raise conflict(Conflict.CANCEL, conv_id="", new=False, booking_id=booking_id)
+        freed = conn.execute("SELECT slot_start FROM bookings WHERE id = ?", (booking_id,)).fetchone()
+        self._freed.append(datetime.fromisoformat(freed[0]))
 
     def _insert_booking(self, conn: sqlite3.Connection, booking: BookingWrite) -> None:
         if booking.replaces is not None:
             self._cancel(conn, booking.replaces, booking.at)
         try:
             conn.execute(
-                "INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                INSERT_BOOKING,
                 (
                     booking.booking_id, utc_text(booking.slot.start), utc_text(booking.slot.end), booking.conv_id,
                     booking.name, booking.phone, utc_text(booking.at),
                 ),
             )
         except sqlite3.IntegrityError:
-            raise SlotTakenError(f"slot {booking.slot.start.isoformat()} is taken") from None
-
-    def _booked(self, booking: BookingWrite | None, cancel: CancelWrite | None) -> None:
-        """After a committed booking write: keep the taken-slots cache valid by adding our
-        own new booking (other connections' commits still invalidate it through
-        data_version); a cancellation or a move drops it."""
-        key = self._taken_key
-        self._booking_writes += 1
-        if key is None or cancel is not None or booking is None or booking.replaces is not None:
-            self._taken_key = None
-            return
-        if key[1] != self._booking_writes - 1:
-            return
-        version, _, start, end = key
-        if start <= booking.slot.start < end:
-            self._taken = self._taken | {booking.slot.start.astimezone(UTC)}
-        self._taken_key = (version, self._booking_writes, start, end)
+            self._lost(booking.slot.start)
+            raise conflict(Conflict.SLOT, conv_id=booking.conv_id, new=False,
+                           slot_start=booking.slot.start.isoformat()) from None
 
     async def save_turn(
         self,
@@ -421,24 +595,28 @@ class SqliteStore:
         cancel: CancelWrite | None = None,
     ) -> int:
         """Upsert the conversation, append the turn and events and write the turn's booking
-        or cancellation, in one durable transaction."""
-        return await self._run(self._save_turn, conversation, expected_version, meta, turn, events, booking, cancel)
+        or cancellation, in one durable transaction: returns once the group holding it is
+        committed."""
+        version = await self._run(self._save_turn, conversation, expected_version, meta, turn, events, booking, cancel)
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            await waiter
+        return version
 
     # -- bookings ----------------------------------------------------------------------
     async def taken_slots(self, start: datetime, end: datetime) -> frozenset[datetime]:
         """Start times of active bookings in ``[start, end)``."""
 
         def run() -> frozenset[datetime]:
-            version = self.conn.execute("PRAGMA data_version").fetchone()[0]
-            key = (version, self._booking_writes, start, end)
-            if key == self._taken_key:
+            self._follow()
+            if self._taken_window == (start, end):
                 return self._taken
             rows = self.conn.execute(
                 "SELECT slot_start FROM bookings WHERE cancelled_at IS NULL AND slot_start >= ? AND slot_start < ?",
                 (utc_text(start), utc_text(end)),
             ).fetchall()
             self._taken = frozenset(datetime.fromisoformat(r[0]) for r in rows)
-            self._taken_key = key
+            self._taken_window = (start, end)
             return self._taken
 
         return await self._run(run)
@@ -447,15 +625,35 @@ class SqliteStore:
         """Starts of the slots proposed to other conversations still choosing."""
 
         def run() -> frozenset[datetime]:
-            rows = self.conn.execute(
-                "SELECT json_extract(p.value, '$.start') FROM conversations AS c, "
-                "json_each(c.context, '$.proposed') AS p "
-                "WHERE c.outcome IS NULL AND c.state = 'WAIT_CONFIRM' AND c.last_seen_at >= ? AND c.conv_id != ?",
-                (utc_text(since), except_conv),
-            ).fetchall()
-            return utc_starts(r[0] for r in rows)
+            self._follow()
+            holds = self._holds
+            if holds is None or self._holds_since is None or since < self._holds_since:
+                holds = self._load_holds(since)
+            held: set[datetime] = set()
+            stale = []
+            for conv_id, (seen, starts) in holds.items():
+                if seen < since:
+                    stale.append(conv_id)
+                elif conv_id != except_conv:
+                    held.update(starts)
+            if stale:
+                for conv_id in stale:
+                    del holds[conv_id]
+                self._holds_since = since
+            return frozenset(held)
 
         return await self._run(run)
+
+    def _load_holds(self, since: datetime) -> dict[str, tuple[datetime, frozenset[datetime]]]:
+        starts: dict[str, set[datetime]] = {}
+        seen: dict[str, datetime] = {}
+        for conv_id, last_seen, start in self.conn.execute(HOLDS, (utc_text(since),)):
+            if start:
+                starts.setdefault(conv_id, set()).add(datetime.fromisoformat(start).astimezone(UTC))
+                seen[conv_id] = datetime.fromisoformat(last_seen)
+        holds = {conv_id: (seen[conv_id], frozenset(s)) for conv_id, s in starts.items()}
+        self._holds, self._holds_since = holds, since
+        return holds
 
     @staticmethod
     def _booking_ref(row: sqlite3.Row) -> BookingRef:
@@ -526,7 +724,6 @@ class SqliteStore:
                         (utc_text(at), booking_id),
                     )
                     released += cur.rowcount
-            self._taken_key = None
             return released
 
         return await self._run(run)
@@ -592,11 +789,8 @@ class SqliteStore:
         """Turns, events, bookings and call report of one conversation, in order."""
 
         def run(conn: sqlite3.Connection) -> Timeline | None:
-            conn.execute("BEGIN")  # one snapshot for all five reads
-            try:
+            with self._transaction(conn, "BEGIN"):  # one snapshot for all five reads
                 return snapshot(conn)
-            finally:
-                conn.execute("COMMIT")
 
         def snapshot(conn: sqlite3.Connection) -> Timeline | None:
             row = conn.execute("SELECT * FROM conversations WHERE conv_id = ?", (conv_id,)).fetchone()
@@ -653,8 +847,7 @@ class SqliteStore:
                 where, args = "conv_id = ?", (conv_id,)
             else:
                 where, args = "last_seen_at >= ? AND last_seen_at < ?", (utc_text(since), utc_text(until))
-            conn.execute("BEGIN")
-            try:
+            with self._transaction(conn, "BEGIN"):  # one snapshot
                 rows = [dict(r) for r in conn.execute(f"SELECT * FROM conversations WHERE {where}", args).fetchall()]
                 turns = conn.execute(
                     f"SELECT * FROM turns WHERE conv_id IN (SELECT conv_id FROM conversations WHERE {where}) "
@@ -666,8 +859,6 @@ class SqliteStore:
                     "SELECT * FROM bookings WHERE slot_start >= ?",
                     (utc_text(datetime.fromisoformat(first) - timedelta(days=1)),),
                 ).fetchall()
-            finally:
-                conn.execute("COMMIT")
             return ReplaySource(
                 [conversation_from_row(r) for r in rows],
                 {r["conv_id"]: r["ended_reason"] for r in rows},
@@ -727,15 +918,9 @@ class SqliteStore:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 # A commit appends to the WAL: a full disk or a read-only file fails here,
                 # where a rolled-back write would never touch the disk.
-                conn.execute("BEGIN IMMEDIATE")
-                try:
+                with self._transaction(conn):
                     conn.execute(upsert, (instance, utc_text(now)))
                     conn.execute(purge, (stale,))
-                    conn.execute("COMMIT")
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
             finally:
                 conn.close()
 
@@ -743,3 +928,39 @@ class SqliteStore:
             await asyncio.to_thread(run)
         except sqlite3.Error as exc:
             raise StoreError(f"sqlite: {exc}") from exc
+
+
+class _Checkpoints:
+    """WAL checkpoints on a thread with a connection of its own: after CHECKPOINT_COMMITS
+    commits, or each CHECKPOINT_SECONDS when there were some. PASSIVE: it never waits for
+    nor blocks a writer or a reader (what it cannot copy now, a later one copies)."""
+
+    def __init__(self, path: Path) -> None:
+        self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
+        self._commits = 0
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(target=self._run, name="rdv-sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def committed(self) -> None:
+        """Count one commit (called by the writing connection)."""
+        self._commits += 1
+        if self._commits >= CHECKPOINT_COMMITS:
+            self._wake.set()
+
+    def _run(self) -> None:
+        while not self._stopping:
+            self._wake.wait(CHECKPOINT_SECONDS)
+            self._wake.clear()
+            if self._commits or self._stopping:
+                self._commits = 0
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        self._conn.close()
+
+    def stop(self) -> None:
+        """A last checkpoint, then the thread ends (its connection closed)."""
+        self._stopping = True
+        self._wake.set()
+        self._thread.join()

@@ -86,18 +86,20 @@ TERMINAL_MARKERS: tuple[tuple[Stage, tuple[str, ...]], ...] = (
 QUESTION_MARKERS: tuple[tuple[Stage, tuple[str, ...]], ...] = (
     (Stage.NAME, _markers(
         r.ASK_NAME, r.CLARIFY[Field.NAME], r.FILLER[Field.NAME], r.RESUME["QUALIF_NAME"], r.ASK_NAME_AGAIN, r.NAME_NEEDED,
-        r.ASK_PATIENT_NAME, r.ASK_LAST_NAME, r.ASK_PATIENT_LAST_NAME,
+        r.ASK_PATIENT_NAME, r.ASK_LAST_NAME, r.ASK_PATIENT_LAST_NAME, r.REASK_ACK[Field.NAME], r.REASK_ACK_PATIENT,
     )),
     (Stage.PREFERENCE, _markers(r.ASK_PREF, r.ASK_PREF_AGAIN, r.MODIFY_ASK_PREF, r.RESUME["QUALIF_PREF"])),
     (Stage.SLOTS, _markers(
         r.SLOTS_QUESTION, r.SLOTS_QUESTION_TEXT, r.ASK_WHICH_SLOT, r.CLARIFY[Field.SLOT_CHOICE],
-        r.FILLER[Field.SLOT_CHOICE], r.RESUME_SLOTS, r.CONFIRM_RETRY, r.REPEAT_SLOTS,
+        r.FILLER[Field.SLOT_CHOICE], r.RESUME_SLOTS, r.CONFIRM_RETRY, r.REPEAT_SLOTS, r.REASK_ACK[Field.SLOT_CHOICE],
     )),
-    (Stage.PHONE, _markers(r.ASK_PHONE, r.CLARIFY[Field.PHONE], r.FILLER[Field.PHONE], r.RESUME["QUALIF_PHONE"])),
-    (Stage.MENU, _markers(r.MENU, r.MENU_SHORT, r.MENU_QUESTION)),
+    (Stage.PHONE, _markers(
+        r.ASK_PHONE, r.CLARIFY[Field.PHONE], r.FILLER[Field.PHONE], r.RESUME["QUALIF_PHONE"], r.REASK_ACK[Field.PHONE],
+    )),
+    (Stage.MENU, _markers(r.MENU, r.MENU_SHORT, r.MENU_QUESTION, r.REASK_ACK_MENU)),
     (Stage.IDENTIFY, _markers(
         r.IDENTIFY_OTHER_NUMBER, r.IDENTIFY_MISSING, WHICH_BOOKING_MARKER, r.WHICH_BOOKING_AGAIN,
-        r.RESUME["CANCEL_IDENTIFY"],
+        r.RESUME["CANCEL_IDENTIFY"], r.REASK_ACK_WHICH_BOOKING, "Lequel souhaitez-vous déplacer ?",
     )),
     (Stage.CANCEL_CONFIRM, _markers(
         r.CANCEL_CONFIRM, r.MODIFY_CONFIRM, r.YES_NO_AGAIN, r.RESUME["CANCEL_CONFIRM"],

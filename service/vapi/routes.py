@@ -104,16 +104,21 @@ def _transfer_destination(svc: Services) -> dict[str, Any]:
     }
 
 
-async def events(request: Request) -> Response:
-    """``POST /vapi/events``: Vapi's server messages, acted on and acknowledged."""
-    svc = services(request)
-    raw = await raw_body(request, svc.settings.max_body_bytes)
-    signature = auth.check_server_message(request, raw, svc.settings, svc.clock.now())
-    message = protocol.parse_event(parse_json(raw))
-    # Remembered only once the body is known to be valid: a refused body is not a replay.
-    await auth.refuse_replay(svc, signature)
+async def _epoch(svc: Services, call_id: str | None) -> int:
+    """The epoch of the call's conversation (0 when it has no turn yet: its first turn starts
+    epoch 0), read only when spans are recorded."""
+    if call_id is None or not svc.telemetry.tracing:
+        return 0
+    try:
+        stored = await svc.guarded.load(call_id)
+    except StoreUnavailableError:
+        return 0
+    return stored.conversation.epoch if stored is not None else 0
+
+
+async def _act(svc: Services, message: dict[str, Any], call_id: str | None) -> dict[str, Any]:
+    """Act on one valid server message; the answer Vapi reads."""
     kind: str = message["type"]
-    call_id = protocol.call_id_of(message, required=False)
     answer: dict[str, Any] = {}
     if kind == "status-update":
         if message.get("status") == "ended":
@@ -138,6 +143,26 @@ async def events(request: Request) -> Response:
         answer = {"documents": []}
     elif kind not in QUIET_TYPES:
         svc.telemetry.log_event(names.LOG_VAPI_EVENT_IGNORED, type=kind[:100])
+    return answer
+
+
+async def events(request: Request) -> Response:
+    """``POST /vapi/events``: Vapi's server messages, acted on and acknowledged.
+
+    The request's span joins the call's trace (the generic ASGI middleware, which can only
+    start a new trace, skips this route); a refused request (authentication, body) has none.
+    """
+    svc = services(request)
+    raw = await raw_body(request, svc.settings.max_body_bytes)
+    signature = auth.check_server_message(request, raw, svc.settings, svc.clock.now())
+    message = protocol.parse_event(parse_json(raw))
+    # Remembered only once the body is known to be valid: a refused body is not a replay.
+    await auth.refuse_replay(svc, signature)
+    call_id = protocol.call_id_of(message, required=False)
+    with svc.telemetry.server_message_span(call_id, await _epoch(svc, call_id), message["type"]) as span:
+        answer = await _act(svc, message, call_id)
+        if span is not None:
+            span.set_attribute(names.A_HTTP_STATUS, 200)
     return JSONResponse(answer)
 
 

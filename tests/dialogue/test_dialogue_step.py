@@ -308,7 +308,9 @@ def test_move_with_the_new_time_in_the_request_goes_to_slots(text_limits: Limits
     asked = say(new(), "je voudrais déplacer mon rendez-vous à jeudi après 16h", text_limits, practice)
     decision = step(asked.conversation, BookingsFound((old,)), NOW, text_limits, practice)
     assert decision.conversation.state is S.WAIT_CONFIRM
-    assert decision.reply.startswith("Pour déplacer votre rendez-vous mardi 10 à 10h")
+    assert decision.reply.startswith(
+        "J'ai trouvé votre rendez-vous du mardi 10 mars à 10h, au numéro qui appelle. Pour le déplacer"
+    )
     assert all(s.weekday() == 3 and s.time() >= time(16) for s in slots_of(decision))
 
 

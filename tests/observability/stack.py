@@ -139,6 +139,17 @@ class PrometheusApi:
         result = self.query(expr)
         return float(result[0]["value"][1]) if result else None
 
+    def last_evaluation(self, alertname: str) -> str | None:
+        """When Prometheus last evaluated the alerting rule ``alertname`` (its own clock)."""
+        response = httpx.get(f"{self.url}/api/v1/rules", params={"type": "alert"}, timeout=10.0)
+        body = response.json()
+        assert response.status_code == 200 and body["status"] == "success", body
+        for group in body["data"]["groups"]:
+            for rule in group["rules"]:
+                if rule["name"] == alertname:
+                    return str(rule["lastEvaluation"])
+        return None
+
     def exemplars(self, expr: str, seconds: float) -> list[dict[str, Any]]:
         """Exemplars of ``expr`` over the last ``seconds``."""
         now = time.time()

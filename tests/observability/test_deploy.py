@@ -47,23 +47,41 @@ def host_path(service: str, container_path: str) -> Path:
 
 def container_ports(service: str) -> set[int]:
     """Container-side ports a service publishes or exposes."""
-    published = {int(str(p).split(":")[-1]) for p in SERVICES[service].get("ports", [])}
-    return published | {int(p) for p in SERVICES[service].get("expose", [])}
+    ports = {published(p)[2] for p in SERVICES[service].get("ports", [])}
+    return ports | {int(p) for p in SERVICES[service].get("expose", [])}
+
+
+_VARIABLE = re.compile(r"\$\{(\w+)(?::?-([^}]*)|:?\?[^}]*)?\}")
+
+
+def substituted(text: str) -> str:
+    """``text`` as compose reads it with no variable set: ``${X:-default}`` → default."""
+    return _VARIABLE.sub(lambda m: m.group(2) or "", text)
+
+
+def published(mapping: object) -> tuple[str, int, int]:
+    """(host address, host port, container port) of a ``ports`` entry, defaults applied."""
+    parts = substituted(str(mapping)).split(":")
+    address = parts[0] if len(parts) == 3 else "0.0.0.0"
+    return address, int(parts[-2]), int(parts[-1])
 
 
 def test_the_stack_has_every_service() -> None:
     """Service, collector, trace store, Prometheus, Alertmanager and Grafana; Radicale only in
     the ``calendar`` profile."""
-    assert set(SERVICES) == {"rdv", "otel-collector", "jaeger", "prometheus", "alertmanager", "grafana", "radicale"}
+    assert set(SERVICES) == {
+        "rdv", "otel-collector", "jaeger", "prometheus", "alertmanager", "alert-sink", "grafana", "radicale",
+    }
     assert [n for n, s in SERVICES.items() if s.get("profiles")] == ["radicale"]
     assert SERVICES["radicale"]["profiles"] == ["calendar"]
 
 
 def test_every_image_is_pinned_to_an_exact_version() -> None:
-    """No ``latest``, no floating major tag; the service itself is built from the Dockerfile,
-    Radicale from deploy/radicale with the version the tests run."""
+    """No ``latest``, no floating major tag; the service itself (and the alert sink, a script
+    run by its Python) is built from the Dockerfile, Radicale from deploy/radicale with the
+    version the tests run."""
     for name, service in SERVICES.items():
-        if name == "rdv":
+        if name in ("rdv", "alert-sink"):
             assert service["build"] == "." and "image" not in service
             continue
         if name == "radicale":
@@ -119,15 +137,15 @@ def test_every_mounted_file_exists_and_named_volumes_are_declared() -> None:
 
 
 def test_published_ports_are_well_formed_and_unique() -> None:
-    """``host:container`` pairs of valid ports, no host port used twice."""
+    """``[address:]host:container`` with valid ports, no host port used twice."""
     hosts = []
     for service in SERVICES.values():
         for mapping in service.get("ports", []):
-            host, container = (int(p) for p in str(mapping).split(":"))
+            _, host, container = published(mapping)
             assert 0 < host < 65536 and 0 < container < 65536
             hosts.append(host)
     assert len(hosts) == len(set(hosts))
-    assert {3000, 8000, 9090, 9093, 16686} <= set(hosts)
+    assert {3000, 8000, 9090, 9093, 9095, 16686} <= set(hosts)
 
 
 def test_service_command_matches_the_dockerfile() -> None:
@@ -229,7 +247,7 @@ def test_exemplars_link_to_the_trace_store() -> None:
 @pytest.mark.parametrize("path", ["deploy/otel-collector.yml", "deploy/prometheus.yml",
                                   "deploy/grafana/provisioning/datasources/datasources.yml",
                                   "deploy/grafana/provisioning/dashboards/rdv.yml",
-                                  "deploy/radicale/practice.toml"])
+                                  "deploy/radicale/practice.toml", "deploy/alert_sink.py"])
 def test_every_deploy_file_is_mounted(path: str) -> None:
     """No configuration under deploy/ is left out of the stack."""
     sources = [(ROOT / s).resolve() for name in SERVICES for s in mounts(name).values()]

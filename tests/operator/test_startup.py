@@ -103,3 +103,69 @@ def test_railway_configuration_builds_the_image_and_checks_readiness() -> None:
     assert deploy["healthcheckPath"] == "/readyz"
     assert deploy["requiredMountPath"] == "/data"
     assert "RDV_DATA_DIR=/data" in (ROOT / "Dockerfile").read_text("utf-8")
+
+
+# Each start-up failure, the variable its line must name, and a word of the cause.
+START_UP_FAILURES = {
+    "data-dir-is-a-file": ({"RDV_DATA_DIR": "{tmp}/volume-file"}, "RDV_DATA_DIR", "not a directory"),
+    "data-dir-cannot-be-created": ({"RDV_DATA_DIR": "/proc/rdv-data"}, "RDV_DATA_DIR", "cannot write"),
+    "postgresql-unreachable": ({"RDV_DATABASE_URL": "postgresql://rdv:hunter2-password@127.0.0.1:1/rdv"},
+                               "RDV_DATABASE_URL", "cannot connect"),
+    "unknown-traces-exporter": ({"OTEL_TRACES_EXPORTER": "zipkin"}, "OTEL_TRACES_EXPORTER", "otlp, console, none"),
+    "trace-ui-url-without-scheme": ({"RDV_TRACE_UI_URL": "localhost:16686"}, "RDV_TRACE_UI_URL", "http://"),
+    "trace-ui-url-bad-port": ({"RDV_TRACE_UI_URL": "http://jaeger:port/"}, "RDV_TRACE_UI_URL", "http://"),
+}
+
+
+@pytest.mark.parametrize("command", ["serve", "check-config"])
+@pytest.mark.parametrize("case", sorted(START_UP_FAILURES))
+def test_every_start_up_failure_is_one_line_naming_the_variable(tmp_path: Path, case: str, command: str) -> None:
+    """``rdv serve`` and ``rdv check-config`` stop on the same bad values: exit 2, stderr is one
+    line naming the variable and the cause, no traceback, no password echoed, nothing served."""
+    (tmp_path / "volume-file").write_text("not a directory", "utf-8")
+    extra, variable, cause = START_UP_FAILURES[case]
+    env = base_env(tmp_path / "data", {k: v.format(tmp=tmp_path) for k, v in extra.items()})
+    env["PORT"] = str(free_port())
+    done = rdv(tmp_path, env, command)
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"rdv: configuration error: {variable}") and cause in lines[0], lines[0]
+    assert "Traceback" not in done.stderr and "hunter2" not in done.stderr
+    assert "listening" not in done.stdout + done.stderr
+
+
+def test_valid_tracing_settings_are_accepted(tmp_path: Path) -> None:
+    """The values the README documents pass: a trace UI base URL and each exporter name."""
+    for exporter in ("none", "console", "OTLP"):
+        env = base_env(tmp_path / "data", {"OTEL_TRACES_EXPORTER": exporter,
+                                           "RDV_TRACE_UI_URL": "https://jaeger.example.org:16686/"})
+        done = rdv(tmp_path, env, "check-config")
+        assert done.returncode == 0, done.stderr
+
+
+# Railway's config-as-code reference (docs.railway.com, "Config as Code"): the keys it documents.
+RAILWAY_BUILD_KEYS = {"builder", "watchPatterns", "buildCommand", "dockerfilePath", "railpackVersion",
+                      "nixpacksConfigPath", "nixpacksPlan", "nixpacksVersion"}
+RAILWAY_DEPLOY_KEYS = {"startCommand", "preDeployCommand", "multiRegionConfig", "healthcheckPath",
+                       "healthcheckTimeout", "restartPolicyType", "restartPolicyMaxRetries", "cronSchedule",
+                       "overlapSeconds", "drainingSeconds"}
+# Not on that page, but fields of the service deploy configuration Railway itself writes (its
+# CLI's DeployConfig, its database templates): the README says so.
+RAILWAY_DEPLOY_MANIFEST_KEYS = {"requiredMountPath", "numReplicas"}
+
+
+def test_railway_configuration_uses_only_known_keys() -> None:
+    """railway.json: the schema URL Railway documents, documented build keys and values, and
+    deploy keys that are documented or part of Railway's own deploy manifest."""
+    config = json.loads((ROOT / "railway.json").read_text("utf-8"))
+    assert config["$schema"] == "https://railway.com/railway.schema.json"
+    assert set(config) == {"$schema", "build", "deploy"}
+    assert set(config["build"]) <= RAILWAY_BUILD_KEYS and config["build"]["builder"] in ("RAILPACK", "DOCKERFILE")
+    deploy = config["deploy"]
+    assert set(deploy) <= RAILWAY_DEPLOY_KEYS | RAILWAY_DEPLOY_MANIFEST_KEYS, set(deploy) - RAILWAY_DEPLOY_KEYS
+    assert deploy["restartPolicyType"] in ("ON_FAILURE", "ALWAYS", "NEVER")
+    assert isinstance(deploy["healthcheckTimeout"], int) and isinstance(deploy["restartPolicyMaxRetries"], int)
+    readme = (ROOT / "README.md").read_text("utf-8")
+    for key in set(deploy) & RAILWAY_DEPLOY_MANIFEST_KEYS:
+        assert f"`deploy.{key}`" in readme, key

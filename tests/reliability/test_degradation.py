@@ -6,7 +6,7 @@ hang or fail: only the fault is injected, everything else is the service under t
 
 from __future__ import annotations
 
-import time
+import asyncio
 from typing import Any
 
 import pytest
@@ -36,9 +36,8 @@ async def test_store_outage_gives_503_then_recovers(make_live: Any, faulty_store
         assert ready.status_code == 503 and "error" in ready.json()
         assert (await live.client.get("/healthz")).status_code == 200
 
-        started = time.monotonic()
-        refused = await turn(live, "conv_outage", "Jean Dupont")
-        assert time.monotonic() - started < TIMEOUT * 4 + 1.0
+        # "hang" never answers (an hour): an answer at all is the turn's own deadline at work.
+        refused = await asyncio.wait_for(turn(live, "conv_outage", "Jean Dupont"), 60)
         assert refused.status_code == 503
         assert int(refused.headers["retry-after"]) > 0
         assert refused.headers["content-type"].startswith("application/json")

@@ -17,7 +17,8 @@ import pytest
 
 from tests.reliability.procs import Replica
 
-DEADLINE = 1.0
+# Long enough that /healthz, asked meanwhile, answers first even on a loaded machine.
+DEADLINE = 3.0
 # The lock holder: takes SQLite's write lock (EXCLUSIVE) and keeps it until stdin closes.
 HOLD_LOCK = """
 import sqlite3, sys
@@ -47,11 +48,10 @@ def exclusive_lock(path: Path) -> Iterator[None]:
         holder.stdout.close()
 
 
-def timed_get(url: str) -> tuple[int, str, float]:
-    """(status, body, seconds) of one GET."""
-    started = time.monotonic()
+def get(url: str) -> tuple[int, str]:
+    """(status, body) of one GET."""
     response = httpx.get(url, timeout=30)
-    return response.status_code, response.text, time.monotonic() - started
+    return response.status_code, response.text
 
 
 @pytest.mark.slow
@@ -59,13 +59,15 @@ def test_readyz_fails_under_a_write_lock_and_healthz_stays_fast(spawn: Callable[
     """With another process holding the file's write lock: /readyz answers 503 naming the
     cause within its deadline, /healthz answers 200 at once meanwhile; both recover."""
     replica = spawn({"RDV_READY_TIMEOUT_SECONDS": str(DEADLINE)})
-    assert timed_get(f"{replica.url}/readyz")[0] == 200
+    assert get(f"{replica.url}/readyz")[0] == 200
     with exclusive_lock(tmp_path / "data" / "rdv.sqlite3"), ThreadPoolExecutor(2) as pool:
-        ready = pool.submit(timed_get, f"{replica.url}/readyz")
+        ready = pool.submit(get, f"{replica.url}/readyz")
         time.sleep(0.2)  # the readiness probe is now waiting for the lock
-        health = timed_get(f"{replica.url}/healthz")
-        status, body, seconds = ready.result()
+        health = get(f"{replica.url}/healthz")
+        health_first = not ready.done()
+        # Answered while the lock is still held: the probe's own deadline, not the lock's end.
+        status, body = ready.result()
     assert status == 503, body
-    assert "write" in body and seconds < DEADLINE + 1.0, (body, seconds)
-    assert health[0] == 200 and health[2] < 0.5, health
-    assert timed_get(f"{replica.url}/readyz")[0] == 200
+    assert "write" in body, body
+    assert health[0] == 200 and health_first, "/healthz waited for the store"
+    assert get(f"{replica.url}/readyz")[0] == 200

@@ -157,6 +157,18 @@ async def backdate(database_url: str, conv_ids: list[str], minutes: int) -> None
     assert status == f"UPDATE {len(conv_ids)}", status
 
 
+async def reaper_lease(database_url: str) -> tuple[str, Any] | None:
+    """The reaper's lease (holder, until): renewed at each reaping round."""
+    import asyncpg
+
+    conn = await asyncpg.connect(database_url)
+    try:
+        row = await conn.fetchrow("SELECT holder, until FROM leases WHERE name = 'reaper'")
+    finally:
+        await conn.close()
+    return None if row is None else (row["holder"], row["until"])
+
+
 async def test_reaper_counts_each_expiry_once(pair: Pair) -> None:
     """Idle conversations are expired once across both reaping replicas: the expiry counters
     summed over both /metrics equal the number of idle conversations, and stay there."""
@@ -170,7 +182,13 @@ async def test_reaper_counts_each_expiry_once(pair: Pair) -> None:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline and pair.metric("rdv_session_expiries_total") - before < len(idle):
             await asyncio.sleep(0.5)
-        await asyncio.sleep(3)  # a few more reaper rounds on both replicas
+        # A few more reaping rounds (each renews the lease), then the count has not moved.
+        rounds: set[tuple[str, Any] | None] = set()
+        deadline = time.monotonic() + 15
+        while len(rounds - {None}) <= 3 and time.monotonic() < deadline:
+            rounds.add(await reaper_lease(pair.database_url))
+            await asyncio.sleep(0.2)
+        assert len(rounds - {None}) > 3, "the reaper stopped running"
         assert pair.metric("rdv_session_expiries_total") - before == len(idle)
         async with opened_store(pair.database_url, pair.data_dir) as store:
             for conv in idle:

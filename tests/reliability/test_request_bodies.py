@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -56,12 +55,11 @@ async def read_response(reader: asyncio.StreamReader, timeout: float) -> tuple[i
     return status, body
 
 
-async def trickle(replica: Replica, headers: str, drip: bytes) -> tuple[int, bytes, float, bool]:
-    """Send ``headers`` then one ``drip`` every 0.3 s; (status, body, seconds, closed after)."""
+async def trickle(replica: Replica, headers: str, drip: bytes) -> tuple[int, bytes, bool]:
+    """Send ``headers`` then one ``drip`` every 0.3 s; (status, body, closed after)."""
     reader, writer = await asyncio.open_connection("127.0.0.1", replica.port)
     writer.write(headers.encode("latin-1"))
     await writer.drain()
-    started = time.monotonic()
 
     async def drip_forever() -> None:
         while True:
@@ -72,13 +70,12 @@ async def trickle(replica: Replica, headers: str, drip: bytes) -> tuple[int, byt
     dripping = asyncio.create_task(drip_forever())
     try:
         status, body = await read_response(reader, BODY_READ_SECONDS + 5)
-        elapsed = time.monotonic() - started
         dripping.cancel()
         try:
             closed = await asyncio.wait_for(reader.read(), 3) == b""
         except (TimeoutError, ConnectionError):
             closed = False
-        return status, body, elapsed, closed
+        return status, body, closed
     finally:
         dripping.cancel()
         writer.close()
@@ -108,9 +105,10 @@ async def test_trickled_body_times_out_with_408(spawn: Callable[..., Replica], w
     async with httpx.AsyncClient(base_url=replica.url, timeout=5) as client:
         served = await client.post("/api/conversations/conv_fast/messages", json={"text": "bonjour"})
         assert served.status_code == 200
-    for status, body, elapsed, closed in await asyncio.gather(*slow):
+    # Served before either slow body was cut off: no early 408, no client held up.
+    assert not any(task.done() for task in slow)
+    for status, body, closed in await asyncio.gather(*slow):
         assert status == 408, body
         assert "error" in json.loads(body)
-        assert BODY_READ_SECONDS - 0.5 <= elapsed <= BODY_READ_SECONDS + 3
         assert closed
     assert replica.alive()

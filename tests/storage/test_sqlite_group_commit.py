@@ -1,0 +1,182 @@
+"""SQLite group commit and turn-path caches, on real files: the turns saved in one pass of the
+event loop share one transaction, each in its own savepoint; a turn's save returns only once
+that transaction is committed; a failing turn rolls back alone; what a queued turn wrote
+(proposals, bookings) is seen at once by the turns that follow on this connection; the
+caches follow other connections' commits."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from service.engine.model import Slot
+from service.engine.states import Outcome, State
+from service.storage import SQLITE_FILE
+from service.storage.base import BookingWrite, CancelWrite, ConcurrentTurnError, SlotTakenError
+from service.storage.sqlite import SqliteStore
+from tests.storage.test_contract import at, conversation, events, slot, turn
+from tests.support import NOW
+
+WINDOW = (NOW - timedelta(days=1), NOW + timedelta(days=30))
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    """An opened store on a fresh file."""
+    found = SqliteStore(tmp_path / SQLITE_FILE)
+    await found.open()
+    yield found
+    await found.close()
+
+
+def committed(path: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """What another connection reads: only committed rows."""
+    with sqlite3.connect(path) as conn:
+        return list(conn.execute(sql, args))
+
+
+def booking(conv_id: str, wanted: Slot, booking_id: str | None = None) -> BookingWrite:
+    return BookingWrite(booking_id or f"b-{conv_id}", wanted, conv_id, "Élodie Durand", "+33612345678", at(1))
+
+
+async def test_a_save_returns_after_the_commit_that_holds_it(store: SqliteStore) -> None:
+    """While the group is open, another connection does not see the turn; once its save
+    returned, it does."""
+    save = asyncio.ensure_future(store.save_turn(conversation("c1"), None, {}, turn("c1"), events("c1")))
+    await asyncio.sleep(0)  # the save ran up to its wait for the COMMIT
+    assert not save.done()
+    assert committed(store.path, "SELECT count(*) FROM conversations") == [(0,)]
+    assert await save == 1
+    assert committed(store.path, "SELECT conv_id FROM conversations") == [("c1",)]
+    assert committed(store.path, "SELECT count(*) FROM events") == [(2,)]
+
+
+async def test_turns_of_one_pass_share_one_transaction_and_fail_alone(store: SqliteStore) -> None:
+    """Four turns saved in one pass: the one with a stale version and the one whose slot the
+    first took fail at once (their savepoints rolled back, their bookings too); the two others
+    commit, with their bookings and turns."""
+    for conv_id in ("c1", "c2", "c3", "c4"):
+        await store.save_turn(conversation(conv_id), None, {}, turn(conv_id), [])
+    wanted, other = slot(3, 10), slot(3, 11)
+    results = await asyncio.gather(
+        store.save_turn(conversation("c1", turn_count=5), 1, {}, turn("c1", 2, "k2"), [], booking=booking("c1", wanted)),
+        store.save_turn(conversation("c2", turn_count=5), 7, {}, turn("c2", 2, "k2"), [], booking=booking("c2", other)),
+        store.save_turn(conversation("c3", turn_count=5), 1, {}, turn("c3", 2, "k2"), [], booking=booking("c3", wanted)),
+        store.save_turn(conversation("c4", turn_count=5), 1, {}, turn("c4", 2, "k2"), events("c4")),
+        return_exceptions=True,
+    )
+    assert results[0] == 2 and results[3] == 2
+    assert isinstance(results[1], ConcurrentTurnError)
+    assert isinstance(results[2], SlotTakenError)
+    assert committed(store.path, "SELECT conv_id FROM bookings ORDER BY 1") == [("c1",)]
+    assert committed(store.path, "SELECT conv_id, version FROM conversations ORDER BY 1") == [
+        ("c1", 2), ("c2", 1), ("c3", 1), ("c4", 2),
+    ]
+    assert committed(store.path, "SELECT conv_id FROM turns WHERE turn = 2 ORDER BY 1") == [("c1",), ("c4",)]
+
+
+async def test_a_queued_proposal_is_held_for_the_next_caller_before_its_commit(store: SqliteStore) -> None:
+    """A turn that proposed slots and waits for its COMMIT: a caller decided in the same pass
+    already finds them held (and a booking queued there already taken)."""
+    await store.save_turn(conversation("c2", state=State.QUALIF_PREF), None, {}, turn("c2"), [])
+    choosing = conversation("c1", last_seen_at=NOW)
+    wanted = slot(4, 9)
+    seen: list[tuple[frozenset[datetime], frozenset[datetime], list[tuple[object, ...]]]] = []
+
+    async def next_caller() -> None:
+        held = await store.held_slots(NOW - timedelta(minutes=2), "c2")
+        taken = await store.taken_slots(*WINDOW)
+        seen.append((held, taken, committed(store.path, "SELECT count(*) FROM bookings")))
+
+    await store.taken_slots(*WINDOW)
+    await store.held_slots(NOW - timedelta(minutes=2), "c2")
+    await asyncio.gather(
+        store.save_turn(choosing, None, {}, turn("c1"), [], booking=booking("c1", wanted)), next_caller()
+    )
+    held, taken, on_disk = seen[0]
+    assert on_disk == [(0,)], "read before the group committed"
+    assert held == {s.start.astimezone(UTC) for s in choosing.context.proposed}
+    assert wanted.start.astimezone(UTC) in taken
+    # Its own proposals are never held against the caller they were made to.
+    assert await store.held_slots(NOW - timedelta(minutes=2), "c1") == frozenset()
+
+
+async def test_held_and_taken_follow_another_process(store: SqliteStore, tmp_path: Path) -> None:
+    """Another store on the same file (another worker) proposes, books and cancels: this one's
+    held and taken slots follow each of its commits; a caller who stops choosing (booked,
+    ended) no longer holds anything."""
+    other = SqliteStore(store.path)
+    await other.open()
+    try:
+        since = NOW - timedelta(minutes=2)
+        assert await store.held_slots(since, "x") == frozenset()
+        assert await store.taken_slots(*WINDOW) == frozenset()
+        await other.save_turn(conversation("c1", last_seen_at=NOW), None, {}, turn("c1"), [])
+        await asyncio.sleep(0)  # a new pass: the store looks at data_version again
+        proposed = {s.start.astimezone(UTC) for s in conversation().context.proposed}
+        assert await store.held_slots(since, "x") == proposed
+        wanted = slot(6, 10)
+        await other.save_turn(
+            conversation("c1", state=State.CONFIRMED, outcome=Outcome.CONFIRMED, turn_count=5, last_seen_at=NOW),
+            1, {}, turn("c1", 2, "k2"), [], booking=booking("c1", wanted),
+        )
+        await asyncio.sleep(0)
+        assert await store.held_slots(since, "x") == frozenset()
+        assert await store.taken_slots(*WINDOW) == {wanted.start.astimezone(UTC)}
+        await other.save_turn(
+            conversation("c1", state=State.CONFIRMED, outcome=Outcome.CONFIRMED, turn_count=6, last_seen_at=NOW),
+            2, {}, turn("c1", 3, "k3"), [], cancel=CancelWrite("b-c1", at(3)),
+        )
+        await asyncio.sleep(0)
+        assert await store.taken_slots(*WINDOW) == frozenset()
+        # A proposal older than the hold is not held.
+        assert await store.held_slots(NOW + timedelta(minutes=1), "x") == frozenset()
+    finally:
+        await other.close()
+
+
+async def test_own_bookings_cancellations_and_lost_races_keep_the_taken_cache(store: SqliteStore) -> None:
+    """This store's own booking, cancellation, move and lost race change the taken slots it
+    answers (read from its cache, never stale against what is committed)."""
+    first, second, third = slot(2, 9), slot(2, 10), slot(2, 11)
+    await store.save_turn(conversation("c1"), None, {}, turn("c1"), [])
+    await store.save_turn(conversation("c2"), None, {}, turn("c2"), [])
+    assert await store.taken_slots(*WINDOW) == frozenset()
+    await store.save_turn(conversation("c1", turn_count=5), 1, {}, turn("c1", 2, "k2"), [], booking=booking("c1", first))
+    assert await store.taken_slots(*WINDOW) == {first.start.astimezone(UTC)}
+    moved = replace(booking("c1", second, "b-c1-moved"), replaces="b-c1")
+    await store.save_turn(conversation("c1", turn_count=6), 2, {}, turn("c1", 3, "k3"), [], booking=moved)
+    assert await store.taken_slots(*WINDOW) == {second.start.astimezone(UTC)}
+    # Another connection books the third slot; this store then loses the race for it.
+    with sqlite3.connect(store.path) as conn:
+        conn.execute(
+            "INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            ("b-x", third.start.astimezone(UTC).isoformat(timespec="microseconds"),
+             third.end.astimezone(UTC).isoformat(timespec="microseconds"), "x", "X", None,
+             NOW.astimezone(UTC).isoformat(timespec="microseconds")),
+        )
+    with pytest.raises(SlotTakenError):
+        await store.save_turn(conversation("c2", turn_count=5), 1, {}, turn("c2", 2, "k2"), [], booking=booking("c2", third))
+    assert await store.taken_slots(*WINDOW) == {second.start.astimezone(UTC), third.start.astimezone(UTC)}
+    await store.save_turn(conversation("c1", turn_count=7), 3, {}, turn("c1", 4, "k4"), [],
+                          cancel=CancelWrite("b-c1-moved", at(5)))
+    assert await store.taken_slots(*WINDOW) == {third.start.astimezone(UTC)}
+    committed_taken = committed(store.path, "SELECT slot_start FROM bookings WHERE cancelled_at IS NULL")
+    assert {datetime.fromisoformat(str(r[0])) for r in committed_taken} == await store.taken_slots(*WINDOW)
+
+
+async def test_another_write_commits_the_open_group_first(store: SqliteStore) -> None:
+    """A write that is not a turn's save (a lease) while a group is open: the group commits
+    first, its turn is released, and both are stored."""
+    save = asyncio.ensure_future(store.save_turn(conversation("c1"), None, {}, turn("c1"), []))
+    await asyncio.sleep(0)
+    assert await store.try_lock("reaper", "me", NOW + timedelta(minutes=1), NOW)
+    assert committed(store.path, "SELECT count(*) FROM conversations") == [(1,)]
+    assert await save == 1
+    assert committed(store.path, "SELECT holder FROM leases") == [("me",)]
