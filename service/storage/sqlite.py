@@ -122,7 +122,6 @@ class SqliteStore:
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
         # The open group transaction: the savepoint-saved turns waiting for its COMMIT.
         self._group: list[asyncio.Future[None]] | None = None
         self._checkpoints: _Checkpoints | None = None
@@ -398,7 +397,6 @@ class SqliteStore:
     async def open(self) -> None:
         """Open the file (created if missing) and apply migrations."""
         self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
         await self._run(self._open)
 
     async def close(self) -> None:

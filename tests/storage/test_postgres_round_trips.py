@@ -188,7 +188,7 @@ async def test_a_database_of_the_previous_schema_migrates(postgres: Backend) -> 
     conn = await asyncpg.connect(postgres.database_url)
     try:
         async with conn.transaction():
-            await conn.execute("DELETE FROM schema_version WHERE version = 6")
+            await conn.execute("DELETE FROM schema_version WHERE version >= 6")
             await conn.execute("DROP TRIGGER bookings_changed ON bookings")
             await conn.execute("DROP FUNCTION rdv_bookings_changed(), rdv_conflict(TEXT)")
             await conn.execute("DROP TABLE bookings_generation")

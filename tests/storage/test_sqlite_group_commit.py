@@ -19,6 +19,7 @@ from service.engine.model import Slot
 from service.engine.states import Outcome, State
 from service.storage import SQLITE_FILE
 from service.storage.base import BookingWrite, CancelWrite, ConcurrentTurnError, SlotTakenError
+from service.storage.migrations import SQLITE_STEPS
 from service.storage.sqlite import SqliteStore
 from tests.storage.test_contract import at, conversation, events, slot, turn
 from tests.support import NOW
@@ -180,3 +181,28 @@ async def test_another_write_commits_the_open_group_first(store: SqliteStore) ->
     assert committed(store.path, "SELECT count(*) FROM conversations") == [(1,)]
     assert await save == 1
     assert committed(store.path, "SELECT holder FROM leases") == [("me",)]
+
+
+async def test_a_file_of_the_previous_schema_moves_its_event_index(tmp_path: Path) -> None:
+    """A file written with events indexed by (kind, at) migrates in place: the index on ``at``
+    replaces it, its events are still read by time and kind, and new ones are written."""
+    path = tmp_path / SQLITE_FILE
+    old = SqliteStore(path)
+    await old.open()  # the whole schema; then the file is put back to what step 6 left
+    await old.save_turn(conversation("c1"), None, {}, turn("c1"), events("c1", 1, "StateEntered", "SlotsProposed"))
+    await old.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP INDEX events_at")
+        conn.execute("CREATE INDEX events_kind_at ON events (kind, at)")
+        conn.execute("DELETE FROM schema_version WHERE version > 6")
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        await store.save_turn(conversation("c2"), None, {}, turn("c2"), events("c2", 2, "SlotsProposed"))
+        found = await store.events_since(at(0), ("SlotsProposed",))
+        assert [(e.conv_id, e.kind) for e in found] == [("c1", "SlotsProposed"), ("c2", "SlotsProposed")]
+    finally:
+        await store.close()
+    indexes = {r[0] for r in committed(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")}
+    assert "events_at" in indexes and "events_kind_at" not in indexes
+    assert committed(path, "SELECT max(version) FROM schema_version") == [(len(SQLITE_STEPS),)]
