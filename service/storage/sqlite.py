@@ -306,15 +306,20 @@ class SqliteStore:
         self._followed = False
 
     def _lost(self, start: datetime) -> None:
-        """A booking lost its slot to another one: the slot joins the taken slots, which are
-        kept (the turn is decided again on them at once, without reading them all back; what
-        else the winner's process changed is read at its next commit). Held slots are read
-        again."""
+        """A booking lost its slot to another one. When no other connection committed since
+        the caches were last checked (the winner is a turn of this connection), the slot
+        joins the taken slots, which are kept (the turn is decided again on them at once,
+        without reading them all back). When one did, what else its commit changed (a group
+        holds several turns) is unknown: the caches are dropped, read again by the retry.
+        ``_data_version`` is never moved here: that would mark the caches as up to date with
+        a commit they never saw. Held slots are read again."""
+        self._holds = None
+        version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         window = self._taken_window
-        if window is not None and window[0] <= start < window[1]:
+        if version != self._data_version:
+            self._forget()
+        elif window is not None and window[0] <= start < window[1]:
             self._taken = TakenSlots.after(self._taken, [start.astimezone(UTC)])
-            self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
-            self._holds = None
 
     def _forget(self) -> None:
         self._taken_window = None

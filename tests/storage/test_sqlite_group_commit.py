@@ -233,3 +233,30 @@ async def test_the_wal_starts_over_under_a_writer_that_never_pauses(
         assert size < largest, f"the WAL grew to {largest} bytes over {n} saves"
     finally:
         await store.close()
+
+
+def booking_row(booking_id: str, wanted: Slot) -> tuple[str | None, ...]:
+    """The bookings row for ``wanted``, as another process writes it."""
+    return (booking_id, wanted.start.astimezone(UTC).isoformat(timespec="microseconds"),
+            wanted.end.astimezone(UTC).isoformat(timespec="microseconds"), "x", "X", None,
+            NOW.astimezone(UTC).isoformat(timespec="microseconds"))
+
+
+async def test_a_lost_race_does_not_hide_what_else_the_winner_committed(store: SqliteStore) -> None:
+    """Another process commits two bookings at once (one group), and this store then loses
+    the race for one of them: the other one is taken in its answers too (the lost race must
+    not mark the cache as up to date with that commit)."""
+    contested, other = slot(3, 9), slot(3, 14)
+    await store.save_turn(conversation("c1"), None, {}, turn("c1"), [])
+    assert await store.taken_slots(*WINDOW) == frozenset()
+    with sqlite3.connect(store.path) as conn:
+        conn.executemany(
+            "INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [booking_row("b-x", contested), booking_row("b-y", other)],
+        )
+    with pytest.raises(SlotTakenError):
+        await store.save_turn(conversation("c1", turn_count=5), 1, {}, turn("c1", 2, "k2"), [],
+                              booking=booking("c1", contested))
+    for _ in range(2):  # in the retry's pass and in the next one
+        assert await store.taken_slots(*WINDOW) == {contested.start.astimezone(UTC), other.start.astimezone(UTC)}
+        await asyncio.sleep(0)
