@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from service.engine.calendar import TakenSlots
 from service.engine.model import Slot
 from service.engine.states import Outcome, State
 from service.storage import SQLITE_FILE
@@ -260,3 +261,23 @@ async def test_a_lost_race_does_not_hide_what_else_the_winner_committed(store: S
     for _ in range(2):  # in the retry's pass and in the next one
         assert await store.taken_slots(*WINDOW) == {contested.start.astimezone(UTC), other.start.astimezone(UTC)}
         await asyncio.sleep(0)
+
+
+async def test_a_race_lost_to_a_turn_of_the_same_pass_keeps_the_taken_cache(store: SqliteStore) -> None:
+    """Two turns of one pass book one slot: the second loses to a booking of this very
+    connection, so the taken slots are kept and grown by it (a set made from the previous one,
+    not read back), and the slot is taken in the answer of the retry's pass."""
+    for conv_id in ("c1", "c2"):
+        await store.save_turn(conversation(conv_id), None, {}, turn(conv_id), [])
+    before = await store.taken_slots(*WINDOW)
+    wanted = slot(4, 10)
+    results = await asyncio.gather(
+        store.save_turn(conversation("c1", turn_count=5), 1, {}, turn("c1", 2, "k2"), [], booking=booking("c1", wanted)),
+        store.save_turn(conversation("c2", turn_count=5), 1, {}, turn("c2", 2, "k2"), [], booking=booking("c2", wanted)),
+        return_exceptions=True,
+    )
+    assert results[0] == 2 and isinstance(results[1], SlotTakenError)
+    after = await store.taken_slots(*WINDOW)
+    assert after == {wanted.start.astimezone(UTC)}
+    assert isinstance(after, TakenSlots) and after.changed == {wanted.start.astimezone(UTC)}
+    assert before == frozenset()
