@@ -112,10 +112,8 @@ def process(cmd: list[str], env: dict[str, str], ready_url: str | None, log: Pat
 
 @contextmanager
 def _suppress() -> Iterator[None]:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         yield
-    except ProcessLookupError:
-        pass
 
 
 # Each run's patients get conversation ids and phone numbers of their own (turns.lua's

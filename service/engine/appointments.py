@@ -263,7 +263,7 @@ def _select(t: Turn) -> None:
         _ask_which(t, t.ctx.found, found=True)
 
 
-def _designated(t: Turn, x: Extraction, pool: tuple[BookingRef, ...]) -> BookingRef | None | tuple[BookingRef, ...]:
+def _designated(t: Turn, x: Extraction, pool: tuple[BookingRef, ...]) -> BookingRef | tuple[BookingRef, ...] | None:
     """What the turn points at in ``pool``: one appointment, several, or None (nothing said)."""
     if isinstance(x.choice, int) and 0 <= x.choice < len(pool):
         return pool[x.choice]

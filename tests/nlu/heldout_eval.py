@@ -195,10 +195,7 @@ def check_turn(record: dict[str, Any], practice: Practice) -> list[str]:
     if "choice" in expected:
         want = expected["choice"]
         got_choice = found.choice
-        if isinstance(want, int):
-            ok = got_choice == want - 1
-        else:
-            ok = got_choice == want
+        ok = got_choice == want - 1 if isinstance(want, int) else got_choice == want
         if not ok:
             wrong.append(f"choice {got_choice!r} != {want!r}")
     if any(k in expected for k in PREFERENCE_KEYS) and not preference_ok(practice, expected, found, now):

@@ -88,7 +88,7 @@ def set_at(doc: Any, path: tuple[Any, ...], value: Any, delete: bool = False) ->
     doc = json.loads(json.dumps(doc))
     target = doc
     for key in path[:-1]:
-        if isinstance(target, dict) and key in target or isinstance(target, list) and isinstance(key, int) and key < len(target):
+        if (isinstance(target, dict) and key in target) or (isinstance(target, list) and isinstance(key, int) and key < len(target)):
             target = target[key]
         else:
             return doc

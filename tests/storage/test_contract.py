@@ -748,7 +748,7 @@ async def test_unreachable_postgres_raises_store_error() -> None:
     from tests.support import free_port
 
     store = open_store(f"postgresql://postgres:s3cret@127.0.0.1:{free_port()}/test", Path("."))
-    with pytest.raises(StoreError, match="127.0.0.1") as raised:
+    with pytest.raises(StoreError, match=r"127\.0\.0\.1") as raised:
         await store.open()
     assert "s3cret" not in str(raised.value)
     with pytest.raises(StoreError):

@@ -58,8 +58,8 @@ POINTERS = frozenset({"celui", "celle", "creneau", "prends", "prendre", "choisis
 
 RELATIVE_DAYS = {"aujourd'hui": 0, "aujourdhui": 0, "demain": 1, "apres-demain": 2}
 # Said right after a day or a period, these turn it down: "le mercredi je peux pas", "le jeudi non plus".
-DAY_REFUSED = REFUSED + (("peux", "pas"), ("pourrai", "pas"), ("non", "plus"), ("pas", "dispo"), ("suis", "pas"),
-                         ("travaille",), ("c'est", "non"))
+DAY_REFUSED = (*REFUSED, ("peux", "pas"), ("pourrai", "pas"), ("non", "plus"), ("pas", "dispo"), ("suis", "pas"),
+               ("travaille",), ("c'est", "non"))
 DAY_NEGATORS = frozenset({"pas", "ni", "sauf", "hors", "excepte"})
 
 

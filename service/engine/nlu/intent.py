@@ -154,7 +154,7 @@ def _all_positions(utt: Utterance) -> dict[str, list[int]]:
 def _find_positions(utt: Utterance, name: str) -> list[int]:
     words, bare = utt.words, utt.bare
     cues, stems = WORDS.get(name, ()), STEMS.get(name, ())
-    found = [i for i, (w, b) in enumerate(zip(words, bare)) if w in cues or b in cues or b.startswith(stems or ("\0",))]
+    found = [i for i, (w, b) in enumerate(zip(words, bare, strict=False)) if w in cues or b in cues or b.startswith(stems or ("\0",))]
     found.extend(_PHRASES.get(name, _NO_PHRASES).positions(words))
     if not found:
         for stem in FUZZY.get(name, ()):  # a misheard word keeps its first letter: "anuler", not "recommandé"
@@ -164,7 +164,7 @@ def _find_positions(utt: Utterance, name: str) -> list[int]:
         found = [i for i in found if not {"ma", "mon", "mes"} & set(words[max(0, i - 2) : i])]
     if name == "faq:hours":  # "dès l'ouverture", "à l'ouverture lundi": a time, not a question on the hours
         found = [i for i in found if not (bare[i] == "ouverture" and i and (words[i - 1] in ("des", "a", "l")
-                                                                            or words[i].startswith("l'") and words[i - 1] in ("des", "a")))
+                                                                            or (words[i].startswith("l'") and words[i - 1] in ("des", "a"))))
                  and not (words[i] in ("ouvrez", "ouvre") and {"des", "quand"} & set(words[max(0, i - 3) : i]))]
     if name == "modify":  # "je peux me déplacer l'après-midi" is travelling, not moving the appointment
         found = [i for i in found if not (i and words[i - 1] in REFLEXIVE and bare[i].startswith("deplac"))

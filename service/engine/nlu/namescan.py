@@ -357,8 +357,8 @@ def _apply_labels(runs: list[Run], words: tuple[str, ...], kinds: list[str]) -> 
             continue  # "au nom de Dupont" introduces the name
         after = words[k + 1 : k + 4]
         if after[:1] in (("du",), ("de",), ("d'",)) and len(after) > 1 and (
-            after[1] in PATIENT_NOUNS or after[1] in ("mon", "ma", "la", "sa", "son") and after[1:3] != ("la", "part")
-            and (len(after) < 3 or after[2] in PATIENT_NOUNS or after[2] in KIN)
+            after[1] in PATIENT_NOUNS or (after[1] in ("mon", "ma", "la", "sa", "son") and after[1:3] != ("la", "part")
+            and (len(after) < 3 or after[2] in PATIENT_NOUNS or after[2] in KIN))
         ):
             patient.append(k + 1)
             continue

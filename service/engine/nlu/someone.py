@@ -159,7 +159,7 @@ def _relations(tokens: tuple[Token, ...], words: tuple[str, ...]) -> list[_Menti
 def _role_of(words: tuple[str, ...], tokens: tuple[Token, ...], scan: NameScan) -> tuple[_Mention, Run] | None:
     """"je suis la maman de Lina Haddou", "c'est le fils de madame Guillot": the caller's
     role to the patient named after "de"; the relation is the patient's to the caller."""
-    for i, token in enumerate(tokens):
+    for i in range(len(tokens)):
         elided = words[i].startswith("d'") and len(words[i]) > 2  # "la maman d'Inès"
         if (words[i] not in ("de", "d'") and not elided) or i < 2:
             continue
@@ -173,7 +173,7 @@ def _role_of(words: tuple[str, ...], tokens: tuple[Token, ...], scan: NameScan) 
         if not any(before[-len(p):] == p for p in ROLE_LEADS if len(p) <= len(before)):
             continue
         start = i if elided else i + 1
-        run = next((r for r in scan.runs if r.first == start or r.first == start + 1 and words[start] in ("la", "le")),
+        run = next((r for r in scan.runs if r.first == start or (r.first == start + 1 and words[start] in ("la", "le"))),
                    None)
         if run is None:
             continue
@@ -230,7 +230,7 @@ def _name_after(scan: NameScan, start: int, claimed: set[int]) -> list[Run]:
         if not block:
             gap = words[start : run.first]
             if run.first - start > PATIENT_GAP or any(w in CALLER for w in gap) or any(
-                (words[k], words[k + 1]) in COMPOUNDS or words[k] in RELATIONS and k > start
+                (words[k], words[k + 1]) in COMPOUNDS or (words[k] in RELATIONS and k > start)
                 for k in range(start, run.first - 1)
             ):
                 return []

@@ -639,7 +639,7 @@ class _Reader:
         if k >= len(words):
             return None
         if words[k] in ("1er", "premier", "1ere"):
-            if words[k + 1 : k + 2] and words[k + 1] not in MONTHS or k + 1 >= len(words):
+            if (words[k + 1 : k + 2] and words[k + 1] not in MONTHS) or k + 1 >= len(words):
                 return None  # "le premier" alone is the first slot, not the 1st of the month
             found: tuple[int, int] | None = (1, k + 1)
         else:
