@@ -23,6 +23,7 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz
 
+from service.engine.nlu.lexicon import entries, phrases
 from service.engine.nlu.normalize import (
     Phrases,
     Utterance,
@@ -41,28 +42,7 @@ INTENTS = (
 )
 
 # Single words that carry an intent (folded); phrases below for multi-word cues.
-WORDS: dict[str, tuple[str, ...]] = {
-    "cancel": ("annuler", "annule", "annulez", "annulation", "decommander", "decommande", "desister", "supprimer"),
-    "modify": ("deplacer", "deplace", "deplacez", "decaler", "decale", "decalez", "reporter", "reporte",
-               "modifier", "modifie", "changer", "change", "avancer", "avancez", "repousser", "reprogrammer"),
-    "human": ("humain", "humaine", "secretaire", "secretariat", "standardiste", "operateur", "operatrice",
-              "conseiller", "conseillere", "receptionniste", "accueil", "transferer", "transferez", "transfere"),
-    "faq:address": ("adresse", "situe", "situes", "situee", "localisation", "trouvez"),
-    "faq:hours": ("horaire", "horaires", "ouvert", "ouverts", "ouverte", "ouvertes", "ouvrez", "ouvre", "ouvrent",
-                  "ouverture", "fermez", "ferme", "fermes", "fermee", "fermees", "ferment", "fermeture"),
-    "faq:price": ("prix", "tarif", "tarifs", "coute", "coutent", "cout", "rembourse", "remboursement", "remboursee",
-                  "honoraires", "depassement", "mutuelle", "vitale", "payer", "paiement", "euros", "secteur",
-                  "cheque", "cheques", "especes", "liquide", "cb", "conventionne", "conventionnee"),
-    "faq:parking": ("parking", "garer", "stationner", "stationnement", "voiture", "se garer"),
-    "faq:access": ("acces", "accessible", "accessibilite", "handicape", "handicapes", "handicapee", "handicap",
-                   "fauteuil", "ascenseur", "pmr", "metro", "bus", "tram", "tramway", "escalier", "escaliers", "etage",
-                   "rez-de-chaussee"),
-    "book": ("rdv", "consultation", "consulter", "reserver", "creneau", "creneaux", "disponibilite",
-             "disponibilites", "dispo",
-             # a sick caller wants to be seen: "c'est pour mon fils, il a de la fièvre"
-             "fievre", "tousse", "toux", "angine", "grippe", "rhume", "douleur", "douleurs", "enceinte", "malade",
-             "symptomes", "vomit", "vomi", "diarrhee", "otite", "bronchite", "migraine"),
-}
+WORDS = entries("intent_words.txt")
 # Verb stems whose every form carries the intent ("supprimez", "je me désiste", "annulerais").
 STEMS: dict[str, tuple[str, ...]] = {
     "cancel": ("annul", "decommand", "desist", "supprim"),
@@ -88,42 +68,7 @@ MOVE_AFTER_CANT = (("on", "peut"), ("on", "pourrait"), ("vous", "pouvez"), ("vou
                    ("possible", "de"), ("decaler",), ("deplacer",))
 # Asking not to talk to a machine is asking for a human, negated or not ("pas à un robot").
 MACHINE = frozenset({"robot", "robots", "machine", "automate", "ordinateur", "repondeur", "serveur"})
-PHRASES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "human": (("parler", "a", "quelqu", "un"), ("parler", "a", "quelqu'un"), ("quelqu'un",), ("une", "personne"),
-              ("vraie", "personne"), ("parler", "au", "docteur"), ("parler", "au", "medecin"),
-              ("parler", "a", "la", "secretaire"), ("parler", "a", "une", "personne"), ("un", "vrai"),
-              ("parler", "a", "un"), ("passer", "le", "secretariat"), ("passez", "moi"), ("passez-moi",),
-              ("en", "relation"), ("parler", "a", "madame"), ("parler", "a", "monsieur"), ("parler", "a", "la"),
-              ("parler", "au", "secretariat"), ("parler", "avec", "quelqu'un"), ("parler", "avec", "un"),
-              ("parler", "avec", "une"), ("passer", "le", "docteur"), ("passer", "le", "medecin"),
-              ("nous", "passer"), ("me", "passer")),
-    "faq:address": (("c'est", "ou"), ("c", "est", "ou"), ("ou", "se", "trouve"), ("ou", "etes", "vous"),
-                    ("ou", "est", "le", "cabinet"), ("ou", "vous", "etes"), ("ou", "ca", "se", "trouve"),
-                    ("vous", "etes", "ou"), ("quelle", "rue"), ("se", "trouve"), ("se", "situe")),
-    "faq:hours": (("quelle", "heure", "vous"), ("jusqu'a", "quelle", "heure"), ("a", "quelle", "heure", "vous"),
-                  ("quels", "jours"), ("heures", "d'ouverture")),
-    "faq:price": (("combien", "ca"), ("combien", "c'est"), ("combien", "coute"), ("combien", "pour"),
-                  ("carte", "vitale"), ("c'est", "combien"), ("c", "est", "combien"), ("tiers", "payant"),
-                  ("carte", "bleue"), ("carte", "bancaire")),
-    "faq:parking": (("se", "garer"), ("ou", "me", "garer"), ("ou", "se", "garer")),
-    "faq:access": (("comment", "venir"), ("comment", "y", "aller"), ("comment", "acceder"), ("comment", "on", "vient"),
-                   ("rez", "de", "chaussee"), ("transports", "en", "commun")),
-    "book": (("rendez", "vous"), ("rendez-vous",), ("prendre", "un", "rendez"), ("voir", "le", "docteur"),
-             ("voir", "le", "medecin"), ("prendre", "rendez"), ("une", "place"), ("me", "faire", "soigner"),
-             ("venir", "consulter"), ("un", "rendez"), ("voir", "un", "medecin"), ("voir", "un", "docteur"),
-             ("voir", "la", "docteure"), ("de", "la", "place"), ("des", "places"), ("me", "recevoir"),
-             ("nous", "recevoir"), ("la", "recevoir"), ("le", "recevoir"), ("voir", "docteur"), ("voir", "medecin"),
-             ("voudrais", "passer"), ("voudrait", "passer"), ("aimerais", "passer"), ("pourrais", "passer"),
-             ("veux", "passer"), ("souhaite", "passer"), ("j'ai", "mal"), ("ai", "mal"), ("a", "mal")),
-    # Cancelling to take another appointment, or putting "it" elsewhere, is moving it.
-    "modify": (("reprendre", "un"), ("en", "reprendre"), ("le", "mettre", "un", "autre"), ("la", "mettre", "un", "autre"),
-               ("le", "remettre"), ("mettre", "mon", "rendez-vous"), ("mettre", "le", "rendez-vous"),
-               ("mettre", "mon", "rdv"), ("changer", "de", "creneau"), ("changer", "l'heure"), ("changer", "la", "date"),
-               ("changer", "le", "jour"), ("le", "mettre", "plus"), ("la", "mettre", "plus"), ("mettre", "plutot"),
-               ("le", "mettre", "plutot"), ("le", "passer", "a"), ("le", "faire", "passer"),
-               ("passer", "mon", "rendez-vous"), ("passer", "le", "rendez-vous"), ("passer", "mon", "rdv"),
-               ("en", "prendre", "un", "autre"), ("le", "mettre"), ("la", "mettre")),
-}
+PHRASES = phrases("intent_phrases.txt")
 # Stems checked with fuzzy matching, for words speech-to-text tends to mangle.
 FUZZY: dict[str, tuple[str, ...]] = {
     "cancel": ("annuler", "annulation", "decommander"),
