@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import random
 import secrets
 import sys
@@ -41,6 +40,7 @@ from service.tools.transport import (
     Transport,
     check_url,
     make_transport,
+    secret_of,
 )
 from telemetry import names
 
@@ -561,8 +561,8 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         transport=args.transport,
         timeout=args.timeout,
-        llm_key=args.llm_key or os.environ.get("RDV_VAPI_LLM_KEY") or None,
-        secret=args.secret or os.environ.get("RDV_VAPI_SECRET") or None,
+        llm_key=secret_of(args.llm_key, "RDV_VAPI_LLM_KEY"),
+        secret=secret_of(args.secret, "RDV_VAPI_SECRET"),
         channel=args.channel,
         run_id=secrets.token_hex(4),
         max_turns=args.max_turns,
@@ -571,7 +571,7 @@ def main(args: argparse.Namespace) -> int:
         duration=args.duration,
         keep_bookings=args.keep_bookings,
         max_calendar_share=args.max_calendar_share,
-        token=args.token or os.environ.get("RDV_OPERATOR_TOKEN") or None,
+        token=secret_of(args.token, "RDV_OPERATOR_TOKEN"),
     )
     summary = asyncio.run(simulate(config, progress=sys.stderr))
     print(json.dumps(summary, ensure_ascii=False, indent=2) if args.json else render(summary))
