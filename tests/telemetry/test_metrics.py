@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service import revision
 from telemetry import names as n
-from tests.support import free_port
+from tests.support import free_port, wait_ready
 from tests.telemetry.conftest import BOOK, PHONE, Captured, book
 
 
@@ -125,15 +124,7 @@ def test_two_workers_aggregate_counts(tmp_path: Path) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "service did not start"
-            time.sleep(0.2)
+        wait_ready(base, proc)
         for i in range(30):
             with httpx.Client(base_url=base, timeout=10) as client:  # new connection: either worker
                 r = client.post(f"/api/conversations/conv_w{i}/messages", json={"text": BOOK})
