@@ -26,9 +26,14 @@ def words(name: str) -> tuple[str, ...]:
 
 def entries(name: str) -> dict[str, tuple[str, ...]]:
     """A table's entries by key, each the text of its line, in file order."""
+    return table_of(name, _lines(name))
+
+
+def table_of(name: str, lines: list[str]) -> dict[str, tuple[str, ...]]:
+    """The table written in ``lines`` (comments and blank lines already dropped)."""
     table: dict[str, list[str]] = {}
     current: list[str] | None = None
-    for line in _lines(name):
+    for line in lines:
         if line.startswith("[") and line.endswith("]"):
             current = table.setdefault(line[1:-1], [])
         elif current is None:
@@ -36,6 +41,11 @@ def entries(name: str) -> dict[str, tuple[str, ...]]:
         else:
             current.append(line)
     return {key: tuple(values) for key, values in table.items()}
+
+
+def grouped_words(name: str) -> dict[str, tuple[str, ...]]:
+    """A table whose lines are word lists: each key's words, in file order."""
+    return {key: tuple(word for line in values for word in line.split()) for key, values in entries(name).items()}
 
 
 def phrases(name: str) -> dict[str, tuple[tuple[str, ...], ...]]:

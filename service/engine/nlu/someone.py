@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.engine.nlu.firstnames import is_first_name
+from service.engine.nlu.lexicon import grouped_words
 from service.engine.nlu.names import Person, person_of
 from service.engine.nlu.namescan import (
     FEMALE_TITLES,
@@ -35,24 +36,8 @@ from service.engine.nlu.namescan import (
 )
 from service.engine.nlu.tokens import Token
 
-# Folded relation word → the relation the dialogue knows.
-RELATIONS = {
-    "fille": "fille", "filles": "fille", "fils": "fils", "fiston": "fils", "garcon": "fils", "mari": "mari",
-    "epoux": "mari", "conjoint": "mari", "compagnon": "mari", "femme": "femme", "epouse": "femme",
-    "conjointe": "femme", "compagne": "femme", "mere": "mère", "maman": "mère", "pere": "père", "papa": "père",
-    "enfant": "enfant", "enfants": "enfant", "bebe": "enfant", "gamin": "enfant", "gamine": "enfant",
-    "petit": "enfant", "petite": "enfant", "petits": "enfant",
-    "frere": "autre", "soeur": "autre", "grand-mere": "autre", "grand-pere": "autre", "mamie": "autre",
-    "mamy": "autre", "papi": "autre", "papy": "autre", "ami": "autre", "amie": "autre", "copain": "autre",
-    "copine": "autre", "voisin": "autre", "voisine": "autre", "oncle": "autre", "tante": "autre", "neveu": "autre",
-    "niece": "autre", "cousin": "autre", "cousine": "autre", "petit-fils": "autre", "petite-fille": "autre",
-    "petits-enfants": "autre", "belle-mere": "autre", "beau-pere": "autre", "beau-frere": "autre",
-    "belle-soeur": "autre", "belle-fille": "autre", "gendre": "autre", "bru": "autre", "collegue": "autre",
-    "patient": "autre", "patiente": "autre", "patients": "autre", "resident": "autre", "residente": "autre",
-    "residents": "autre", "beneficiaire": "autre", "beneficiaires": "autre", "client": "autre", "cliente": "autre",
-    "eleve": "autre", "protege": "autre", "protegee": "autre", "employeur": "autre", "patron": "autre",
-    "patronne": "autre", "parrain": "autre", "marraine": "autre", "filleul": "autre", "filleule": "autre",
-}
+# Folded relation word → the relation the dialogue knows (data/relations.txt).
+RELATIONS = {word: relation for relation, words in grouped_words("relations.txt").items() for word in words}
 # Two words for one relation, as speech-to-text writes them without the hyphen.
 COMPOUNDS = {("grand", "mere"): "autre", ("grand", "pere"): "autre", ("petite", "fille"): "autre",
              ("petit", "fils"): "autre", ("beau", "pere"): "autre", ("belle", "mere"): "autre",
