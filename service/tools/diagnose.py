@@ -75,7 +75,8 @@ async def from_store(settings: Settings, window: stats.Window, until: datetime, 
             events = await store.events_since(stats.events_since(rows, since), stats.EVENT_KINDS)
     finally:
         await store.close()
-    where = f"SQLite {path.resolve()}" if path is not None else "PostgreSQL " + (settings.database_url or "").rsplit("@", 1)[-1]
+    host = (settings.database_url or "").rsplit("@", 1)[-1]
+    where = f"SQLite {path.resolve()}" if path is not None else f"PostgreSQL {host}"
     facts = stats.facts_from_store(rows, events)
     return stats.diagnose(facts, window, until, source=f"store {where}", limits=settings.limits, limit=limit)
 
@@ -158,7 +159,8 @@ def render(report: Mapping[str, Any]) -> str:
     ]
     for t in report["targets"]:
         lines.append(
-            f"  {t['label']:<32}{t['value']:>7.1f} %  {t['target']:<8}{t['count']:>6}/{t['of']:<4}  {_status(t['meets'])}"
+            f"  {t['label']:<32}{t['value']:>7.1f} %  {t['target']:<8}{t['count']:>6}/{t['of']:<4}  "
+            f"{_status(t['meets'])}"
         )
     lines += ["", "Final state of non-confirmed conversations"]
     lines += [f"  {state:<16}{count:>5}" for state, count in report["final_states"].items()] or ["  (none)"]

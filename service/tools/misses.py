@@ -36,7 +36,8 @@ from service.tools.diagnose import sqlite_path
 from service.tools.transport import ToolError, add_source_options, check_url, secret_of
 
 
-async def from_store(database: str | None, since: datetime, until: datetime) -> tuple[list[misses.Miss], dict[str, int]]:
+async def from_store(database: str | None, since: datetime, until: datetime) -> tuple[list[misses.Miss],
+                                                                                      dict[str, int]]:
     """The misses read directly from a store (the configured one, or ``database``)."""
     settings = load_settings()
     url = database if database is not None else settings.database_url

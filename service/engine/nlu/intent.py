@@ -58,7 +58,8 @@ CANT_COME = (("pourrai", "pas", "venir"), ("pourrais", "pas", "venir"), ("peux",
              ("empechement",), ("pourrai", "plus", "venir"), ("peux", "plus", "venir"), ("pourrais", "plus", "venir"))
 APPOINTMENT = (("mon", "rendez-vous"), ("mon", "rendez", "vous"), ("mon", "rdv"), ("ce", "rendez-vous"),
                ("le", "rendez-vous"), ("au", "rendez-vous"), ("pas", "y"), ("ai", "un", "rendez-vous"),
-               ("ai", "rendez-vous"), ("ai", "un", "rendez", "vous"), ("ai", "un", "rdv"), ("j'ai", "un", "rendez-vous"),
+               ("ai", "rendez-vous"), ("ai", "un", "rendez", "vous"), ("ai", "un", "rdv"),
+               ("j'ai", "un", "rendez-vous"),
                ("j'ai", "rendez-vous"), ("j'ai", "un", "rendez", "vous"), ("j'ai", "un", "rdv"), ("celui", "de"),
                ("celui", "du"), ("son", "rendez-vous"), ("notre", "rendez-vous"))
 # After "I can't come (then)", asking for another time is a move: "je peux pas venir mardi,
@@ -99,7 +100,8 @@ def _all_positions(utt: Utterance) -> dict[str, list[int]]:
 def _find_positions(utt: Utterance, name: str) -> list[int]:
     words, bare = utt.words, utt.bare
     cues, stems = WORDS.get(name, ()), STEMS.get(name, ())
-    found = [i for i, (w, b) in enumerate(zip(words, bare, strict=False)) if w in cues or b in cues or b.startswith(stems or ("\0",))]
+    found = [i for i, (w, b) in enumerate(zip(words, bare, strict=False)) if w in cues or b in cues
+             or b.startswith(stems or ("\0",))]
     found.extend(_PHRASES.get(name, _NO_PHRASES).positions(words))
     if not found:
         for stem in FUZZY.get(name, ()):  # a misheard word keeps its first letter: "anuler", not "recommandé"
@@ -109,18 +111,20 @@ def _find_positions(utt: Utterance, name: str) -> list[int]:
         found = [i for i in found if not {"ma", "mon", "mes"} & set(words[max(0, i - 2) : i])]
     if name == "faq:hours":  # "dès l'ouverture", "à l'ouverture lundi": a time, not a question on the hours
         found = [i for i in found if not (bare[i] == "ouverture" and i and (words[i - 1] in ("des", "a", "l")
-                                                                            or (words[i].startswith("l'") and words[i - 1] in ("des", "a"))))
+                                                                            or (words[i].startswith("l'")
+                                                                                and words[i - 1] in ("des", "a"))))
                  and not (words[i] in ("ouvrez", "ouvre") and {"des", "quand"} & set(words[max(0, i - 3) : i]))]
     if name == "modify":  # "je peux me déplacer l'après-midi" is travelling, not moving the appointment
         found = [i for i in found if not (i and words[i - 1] in REFLEXIVE and bare[i].startswith("deplac"))
-                 and not (i and words[i - 1] in ("en", "a") and bare[i].startswith("avanc")) and words[i] not in NOT_MODIFY]
+                 and not (i and words[i - 1] in ("en", "a") and bare[i].startswith("avanc"))
+                 and words[i] not in NOT_MODIFY]
     if name in ("cancel", "modify"):  # "j'ai annulé mon voyage": told, not asked
         found = [i for i in found if not _narrated(words, i)]
     return found
 
 
-AUXILIARIES = frozenset({"ai", "j'ai", "a", "avons", "avez", "ont", "avais", "j'avais", "avait", "l'ai", "l'a", "l'avez",
-                         "l'avais", "m'a", "m'avez", "on"})
+AUXILIARIES = frozenset({"ai", "j'ai", "a", "avons", "avez", "ont", "avais", "j'avais", "avait", "l'ai", "l'a",
+                         "l'avez", "l'avais", "m'a", "m'avez", "on"})
 # What is cancelled or moved when it is not an appointment: "j'ai annulé mon voyage".
 NOT_APPOINTMENTS = frozenset({"voyage", "vacances", "train", "vol", "avion", "reunion", "travail", "conge", "conges",
                               "deplacement", "sortie", "cours", "match", "diner", "repas", "sejour"})
@@ -156,7 +160,8 @@ def intent_of(utt: Utterance) -> str:
         if not _present(without, "human"):
             present.discard("human")
     cant = _CANT_COME.positions(utt.words)
-    if cant and "cancel" not in present and _cant_on_a_day(utt.words, min(cant)) and _MOVE_AFTER_CANT.positions(utt.words[min(cant) + 3 :]):
+    if (cant and "cancel" not in present and _cant_on_a_day(utt.words, min(cant))
+            and _MOVE_AFTER_CANT.positions(utt.words[min(cant) + 3 :])):
         present.add("modify")
     elif cant and _APPOINTMENT.found(utt.words):
         present.add("cancel")
@@ -221,7 +226,8 @@ FAQ_ASK = (("ou",), ("combien",), ("comment",), ("quel",), ("quelle",), ("quels"
 # Taking the cancellation back: "en fait non", "je garde le rendez-vous".
 RETRACT = (("en", "fait", "non"), ("finalement", "non"), ("non", "finalement"), ("je", "garde"), ("je", "le", "garde"),
            ("je", "vais", "le", "garder"), ("je", "prefere", "le", "garder"), ("laissez", "tomber"))
-_QUESTION, _NEW_BOOKING, _FAQ_ASK, _RETRACT = Phrases(QUESTION), Phrases(NEW_BOOKING), Phrases(FAQ_ASK), Phrases(RETRACT)
+_QUESTION, _NEW_BOOKING = Phrases(QUESTION), Phrases(NEW_BOOKING)
+_FAQ_ASK, _RETRACT = Phrases(FAQ_ASK), Phrases(RETRACT)
 # Asking to be put through: "parler au secrétariat", "passez-moi l'accueil".
 _TALK = frozenset({"parler", "passer", "passez", "passez-moi", "transferer", "transferez", "joindre", "relation",
                    "quelqu'un", "humain", "personne"})

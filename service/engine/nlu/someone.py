@@ -158,7 +158,8 @@ def _role_of(words: tuple[str, ...], tokens: tuple[Token, ...], scan: NameScan) 
         if not any(before[-len(p):] == p for p in ROLE_LEADS if len(p) <= len(before)):
             continue
         start = i if elided else i + 1
-        run = next((r for r in scan.runs if r.first == start or (r.first == start + 1 and words[start] in ("la", "le"))),
+        run = next((r for r in scan.runs if r.first == start
+                    or (r.first == start + 1 and words[start] in ("la", "le"))),
                    None)
         if run is None:
             continue
