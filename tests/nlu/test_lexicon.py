@@ -25,11 +25,16 @@ def test_every_data_file_is_package_data() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in DATA.glob("*.txt") if not p.name.startswith("LICENSE")))
-def test_each_list_reads_back_without_comments(name: str) -> None:
-    """Every list has words, none of them a comment or a table header."""
-    found = lexicon.words(name)
+def test_each_list_or_table_reads_back_without_comments(name: str) -> None:
+    """Every list has words and every table section entries, none of them a comment."""
+    if any(line.startswith("[") for line in (DATA / name).read_text("utf-8").splitlines()):
+        table = lexicon.entries(name)
+        assert table and all(table.values()), table
+        found = tuple(entry for values in table.values() for entry in values)
+    else:
+        found = lexicon.words(name)
     assert found
-    assert not any(w.startswith("#") for w in found)
+    assert not any("#" in w or w.startswith("[") for w in found)
 
 
 def test_tables_keep_file_order_and_split_phrases() -> None:

@@ -50,23 +50,11 @@ STEMS: dict[str, tuple[str, ...]] = {
 }
 # "en avance", "à l'avance", "d'avance": early, not bringing an appointment forward.
 NOT_MODIFY = frozenset({"l'avance", "d'avance", "l'avancement"})
-# "Je ne pourrai pas venir à mon rendez-vous": cancelling, when the appointment is named.
-# Alone, "je ne peux pas venir le matin" answers the preference question: not a cancel.
-CANT_COME = (("pourrai", "pas", "venir"), ("pourrais", "pas", "venir"), ("peux", "pas", "venir"),
-             ("pourrai", "pas", "y"), ("pourrais", "pas", "y"), ("peux", "pas", "y"), ("viendrai", "pas"),
-             ("serai", "pas", "la"), ("pourrai", "pas", "etre"), ("pourrai", "pas", "honorer"),
-             ("empechement",), ("pourrai", "plus", "venir"), ("peux", "plus", "venir"), ("pourrais", "plus", "venir"))
-APPOINTMENT = (("mon", "rendez-vous"), ("mon", "rendez", "vous"), ("mon", "rdv"), ("ce", "rendez-vous"),
-               ("le", "rendez-vous"), ("au", "rendez-vous"), ("pas", "y"), ("ai", "un", "rendez-vous"),
-               ("ai", "rendez-vous"), ("ai", "un", "rendez", "vous"), ("ai", "un", "rdv"),
-               ("j'ai", "un", "rendez-vous"),
-               ("j'ai", "rendez-vous"), ("j'ai", "un", "rendez", "vous"), ("j'ai", "un", "rdv"), ("celui", "de"),
-               ("celui", "du"), ("son", "rendez-vous"), ("notre", "rendez-vous"))
-# After "I can't come (then)", asking for another time is a move: "je peux pas venir mardi,
-# est-ce qu'on peut faire jeudi", "… on pourrait le mettre jeudi".
-MOVE_AFTER_CANT = (("on", "peut"), ("on", "pourrait"), ("vous", "pouvez"), ("vous", "pourriez"), ("plutot",),
-                   ("a", "la", "place"), ("mettre",), ("faire",), ("reprendre",), ("un", "autre"), ("une", "autre"),
-                   ("possible", "de"), ("decaler",), ("deplacer",))
+# Phrase tables: data/intent_cues.txt, one [section] a table, its comments there.
+_INTENT_CUES = phrases("intent_cues.txt")
+CANT_COME = _INTENT_CUES["cant_come"]
+APPOINTMENT = _INTENT_CUES["appointment"]
+MOVE_AFTER_CANT = _INTENT_CUES["move_after_cant"]
 # Asking not to talk to a machine is asking for a human, negated or not ("pas à un robot").
 MACHINE = frozenset({"robot", "robots", "machine", "automate", "ordinateur", "repondeur", "serveur"})
 PHRASES = phrases("intent_phrases.txt")
@@ -201,31 +189,10 @@ def intent_of(utt: Utterance) -> str:
     return "unknown"
 
 
-# A question the FAQ does not know: the secretariat answers it (the dialogue says so).
-QUESTION = (("savoir", "si"), ("savoir", "a", "quelle"), ("savoir", "quand"), ("savoir", "comment"),
-            ("savoir", "combien"), ("savoir", "qui"), ("savoir", "quel"), ("savoir", "quelle"), ("est-ce", "que"),
-            ("est", "ce", "que"), ("est-ce", "qu'il"), ("est-ce", "qu'elle"), ("est-ce", "qu'on"),
-            ("une", "question"), ("des", "questions"), ("petite", "question"), ("verifier",), ("confirmer", "mon"),
-            ("confirmer", "le"), ("confirmer", "que"), ("toujours", "bon"), ("toujours", "valable"),
-            ("toujours", "d'actualite"), ("toujours", "maintenu"), ("bien", "note"), ("quelle", "heure", "est"),
-            ("pris", "en", "compte"), ("bien", "enregistre"), ("bien", "pris"), ("bien", "annule"),
-            ("a", "quelle", "heure", "est"), ("a", "quelle", "heure", "j'ai"), ("renseignement",),
-            ("renseignements",), ("information",), ("informations",), ("me", "dire", "si"))
-# Asking for a slot is booking, whatever the frame: "je voulais savoir s'il y avait de la place jeudi".
-NEW_BOOKING = (("de", "la", "place"), ("une", "place"), ("des", "places"), ("un", "creneau"), ("creneau",),
-               ("creneaux",), ("disponibilite",), ("disponibilites",), ("dispo",), ("prendre", "rendez-vous"),
-               ("prendre", "rendez"), ("prendre", "un"), ("avoir", "un", "rendez-vous"), ("avoir", "un", "rdv"),
-               ("avoir", "un", "rendez"), ("me", "recevoir"), ("le", "recevoir"), ("la", "recevoir"),
-               ("nous", "recevoir"), ("quelque", "chose"), ("consultation",), ("consulter",), ("reserver",),
-               ("un", "rendez-vous", "pour"), ("un", "rendez-vous", "cette"), ("un", "rendez-vous", "demain"),
-               ("nouveau", "rendez-vous"), ("autre", "rendez-vous"), ("possible",), ("irait",), ("ca", "va"),
-               ("libre",), ("disponible",), ("faisable",), ("jouable",))
-# The question words of a practical question ("c'est où", "combien", "vous ouvrez à quelle heure").
-FAQ_ASK = (("ou",), ("combien",), ("comment",), ("quel",), ("quelle",), ("quels",), ("quelles",), ("savoir",),
-           ("c'est", "quoi"), ("il", "y", "a"), ("y", "a-t-il"), ("connaitre",), ("redonner",), ("rappeler",))
-# Taking the cancellation back: "en fait non", "je garde le rendez-vous".
-RETRACT = (("en", "fait", "non"), ("finalement", "non"), ("non", "finalement"), ("je", "garde"), ("je", "le", "garde"),
-           ("je", "vais", "le", "garder"), ("je", "prefere", "le", "garder"), ("laissez", "tomber"))
+QUESTION = _INTENT_CUES["question"]
+NEW_BOOKING = _INTENT_CUES["new_booking"]
+FAQ_ASK = _INTENT_CUES["faq_ask"]
+RETRACT = _INTENT_CUES["retract"]
 _QUESTION, _NEW_BOOKING = Phrases(QUESTION), Phrases(NEW_BOOKING)
 _FAQ_ASK, _RETRACT = Phrases(FAQ_ASK), Phrases(RETRACT)
 # Asking to be put through: "parler au secrétariat", "passez-moi l'accueil".

@@ -24,7 +24,7 @@ from typing import Literal
 from rapidfuzz import fuzz
 
 from service.engine.nlu.firstnames import FIRST_RANKS, cap, shown_of
-from service.engine.nlu.lexicon import words
+from service.engine.nlu.lexicon import phrases, words
 from service.engine.nlu.spelling import Spelled, spelled_runs
 from service.engine.nlu.tokens import TEENS, TENS, UNITS, Token
 
@@ -36,24 +36,10 @@ FEMALE_TITLES = frozenset({"madame", "mme", "mademoiselle", "mlle"})
 MALE_TITLES = frozenset({"monsieur", "mr"})
 PARTICLES = frozenset({"de", "du", "des", "d'", "le", "la", "van", "von", "der", "den", "di", "da", "del", "dos", "el",
                        "al", "ben", "bin", "mac", "mc", "ter", "ten", "y", "abou", "ould"})
-INTROS = (
-    ("je", "m'appelle"), ("je", "m", "appelle"), ("moi", "c'est"), ("moi", "c", "est"), ("mon", "nom", "c'est"),
-    ("mon", "nom", "est"), ("mon", "nom", "c", "est"), ("mon", "nom", "de", "famille", "c'est"),
-    ("mon", "nom", "de", "famille", "est"), ("mon", "nom", "de", "famille"), ("au", "nom", "de"), ("au", "nom", "d'"),
-    ("je", "me", "nomme"), ("a", "mon", "nom"), ("de", "la", "part", "de"), ("de", "la", "part", "d'"),
-    ("je", "suis"), ("ici",), ("c'est",), ("c", "est"), ("c'est", "moi"), ("c", "est", "moi"), ("c'est", "pour"),
-    ("au", "nom"), ("de", "la", "part"), ("rendez-vous", "pour"), ("rdv", "pour"), ("rendez", "vous", "pour"),
-    ("consultation", "pour"),
-    ("c", "est", "pour"), ("vous", "avez"), ("vous", "etes"), ("ca", "sera"), ("ce", "sera"),
-)
-# Intros that open a name on their own, even in a first sentence.
-STRONG_INTROS = frozenset({("je", "m'appelle"), ("je", "m", "appelle"), ("moi", "c'est"), ("moi", "c", "est"),
-                           ("mon", "nom", "c'est"), ("mon", "nom", "est"), ("mon", "nom", "c", "est"),
-                           ("mon", "nom", "de", "famille", "c'est"), ("mon", "nom", "de", "famille", "est"),
-                           ("mon", "nom", "de", "famille"), ("de", "la", "part", "de"), ("de", "la", "part", "d'"),
-                           ("au", "nom", "de"), ("au", "nom", "d'"), ("je", "me", "nomme"), ("a", "mon", "nom"),
-                           ("au", "nom"), ("de", "la", "part"), ("rendez-vous", "pour"), ("rdv", "pour"),
-                           ("rendez", "vous", "pour"), ("consultation", "pour")})
+# Phrase tables: data/name_phrases.txt, one [section] a table, its comments there.
+_NAME_PHRASES = phrases("name_phrases.txt")
+INTROS = _NAME_PHRASES["intros"]
+STRONG_INTROS = frozenset(_NAME_PHRASES["strong_intros"])
 INTROS_LONGEST_FIRST = tuple(sorted(INTROS, key=len, reverse=True))
 # Said before a name (or between an introduction and the name) without being part of it.
 LEAD = frozenset({"oui", "bonjour", "bonsoir", "alors", "donc", "euh", "heu", "hum", "ben", "bah", "bien", "sur", "ok",
@@ -76,19 +62,8 @@ WORD_SURNAMES_OK = frozenset({"lundi", "mardi", "mercredi", "jeudi", "vendredi",
                               "juin", "mars", "avril", "mai", "bon", "bonne", "leblanc", "noel", "aout", "chevalier",
                               "marchand", "boulanger", "fontaine", "blanc", "roux", "brun", "lebrun", "leroy", "rose",
                               "parfait", "juste", "toussaint", "pascal", "frere", "grand", "bien"})
-REFUSALS = (("prive",), ("privee",), ("confidentiel",), ("secret",), ("anonyme",), ("je", "prefere", "pas"),
-            ("je", "prefere", "ne", "pas"), ("je", "ne", "prefere", "pas"), ("prefere", "ne", "pas"),
-            ("je", "veux", "pas"), ("je", "ne", "veux", "pas"), ("ne", "vous", "regarde"), ("vous", "regarde", "pas"),
-            ("je", "refuse"), ("pas", "question"), ("non", "merci"), ("je", "ne", "le", "donne"),
-            ("je", "le", "donne", "pas"), ("je", "ne", "donne", "pas"), ("pas", "envie"), ("ne", "souhaite", "pas"),
-            ("souhaite", "pas"), ("sans", "nom"), ("garder", "pour", "moi"), ("je", "ne", "dirai"),
-            ("dirai", "pas"), ("pas", "besoin", "de", "mon", "nom"), ("aucune", "raison"), ("le", "donne", "a", "la"),
-            ("le", "donnerai"), ("le", "dirai"), ("d'abord",), ("plus", "tard"), ("le", "direz"))
-QUESTIONS = (("pourquoi",), ("c'est", "necessaire"), ("c", "est", "necessaire"), ("necessaire",), ("obligatoire",),
-             ("vous", "avez", "besoin"), ("faut", "il"), ("il", "faut"), ("a", "quoi", "ca", "sert"),
-             ("ca", "sert", "a", "quoi"), ("pour", "quoi", "faire"), ("c'est", "pour", "quoi"), ("vraiment",),
-             ("est-ce", "que", "je", "dois"), ("je", "dois"), ("utile",), ("vous", "etes", "qui"),
-             ("qui", "etes", "vous"), ("etes-vous",), ("qui", "est", "a", "l'appareil"), ("qui", "parle"))
+REFUSALS = _NAME_PHRASES["refusals"]
+QUESTIONS = _NAME_PHRASES["questions"]
 # Said between two names, these take the first back: "Martin non Martinez", "Julien, ah non pardon, Julie".
 MARKER_WORDS = frozenset({"non", "pardon", "enfin", "plutot", "pardonnez-moi", "oups", "trompe", "trompee",
                           "rectification", "correction", "excusez-moi"})
