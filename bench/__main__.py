@@ -403,9 +403,10 @@ def serve(py: str, port: int, env: dict[str, str], log: Path, workers: int = 1) 
 
 
 def measured_wrk(res: dict[str, Any], key: str, pid: int, url: str, seconds: int, connections: int,
-                 urls: list[str] | None = None) -> WrkRun:
+                 urls: list[str] | None = None, serving: bool = True) -> WrkRun:
     """A warm-up, then one measured wrk run (one per URL of ``urls`` at the same time): its
-    rate as ``<key>_turn_rps`` and the server's CPU per turn as ``<key>_cpu_us_per_turn``."""
+    rate as ``<key>_turn_rps`` and the server's CPU per turn as ``<key>_cpu_us_per_turn``
+    (and its serving process's, unless ``pid`` only supervises workers)."""
     if urls:
         wrk_together(urls, HERE / "turns.lua", 2, connections)
         meter = CpuMeter(pid)
@@ -416,7 +417,8 @@ def measured_wrk(res: dict[str, Any], key: str, pid: int, url: str, seconds: int
         done = wrk(url, HERE / "turns.lua", seconds, connections)
     res[f"{key}_turn_rps"] = done.rate
     res[f"{key}_cpu_us_per_turn"] = meter.per_turn(done.requests)
-    res[f"{key}_serving_cpu_us_per_turn"] = meter.per_turn_alone(done.requests)
+    if serving:
+        res[f"{key}_serving_cpu_us_per_turn"] = meter.per_turn_alone(done.requests)
     if done.non_2xx:
         res[f"{key}_non_2xx"] = done.non_2xx
     if done.conversations.get("given_up") or done.conversations.get("refused"):
@@ -514,7 +516,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
             print(f"rdv: 2 workers, booking turns, {seconds}s …", file=sys.stderr)
             port = free_port()
             with serve(py, port, rdv_env(work / "data-2w", True, sink_port), work / "rdv-2w.log", workers=2) as proc:
-                measured_wrk(res, "two_workers", proc.pid, f"http://127.0.0.1:{port}", seconds, 16)
+                measured_wrk(res, "two_workers", proc.pid, f"http://127.0.0.1:{port}", seconds, 16, serving=False)
                 workers = children(proc.pid)
                 workers = [w for w in workers if "multiprocessing" not in Path(f"/proc/{w}/cmdline").read_text()] or workers
                 res["two_workers_rss_mb"] = [round(rss_mb(w), 1) for w in workers]

@@ -271,6 +271,7 @@ class Telemetry:
         self.enabled = enabled
         self.synthetic_metrics = SyntheticMetrics(metrics)
         self._hex: dict[tuple[str, int], str] = {}
+        self._ids: dict[tuple[str, int], tuple[int, int]] = {}
 
     @classmethod
     def create(
@@ -313,8 +314,15 @@ class Telemetry:
         return self._keep is None or self._keep(trace_id)
 
     def ids(self, conv: Conversation) -> tuple[int, int]:
-        """(trace id, root span id) of ``conv``."""
-        return derive_ids(self.secret, conv.conv_id, conv.epoch)
+        """(trace id, root span id) of ``conv`` (a keyed hash, computed once per
+        conversation while it is among the last few thousand seen)."""
+        key = (conv.conv_id, conv.epoch)
+        found = self._ids.get(key)
+        if found is None:
+            if len(self._ids) > 4096:
+                self._ids.clear()
+            found = self._ids[key] = derive_ids(self.secret, conv.conv_id, conv.epoch)
+        return found
 
     def trace_id_hex(self, conv_id: str, epoch: int = 0) -> str:
         """The 32-hex-digit trace id of a conversation, as trace UIs show it."""
