@@ -58,8 +58,8 @@ class IcsFeed:
 
 class FeedCalendar(BuiltinCalendar):
     """rdv's own bookings plus the busy times of a read-only feed (``kind = "builtin"`` with
-    ``busy_ics_url``): as in the built-in agenda nothing is written outside rdv (``remove``,
-    ``undo``, ``own_events`` and ``delete`` are its); a booking re-checks the feed live."""
+    ``busy_ics_url``): as in the built-in agenda, nothing is written outside rdv (it inherits
+    ``remove``, ``undo``, ``own_events`` and ``delete``); a booking re-checks the feed live."""
 
     external = True
     kind = "builtin"
