@@ -21,7 +21,7 @@ set back while nothing is booked), so a full day costs one set comparison.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 
@@ -85,6 +85,29 @@ def _build_day(practice: Practice, day: date) -> DaySlots:
     return DaySlots(day, opening, tuple(slots), frozenset(s.utc for s in slots))
 
 
+class TakenSlots(frozenset[datetime]):
+    """Taken slot starts that name the set they were made from (``base``) and the starts that
+    differ (``changed``): the per-day free-slot memo of ``base`` carries over to this set for
+    every day no changed start falls on, so one booking or cancellation does not make the
+    search look at every day again."""
+
+    __slots__ = ("base", "changed")
+    base: frozenset[datetime] | None
+    changed: frozenset[datetime]
+
+    @classmethod
+    def after(
+        cls, base: frozenset[datetime], added: Iterable[datetime] = (), removed: Iterable[datetime] = ()
+    ) -> TakenSlots:
+        """``base`` with ``added`` taken and ``removed`` freed."""
+        plus, minus = frozenset(added), frozenset(removed)
+        new = cls((base - minus) | plus)
+        new.base, new.changed = base, plus | minus
+        if isinstance(base, TakenSlots):
+            base.base = None  # one link: the sets before stay collectable
+        return new
+
+
 class _Schedule:
     """The memo of one practice: its days' slots, and the free slots of each day for the
     last taken set seen (replaced as a whole when another taken set comes)."""
@@ -109,7 +132,11 @@ class _Schedule:
         comparing two large sets would cost what the memo saves)."""
         memo = self.free
         if memo[0] is not taken:
-            memo = self.free = (taken, {})
+            days: dict[date, tuple[SlotStart, ...]] = {}
+            if isinstance(taken, TakenSlots) and taken.base is memo[0]:
+                touched = {start.astimezone(self.practice.timezone).date() for start in taken.changed}
+                days = {day: free for day, free in memo[1].items() if day not in touched}
+            memo = self.free = (taken, days)
         return memo[1]
 
 

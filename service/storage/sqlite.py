@@ -41,6 +41,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+from service.engine.calendar import TakenSlots
 from service.engine.model import BookingRef, Conversation, Slot
 from service.engine.states import State
 from service.storage.base import (
@@ -92,7 +93,12 @@ OPEN_BUSY_SECONDS = 30.0
 # second when there were some), and the WAL file is cut back to this size after it restarts.
 CHECKPOINT_COMMITS = 200
 CHECKPOINT_SECONDS = 1.0
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
+WAL_SIZE_LIMIT = 32 * 1024 * 1024
+# A passive checkpoint cannot catch up with a writer that never pauses, and the WAL restarts
+# from its beginning only once every frame is copied: past this many frames the checkpoint
+# thread waits (at most RESTART_WAIT_MS) for a moment between two commits to finish the copy.
+WAL_RESTART_FRAMES = 4096
+RESTART_WAIT_MS = 200
 HOLDS = (
     "SELECT c.conv_id, c.last_seen_at, json_extract(p.value, '$.start') FROM conversations AS c, "
     "json_each(c.context, '$.proposed') AS p "
@@ -306,7 +312,7 @@ class SqliteStore:
         again."""
         window = self._taken_window
         if window is not None and window[0] <= start < window[1]:
-            self._taken = self._taken | {start.astimezone(UTC)}
+            self._taken = TakenSlots.after(self._taken, [start.astimezone(UTC)])
             self._data_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
             self._holds = None
 
@@ -320,11 +326,8 @@ class SqliteStore:
         from) leaves them; the conversation's proposals are held while it is still choosing."""
         if (booking is not None or cancel is not None) and self._taken_window is not None:
             start, end = self._taken_window
-            taken = set(self._taken)
-            taken.difference_update(self._freed)
-            if booking is not None and start <= booking.slot.start < end:
-                taken.add(booking.slot.start.astimezone(UTC))
-            self._taken = frozenset(taken)
+            added = [booking.slot.start.astimezone(UTC)] if booking is not None and start <= booking.slot.start < end else []
+            self._taken = TakenSlots.after(self._taken, added, self._freed)
         holds = self._holds
         if holds is not None:
             if conv.outcome is None and conv.state is State.WAIT_CONFIRM and conv.context.proposed:
@@ -931,7 +934,10 @@ class SqliteStore:
 class _Checkpoints:
     """WAL checkpoints on a thread with a connection of its own: after CHECKPOINT_COMMITS
     commits, or each CHECKPOINT_SECONDS when there were some. PASSIVE: it never waits for
-    nor blocks a writer or a reader (what it cannot copy now, a later one copies)."""
+    nor blocks a writer or a reader (what it cannot copy now, a later one copies); when the
+    WAL still holds more than WAL_RESTART_FRAMES frames, a RESTART checkpoint takes the
+    write lock between two commits to finish, so that the WAL starts over (a turn that finds
+    the file locked then goes through the writer thread, as with another process)."""
 
     def __init__(self, path: Path) -> None:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
@@ -954,7 +960,13 @@ class _Checkpoints:
             if self._commits or self._stopping:
                 self._commits = 0
                 with contextlib.suppress(sqlite3.Error):
-                    self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    _, frames, _ = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    if frames > WAL_RESTART_FRAMES:
+                        self._conn.execute(f"PRAGMA busy_timeout={RESTART_WAIT_MS}")
+                        try:
+                            self._conn.execute("PRAGMA wal_checkpoint(RESTART)")
+                        finally:
+                            self._conn.execute("PRAGMA busy_timeout=0")
         self._conn.close()
 
     def stop(self) -> None:

@@ -78,7 +78,8 @@ def test_memoised_search_agrees_with_the_plain_scan(
     bench: bool, pref: Preference, minutes: int, share: float, mode: str, seed: int, picks: list[int]
 ) -> None:
     """find_slots and nearest give the plain scan's answer, on the first call for a taken set
-    (memo built) and on the second (memo used), and after the taken set grew by one."""
+    (memo built) and on the second (memo used), and after a booking and cancellations made
+    new sets from it (memo carried over for the days they do not touch)."""
     practice = BENCH_PRACTICE if bench else EXAMPLE_PRACTICE
     now = START + timedelta(minutes=minutes)
     starts = _horizon(practice, now)
@@ -86,8 +87,9 @@ def test_memoised_search_agrees_with_the_plain_scan(
     free = [s for s in starts if s not in taken] or starts
     held = frozenset(free[p % len(free)] for p in picks[:3])
     excluded = frozenset(free[p % len(free)] for p in picks[3:])
-    grown = taken | {free[seed % len(free)]}
-    for current in (taken, taken, grown):
+    grown = calendar.TakenSlots.after(taken, [free[seed % len(free)]])
+    shrunk = calendar.TakenSlots.after(grown, removed=[starts[p % len(starts)] for p in picks[:2]])
+    for current in (taken, taken, grown, grown, shrunk):
         assert calendar.find_slots(practice, pref, now, current, excluded, held=held) == reference.find_slots(
             practice, pref, now, current, excluded, held=held
         )

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ import pytest
 from service.engine.model import Slot
 from service.engine.states import Outcome, State
 from service.storage import SQLITE_FILE
+from service.storage import sqlite as sqlite_module
 from service.storage.base import BookingWrite, CancelWrite, ConcurrentTurnError, SlotTakenError
 from service.storage.migrations import SQLITE_STEPS
 from service.storage.sqlite import SqliteStore
@@ -212,3 +214,28 @@ async def test_a_file_of_the_previous_schema_moves_its_event_index(tmp_path: Pat
                                        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")}
     assert "events_at" in indexes and "events_kind_at" not in indexes
     assert committed(path, "SELECT max(version) FROM schema_version") == [(len(SQLITE_STEPS),)]
+
+
+async def test_the_wal_starts_over_under_a_writer_that_never_pauses(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Turns saved back to back: the checkpoint thread copies the WAL and has it start over
+    (the file is cut back to its size limit) instead of letting it grow with every commit."""
+    monkeypatch.setattr(sqlite_module, "WAL_RESTART_FRAMES", 100)
+    monkeypatch.setattr(sqlite_module, "WAL_SIZE_LIMIT", 0)
+    store = SqliteStore(tmp_path / SQLITE_FILE)
+    await store.open()
+    wal = Path(f"{store.path}-wal")
+    try:
+        largest, size, n = 0, 0, 0
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            n += 1
+            await store.save_turn(conversation(f"c{n}"), None, {}, turn(f"c{n}"), events(f"c{n}"))
+            size = wal.stat().st_size
+            if size < largest:
+                break  # the WAL started over and was cut back
+            largest = size
+        assert size < largest, f"the WAL grew to {largest} bytes over {n} saves"
+    finally:
+        await store.close()
