@@ -66,7 +66,7 @@ screenshots: test-deps
 # ruff, mypy --strict and the import contracts (pyproject.toml; import_contracts.py holds the
 # engine's allow-list contract type). CI runs it before the tests.
 lint: test-deps
-	$(BIN)/ruff check service telemetry tests bench import_contracts.py
+	$(BIN)/ruff check service telemetry tests bench tools import_contracts.py
 	$(BIN)/mypy service telemetry
 	$(BIN)/lint-imports
 

@@ -35,7 +35,8 @@ class AllowedImportsContract(Contract):
                 for imported in sorted(graph.find_modules_directly_imported_by(importer)):
                     if imported in own or imported.split(".")[0] in allowed:
                         continue
-                    lines = tuple(d["line_number"] for d in graph.get_import_details(importer=importer, imported=imported))
+                    lines = tuple(d["line_number"] for d in graph.get_import_details(importer=importer,
+                                                                                     imported=imported))
                     illegal.append((importer, imported, lines))
         return ContractCheck(kept=not illegal, warnings=None, metadata={"illegal": illegal})
 

@@ -112,10 +112,8 @@ def process(cmd: list[str], env: dict[str, str], ready_url: str | None, log: Pat
 
 @contextmanager
 def _suppress() -> Iterator[None]:
-    try:
+    with contextlib.suppress(ProcessLookupError):
         yield
-    except ProcessLookupError:
-        pass
 
 
 # Each run's patients get conversation ids and phone numbers of their own (turns.lua's
@@ -131,7 +129,8 @@ def patients_base(run_no: int) -> int:
     return (run_no % 15) * 1_000_000
 
 
-def wrk_cmd(url: str, script: Path, seconds: int, connections: int, threads: int = 1, prefix: str | None = None) -> list[str]:
+def wrk_cmd(url: str, script: Path, seconds: int, connections: int, threads: int = 1,
+            prefix: str | None = None) -> list[str]:
     """The wrk command line (``prefix`` names the conversations of turns.lua; each run gets
     its own range of patients' numbers)."""
     run_no = next(_RUNS)
@@ -520,7 +519,8 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
             with serve(py, port, rdv_env(work / "data-2w", True, sink_port), work / "rdv-2w.log", workers=2) as proc:
                 measured_wrk(res, "two_workers", proc.pid, f"http://127.0.0.1:{port}", seconds, 16, serving=False)
                 workers = children(proc.pid)
-                workers = [w for w in workers if "multiprocessing" not in Path(f"/proc/{w}/cmdline").read_text()] or workers
+                workers = [w for w in workers
+                           if "multiprocessing" not in Path(f"/proc/{w}/cmdline").read_text()] or workers
                 res["two_workers_rss_mb"] = [round(rss_mb(w), 1) for w in workers]
 
             postgres_phase(res, py, work, sink_port, seconds, rate, fill)
@@ -607,7 +607,8 @@ def calendar_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, sec
                     requests = _sum(metrics, "rdv_calendar_requests_total")
                     failed = sum(_sum(metrics, f'rdv_calendar_requests_total{{operation="{op}",result="{r}"}}')
                                  for op in CALENDAR_OPERATIONS for r in ("error", "timeout", "unreachable"))
-                    res["calendar_requests_per_booked_conversation"] = round(requests / confirmed, 2) if confirmed else None
+                    per_booked = round(requests / confirmed, 2) if confirmed else None
+                    res["calendar_requests_per_booked_conversation"] = per_booked
                     res["calendar_failed_requests"] = failed
         res["calendar_fixed_rate"] = rate
         if res.get("calendar_builtin_turn_rps"):
@@ -631,7 +632,8 @@ def soak_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, soak_se
         # A throwaway store: the soak may fill the whole calendar and keep what it booked.
         simulate = [py, "-m", "service.cli", "simulate", "--url", url, "--json", "--max-calendar-share", "1",
                     "--keep-bookings"]
-        subprocess.run([*simulate, "--calls", "40", "--concurrency", "4"], capture_output=True, timeout=120, check=False)
+        subprocess.run([*simulate, "--calls", "40", "--concurrency", "4"], capture_output=True, timeout=120,
+                       check=False)
         res["soak_rss_mb_start"] = round(rss_mb(proc.pid), 1)
         done = subprocess.run(
             [*simulate, "--calls", "100000", "--concurrency", "8", "--timeout", str(soak_seconds), "--seed", "7"],

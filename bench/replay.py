@@ -62,7 +62,9 @@ SCRIPTS: tuple[tuple[str, ...], ...] = (
 )
 
 
-def _perform(decision: Decision, conv_id: str, at: datetime, taken: set[datetime]) -> tuple[TurnInput, BookingWrite | None]:
+def _perform(
+    decision: Decision, conv_id: str, at: datetime, taken: set[datetime]
+) -> tuple[TurnInput, BookingWrite | None]:
     """The store's answer to an action, from the calendar kept in memory while building."""
     action = decision.action
     if isinstance(action, Book):

@@ -88,7 +88,9 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     try:
         multiproc.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"PROMETHEUS_MULTIPROC_DIR={str(multiproc)!r} cannot be created: {exc.strerror or exc}") from None
+        raise ConfigError(
+            f"PROMETHEUS_MULTIPROC_DIR={str(multiproc)!r} cannot be created: {exc.strerror or exc}"
+        ) from None
     # Exported, not only read: prometheus-client reads it in each worker process it starts.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
     print(f"rdv listening on http://{args.host}:{args.port} ({args.workers} workers)", file=sys.stderr, flush=True)
@@ -373,7 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="delete ended conversations older than the retention period, keeping anonymous daily counts "
              "(rdv serve also does it hourly)",
     )
-    purge.add_argument("--days", type=int, default=None, help="retention in days (default $RDV_RETENTION_DAYS, else 90)")
+    purge.add_argument("--days", type=int, default=None,
+                       help="retention in days (default $RDV_RETENTION_DAYS, else 90)")
     purge.set_defaults(func=_purge)
     repair = sub.add_parser(
         "repair-bookings",
@@ -387,7 +390,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="validate what `rdv serve` checks at start-up: the environment, $PORT, the practice file, "
              "and that the store opens (its schema migrated)",
     )
-    check.add_argument("--port", type=int, default=None, help="the --port `rdv serve` will get (default $PORT, else 8000)")
+    check.add_argument("--port", type=int, default=None,
+                       help="the --port `rdv serve` will get (default $PORT, else 8000)")
     check.set_defaults(func=_check)
     for name in TOOL_MODULES:
         try:

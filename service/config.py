@@ -322,7 +322,8 @@ def writable_directory(settings: Settings) -> Path | None:
     if path is None or settings.database_url == "memory:":
         return None
     directory = path.parent
-    variable = ("RDV_DATABASE_URL", settings.database_url) if settings.database_url else ("RDV_DATA_DIR", str(settings.data_dir))
+    variable = (("RDV_DATABASE_URL", settings.database_url) if settings.database_url
+                else ("RDV_DATA_DIR", str(settings.data_dir)))
     if directory.exists() and not directory.is_dir():
         raise ConfigError(f"{variable[0]}={variable[1]!r}: {directory} is a file, not a directory")
     try:
@@ -423,7 +424,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         telemetry=_bool(env, "RDV_TELEMETRY", True),
         trace_secret=trace_secret,
         trace_ui_url=_http_url(env, "RDV_TRACE_UI_URL", "http://localhost:16686"),
-        metrics_multiproc_dir=Path(multiproc) if (multiproc := env.get("PROMETHEUS_MULTIPROC_DIR", "").strip()) else None,
+        metrics_multiproc_dir=(Path(multiproc) if (multiproc := env.get("PROMETHEUS_MULTIPROC_DIR", "").strip())
+                               else None),
         operator_token=operator_token,
         console=_console(env, operator_token),
         alertmanager_url=_http_url(env, "RDV_ALERTMANAGER_URL"),

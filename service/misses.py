@@ -45,11 +45,21 @@ _WORD = re.compile(r"[^\W\d_]+(?:['’-][^\W\d_]+)*")
 _DIGITS = re.compile(r"\d")
 _DIGIT_RUN = re.compile(r"\+?\d(?:[\s.\-]?\d){5,}")
 _NUMBER_WORDS: Final = frozenset(
-    ["zéro", "zero", "un", "une", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "onze", "douze", "treize", "quatorze", "quinze", "seize", "dix-sept", "dix-huit", "dix-neuf", "vingt", "trente", "quarante", "cinquante", "soixante", "soixante-dix", "quatre-vingt", "quatre-vingts", "quatre-vingt-dix", "cent"]
+    ["zéro", "zero", "un", "une", "deux", "trois", "quatre", "cinq", "six", "sept", "huit", "neuf", "dix", "onze",
+     "douze", "treize", "quatorze", "quinze", "seize", "dix-sept", "dix-huit", "dix-neuf", "vingt", "trente",
+     "quarante", "cinquante", "soixante", "soixante-dix", "quatre-vingt", "quatre-vingts", "quatre-vingt-dix", "cent"]
 )
 # Dialogue words shown even where a name was asked: what is left says why it was not understood.
 _DIALOGUE_WORDS: Final = frozenset(
-    ["oui", "non", "ouais", "bonjour", "bonsoir", "merci", "pardon", "euh", "heu", "hum", "ben", "bah", "alors", "donc", "voilà", "voila", "ok", "d'accord", "je", "j'", "me", "moi", "mon", "ma", "mes", "c'est", "ce", "est", "suis", "s'appelle", "m'appelle", "appelle", "nom", "prénom", "prenom", "famille", "de", "du", "des", "la", "le", "les", "l'", "et", "ou", "en", "à", "a", "au", "aux", "pour", "par", "avec", "sans", "madame", "monsieur", "mademoiselle", "docteur", "pas", "ne", "n'", "rien", "quoi", "comment", "pourquoi", "nécessaire", "necessaire", "obligatoire", "vous", "tu", "il", "elle", "on", "nous", "dire", "dit", "épeler", "epeler", "comme", "fille", "fils", "mari", "femme", "mère", "mere", "père", "pere", "enfant", "autre", "quelqu'un", "rendez-vous", "annuler", "déplacer", "deplacer", "changer", "répéter", "repeter", "attendez", "allô", "allo", "qui", "que", "quel", "quelle", "s'il", "plaît", "plait", "privé", "prive", "préfère", "prefere", "veux", "voudrais", "peux", "dois", "sais", "besoin"]
+    ["oui", "non", "ouais", "bonjour", "bonsoir", "merci", "pardon", "euh", "heu", "hum", "ben", "bah", "alors", "donc",
+     "voilà", "voila", "ok", "d'accord", "je", "j'", "me", "moi", "mon", "ma", "mes", "c'est", "ce", "est", "suis",
+     "s'appelle", "m'appelle", "appelle", "nom", "prénom", "prenom", "famille", "de", "du", "des", "la", "le", "les",
+     "l'", "et", "ou", "en", "à", "a", "au", "aux", "pour", "par", "avec", "sans", "madame", "monsieur", "mademoiselle",
+     "docteur", "pas", "ne", "n'", "rien", "quoi", "comment", "pourquoi", "nécessaire", "necessaire", "obligatoire",
+     "vous", "tu", "il", "elle", "on", "nous", "dire", "dit", "épeler", "epeler", "comme", "fille", "fils", "mari",
+     "femme", "mère", "mere", "père", "pere", "enfant", "autre", "quelqu'un", "rendez-vous", "annuler", "déplacer",
+     "deplacer", "changer", "répéter", "repeter", "attendez", "allô", "allo", "qui", "que", "quel", "quelle", "s'il",
+     "plaît", "plait", "privé", "prive", "préfère", "prefere", "veux", "voudrais", "peux", "dois", "sais", "besoin"]
 )
 
 
@@ -166,7 +176,8 @@ def _names_of(source: ReplaySource) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in names.items()}
 
 
-def _turn_of(turns: Mapping[tuple[str, int], list[TurnRecord]], conv_id: str, number: int, at: datetime) -> TurnRecord | None:
+def _turn_of(turns: Mapping[tuple[str, int], list[TurnRecord]], conv_id: str, number: int,
+             at: datetime) -> TurnRecord | None:
     candidates = turns.get((conv_id, number), [])
     return next((t for t in candidates if t.at == at), candidates[-1] if candidates else None)
 

@@ -449,7 +449,8 @@ def slots_row() -> Section:
                  "the range (upper edge in characters).",
                  [Target(increase(metric, RANGE, "le", f"{metric.name}_bucket"), "≤ {{le}}",
                          instant=True, heatmap=True)], width=8),
-        timeseries(a.PANEL_LONG_SLOTS, f"Share of slot messages longer than {n.LONG_SLOT_MESSAGE_CHARS} characters, per "
+        timeseries(a.PANEL_LONG_SLOTS,
+                   f"Share of slot messages longer than {n.LONG_SLOT_MESSAGE_CHARS} characters, per "
                    "channel (the alert watches voice, where the TTS may cut them).",
                    [Target(long_slot_share(RATE_INTERVAL), "{{channel}}"),
                     Target(recorded("long_slot_messages", "ratio"), "{{channel}} {{window}} (alert window)")],
@@ -516,8 +517,9 @@ def misses_row() -> Section:
                    "twice that: the alert line (`rdv misses` lists the utterances).",
                    [Target(ratio, "{{channel}} {{window}}"),
                     Target(f"{ratio} offset {a.RuleParams().misses_baseline_offset}", "{{channel}} a week earlier"),
-                    Target(f"{n.MISS_SHARE_GROWTH:g} * clamp_min({ratio} offset {a.RuleParams().misses_baseline_offset}, "
-                           f"{n.MISS_SHARE_BASELINE_FLOOR:g})", "{{channel}} alert line")],
+                    Target(f"{n.MISS_SHARE_GROWTH:g} * clamp_min({ratio} offset "
+                           f"{a.RuleParams().misses_baseline_offset}, {n.MISS_SHARE_BASELINE_FLOOR:g})",
+                           "{{channel}} alert line")],
                    unit="percentunit", width=8),
         bargauge("Not understood by state and field", "Misses of each field asked in each state, as a share "
                  "of every caller turn over the range.",

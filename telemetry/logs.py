@@ -13,7 +13,6 @@ event loop, and flushed when the telemetry shuts down or the process exits.
 
 from __future__ import annotations
 
-import asyncio
 import atexit
 import json
 import re
@@ -24,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 
 from telemetry import names as n
+from telemetry.passes import flush_at_end_of_pass
 
 # One template per tag: the seed's exact wording. Values come from the event's keys.
 TEMPLATES: Mapping[str, str] = {
@@ -187,15 +187,8 @@ class LineWriter:
     def write(self, line: str) -> None:
         """Take one line; written at the end of this event-loop pass (at once outside one)."""
         self.lines.append(line)
-        if self.scheduled:
-            return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return
-        self.scheduled = True
-        loop.call_soon(self.flush)
+        if not self.scheduled:
+            self.scheduled = flush_at_end_of_pass(self.flush) is not None
 
     def flush(self) -> None:
         """Write and flush every line taken so far."""

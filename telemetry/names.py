@@ -291,7 +291,7 @@ VAPI_LLM_ERRORS_MAX: Final = 2
 # Not in the seed's table: callers transferred because no free slot matched their preference.
 NO_SLOT_TRANSFER_SHARE_MAX: Final = 0.10
 # Past this share of failed calendar requests every booking call is transferred: page.
-CALENDAR_FAILURE_MAX: Final = 0.10  # seed 5.4: "Si length > 400 → version compacte"
+CALENDAR_FAILURE_MAX: Final = 0.10  # not in the seed's table
 # Not-understood share of turns: alert when it is this many times the share of the same hour a
 # week earlier, with at least this many turns in both hours; a week-old share under the floor
 # counts as the floor (a quiet week must not make every miss look like a doubling).
@@ -345,9 +345,6 @@ SPAN_TURN: Final = "turn"
 SPAN_BOOK_SLOT: Final = "book_slot"
 # A Vapi server message (status update, end-of-call report…): a server span in its call's trace.
 SPAN_VAPI_EVENT: Final = "POST /vapi/events"
-# A calendar request is a client span named by its HTTP method alone (the semantic conventions'
-# name when no route template is known): PROPFIND, REPORT, PUT, GET, DELETE.
-CALENDAR_METHODS: Final = ("PROPFIND", "REPORT", "PUT", "GET", "DELETE")
 
 
 def state_span_name(state: str) -> str:
@@ -366,7 +363,6 @@ A_STATE: Final = "rdv.state"
 A_STATE_NEXT: Final = "rdv.state.next"
 A_TURN_NUMBER: Final = "rdv.turn.number"
 A_SLOT_START: Final = "rdv.slot.start"
-A_SLOT_INDEX: Final = "rdv.slot.index"
 A_BOOKING_RESULT: Final = "rdv.booking.result"
 A_BOOKING_RETRY: Final = "rdv.booking.retry"
 A_CALLER_PHONE_HASH: Final = "rdv.caller.phone_hash"

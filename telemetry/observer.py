@@ -80,7 +80,8 @@ def ended_reason_category(reason: str | None) -> str:
         "call.in-progress.error-providerfault-custom-llm",
     )):
         return "custom_llm_error"
-    if r.startswith(("pipeline-error-", "call.in-progress.error-providerfault", "call.in-progress.error-vapifault")) or r in {
+    if r.startswith(("pipeline-error-", "call.in-progress.error-providerfault",
+                     "call.in-progress.error-vapifault")) or r in {
         "worker-shutdown",
         "phone-call-provider-closed-websocket",
     }:
@@ -147,7 +148,8 @@ class TurnScope:
     __slots__ = ("_steps", "channel", "conv", "meta", "span", "span_parent", "span_start", "started", "tel",
                  "tid", "trace_id")
 
-    def __init__(self, tel: Telemetry, conv: Conversation, meta: dict[str, Any], channel: str, route: str, method: str) -> None:
+    def __init__(self, tel: Telemetry, conv: Conversation, meta: dict[str, Any], channel: str, route: str,
+                 method: str) -> None:
         self.tel = tel
         self.conv = conv
         self.channel = channel
@@ -434,7 +436,8 @@ class Telemetry:
             attrs[n.A_VAPI_CALL_ID] = conv.vapi_call_id
         return attrs
 
-    def state_span(self, conv: Conversation, meta: dict[str, Any], state: str, end: datetime, next_state: str | None) -> None:
+    def state_span(self, conv: Conversation, meta: dict[str, Any], state: str, end: datetime,
+                   next_state: str | None) -> None:
         """Emit the span of ``state`` (allocated when it was entered) now that it is left."""
         if self.sink is None:
             return

@@ -41,6 +41,7 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from telemetry import names as n
+from telemetry.passes import flush_at_end_of_pass
 
 # (name, trace_id, span_id, parent_span_id (0: a root), parent_is_remote, kind, start_ns,
 #  end_ns, attributes, status_code, status_description, events, scope_name, scope_version);
@@ -222,14 +223,9 @@ class SidecarSink:
         self._batch.append(rec)
         if self._scheduled:
             return
-        try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:
-            self.flush()
-            return
-        self._loop = loop
-        self._scheduled = True
-        loop.call_soon(self.flush)
+        loop = flush_at_end_of_pass(self.flush)
+        if loop is not None:
+            self._loop, self._scheduled = loop, True
 
     def flush(self) -> None:
         """Write the batch (or drop it, counted, when the sidecar cannot take it)."""

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import socket
+import subprocess
+import time
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 PARIS = ZoneInfo("Europe/Paris")
@@ -18,6 +21,21 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+def wait_ready(base_url: str, proc: subprocess.Popen[Any], seconds: float = 30) -> None:
+    """Poll ``/readyz`` until it answers 200; fail when ``proc`` exits first or ``seconds`` pass."""
+    import httpx
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            if httpx.get(f"{base_url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline and proc.poll() is None, f"{base_url} did not become ready"
+        time.sleep(0.1)
 
 
 STORE_TABLES = ("conversations", "turns", "events", "bookings", "call_reports")

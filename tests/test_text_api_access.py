@@ -53,7 +53,8 @@ async def test_uuid_shaped_ids_belong_to_vapi(make_live: Any, tmp_path: Path, en
     """An id shaped like a Vapi call id (a UUID) is never created through the text API, even
     by a trusted back end, so no future call can land on a text conversation."""
     async with make_live(env) as live:
-        response = await live.client.post(messages(str(uuid.uuid4())), json={"text": BOOK}, headers=TRUSTED if env else {})
+        response = await live.client.post(messages(str(uuid.uuid4())), json={"text": BOOK},
+                                          headers=TRUSTED if env else {})
         assert response.status_code == 404, response.text
         assert row_counts(tmp_path / "rdv.sqlite3")["conversations"] == 0
 
@@ -106,7 +107,8 @@ async def test_trusted_back_end_chooses_ids_and_its_phone_is_verified(make_live:
         wrong = await live.client.post(messages("conv_widget_2"), json={"text": BOOK},
                                        headers={"Authorization": "Bearer nope"})
         assert wrong.status_code == 401 and "RDV_TEXT_API_KEY" in wrong.json()["error"]
-        assert (await live.client.post("/api/conversations", headers={"Authorization": "Bearer nope"})).status_code == 401
+        assert (await live.client.post("/api/conversations",
+                                       headers={"Authorization": "Bearer nope"})).status_code == 401
         assert row_counts(tmp_path / "rdv.sqlite3") == before
 
 

@@ -1,4 +1,5 @@
-"""Derive ``service/engine/nlu/data/first_names_fr.tsv`` from names-dataset (Apache 2.0 by the LICENSE it ships, copied beside the output; MIT by its metadata).
+"""Derive ``service/engine/nlu/data/first_names_fr.tsv`` from names-dataset (Apache 2.0 by the
+LICENSE it ships, copied beside the output; MIT by its metadata).
 
 names-dataset ships first and last names seen in 105 countries with their popularity rank
 per country (a 55 MB wheel, five seconds and a gigabyte to load): too heavy for the turn

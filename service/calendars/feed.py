@@ -10,15 +10,14 @@ from datetime import datetime
 
 from service.calendars.base import (
     Appointment,
+    BuiltinCalendar,
     CalendarBusyError,
     CalendarError,
     CalendarInfo,
-    OwnEvent,
     Written,
 )
 from service.calendars.dav import DavClient, etag_of
 from service.calendars.ical import Interval, busy_of, overlapping, parse, taken_starts
-from service.engine.model import Slot
 from service.engine.practice import Practice
 
 
@@ -57,9 +56,10 @@ class IcsFeed:
         return self._busy[key]
 
 
-class FeedCalendar:
+class FeedCalendar(BuiltinCalendar):
     """rdv's own bookings plus the busy times of a read-only feed (``kind = "builtin"`` with
-    ``busy_ics_url``): nothing is written outside rdv; a booking re-checks the feed live."""
+    ``busy_ics_url``): as in the built-in agenda, nothing is written outside rdv (it inherits
+    ``remove``, ``undo``, ``own_events`` and ``delete``); a booking re-checks the feed live."""
 
     external = True
     kind = "builtin"
@@ -96,17 +96,3 @@ class FeedCalendar:
         if overlapping(await self.feed.busy(slot.start, slot.end), slot.start, slot.end):
             raise CalendarBusyError("the slot is busy in the practice's feed")
         return Written("", None)
-
-    async def remove(self, booking_id: str, slot: Slot) -> Written | None:
-        """Nothing written outside rdv."""
-        return None
-
-    async def undo(self, written: Written) -> None:
-        """Nothing to undo."""
-
-    async def own_events(self, start: datetime, end: datetime) -> tuple[OwnEvent, ...]:
-        """No event of rdv's in a read-only feed."""
-        return ()
-
-    async def delete(self, href: str) -> None:
-        """Nothing to delete."""

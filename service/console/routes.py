@@ -11,6 +11,8 @@ do not leak to the trace UI.
 from __future__ import annotations
 
 import asyncio
+import functools
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -127,6 +129,22 @@ async def _form(request: Request) -> dict[str, str]:
     return dict(parse_qsl(raw.decode("utf-8", errors="replace"), keep_blank_values=True))
 
 
+_PageHandler = Callable[["Console", Request, Session], Awaitable[Response]]
+
+
+def _page(handler: _PageHandler) -> Callable[[Console, Request], Awaitable[Response]]:
+    """A page for an operator with a session; without one, a redirect to the login form."""
+
+    @functools.wraps(handler)
+    async def page(console: Console, request: Request) -> Response:
+        session = console.session(request)
+        if session is None:
+            return console.to_login(request)
+        return await handler(console, request, session)
+
+    return page
+
+
 class Console:
     """The console's pages, bound to the signing key derived from the operator token."""
 
@@ -212,11 +230,9 @@ class Console:
         return response
 
     # ------------------------------------------------------------------ pages
-    async def overview_page(self, request: Request) -> Response:
+    @_page
+    async def overview_page(self, request: Request, session: Session) -> Response:
         """``GET /console/?period=today|7d``: the stats, the target table, firing alerts."""
-        session = self.session(request)
-        if session is None:
-            return self.to_login(request)
         svc = services(request)
         tz = svc.practice.timezone
         now = svc.clock.now()
@@ -226,11 +242,9 @@ class Console:
         return self.render(request, "overview.html", session, view=overview(facts, p, tz), alerts=alerts,
                            periods=periods.LABELS, live_since=now.isoformat())
 
-    async def conversations_page(self, request: Request) -> Response:
+    @_page
+    async def conversations_page(self, request: Request, session: Session) -> Response:
         """``GET /console/conversations``: the list, filtered; an exact id opens it."""
-        session = self.session(request)
-        if session is None:
-            return self.to_login(request)
         svc = services(request)
         tz = svc.practice.timezone
         now = svc.clock.now()
@@ -259,11 +273,9 @@ class Console:
             scanned_all=scanned_all, max_scan=listing.MAX_PHONE_SCAN, live_since=now.isoformat(),
         )
 
-    async def conversation_page(self, request: Request) -> Response:
+    @_page
+    async def conversation_page(self, request: Request, session: Session) -> Response:
         """``GET /console/conversations/{conv_id}``: the transcript and what the engine did."""
-        session = self.session(request)
-        if session is None:
-            return self.to_login(request)
         svc = services(request)
         conv_id = str(request.path_params["conv_id"])
         found = await reads.timeline(svc, conv_id) if listing.SEARCH.fullmatch(conv_id) else None
@@ -272,11 +284,9 @@ class Console:
         return self.render(request, "conversation.html", session,
                            conv=transcript.conversation(found, svc.practice.timezone))
 
-    async def misses_page(self, request: Request) -> Response:
+    @_page
+    async def misses_page(self, request: Request, session: Session) -> Response:
         """``GET /console/misses?period=today|7d``: the not-understood inbox."""
-        session = self.session(request)
-        if session is None:
-            return self.to_login(request)
         svc = services(request)
         now = svc.clock.now()
         p = periods.period(request.query_params.get("period"), now, svc.practice.timezone)

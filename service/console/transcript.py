@@ -121,7 +121,8 @@ def _slots(d: Mapping[str, Any], tz: ZoneInfo) -> Note:
 def _result(d: Mapping[str, Any], tz: ZoneInfo) -> Note:
     result = str(d.get("result"))
     tone = "good" if result == "success" else "bad"
-    return Note("booking", f"Réservation {french.BOOKING_RESULTS.get(result, result)} ({_when(d.get('slot_start'), tz)})", tone)
+    return Note("booking",
+                f"Réservation {french.BOOKING_RESULTS.get(result, result)} ({_when(d.get('slot_start'), tz)})", tone)
 
 
 def _ended(d: Mapping[str, Any], tz: ZoneInfo) -> Note:
@@ -153,7 +154,8 @@ NOTES: Final[Mapping[str, NoteMaker]] = {
         + (f", nouvel essai {d.get('retry')}" if d.get("retry") else "")),
     ev.BookingResulted.__name__: _result,
     ev.BookingRetried.__name__: lambda d, tz: Note(
-        "booking", f"Nouvelle proposition après créneau pris (essai {d.get('retry')}, préférence {d.get('preference')})",
+        "booking",
+        f"Nouvelle proposition après créneau pris (essai {d.get('retry')}, préférence {d.get('preference')})",
         "warn"),
     ev.Interrupted.__name__: lambda d, tz: Note(
         "barge-in", f"Interruption : créneau n°{d.get('slot_idx')} choisi pendant la lecture", "good"),

@@ -263,7 +263,7 @@ def _select(t: Turn) -> None:
         _ask_which(t, t.ctx.found, found=True)
 
 
-def _designated(t: Turn, x: Extraction, pool: tuple[BookingRef, ...]) -> BookingRef | None | tuple[BookingRef, ...]:
+def _designated(t: Turn, x: Extraction, pool: tuple[BookingRef, ...]) -> BookingRef | tuple[BookingRef, ...] | None:
     """What the turn points at in ``pool``: one appointment, several, or None (nothing said)."""
     if isinstance(x.choice, int) and 0 <= x.choice < len(pool):
         return pool[x.choice]
@@ -337,7 +337,13 @@ def cancel_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
         return
     if x.yes_no == "yes":
         _cancel(t, target)
-    elif x.yes_no == "no":
+    else:
+        _kept_or_ask_again(t, x)
+
+
+def _kept_or_ask_again(t: Turn, x: Extraction) -> None:
+    """No keeps the appointment and goes back to the menu; neither yes nor no asks again."""
+    if x.yes_no == "no":
         t.say(replies.CANCEL_KEPT)
         t.menu()
     else:
@@ -361,12 +367,8 @@ def modify_confirm(t: Turn, x: Extraction, interrupted: bool) -> None:
         t.set_ctx(replace(t.ctx, modifying=target))
         t.say(replies.MODIFY_ASK_PREF)
         t.go(S.QUALIF_PREF)
-    elif x.yes_no == "no":
-        t.say(replies.CANCEL_KEPT)
-        t.menu()
     else:
-        t.miss(MissField.YES_NO)
-        t.say(replies.YES_NO_AGAIN)
+        _kept_or_ask_again(t, x)
 
 
 # --------------------------------------------------------------------------- store answers

@@ -5,9 +5,10 @@ excluded dates and weekdays and the date bounds are checked once per day, before
 are built; periods, bounds and windows per slot. A window fits a slot that starts at or
 after its start and ends at or before its end; a window starting at midnight
 (:data:`RELATIVE`, e.g. "dès l'ouverture" = 00:00–00:30, the first slot) counts from the
-day's first opening instead, and holds at least one slot. Slots are proposed so that they are real alternatives: at most one per
-half-day first, then others at least an hour apart, before falling back to whatever is
-left; "as soon as possible" proposes the earliest slot and the next ones an hour apart.
+day's first opening instead, and holds at least one slot. Slots are proposed so that they are
+real alternatives: at most one per half-day first, then others at least an hour apart, before
+falling back to whatever is left; "as soon as possible" proposes the earliest slot and the next
+ones an hour apart.
 
 ``serves`` says whether the practice's hours can meet a preference at all (the dialogue
 then says so, "outside_hours"), ``nearest`` finds the closest slots when they cannot.

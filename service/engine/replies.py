@@ -105,7 +105,8 @@ MISSING_NAME = "le prénom et le nom du patient"
 MISSING_DAY = "le jour du rendez-vous"
 MISSING_TIME = "l'heure du rendez-vous"
 WHICH_BOOKING = "Vous avez {count} rendez-vous : {labels}. Lequel ?"
-WHICH_BOOKING_FOUND = "J'ai trouvé {count} rendez-vous au numéro qui appelle : {labels}. Lequel souhaitez-vous déplacer ?"
+WHICH_BOOKING_FOUND = ("J'ai trouvé {count} rendez-vous au numéro qui appelle : {labels}. "
+                       "Lequel souhaitez-vous déplacer ?")
 WHICH_BOOKING_AGAIN = "Pardon, lequel : {labels} ?"
 NOT_THAT_ONE = "Je ne trouve pas ce rendez-vous-là."
 COUNTS = {2: "deux", 3: "trois", 4: "quatre", 5: "cinq"}

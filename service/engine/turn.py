@@ -185,7 +185,8 @@ class Turn:
         self.say(replies.MENU)
         self.go(S.INTENT_ROUTER)
 
-    def miss(self, fld: MissField, reason: MissReason = MissReason.NOTHING_FOUND, fallback: State | None = None) -> None:
+    def miss(self, fld: MissField, reason: MissReason = MissReason.NOTHING_FOUND,
+             fallback: State | None = None) -> None:
         """Report that this caller turn could not be used for ``fld`` (the not-understood inbox)."""
         self.emit(NotUnderstood(self.conv.state, fld, reason, self.conv.turn_count, fallback))
 

@@ -83,7 +83,9 @@ async def calendar_consistency(svc: Services) -> None:
 # Turn routes and Vapi server messages make their own server span inside the conversation's
 # trace (the trace id is derived from the conversation, which the generic middleware cannot
 # know); health and metrics scrapes make none. These paths do not go through OpenTelemetry's middleware at all.
-UNTRACED_PATHS = re.compile(r"/metrics|/healthz|/readyz|/api/conversations/[^/]+/messages|/vapi/chat/completions|/vapi/events")
+UNTRACED_PATHS = re.compile(
+    r"/metrics|/healthz|/readyz|/api/conversations/[^/]+/messages|/vapi/chat/completions|/vapi/events"
+)
 
 
 class OtherRoutesTraced:
@@ -94,7 +96,8 @@ class OtherRoutesTraced:
         from opentelemetry.instrumentation.asgi import OpenTelemetryMiddleware
 
         self.app = app
-        self.traced = OpenTelemetryMiddleware(app, tracer_provider=telemetry.provider, exclude_spans=["receive", "send"])
+        self.traced = OpenTelemetryMiddleware(app, tracer_provider=telemetry.provider,
+                                              exclude_spans=["receive", "send"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Trace the request unless its path is one of :data:`UNTRACED_PATHS`."""

@@ -89,7 +89,8 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Where the documentation and the endpoints are",
                     "operationId": "index",
-                    "responses": {"200": {"description": "links", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                    "responses": {"200": {"description": "links",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}}},
                 }
             },
             "/api/conversations": {
@@ -100,7 +101,8 @@ def document() -> dict[str, Any]:
                     "responses": {
                         "201": {
                             "description": "the new conversation's id",
-                            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/NewConversation"}}},
+                            "content": {"application/json": {
+                                "schema": {"$ref": "#/components/schemas/NewConversation"}}},
                         },
                         **_errors(401, 404),
                     },
@@ -134,7 +136,8 @@ def document() -> dict[str, Any]:
                     "security": OPERATOR_SECURITY,
                     "parameters": [conv_id],
                     "responses": {
-                        "200": {"description": "the timeline", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "200": {"description": "the timeline",
+                                "content": {"application/json": {"schema": {"type": "object"}}}},
                         **_errors(400, 401, 404, 503),
                     },
                 }
@@ -146,7 +149,8 @@ def document() -> dict[str, Any]:
                     "security": OPERATOR_SECURITY,
                     "parameters": [window],
                     "responses": {
-                        "200": {"description": "the stats", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "200": {"description": "the stats",
+                                "content": {"application/json": {"schema": {"type": "object"}}}},
                         **_errors(401, 422, 503),
                     },
                 }
@@ -158,7 +162,8 @@ def document() -> dict[str, Any]:
                     "security": OPERATOR_SECURITY,
                     "parameters": [window, limit],
                     "responses": {
-                        "200": {"description": "the diagnosis", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "200": {"description": "the diagnosis",
+                                "content": {"application/json": {"schema": {"type": "object"}}}},
                         **_errors(401, 422, 503),
                     },
                 }
@@ -168,7 +173,8 @@ def document() -> dict[str, Any]:
                     "summary": "The not-understood inbox: caller turns the engine could not use, by state and field",
                     "operationId": "getUnderstandingMisses",
                     "parameters": [
-                        {"name": name, "in": "query", "required": False, "description": text, "schema": {"type": "string"}}
+                        {"name": name, "in": "query", "required": False, "description": text,
+                         "schema": {"type": "string"}}
                         for name, text in (
                             ("since", "window start: ISO time with zone or a look-back like 24h, 7d (default 24h)"),
                             ("until", "window end: ISO time with zone (default now)"),
@@ -179,7 +185,8 @@ def document() -> dict[str, Any]:
                         )
                     ],
                     "responses": {
-                        "200": {"description": "the inbox", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "200": {"description": "the inbox",
+                                "content": {"application/json": {"schema": {"type": "object"}}}},
                         **_errors(401, 403, 422, 503),
                     },
                 }
@@ -238,15 +245,18 @@ def document() -> dict[str, Any]:
                 "get": {
                     "summary": "Liveness",
                     "operationId": "healthz",
-                    "responses": {"200": {"description": "alive", "content": {"application/json": {"schema": {"type": "object"}}}}},
+                    "responses": {"200": {"description": "alive",
+                                          "content": {"application/json": {"schema": {"type": "object"}}}}},
                 }
             },
             "/readyz": {
                 "get": {
-                    "summary": "Readiness (started, not draining, the store commits a write within RDV_READY_TIMEOUT_SECONDS)",
+                    "summary": ("Readiness (started, not draining, the store commits a write within "
+                                "RDV_READY_TIMEOUT_SECONDS)"),
                     "operationId": "readyz",
                     "responses": {
-                        "200": {"description": "ready", "content": {"application/json": {"schema": {"type": "object"}}}},
+                        "200": {"description": "ready",
+                                "content": {"application/json": {"schema": {"type": "object"}}}},
                         **_errors(503),
                     },
                 }

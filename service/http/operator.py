@@ -65,7 +65,8 @@ def traced(svc: Services, timeline: Timeline, conv: Conversation) -> TracedTimel
     trace link (``GET /api/conversations/{conv_id}`` and the console's conversation page)."""
     trace_id = svc.telemetry.trace_id_hex(conv.conv_id, conv.epoch)
     ui = svc.settings.trace_ui_url
-    answer: TracedTimeline = {**timeline, "trace_id": trace_id, "trace_url": f"{(ui or '').rstrip('/')}/trace/{trace_id}"}
+    answer: TracedTimeline = {**timeline, "trace_id": trace_id,
+                              "trace_url": f"{(ui or '').rstrip('/')}/trace/{trace_id}"}
     if not ui:
         del answer["trace_url"]
     return answer

@@ -35,7 +35,8 @@ class DrainingServer(uvicorn.Server):
             super().handle_exit(sig, frame)
             return
         self.services.draining = True
-        self.services.telemetry.log_event(names.LOG_DRAINING, signal=signal.Signals(sig).name, seconds=self.drain_seconds)
+        self.services.telemetry.log_event(names.LOG_DRAINING, signal=signal.Signals(sig).name,
+                                          seconds=self.drain_seconds)
         self._timer = threading.Timer(self.drain_seconds, self._stop, (sig, frame))
         self._timer.daemon = True
         self._timer.start()

@@ -59,7 +59,8 @@ from service.stats.windows import (
 __all__ = [
     "DEFAULT_WINDOW", "EVENTS_LOOKBACK", "EVENT_KINDS", "FAILURE_CAUSES", "MAX_WINDOW", "NOT_FAILURES",
     "OTHER_LABELS", "OTHER_RECOMMENDATIONS", "PATTERNS", "RECOMMENDATIONS", "TARGETS", "TRANSFER_CAUSES",
-    "Advice", "CallFacts", "Cause", "LogRecord", "Recommendation", "StatsError", "Target", "Window", "advice", "bookings",
+    "Advice", "CallFacts", "Cause", "LogRecord", "Recommendation", "StatsError", "Target", "Window", "advice",
+    "bookings",
     "cause_label", "cause_of", "diagnose", "events_since", "facts_from_log", "facts_from_store",
     "parse_log_line", "parse_window", "targets",
 ]

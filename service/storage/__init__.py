@@ -1,4 +1,5 @@
-"""Storage: the Store and OperatorReads protocols (a Backend is both), served by SQLite (default, also in memory) and PostgreSQL."""
+"""Storage: the Store and OperatorReads protocols (a Backend is both), served by SQLite (default,
+also in memory) and PostgreSQL."""
 
 from __future__ import annotations
 

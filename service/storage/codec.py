@@ -361,7 +361,8 @@ def timeline_dict(
         "events": [{"at": e.at.isoformat(), "kind": e.kind, "data": e.data} for e in events],
         "bookings": [
             {
-                "id": b["id"], "conv_id": b["conv_id"], "slot_start": iso(b["slot_start"]), "slot_end": iso(b["slot_end"]),
+                "id": b["id"], "conv_id": b["conv_id"], "slot_start": iso(b["slot_start"]),
+                "slot_end": iso(b["slot_end"]),
                 "name": b["name"], "phone": b["phone"], "created_at": iso(b["created_at"]),
                 "cancelled_at": iso(b["cancelled_at"]),
             }

@@ -99,7 +99,8 @@ STEPS: tuple[tuple[Statement, ...], ...] = (
     ),
     # 2: callers still choosing among proposed slots (slot holds).
     (
-        "CREATE INDEX conversations_choosing ON conversations (last_seen_at) WHERE outcome IS NULL AND state = 'WAIT_CONFIRM'",
+        "CREATE INDEX conversations_choosing ON conversations (last_seen_at) "
+        "WHERE outcome IS NULL AND state = 'WAIT_CONFIRM'",
     ),
     # 3: Vapi signatures already accepted (replays refused, shared by replicas), and the row
     # readiness probes write.

@@ -452,8 +452,10 @@ class PostgresStore:
                 await conn.execute("UPDATE conversations SET caller_phone = NULL, context = $1, proposed = NULL "
                                    "WHERE conv_id = ANY($2::text[])",
                                    FORGOTTEN_CONTEXT, ids)
-                await conn.execute("UPDATE turns SET text = $1, reply = $1 WHERE conv_id = ANY($2::text[])", FORGOTTEN, ids)
-                await conn.execute("UPDATE events SET data = '{}' WHERE kind = ANY($1::text[]) AND conv_id = ANY($2::text[])",
+                await conn.execute("UPDATE turns SET text = $1, reply = $1 WHERE conv_id = ANY($2::text[])",
+                                   FORGOTTEN, ids)
+                await conn.execute("UPDATE events SET data = '{}' "
+                                   "WHERE kind = ANY($1::text[]) AND conv_id = ANY($2::text[])",
                                    list(NAMED_EVENTS), ids)
                 await conn.execute("DELETE FROM call_reports WHERE conv_id = ANY($1::text[])", ids)
             status = await conn.execute(
@@ -477,7 +479,8 @@ class PostgresStore:
             None if window is None else window[0], None if window is None else window[1],
         ]
 
-    def _remember(self, row: asyncpg.Record, conv_id: str, args: list[Any], *, pending: bool) -> StoredConversation | None:
+    def _remember(self, row: asyncpg.Record, conv_id: str, args: list[Any], *,
+                  pending: bool) -> StoredConversation | None:
         """Keep what a conversation read brought for the task's next calls; the conversation."""
         generation = int(row["rdv_generation"])
         taken = row["rdv_taken"]
@@ -657,7 +660,8 @@ class PostgresStore:
         """Active future bookings made from this phone, by start."""
         async with self._turn() as conn:
             rows = await conn.fetch(
-                "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > $1 AND phone = $2 ORDER BY slot_start",
+                "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > $1 AND phone = $2 "
+                "ORDER BY slot_start",
                 _utc(after), phone,
             )
         return tuple(BookingRef(r["id"], Slot(r["slot_start"], r["slot_end"]), r["name"]) for r in rows)
@@ -718,7 +722,8 @@ class PostgresStore:
         """How many conversations have no outcome yet, per channel."""
         async with self._turn() as conn:
             rows = await conn.fetch(
-                "SELECT channel, count(*) AS n FROM conversations WHERE outcome IS NULL AND NOT synthetic GROUP BY channel"
+                "SELECT channel, count(*) AS n FROM conversations WHERE outcome IS NULL AND NOT synthetic "
+                "GROUP BY channel"
             )
         return {str(r["channel"]): int(r["n"]) for r in rows}
 
@@ -765,8 +770,8 @@ class PostgresStore:
         """Summaries of conversations last seen at or after ``since``."""
         async with self._connection() as conn:
             rows = await conn.fetch(
-                "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason, synthetic "
-                "FROM conversations WHERE last_seen_at >= $1",
+                "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason, "
+                "synthetic FROM conversations WHERE last_seen_at >= $1",
                 _utc(since),
             )
         return [conversation_summary(r) for r in rows]

@@ -331,7 +331,8 @@ class SqliteStore:
         from) leaves them; the conversation's proposals are held while it is still choosing."""
         if (booking is not None or cancel is not None) and self._taken_window is not None:
             start, end = self._taken_window
-            added = [booking.slot.start.astimezone(UTC)] if booking is not None and start <= booking.slot.start < end else []
+            added = ([booking.slot.start.astimezone(UTC)]
+                     if booking is not None and start <= booking.slot.start < end else [])
             self._taken = TakenSlots.after(self._taken, added, self._freed)
         holds = self._holds
         if holds is not None:
@@ -472,15 +473,17 @@ class SqliteStore:
                 )]
                 marks = ", ".join("?" for _ in ids)
                 if ids:
-                    conn.execute(f"UPDATE conversations SET caller_phone = NULL, context = ? WHERE conv_id IN ({marks})",
-                                 (FORGOTTEN_CONTEXT, *ids))
+                    conn.execute("UPDATE conversations SET caller_phone = NULL, context = ? "
+                                 f"WHERE conv_id IN ({marks})", (FORGOTTEN_CONTEXT, *ids))
                     conn.execute(f"UPDATE turns SET text = ?, reply = ? WHERE conv_id IN ({marks})",
                                  (FORGOTTEN, FORGOTTEN, *ids))
-                    conn.execute(f"UPDATE events SET data = '{{}}' WHERE kind IN ({', '.join('?' for _ in NAMED_EVENTS)}) "
+                    kinds = ", ".join("?" for _ in NAMED_EVENTS)
+                    conn.execute(f"UPDATE events SET data = '{{}}' WHERE kind IN ({kinds}) "
                                  f"AND conv_id IN ({marks})", (*NAMED_EVENTS, *ids))
                     conn.execute(f"DELETE FROM call_reports WHERE conv_id IN ({marks})", ids)
                 booked = conn.execute(
-                    f"UPDATE bookings SET name = ?, phone = NULL WHERE phone = ?{f' OR conv_id IN ({marks})' if ids else ''}",
+                    "UPDATE bookings SET name = ?, phone = NULL WHERE phone = ?"
+                    f"{f' OR conv_id IN ({marks})' if ids else ''}",
                     (FORGOTTEN, phone, *ids),
                 ).rowcount
                 return len(ids), booked
@@ -671,7 +674,8 @@ class SqliteStore:
 
         def run() -> tuple[BookingRef, ...]:
             rows = self.conn.execute(
-                "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > ? AND phone = ? ORDER BY slot_start",
+                "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > ? AND phone = ? "
+                "ORDER BY slot_start",
                 (utc_text(after), phone),
             ).fetchall()
             return tuple(self._booking_ref(r) for r in rows)
@@ -810,7 +814,8 @@ class SqliteStore:
             report = conn.execute("SELECT report, at FROM call_reports WHERE conv_id = ?", (conv_id,)).fetchone()
             return timeline_dict(
                 dict(row), turns,
-                [EventRecord(e["conv_id"], datetime.fromisoformat(e["at"]), e["kind"], json.loads(e["data"])) for e in events],
+                [EventRecord(e["conv_id"], datetime.fromisoformat(e["at"]), e["kind"],
+                             json.loads(e["data"])) for e in events],
                 [dict(b) for b in bookings],
                 None if report is None else json.loads(report["report"]),
             )
@@ -822,8 +827,8 @@ class SqliteStore:
 
         def run(conn: sqlite3.Connection) -> list[ConversationSummary]:
             rows = conn.execute(
-                "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason, synthetic "
-                "FROM conversations WHERE last_seen_at >= ?",
+                "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason, "
+                "synthetic FROM conversations WHERE last_seen_at >= ?",
                 (utc_text(since),),
             ).fetchall()
             return [conversation_summary(r) for r in rows]
@@ -840,7 +845,8 @@ class SqliteStore:
                 f"SELECT * FROM events WHERE at >= ? AND kind IN ({', '.join('?' for _ in kinds)}) ORDER BY id",
                 (utc_text(since), *kinds),
             ).fetchall()
-            return [EventRecord(r["conv_id"], datetime.fromisoformat(r["at"]), r["kind"], json.loads(r["data"])) for r in rows]
+            return [EventRecord(r["conv_id"], datetime.fromisoformat(r["at"]), r["kind"],
+                                json.loads(r["data"])) for r in rows]
 
         return await self._read(run)
 

@@ -30,7 +30,7 @@ from service.engine.model import Limits
 from service.engine.states import Channel
 from service.storage import SQLITE_FILE, open_store
 from service.storage.base import EventRecord
-from service.tools.transport import ToolError, check_url
+from service.tools.transport import ToolError, add_source_options, check_url, secret_of
 from telemetry import names as n
 
 DEFAULT_LIMIT = 20
@@ -75,7 +75,8 @@ async def from_store(settings: Settings, window: stats.Window, until: datetime, 
             events = await store.events_since(stats.events_since(rows, since), stats.EVENT_KINDS)
     finally:
         await store.close()
-    where = f"SQLite {path.resolve()}" if path is not None else "PostgreSQL " + (settings.database_url or "").rsplit("@", 1)[-1]
+    host = (settings.database_url or "").rsplit("@", 1)[-1]
+    where = f"SQLite {path.resolve()}" if path is not None else f"PostgreSQL {host}"
     facts = stats.facts_from_store(rows, events)
     return stats.diagnose(facts, window, until, source=f"store {where}", limits=settings.limits, limit=limit)
 
@@ -158,7 +159,8 @@ def render(report: Mapping[str, Any]) -> str:
     ]
     for t in report["targets"]:
         lines.append(
-            f"  {t['label']:<32}{t['value']:>7.1f} %  {t['target']:<8}{t['count']:>6}/{t['of']:<4}  {_status(t['meets'])}"
+            f"  {t['label']:<32}{t['value']:>7.1f} %  {t['target']:<8}{t['count']:>6}/{t['of']:<4}  "
+            f"{_status(t['meets'])}"
         )
     lines += ["", "Final state of non-confirmed conversations"]
     lines += [f"  {state:<16}{count:>5}" for state, count in report["final_states"].items()] or ["  (none)"]
@@ -205,10 +207,7 @@ def register(subparsers: Any) -> None:
         "diagnose", help="why calls stop before CONFIRMED: the seed's checklist, automated",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--url", help="ask a running service (GET /api/diagnose)")
-    source.add_argument("--store", action="store_true",
-                        help="read the store of RDV_DATABASE_URL / RDV_DATA_DIR directly (default)")
+    source = add_source_options(p, "GET /api/diagnose")
     source.add_argument("--logs", metavar="FILE", help="read a log file of the seed's format ('-' for stdin)")
     p.add_argument("--window", default=None,
                    help="look-back like 1h, 24h, 7d (default 24h; with --logs, the whole file)")
@@ -228,7 +227,7 @@ def main(args: argparse.Namespace) -> int:
             if args.until:
                 raise ToolError("--until is not available with --url (the service diagnoses up to now)")
             window = stats.parse_window(args.window)
-            token = args.token or os.environ.get("RDV_OPERATOR_TOKEN") or None
+            token = secret_of(args.token, "RDV_OPERATOR_TOKEN")
             report = asyncio.run(from_url(check_url(args.url), window.label, args.limit, token))
             report["source"] = f"service {args.url}"
         elif args.logs:

@@ -85,7 +85,8 @@ TERMINAL_MARKERS: tuple[tuple[Stage, tuple[str, ...]], ...] = (
 )
 QUESTION_MARKERS: tuple[tuple[Stage, tuple[str, ...]], ...] = (
     (Stage.NAME, _markers(
-        r.ASK_NAME, r.CLARIFY[Field.NAME], r.FILLER[Field.NAME], r.RESUME["QUALIF_NAME"], r.ASK_NAME_AGAIN, r.NAME_NEEDED,
+        r.ASK_NAME, r.CLARIFY[Field.NAME], r.FILLER[Field.NAME], r.RESUME["QUALIF_NAME"], r.ASK_NAME_AGAIN,
+        r.NAME_NEEDED,
         r.ASK_PATIENT_NAME, r.ASK_LAST_NAME, r.ASK_PATIENT_LAST_NAME, r.REASK_ACK[Field.NAME], r.REASK_ACK_PATIENT,
     )),
     (Stage.PREFERENCE, _markers(r.ASK_PREF, r.ASK_PREF_AGAIN, r.MODIFY_ASK_PREF, r.RESUME["QUALIF_PREF"])),

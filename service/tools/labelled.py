@@ -118,6 +118,7 @@ def render(report: Report) -> str:
         for key, row in rows.items():
             lines.append(f"  {title} {key:<14}{row['right']:>5}/{row['judged']:<5} {row['accuracy']:.1%}")
     for w in data["wrong"]:
-        lines.append(f"WRONG {w['where']} [{w['task']}] « {w['text']} »: expected {json.dumps(w['expected'], ensure_ascii=False)}"
-                     f", got {json.dumps(w['got'], ensure_ascii=False)}")
+        lines.append(f"WRONG {w['where']} [{w['task']}] « {w['text']} »: "
+                     f"expected {json.dumps(w['expected'], ensure_ascii=False)}, "
+                     f"got {json.dumps(w['got'], ensure_ascii=False)}")
     return "\n".join(lines)

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -34,10 +33,11 @@ from service import misses
 from service.config import load_practice, load_settings
 from service.storage import open_store
 from service.tools.diagnose import sqlite_path
-from service.tools.transport import ToolError, check_url
+from service.tools.transport import ToolError, add_source_options, check_url, secret_of
 
 
-async def from_store(database: str | None, since: datetime, until: datetime) -> tuple[list[misses.Miss], dict[str, int]]:
+async def from_store(database: str | None, since: datetime, until: datetime) -> tuple[list[misses.Miss],
+                                                                                      dict[str, int]]:
     """The misses read directly from a store (the configured one, or ``database``)."""
     settings = load_settings()
     url = database if database is not None else settings.database_url
@@ -102,10 +102,7 @@ def register(subparsers: Any) -> None:
         "misses", help="the not-understood inbox: what callers said that the engine could not use",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    source = p.add_mutually_exclusive_group()
-    source.add_argument("--url", help="ask a running service (GET /api/understanding/misses)")
-    source.add_argument("--store", action="store_true",
-                        help="read the store of RDV_DATABASE_URL / RDV_DATA_DIR directly (default)")
+    source = add_source_options(p, "GET /api/understanding/misses")
     source.add_argument("--database", default=None, help="read this store, e.g. sqlite:///copy.db or postgresql://…")
     p.add_argument("--since", default=None, help="window start: ISO time or a look-back like 24h, 7d (default 24h)")
     p.add_argument("--until", default=None, help="window end, ISO time with zone (default now)")
@@ -135,7 +132,7 @@ def main(args: argparse.Namespace) -> int:
         params.update({k: v for k, v in (("state", args.state), ("field", args.field)) if v})
         if args.pii:
             params["pii"] = "true"
-        token = args.token or os.environ.get("RDV_OPERATOR_TOKEN") or None
+        token = secret_of(args.token, "RDV_OPERATOR_TOKEN")
         inbox = asyncio.run(from_url(check_url(args.url), params, token))
     else:
         found, heard = asyncio.run(from_store(args.database, since, until))

@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import secrets
 import sys
 import time
@@ -32,6 +31,7 @@ from service.tools.transport import (
     Transport,
     check_url,
     make_transport,
+    secret_of,
 )
 from telemetry import names
 
@@ -259,8 +259,8 @@ async def _run(args: argparse.Namespace) -> ProbeRun:
     ) as client:
         transport = make_transport(
             args.transport, client, url,
-            llm_key=args.llm_key or os.environ.get("RDV_VAPI_LLM_KEY") or None,
-            secret=args.secret or os.environ.get("RDV_VAPI_SECRET") or None,
+            llm_key=secret_of(args.llm_key, "RDV_VAPI_LLM_KEY"),
+            secret=secret_of(args.secret, "RDV_VAPI_SECRET"),
         )
         phone = args.phone or f"+3361{secrets.randbelow(10**7):07d}"
         return await probe(transport, phone=phone, run_id=secrets.token_hex(4), timeout=args.timeout)

@@ -136,7 +136,8 @@ class Own:
     cancelled: set[str] = field(default_factory=set)
 
     def bookings(self) -> list[BookingRow]:
-        others = [b for b in self.calendar.active.values() if b.conv_id != self.conv_id and b.booking_id not in self.cancelled]
+        others = [b for b in self.calendar.active.values() if b.conv_id != self.conv_id
+                  and b.booking_id not in self.cancelled]
         return others + [b for b in self.booked.values() if b.booking_id not in self.cancelled]
 
     def taken(self) -> frozenset[datetime]:

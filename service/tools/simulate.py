@@ -20,7 +20,6 @@ import asyncio
 import contextlib
 import json
 import math
-import os
 import random
 import secrets
 import sys
@@ -41,6 +40,7 @@ from service.tools.transport import (
     Transport,
     check_url,
     make_transport,
+    secret_of,
 )
 from telemetry import names
 
@@ -512,7 +512,8 @@ def register(subparsers: Any) -> None:
         "simulate", help="synthetic callers against a running service (Vapi interface by default)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--url", default="http://127.0.0.1:8000", help="base URL of the running service (default http://127.0.0.1:8000)")
+    p.add_argument("--url", default="http://127.0.0.1:8000",
+                   help="base URL of the running service (default http://127.0.0.1:8000)")
     p.add_argument("--calls", type=_positive(int, MAX_CALLS), default=None,
                    help=f"number of calls (default 20; with --duration, as many as fit, at most {MAX_CALLS})")
     p.add_argument("--concurrency", type=_positive(int, 1000), default=4, help="calls at once (default 4)")
@@ -536,7 +537,8 @@ def register(subparsers: Any) -> None:
                    help="channel declared on the text API (default voice)")
     p.add_argument("--timeout", type=_positive(float, 86_400), default=120.0,
                    help="bound on the whole run, in seconds (default 120)")
-    p.add_argument("--max-turns", type=_positive(int, 1000), default=40, help="turns before a call counts as stuck (default 40)")
+    p.add_argument("--max-turns", type=_positive(int, 1000), default=40,
+                   help="turns before a call counts as stuck (default 40)")
     p.add_argument("--llm-key", default=None, help="custom-LLM bearer key (default $RDV_VAPI_LLM_KEY)")
     p.add_argument("--secret", default=None, help="X-Vapi-Secret of server messages (default $RDV_VAPI_SECRET)")
     p.add_argument("--count-as-real", action="store_true",
@@ -561,8 +563,8 @@ def main(args: argparse.Namespace) -> int:
         seed=args.seed,
         transport=args.transport,
         timeout=args.timeout,
-        llm_key=args.llm_key or os.environ.get("RDV_VAPI_LLM_KEY") or None,
-        secret=args.secret or os.environ.get("RDV_VAPI_SECRET") or None,
+        llm_key=secret_of(args.llm_key, "RDV_VAPI_LLM_KEY"),
+        secret=secret_of(args.secret, "RDV_VAPI_SECRET"),
         channel=args.channel,
         run_id=secrets.token_hex(4),
         max_turns=args.max_turns,
@@ -571,7 +573,7 @@ def main(args: argparse.Namespace) -> int:
         duration=args.duration,
         keep_bookings=args.keep_bookings,
         max_calendar_share=args.max_calendar_share,
-        token=args.token or os.environ.get("RDV_OPERATOR_TOKEN") or None,
+        token=secret_of(args.token, "RDV_OPERATOR_TOKEN"),
     )
     summary = asyncio.run(simulate(config, progress=sys.stderr))
     print(json.dumps(summary, ensure_ascii=False, indent=2) if args.json else render(summary))

@@ -9,7 +9,9 @@ tells the engine's state. Requests go only to the base URL given.
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -302,6 +304,21 @@ def make_transport(
     if name == "text":
         return TextTransport(client, url, channel)
     raise ToolError(f"unknown transport {name!r} (expected vapi or text)")
+
+
+def secret_of(value: str | None, variable: str) -> str | None:
+    """A secret option's value, else the environment variable's; None when neither is set."""
+    return value or os.environ.get(variable) or None
+
+
+def add_source_options(parser: argparse.ArgumentParser, route: str) -> argparse._MutuallyExclusiveGroup:
+    """``--url`` (ask a running service's ``route``) or ``--store`` (read the store directly): the
+    group, for a tool's other sources."""
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--url", help=f"ask a running service ({route})")
+    source.add_argument("--store", action="store_true",
+                        help="read the store of RDV_DATABASE_URL / RDV_DATA_DIR directly (default)")
+    return source
 
 
 def check_url(url: str) -> str:

@@ -77,6 +77,7 @@ async def _book_race_cancel(make_live: Any, tmp_path: Path, xandikos: str, clien
         assert (await live.say("conv_x", "le premier", caller_phone=PHONE))["state"] == "CONFIRMED"
         ours = [e for e in events_of(agenda) if str(e["UID"]).startswith("rdv-")]
         assert [e["DTSTART"].dt for e in ours] == [again[0].start] and "Jean Dupont" in str(ours[0]["SUMMARY"])
-        assert (await live.say("conv_c", "je voudrais annuler mon rendez-vous", caller_phone=PHONE))["state"] == "CANCEL_CONFIRM"
+        assert (await live.say("conv_c", "je voudrais annuler mon rendez-vous",
+                               caller_phone=PHONE))["state"] == "CANCEL_CONFIRM"
         assert (await live.say("conv_c", "oui", caller_phone=PHONE))["state"] == "CANCELLED"
     assert sorted(str(e["UID"]) for e in events_of(agenda)) == ["congress", "desk"]

@@ -77,7 +77,8 @@ async def _history(data_dir: Path) -> None:
                                  log_stream=io.StringIO())
     app = create_app(settings, clock=clock, telemetry=telemetry, reaper=False)
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://rdv.test") as c:
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport,
+                                                                   base_url="http://rdv.test") as c:
         await week_of_calls(c, clock, now, french_tz())
 
 

@@ -136,7 +136,8 @@ async def test_two_appointments_are_disambiguated(make_live: Any) -> None:
         assert which["state"] == "CANCEL_IDENTIFY"
         assert which["reply"].startswith("Vous avez deux rendez-vous : ") and which["reply"].endswith("Lequel ?")
         assert f"jeudi {thursday.day}" in which["reply"] and f"vendredi {friday.day}" in which["reply"]
-        assert call.answers[1]["state"] == "CANCEL_CONFIRM" and f"vendredi {friday.day} mars" in call.answers[1]["reply"]
+        assert call.answers[1]["state"] == "CANCEL_CONFIRM"
+        assert f"vendredi {friday.day} mars" in call.answers[1]["reply"]
         assert call.final["state"] == "CANCELLED"
         assert await active(live) == [(thursday, "Jean Dupont")]
 
@@ -198,7 +199,8 @@ async def test_move_among_two_keeps_the_other(make_live: Any) -> None:
 async def test_move_with_the_new_day_goes_straight_to_slots(make_live: Any) -> None:
     """One appointment and the new wish in the same turn: the slots come at once."""
     async with make_live() as live:
-        old = await book(live, "conv_orig2", ("je voudrais un rendez-vous jeudi matin, c'est Jean Dupont", "le premier"))
+        old = await book(live, "conv_orig2",
+                         ("je voudrais un rendez-vous jeudi matin, c'est Jean Dupont", "le premier"))
         call = await drive(live, "conv_move3", ("je voudrais déplacer mon rendez-vous à samedi", "le premier"),
                            caller_phone=PHONE)
         assert call.answers[0]["state"] == "WAIT_CONFIRM", call.answers

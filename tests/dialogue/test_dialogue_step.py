@@ -277,7 +277,8 @@ def test_opt_in_reads_nothing_before_an_exact_match(text_limits: Limits, practic
     assert decision.action == FindBookingAt(start)
     other = step(decision.conversation, BookingAt(ref("x", Slot(start, start), "Paul Leroy")), NOW, text_limits, opted)
     assert other.conversation.state is S.TRANSFERRED and "Leroy" not in other.reply and "15h" not in other.reply
-    same = step(decision.conversation, BookingAt(ref("x", Slot(start, start), "Inès Brossard")), NOW, text_limits, opted)
+    same = step(decision.conversation, BookingAt(ref("x", Slot(start, start), "Inès Brossard")), NOW, text_limits,
+                opted)
     assert same.conversation.state is S.CANCEL_CONFIRM and "jeudi 12 mars à 15h" in same.reply
 
 

@@ -26,7 +26,8 @@ preferences = st.builds(
 nows = st.datetimes(datetime(2026, 1, 1), datetime(2026, 12, 20)).map(lambda d: d.replace(tzinfo=PARIS))
 
 
-def _valid(practice: Practice, pref: Preference, now: datetime, taken: frozenset[datetime], slot_start: datetime) -> None:
+def _valid(practice: Practice, pref: Preference, now: datetime, taken: frozenset[datetime],
+           slot_start: datetime) -> None:
     local = slot_start.astimezone(PARIS)
     assert slot_start >= now + timedelta(minutes=practice.min_lead_minutes), "inside the lead time"
     assert local.date() <= (now.astimezone(PARIS) + timedelta(days=practice.horizon_days)).date()

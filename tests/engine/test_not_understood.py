@@ -24,7 +24,8 @@ def misses(*texts: str, phone: str | None = "+33612345678") -> list[list[NotUnde
     conv = Conversation.new("c", Channel.TEXT, NOW, caller_phone=phone)
     out = []
     for i, text in enumerate(texts):
-        decision = step(conv, CallerSaid(text), NOW + timedelta(seconds=20 * i), SETTINGS.limits[Channel.TEXT], PRACTICE)
+        decision = step(conv, CallerSaid(text), NOW + timedelta(seconds=20 * i), SETTINGS.limits[Channel.TEXT],
+                        PRACTICE)
         conv = decision.conversation
         out.append([e for e in decision.events if isinstance(e, NotUnderstood)])
     return out
@@ -43,7 +44,8 @@ def misses(*texts: str, phone: str | None = "+33612345678") -> list[list[NotUnde
         (("blabla",), NotUnderstood(S.START, F.INTENT, R.NOTHING_FOUND, 1)),
         (("blabla", "tralala"), NotUnderstood(S.START, F.INTENT, R.NOTHING_FOUND, 2, S.INTENT_ROUTER)),
         (("blabla", "tralala", "xyz"), NotUnderstood(S.INTENT_ROUTER, F.MENU, R.NOTHING_FOUND, 3)),
-        (("blabla", "tralala", "xyz", "xyz"), NotUnderstood(S.INTENT_ROUTER, F.MENU, R.NOTHING_FOUND, 4, S.TRANSFERRED)),
+        (("blabla", "tralala", "xyz", "xyz"),
+         NotUnderstood(S.INTENT_ROUTER, F.MENU, R.NOTHING_FOUND, 4, S.TRANSFERRED)),
         ((BOOK, "je sais pas", "rien"),
          NotUnderstood(S.QUALIF_NAME, F.NAME, R.NOTHING_FOUND, 3, S.TRANSFERRED)),
     ],

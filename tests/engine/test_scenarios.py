@@ -40,7 +40,8 @@ async def test_happy_path_confirms_with_read_back(make_live: Any) -> None:
         assert answer["ended"] is True
         assert "C'est noté" in answer["reply"] and "Jean Dupont" in answer["reply"]
         assert "mars" in answer["reply"] and "h" in answer["reply"]
-        changes = [(e["data"]["from_state"], e["data"]["to_state"]) for e in await events(live, "conv_happy", "StateChanged")]
+        changed = await events(live, "conv_happy", "StateChanged")
+        changes = [(e["data"]["from_state"], e["data"]["to_state"]) for e in changed]
         assert changes == [
             ("START", "QUALIF_NAME"), ("QUALIF_NAME", "QUALIF_PREF"),
             ("QUALIF_PREF", "WAIT_CONFIRM"), ("WAIT_CONFIRM", "CONFIRMED"),
@@ -289,7 +290,8 @@ async def test_modify_flow_moves_the_appointment(make_live: Any) -> None:
         await to_slots(live, "conv_orig", caller_phone=PHONE)
         await live.say("conv_orig", "le premier", caller_phone=PHONE)
         old = (await events(live, "conv_orig", "BookingAttempted"))[0]["data"]["slot_start"]
-        assert (await live.say("conv_move", "je voudrais déplacer mon rendez-vous", caller_phone=PHONE))["state"] == "MODIFY_CONFIRM"
+        assert (await live.say("conv_move", "je voudrais déplacer mon rendez-vous",
+                               caller_phone=PHONE))["state"] == "MODIFY_CONFIRM"
         assert (await live.say("conv_move", "oui", caller_phone=PHONE))["state"] == "QUALIF_PREF"
         assert (await live.say("conv_move", "plutôt l'après-midi", caller_phone=PHONE))["state"] == "WAIT_CONFIRM"
         done = await live.say("conv_move", "le premier", caller_phone=PHONE)

@@ -143,7 +143,8 @@ def _target(extraction: Extraction, appointments: list[dict[str, Any]], tz: Any)
             continue
         if hint.at is not None and start.time().replace(second=0) != hint.at.replace(second=0):
             continue
-        if hint.patient is not None and hint.patient.full and hint.patient.full.casefold() not in appointment["patient"].casefold():
+        patient = hint.patient
+        if patient is not None and patient.full and patient.full.casefold() not in appointment["patient"].casefold():
             continue
         matches.append(i)
     if len(matches) == 1:
@@ -195,10 +196,7 @@ def check_turn(record: dict[str, Any], practice: Practice) -> list[str]:
     if "choice" in expected:
         want = expected["choice"]
         got_choice = found.choice
-        if isinstance(want, int):
-            ok = got_choice == want - 1
-        else:
-            ok = got_choice == want
+        ok = got_choice == want - 1 if isinstance(want, int) else got_choice == want
         if not ok:
             wrong.append(f"choice {got_choice!r} != {want!r}")
     if any(k in expected for k in PREFERENCE_KEYS) and not preference_ok(practice, expected, found, now):
@@ -237,7 +235,8 @@ async def live_app(data_dir: Path, clock: FixedClock) -> AsyncIterator[tuple[Any
                                  log_stream=io.StringIO(), enabled=False)
     app = create_app(settings, clock=clock, telemetry=telemetry, reaper=False)
     transport = httpx.ASGITransport(app=app)
-    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport, base_url="http://rdv.test") as client:
+    async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport,
+                                                                   base_url="http://rdv.test") as client:
         yield app, client
 
 
@@ -408,7 +407,8 @@ def main() -> None:
     if args.failures:
         grouped: dict[str, list[str]] = defaultdict(list)
         for record, wrong in turn_misses:
-            grouped[record["class"]].append(f"  {record['id']} [{record['state']}] {record['text']!r}: {'; '.join(wrong)}")
+            grouped[record["class"]].append(
+                f"  {record['id']} [{record['state']}] {record['text']!r}: {'; '.join(wrong)}")
         for cls, lines in sorted(grouped.items()):
             print(f"\nturns / {cls}")
             print("\n".join(lines))

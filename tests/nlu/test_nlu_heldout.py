@@ -35,4 +35,4 @@ def test_heldout_accuracy_per_task() -> None:
         lines.append(f"{task:<12} {right[task]:>5} {total[task]:>5} {right[task] / total[task]:>9.1%}")
     print("\n" + "\n".join(lines))
     failing = [t for t in TASKS if total[t] and right[t] / total[t] < THRESHOLD]
-    assert failing == [], "\n".join(lines + ["misses:"] + misses)
+    assert failing == [], "\n".join([*lines, "misses:", *misses])

@@ -29,7 +29,14 @@ PRACTICE = load_practice(None)
 MENU = {"book", "cancel_or_modify", "question", "human", None}
 
 # Words the parsers react to, so that generated text reaches deep branches, not only the early exits.
-VOCABULARY = ["euh", "oui", "non", "pas", "le", "la", "premier", "deuxieme", "dernier", "aucun", "14h", "quatorze", "heures", "vers", "apres", "avant", "entre", "et", "midi", "demain", "apres-demain", "lundi", "mardi", "vendredi", "matin", "apres-midi", "fin", "debut", "de", "matinee", "le", "31", "fevrier", "mars", "zero", "six", "douze", "soixante-dix-huit", "quatre", "vingt", "dix", "+33", "06", "monsieur", "madame", "c'est", "je", "m'appelle", "jean", "dupont", "n'diaye", "annuler", "deplacer", "rendez-vous", "adresse", "parking", "combien", "quelqu'un", "d'", "l'", "-", "'", "?", "septante", "nonante", "mille", "cent", "milliard", "99999999999999999999", "0", "00", "h", "24h", "99h", "12h60", "dans", "jours", "semaine", "prochaine"]
+VOCABULARY = ["euh", "oui", "non", "pas", "le", "la", "premier", "deuxieme", "dernier", "aucun", "14h", "quatorze",
+              "heures", "vers", "apres", "avant", "entre", "et", "midi", "demain", "apres-demain", "lundi", "mardi",
+              "vendredi", "matin", "apres-midi", "fin", "debut", "de", "matinee", "le", "31", "fevrier", "mars", "zero",
+              "six", "douze", "soixante-dix-huit", "quatre", "vingt", "dix", "+33", "06", "monsieur", "madame", "c'est",
+              "je", "m'appelle", "jean", "dupont", "n'diaye", "annuler", "deplacer", "rendez-vous", "adresse",
+              "parking", "combien", "quelqu'un", "d'", "l'", "-", "'", "?", "septante", "nonante", "mille", "cent",
+              "milliard", "99999999999999999999", "0", "00", "h", "24h", "99h", "12h60", "dans", "jours", "semaine",
+              "prochaine"]
 TEXTS = st.one_of(
     st.text(max_size=300),
     st.text(alphabet=st.characters(codec="utf-8"), max_size=60),

@@ -237,7 +237,8 @@ def test_the_watchdog_is_tested() -> None:
 
 # --------------------------------------------------------------------------- rule contents
 def test_the_seed_target_table_is_alerted_on_with_contract_thresholds() -> None:
-    """Seven alerts (the seed's six and the calendar's page), each comparing its ratio and Wilson bound to the contract's threshold."""
+    """Seven alerts (the seed's six and the calendar's page), each comparing its ratio and Wilson
+    bound to the contract's threshold."""
     rules = alert_rules(RULES.read_text("utf-8"))
     expected = {
         "RdvConversionBelowTarget": ("<", n.CONVERSION_TARGET, "warning"),

@@ -214,7 +214,8 @@ def test_the_default_receiver_is_the_local_sink() -> None:
     assert volume in (COMPOSE.get("volumes") or {}) and str(Path(log).parent) == target
     # A named volume takes the ownership of the image's directory: the image's user must own it.
     dockerfile = (ROOT / "Dockerfile").read_text("utf-8")
-    assert re.search(rf"mkdir -p {re.escape(target)}\b", dockerfile) and re.search(rf"chown rdv {re.escape(target)}\b", dockerfile)
+    assert re.search(rf"mkdir -p {re.escape(target)}\b", dockerfile) and re.search(rf"chown rdv {re.escape(target)}\b",
+                                                                                   dockerfile)
     assert re.search(r"^USER rdv$", dockerfile, re.MULTILINE)
 
 

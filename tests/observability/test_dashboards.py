@@ -191,7 +191,7 @@ def test_layout_is_valid_grafana_json() -> None:
     cells: set[tuple[int, int]] = set()
     for p in board["panels"]:
         g = p["gridPos"]
-        assert 0 <= g["x"] and g["x"] + g["w"] <= d.GRID_WIDTH
+        assert g["x"] >= 0 and g["x"] + g["w"] <= d.GRID_WIDTH
         area = {(x, y) for x in range(g["x"], g["x"] + g["w"]) for y in range(g["y"], g["y"] + g["h"])}
         assert not area & cells, p["title"]
         cells |= area

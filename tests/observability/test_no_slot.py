@@ -69,7 +69,8 @@ async def _fill_the_calendar(make_live: Any, env: dict[str, str]) -> tuple[str, 
     ``/metrics`` body, its clock's time and its log output."""
     async with make_live(env) as live:
         for i in range(BOOKED):
-            answer = await _call(live, f"conv_ok{i}", f"+3362000000{i}", "Jean Dupont", "pas de préférence", "le premier")
+            answer = await _call(live, f"conv_ok{i}", f"+3362000000{i}", "Jean Dupont", "pas de préférence",
+                                 "le premier")
             assert answer["state"] == "CONFIRMED", answer
         for i in range(NO_SLOT_CALLERS):
             answer = await _call(live, f"conv_full{i}", f"+336300000{i:02d}", "Jean Dupont", "l'après-midi")

@@ -88,7 +88,8 @@ def test_probe_names_the_failing_step_when_the_calendar_is_full(tmp_path: Path) 
     """Against a practice with no free slot, the probe exits 1 naming ``slots_offered``."""
     full = tmp_path / "full.toml"
     text = EXAMPLE.read_text("utf-8")
-    text = text.replace("min_lead_minutes = 120", "min_lead_minutes = 43200").replace("horizon_days = 30", "horizon_days = 1")
+    text = text.replace("min_lead_minutes = 120", "min_lead_minutes = 43200").replace("horizon_days = 30",
+                                                                                      "horizon_days = 1")
     full.write_text(text, "utf-8")
     replica = Replica("full", tmp_path, {"RDV_PRACTICE_FILE": str(full)})
     replica.start()

@@ -65,7 +65,8 @@ def test_conversion_counts_booking_conversations_only(make_live: Any, tmp_path: 
                      ("abandoned", "information"): 2}
 
     series = [
-        {"series": f'{n.CONVERSATIONS_ENDED.name}{{channel="text",outcome="{o}",purpose="{p}",instance="rdv:8000",job="rdv"}}',
+        {"series": f'{n.CONVERSATIONS_ENDED.name}{{channel="text",outcome="{o}",purpose="{p}",'
+                   'instance="rdv:8000",job="rdv"}',
          "values": f"0x10 {v:g}x120"}
         for (o, p), v in ended.items()
     ]

@@ -80,7 +80,8 @@ def test_forget_erases_a_caller_from_a_served_store(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "forgot +33612345678: 1 conversation(s), 1 booking(s)" in done.stdout
     assert "Dupont" not in timeline and "+33612345678" not in timeline
-    assert (after["total_sessions"], after["confirmed_bookings"]) == (before["total_sessions"], before["confirmed_bookings"])
+    assert (after["total_sessions"], after["confirmed_bookings"]) == (before["total_sessions"],
+                                                                      before["confirmed_bookings"])
     assert after["calendar"]["booked"] == before["calendar"]["booked"] == 1
     bad = rdv(base_env(tmp_path / "data", {}), "forget", "not a number")
     assert bad.returncode == 2 and "not a valid phone number" in bad.stderr

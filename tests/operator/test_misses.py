@@ -34,7 +34,8 @@ async def traffic(live: Any, clock: FixedClock) -> None:
     """A name not understood (then booked), a preference re-asked, a bad slot choice, a
     partial phone number said three times (transferred), and an opening twice not understood."""
     await talk(live, clock, "conv_name", BOOK, "je sais pas", "Jean Dupont", "bof", "le matin", "le premier")
-    await talk(live, clock, "conv_choice", BOOK, "Marie Curie", "pas de préférence", "le cinquième", "oui", "le deuxième")
+    await talk(live, clock, "conv_choice", BOOK, "Marie Curie", "pas de préférence", "le cinquième", "oui",
+               "le deuxième")
     await talk(live, clock, "conv_phone", BOOK, "Paul Martin", "le matin", "le premier",
                "06 12 34", "zéro six douze", "je ne sais plus", phone=None)
     await talk(live, clock, "conv_lost", "blabla", "tralala")
@@ -76,7 +77,8 @@ async def test_inbox_groups_misses_with_shares_outcomes_and_masked_examples(make
     assert inbox["misses"] == 9 and inbox["turns"] == 21
     assert inbox["groups"][0]["field"] == "phone"  # the largest group first
 
-    expected = 'rdv_understanding_misses_total{channel="text",field="phone",reason="nothing_found",state="QUALIF_PHONE"} 3.0'
+    expected = ('rdv_understanding_misses_total{channel="text",field="phone",reason="nothing_found",'
+                'state="QUALIF_PHONE"} 3.0')
     assert expected in metrics
 
 

@@ -33,7 +33,8 @@ PHONE = "+33612345678"
 BOOK = "bonjour je voudrais prendre rendez-vous"
 
 
-async def say(client: httpx.AsyncClient, clock: FixedClock, conv_id: str, text: str, phone: str | None = PHONE) -> dict[str, Any]:
+async def say(client: httpx.AsyncClient, clock: FixedClock, conv_id: str, text: str,
+              phone: str | None = PHONE) -> dict[str, Any]:
     """One text-API turn, the clock moved 20 s after it."""
     body: dict[str, Any] = {"text": text}
     if phone:
@@ -152,7 +153,8 @@ def older_rules(real: Callable[..., Extraction], phrase: str) -> Callable[..., E
 async def failed_on_a_phrase(live: Any, clock: FixedClock) -> None:
     """A Vapi call that chose its slot in words the older rules missed, three times: transferred."""
     call = VapiCall(live.client, "call-older-rules", number="+33698765432")
-    for text in (BOOK, "Claire Moreau", "le matin", "Va pour le dernier.", "euh, va pour le dernier", "va pour le dernier !"):
+    for text in (BOOK, "Claire Moreau", "le matin", "Va pour le dernier.", "euh, va pour le dernier",
+                 "va pour le dernier !"):
         await call.say(text)
         clock.advance(seconds=20)
 

@@ -34,7 +34,8 @@ async def test_vapi_callers_book_race_barge_in_and_end_every_call(make_live: Any
     assert sum(1 for _, _, outcome, _ in convs if outcome == "confirmed") == summary["bookings"]
     kinds = [k for k, in db_rows(tmp_path, "SELECT kind FROM events")]
     assert kinds.count("Interrupted") == 3, "each interrupting caller's choice is a barge-in"
-    results = [json.loads(d)["result"] for d, in db_rows(tmp_path, "SELECT data FROM events WHERE kind = 'BookingResulted'")]
+    rows = db_rows(tmp_path, "SELECT data FROM events WHERE kind = 'BookingResulted'")
+    results = [json.loads(d)["result"] for d, in rows]
     assert results.count("slot_taken") >= 2, "each pair of racers loses one race"
     table = render(summary)
     assert "bookings" in table and "p99" in table and "racer" in table

@@ -7,14 +7,12 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from tests.reliability.procs import base_env
-from tests.support import free_port
+from tests.support import free_port, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,14 +30,7 @@ def test_serve_listens_on_port_from_the_environment(tmp_path: Path) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--host", "127.0.0.1"], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 30
-        status = 0
-        while time.monotonic() < deadline and status != 200:
-            try:
-                status = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        assert status == 200
+        wait_ready(f"http://127.0.0.1:{port}", proc)
     finally:
         proc.terminate()
         _, err = proc.communicate(timeout=30)

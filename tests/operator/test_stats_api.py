@@ -10,7 +10,8 @@ import pytest
 from tests.operator.conftest import BOOK, PHONE, independent_counts, run_simulation, to_slots
 
 EVERY_KIND = "cooperative=6,hesitant=3,rejects=3,bad_phone=3,faq=3,interrupts=2,hangs_up=2,racer=4"
-SEED_FIELDS = ("total_sessions", "confirmed_bookings", "transferred", "intent_router", "conversion_rate", "abandon_rate")
+SEED_FIELDS = ("total_sessions", "confirmed_bookings", "transferred", "intent_router", "conversion_rate",
+               "abandon_rate")
 
 
 def target(payload: dict[str, Any], key: str) -> dict[str, Any]:

@@ -52,5 +52,6 @@ def test_simulated_calls_count_apart(make_live: Any, tmp_path: Path) -> None:
     flags = dict(db_rows(tmp_path, "SELECT conv_id, synthetic FROM conversations"))
     assert flags.pop("conv_real") == 0 and len(flags) == 6
     assert all(conv.startswith(n.SYNTHETIC_PREFIX) and flag == 1 for conv, flag in flags.items())
-    from_logs = stats.diagnose(stats.facts_from_log(logs.splitlines()), None, None, source="logs", limits=build_limits({}))
+    from_logs = stats.diagnose(stats.facts_from_log(logs.splitlines()), None, None, source="logs",
+                               limits=build_limits({}))
     assert from_logs["summary"]["conversations"] == 1 and from_logs["summary"]["synthetic"] == 6

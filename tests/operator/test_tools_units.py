@@ -150,9 +150,11 @@ LOG_LINES = [
      ("[SLOTS_SENT]", "c1", {"channel": "voice", "length": "287", "msg": "Très bien, trois créneaux"})),
     ("recovery_limit_reached c2, field=phone, attempts=3, to=TRANSFERRED",
      ("recovery_limit_reached", "c2", {"field": "phone", "attempts": "3", "to": "TRANSFERRED"})),
-    ("SESSION_EXPIRED c3, state=WAIT_CONFIRM, idle_s=960", ("SESSION_EXPIRED", "c3", {"state": "WAIT_CONFIRM", "idle_s": "960"})),
+    ("SESSION_EXPIRED c3, state=WAIT_CONFIRM, idle_s=960",
+     ("SESSION_EXPIRED", "c3", {"state": "WAIT_CONFIRM", "idle_s": "960"})),
     ("warning: session expirée conv_id=c4", ("SESSION_EXPIRED", "c4", {})),
-    ('{"event": "[BOOKING_RESULT] c5, success=False", "tag": "[BOOKING_RESULT]", "timestamp": "2026-02-07T10:00:00.000+00:00"}',
+    ('{"event": "[BOOKING_RESULT] c5, success=False", "tag": "[BOOKING_RESULT]", '
+     '"timestamp": "2026-02-07T10:00:00.000+00:00"}',
      ("[BOOKING_RESULT]", "c5", {"success": "False"})),
 ]
 

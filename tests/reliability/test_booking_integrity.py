@@ -75,7 +75,8 @@ async def text_race(calls: Fleet, conv_id: str) -> list[str]:
     for text in (BOOK, "Jean Dupont", "pas de préférence"):
         answer = await calls.say(0, conv_id, text, caller_phone=PHONE)
     assert answer["state"] == State.WAIT_CONFIRM.value, answer
-    responses = await asyncio.gather(*(calls.post(i, conv_id, text, caller_phone=PHONE) for i, text in enumerate(CHOICES)))
+    responses = await asyncio.gather(*(calls.post(i, conv_id, text, caller_phone=PHONE)
+                                       for i, text in enumerate(CHOICES)))
     assert all(r.status_code == 200 for r in responses), [r.text for r in responses]
     return [r.json()["reply"] for r in responses]
 

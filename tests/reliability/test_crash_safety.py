@@ -52,7 +52,8 @@ class Load:
         attempt = 0
         while True:
             try:
-                response = await self.calls.post(i + attempt, conv_id, text, caller_phone=PHONE, request_id=f"{conv_id}-{n}")
+                response = await self.calls.post(i + attempt, conv_id, text, caller_phone=PHONE,
+                                                 request_id=f"{conv_id}-{n}")
             except httpx.TransportError:
                 self.wire_errors += 1
                 if time.monotonic() > deadline:
@@ -130,7 +131,8 @@ async def test_kill_9_under_load_single_replica_sqlite(spawn: Callable[..., Repl
 
 @pytest.mark.slow
 @pytest.mark.postgres
-async def test_kill_9_one_of_two_replicas_postgres(spawn: Callable[..., Replica], postgres_url: str, tmp_path: Path) -> None:
+async def test_kill_9_one_of_two_replicas_postgres(spawn: Callable[..., Replica], postgres_url: str,
+                                                   tmp_path: Path) -> None:
     """Two replicas on PostgreSQL, one killed mid-load: its callers retry on the other with
     the same request ids; nothing announced is lost, nothing booked twice, all states valid."""
     env = {"RDV_DATABASE_URL": postgres_url}

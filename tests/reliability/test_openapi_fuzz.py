@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, settings
 
-schemathesis = pytest.importorskip("schemathesis")
-
 from service.config import load_settings
 from service.http.app import create_app
 from service.http.openapi import document
 from tests.support import STORE_TABLES, row_counts
+
+schemathesis = pytest.importorskip("schemathesis")
 
 # Routes that are not part of the documented public interface.
 UNDOCUMENTED = {"/openapi.json", "/metrics"}

@@ -51,7 +51,8 @@ def event_payload(kind: str, call_id: str = CALL_ID) -> dict[str, Any]:
             cost=0.12, artifact={"messages": [], "transcript": ""},
         )
     if kind == "tool-calls":
-        message["toolCallList"] = [{"id": "call_1", "type": "function", "function": {"name": "bookAppointment", "arguments": "{}"}}]
+        message["toolCallList"] = [{"id": "call_1", "type": "function",
+                                    "function": {"name": "bookAppointment", "arguments": "{}"}}]
     if kind == "speech-update":
         message.update(role="user", status="started", turn=1)
     return {"message": message}
@@ -88,7 +89,8 @@ def set_at(doc: Any, path: tuple[Any, ...], value: Any, delete: bool = False) ->
     doc = json.loads(json.dumps(doc))
     target = doc
     for key in path[:-1]:
-        if isinstance(target, dict) and key in target or isinstance(target, list) and isinstance(key, int) and key < len(target):
+        if (isinstance(target, dict) and key in target) or (isinstance(target, list) and isinstance(key, int)
+                                                            and key < len(target)):
             target = target[key]
         else:
             return doc

@@ -1,5 +1,6 @@
-"""The store tests' PostgreSQL fixtures, shared by the contract and the PostgreSQL modules."""
+"""The store tests' fixtures, shared by the contract, the guards and the PostgreSQL modules: each
+backend in turn on a fresh database, and PostgreSQL's."""
 
-from tests.storage.test_contract import postgres, postgres_problem
+from tests.storage.test_contract import backend, postgres, postgres_problem, store
 
-__all__ = ["postgres", "postgres_problem"]
+__all__ = ["backend", "postgres", "postgres_problem", "store"]

@@ -69,9 +69,11 @@ async def test_turns_of_one_pass_share_one_transaction_and_fail_alone(store: Sql
         await store.save_turn(conversation(conv_id), None, {}, turn(conv_id), [])
     wanted, other = slot(3, 10), slot(3, 11)
     results = await asyncio.gather(
-        store.save_turn(conversation("c1", turn_count=5), 1, {}, turn("c1", 2, "k2"), [], booking=booking("c1", wanted)),
+        store.save_turn(conversation("c1", turn_count=5), 1, {}, turn("c1", 2, "k2"), [],
+                        booking=booking("c1", wanted)),
         store.save_turn(conversation("c2", turn_count=5), 7, {}, turn("c2", 2, "k2"), [], booking=booking("c2", other)),
-        store.save_turn(conversation("c3", turn_count=5), 1, {}, turn("c3", 2, "k2"), [], booking=booking("c3", wanted)),
+        store.save_turn(conversation("c3", turn_count=5), 1, {}, turn("c3", 2, "k2"), [],
+                        booking=booking("c3", wanted)),
         store.save_turn(conversation("c4", turn_count=5), 1, {}, turn("c4", 2, "k2"), events("c4")),
         return_exceptions=True,
     )
@@ -152,7 +154,8 @@ async def test_own_bookings_cancellations_and_lost_races_keep_the_taken_cache(st
     await store.save_turn(conversation("c1"), None, {}, turn("c1"), [])
     await store.save_turn(conversation("c2"), None, {}, turn("c2"), [])
     assert await store.taken_slots(*WINDOW) == frozenset()
-    await store.save_turn(conversation("c1", turn_count=5), 1, {}, turn("c1", 2, "k2"), [], booking=booking("c1", first))
+    await store.save_turn(conversation("c1", turn_count=5), 1, {}, turn("c1", 2, "k2"), [],
+                          booking=booking("c1", first))
     assert await store.taken_slots(*WINDOW) == {first.start.astimezone(UTC)}
     moved = replace(booking("c1", second, "b-c1-moved"), replaces="b-c1")
     await store.save_turn(conversation("c1", turn_count=6), 2, {}, turn("c1", 3, "k3"), [], booking=moved)
@@ -160,13 +163,15 @@ async def test_own_bookings_cancellations_and_lost_races_keep_the_taken_cache(st
     # Another connection books the third slot; this store then loses the race for it.
     with sqlite3.connect(store.path) as conn:
         conn.execute(
-            "INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             ("b-x", third.start.astimezone(UTC).isoformat(timespec="microseconds"),
              third.end.astimezone(UTC).isoformat(timespec="microseconds"), "x", "X", None,
              NOW.astimezone(UTC).isoformat(timespec="microseconds")),
         )
     with pytest.raises(SlotTakenError):
-        await store.save_turn(conversation("c2", turn_count=5), 1, {}, turn("c2", 2, "k2"), [], booking=booking("c2", third))
+        await store.save_turn(conversation("c2", turn_count=5), 1, {}, turn("c2", 2, "k2"), [],
+                              booking=booking("c2", third))
     assert await store.taken_slots(*WINDOW) == {second.start.astimezone(UTC), third.start.astimezone(UTC)}
     await store.save_turn(conversation("c1", turn_count=7), 3, {}, turn("c1", 4, "k4"), [],
                           cancel=CancelWrite("b-c1-moved", at(5)))
@@ -206,7 +211,8 @@ async def test_a_file_of_the_previous_schema_moves_its_event_index(tmp_path: Pat
         assert [(e.conv_id, e.kind) for e in found] == [("c1", "SlotsProposed"), ("c2", "SlotsProposed")]
     finally:
         await store.close()
-    indexes = {r[0] for r in committed(path, "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")}
+    indexes = {r[0] for r in committed(path,
+                                       "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")}
     assert "events_at" in indexes and "events_kind_at" not in indexes
     assert committed(path, "SELECT max(version) FROM schema_version") == [(len(SQLITE_STEPS),)]
 

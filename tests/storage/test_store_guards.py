@@ -9,38 +9,14 @@ import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
-from pathlib import Path
 
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
 from service.storage import SQLITE_FILE
 from service.storage.base import Store, StoreError
-from tests.storage.test_contract import Backend, backend_of, postgres_admin, postgres_base_url
+from tests.storage.test_contract import Backend
 from tests.support import NOW
-
-
-@pytest.fixture(scope="module")
-def pg_problem() -> str | None:
-    """Why PostgreSQL cannot be used (probed once), or None."""
-    try:
-        asyncio.run(postgres_admin("SELECT 1"))
-    except Exception as exc:  # noqa: BLE001 - refused, timed out, auth, missing database
-        return f"{postgres_base_url()}: {type(exc).__name__}: {exc}"
-    return None
-
-
-@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def backend(request: pytest.FixtureRequest, tmp_path: Path, pg_problem: str | None) -> AsyncIterator[Backend]:
-    """Each backend of the store contract in turn, on a fresh database."""
-    async with backend_of(request.param, tmp_path, pg_problem) as found:
-        yield found
-
-
-@pytest.fixture
-async def store(backend: Backend) -> Store:
-    """An opened store on the test's fresh database."""
-    return await backend.opened()
 
 
 async def test_a_signature_is_remembered_once_then_forgotten(store: Store) -> None:

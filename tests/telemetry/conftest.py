@@ -19,7 +19,8 @@ BOOK = "bonjour je voudrais prendre rendez-vous"
 class Captured:
     """One Telemetry instance with everything it emits kept for the test."""
 
-    def __init__(self, log_format: str = "text", log_pii: bool = False, exporter: InMemorySpanExporter | None = None) -> None:
+    def __init__(self, log_format: str = "text", log_pii: bool = False,
+                 exporter: InMemorySpanExporter | None = None) -> None:
         self.logs = io.StringIO()
         self.exporter = exporter or InMemorySpanExporter()
         self.registry = CollectorRegistry()

@@ -7,7 +7,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -17,13 +16,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service import revision
 from telemetry import names as n
-from tests.support import free_port
+from tests.support import free_port, wait_ready
 from tests.telemetry.conftest import BOOK, PHONE, Captured, book
 
 
 def promtool_check(text: str) -> subprocess.CompletedProcess[str]:
     """``promtool check metrics`` on an exposition."""
-    return subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30, check=False)
+    return subprocess.run(["promtool", "check", "metrics"], input=text, capture_output=True, text=True, timeout=30,
+                          check=False)
 
 
 async def test_exposition_passes_promtool_and_matches_contract(make_live: Any, captured: Any) -> None:
@@ -52,7 +52,8 @@ async def test_exposition_passes_promtool_and_matches_contract(make_live: Any, c
     assert cap.sample("rdv_conversations_ended_total", channel="text", outcome="confirmed") == 1
     assert cap.sample("rdv_conversations_ended_total", channel="text", outcome="transferred") == 1
     assert cap.sample("rdv_booking_attempts_total", channel="text", result="success") == 1
-    assert cap.sample("rdv_state_transitions_total", channel="text", from_state="WAIT_CONFIRM", to_state="CONFIRMED") == 1
+    assert cap.sample("rdv_state_transitions_total", channel="text", from_state="WAIT_CONFIRM",
+                      to_state="CONFIRMED") == 1
     assert cap.sample("rdv_slots_message_length_characters_count", channel="text") == 1
     assert cap.sample("rdv_turn_duration_seconds_count", channel="text") == 6
     assert cap.sample("rdv_conversation_turns_count", channel="text", outcome="confirmed") == 1
@@ -107,7 +108,8 @@ async def test_openmetrics_carries_trace_exemplars(make_live: Any, captured: Any
     trace_id = cap.telemetry.trace_id_hex("conv_ex")
     lines = [line for line in response.text.splitlines() if line.startswith("rdv_turn_duration_seconds_bucket")]
     assert any(f'# {{trace_id="{trace_id}"}}' in line for line in lines), lines
-    slots = [line for line in response.text.splitlines() if line.startswith("rdv_slots_message_length_characters_bucket")]
+    slots = [line for line in response.text.splitlines()
+             if line.startswith("rdv_slots_message_length_characters_bucket")]
     assert any(trace_id in line for line in slots)
     assert response.text.rstrip().endswith("# EOF")
 
@@ -125,15 +127,7 @@ def test_two_workers_aggregate_counts(tmp_path: Path) -> None:
     )
     try:
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and proc.poll() is None, "service did not start"
-            time.sleep(0.2)
+        wait_ready(base, proc)
         for i in range(30):
             with httpx.Client(base_url=base, timeout=10) as client:  # new connection: either worker
                 r = client.post(f"/api/conversations/conv_w{i}/messages", json={"text": BOOK})
@@ -143,7 +137,8 @@ def test_two_workers_aggregate_counts(tmp_path: Path) -> None:
         assert checked.returncode == 0, checked
         started = re.search(r'^rdv_conversations_started_total\{channel="text"\} (\S+)$', body, re.MULTILINE)
         assert started and float(started.group(1)) == 30
-        assert re.search(r'^rdv_build_info\{(?=[^}]*version="[^"]+")(?=[^}]*engine_revision="[0-9a-f]{12}")[^}]*\} 1\.0$', body, re.MULTILINE)
+        build_info = r'^rdv_build_info\{(?=[^}]*version="[^"]+")(?=[^}]*engine_revision="[0-9a-f]{12}")[^}]*\} 1\.0$'
+        assert re.search(build_info, body, re.MULTILINE)
         files = list((tmp_path / "data" / "prometheus-multiproc").glob("counter_*.db"))
         pids = {f.stem.split("_")[-1] for f in files}
         assert len(pids) == 2, files

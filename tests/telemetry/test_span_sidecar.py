@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -22,6 +21,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from telemetry import Telemetry, spans
 from telemetry import names as n
+from tests.support import free_port, wait_ready
 from tests.telemetry.conftest import PHONE, book
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -145,23 +145,13 @@ async def test_a_booking_reaches_an_otlp_receiver_whole_on_a_clean_stop(make_liv
 def test_the_exporter_process_ends_with_a_killed_server(tmp_path: Path, receiver: Receiver) -> None:
     """``kill -9`` of the server: its exporter process reads the end of the pipe, exports
     what it had and exits."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RDV_", "PROMETHEUS_"))}
     env.update({"RDV_DATA_DIR": str(tmp_path), "OTEL_TRACES_EXPORTER": "otlp"})
     server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], cwd=ROOT,
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline and server.poll() is None, "the server did not start"
-            time.sleep(0.1)
+        wait_ready(f"http://127.0.0.1:{port}", server)
         url = f"http://127.0.0.1:{port}/api/conversations/conv_killed/messages"
         httpx.post(url, json={"text": "bonjour je voudrais prendre rendez-vous", "caller_phone": PHONE}, timeout=10)
         httpx.post(url, json={"text": "je voudrais parler à quelqu'un"}, timeout=10)

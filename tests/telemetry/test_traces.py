@@ -176,7 +176,8 @@ def test_readme_shell_recipe_gives_the_trace_id() -> None:
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
     out = subprocess.run(
-        ["bash", "-c", "printf '%s' \"conv_x:0\" | openssl dgst -sha256 -hmac \"test-secret\" | awk '{print substr($NF,1,32)}'"],
+        ["bash", "-c",
+         "printf '%s' \"conv_x:0\" | openssl dgst -sha256 -hmac \"test-secret\" | awk '{print substr($NF,1,32)}'"],
         capture_output=True, text=True, check=True, timeout=10,
     ).stdout.strip()
     assert out == Captured().telemetry.trace_id_hex("conv_x")

@@ -14,7 +14,8 @@ PHONE = "+33612345678"
 
 CASES = [
     ("caller_asked", [BOOK, "je voudrais parler à quelqu'un"], "QUALIF_NAME"),
-    ("recovery_limit", [BOOK, "Jean Dupont", "pas de préférence", "bleu ciel", "bleu ciel", "bleu ciel"], "WAIT_CONFIRM"),
+    ("recovery_limit", [BOOK, "Jean Dupont", "pas de préférence", "bleu ciel", "bleu ciel", "bleu ciel"],
+     "WAIT_CONFIRM"),
 ]
 
 

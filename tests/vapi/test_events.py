@@ -212,7 +212,8 @@ async def test_server_message_authentication(make_live: Any, mode: str, make_hea
     async with make_live({"RDV_VAPI_SECRET": "s3cret", "RDV_VAPI_AUTH": mode}) as live:
         call = VapiCall(live.client, "call-auth")
         await call.say(BOOK)
-        body = json.dumps(event("status-update", "call-auth", status="ended", endedReason="customer-ended-call")).encode()
+        body = json.dumps(event("status-update", "call-auth", status="ended",
+                                endedReason="customer-ended-call")).encode()
         headers = {"content-type": "application/json", **make_headers(body)}
         response = await live.client.post(EVENTS, content=body, headers=headers)
         assert response.status_code == status, response.text

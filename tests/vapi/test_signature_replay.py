@@ -25,7 +25,8 @@ def ended(call_id: str) -> bytes:
 
 def headers(body: bytes, timestamp: str) -> dict[str, str]:
     """A correctly signed request's headers for ``timestamp``."""
-    return {"content-type": "application/json", "x-timestamp": timestamp, "x-signature": signed(body, "s3cret", timestamp)}
+    return {"content-type": "application/json", "x-timestamp": timestamp,
+            "x-signature": signed(body, "s3cret", timestamp)}
 
 
 @pytest.mark.parametrize("timestamp", ["nan", "NaN", "inf", "-inf", "infinity", "1e3", "0x10", "", " ", "12:00"])

@@ -58,8 +58,8 @@ POINTERS = frozenset({"celui", "celle", "creneau", "prends", "prendre", "choisis
 
 RELATIVE_DAYS = {"aujourd'hui": 0, "aujourdhui": 0, "demain": 1, "apres-demain": 2}
 # Said right after a day or a period, these turn it down: "le mercredi je peux pas", "le jeudi non plus".
-DAY_REFUSED = REFUSED + (("peux", "pas"), ("pourrai", "pas"), ("non", "plus"), ("pas", "dispo"), ("suis", "pas"),
-                         ("travaille",), ("c'est", "non"))
+DAY_REFUSED = (*REFUSED, ("peux", "pas"), ("pourrai", "pas"), ("non", "plus"), ("pas", "dispo"), ("suis", "pas"),
+               ("travaille",), ("c'est", "non"))
 DAY_NEGATORS = frozenset({"pas", "ni", "sauf", "hors", "excepte"})
 
 
@@ -110,7 +110,8 @@ def _days(tokens: tuple[Token, ...], slots: Sequence[SlotRef], today: date | Non
             end = i + (1 if w in RELATIVE_DAYS else 2)
             hit = {k for k, s in enumerate(slots) if s.start.date() == today + timedelta(days=offset)}
         elif today is not None and w in ("cet", "ce", "cette", "sept") and (
-                nxt in ("apres-midi", "aprem", "matin", "soir", "l'apres-midi") or (nxt == "apres" and words[i + 2 : i + 3] == ["midi"])):
+                nxt in ("apres-midi", "aprem", "matin", "soir", "l'apres-midi")
+                or (nxt == "apres" and words[i + 2 : i + 3] == ["midi"])):
             hit = {k for k, s in enumerate(slots) if s.start.date() == today}  # "sept après-midi": "cet"
         elif w in ("le", "du", "au") and (found := number_at(tuple(words), i + 1)) is not None \
                 and words[found[1] : found[1] + 1] not in (["h"], ["heure"], ["heures"]) \
@@ -210,7 +211,8 @@ def choice_of(text: str, slots: Sequence[SlotRef], today: date | None = None) ->
         if not hit:
             hit = [i for i, s in enumerate(slots) if s.start.hour == moment.hour and moment.minute == 0]
         if not hit and moment.hour >= 12:  # "neuf heures" said of a morning list stays 9:00; "trois heures" 15:00
-            hit = [i for i, s in enumerate(slots) if (s.start.hour, s.start.minute) == (moment.hour - 12, moment.minute)]
+            hit = [i for i, s in enumerate(slots)
+                   if (s.start.hour, s.start.minute) == (moment.hour - 12, moment.minute)]
         position = len(utt.digit_text[:start].split())
         if _excluded(digit_words, position):
             ruled_out.update(hit)

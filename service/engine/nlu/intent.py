@@ -23,6 +23,7 @@ from functools import lru_cache
 
 from rapidfuzz import fuzz
 
+from service.engine.nlu.lexicon import entries, phrases
 from service.engine.nlu.normalize import (
     Phrases,
     Utterance,
@@ -41,28 +42,7 @@ INTENTS = (
 )
 
 # Single words that carry an intent (folded); phrases below for multi-word cues.
-WORDS: dict[str, tuple[str, ...]] = {
-    "cancel": ("annuler", "annule", "annulez", "annulation", "decommander", "decommande", "desister", "supprimer"),
-    "modify": ("deplacer", "deplace", "deplacez", "decaler", "decale", "decalez", "reporter", "reporte",
-               "modifier", "modifie", "changer", "change", "avancer", "avancez", "repousser", "reprogrammer"),
-    "human": ("humain", "humaine", "secretaire", "secretariat", "standardiste", "operateur", "operatrice",
-              "conseiller", "conseillere", "receptionniste", "accueil", "transferer", "transferez", "transfere"),
-    "faq:address": ("adresse", "situe", "situes", "situee", "localisation", "trouvez"),
-    "faq:hours": ("horaire", "horaires", "ouvert", "ouverts", "ouverte", "ouvertes", "ouvrez", "ouvre", "ouvrent",
-                  "ouverture", "fermez", "ferme", "fermes", "fermee", "fermees", "ferment", "fermeture"),
-    "faq:price": ("prix", "tarif", "tarifs", "coute", "coutent", "cout", "rembourse", "remboursement", "remboursee",
-                  "honoraires", "depassement", "mutuelle", "vitale", "payer", "paiement", "euros", "secteur",
-                  "cheque", "cheques", "especes", "liquide", "cb", "conventionne", "conventionnee"),
-    "faq:parking": ("parking", "garer", "stationner", "stationnement", "voiture", "se garer"),
-    "faq:access": ("acces", "accessible", "accessibilite", "handicape", "handicapes", "handicapee", "handicap",
-                   "fauteuil", "ascenseur", "pmr", "metro", "bus", "tram", "tramway", "escalier", "escaliers", "etage",
-                   "rez-de-chaussee"),
-    "book": ("rdv", "consultation", "consulter", "reserver", "creneau", "creneaux", "disponibilite",
-             "disponibilites", "dispo",
-             # a sick caller wants to be seen: "c'est pour mon fils, il a de la fièvre"
-             "fievre", "tousse", "toux", "angine", "grippe", "rhume", "douleur", "douleurs", "enceinte", "malade",
-             "symptomes", "vomit", "vomi", "diarrhee", "otite", "bronchite", "migraine"),
-}
+WORDS = entries("intent_words.txt")
 # Verb stems whose every form carries the intent ("supprimez", "je me désiste", "annulerais").
 STEMS: dict[str, tuple[str, ...]] = {
     "cancel": ("annul", "decommand", "desist", "supprim"),
@@ -70,60 +50,14 @@ STEMS: dict[str, tuple[str, ...]] = {
 }
 # "en avance", "à l'avance", "d'avance": early, not bringing an appointment forward.
 NOT_MODIFY = frozenset({"l'avance", "d'avance", "l'avancement"})
-# "Je ne pourrai pas venir à mon rendez-vous": cancelling, when the appointment is named.
-# Alone, "je ne peux pas venir le matin" answers the preference question: not a cancel.
-CANT_COME = (("pourrai", "pas", "venir"), ("pourrais", "pas", "venir"), ("peux", "pas", "venir"),
-             ("pourrai", "pas", "y"), ("pourrais", "pas", "y"), ("peux", "pas", "y"), ("viendrai", "pas"),
-             ("serai", "pas", "la"), ("pourrai", "pas", "etre"), ("pourrai", "pas", "honorer"),
-             ("empechement",), ("pourrai", "plus", "venir"), ("peux", "plus", "venir"), ("pourrais", "plus", "venir"))
-APPOINTMENT = (("mon", "rendez-vous"), ("mon", "rendez", "vous"), ("mon", "rdv"), ("ce", "rendez-vous"),
-               ("le", "rendez-vous"), ("au", "rendez-vous"), ("pas", "y"), ("ai", "un", "rendez-vous"),
-               ("ai", "rendez-vous"), ("ai", "un", "rendez", "vous"), ("ai", "un", "rdv"), ("j'ai", "un", "rendez-vous"),
-               ("j'ai", "rendez-vous"), ("j'ai", "un", "rendez", "vous"), ("j'ai", "un", "rdv"), ("celui", "de"),
-               ("celui", "du"), ("son", "rendez-vous"), ("notre", "rendez-vous"))
-# After "I can't come (then)", asking for another time is a move: "je peux pas venir mardi,
-# est-ce qu'on peut faire jeudi", "… on pourrait le mettre jeudi".
-MOVE_AFTER_CANT = (("on", "peut"), ("on", "pourrait"), ("vous", "pouvez"), ("vous", "pourriez"), ("plutot",),
-                   ("a", "la", "place"), ("mettre",), ("faire",), ("reprendre",), ("un", "autre"), ("une", "autre"),
-                   ("possible", "de"), ("decaler",), ("deplacer",))
+# Phrase tables: data/intent_cues.txt, one [section] a table, its comments there.
+_INTENT_CUES = phrases("intent_cues.txt")
+CANT_COME = _INTENT_CUES["cant_come"]
+APPOINTMENT = _INTENT_CUES["appointment"]
+MOVE_AFTER_CANT = _INTENT_CUES["move_after_cant"]
 # Asking not to talk to a machine is asking for a human, negated or not ("pas à un robot").
 MACHINE = frozenset({"robot", "robots", "machine", "automate", "ordinateur", "repondeur", "serveur"})
-PHRASES: dict[str, tuple[tuple[str, ...], ...]] = {
-    "human": (("parler", "a", "quelqu", "un"), ("parler", "a", "quelqu'un"), ("quelqu'un",), ("une", "personne"),
-              ("vraie", "personne"), ("parler", "au", "docteur"), ("parler", "au", "medecin"),
-              ("parler", "a", "la", "secretaire"), ("parler", "a", "une", "personne"), ("un", "vrai"),
-              ("parler", "a", "un"), ("passer", "le", "secretariat"), ("passez", "moi"), ("passez-moi",),
-              ("en", "relation"), ("parler", "a", "madame"), ("parler", "a", "monsieur"), ("parler", "a", "la"),
-              ("parler", "au", "secretariat"), ("parler", "avec", "quelqu'un"), ("parler", "avec", "un"),
-              ("parler", "avec", "une"), ("passer", "le", "docteur"), ("passer", "le", "medecin"),
-              ("nous", "passer"), ("me", "passer")),
-    "faq:address": (("c'est", "ou"), ("c", "est", "ou"), ("ou", "se", "trouve"), ("ou", "etes", "vous"),
-                    ("ou", "est", "le", "cabinet"), ("ou", "vous", "etes"), ("ou", "ca", "se", "trouve"),
-                    ("vous", "etes", "ou"), ("quelle", "rue"), ("se", "trouve"), ("se", "situe")),
-    "faq:hours": (("quelle", "heure", "vous"), ("jusqu'a", "quelle", "heure"), ("a", "quelle", "heure", "vous"),
-                  ("quels", "jours"), ("heures", "d'ouverture")),
-    "faq:price": (("combien", "ca"), ("combien", "c'est"), ("combien", "coute"), ("combien", "pour"),
-                  ("carte", "vitale"), ("c'est", "combien"), ("c", "est", "combien"), ("tiers", "payant"),
-                  ("carte", "bleue"), ("carte", "bancaire")),
-    "faq:parking": (("se", "garer"), ("ou", "me", "garer"), ("ou", "se", "garer")),
-    "faq:access": (("comment", "venir"), ("comment", "y", "aller"), ("comment", "acceder"), ("comment", "on", "vient"),
-                   ("rez", "de", "chaussee"), ("transports", "en", "commun")),
-    "book": (("rendez", "vous"), ("rendez-vous",), ("prendre", "un", "rendez"), ("voir", "le", "docteur"),
-             ("voir", "le", "medecin"), ("prendre", "rendez"), ("une", "place"), ("me", "faire", "soigner"),
-             ("venir", "consulter"), ("un", "rendez"), ("voir", "un", "medecin"), ("voir", "un", "docteur"),
-             ("voir", "la", "docteure"), ("de", "la", "place"), ("des", "places"), ("me", "recevoir"),
-             ("nous", "recevoir"), ("la", "recevoir"), ("le", "recevoir"), ("voir", "docteur"), ("voir", "medecin"),
-             ("voudrais", "passer"), ("voudrait", "passer"), ("aimerais", "passer"), ("pourrais", "passer"),
-             ("veux", "passer"), ("souhaite", "passer"), ("j'ai", "mal"), ("ai", "mal"), ("a", "mal")),
-    # Cancelling to take another appointment, or putting "it" elsewhere, is moving it.
-    "modify": (("reprendre", "un"), ("en", "reprendre"), ("le", "mettre", "un", "autre"), ("la", "mettre", "un", "autre"),
-               ("le", "remettre"), ("mettre", "mon", "rendez-vous"), ("mettre", "le", "rendez-vous"),
-               ("mettre", "mon", "rdv"), ("changer", "de", "creneau"), ("changer", "l'heure"), ("changer", "la", "date"),
-               ("changer", "le", "jour"), ("le", "mettre", "plus"), ("la", "mettre", "plus"), ("mettre", "plutot"),
-               ("le", "mettre", "plutot"), ("le", "passer", "a"), ("le", "faire", "passer"),
-               ("passer", "mon", "rendez-vous"), ("passer", "le", "rendez-vous"), ("passer", "mon", "rdv"),
-               ("en", "prendre", "un", "autre"), ("le", "mettre"), ("la", "mettre")),
-}
+PHRASES = phrases("intent_phrases.txt")
 # Stems checked with fuzzy matching, for words speech-to-text tends to mangle.
 FUZZY: dict[str, tuple[str, ...]] = {
     "cancel": ("annuler", "annulation", "decommander"),
@@ -154,7 +88,8 @@ def _all_positions(utt: Utterance) -> dict[str, list[int]]:
 def _find_positions(utt: Utterance, name: str) -> list[int]:
     words, bare = utt.words, utt.bare
     cues, stems = WORDS.get(name, ()), STEMS.get(name, ())
-    found = [i for i, (w, b) in enumerate(zip(words, bare)) if w in cues or b in cues or b.startswith(stems or ("\0",))]
+    found = [i for i, (w, b) in enumerate(zip(words, bare, strict=False)) if w in cues or b in cues
+             or b.startswith(stems or ("\0",))]
     found.extend(_PHRASES.get(name, _NO_PHRASES).positions(words))
     if not found:
         for stem in FUZZY.get(name, ()):  # a misheard word keeps its first letter: "anuler", not "recommandé"
@@ -164,18 +99,20 @@ def _find_positions(utt: Utterance, name: str) -> list[int]:
         found = [i for i in found if not {"ma", "mon", "mes"} & set(words[max(0, i - 2) : i])]
     if name == "faq:hours":  # "dès l'ouverture", "à l'ouverture lundi": a time, not a question on the hours
         found = [i for i in found if not (bare[i] == "ouverture" and i and (words[i - 1] in ("des", "a", "l")
-                                                                            or words[i].startswith("l'") and words[i - 1] in ("des", "a")))
+                                                                            or (words[i].startswith("l'")
+                                                                                and words[i - 1] in ("des", "a"))))
                  and not (words[i] in ("ouvrez", "ouvre") and {"des", "quand"} & set(words[max(0, i - 3) : i]))]
     if name == "modify":  # "je peux me déplacer l'après-midi" is travelling, not moving the appointment
         found = [i for i in found if not (i and words[i - 1] in REFLEXIVE and bare[i].startswith("deplac"))
-                 and not (i and words[i - 1] in ("en", "a") and bare[i].startswith("avanc")) and words[i] not in NOT_MODIFY]
+                 and not (i and words[i - 1] in ("en", "a") and bare[i].startswith("avanc"))
+                 and words[i] not in NOT_MODIFY]
     if name in ("cancel", "modify"):  # "j'ai annulé mon voyage": told, not asked
         found = [i for i in found if not _narrated(words, i)]
     return found
 
 
-AUXILIARIES = frozenset({"ai", "j'ai", "a", "avons", "avez", "ont", "avais", "j'avais", "avait", "l'ai", "l'a", "l'avez",
-                         "l'avais", "m'a", "m'avez", "on"})
+AUXILIARIES = frozenset({"ai", "j'ai", "a", "avons", "avez", "ont", "avais", "j'avais", "avait", "l'ai", "l'a",
+                         "l'avez", "l'avais", "m'a", "m'avez", "on"})
 # What is cancelled or moved when it is not an appointment: "j'ai annulé mon voyage".
 NOT_APPOINTMENTS = frozenset({"voyage", "vacances", "train", "vol", "avion", "reunion", "travail", "conge", "conges",
                               "deplacement", "sortie", "cours", "match", "diner", "repas", "sejour"})
@@ -211,7 +148,8 @@ def intent_of(utt: Utterance) -> str:
         if not _present(without, "human"):
             present.discard("human")
     cant = _CANT_COME.positions(utt.words)
-    if cant and "cancel" not in present and _cant_on_a_day(utt.words, min(cant)) and _MOVE_AFTER_CANT.positions(utt.words[min(cant) + 3 :]):
+    if (cant and "cancel" not in present and _cant_on_a_day(utt.words, min(cant))
+            and _MOVE_AFTER_CANT.positions(utt.words[min(cant) + 3 :])):
         present.add("modify")
     elif cant and _APPOINTMENT.found(utt.words):
         present.add("cancel")
@@ -251,32 +189,12 @@ def intent_of(utt: Utterance) -> str:
     return "unknown"
 
 
-# A question the FAQ does not know: the secretariat answers it (the dialogue says so).
-QUESTION = (("savoir", "si"), ("savoir", "a", "quelle"), ("savoir", "quand"), ("savoir", "comment"),
-            ("savoir", "combien"), ("savoir", "qui"), ("savoir", "quel"), ("savoir", "quelle"), ("est-ce", "que"),
-            ("est", "ce", "que"), ("est-ce", "qu'il"), ("est-ce", "qu'elle"), ("est-ce", "qu'on"),
-            ("une", "question"), ("des", "questions"), ("petite", "question"), ("verifier",), ("confirmer", "mon"),
-            ("confirmer", "le"), ("confirmer", "que"), ("toujours", "bon"), ("toujours", "valable"),
-            ("toujours", "d'actualite"), ("toujours", "maintenu"), ("bien", "note"), ("quelle", "heure", "est"),
-            ("pris", "en", "compte"), ("bien", "enregistre"), ("bien", "pris"), ("bien", "annule"),
-            ("a", "quelle", "heure", "est"), ("a", "quelle", "heure", "j'ai"), ("renseignement",),
-            ("renseignements",), ("information",), ("informations",), ("me", "dire", "si"))
-# Asking for a slot is booking, whatever the frame: "je voulais savoir s'il y avait de la place jeudi".
-NEW_BOOKING = (("de", "la", "place"), ("une", "place"), ("des", "places"), ("un", "creneau"), ("creneau",),
-               ("creneaux",), ("disponibilite",), ("disponibilites",), ("dispo",), ("prendre", "rendez-vous"),
-               ("prendre", "rendez"), ("prendre", "un"), ("avoir", "un", "rendez-vous"), ("avoir", "un", "rdv"),
-               ("avoir", "un", "rendez"), ("me", "recevoir"), ("le", "recevoir"), ("la", "recevoir"),
-               ("nous", "recevoir"), ("quelque", "chose"), ("consultation",), ("consulter",), ("reserver",),
-               ("un", "rendez-vous", "pour"), ("un", "rendez-vous", "cette"), ("un", "rendez-vous", "demain"),
-               ("nouveau", "rendez-vous"), ("autre", "rendez-vous"), ("possible",), ("irait",), ("ca", "va"),
-               ("libre",), ("disponible",), ("faisable",), ("jouable",))
-# The question words of a practical question ("c'est où", "combien", "vous ouvrez à quelle heure").
-FAQ_ASK = (("ou",), ("combien",), ("comment",), ("quel",), ("quelle",), ("quels",), ("quelles",), ("savoir",),
-           ("c'est", "quoi"), ("il", "y", "a"), ("y", "a-t-il"), ("connaitre",), ("redonner",), ("rappeler",))
-# Taking the cancellation back: "en fait non", "je garde le rendez-vous".
-RETRACT = (("en", "fait", "non"), ("finalement", "non"), ("non", "finalement"), ("je", "garde"), ("je", "le", "garde"),
-           ("je", "vais", "le", "garder"), ("je", "prefere", "le", "garder"), ("laissez", "tomber"))
-_QUESTION, _NEW_BOOKING, _FAQ_ASK, _RETRACT = Phrases(QUESTION), Phrases(NEW_BOOKING), Phrases(FAQ_ASK), Phrases(RETRACT)
+QUESTION = _INTENT_CUES["question"]
+NEW_BOOKING = _INTENT_CUES["new_booking"]
+FAQ_ASK = _INTENT_CUES["faq_ask"]
+RETRACT = _INTENT_CUES["retract"]
+_QUESTION, _NEW_BOOKING = Phrases(QUESTION), Phrases(NEW_BOOKING)
+_FAQ_ASK, _RETRACT = Phrases(FAQ_ASK), Phrases(RETRACT)
 # Asking to be put through: "parler au secrétariat", "passez-moi l'accueil".
 _TALK = frozenset({"parler", "passer", "passez", "passez-moi", "transferer", "transferez", "joindre", "relation",
                    "quelqu'un", "humain", "personne"})

@@ -24,6 +24,7 @@ from typing import Literal
 from rapidfuzz import fuzz
 
 from service.engine.nlu.firstnames import FIRST_RANKS, cap, shown_of
+from service.engine.nlu.lexicon import phrases, words
 from service.engine.nlu.spelling import Spelled, spelled_runs
 from service.engine.nlu.tokens import TEENS, TENS, UNITS, Token
 
@@ -35,24 +36,10 @@ FEMALE_TITLES = frozenset({"madame", "mme", "mademoiselle", "mlle"})
 MALE_TITLES = frozenset({"monsieur", "mr"})
 PARTICLES = frozenset({"de", "du", "des", "d'", "le", "la", "van", "von", "der", "den", "di", "da", "del", "dos", "el",
                        "al", "ben", "bin", "mac", "mc", "ter", "ten", "y", "abou", "ould"})
-INTROS = (
-    ("je", "m'appelle"), ("je", "m", "appelle"), ("moi", "c'est"), ("moi", "c", "est"), ("mon", "nom", "c'est"),
-    ("mon", "nom", "est"), ("mon", "nom", "c", "est"), ("mon", "nom", "de", "famille", "c'est"),
-    ("mon", "nom", "de", "famille", "est"), ("mon", "nom", "de", "famille"), ("au", "nom", "de"), ("au", "nom", "d'"),
-    ("je", "me", "nomme"), ("a", "mon", "nom"), ("de", "la", "part", "de"), ("de", "la", "part", "d'"),
-    ("je", "suis"), ("ici",), ("c'est",), ("c", "est"), ("c'est", "moi"), ("c", "est", "moi"), ("c'est", "pour"),
-    ("au", "nom"), ("de", "la", "part"), ("rendez-vous", "pour"), ("rdv", "pour"), ("rendez", "vous", "pour"),
-    ("consultation", "pour"),
-    ("c", "est", "pour"), ("vous", "avez"), ("vous", "etes"), ("ca", "sera"), ("ce", "sera"),
-)
-# Intros that open a name on their own, even in a first sentence.
-STRONG_INTROS = frozenset({("je", "m'appelle"), ("je", "m", "appelle"), ("moi", "c'est"), ("moi", "c", "est"),
-                           ("mon", "nom", "c'est"), ("mon", "nom", "est"), ("mon", "nom", "c", "est"),
-                           ("mon", "nom", "de", "famille", "c'est"), ("mon", "nom", "de", "famille", "est"),
-                           ("mon", "nom", "de", "famille"), ("de", "la", "part", "de"), ("de", "la", "part", "d'"),
-                           ("au", "nom", "de"), ("au", "nom", "d'"), ("je", "me", "nomme"), ("a", "mon", "nom"),
-                           ("au", "nom"), ("de", "la", "part"), ("rendez-vous", "pour"), ("rdv", "pour"),
-                           ("rendez", "vous", "pour"), ("consultation", "pour")})
+# Phrase tables: data/name_phrases.txt, one [section] a table, its comments there.
+_NAME_PHRASES = phrases("name_phrases.txt")
+INTROS = _NAME_PHRASES["intros"]
+STRONG_INTROS = frozenset(_NAME_PHRASES["strong_intros"])
 INTROS_LONGEST_FIRST = tuple(sorted(INTROS, key=len, reverse=True))
 # Said before a name (or between an introduction and the name) without being part of it.
 LEAD = frozenset({"oui", "bonjour", "bonsoir", "alors", "donc", "euh", "heu", "hum", "ben", "bah", "bien", "sur", "ok",
@@ -63,46 +50,10 @@ LEAD = frozenset({"oui", "bonjour", "bonsoir", "alors", "donc", "euh", "heu", "h
 NOT_AFTER = frozenset({"le", "la", "les", "l'", "un", "une", "des", "du", "au", "aux", "en", "a", "dans", "chez", "par",
                        "sur", "vers", "avec", "depuis", "mon", "ma", "mes", "ton", "ta", "tes", "son", "sa", "ses",
                        "notre", "votre", "nos", "vos", "leur", "leurs", "de", "d'", "pour", "comme"})
-# Words that never belong to a name: a sentence, not a name, was said. (A vocabulary of
-# French function words and the booking's own words, not a list of names.)
-NOT_NAME = frozenset(
-    ["je", "tu", "il", "elle", "on", "nous", "vous", "ils", "elles", "me", "te", "se", "sais", "pas", "sait", "savoir", "pourquoi", "quoi", "comment", "qui", "quand", "combien", "oui", "non", "rien", "ca", "cela", "ceci", "est", "sont", "suis", "es", "etes", "a", "ai", "as", "avons", "avez", "ont", "veux", "voudrais", "voulez", "voudrait", "souhaite", "souhaiterais", "aimerais", "peux", "pouvez", "dois", "faut", "rendez-vous", "rendez", "rdv", "prendre", "annuler", "deplacer", "decaler", "changer", "reporter", "matin", "apres-midi", "midi", "soir", "demain", "aujourd'hui", "premier", "deuxieme", "troisieme", "dernier", "heure", "heures", "h", "et", "ou", "mais", "donc", "or", "ni", "car", "un", "une", "des", "les", "au", "aux", "avec", "pour", "par", "sur", "sous", "dans", "en", "y", "ne", "plus", "tres", "bien", "mal", "merci", "bonjour", "au-revoir", "demandez", "demande", "dire", "dit", "appelle", "appelais", "nom", "prenom", "telephone", "numero", "docteur", "medecin", "cabinet", "personne", "quelqu'un", "quelqu", "parler", "aucun", "aucune", "autre", "creneau", "creneaux", "accord", "d'accord", "attendez", "attends", "pardon", "excusez", "repetez", "comprends", "compris", "mon", "ma", "mes", "ton", "ta", "ses", "leur", "euh", "hum", "bah", "ben", "allo", "faire", "fait", "fais", "peut-etre", "bof", "zut", "mince", "prive", "privee", "confidentiel", "secret", "necessaire", "obligatoire", "utile", "besoin", "prefere", "preferais", "envie", "question", "parfait", "bon", "bonne", "note", "ok", "voila", "exact", "exactement", "correct", "c'est", "c", "que", "qu'", "ce", "cet", "cette", "ces", "son", "sa", "lui", "moi", "toi", "fille", "fils", "mari", "femme", "mere", "pere", "enfant", "enfants", "maman", "papa", "bebe", "frere", "soeur", "ami", "amie", "voisin", "voisine", "rappeler", "rappelle", "appeler", "urgent", "urgence", "consultation", "visite", "seance", "controle", "vaccin", "ordonnance", "disponible", "dispo", "libre", "possible", "impossible", "semaine", "mois", "jour", "jours", "lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche", "janvier", "fevrier", "mars", "avril", "mai", "juin", "juillet", "aout", "septembre", "octobre", "novembre", "decembre", "l'adresse", "adresse", "parking", "prix", "tarif", "horaires", "ouvert", "ferme", "vite", "tot", "tard", "plutot", "vers", "entre", "avant", "apres", "chez", "ici", "la-bas", "j'aimerais", "j'ai", "j'voudrais", "aimerait", "j'appelle", "j'appelais", "d'autre", "autres", "malade", "malades", "tout", "tous", "toute", "toutes", "meme", "aussi", "encore", "deja", "jamais", "toujours", "vraiment", "juste"]
-) | frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS)
+# Words that never belong to a name: a sentence, not a name, was said (data/not_name.txt).
+NOT_NAME = frozenset(words("not_name.txt")) | frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS)
 # More sentence words: the words callers put around a name and its spelling.
-STOP = NOT_NAME | frozenset(
-    ["appareil", "l'appareil", "hein", "tiret", "apostrophe", "trema", "accent", "aigu", "grave", "circonflexe",
-     "cedille", "lettre", "lettres", "mot", "mots", "fin", "debut", "famille", "jeune", "patient", "patiente",
-     "bonsoir", "salut", "alors", "enfin", "desole", "desolee", "rigole", "plait", "s'il", "svp", "ouais", "voir",
-     "passer", "appeler", "portable", "fixe", "ans", "an", "court", "simplement", "comme", "sans", "forme",
-     "compose", "composee", "epelle", "epeler", "l'epelle", "maintenant", "ecrit", "s'ecrit", "ecrire", "prononce",
-     "inverse", "francais", "francaise", "moi-meme", "abord", "d'abord", "dites-moi", "dites", "place", "fois",
-     "dirai", "donne", "donner", "donnerai", "vois", "peut", "veut", "va", "vais", "sera", "serait", "etait",
-     "avait", "mets", "met", "mettez", "appelez", "rappelez", "prends", "prend", "habite", "viens", "vient",
-     "venir", "aller", "parle", "entend", "entends", "regarde", "cherche", "pense", "crois", "connais", "voulais",
-     "voulait", "faudrait", "presse", "aide", "domicile", "collegue", "infirmiere", "infirmier", "secretaire",
-     "secretariat", "ehpad", "creche", "ecole", "travail", "boulot", "hopital", "pharmacie", "mutuelle",
-     "assurance", "bus", "train", "voiture", "marche", "genou", "dos", "tete", "ventre", "gorge", "fievre",
-     "angine", "toux", "mal", "douleur", "bebe", "garcon", "gamin", "gamine", "grand", "grande", "petite",
-     "mari", "epoux", "epouse", "maman", "papa", "beau-pere", "belle-mere", "grand-mere", "grand-pere", "tante",
-     "oncle", "cousin", "cousine", "neveu", "niece", "voisin", "voisine", "ami", "amie", "copain", "copine",
-     "resident", "residente", "beneficiaire", "beneficiaires", "client", "cliente", "medecin", "docteure",
-     "juste", "bien", "sinon", "ensuite", "puis", "apres", "avant", "vers", "jusqu'a", "partir", "dispo",
-     "matinee", "aprem", "soiree", "midi", "minuit", "heure", "heures", "prochain", "prochaine", "dernier",
-     "derniere", "hier", "semaine", "week-end", "weekend", "matin", "soir", "nuit", "ce", "cet", "cette", "quel",
-     "quelle", "quels", "quelles", "lequel", "laquelle", "celui", "celle", "ceux", "ou", "la-bas", "ici",
-     "alle", "allee", "fait", "faites", "pu", "vu", "eu", "ete", "oublie", "note", "noter", "ecoutez", "merci",
-     "revoir", "journee", "bonne", "beaucoup", "peu", "trop", "assez", "tres", "pas", "plus", "moins", "encore",
-     "deja", "vraiment", "surtout", "seulement", "aujourd", "hui", "demain", "l'apres-midi", "apres-midi",
-     "rendez", "vous", "rendez-vous", "rdv", "annulez", "annule", "deplace", "decale", "avance", "avancer",
-     "repousse", "repousser", "recule", "reculer", "garde", "garder", "confirme", "confirmer", "verifier",
-     "l'adresse", "l'heure", "ordonnance", "renouvellement", "visite", "visites", "tousse", "enceinte",
-     "etudiant", "etudiante", "mois", "numero", "sms", "message", "rappel", "agenda", "calendrier", "mme",
-     "tard", "tot", "possible", "possibles", "libre", "libres", "occupe", "occupee", "rien", "tout", "tous",
-     "toute", "toutes", "chose", "autre", "autres", "meme", "memes", "facon", "maniere", "cas", "coup", "fois",
-     "pris", "prise", "compte", "enregistre", "enregistree", "internet", "ligne", "site", "hier", "mien",
-     "mienne", "miens", "tien", "tienne", "sien", "sienne", "notre", "votre", "leur", "nous", "eux", "est-ce",
-     "qu'est-ce", "n'est-ce", "est-ce-que", "voulez-vous", "pouvez-vous", "avez-vous", "etes-vous", "dites-vous"]
-)
+STOP = NOT_NAME | frozenset(words("sentence_words.txt"))
 STOP |= LEAD | frozenset({"si", "quand", "lorsque", "puisque", "dont", "parce", "aussi", "ainsi", "voici", "souvent",
                           "parfois", "chaque", "quelque", "quelques", "plusieurs", "certains", "certaines", "tel",
                           "telle", "ca", "cela", "ceci", "hui"})
@@ -111,19 +62,8 @@ WORD_SURNAMES_OK = frozenset({"lundi", "mardi", "mercredi", "jeudi", "vendredi",
                               "juin", "mars", "avril", "mai", "bon", "bonne", "leblanc", "noel", "aout", "chevalier",
                               "marchand", "boulanger", "fontaine", "blanc", "roux", "brun", "lebrun", "leroy", "rose",
                               "parfait", "juste", "toussaint", "pascal", "frere", "grand", "bien"})
-REFUSALS = (("prive",), ("privee",), ("confidentiel",), ("secret",), ("anonyme",), ("je", "prefere", "pas"),
-            ("je", "prefere", "ne", "pas"), ("je", "ne", "prefere", "pas"), ("prefere", "ne", "pas"),
-            ("je", "veux", "pas"), ("je", "ne", "veux", "pas"), ("ne", "vous", "regarde"), ("vous", "regarde", "pas"),
-            ("je", "refuse"), ("pas", "question"), ("non", "merci"), ("je", "ne", "le", "donne"),
-            ("je", "le", "donne", "pas"), ("je", "ne", "donne", "pas"), ("pas", "envie"), ("ne", "souhaite", "pas"),
-            ("souhaite", "pas"), ("sans", "nom"), ("garder", "pour", "moi"), ("je", "ne", "dirai"),
-            ("dirai", "pas"), ("pas", "besoin", "de", "mon", "nom"), ("aucune", "raison"), ("le", "donne", "a", "la"),
-            ("le", "donnerai"), ("le", "dirai"), ("d'abord",), ("plus", "tard"), ("le", "direz"))
-QUESTIONS = (("pourquoi",), ("c'est", "necessaire"), ("c", "est", "necessaire"), ("necessaire",), ("obligatoire",),
-             ("vous", "avez", "besoin"), ("faut", "il"), ("il", "faut"), ("a", "quoi", "ca", "sert"),
-             ("ca", "sert", "a", "quoi"), ("pour", "quoi", "faire"), ("c'est", "pour", "quoi"), ("vraiment",),
-             ("est-ce", "que", "je", "dois"), ("je", "dois"), ("utile",), ("vous", "etes", "qui"),
-             ("qui", "etes", "vous"), ("etes-vous",), ("qui", "est", "a", "l'appareil"), ("qui", "parle"))
+REFUSALS = _NAME_PHRASES["refusals"]
+QUESTIONS = _NAME_PHRASES["questions"]
 # Said between two names, these take the first back: "Martin non Martinez", "Julien, ah non pardon, Julie".
 MARKER_WORDS = frozenset({"non", "pardon", "enfin", "plutot", "pardonnez-moi", "oups", "trompe", "trompee",
                           "rectification", "correction", "excusez-moi"})
@@ -357,8 +297,8 @@ def _apply_labels(runs: list[Run], words: tuple[str, ...], kinds: list[str]) -> 
             continue  # "au nom de Dupont" introduces the name
         after = words[k + 1 : k + 4]
         if after[:1] in (("du",), ("de",), ("d'",)) and len(after) > 1 and (
-            after[1] in PATIENT_NOUNS or after[1] in ("mon", "ma", "la", "sa", "son") and after[1:3] != ("la", "part")
-            and (len(after) < 3 or after[2] in PATIENT_NOUNS or after[2] in KIN)
+            after[1] in PATIENT_NOUNS or (after[1] in ("mon", "ma", "la", "sa", "son") and after[1:3] != ("la", "part")
+            and (len(after) < 3 or after[2] in PATIENT_NOUNS or after[2] in KIN))
         ):
             patient.append(k + 1)
             continue

@@ -45,7 +45,8 @@ FILLER_WORDS = frozenset(
     }
 )
 # Fillers that may surround content without being content themselves.
-SOFT_FILLERS = frozenset({"euh", "euhh", "euhhh", "heu", "heuu", "hum", "humm", "hmm", "hm", "mmh", "mmm", "mh", "bah", "ben", "beh"})
+SOFT_FILLERS = frozenset({"euh", "euhh", "euhhh", "heu", "heuu", "hum", "humm", "hmm", "hm", "mmh", "mmm", "mh", "bah",
+                          "ben", "beh"})
 
 
 def fold(text: str) -> str:

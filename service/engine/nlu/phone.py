@@ -121,7 +121,8 @@ def spoken_runs(utt: Utterance) -> list[str] | None:
     i = 0
     while i < len(words.tokens):
         group = _group(words, i)
-        if group is None or (words.at(i) in ("un", "une") and not (_numeric(words.at(i - 1)) or _numeric(words.at(i + 1)))):
+        if group is None or (words.at(i) in ("un", "une")
+                             and not (_numeric(words.at(i - 1)) or _numeric(words.at(i + 1)))):
             if words.at(i) not in HESITATIONS and runs[-1]:
                 runs.append("")
             i += 1  # a word, or an article: "c'est une ligne fixe"

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from service.engine.nlu.firstnames import is_first_name
+from service.engine.nlu.lexicon import grouped_words
 from service.engine.nlu.names import Person, person_of
 from service.engine.nlu.namescan import (
     FEMALE_TITLES,
@@ -35,24 +36,8 @@ from service.engine.nlu.namescan import (
 )
 from service.engine.nlu.tokens import Token
 
-# Folded relation word → the relation the dialogue knows.
-RELATIONS = {
-    "fille": "fille", "filles": "fille", "fils": "fils", "fiston": "fils", "garcon": "fils", "mari": "mari",
-    "epoux": "mari", "conjoint": "mari", "compagnon": "mari", "femme": "femme", "epouse": "femme",
-    "conjointe": "femme", "compagne": "femme", "mere": "mère", "maman": "mère", "pere": "père", "papa": "père",
-    "enfant": "enfant", "enfants": "enfant", "bebe": "enfant", "gamin": "enfant", "gamine": "enfant",
-    "petit": "enfant", "petite": "enfant", "petits": "enfant",
-    "frere": "autre", "soeur": "autre", "grand-mere": "autre", "grand-pere": "autre", "mamie": "autre",
-    "mamy": "autre", "papi": "autre", "papy": "autre", "ami": "autre", "amie": "autre", "copain": "autre",
-    "copine": "autre", "voisin": "autre", "voisine": "autre", "oncle": "autre", "tante": "autre", "neveu": "autre",
-    "niece": "autre", "cousin": "autre", "cousine": "autre", "petit-fils": "autre", "petite-fille": "autre",
-    "petits-enfants": "autre", "belle-mere": "autre", "beau-pere": "autre", "beau-frere": "autre",
-    "belle-soeur": "autre", "belle-fille": "autre", "gendre": "autre", "bru": "autre", "collegue": "autre",
-    "patient": "autre", "patiente": "autre", "patients": "autre", "resident": "autre", "residente": "autre",
-    "residents": "autre", "beneficiaire": "autre", "beneficiaires": "autre", "client": "autre", "cliente": "autre",
-    "eleve": "autre", "protege": "autre", "protegee": "autre", "employeur": "autre", "patron": "autre",
-    "patronne": "autre", "parrain": "autre", "marraine": "autre", "filleul": "autre", "filleule": "autre",
-}
+# Folded relation word → the relation the dialogue knows (data/relations.txt).
+RELATIONS = {word: relation for relation, words in grouped_words("relations.txt").items() for word in words}
 # Two words for one relation, as speech-to-text writes them without the hyphen.
 COMPOUNDS = {("grand", "mere"): "autre", ("grand", "pere"): "autre", ("petite", "fille"): "autre",
              ("petit", "fils"): "autre", ("beau", "pere"): "autre", ("belle", "mere"): "autre",
@@ -159,7 +144,7 @@ def _relations(tokens: tuple[Token, ...], words: tuple[str, ...]) -> list[_Menti
 def _role_of(words: tuple[str, ...], tokens: tuple[Token, ...], scan: NameScan) -> tuple[_Mention, Run] | None:
     """"je suis la maman de Lina Haddou", "c'est le fils de madame Guillot": the caller's
     role to the patient named after "de"; the relation is the patient's to the caller."""
-    for i, token in enumerate(tokens):
+    for i in range(len(tokens)):
         elided = words[i].startswith("d'") and len(words[i]) > 2  # "la maman d'Inès"
         if (words[i] not in ("de", "d'") and not elided) or i < 2:
             continue
@@ -173,7 +158,8 @@ def _role_of(words: tuple[str, ...], tokens: tuple[Token, ...], scan: NameScan) 
         if not any(before[-len(p):] == p for p in ROLE_LEADS if len(p) <= len(before)):
             continue
         start = i if elided else i + 1
-        run = next((r for r in scan.runs if r.first == start or r.first == start + 1 and words[start] in ("la", "le")),
+        run = next((r for r in scan.runs if r.first == start
+                    or (r.first == start + 1 and words[start] in ("la", "le"))),
                    None)
         if run is None:
             continue
@@ -230,7 +216,7 @@ def _name_after(scan: NameScan, start: int, claimed: set[int]) -> list[Run]:
         if not block:
             gap = words[start : run.first]
             if run.first - start > PATIENT_GAP or any(w in CALLER for w in gap) or any(
-                (words[k], words[k + 1]) in COMPOUNDS or words[k] in RELATIONS and k > start
+                (words[k], words[k + 1]) in COMPOUNDS or (words[k] in RELATIONS and k > start)
                 for k in range(start, run.first - 1)
             ):
                 return []

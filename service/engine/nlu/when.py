@@ -140,7 +140,8 @@ AFTER_LEADS = (("a", "partir", "de"), ("a", "partir", "d'"), ("partir", "de"), (
                ("a", "compter", "de"))
 BEFORE_LEADS = (("avant",), ("jusqu'a",), ("jusque",), ("jusqu", "a"), ("au", "plus", "tard"),
                 ("plus", "tot", "que"), ("d'ici",), ("d'ici", "a"))
-AT_LEADS = (("vers",), ("vers", "les"), ("a",), ("autour", "de"), ("aux", "alentours", "de"), ("sur", "les", "coups", "de"),
+AT_LEADS = (("vers",), ("vers", "les"), ("a",), ("autour", "de"), ("aux", "alentours", "de"),
+            ("sur", "les", "coups", "de"),
             ("pour",), ("des", "environs", "de"), ("environ",))
 ANY_PHRASES = (("pas", "de", "preference"), ("peu", "importe"), ("n'importe",), ("indifferent",),
                ("comme", "vous", "voulez"), ("quand", "vous", "voulez"), ("ca", "m'est", "egal"), ("m'est", "egal"),
@@ -385,7 +386,8 @@ class _Reader:
             if words[k] in OWN_BUSY:
                 return "free" if bound == "before" else "busy"
             if words[k] in OWN_NOUNS and (words[k - 1 : k] in (("j'ai",), ("ai",)) or (
-                    k > 1 and words[k - 1] in ("un", "une", "le", "la", "l'", "mon", "ma") and words[k - 2] in ("j'ai", "ai"))):
+                    k > 1 and words[k - 1] in ("un", "une", "le", "la", "l'", "mon", "ma")
+                    and words[k - 2] in ("j'ai", "ai"))):
                 return "busy"  # "j'ai un rendez-vous à 10h"
             if words[k] in BECAUSE:
                 return "busy"
@@ -552,7 +554,8 @@ class _Reader:
         w = words[i]
         plural = w in PLURAL_WEEKDAYS
         weekday = PLURAL_WEEKDAYS[w] if plural else WEEKDAYS.index(w)
-        first = i - 1 if i > 0 and words[i - 1] in ("ce", "le", "les", "un", "tous", "du") and self.free(i - 1, i) else i
+        after_article = i > 0 and words[i - 1] in ("ce", "le", "les", "un", "tous", "du") and self.free(i - 1, i)
+        first = i - 1 if after_article else i
         j = i + 1
         number = None
         if j < len(words) and words[j] == "le":
@@ -639,7 +642,7 @@ class _Reader:
         if k >= len(words):
             return None
         if words[k] in ("1er", "premier", "1ere"):
-            if words[k + 1 : k + 2] and words[k + 1] not in MONTHS or k + 1 >= len(words):
+            if (words[k + 1 : k + 2] and words[k + 1] not in MONTHS) or k + 1 >= len(words):
                 return None  # "le premier" alone is the first slot, not the 1st of the month
             found: tuple[int, int] | None = (1, k + 1)
         else:
