@@ -258,7 +258,8 @@ async def test_a_lost_race_does_not_hide_what_else_the_winner_committed(store: S
     assert await store.taken_slots(*WINDOW) == frozenset()
     with sqlite3.connect(store.path) as conn:
         conn.executemany(
-            "INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
             [booking_row("b-x", contested), booking_row("b-y", other)],
         )
     with pytest.raises(SlotTakenError):
@@ -278,8 +279,10 @@ async def test_a_race_lost_to_a_turn_of_the_same_pass_keeps_the_taken_cache(stor
     before = await store.taken_slots(*WINDOW)
     wanted = slot(4, 10)
     results = await asyncio.gather(
-        store.save_turn(conversation("c1", turn_count=5), 1, {}, turn("c1", 2, "k2"), [], booking=booking("c1", wanted)),
-        store.save_turn(conversation("c2", turn_count=5), 1, {}, turn("c2", 2, "k2"), [], booking=booking("c2", wanted)),
+        store.save_turn(conversation("c1", turn_count=5), 1, {}, turn("c1", 2, "k2"), [],
+                        booking=booking("c1", wanted)),
+        store.save_turn(conversation("c2", turn_count=5), 1, {}, turn("c2", 2, "k2"), [],
+                        booking=booking("c2", wanted)),
         return_exceptions=True,
     )
     assert results[0] == 2 and isinstance(results[1], SlotTakenError)
