@@ -169,8 +169,10 @@ class SqliteStore:
             finally:
                 conn.execute("PRAGMA busy_timeout=0")
 
-        def finished(_: object) -> None:
+        def finished(done: asyncio.Future[T]) -> None:
             self._queued -= 1
+            if not done.cancelled():
+                done.exception()  # retrieved: a call its caller stopped waiting for fails silently
 
         self._queued += 1
         future = asyncio.get_running_loop().run_in_executor(self._writer, call)

@@ -7,6 +7,7 @@ caches follow other connections' commits."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import sqlite3
 import time
 from collections.abc import AsyncIterator
@@ -21,7 +22,7 @@ from service.engine.model import Slot
 from service.engine.states import Outcome, State
 from service.storage import SQLITE_FILE
 from service.storage import sqlite as sqlite_module
-from service.storage.base import BookingWrite, CancelWrite, ConcurrentTurnError, SlotTakenError
+from service.storage.base import BookingWrite, CancelWrite, ConcurrentTurnError, SlotTakenError, StoreError
 from service.storage.migrations import SQLITE_STEPS
 from service.storage.sqlite import SqliteStore
 from tests.storage.test_contract import at, conversation, events, slot, turn
@@ -290,3 +291,27 @@ async def test_a_race_lost_to_a_turn_of_the_same_pass_keeps_the_taken_cache(stor
     assert after == {wanted.start.astimezone(UTC)}
     assert isinstance(after, TakenSlots) and after.changed == {wanted.start.astimezone(UTC)}
     assert before == frozenset()
+
+
+async def test_a_call_given_up_on_fails_without_an_asyncio_report(
+    store: SqliteStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another connection keeps the file locked past the store timeout: the turn's save
+    hears StoreError, and the writer thread's own failure, which nobody awaits any more,
+    is not reported by asyncio as an exception never retrieved."""
+    store.timeout = 0.05
+    blocker = sqlite3.connect(store.path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")
+    try:
+        with pytest.raises(StoreError):
+            await store.save_turn(conversation("c1"), None, {}, turn("c1"), [])
+        deadline = time.monotonic() + 10
+        while store._queued and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        assert store._queued == 0
+    finally:
+        blocker.execute("ROLLBACK")
+        blocker.close()
+    gc.collect()
+    assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
+    assert await store.save_turn(conversation("c1"), None, {}, turn("c1"), []) == 1
