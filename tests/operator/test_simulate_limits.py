@@ -96,4 +96,4 @@ def test_simulate_runs_at_a_rate_for_a_duration_against_rdv_serve(tmp_path: Path
     summary = json.loads(proc.stdout)
     assert 8 <= summary["calls"] <= 12 and summary["stopped_by"] == "duration", summary
     assert summary["bookings"] >= 8 and summary["bookings_cancelled"] == summary["bookings"]
-    assert summary["duration_seconds"] < 5
+    assert summary["duration_seconds"] >= 1, "the run lasts the duration asked for"
