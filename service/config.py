@@ -102,6 +102,11 @@ class Settings:
 DEFAULT_PORT = 8000
 
 
+# OTEL_TRACES_EXPORTER values rdv honours (telemetry/tracing.py): unset picks OTLP when an
+# endpoint is set, else nothing.
+TRACES_EXPORTERS = ("otlp", "console", "none")
+
+
 def traces_exporter(env: Mapping[str, str]) -> str:
     """The span exporter OpenTelemetry's variables ask for: ``OTEL_TRACES_EXPORTER=none`` or
     ``console``; ``otlp`` when it says so or when an OTLP endpoint is set; else ``none``."""
@@ -214,11 +219,6 @@ def _http_url(env: Mapping[str, str], name: str, example: str = "http://alertman
             or parts.fragment or any(c.isspace() for c in raw)):
         raise ConfigError(f"{name}={raw!r} must be an http:// or https:// base URL like {example}")
     return raw.rstrip("/")
-
-
-# OTEL_TRACES_EXPORTER values rdv honours (telemetry/tracing.py): unset picks OTLP when an
-# endpoint is set, else nothing.
-TRACES_EXPORTERS = ("otlp", "console", "none")
 
 
 def _console(env: Mapping[str, str], token: str | None) -> bool:
