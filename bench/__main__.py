@@ -46,6 +46,7 @@ import httpx
 from bench import client
 from bench import postgres as bench_postgres
 from bench import replay as bench_replay
+from bench.procs import children, process_tree
 from telemetry.names import CALENDAR_OPERATIONS
 
 HERE = Path(__file__).resolve().parent
@@ -194,25 +195,6 @@ def wrk_together(urls: list[str], script: Path, seconds: int, connections: int) 
     return WrkRun(sum(r.rate for r in runs), sum(r.requests for r in runs), sum(r.non_2xx for r in runs), counts)
 
 
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and every process below it."""
-    parents: dict[int, list[int]] = {}
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = status.read_text()
-        except OSError:
-            continue
-        match = re.search(r"^PPid:\s+(\d+)$", text, re.MULTILINE)
-        if match:
-            parents.setdefault(int(match.group(1)), []).append(int(status.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        one = todo.pop()
-        found.append(one)
-        todo.extend(parents.get(one, []))
-    return found
-
-
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -257,20 +239,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def children(pid: int) -> list[int]:
-    """Direct child processes of ``pid``."""
-    out = []
-    for status in Path("/proc").glob("[0-9]*/status"):
-        try:
-            text = status.read_text()
-        except OSError:
-            continue
-        match = re.search(r"^PPid:\s+(\d+)$", text, re.MULTILINE)
-        if match and int(match.group(1)) == pid:
-            out.append(int(status.parent.name))
-    return out
 
 
 def percentile(values: list[float], q: float) -> float:

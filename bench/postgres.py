@@ -38,6 +38,8 @@ from urllib.parse import quote
 import asyncpg  # type: ignore[import-untyped]
 import httpx
 
+from bench.procs import process_tree
+
 HERE = Path(__file__).resolve().parent
 DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
 
@@ -49,19 +51,6 @@ SCRIPT = (
     "le {day} l'après-midi",
     "le premier",
 )
-
-
-def process_tree(pid: int) -> list[int]:
-    """``pid`` and its descendants (uvicorn workers)."""
-    found, todo = [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        with contextlib.suppress(OSError):
-            for task in os.listdir(f"/proc/{current}/task"):
-                with open(f"/proc/{current}/task/{task}/children") as f:
-                    todo.extend(int(c) for c in f.read().split())
-    return found
 
 
 _SOCKET = re.compile(r"pid=(\d+),")
