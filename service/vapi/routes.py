@@ -11,12 +11,12 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from service.engine import replies
 from service.engine.states import Channel
-from service.http.common import Services, json_body, parse_json, raw_body, services
+from service.http.common import FastJSONResponse, Services, json_body, parse_json, raw_body, services
 from service.http.turns import TurnRequest, TurnResult
 from service.storage.guarded import StoreUnavailableError
 from service.vapi import auth, protocol
@@ -37,7 +37,7 @@ def _answer(svc: Services, turn: protocol.ChatTurn, reply: str, directive: str |
     if turn.stream:
         body = protocol.sse_body(ident, turn.model, reply, directive, transfer, now)
         return Response(body, media_type="text/event-stream; charset=utf-8", headers=SSE_HEADERS)
-    return JSONResponse(protocol.completion(ident, turn.model, reply, directive, transfer, now))
+    return FastJSONResponse(protocol.completion(ident, turn.model, reply, directive, transfer, now))
 
 
 def _greeting(svc: Services) -> str:
@@ -163,7 +163,7 @@ async def events(request: Request) -> Response:
         answer = await _act(svc, message, call_id)
         if span is not None:
             span.set_attribute(names.A_HTTP_STATUS, 200)
-    return JSONResponse(answer)
+    return FastJSONResponse(answer)
 
 
 ROUTES = [
