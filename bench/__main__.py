@@ -91,11 +91,74 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 30) -> 
     raise RuntimeError(f"{url} did not answer within {seconds}s")
 
 
+# The single-server phases run as the issue's profile was taken: the server on one core, the
+# load generator (wrk, the fixed-rate client) and the server's span exporter on the other, so
+# that neither takes the server's core (nor its caches) while it serves. ``--no-pin``, or a
+# machine with one core, leaves every process where the system puts it.
+PINNED: tuple[int, int] | None = None
+
+
+def pin_cores(enabled: bool) -> tuple[int, int] | None:
+    """(server core, load core) when pinning is on and this process may use two cores."""
+    cores = sorted(os.sched_getaffinity(0))
+    return (cores[0], cores[1]) if enabled and len(cores) >= 2 else None
+
+
+def _on_core(core: int | None) -> Any:
+    """A ``preexec_fn`` that puts the new process on ``core`` (None: no pinning)."""
+    if core is None:
+        return None
+    return lambda: os.sched_setaffinity(0, {core})
+
+
+def server_core() -> int | None:
+    """The core of the server under test (None: not pinned)."""
+    return PINNED[0] if PINNED else None
+
+
+def load_core() -> int | None:
+    """The core of the load generators and of the server's span exporter (None: not pinned)."""
+    return PINNED[1] if PINNED else None
+
+
+def pin_exporter(pid: int) -> None:
+    """Move the span exporter started by server ``pid`` (every thread of it) to the load core."""
+    core = load_core()
+    if core is None:
+        return
+    for child in process_tree(pid):
+        try:
+            if b"telemetry.sidecar" not in Path(f"/proc/{child}/cmdline").read_bytes():
+                continue
+            for task in os.listdir(f"/proc/{child}/task"):
+                os.sched_setaffinity(int(task), {core})
+        except OSError:
+            continue
+
+
 @contextmanager
-def process(cmd: list[str], env: dict[str, str], ready_url: str | None, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """Start a server process, wait until it answers, and stop it (whole group) afterwards."""
+def on_load_core() -> Iterator[None]:
+    """Within the block, this process (the fixed-rate client) runs on the load core."""
+    core = load_core()
+    if core is None:
+        yield
+        return
+    before = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {core})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
+
+
+@contextmanager
+def process(cmd: list[str], env: dict[str, str], ready_url: str | None, log: Path,
+            core: int | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server process (on ``core``, and every process it starts with it), wait until it
+    answers, and stop it (whole group) afterwards."""
     with log.open("wb") as out:
-        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=_on_core(core))
         try:
             if ready_url:
                 wait_ready(ready_url, proc)
@@ -167,10 +230,10 @@ def wrk_result(stdout: str, stderr: str = "") -> WrkRun:
 
 
 def wrk(url: str, script: Path, seconds: int, connections: int, threads: int = 1) -> WrkRun:
-    """What wrk measured."""
+    """What wrk measured (wrk on the load core when pinned)."""
     done = subprocess.run(
         wrk_cmd(url, script, seconds, connections, threads),
-        capture_output=True, text=True, timeout=seconds + 30, check=True,
+        capture_output=True, text=True, timeout=seconds + 30, check=True, preexec_fn=_on_core(load_core()),
     )
     return wrk_result(done.stdout, done.stderr)
 
@@ -363,12 +426,20 @@ def prefill(port: int, share: float, label: str) -> dict[str, Any]:
     return fill
 
 
-def serve(py: str, port: int, env: dict[str, str], log: Path, workers: int = 1) -> Any:
-    """A rdv server on ``port`` (a context manager yielding its process)."""
+@contextmanager
+def serve(py: str, port: int, env: dict[str, str], log: Path, workers: int = 1,
+          pinned: bool = True) -> Iterator[subprocess.Popen[bytes]]:
+    """A rdv server on ``port`` (yields its process); one process serving alone is pinned to the
+    server core, its span exporter to the load core (``pinned=False``: not pinned, as when
+    several servers share the machine)."""
     cmd = [py, "-m", "service.cli", "serve", "--port", str(port)]
     if workers > 1:
         cmd += ["--workers", str(workers)]
-    return process(cmd, env, f"http://127.0.0.1:{port}/readyz", log)
+    alone = pinned and workers == 1
+    with process(cmd, env, f"http://127.0.0.1:{port}/readyz", log, server_core() if alone else None) as proc:
+        if alone:
+            pin_exporter(proc.pid)
+        yield proc
 
 
 def measured_wrk(res: dict[str, Any], key: str, pid: int, url: str, seconds: int, connections: int,
@@ -400,8 +471,9 @@ def fixed_rate(res: dict[str, Any], key: str, pid: int | None, ports: list[int],
     """``rate`` turns/s offered for ``seconds`` over ``ports``: p50/p99 and CPU per turn."""
     meter = CpuMeter(pid) if pid else None
     run_no = next(_RUNS)
-    latencies, convs = asyncio.run(client.fixed_rate(ports, rate, seconds, connections, f"{key}{run_no}_",
-                                                     base=patients_base(run_no)))
+    with on_load_core() if len(ports) == 1 else contextlib.nullcontext():
+        latencies, convs = asyncio.run(client.fixed_rate(ports, rate, seconds, connections, f"{key}{run_no}_",
+                                                         base=patients_base(run_no)))
     res[f"{key}_offered"] = rate
     res[f"{key}_turns"] = len(latencies)
     res[f"{key}_p50_ms"] = round(percentile(latencies, 0.50) * 1000, 3)
@@ -424,7 +496,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
     py = sys.executable
     work = Path(tempfile.mkdtemp(prefix="rdv-bench-"))
     res: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "seconds": seconds,
-                           "prefill_share": fill}
+                           "prefill_share": fill, "pinned_cores": list(PINNED) if PINNED else None}
     try:
         print("replay: a store of 10,000 conversations, built then replayed in process …", file=sys.stderr)
         res.update(bench_replay.measure(workdir=work))
@@ -435,7 +507,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
             with process(
                 [py, "-m", "uvicorn", "bench.echo:app", "--port", str(port), "--loop", "uvloop",
                  "--http", "httptools", "--log-level", "warning", "--no-access-log"],
-                dict(os.environ), None, work / "echo.log",
+                dict(os.environ), None, work / "echo.log", server_core(),
             ) as proc:
                 time.sleep(1.0)
                 wrk(f"http://127.0.0.1:{port}/echo", HERE / "echo.lua", 2, 16)  # warm-up
@@ -689,7 +761,7 @@ def postgres_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, sec
             for i, port in enumerate(ports):
                 env = rdv_env(work / f"data-pg{i}", True, sink_port)
                 env["RDV_DATABASE_URL"] = url
-                procs.append(stack.enter_context(serve(py, port, env, work / f"rdv-pg{i}.log")))
+                procs.append(stack.enter_context(serve(py, port, env, work / f"rdv-pg{i}.log", pinned=False)))
             urls = [f"http://127.0.0.1:{p}" for p in ports]
             res["postgres_calendar_fill_start"] = prefill(ports[0], fill, "pg")["share"]
             one = measured_wrk(res, "postgres_one_replica", procs[0].pid, urls[0], seconds, 16)
@@ -741,9 +813,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefill", type=float, default=0.1,
                         help="share of the calendar's slots booked (and kept) before the measured phases")
     parser.add_argument("--soak-seconds", type=int, default=300, help="length of the rdv simulate soak (0: none)")
+    parser.add_argument("--no-pin", action="store_true",
+                        help="leave the server and the load generators unpinned (else server on one core, "
+                             "load and span exporter on another)")
     parser.add_argument("--calendar-rate", type=float, default=50.0,
                         help="offered turns/s of the built-in vs CalDAV calendar phase (0: skip it)")
     args = parser.parse_args(argv)
+    global PINNED
+    PINNED = pin_cores(not args.no_pin)
     res = run(args.seconds, args.rate, args.soak_seconds, args.calendar_rate, args.high_rate, args.prefill)
     RESULTS.write_text(json.dumps(res, indent=2) + "\n")
     print(table(res))
