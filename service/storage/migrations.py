@@ -170,6 +170,60 @@ STEPS: tuple[tuple[Statement, ...], ...] = (
         Only(Dialect.SQLITE, "DROP INDEX events_kind_at"),
         Only(Dialect.SQLITE, "CREATE INDEX events_at ON events (at)"),
     ),
+    # 8 (PostgreSQL): taken slots followed by their changes. Each statement that books or
+    # cancels records the slots it wrote (active or not) under the generation it bumped, so
+    # that a replica whose taken slots are a few generations old reads those few changes
+    # instead of every active booking again. The generation is bumped at the end of the
+    # statement, under the lock of its one row, so changes are numbered in commit order (as
+    # the generation already was). Deleting bookings (the purge) records nothing: it starts
+    # the changes over (``kept_from``), and every replica reads its taken slots whole once.
+    (
+        Only(
+            Dialect.POSTGRES,
+            "CREATE TABLE booking_changes (gen BIGINT NOT NULL, slot_start TIMESTAMPTZ NOT NULL, "
+            "active BOOLEAN NOT NULL)",
+        ),
+        Only(Dialect.POSTGRES, "CREATE INDEX booking_changes_gen ON booking_changes (gen)"),
+        Only(Dialect.POSTGRES, "ALTER TABLE bookings_generation ADD COLUMN kept_from BIGINT NOT NULL DEFAULT 0"),
+        Only(Dialect.POSTGRES, "UPDATE bookings_generation SET kept_from = n"),
+        Only(Dialect.POSTGRES, "DROP TRIGGER bookings_changed ON bookings"),
+        Only(
+            Dialect.POSTGRES,
+            """CREATE FUNCTION rdv_bookings_written() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE
+                g BIGINT;
+            BEGIN
+                UPDATE bookings_generation SET n = n + 1 RETURNING n INTO g;
+                INSERT INTO booking_changes (gen, slot_start, active)
+                SELECT g, w.slot_start, w.cancelled_at IS NULL FROM written AS w;
+                RETURN NULL;
+            END $$""",
+        ),
+        Only(
+            Dialect.POSTGRES,
+            """CREATE OR REPLACE FUNCTION rdv_bookings_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                UPDATE bookings_generation SET n = n + 1, kept_from = n + 1;
+                DELETE FROM booking_changes;
+                RETURN NULL;
+            END $$""",
+        ),
+        Only(
+            Dialect.POSTGRES,
+            "CREATE TRIGGER bookings_inserted AFTER INSERT ON bookings REFERENCING NEW TABLE AS written "
+            "FOR EACH STATEMENT EXECUTE FUNCTION rdv_bookings_written()",
+        ),
+        Only(
+            Dialect.POSTGRES,
+            "CREATE TRIGGER bookings_updated AFTER UPDATE ON bookings REFERENCING NEW TABLE AS written "
+            "FOR EACH STATEMENT EXECUTE FUNCTION rdv_bookings_written()",
+        ),
+        Only(
+            Dialect.POSTGRES,
+            "CREATE TRIGGER bookings_changed AFTER DELETE OR TRUNCATE ON bookings "
+            "FOR EACH STATEMENT EXECUTE FUNCTION rdv_bookings_changed()",
+        ),
+    ),
 )
 
 

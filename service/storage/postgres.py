@@ -13,7 +13,9 @@ A turn costs two round trips:
 - **One read.** ``load`` (or ``find_turn``, for a turn with a request key, which loads the
   conversation in the same statement) also reads the bookings generation, the slots held
   for other callers still choosing, and — when the generation moved since this process last
-  read them — the taken slots of the window the turn loop asked for last. The
+  read them — the taken slots of the window the turn loop asked for last: only the slots
+  booked or freed since the generation it holds (``booking_changes``, schema step 8), or
+  the whole set when it holds none, another window, or one older than the changes kept. The
   ``taken_slots`` and ``held_slots`` calls that follow in the same task (the same turn)
   are answered from that read, once each and within the store timeout; any other call
   reads the database.
@@ -43,6 +45,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
 
+from service.engine.calendar import TakenSlots
 from service.engine.model import BookingRef, Conversation, Slot
 from service.engine.states import State
 from service.storage.base import (
@@ -126,11 +129,23 @@ _TAKEN_IN_WINDOW = (
     "ARRAY(SELECT b.slot_start FROM bookings AS b WHERE b.cancelled_at IS NULL "
     "AND b.slot_start >= {start} AND b.slot_start < {end})"
 )
+# The process's taken slots were read at generation $3: the changes since then are complete
+# from ``kept_from`` on (schema step 8), so they come instead of the whole set.
+_CHANGES_COMPLETE = "$3::bigint >= g.kept_from AND $3::bigint < g.n"
+_CHANGES_IN_WINDOW = (
+    "ARRAY(SELECT k.{column} FROM booking_changes AS k WHERE k.gen > $3::bigint "
+    "AND k.slot_start >= $4::timestamptz AND k.slot_start < $5::timestamptz ORDER BY k.gen, k.slot_start, k.active)"
+)
 _LOAD = (
     "SELECT g.n AS rdv_generation, c.*, h.rdv_held_starts, h.rdv_held_seen, "
-    "CASE WHEN $3::bigint IS DISTINCT FROM g.n AND $4::timestamptz IS NOT NULL THEN "
+    "CASE WHEN $3::bigint IS DISTINCT FROM g.n AND $4::timestamptz IS NOT NULL "
+    f"AND NOT ({_CHANGES_COMPLETE}) THEN "
     + _TAKEN_IN_WINDOW.format(start="$4::timestamptz", end="$5::timestamptz")
-    + " END AS rdv_taken "
+    + " END AS rdv_taken, "
+    f"CASE WHEN $4::timestamptz IS NOT NULL AND {_CHANGES_COMPLETE} THEN "
+    + _CHANGES_IN_WINDOW.format(column="slot_start") + " END AS rdv_changed_starts, "
+    f"CASE WHEN $4::timestamptz IS NOT NULL AND {_CHANGES_COMPLETE} THEN "
+    + _CHANGES_IN_WINDOW.format(column="active") + " END AS rdv_changed_active "
     "{turn_columns}"
     "FROM bookings_generation AS g LEFT JOIN conversations AS c ON c.conv_id = $1 "
     "{turn_join}" + _HELD_AND_TAKEN
@@ -193,6 +208,7 @@ class _Read:
     held: tuple[tuple[datetime, datetime], ...]
     pending: StoredConversation | None
     has_pending: bool
+    taken: _Taken | None = None
     taken_used: bool = False
     held_used: bool = False
 
@@ -470,27 +486,42 @@ class PostgresStore:
             return int(await conn.fetchval("SELECT coalesce(max(version), 0) FROM schema_version"))
 
     # -- conversations and turns ------------------------------------------------------
-    def _load_args(self, conv_id: str) -> list[Any]:
+    def _load_args(self, conv_id: str) -> tuple[list[Any], _Taken | None]:
+        """The read's parameters, and the taken slots they say this process holds."""
         held_since = None if self._held_since is None else self._held_since - HELD_MARGIN
         taken = self._taken
         window = self._window
+        if taken is not None and window != (taken.start, taken.end):
+            taken = None  # another window: read whole
         return [
             conv_id, held_since, None if taken is None else taken.generation,
             None if window is None else window[0], None if window is None else window[1],
-        ]
+        ], taken
 
-    def _remember(self, row: asyncpg.Record, conv_id: str, args: list[Any], *,
+    def _remember(self, row: asyncpg.Record, conv_id: str, args: list[Any], base: _Taken | None, *,
                   pending: bool) -> StoredConversation | None:
-        """Keep what a conversation read brought for the task's next calls; the conversation."""
+        """Keep what a conversation read brought for the task's next calls; the conversation.
+
+        The taken slots come whole, or as the changes since ``base`` (the set the read was
+        asked against), or not at all when ``base`` is current."""
         generation = int(row["rdv_generation"])
-        taken = row["rdv_taken"]
-        if taken is not None:
-            self._taken = _Taken(generation, args[3], args[4], frozenset(taken))
+        taken: _Taken | None = None
+        if row["rdv_taken"] is not None:
+            taken = _Taken(generation, args[3], args[4], frozenset(row["rdv_taken"]))
+        elif row["rdv_changed_starts"] is not None and base is not None:
+            final = dict(zip(row["rdv_changed_starts"], row["rdv_changed_active"], strict=True))
+            slots = TakenSlots.after(base.slots, [s for s, on in final.items() if on],
+                                     [s for s, on in final.items() if not on])
+            taken = _Taken(generation, base.start, base.end, slots)
+        elif base is not None and base.generation == generation:
+            taken = base
+        if taken is not None and (self._taken is None or self._taken.generation <= generation):
+            self._taken = taken
         starts, seen = row["rdv_held_starts"] or (), row["rdv_held_seen"] or ()
         stored = None if row["conv_id"] is None else _stored(row)
         self._read.set(_Read(
             conv_id, time.monotonic(), generation, args[1], tuple(zip(starts, seen, strict=True)),
-            stored, pending,
+            stored, pending, taken,
         ))
         return stored
 
@@ -508,18 +539,18 @@ class PostgresStore:
         if read is not None and read.has_pending and read.conv_id == conv_id:
             read.has_pending = False
             return read.pending
-        args = self._load_args(conv_id)
+        args, base = self._load_args(conv_id)
         async with self._turn() as conn:
             row = await conn.fetchrow(_LOAD_CONVERSATION, *args)
-        return self._remember(row, conv_id, args, pending=False)
+        return self._remember(row, conv_id, args, base, pending=False)
 
     async def find_turn(self, conv_id: str, request_key: str) -> TurnRecord | None:
         """The stored turn with this request key, or None; the conversation is read in the
         same round trip, for the ``load`` that follows."""
-        args = self._load_args(conv_id)
+        args, base = self._load_args(conv_id)
         async with self._turn() as conn:
             row = await conn.fetchrow(_LOAD_WITH_TURN, *args, request_key)
-        self._remember(row, conv_id, args, pending=True)
+        self._remember(row, conv_id, args, base, pending=True)
         if row["t_turn"] is None:
             return None
         return turn_from_row({c: row[f"t_{c}"] for c in TURN_COLUMNS})
@@ -626,7 +657,8 @@ class PostgresStore:
         read just before when that read saw the generation these slots were read at."""
         start, end = _utc(start), _utc(end)
         self._window = (start, end)
-        read, taken = self._fresh(), self._taken
+        read = self._fresh()
+        taken = None if read is None else read.taken
         if (
             read is not None and not read.taken_used and taken is not None
             and taken.generation == read.generation and taken.start == start and taken.end == end
@@ -636,7 +668,8 @@ class PostgresStore:
         async with self._turn() as conn:
             row = await conn.fetchrow(_TAKEN, start, end)
         found = _Taken(int(row["rdv_generation"]), start, end, frozenset(row["rdv_taken"]))
-        self._taken = found
+        if self._taken is None or self._taken.generation <= found.generation:
+            self._taken = found
         return found.slots
 
     async def held_slots(self, since: datetime, except_conv: str) -> frozenset[datetime]:

@@ -136,6 +136,53 @@ async def test_taken_slots_from_the_read_follow_other_replicas_bookings(postgres
     assert writes.count - before == 1
 
 
+async def test_taken_slots_follow_other_replicas_by_their_changes_alone(postgres: Backend) -> None:
+    """Once a replica holds the taken slots, a read brings only the slots booked or freed
+    since (the process's set is updated from them, not read whole), and what it then answers
+    is what the database holds: bookings, a cancellation, a slot booked and freed again. A
+    purge of old bookings starts the changes over: the next read brings the whole set."""
+    store, writes = await counted(postgres)
+    other, _ = await counted(postgres)
+    start, end = at(-60 * 24 * 3), at(60 * 24 * 10)
+    await create(store, conversation("conv_a"))
+    await create(other, conversation("conv_b"))
+
+    async def book(day: int, hour: int) -> str:
+        stored = await other.load("conv_b")
+        assert stored is not None
+        booking = BookingWrite(uuid.uuid4().hex, slot(day, hour), "conv_b", "Léa", None, at(5))
+        await other.save_turn(stored.conversation, stored.version, {}, None, [], booking=booking)
+        return booking.booking_id
+
+    async def truth() -> frozenset[Any]:
+        fresh, _ = await counted(postgres)
+        return await fresh.taken_slots(start, end)
+
+    ids = {(day, hour): await book(day, hour) for day in (-2, 1, 2) for hour in (9, 10, 11)}
+    await store.load("conv_a")
+    assert await store.taken_slots(start, end) == await truth()  # read whole: the first time
+    await store.load("conv_a")  # prepared
+    moved = {await book(3, 9), await book(3, 10)}
+    assert await other.release_bookings([ids[(1, 9)], *moved - {min(moved)}], at(6)) == 2
+    before = writes.count
+    await store.load("conv_a")
+    taken = await store.taken_slots(start, end)
+    assert writes.count - before == 1
+    assert taken == await truth()
+    assert slot(3, 9).start in taken or slot(3, 10).start in taken
+    assert slot(1, 9).start not in taken
+    changed = getattr(taken, "changed", None)  # the process's set, moved by the changes alone
+    assert changed == {slot(1, 9).start, slot(3, 9).start, slot(3, 10).start}
+    assert await other.purge_before(at(-60 * 24)) >= 0  # the bookings of two days ago go
+    before = writes.count
+    await store.load("conv_a")
+    taken = await store.taken_slots(start, end)
+    assert writes.count - before == 1
+    assert taken == await truth()
+    assert slot(-2, 9).start not in taken
+    assert getattr(taken, "changed", None) is None  # read whole after the purge
+
+
 async def test_held_slots_from_the_read_are_other_callers_proposals_since_the_window(postgres: Backend) -> None:
     """Held slots answered from the conversation read are the proposals of other callers
     still choosing and seen within the window asked for: not the caller's own, not an ended
@@ -189,6 +236,11 @@ async def test_a_database_of_the_previous_schema_migrates(postgres: Backend) -> 
     try:
         async with conn.transaction():
             await conn.execute("DELETE FROM schema_version WHERE version >= 6")
+            # Step 8 undone, then step 6.
+            await conn.execute("DROP TRIGGER bookings_inserted ON bookings")
+            await conn.execute("DROP TRIGGER bookings_updated ON bookings")
+            await conn.execute("DROP FUNCTION rdv_bookings_written()")
+            await conn.execute("DROP TABLE booking_changes")
             await conn.execute("DROP TRIGGER bookings_changed ON bookings")
             await conn.execute("DROP FUNCTION rdv_bookings_changed(), rdv_conflict(TEXT)")
             await conn.execute("DROP TABLE bookings_generation")
