@@ -207,7 +207,7 @@ class Turn:
         """What was decided, as the engine's answer."""
         return Decision(
             conversation=self.conv,
-            reply=" ".join(r for r in self.replies if r),
+            reply=" ".join(filter(None, self.replies)),
             events=tuple(self.events),
             action=self.action,
             directive=self.directive,
