@@ -124,7 +124,8 @@ def refs(t: Turn) -> tuple[SlotRef, ...]:
     """The appointments being discussed, for the understanding layer ("le deuxième", "celui
     de mardi"): the listed ones while asking which, all of them once one is designated."""
     listed = t.ctx.found if t.ctx.target is not None else (candidates(t) or t.ctx.found)
-    return tuple(SlotRef(t.local(b.slot.start), labels.voice_label(t.local(b.slot.start))) for b in listed)
+    moments = [t.local(b.slot.start) for b in listed]
+    return tuple(SlotRef(m, labels.voice_label(m)) for m in moments)
 
 
 # --------------------------------------------------------------------------- saying them

@@ -187,7 +187,8 @@ class Turn:
 
     def slot_refs(self) -> tuple[SlotRef, ...]:
         """The proposed slots as the understanding layer refers to them."""
-        return tuple(SlotRef(self.local(s.start), labels.voice_label(self.local(s.start))) for s in self.ctx.proposed)
+        moments = [s.start.astimezone(self.practice.timezone) for s in self._ctx.proposed]
+        return tuple(SlotRef(m, labels.voice_label(m)) for m in moments)
 
     def booking_name(self) -> str:
         """The name the appointment is booked under: the patient's (someone else, or the
