@@ -17,11 +17,11 @@ same transaction (``Book(replaces=…)``), so it never leaves two appointments.
 from __future__ import annotations
 
 import unicodedata
-from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from service.engine import booking_flow, knowledge, labels, replies
 from service.engine.events import BookingCancelled
+from service.engine.frozen import replace
 from service.engine.model import (
     BookingAt,
     BookingRef,
@@ -124,7 +124,8 @@ def refs(t: Turn) -> tuple[SlotRef, ...]:
     """The appointments being discussed, for the understanding layer ("le deuxième", "celui
     de mardi"): the listed ones while asking which, all of them once one is designated."""
     listed = t.ctx.found if t.ctx.target is not None else (candidates(t) or t.ctx.found)
-    return tuple(SlotRef(t.local(b.slot.start), labels.voice_label(t.local(b.slot.start))) for b in listed)
+    moments = [t.local(b.slot.start) for b in listed]
+    return tuple(SlotRef(m, labels.voice_label(m)) for m in moments)
 
 
 # --------------------------------------------------------------------------- saying them
@@ -146,7 +147,7 @@ def _ask_which(t: Turn, listed: tuple[BookingRef, ...], *, again: bool = False, 
         t.say(replies.WHICH_BOOKING_AGAIN.format(labels=spoken))
         return
     count = replies.COUNTS.get(len(listed), "plusieurs")
-    template = replies.WHICH_BOOKING_FOUND if found and t.conv.state is S.MODIFY_IDENTIFY else replies.WHICH_BOOKING
+    template = replies.WHICH_BOOKING_FOUND if found and t.state is S.MODIFY_IDENTIFY else replies.WHICH_BOOKING
     t.say(template.format(count=count, labels=spoken))
 
 
@@ -161,15 +162,15 @@ def enter(t: Turn, to: State, x: Extraction) -> None:
         intent=Intent.MODIFY if moving else Intent.CANCEL, preference=new_pref,
     ))
     t.go(to)
-    if t.conv.caller_phone:
-        t.action = FindBookings(t.conv.caller_phone)
+    if t.caller_phone:
+        t.action = FindBookings(t.caller_phone)
     else:
         _not_verified(t, None)
 
 
 def _not_verified(t: Turn, x: Extraction | None) -> None:
     """No appointment under a verified number: the opt-in identification, else the practice."""
-    if t.practice.cancel_from_other_number and t.conv.state in CANCEL_STATES:
+    if t.practice.cancel_from_other_number and t.state in CANCEL_STATES:
         t.go(S.CANCEL_IDENTIFY)
         _identify_other(t, x, first=True)
     else:
@@ -226,7 +227,7 @@ def designate(t: Turn, booking: BookingRef, *, prefix: str | None = None, found:
     t.set_ctx(replace(t.ctx.without_fail(Retry.SLOT_CHOICE), target=booking))
     if prefix:
         t.say(prefix)
-    if t.conv.state in CANCEL_STATES:
+    if t.state in CANCEL_STATES:
         t.say(replies.CANCEL_CONFIRM.format(slot=_label(t, booking, full=True)))
         t.go(S.CANCEL_CONFIRM)
         return
@@ -278,7 +279,7 @@ def _designated(t: Turn, x: Extraction, pool: tuple[BookingRef, ...]) -> Booking
 def identify(t: Turn, x: Extraction, interrupted: bool) -> None:
     """Which appointment (several under the verified number), or the opt-in identification."""
     if not t.ctx.found:
-        if t.practice.cancel_from_other_number and t.conv.state is S.CANCEL_IDENTIFY:
+        if t.practice.cancel_from_other_number and t.state is S.CANCEL_IDENTIFY:
             _identify_other(t, x)
         else:
             t.transfer(replies.SECURE_TRANSFER, TransferReason.NOT_VERIFIED)

@@ -10,9 +10,9 @@ is known, whatever state the conversation is in.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from service.engine import knowledge, nlu, replies
+from service.engine.frozen import replace
 from service.engine.model import Preference
 from service.engine.nlu.extract import Extraction
 from service.engine.states import Field, Intent, MissField, MissReason, Retry, State, TransferReason
@@ -72,8 +72,11 @@ def advance(t: Turn) -> None:
 def _learn(t: Turn, x: Extraction, *, name_asked: bool = False, keep_preference: bool = True) -> bool:
     """Merge ``x`` into the context; True when it taught something new."""
     before = t.ctx
-    t.set_ctx(knowledge.learn(before, x, name_asked=name_asked, keep_preference=keep_preference))
-    return t.ctx != before
+    after = knowledge.learn(before, x, name_asked=name_asked, keep_preference=keep_preference)
+    if after is before:
+        return False
+    t.set_ctx(after)
+    return after != before
 
 
 def bare_yes(x: Extraction) -> bool:

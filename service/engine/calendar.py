@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import chain, islice
 
 from service.engine.holidays import is_public_holiday
 from service.engine.model import Preference, Slot, Window
@@ -35,6 +36,8 @@ RELATIVE = time(0, 0)  # a window starting at midnight counts from the day's fir
 SPREAD = timedelta(hours=1)
 PROPOSED = 3
 NEAREST_POOL = 400  # free slots ranked by closeness when a preference cannot be met
+# The distance of a start time of day to the spans wanted (``_bounds``), per spans.
+_DISTANCES: dict[tuple[tuple[int, int], ...], dict[time, int]] = {}
 
 
 def is_open_day(practice: Practice, day: date) -> bool:
@@ -90,35 +93,54 @@ class TakenSlots(frozenset[datetime]):
     """Taken slot starts that name the set they were made from (``base``) and the starts that
     differ (``changed``): the per-day free-slot memo of ``base`` carries over to this set for
     every day no changed start falls on, so one booking or cancellation does not make the
-    search look at every day again."""
+    search look at every day again. A set no search has used (``searched`` is False) is
+    skipped over: the next one names the set it was made from, with both changes, so two
+    bookings between two searches do not make the search look at every day again either."""
 
-    __slots__ = ("base", "changed")
+    __slots__ = ("base", "changed", "searched")
     base: frozenset[datetime] | None
     changed: frozenset[datetime]
+    searched: bool
 
     @classmethod
     def after(
         cls, base: frozenset[datetime], added: Iterable[datetime] = (), removed: Iterable[datetime] = ()
     ) -> TakenSlots:
-        """``base`` with ``added`` taken and ``removed`` freed."""
+        """``base`` with ``added`` taken and ``removed`` freed.
+
+        Made with two copies of ``base`` at most, not three: a set as large as a full
+        calendar costs more to copy than the few starts that change."""
         plus, minus = frozenset(added), frozenset(removed)
-        new = cls((base - minus) | plus)
-        new.base, new.changed = base, plus | minus
+        if not minus:
+            new = cls(base | plus if plus else base)
+        elif not plus:
+            new = cls(base - minus)
+        else:
+            merged = set(base)
+            merged -= minus
+            merged |= plus
+            new = cls(merged)
+        new.base, new.changed, new.searched = base, plus | minus, False
         if isinstance(base, TakenSlots):
+            if not base.searched and base.base is not None:
+                new.base, new.changed = base.base, base.changed | new.changed
             base.base = None  # one link: the sets before stay collectable
         return new
 
 
 class _Schedule:
     """The memo of one practice: its days' slots, and the free slots of each day for the
-    last taken set seen (replaced as a whole when another taken set comes)."""
+    last taken set seen (replaced as a whole when another taken set comes); the runs of days
+    searched, and whether its hours serve a preference."""
 
-    __slots__ = ("days", "free", "practice")
+    __slots__ = ("days", "free", "practice", "runs", "served")
 
     def __init__(self, practice: Practice) -> None:
         self.practice = practice
         self.days: dict[date, DaySlots] = {}
         self.free: tuple[frozenset[datetime], dict[date, tuple[SlotStart, ...]]] = (frozenset(), {})
+        self.runs: dict[tuple[date, date], tuple[date, ...]] = {}
+        self.served: dict[Preference, bool] = {}
 
     def day(self, day: date) -> DaySlots:
         found = self.days.get(day)
@@ -128,15 +150,26 @@ class _Schedule:
             found = self.days[day] = _build_day(self.practice, day)
         return found
 
+    def run(self, first: date, last: date) -> tuple[date, ...]:
+        """The days from ``first`` to ``last``, in order."""
+        found = self.runs.get((first, last))
+        if found is None:
+            if len(self.runs) > 64:  # a long-running process sees new todays
+                self.runs.clear()
+            found = self.runs[first, last] = tuple(first + timedelta(days=n) for n in range((last - first).days + 1))
+        return found
+
     def free_of(self, taken: frozenset[datetime]) -> dict[date, tuple[SlotStart, ...]]:
         """The per-day free slots memo for ``taken`` (the same object, not an equal one:
         comparing two large sets would cost what the memo saves)."""
         memo = self.free
         if memo[0] is not taken:
             days: dict[date, tuple[SlotStart, ...]] = {}
-            if isinstance(taken, TakenSlots) and taken.base is memo[0]:
-                touched = {start.astimezone(self.practice.timezone).date() for start in taken.changed}
-                days = {day: free for day, free in memo[1].items() if day not in touched}
+            if isinstance(taken, TakenSlots):
+                if taken.base is memo[0]:
+                    touched = {start.astimezone(self.practice.timezone).date() for start in taken.changed}
+                    days = {day: free for day, free in memo[1].items() if day not in touched}
+                taken.searched = True
             memo = self.free = (taken, days)
         return memo[1]
 
@@ -186,7 +219,9 @@ def _free_of_day(
     free = memo.get(day)
     if free is None:
         table = schedule.day(day)
-        if table.starts.isdisjoint(taken):
+        # The taken set's own method: a frozenset's isdisjoint walks the smaller set only when
+        # the other one is a plain frozenset, and ``taken`` may be a TakenSlots.
+        if taken.isdisjoint(table.starts):
             free = table.slots
         elif table.starts <= taken:
             free = ()
@@ -264,22 +299,22 @@ def _opening(practice: Practice, day: date) -> time | None:
     return min((s.start for s in spans), default=None)
 
 
-def _days(pref: Preference, today: date, horizon: int) -> Iterator[date]:
+def _days(schedule: _Schedule, pref: Preference, today: date, horizon: int) -> Iterable[date]:
     """The days from ``today`` to the horizon that the preference's dates allow, in order:
     straight to a wanted day, within the date bounds."""
     last = today + timedelta(days=horizon)
     if pref.day is not None or pref.days:
         wanted = sorted({pref.day} if pref.day is not None else set(pref.days))
-        yield from (d for d in wanted if today <= d <= last and day_fits(pref, d))
-        return
+        return [d for d in wanted if today <= d <= last and day_fits(pref, d)]
     first = max(today, pref.from_day) if pref.from_day is not None else today
     if pref.until_day is not None:
         last = min(last, pref.until_day)
-    days = (first + timedelta(days=n) for n in range((last - first).days + 1))
+    if last < first:
+        return ()
+    days = schedule.run(first, last)
     if pref.weekdays or pref.not_days or pref.not_weekdays:
-        yield from (d for d in days if day_fits(pref, d))
-    else:
-        yield from days
+        return (d for d in days if day_fits(pref, d))
+    return days
 
 
 def _free(
@@ -298,7 +333,7 @@ def _free(
     timed = pref.period in ("morning", "afternoon") or bool(
         pref.after or pref.before or pref.windows or pref.not_windows
     )
-    for day in _days(pref, today, practice.horizon_days):
+    for day in _days(schedule, pref, today, practice.horizon_days):
         free = memo.get(day)
         if free is None:
             free = _free_of_day(schedule, memo, day, taken)
@@ -314,23 +349,24 @@ def _free(
 
 def _pool(
     practice: Practice, pref: Preference, now: datetime, taken: frozenset[datetime], excluded: frozenset[datetime],
-    size: int,
-) -> list[SlotStart]:
-    """The first ``size`` free slots of the days ``pref`` allows, whatever their time of day
-    (``pref`` has date constraints only), taken a whole day at a time."""
+) -> Iterator[SlotStart]:
+    """The free slots of the days ``pref`` allows, whatever their time of day (``pref`` has
+    date constraints only), in order, taken a whole day at a time."""
     earliest = (now + timedelta(minutes=practice.min_lead_minutes)).astimezone(UTC)
     today = now.astimezone(practice.timezone).date()
     schedule = _schedule(practice)
     memo = schedule.free_of(taken)
-    pool: list[SlotStart] = []
-    for day in _days(pref, today, practice.horizon_days):
-        free = _free_of_day(schedule, memo, day, taken)
-        if free and (free[0].utc < earliest or excluded):
+    # The days an excluded start falls on (only their slots are looked at one by one).
+    excluded_days = {start.astimezone(practice.timezone).date() for start in excluded}
+    for day in _days(schedule, pref, today, practice.horizon_days):
+        free = memo.get(day)
+        if free is None:
+            free = _free_of_day(schedule, memo, day, taken)
+        if not free:
+            continue
+        if free[0].utc < earliest or day in excluded_days:
             free = tuple(s for s in free if s.utc >= earliest and s.utc not in excluded)
-        pool.extend(free)
-        if len(pool) >= size:
-            return pool[:size]
-    return pool
+        yield from free
 
 
 def _slots(practice: Practice, starts: list[SlotStart]) -> tuple[Slot, ...]:
@@ -427,7 +463,18 @@ def _earliest(found: Iterator[SlotStart], count: int) -> list[SlotStart]:
 def serves(practice: Practice, pref: Preference) -> bool:
     """True when the practice's opening hours can meet the preference's times of day on a
     wanted weekday (bookings, closures and the horizon aside): "à 7h", "après 20h" or
-    "mercredi après-midi" in a practice closed then cannot be served."""
+    "mercredi après-midi" in a practice closed then cannot be served (memoised per practice
+    and preference)."""
+    served = _schedule(practice).served
+    found = served.get(pref)
+    if found is None:
+        if len(served) > 4096:
+            served.clear()
+        found = served[pref] = _serves(practice, pref)
+    return found
+
+
+def _serves(practice: Practice, pref: Preference) -> bool:
     weekdays = set(range(7))
     if pref.weekdays:
         weekdays &= set(pref.weekdays)
@@ -449,7 +496,7 @@ def serves(practice: Practice, pref: Preference) -> bool:
     return False
 
 
-def _bounds(pref: Preference) -> list[tuple[int, int]]:
+def _bounds(pref: Preference) -> tuple[tuple[int, int], ...]:
     """The spans of the day the caller wanted, in minutes (what ``nearest`` measures from)."""
     edges = [w for w in pref.windows if w.start != RELATIVE]
     bounds = [(w.start, w.end) for w in edges] or [(pref.after, pref.before)]
@@ -457,13 +504,13 @@ def _bounds(pref: Preference) -> list[tuple[int, int]]:
         bounds = [(lo, hi if hi is not None else NOON) for lo, hi in bounds]
     elif pref.period == "afternoon":
         bounds = [(lo if lo is not None else NOON, hi) for lo, hi in bounds]
-    return [
+    return tuple(
         (lo.hour * 60 + lo.minute if lo is not None else 0, hi.hour * 60 + hi.minute if hi is not None else 24 * 60)
         for lo, hi in bounds
-    ]
+    )
 
 
-def _distance(bounds: list[tuple[int, int]], start: time) -> int:
+def _distance(bounds: tuple[tuple[int, int], ...], start: time) -> int:
     """Minutes between a slot start and the nearest edge of what the caller wanted."""
     minutes = start.hour * 60 + start.minute
     return min(24 * 60, *(max(0, lo - minutes, minutes - hi) for lo, hi in bounds))
@@ -481,15 +528,35 @@ def nearest(
     its times of day relaxed, the closest times first (then the earliest days)."""
     relaxed = Preference(day=pref.day, days=pref.days, weekdays=pref.weekdays, not_days=pref.not_days,
                          not_weekdays=pref.not_weekdays, from_day=pref.from_day, until_day=pref.until_day)
-    pool = _pool(practice, relaxed, now, taken, excluded, NEAREST_POOL)
-    if not pool:
-        pool = _pool(practice, Preference(), now, taken, excluded, NEAREST_POOL)
-    # The pool ranked by closeness (then by time) and picked an hour apart, the closest
-    # first: one pass over the pool per distance, and the first distance mostly suffices.
+    found = _pool(practice, relaxed, now, taken, excluded)
+    first = next(found, None)
+    if first is None:
+        found = _pool(practice, Preference(), now, taken, excluded)
+        first = next(found, None)
+        if first is None:
+            return ()
+    # The pool (the first NEAREST_POOL free slots) ranked by closeness (then by time) and
+    # picked an hour apart, the closest first: one pass over the pool per distance. The
+    # first pass (distance 0, the least there is) gathers the pool as it goes and mostly
+    # suffices, so the pool is mostly gathered only as far as that pass needs.
     bounds = _bounds(pref)
-    distance = {start: _distance(bounds, start) for start in {s.start for s in pool}}
+    distance = _DISTANCES.get(bounds)
+    if distance is None:
+        if len(_DISTANCES) > 1024:
+            _DISTANCES.clear()
+        distance = _DISTANCES[bounds] = {}
+    pool: list[SlotStart] = []
     chosen: list[SlotStart] = []
-    for level in sorted(set(distance.values())):
+    for s in chain((first,), islice(found, NEAREST_POOL - 1)):
+        pool.append(s)
+        level = distance.get(s.start)
+        if level is None:
+            level = distance[s.start] = _distance(bounds, s.start)
+        if level == 0 and all(abs(s.local - c.local) >= SPREAD for c in chosen):
+            chosen.append(s)
+            if len(chosen) == count:
+                return _slots(practice, chosen)
+    for level in sorted({distance[s.start] for s in pool} - {0}):
         for s in pool:
             if distance[s.start] == level and all(abs(s.local - c.local) >= SPREAD for c in chosen):
                 chosen.append(s)

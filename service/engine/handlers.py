@@ -25,10 +25,10 @@ def _intent_router(t: Turn, x: Extraction, interrupted: bool) -> None:
 
 def terminal(t: Turn, x: Extraction, interrupted: bool) -> None:
     """A turn of a conversation already over: transferred, cancelled or confirmed, again."""
-    if t.conv.state is S.TRANSFERRED:
+    if t.state is S.TRANSFERRED:
         t.say(replies.pick(replies.TRANSFER, t.nth()))
         t.directive = "transfer"
-    elif t.conv.state is S.CANCELLED:
+    elif t.state is S.CANCELLED:
         t.say(replies.CLOSED_CANCELLED)
         t.directive = "end"
     else:

@@ -9,9 +9,9 @@ matin" → neither); a day wanted again is no longer excluded, a day excluded no
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TypeVar
+from typing import Any, TypeVar
 
+from service.engine.frozen import replace
 from service.engine.model import Context, Preference
 from service.engine.nlu.extract import Extraction, PersonName
 
@@ -97,23 +97,28 @@ def asking_patient(ctx: Context) -> bool:
 def learn(ctx: Context, x: Extraction, *, name_asked: bool, keep_preference: bool = True) -> Context:
     """``ctx`` with what ``x`` taught. ``name_asked``: the turn answers a name question, so a
     name alone is the patient's when it is the patient's name that is missing."""
+    changes: dict[str, Any] = {}
     if x.intent in KEPT_INTENTS:
-        ctx = replace(ctx, intent=x.intent)
-    if x.relation is not None and x.relation != ctx.relation:
+        changes["intent"] = x.intent
+    relation, patient_first, patient_last = ctx.relation, ctx.patient_first, ctx.patient_last
+    if x.relation is not None and x.relation != relation:
         # A new patient: the previous one's name no longer applies.
-        ctx = replace(ctx, relation=x.relation, patient_first=None, patient_last=None)
+        relation, patient_first, patient_last = x.relation, None, None
+        changes.update(relation=relation, patient_first=None, patient_last=None)
     if x.patient is not None:
-        first, last = merge_person(ctx.patient_first, ctx.patient_last, x.patient)
-        ctx = replace(ctx, patient_first=first, patient_last=last, relation=ctx.relation or x.relation or "autre")
+        patient_first, patient_last = merge_person(patient_first, patient_last, x.patient)
+        relation = relation or x.relation or "autre"
+        changes.update(patient_first=patient_first, patient_last=patient_last, relation=relation)
     if x.name is not None:
-        if name_asked and asking_patient(ctx) and x.patient is None:
-            first, last = merge_person(ctx.patient_first, ctx.patient_last, x.name)
-            ctx = replace(ctx, patient_first=first, patient_last=last)
+        asking = (relation is not None or patient_last is not None or patient_first is not None) and not patient_last
+        if name_asked and asking and x.patient is None:  # asking_patient(), on what is learned so far
+            first, last = merge_person(patient_first, patient_last, x.name)
+            changes.update(patient_first=first, patient_last=last)
         else:
             first, last = merge_person(ctx.first_name, ctx.last_name, x.name)
-            ctx = replace(ctx, first_name=first, last_name=last)
+            changes.update(first_name=first, last_name=last)
     if keep_preference and x.preference is not None:
-        ctx = replace(ctx, preference=merge_preference(ctx.preference, x.preference))
+        changes["preference"] = merge_preference(ctx.preference, x.preference)
     if x.phone is not None:
-        ctx = replace(ctx, phone=x.phone)
-    return ctx
+        changes["phone"] = x.phone
+    return replace(ctx, **changes) if changes else ctx

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Literal
 
 from service.engine.events import Event
+from service.engine.frozen import replace
 from service.engine.states import (
     BookingResult,
     Channel,
@@ -176,7 +177,9 @@ class Context:
         return replace(self, fails=fails)
 
     def without_fail(self, *keys: Retry) -> Context:
-        """A copy with the failure counters of ``keys`` reset."""
+        """A copy with the failure counters of ``keys`` reset (this context when none is set)."""
+        if not any(k in self.fails for k in keys):
+            return self
         fails = {k: v for k, v in self.fails.items() if k not in keys}
         return replace(self, fails=fails)
 

@@ -17,6 +17,8 @@ from service.engine import calendar
 from service.engine.model import Preference, Slot
 from service.engine.practice import Practice
 
+_NO_CONSTRAINT = Preference()
+
 
 @dataclass(frozen=True, slots=True)
 class Proposal:
@@ -43,6 +45,8 @@ def honours(slot: Slot, pref: Preference, practice: Practice) -> bool:
 
 
 def _keep(slots: Iterable[Slot], floor: Preference, practice: Practice) -> list[Slot]:
+    if floor == _NO_CONSTRAINT:
+        return list(slots)  # every slot honours a preference that asks nothing
     return [s for s in slots if honours(s, floor, practice)]
 
 

@@ -13,7 +13,6 @@ found, a cancellation) and the ends of calls are decided here.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
 
 from service.engine import appointments, checks, labels, replies
@@ -23,6 +22,7 @@ from service.engine.events import (
     BookingRetried,
     SessionExpired,
 )
+from service.engine.frozen import replace
 from service.engine.model import (
     BookingAt,
     BookingDone,
@@ -56,7 +56,7 @@ APPOINTMENT_STATES = frozenset({S.CANCEL_IDENTIFY, S.MODIFY_IDENTIFY, S.CANCEL_C
 
 def _refs(t: Turn) -> tuple[SlotRef, ...]:
     """What the caller may be choosing among: the proposed slots, or their appointments."""
-    state = t.conv.state
+    state = t.state
     if state is S.WAIT_CONFIRM:
         return t.slot_refs()
     if state in APPOINTMENT_STATES and state is not S.MODIFY_CONFIRM:
@@ -68,7 +68,7 @@ def _refs(t: Turn) -> tuple[SlotRef, ...]:
 # --------------------------------------------------------------------------- caller turns
 def _caller_said(t: Turn, said: CallerSaid) -> None:
     checks.open_turn(t, said)
-    state = t.conv.state
+    state = t.state
     heard = checks.Heard(said, lambda: understand(said.text, state, t.local(t.now), _refs(t), t.practice))
     checks.answer(t, heard)
 
@@ -84,7 +84,8 @@ def _booking_done(t: Turn, done: BookingDone) -> None:
         local = t.local(slot.start)
         name, who, moved = t.booking_name(), t.for_whom(), t.ctx.modifying is not None
         t.emit(AppointmentConfirmed(labels.log_label(local), name, slot.start))
-        t.set_ctx(replace(t.ctx, modifying=None))
+        if moved:
+            t.set_ctx(replace(t.ctx, modifying=None))
         template = replies.CONFIRMED_MOVED if moved else replies.CONFIRMED
         t.say(template.format(slot=labels.full_label(local), who=who))
         t.go(S.CONFIRMED)
@@ -128,10 +129,10 @@ def step(
     elif isinstance(turn, CancelDone):
         appointments.cancel_done(t, turn)
     elif isinstance(turn, CallEnded):
-        outcome = Outcome.INTENT_ROUTER if t.conv.state is S.INTENT_ROUTER else Outcome.ABANDONED
+        outcome = Outcome.INTENT_ROUTER if t.state is S.INTENT_ROUTER else Outcome.ABANDONED
         t.end(outcome, turn.reason)
-    elif isinstance(turn, Expire) and t.conv.outcome is None:
-        t.emit(SessionExpired(t.conv.state, (now - t.conv.last_seen_at).total_seconds()))
+    elif isinstance(turn, Expire) and t.outcome is None:
+        t.emit(SessionExpired(t.state, (now - t.conv.last_seen_at).total_seconds()))
         t.end(Outcome.EXPIRED)
     return t.decision()
 

@@ -3,8 +3,8 @@ state handlers share (moving through the table, recovery, proposing and booking 
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime
+from typing import Any
 
 from service.engine import labels, proposal, replies
 from service.engine.events import (
@@ -19,6 +19,7 @@ from service.engine.events import (
     StateChanged,
     Transferred,
 )
+from service.engine.frozen import replace
 from service.engine.model import (
     Action,
     Book,
@@ -53,7 +54,18 @@ S = State
 
 
 class Turn:
-    """Accumulates what one step decides; local to one call of ``step``."""
+    """Accumulates what one step decides; local to one call of ``step``.
+
+    The conversation's changes (its context, state, outcome) are gathered and copied into it
+    once, when :attr:`conv` is read: a step changes its context several times and reads the
+    whole conversation seldom. :attr:`ctx`, :attr:`state` and :attr:`outcome` are always
+    current and cost no copy.
+    """
+
+    __slots__ = (
+        "_conv", "_ctx", "_outcome", "_pending", "_state", "action", "directive", "events", "held", "limits", "now",
+        "practice", "replies", "taken",
+    )
 
     def __init__(
         self,
@@ -64,7 +76,11 @@ class Turn:
         taken: frozenset[datetime],
         held: frozenset[datetime] = frozenset(),
     ) -> None:
-        self.conv = conv
+        self._conv = conv
+        self._ctx = conv.context
+        self._state = conv.state
+        self._outcome = conv.outcome
+        self._pending: dict[str, Any] = {}  # fields of the conversation changed since last copied
         self.now = now
         self.limits = limits
         self.practice = practice
@@ -77,13 +93,45 @@ class Turn:
 
     # -- helpers -----------------------------------------------------------------
     @property
+    def conv(self) -> Conversation:
+        """The conversation as decided so far."""
+        if self._pending:
+            self._conv = replace(self._conv, **self._pending)
+            self._pending = {}
+        return self._conv
+
+    @conv.setter
+    def conv(self, conv: Conversation) -> None:
+        self._conv = conv
+        self._ctx = conv.context
+        self._state = conv.state
+        self._outcome = conv.outcome
+        self._pending = {}
+
+    @property
     def ctx(self) -> Context:
         """The conversation's context as decided so far."""
-        return self.conv.context
+        return self._ctx
+
+    @property
+    def state(self) -> State:
+        """The conversation's state as decided so far."""
+        return self._state
+
+    @property
+    def outcome(self) -> Outcome | None:
+        """The conversation's outcome as decided so far."""
+        return self._outcome
+
+    @property
+    def caller_phone(self) -> str | None:
+        """The caller id (never changed by a step)."""
+        return self._conv.caller_phone
 
     def set_ctx(self, ctx: Context) -> None:
         """Replace the context."""
-        self.conv = replace(self.conv, context=ctx)
+        self._ctx = ctx
+        self._pending["context"] = ctx
 
     def say(self, text: str) -> None:
         """Add a sentence to the reply."""
@@ -95,13 +143,15 @@ class Turn:
 
     def go(self, to: State) -> None:
         """Move to ``to`` (checked against the table); ends the conversation on a terminal state."""
-        current = self.conv.state
+        current = self._state
         if to == current:
             return
         if not allowed(current, to):
             raise EngineInvariantError(f"transition {current} → {to} is not in the table")
         self.emit(StateChanged(current, to, self.now))
-        self.conv = replace(self.conv, state=to, state_entered_at=self.now)
+        self._state = to
+        self._pending["state"] = to
+        self._pending["state_entered_at"] = self.now
         self.show_purpose(STATE_PURPOSE.get(to))
         if to in TERMINAL:
             self.end(TERMINAL_OUTCOME[to])
@@ -110,20 +160,18 @@ class Turn:
 
     def end(self, outcome: Outcome, reason: str | None = None) -> None:
         """Give the conversation its one outcome (a second call changes nothing)."""
-        if self.conv.outcome is not None:
+        if self.outcome is not None:
             return
-        self.conv = replace(self.conv, outcome=outcome)
-        self.show_purpose(STATE_PURPOSE.get(self.conv.state))
-        self.emit(
-            ConversationEnded(
-                self.conv.channel, outcome, self.conv.state, self.conv.turn_count, reason, self.ctx.purpose
-            )
-        )
+        self._outcome = outcome
+        self._pending["outcome"] = outcome
+        self.show_purpose(STATE_PURPOSE.get(self._state))
+        conv = self._conv  # its channel and turn count: never pending
+        self.emit(ConversationEnded(conv.channel, outcome, self._state, conv.turn_count, reason, self._ctx.purpose))
 
     def show_purpose(self, shown: Purpose | None) -> None:
         """Note what the conversation is for (the strongest purpose shown so far wins)."""
-        if shown is not None and stronger(self.ctx.purpose, shown) is not self.ctx.purpose:
-            self.set_ctx(replace(self.ctx, purpose=shown))
+        if shown is not None and stronger(self._ctx.purpose, shown) is not self._ctx.purpose:
+            self.set_ctx(replace(self._ctx, purpose=shown))
 
     def local(self, moment: datetime) -> datetime:
         """``moment`` in the practice's time zone."""
@@ -131,15 +179,16 @@ class Turn:
 
     def nth(self) -> int:
         """The turn number, which picks the wording variant."""
-        return self.conv.turn_count
+        return self._conv.turn_count
 
     def known_phone(self) -> str | None:
         """The contact number: one given during the call, else the caller id."""
-        return self.ctx.phone or self.conv.caller_phone
+        return self._ctx.phone or self._conv.caller_phone
 
     def slot_refs(self) -> tuple[SlotRef, ...]:
         """The proposed slots as the understanding layer refers to them."""
-        return tuple(SlotRef(self.local(s.start), labels.voice_label(self.local(s.start))) for s in self.ctx.proposed)
+        moments = [s.start.astimezone(self.practice.timezone) for s in self._ctx.proposed]
+        return tuple(SlotRef(m, labels.voice_label(m)) for m in moments)
 
     def booking_name(self) -> str:
         """The name the appointment is booked under: the patient's (someone else, or the
@@ -159,7 +208,7 @@ class Turn:
         """What was decided, as the engine's answer."""
         return Decision(
             conversation=self.conv,
-            reply=" ".join(r for r in self.replies if r),
+            reply=" ".join(filter(None, self.replies)),
             events=tuple(self.events),
             action=self.action,
             directive=self.directive,
@@ -171,7 +220,7 @@ class Turn:
         preference in force: ``pref``, else the conversation's)."""
         self.say(text)
         pref = pref or self.ctx.preference or Preference()
-        self.emit(Transferred(reason, self.conv.state, pref.label()))
+        self.emit(Transferred(reason, self._state, pref.label()))
         self.go(S.TRANSFERRED)
 
     def counted(self, key: Retry, limit: int) -> bool:
@@ -188,7 +237,7 @@ class Turn:
     def miss(self, fld: MissField, reason: MissReason = MissReason.NOTHING_FOUND,
              fallback: State | None = None) -> None:
         """Report that this caller turn could not be used for ``fld`` (the not-understood inbox)."""
-        self.emit(NotUnderstood(self.conv.state, fld, reason, self.conv.turn_count, fallback))
+        self.emit(NotUnderstood(self._state, fld, reason, self._conv.turn_count, fallback))
 
     def fail(self, fld: Field, text: str | None = None, reason: MissReason = MissReason.NOTHING_FOUND) -> None:
         """Count a failure of ``fld``: clarify (with ``text`` when given), or at the limit fall
@@ -233,9 +282,10 @@ class Turn:
         opening = replies.pick(intro, self.nth())
         if lead is not None:
             opening = lead if not found.nearest else f"{lead} {opening}"
-        question = replies.SLOTS_QUESTION_TEXT if self.conv.channel is Channel.TEXT else replies.SLOTS_QUESTION
+        channel = self._conv.channel
+        question = replies.SLOTS_QUESTION_TEXT if channel is Channel.TEXT else replies.SLOTS_QUESTION
         message = labels.slot_message(
-            found.slots, self.conv.channel, self.limits.slots_message_max_chars, opening, question, self.local,
+            found.slots, channel, self.limits.slots_message_max_chars, opening, question, self.local,
         )
         self.set_ctx(
             replace(
@@ -247,7 +297,7 @@ class Turn:
                 slots_message=message,
             )
         )
-        self.emit(SlotsSent(self.conv.channel, message, tuple(s.start for s in found.slots)))
+        self.emit(SlotsSent(channel, message, tuple(s.start for s in found.slots)))
         self.say(message)
         return True
 
@@ -267,7 +317,8 @@ class Turn:
     def book(self, idx: int) -> None:
         """Ask the shell to book proposed slot ``idx`` (replacing the appointment being moved)."""
         slot = self.ctx.proposed[idx]
-        self.set_ctx(replace(self.ctx, chosen=idx))
+        if self.ctx.chosen != idx:
+            self.set_ctx(replace(self.ctx, chosen=idx))
         retry = self.ctx.booking_retries
         self.emit(BookingAttempted(idx + 1, slot.start, retry))
         self.action = Book(
@@ -296,7 +347,7 @@ class Turn:
 
     def resume(self) -> None:
         """Ask again the question pending in the current state (after a FAQ or filler)."""
-        state = self.conv.state
+        state = self._state
         if state is S.WAIT_CONFIRM and self.ctx.proposed:
             self.say(replies.RESUME_SLOTS.format(labels=self.spoken_slots()))
         else:

@@ -221,6 +221,7 @@ class Turns:
         self.calendar: Calendar = calendar or BuiltinCalendar()
         self.telemetry = telemetry
         self._purged_at: datetime | None = None
+        self._windows: tuple[tuple[object, ...], tuple[datetime, datetime]] | None = None
         self.practice = practice
         self.settings = settings
         self.clock = clock
@@ -249,11 +250,21 @@ class Turns:
             self.telemetry.log_event(names.LOG_CALENDAR_UNAVAILABLE, error=str(exc))
             raise StoreUnavailableError(f"calendar: {exc}") from exc
 
-    async def _taken(self, now: datetime, scope: TurnScope) -> frozenset[datetime]:
-        # A window wider than the calendar needs, on whole hours and days, so consecutive
-        # turns ask the store the same question (and a store may answer from its cache).
+    def _window(self, now: datetime) -> tuple[datetime, datetime]:
+        """The taken slots' window at ``now``: wider than the calendar needs, on whole hours and
+        days, so consecutive turns ask the store the same question (and a store may answer
+        from its cache); worked out once per hour."""
+        hour = (now.year, now.month, now.day, now.hour, now.tzinfo, now.fold)
+        known = self._windows
+        if known is not None and known[0] == hour:
+            return known[1]
         start = now.replace(minute=0, second=0, microsecond=0) - timedelta(days=1)
         end = now.replace(hour=0, minute=0, second=0, microsecond=0) + timedelta(days=self.practice.horizon_days + 3)
+        self._windows = (hour, (start, end))
+        return start, end
+
+    async def _taken(self, now: datetime, scope: TurnScope) -> frozenset[datetime]:
+        start, end = self._window(now)
         if not self.calendar.external:
             return await self._store(self.store.taken_slots(start, end))
         with scope.under_state():
@@ -397,17 +408,18 @@ class Turns:
             plan = await self._decide(scope, step(conv, said, now, limits, self.practice, taken, held), now, limits,
                                       taken, held)
             while True:
+                after, reply, directive = plan.conv, plan.reply, plan.directive
                 record = TurnRecord(
-                    conv_id=plan.conv.conv_id,
-                    turn=plan.conv.turn_count,
+                    conv_id=after.conv_id,
+                    turn=after.turn_count,
                     request_key=req.request_key,
                     text=req.text,
-                    reply=plan.reply,
+                    reply=reply,
                     state_before=before.state.value,
-                    state_after=plan.conv.state.value,
+                    state_after=after.state.value,
                     at=now,
                     interrupted=interrupted,
-                    directive=plan.directive,
+                    directive=directive,
                     trace_id=scope.trace_id,
                 )
                 written: list[Written] = []
@@ -416,7 +428,7 @@ class Turns:
                         await self._write_calendar(plan, scope, written)
                     await self._store(
                         self.store.save_turn(
-                            plan.conv, version, scope.meta, record, event_records(plan.conv.conv_id, plan.events, now),
+                            after, version, scope.meta, record, event_records(after.conv_id, plan.events, now),
                             booking=plan.writes.booking, cancel=plan.writes.cancel,
                         )
                     )
@@ -440,14 +452,13 @@ class Turns:
             status = 200
         finally:
             scope.close(status)
-        conv = plan.conv
         return TurnResult(
-            conv_id=conv.conv_id,
-            turn=conv.turn_count,
-            state=conv.state,
-            reply=plan.reply,
-            ended=conv.ended,
-            directive=plan.directive,
+            conv_id=after.conv_id,
+            turn=after.turn_count,
+            state=after.state,
+            reply=reply,
+            ended=after.ended,
+            directive=directive,
             trace_id=scope.trace_id,
         )
 

@@ -89,7 +89,10 @@ def test_memoised_search_agrees_with_the_plain_scan(
     excluded = frozenset(free[p % len(free)] for p in picks[3:])
     grown = calendar.TakenSlots.after(taken, [free[seed % len(free)]])
     shrunk = calendar.TakenSlots.after(grown, removed=[starts[p % len(starts)] for p in picks[:2]])
-    for current in (taken, taken, grown, grown, shrunk):
+    # Two changes in a row, the set between them never searched (skipped over by the memo).
+    unseen = calendar.TakenSlots.after(shrunk, [free[(seed + 7) % len(free)]], [starts[seed % len(starts)]])
+    skipped = calendar.TakenSlots.after(unseen, removed=[starts[p % len(starts)] for p in picks[2:4]])
+    for current in (taken, taken, grown, grown, shrunk, skipped):
         assert calendar.find_slots(practice, pref, now, current, excluded, held=held) == reference.find_slots(
             practice, pref, now, current, excluded, held=held
         )
@@ -116,3 +119,22 @@ def test_a_full_day_is_skipped_and_freed_again() -> None:
     ask = Preference(day=day)
     assert [s.start for s in calendar.find_slots(practice, ask, START, one_left)] == [slots[5].local]
     assert calendar.find_slots(practice, ask, START, full) == ()
+
+
+def test_a_set_no_search_used_is_skipped_over() -> None:
+    """A taken set made from one no search has used names the set that one was made from,
+    with both changes (so the memo of the last searched set carries over); once searched, a
+    set is named as it is, and each set names one other only."""
+    practice = EXAMPLE_PRACTICE
+    slots = calendar.day_slots(practice, date(2026, 3, 10)).slots
+    a, b, c = (s.utc for s in slots[:3])
+    searched = calendar.TakenSlots.after(frozenset({a}), [b])
+    calendar.free_slots(practice, date(2026, 3, 10), searched)
+    unseen = calendar.TakenSlots.after(searched, [c])
+    later = calendar.TakenSlots.after(unseen, removed=[a])
+    assert later == {b, c}
+    assert later.base is searched and later.changed == {a, c}
+    assert unseen.base is None and searched.base is None
+    calendar.free_slots(practice, date(2026, 3, 10), later)
+    last = calendar.TakenSlots.after(later, removed=[b])
+    assert last == {c} and last.base is later and last.changed == {b}
