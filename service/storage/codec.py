@@ -104,7 +104,9 @@ def meta_json(meta: dict[str, Any]) -> str:
 
 
 def meta_from_json(raw: str | None) -> dict[str, Any]:
-    """The metadata back from :func:`meta_json` (``{}`` for none)."""
+    """The metadata back from :func:`meta_json` (``{}`` for none), as the context is read:
+    by orjson (an integer beyond 64 bits, never written by the service, reads as a float),
+    by Python's json for what orjson refuses."""
     if not raw:
         return {}
     try:
