@@ -64,12 +64,15 @@ class TurnRecord:
 
 @dataclass(frozen=True, slots=True)
 class EventRecord:
-    """An engine event as stored for timelines and stats (``kind`` is the event class name)."""
+    """An engine event as stored for timelines and stats (``kind`` is the event class name).
+    ``encoded``, when set, is ``data`` as the JSON text to store (the codec encodes an
+    engine event once); a store encodes ``data`` itself otherwise."""
 
     conv_id: str
     at: datetime
     kind: str
     data: dict[str, Any]
+    encoded: str | None = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import fields, is_dataclass
 from datetime import UTC, date, datetime, time
 from typing import Any
@@ -24,10 +24,15 @@ from service.storage.base import (
     UnconfirmedBooking,
 )
 
+# Enum members by stored value (a dict lookup, where calling the enum walks its metaclass).
 # Stored contexts keep counters and intents by value; a value this version does not know
 # (a counter retired since) is dropped on load.
-RETRIES = frozenset(r.value for r in Retry)
-INTENTS = frozenset(i.value for i in Intent)
+_RETRY = {r.value: r for r in Retry}
+_INTENT = {i.value: i for i in Intent}
+_PURPOSE = {p.value: p for p in Purpose}
+_CHANNELS = {c.value: c for c in Channel}
+_STATES = {s.value: s for s in State}
+_OUTCOMES = {o.value: o for o in Outcome}
 
 
 def jsonable(value: Any) -> Any:
@@ -52,26 +57,63 @@ def _unordered(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def event_data(event: Event) -> dict[str, Any]:
-    """One event as plain JSON values, :func:`jsonable`'s result, through orjson's own
-    encoding of dataclasses, enums and datetimes (a tenth of the walk); ``jsonable``
-    itself for what orjson refuses (a lone surrogate, an integer beyond 64 bits)."""
+def event_data(event: Event) -> tuple[dict[str, Any], str | None]:
+    """One event as plain JSON values (:func:`jsonable`'s result) and as the JSON text the
+    store writes, encoded once by orjson (its own encoding of dataclasses, enums and
+    datetimes, a tenth of the walk); ``length`` is kept for slot messages. For what orjson
+    refuses (a lone surrogate, an integer beyond 64 bits), ``jsonable``'s values and no
+    text: the store encodes them itself."""
     try:
-        data: dict[str, Any] = orjson.loads(orjson.dumps(event, default=_unordered, option=orjson.OPT_NON_STR_KEYS))
+        encoded = orjson.dumps(event, default=_unordered, option=orjson.OPT_NON_STR_KEYS)
+        data: dict[str, Any] = orjson.loads(encoded)
+        if hasattr(event, "length"):
+            data["length"] = event.length
+            encoded = orjson.dumps(data)
     except (TypeError, orjson.JSONEncodeError):
         data = jsonable(event)
-    return data
+        if hasattr(event, "length"):
+            data["length"] = event.length
+        return data, None
+    return data, encoded.decode()
 
 
 def event_records(conv_id: str, events: Sequence[Event], at: datetime) -> list[EventRecord]:
-    """Engine events as store rows; ``length`` is kept for slot messages."""
+    """Engine events as store rows, each with its JSON text when orjson could encode it."""
     out: list[EventRecord] = []
     for event in events:
-        data = event_data(event)
-        if hasattr(event, "length"):
-            data["length"] = event.length
-        out.append(EventRecord(conv_id, at, type(event).__name__, data))
+        data, encoded = event_data(event)
+        out.append(EventRecord(conv_id, at, type(event).__name__, data, encoded))
     return out
+
+
+def event_json(record: EventRecord) -> str:
+    """An event's data as the JSON text stored: the codec's own encoding when the record
+    carries it, else ``data`` encoded here."""
+    if record.encoded is not None:
+        return record.encoded
+    return json.dumps(record.data, ensure_ascii=False)
+
+
+def meta_json(meta: dict[str, Any]) -> str:
+    """A conversation's telemetry metadata as compact JSON (Python's encoder for what orjson
+    refuses: a lone surrogate, an integer beyond 64 bits, a key that is not text)."""
+    try:
+        return orjson.dumps(meta).decode()
+    except TypeError:  # orjson.JSONEncodeError included
+        return json.dumps(meta, separators=(",", ":"))
+
+
+def meta_from_json(raw: str | None) -> dict[str, Any]:
+    """The metadata back from :func:`meta_json` (``{}`` for none), as the context is read:
+    by orjson (an integer beyond 64 bits, never written by the service, reads as a float),
+    by Python's json for what orjson refuses."""
+    if not raw:
+        return {}
+    try:
+        data: dict[str, Any] = orjson.loads(raw)
+    except orjson.JSONDecodeError:  # what orjson refuses and Python's parser reads (a lone surrogate)
+        data = json.loads(raw)
+    return data
 
 
 def _slot(data: dict[str, Any]) -> Slot:
@@ -225,28 +267,39 @@ def context_from_json(raw: str | None) -> Context:
     except orjson.JSONDecodeError:  # what orjson refuses and Python's parser reads (a lone surrogate)
         data = json.loads(raw)
     pref = data.get("preference")
+    proposed = data.get("proposed")
+    excluded = data.get("excluded")
+    fails = data.get("fails")
+    found = data.get("found")
     return Context(
         first_name=data.get("first_name"),
         last_name=data.get("last_name"),
         phone=data.get("phone"),
         preference=None if pref is None else preference_from_json(pref),
-        proposed=tuple(_slot(s) for s in data.get("proposed", [])),
-        excluded=tuple(datetime.fromisoformat(d) for d in data.get("excluded", [])),
+        proposed=tuple([_slot(s) for s in proposed]) if proposed else (),
+        excluded=tuple([datetime.fromisoformat(d) for d in excluded]) if excluded else (),
         chosen=data.get("chosen"),
-        fails={Retry(k): int(v) for k, v in data.get("fails", {}).items() if k in RETRIES},
+        fails={_RETRY[k]: int(v) for k, v in fails.items() if k in _RETRY} if fails else {},
         booking_retries=int(data.get("booking_retries", 0)),
         booked=_ref(data.get("booked")),
-        found=tuple(r for r in (_ref(x) for x in data.get("found", [])) if r is not None),
+        found=tuple([r for r in [_ref(x) for x in found] if r is not None]) if found else (),
         modifying=_ref(data.get("modifying")),
         slots_message=data.get("slots_message"),
-        intent=Intent(data["intent"]) if data.get("intent") in INTENTS else None,
+        intent=_INTENT.get(data.get("intent")),
         patient_first=data.get("patient_first"),
         patient_last=data.get("patient_last"),
         relation=data.get("relation"),
         lookup=lookup_from_json(data.get("lookup")),
-        purpose=Purpose(data.get("purpose") or Purpose.UNDECLARED.value),
+        purpose=_purpose(data.get("purpose")),
         target=_ref(data.get("target")),
     )
+
+
+def _purpose(value: Any) -> Purpose:
+    """A stored purpose (``undeclared`` when absent); an unknown one fails as ``Purpose`` does."""
+    if not value:
+        return Purpose.UNDECLARED
+    return _PURPOSE.get(value) or Purpose(value)
 
 
 # What ``rdv forget`` leaves in place of a caller's words and names; the events that carry a name.
@@ -258,53 +311,81 @@ COLUMNS = (
     "conv_id", "channel", "state", "turn_count", "created_at", "last_seen_at", "state_entered_at",
     "outcome", "vapi_call_id", "caller_phone", "epoch", "context", "synthetic",
 )
+_COLUMN_COUNT = len(COLUMNS)
+
+
+# The UTC texts of the last UTC datetimes written: a turn writes its moment several times
+# (the turn, its events, the conversation's last seen). Only datetimes in UTC itself are
+# kept: two equal datetimes of one other zone may be different instants (a repeated hour).
+_UTC_TEXTS: dict[datetime, str] = {}
+UTC_TEXTS_KEPT = 256
 
 
 def utc_text(moment: datetime) -> str:
     """A tz-aware datetime as fixed-width UTC ISO text, so that text order is time order."""
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    if moment.tzinfo is not UTC:
+        return moment.astimezone(UTC).isoformat(timespec="microseconds")
+    text = _UTC_TEXTS.get(moment)
+    if text is None:
+        text = moment.isoformat(timespec="microseconds")
+        if len(_UTC_TEXTS) >= UTC_TEXTS_KEPT:
+            _UTC_TEXTS.clear()
+        _UTC_TEXTS[moment] = text
+    return text
 
 
-def conversation_to_row(conv: Conversation) -> dict[str, Any]:
-    """A conversation as column values (datetimes as UTC ISO text)."""
-    return {
-        "conv_id": conv.conv_id,
-        "channel": conv.channel.value,
-        "state": conv.state.value,
-        "turn_count": conv.turn_count,
-        "created_at": utc_text(conv.created_at),
-        "last_seen_at": utc_text(conv.last_seen_at),
-        "state_entered_at": utc_text(conv.state_entered_at),
-        "outcome": conv.outcome.value if conv.outcome else None,
-        "vapi_call_id": conv.vapi_call_id,
-        "caller_phone": conv.caller_phone,
-        "epoch": conv.epoch,
-        "context": context_to_json(conv.context),
-        "synthetic": conv.synthetic,
-    }
-
-
-def conversation_from_row(row: dict[str, Any]) -> Conversation:
-    """A conversation back from its columns (datetimes as ISO text or datetime objects)."""
-
-    def when(value: Any) -> datetime:
-        return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-    return Conversation(
-        conv_id=row["conv_id"],
-        channel=Channel(row["channel"]),
-        state=State(row["state"]),
-        turn_count=int(row["turn_count"]),
-        created_at=when(row["created_at"]),
-        last_seen_at=when(row["last_seen_at"]),
-        state_entered_at=when(row["state_entered_at"]),
-        context=context_from_json(row["context"]),
-        outcome=Outcome(row["outcome"]) if row["outcome"] else None,
-        vapi_call_id=row["vapi_call_id"],
-        caller_phone=row["caller_phone"],
-        epoch=int(row["epoch"]),
-        synthetic=bool(row.get("synthetic", False)),
+def conversation_values(conv: Conversation, when: Callable[[datetime], Any] = utc_text) -> tuple[Any, ...]:
+    """A conversation's column values in :data:`COLUMNS` order, its datetimes as ``when``
+    makes them (UTC ISO text by default)."""
+    outcome = conv.outcome
+    return (
+        conv.conv_id,
+        conv.channel.value,
+        conv.state.value,
+        conv.turn_count,
+        when(conv.created_at),
+        when(conv.last_seen_at),
+        when(conv.state_entered_at),
+        None if outcome is None else outcome.value,
+        conv.vapi_call_id,
+        conv.caller_phone,
+        conv.epoch,
+        context_to_json(conv.context),
+        conv.synthetic,
     )
+
+
+def _when(value: Any) -> datetime:
+    """A stored moment: a datetime (PostgreSQL) or ISO text (SQLite)."""
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
+
+
+def conversation_from_values(values: Sequence[Any]) -> Conversation:
+    """A conversation back from its column values in :data:`COLUMNS` order (datetimes as
+    ISO text or datetime objects)."""
+    (conv_id, channel, state, turn_count, created_at, last_seen_at, state_entered_at, outcome, vapi_call_id,
+     caller_phone, epoch, context, synthetic) = values[:_COLUMN_COUNT]
+    return Conversation(
+        conv_id=conv_id,
+        channel=_CHANNELS.get(channel) or Channel(channel),
+        state=_STATES.get(state) or State(state),
+        turn_count=int(turn_count),
+        created_at=_when(created_at),
+        last_seen_at=_when(last_seen_at),
+        state_entered_at=_when(state_entered_at),
+        context=context_from_json(context),
+        outcome=(_OUTCOMES.get(outcome) or Outcome(outcome)) if outcome else None,
+        vapi_call_id=vapi_call_id,
+        caller_phone=caller_phone,
+        epoch=int(epoch),
+        synthetic=bool(synthetic),
+    )
+
+
+def conversation_from_row(row: Mapping[str, Any]) -> Conversation:
+    """A conversation back from its columns (datetimes as ISO text or datetime objects; a
+    row without ``synthetic`` is not)."""
+    return conversation_from_values([row.get(c, False) if c == "synthetic" else row[c] for c in COLUMNS])
 
 
 def turn_from_row(row: dict[str, Any]) -> TurnRecord:
@@ -372,10 +453,6 @@ def timeline_dict(
     }
 
 
-def _moment(value: Any) -> datetime:
-    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
-
-
 def conversation_summary(row: Mapping[str, Any]) -> ConversationSummary:
     """A conversation's summary from its columns (datetimes as ISO text or datetime objects)."""
     return {
@@ -384,8 +461,8 @@ def conversation_summary(row: Mapping[str, Any]) -> ConversationSummary:
         "state": row["state"],
         "outcome": row["outcome"],
         "turn_count": row["turn_count"],
-        "created_at": _moment(row["created_at"]),
-        "last_seen_at": _moment(row["last_seen_at"]),
+        "created_at": _when(row["created_at"]),
+        "last_seen_at": _when(row["last_seen_at"]),
         "ended_reason": row["ended_reason"],
         "synthetic": bool(row["synthetic"]),
     }

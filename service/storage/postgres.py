@@ -61,14 +61,16 @@ from service.storage.base import (
     UnconfirmedBooking,
 )
 from service.storage.codec import (
-    COLUMNS,
     FORGOTTEN,
     FORGOTTEN_CONTEXT,
     NAMED_EVENTS,
     booking_row,
     conversation_from_row,
     conversation_summary,
-    conversation_to_row,
+    conversation_values,
+    event_json,
+    meta_from_json,
+    meta_json,
     timeline_dict,
     turn_from_row,
     unconfirmed,
@@ -106,7 +108,6 @@ OPEN_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, ValueError)
 MIGRATION_LOCK_KEY = 0x726476
 CLOSE_TIMEOUT_SECONDS = 10.0
 READINESS_KEEP = timedelta(days=1)
-DATETIME_COLUMNS = frozenset({"created_at", "last_seen_at", "state_entered_at"})
 # The SQLSTATE rdv_conflict() raises (schema step 6).
 CONFLICT_SQLSTATE = "RDV01"
 # Held slots are read with the conversation from this much before the last hold window
@@ -256,7 +257,7 @@ def redacted(url: str) -> str:
 
 def _stored(row: asyncpg.Record) -> StoredConversation:
     data = dict(row)
-    return StoredConversation(conversation_from_row(data), int(data["version"]), json.loads(data["meta"] or "{}"))
+    return StoredConversation(conversation_from_row(data), int(data["version"]), meta_from_json(data["meta"]))
 
 
 def _event(row: asyncpg.Record) -> EventRecord:
@@ -265,9 +266,7 @@ def _event(row: asyncpg.Record) -> EventRecord:
 
 def _conversation_params(conv: Conversation, meta: dict[str, Any]) -> list[Any]:
     """The conversation's column values in COLUMNS order, then its meta as JSON."""
-    row = conversation_to_row(conv)
-    values = [_utc(getattr(conv, c)) if c in DATETIME_COLUMNS else row[c] for c in COLUMNS]
-    return [*values, json.dumps(meta, separators=(",", ":"))]
+    return [*conversation_values(conv, _utc), meta_json(meta)]
 
 
 def _proposed(conv: Conversation) -> list[datetime] | None:
@@ -646,7 +645,7 @@ class PostgresStore:
                 [pg_text(e.conv_id) for e in events],
                 [_utc(e.at) for e in events],
                 [pg_text(e.kind) for e in events],
-                [json.dumps(e.data, ensure_ascii=False) for e in events],
+                [event_json(e) for e in events],
             ) + ")")
         sql = f"WITH {', '.join(ctes)} SELECT CASE {' '.join(checks)} ELSE (SELECT version FROM w_conv) END"
         return sql, st.args

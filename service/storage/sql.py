@@ -89,11 +89,14 @@ def insert_conversation(*extra: str) -> str:
 VERSION_CHECK = "conv_id = ? AND version = ?"
 
 
-def update_conversation(*extra: str) -> str:
+def update_conversation(*extra: str, kept: tuple[str, ...] = ()) -> str:
     """The version-checked update of a conversation, with a dialect's ``extra`` columns:
-    it changes one row exactly when nobody saved the conversation since it was loaded."""
-    sets = ", ".join(f"{c} = ?" for c in (*COLUMNS[1:], "meta", *extra, "version"))
-    return f"UPDATE conversations SET {sets} WHERE {VERSION_CHECK}"
+    it changes one row exactly when nobody saved the conversation since it was loaded.
+    The ``kept`` columns are not set but compared (parameters after VERSION_CHECK's): the
+    row changes only when they already hold the values given, and their indexes are left
+    untouched."""
+    sets = ", ".join(f"{c} = ?" for c in (*COLUMNS[1:], "meta", *extra, "version") if c not in kept)
+    return f"UPDATE conversations SET {sets} WHERE {VERSION_CHECK}" + "".join(f" AND {c} IS ?" for c in kept)
 
 
 TURN_COLUMNS = (

@@ -8,14 +8,17 @@ the writer thread, which waits for the lock for at most the store timeout while 
 loop serves other requests; past it the call fails with :class:`StoreError` (the caller
 hears the apology). Calls queue behind a call on that thread, so they keep their order.
 
-Group commit: the turns saved during one pass of the event loop share one transaction, each
-in a savepoint of its own, committed once at the start of the next pass; each turn's save
-returns (and its reply leaves) only after that COMMIT. A turn whose checks fail (a version
-moved, a slot taken) rolls back to its savepoint and hears it at once; the others are not
-touched. Written rows are visible to this connection as soon as they are queued, so a turn
-decided in the same pass sees the slots another one just proposed or booked. Any other
-write commits the open group first. WAL checkpoints run on a thread with a connection of
-their own (``wal_autocheckpoint=0`` on the turn connection), never on the event loop.
+Group commit: the turns saved during one pass of the event loop share one transaction,
+committed once at the start of the next pass; each turn's save returns (and its reply leaves)
+only after that COMMIT. A turn whose checks fail (a version moved, a slot taken) writes
+nothing and hears it at once; the others are not touched: the turn that began the group rolls
+the transaction back, a later one that books or cancels rolls back a savepoint of its own,
+and any other turn finds its conflicts (a duplicate, the version) before its first write, so
+it needs no savepoint (which would copy every page the turn writes). Written rows are
+visible to this connection as soon as they are queued, so a turn decided in the same pass
+sees the slots another one just proposed or booked. Any other write commits the open group
+first. WAL checkpoints run on a thread with a connection of their own
+(``wal_autocheckpoint=0`` on the turn connection), never on the event loop.
 
 Caches: the taken slots and the slots held for callers still choosing (proposed to them)
 are kept in memory, updated by this connection's own writes, and dropped when another
@@ -63,8 +66,12 @@ from service.storage.codec import (
     NAMED_EVENTS,
     booking_row,
     conversation_from_row,
+    conversation_from_values,
     conversation_summary,
-    conversation_to_row,
+    conversation_values,
+    event_json,
+    meta_from_json,
+    meta_json,
     timeline_dict,
     turn_from_row,
     unconfirmed,
@@ -86,6 +93,13 @@ from service.storage.sql import (
 T = TypeVar("T")
 INSERT_CONVERSATION = insert_conversation()
 UPDATE_CONVERSATION = update_conversation()
+# A conversation keeps the Vapi call id it started with: its turns update it without setting
+# the call id (its index untouched), in the same statement checking that it is unchanged.
+UPDATE_KEEPING_CALL_ID = update_conversation(kept=("vapi_call_id",))
+_CALL_ID = COLUMNS.index("vapi_call_id")
+# A conversation's columns in COLUMNS order, then its version and meta.
+LOAD_CONVERSATION = f"SELECT {', '.join(COLUMNS)}, version, meta FROM conversations WHERE conv_id = ?"
+_VERSION, _META = len(COLUMNS), len(COLUMNS) + 1
 READINESS_KEEP = timedelta(days=1)
 # Opening waits this long for a lock (several workers migrating one new file at once).
 OPEN_BUSY_SECONDS = 30.0
@@ -221,11 +235,15 @@ class SqliteStore:
             return False
 
     @contextlib.contextmanager
-    def _turn_transaction(self) -> Iterator[sqlite3.Connection]:
-        """A turn's save: on the event loop, a savepoint of the open group transaction (begun,
-        and its COMMIT scheduled for the next pass, when none is open), the turn's waiter
-        left in ``_waiter``; on the writer thread, a transaction of its own. A failure rolls
-        back this turn's savepoint only (the whole group on an error of SQLite itself)."""
+    def _turn_transaction(self, checked: bool) -> Iterator[sqlite3.Connection]:
+        """A turn's save: on the event loop, a part of the open group transaction (begun, and
+        its COMMIT scheduled for the next pass, when none is open), the turn's waiter left in
+        ``_waiter``; on the writer thread, a transaction of its own. A failed save leaves the
+        other turns of the group as they were: the turn that began the group rolls it back;
+        a later one rolls back its savepoint, or has none when ``checked`` (the save finds
+        every conflict before its first write, so a conflict leaves nothing to undo; a
+        savepoint would copy every page the turn writes). An error of SQLite itself, or a
+        failure after a checked save's first write, rolls back the whole group."""
         if not self._grouping():
             with self._transaction(turn=True) as conn:
                 yield conn
@@ -233,31 +251,42 @@ class SqliteStore:
         conn = self.conn
         loop = self._loop
         assert loop is not None
-        if self._group is None:
+        first = self._group is None
+        savepoint = not first and not checked
+        if first:
             conn.execute("BEGIN IMMEDIATE")  # another process writing: busy, nothing begun
             self._group = []
             loop.call_soon(self._commit_group)
-        conn.execute("SAVEPOINT turn")
+        elif savepoint:
+            conn.execute("SAVEPOINT turn")
         try:
             yield conn
         except BaseException as exc:
-            self._undo_turn(conn, exc)
+            self._undo_turn(conn, exc, first=first, savepoint=savepoint)
             raise
-        conn.execute("RELEASE turn")
+        if savepoint:
+            conn.execute("RELEASE turn")
+        assert self._group is not None
         waiter: asyncio.Future[None] = loop.create_future()
         self._group.append(waiter)
         self._waiter = waiter
 
-    def _undo_turn(self, conn: sqlite3.Connection, exc: BaseException) -> None:
-        """Roll back a failed turn's savepoint; the whole group when SQLite itself failed."""
-        if not isinstance(exc, sqlite3.Error) and conn.in_transaction:
-            try:
+    def _undo_turn(self, conn: sqlite3.Connection, exc: BaseException, *, first: bool, savepoint: bool) -> None:
+        """Undo a failed turn's save (see :meth:`_turn_transaction`)."""
+        if isinstance(exc, sqlite3.Error) or not conn.in_transaction:
+            self._abort_group(exc)
+            return
+        try:
+            if first:  # the group holds this turn only
+                conn.execute("ROLLBACK")
+                self._group = None
+            elif savepoint:
                 conn.execute("ROLLBACK TO turn")
                 conn.execute("RELEASE turn")
-                return
-            except sqlite3.Error as inner:
-                exc = inner
-        self._abort_group(exc)
+            elif not isinstance(exc, StoreError):  # not a conflict: it may have written
+                self._abort_group(exc)
+        except sqlite3.Error as inner:
+            self._abort_group(inner)
 
     def _commit_group(self) -> None:
         """COMMIT the open group and release its turns (each hears a failed COMMIT)."""
@@ -499,11 +528,10 @@ class SqliteStore:
 
     # -- conversations and turns ------------------------------------------------------
     def _load(self, conv_id: str) -> StoredConversation | None:
-        row = self.conn.execute("SELECT * FROM conversations WHERE conv_id = ?", (conv_id,)).fetchone()
+        row = self.conn.execute(LOAD_CONVERSATION, (conv_id,)).fetchone()
         if row is None:
             return None
-        data = dict(row)
-        return StoredConversation(conversation_from_row(data), int(data["version"]), json.loads(data["meta"] or "{}"))
+        return StoredConversation(conversation_from_values(row), int(row[_VERSION]), meta_from_json(row[_META]))
 
     async def load(self, conv_id: str) -> StoredConversation | None:
         """The conversation with this id, or None."""
@@ -529,10 +557,19 @@ class SqliteStore:
         booking: BookingWrite | None,
         cancel: CancelWrite | None,
     ) -> int:
-        row = conversation_to_row(conv)
-        meta_json = json.dumps(meta, separators=(",", ":"))
+        # Every value is made before the first write: what fails after it is SQLite's own.
+        values = conversation_values(conv)
+        meta_text = meta_json(meta)
+        turn_row = None if turn is None else (
+            turn.conv_id, turn.turn, turn.request_key, turn.text, turn.reply, turn.state_before, turn.state_after,
+            utc_text(turn.at), int(turn.interrupted), turn.directive, turn.trace_id,
+        )
+        event_rows = [(e.conv_id, utc_text(e.at), e.kind, event_json(e)) for e in events]
         self._freed.clear()
-        with self._turn_transaction() as conn:
+        # Without a booking or a cancellation, the conflicts (a duplicate, then the version)
+        # are all found before the first write (the conversation's, which writes nothing when
+        # the version moved): the save needs no savepoint.
+        with self._turn_transaction(checked=booking is None and cancel is None) as conn:
             if turn is not None and turn.request_key is not None:
                 dup = conn.execute(DUPLICATE_TURN, (turn.conv_id, turn.request_key)).fetchone()
                 if dup is not None:
@@ -540,34 +577,29 @@ class SqliteStore:
                                    request_key=turn.request_key)
             if expected is None:
                 try:
-                    conn.execute(INSERT_CONVERSATION, (*[row[c] for c in COLUMNS], meta_json))
+                    conn.execute(INSERT_CONVERSATION, (*values, meta_text))
                 except sqlite3.IntegrityError:
                     raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=True) from None
                 version = 1
             else:
                 version = expected + 1
-                cur = conn.execute(
-                    UPDATE_CONVERSATION, (*[row[c] for c in COLUMNS[1:]], meta_json, version, conv.conv_id, expected)
-                )
-                if cur.rowcount != 1:
-                    raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=False)
+                kept = values[_CALL_ID]
+                changed = (*values[1:_CALL_ID], *values[_CALL_ID + 1:], meta_text, version, conv.conv_id, expected)
+                cur = conn.execute(UPDATE_KEEPING_CALL_ID, (*changed, kept))
+                if cur.rowcount != 1:  # the call id changed, or the version moved
+                    cur = conn.execute(
+                        UPDATE_CONVERSATION, (*values[1:], meta_text, version, conv.conv_id, expected)
+                    )
+                    if cur.rowcount != 1:
+                        raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=False)
             if cancel is not None:
                 self._cancel(conn, cancel.booking_id, cancel.at)
             if booking is not None:
                 self._insert_booking(conn, booking)
-            if turn is not None:
-                conn.execute(
-                    INSERT_TURN,
-                    (
-                        turn.conv_id, turn.turn, turn.request_key, turn.text, turn.reply, turn.state_before,
-                        turn.state_after, utc_text(turn.at), int(turn.interrupted), turn.directive, turn.trace_id,
-                    ),
-                )
-            if events:
-                conn.executemany(
-                    INSERT_EVENT,
-                    [(e.conv_id, utc_text(e.at), e.kind, json.dumps(e.data, ensure_ascii=False)) for e in events],
-                )
+            if turn_row is not None:
+                conn.execute(INSERT_TURN, turn_row)
+            if event_rows:
+                conn.executemany(INSERT_EVENT, event_rows)
         self._written(conv, booking, cancel)
         return version
 
@@ -780,7 +812,7 @@ class SqliteStore:
                 (channel, utc_text(idle_before)),
             ).fetchall()
             return [
-                StoredConversation(conversation_from_row(dict(r)), int(r["version"]), json.loads(r["meta"] or "{}"))
+                StoredConversation(conversation_from_row(dict(r)), int(r["version"]), meta_from_json(r["meta"]))
                 for r in rows
             ]
 

@@ -372,6 +372,36 @@ async def test_find_turn(store: Store) -> None:
     assert await store.find_turn("conv_2", "req-2") is None
 
 
+async def test_a_duplicate_is_found_before_a_stale_version(store: Store) -> None:
+    """A turn whose request key is stored and whose version is stale hears the duplicate (the
+    checks' order), and writes nothing."""
+    await create(store, conversation())
+    await store.save_turn(conversation(turn_count=4), 1, {}, turn(n=2, key="req-2"), [])
+    with pytest.raises(DuplicateTurnError):
+        await store.save_turn(conversation(turn_count=9), 1, {}, turn(n=3, key="req-2"), events(minutes=3))
+    loaded = await store.load("conv_1")
+    assert loaded is not None and loaded.version == 2 and loaded.conversation.turn_count == 4
+    timeline = await store.timeline("conv_1")
+    assert timeline is not None and len(timeline["turns"]) == 2 and len(timeline["events"]) == 2
+
+
+async def test_a_new_call_id_is_saved(store: Store) -> None:
+    """A save that changes the conversation's Vapi call id stores it (the call is found by its
+    new id only); a stale version is refused whether the call id changed or not."""
+    await create(store, conversation(vapi_call_id="call-1"))
+    assert await store.save_turn(conversation(turn_count=4, vapi_call_id="call-1"), 1, {}, turn(n=2, key="k2"), []) == 2
+    assert await store.save_turn(conversation(turn_count=5, vapi_call_id="call-2"), 2, {}, turn(n=3, key="k3"), []) == 3
+    for stale in ("call-2", "call-3"):
+        with pytest.raises(ConcurrentTurnError):
+            await store.save_turn(conversation(turn_count=9, vapi_call_id=stale), 2, {}, turn(n=4, key="k4"), [])
+    loaded = await store.load("conv_1")
+    assert loaded is not None and loaded.version == 3
+    assert loaded.conversation == conversation(turn_count=5, vapi_call_id="call-2")
+    assert await store.conversation_ids_by_call("call-2") == "conv_1"
+    assert await store.conversation_ids_by_call("call-1") is None
+    assert await store.conversation_ids_by_call("call-3") is None
+
+
 async def test_control_characters_in_free_text_are_stored(backend: Backend, store: Store) -> None:
     """Whatever a caller or Vapi sends is stored and found again, NUL included (PostgreSQL
     cannot hold U+0000 in text, so there it reads back as U+FFFD)."""

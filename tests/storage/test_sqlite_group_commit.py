@@ -1,6 +1,8 @@
 """SQLite group commit and turn-path caches, on real files: the turns saved in one pass of the
-event loop share one transaction, each in its own savepoint; a turn's save returns only once
-that transaction is committed; a failing turn rolls back alone; what a queued turn wrote
+event loop share one transaction; a turn's save returns only once that transaction is
+committed; a failing turn rolls back alone (the group's first turn with the transaction, a
+booking or cancelling one with its savepoint, any other one before its first write); an error
+of SQLite itself rolls back the whole group; what a queued turn wrote
 (proposals, bookings) is seen at once by the turns that follow on this connection; the
 caches follow other connections' commits."""
 
@@ -22,7 +24,14 @@ from service.engine.model import Slot
 from service.engine.states import Outcome, State
 from service.storage import SQLITE_FILE
 from service.storage import sqlite as sqlite_module
-from service.storage.base import BookingWrite, CancelWrite, ConcurrentTurnError, SlotTakenError, StoreError
+from service.storage.base import (
+    BookingWrite,
+    CancelWrite,
+    ConcurrentTurnError,
+    DuplicateTurnError,
+    SlotTakenError,
+    StoreError,
+)
 from service.storage.migrations import SQLITE_STEPS
 from service.storage.sqlite import SqliteStore
 from tests.storage.test_contract import at, conversation, events, slot, turn
@@ -86,6 +95,81 @@ async def test_turns_of_one_pass_share_one_transaction_and_fail_alone(store: Sql
         ("c1", 2), ("c2", 1), ("c3", 1), ("c4", 2),
     ]
     assert committed(store.path, "SELECT conv_id FROM turns WHERE turn = 2 ORDER BY 1") == [("c1",), ("c4",)]
+
+
+async def test_turns_without_a_savepoint_fail_alone(store: SqliteStore) -> None:
+    """Turns of one pass that neither book nor cancel: the first one fails (a stale version)
+    and rolls its transaction back; of the others, a duplicate and a stale version write
+    nothing, and the two others commit with their turns and events."""
+    for conv_id in ("c1", "c2", "c3", "c4", "c5"):
+        await store.save_turn(conversation(conv_id), None, {}, turn(conv_id), [])
+    results = await asyncio.gather(
+        store.save_turn(conversation("c1", turn_count=5), 7, {}, turn("c1", 2, "k2"), events("c1", 2)),
+        store.save_turn(conversation("c2", turn_count=5), 1, {"m": 2}, turn("c2", 2, "k2"), events("c2", 2)),
+        store.save_turn(conversation("c3", turn_count=5), 1, {}, turn("c3", 2), events("c3", 2)),  # req-1 again
+        store.save_turn(conversation("c4", turn_count=5), 3, {}, turn("c4", 2, "k2"), events("c4", 2)),
+        store.save_turn(conversation("c5", turn_count=5), 1, {}, turn("c5", 2, "k2"), events("c5", 2, "A", "B", "C")),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], ConcurrentTurnError)
+    assert results[1] == 2
+    assert isinstance(results[2], DuplicateTurnError)
+    assert isinstance(results[3], ConcurrentTurnError)
+    assert results[4] == 2
+    assert committed(store.path, "SELECT conv_id, version, turn_count, meta FROM conversations ORDER BY 1") == [
+        ("c1", 1, 3, "{}"), ("c2", 2, 5, '{"m":2}'), ("c3", 1, 3, "{}"), ("c4", 1, 3, "{}"), ("c5", 2, 5, "{}"),
+    ]
+    assert committed(store.path, "SELECT conv_id FROM turns WHERE turn = 2 ORDER BY id") == [("c2",), ("c5",)]
+    assert committed(store.path, "SELECT conv_id, kind FROM events ORDER BY id") == [
+        ("c2", "StateEntered"), ("c2", "SlotsProposed"), ("c5", "A"), ("c5", "B"), ("c5", "C"),
+    ]
+
+
+async def test_the_turn_that_began_the_group_rolls_it_back_alone(store: SqliteStore) -> None:
+    """The first turn of a pass loses its slot after its conversation was written: the
+    transaction it began is rolled back (nothing of it stays), and the turn saved next in the
+    same pass commits in a group of its own."""
+    wanted = slot(3, 10)
+    for conv_id in ("c1", "c2", "c3"):
+        await store.save_turn(conversation(conv_id), None, {}, turn(conv_id), [])
+    await store.save_turn(conversation("c3", turn_count=5), 1, {}, turn("c3", 2, "k2"), [],
+                          booking=booking("c3", wanted))
+    results = await asyncio.gather(
+        store.save_turn(conversation("c1", turn_count=5), 1, {}, turn("c1", 2, "k2"), events("c1", 2),
+                        booking=booking("c1", wanted)),
+        store.save_turn(conversation("c2", turn_count=5), 1, {}, turn("c2", 2, "k2"), events("c2", 2)),
+        return_exceptions=True,
+    )
+    assert isinstance(results[0], SlotTakenError) and results[1] == 2
+    assert committed(store.path, "SELECT conv_id, version FROM conversations ORDER BY 1") == [
+        ("c1", 1), ("c2", 2), ("c3", 2),
+    ]
+    assert committed(store.path, "SELECT conv_id FROM turns WHERE turn = 2 ORDER BY 1") == [("c2",), ("c3",)]
+    assert committed(store.path, "SELECT DISTINCT conv_id FROM events") == [("c2",)]
+    assert committed(store.path, "SELECT conv_id FROM bookings") == [("c3",)]
+
+
+async def test_an_error_of_sqlite_after_a_turn_wrote_rolls_back_its_group(store: SqliteStore) -> None:
+    """A turn without a savepoint fails in SQLite itself after its conversation was written
+    (a trigger refuses its event): the whole group is rolled back, every turn of it hears the
+    failure, and nothing of the group is committed."""
+    for conv_id in ("c1", "c2"):
+        await store.save_turn(conversation(conv_id), None, {}, turn(conv_id), [])
+    store.conn.execute(
+        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON events WHEN new.kind = 'Refused' "
+        "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+    )
+    results = await asyncio.gather(
+        store.save_turn(conversation("c1", turn_count=5), 1, {}, turn("c1", 2, "k2"), events("c1", 2)),
+        store.save_turn(conversation("c2", turn_count=5), 1, {}, turn("c2", 2, "k2"), events("c2", 2, "Refused")),
+        return_exceptions=True,
+    )
+    assert all(isinstance(r, StoreError) for r in results), results
+    assert committed(store.path, "SELECT conv_id, version FROM conversations ORDER BY 1") == [("c1", 1), ("c2", 1)]
+    assert committed(store.path, "SELECT count(*) FROM turns WHERE turn = 2") == [(0,)]
+    assert committed(store.path, "SELECT count(*) FROM events") == [(0,)]
+    store.conn.execute("DROP TRIGGER refuse")
+    assert await store.save_turn(conversation("c2", turn_count=5), 1, {}, turn("c2", 2, "k2"), events("c2", 2)) == 2
 
 
 async def test_a_queued_proposal_is_held_for_the_next_caller_before_its_commit(store: SqliteStore) -> None:
