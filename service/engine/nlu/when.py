@@ -158,6 +158,15 @@ EVENING_WORDS = frozenset({"soir", "soiree", "soirs", "soirees"})
 SKIP = frozenset({"euh", "heu", "hum", "ben", "bah", "disons", "genre"})
 
 
+def _longest_first(phrases: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
+    return tuple(sorted(phrases, key=len, reverse=True))
+
+
+# The leads of a time by the bound they give, each family longest first ("à partir de" before "de").
+_LEADS: tuple[tuple[tuple[tuple[str, ...], ...], Bound], ...] = (
+    (_longest_first(AFTER_LEADS), "after"), (_longest_first(BEFORE_LEADS), "before"), (_longest_first(AT_LEADS), "at"))
+
+
 def _ends_at(words: tuple[str, ...], j: int, phrase: tuple[str, ...]) -> bool:
     """True when ``phrase`` ends right before word ``j``."""
     n = len(phrase)
@@ -165,9 +174,12 @@ def _ends_at(words: tuple[str, ...], j: int, phrase: tuple[str, ...]) -> bool:
 
 
 def _find(words: tuple[str, ...], phrase: tuple[str, ...], lo: int = 0, hi: int | None = None) -> int:
+    """Where ``phrase`` first starts in ``words[lo:hi]``, or -1."""
     hi = len(words) if hi is None else hi
     n = len(phrase)
     first = phrase[0]
+    if first not in words:  # the usual case, told without raising ValueError
+        return -1
     start = lo
     while True:
         try:  # tuple.index scans in C: most phrases' first word is absent
@@ -296,17 +308,17 @@ class _Reader:
         j = i
         while j > 0 and words[j - 1] in SKIP:
             j -= 1
-        for leads, bound in ((AFTER_LEADS, "after"), (BEFORE_LEADS, "before"), (AT_LEADS, "at")):
-            for phrase in sorted(leads, key=len, reverse=True):
+        for leads, bound in _LEADS:
+            for phrase in leads:
                 if _ends_at(words, j, phrase):
-                    return bound, j - len(phrase)  # type: ignore[return-value]
+                    return bound, j - len(phrase)
         return "at", i
 
     def windows(self) -> None:
         words = self.words
         i = 0
         while i < len(words):
-            if not self.free(i, i + 1):
+            if self.taken[i]:
                 i += 1
                 continue
             # "entre X et Y", "de X à Y", "du X au Y": a range, one of the two being a clock time.
@@ -398,7 +410,7 @@ class _Reader:
         words, bare = self.words, self.bare
         n = len(words)
         for i in range(n):
-            if not self.free(i, i + 1):
+            if self.taken[i]:
                 continue
             w, b = words[i], bare[i]
             if w in ("fin", "debut", "milieu") or b in ("fin", "debut", "milieu"):
@@ -478,7 +490,7 @@ class _Reader:
     def periods(self) -> None:
         words, bare = self.words, self.bare
         for i, b in enumerate(bare):
-            if not self.free(i, i + 1):
+            if self.taken[i]:
                 continue
             if b in MORNING_WORDS:
                 self.add(Mention("period", i, i + 1, period="morning"))
@@ -495,7 +507,7 @@ class _Reader:
         n = len(words)
         i = 0
         while i < n:
-            if not self.free(i, i + 1):
+            if self.taken[i]:
                 i += 1
                 continue
             w = words[i]
@@ -705,13 +717,14 @@ class _Reader:
 
     def wishes(self) -> None:
         words = self.words
+        said = frozenset(words)
         for phrase in ASAP_PHRASES:
-            at = _find(words, phrase)
+            at = _find(words, phrase) if phrase[0] in said else -1
             if at >= 0 and self.free(at, at + len(phrase)) and not (at > 0 and words[at - 1] in ("pas", "rien")):
                 self.add(Mention("asap", at, at + len(phrase)))
                 break
         for phrase in ANY_PHRASES:
-            at = _find(words, phrase)
+            at = _find(words, phrase) if phrase[0] in said else -1
             if at >= 0 and self.free(at, at + len(phrase)):
                 self.add(Mention("any", at, at + len(phrase)))
                 break
