@@ -132,7 +132,8 @@ def _misheard(name: str, long: dict[str, list[tuple[int, str]]]) -> list[int]:
     """Where a word close to one of ``name``'s fuzzy stems stands ("anuler")."""
     found: list[int] = []
     for stem in FUZZY.get(name, ()):  # a misheard word keeps its first letter: "anuler", not "recommandé"
-        found.extend(i for i, w in long.get(stem[0], ()) if fuzz.ratio(w, stem) >= FUZZY_SCORE)
+        if stem[0] in long:
+            found.extend(i for i, w in long[stem[0]] if fuzz.ratio(w, stem) >= FUZZY_SCORE)
     return found
 
 
@@ -220,16 +221,16 @@ def intent_of(utt: Utterance) -> str:
         present.discard("human")  # "secrétariat de l'EHPAD, je voudrais un rendez-vous": who calls, not whom to talk to
     if "modify" in present:
         present.discard("book")
-    asking = _QUESTION.found(words) or "?" in utt.raw
+    question = _QUESTION.found(words)
+    asking = question or "?" in utt.raw
     topics = {name for name in present if name.startswith("faq:")}
     if topics and "book" in present and not asking and not _FAQ_ASK.found(words):
         present -= topics  # "je prends le bus, disons jeudi": a booking told with its story
     if topics and any(w in ("donc", "alors") for w in words[min(_positions(utt, min(topics))) + 1 :]):
         present -= topics  # "vous êtes fermés le samedi après-midi ? alors samedi matin": the wish that follows
-    if not present & {"human", "cancel", "modify"} and not topics and _QUESTION.found(words) \
-            and not _NEW_BOOKING.found(words):
+    if not present & {"human", "cancel", "modify"} and not topics and question and not _NEW_BOOKING.found(words):
         return "faq:other"  # "je voudrais savoir à quelle heure est mon rendez-vous"
-    if not present and _QUESTION.found(words) and _NEW_BOOKING.found(words):
+    if not present and question and _NEW_BOOKING.found(words):
         return "book"  # "je voulais savoir si demain matin c'est possible"
     for name in ORDER:
         if name in present:

@@ -27,7 +27,7 @@ TEENS = {"dix": 10, "onze": 11, "douze": 12, "treize": 13, "quatorze": 14, "quin
 TENS = {"vingt": 20, "vingts": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60, "septante": 70,
         "huitante": 80, "octante": 80, "nonante": 90}
 # The words a spoken group starts with (besides digits).
-NUMBER_WORDS = frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS)
+GROUP_WORDS = frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS)
 # Number words the group reader does not handle: leave those turns to text2num.
 LARGE = frozenset({"cent", "cents", "mille", "million", "millions"})
 
@@ -125,7 +125,7 @@ def spoken_runs(utt: Utterance) -> list[str] | None:
     i = 0
     while i < len(tokens):
         word = tokens[i]
-        group = _group(words, i) if word.isdigit() or word in NUMBER_WORDS else None
+        group = _group(words, i) if word.isdigit() or word in GROUP_WORDS else None
         if group is None or (word in ("un", "une") and not (_numeric(words.at(i - 1)) or _numeric(words.at(i + 1)))):
             if word not in HESITATIONS and runs[-1]:
                 runs.append("")

@@ -40,7 +40,8 @@ TENS = {"vingt": 20, "vingts": 20, "trente": 30, "quarante": 40, "cinquante": 50
 # unit or "heures" ("le vin trois", "à vin heures"), never alone ("un verre de vin").
 HOMOPHONES = {"vin": "vingt", "vint": "vingt", "vins": "vingt"}
 HOUR_WORDS = frozenset({"h", "heure", "heures"})
-_NUMBER_WORDS = frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS) | frozenset(HOMOPHONES)
+# The words a number may start with (``number_at``), besides digits and hyphenated compounds.
+NUMBER_WORDS = frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS) | frozenset(HOMOPHONES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,7 +135,7 @@ def number_at(words: tuple[str, ...], i: int) -> tuple[int, int] | None:
     not) and the index after it; None when word ``i`` is not a number."""
     if i >= len(words):
         return None
-    if words[i] not in _NUMBER_WORDS and "-" not in words[i] and not words[i].isdigit():
+    if words[i] not in NUMBER_WORDS and "-" not in words[i] and not words[i].isdigit():
         return None  # most words: no number word, no compound, no digits
     parts = words[i].split("-")
     if len(parts) > 1 and all(p in UNITS or p in TEENS or p in TENS or p == "et" for p in parts if p):

@@ -42,7 +42,7 @@ from typing import Literal
 
 from service.engine.model import Preference, Window
 from service.engine.nlu.timeparse import resolve_day as _resolve_day
-from service.engine.nlu.tokens import Token, clock_token, number_at
+from service.engine.nlu.tokens import NUMBER_WORDS, Token, clock_token, number_at
 
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 PLURAL_WEEKDAYS = {w + "s": i for i, w in enumerate(WEEKDAYS)}
@@ -158,13 +158,15 @@ EVENING_WORDS = frozenset({"soir", "soiree", "soirs", "soirees"})
 SKIP = frozenset({"euh", "heu", "hum", "ben", "bah", "disons", "genre"})
 
 
-def _longest_first(phrases: tuple[tuple[str, ...], ...]) -> tuple[tuple[str, ...], ...]:
-    return tuple(sorted(phrases, key=len, reverse=True))
+def _by_last_word(phrases: tuple[tuple[str, ...], ...]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """The phrases by their last word, longest first ("à partir de" before "de")."""
+    return {last: tuple(p for p in sorted(phrases, key=len, reverse=True) if p[-1] == last)
+            for last in {p[-1] for p in phrases}}
 
 
-# The leads of a time by the bound they give, each family longest first ("à partir de" before "de").
-_LEADS: tuple[tuple[tuple[tuple[str, ...], ...], Bound], ...] = (
-    (_longest_first(AFTER_LEADS), "after"), (_longest_first(BEFORE_LEADS), "before"), (_longest_first(AT_LEADS), "at"))
+# The leads of a time by the bound they give: only those ending with the word before can lead it.
+_LEADS: tuple[tuple[dict[str, tuple[tuple[str, ...], ...]], Bound], ...] = (
+    (_by_last_word(AFTER_LEADS), "after"), (_by_last_word(BEFORE_LEADS), "before"), (_by_last_word(AT_LEADS), "at"))
 
 
 def _ends_at(words: tuple[str, ...], j: int, phrase: tuple[str, ...]) -> bool:
@@ -193,6 +195,9 @@ def _find(words: tuple[str, ...], phrase: tuple[str, ...], lo: int = 0, hi: int 
 
 # ----------------------------------------------------------------------------- clock times
 
+# The words a clock time may start with, besides digits and hyphenated numbers.
+_CLOCK_WORDS = frozenset({"midi", "minuit"}) | NUMBER_WORDS
+
 
 def clock_at(words: tuple[str, ...], i: int) -> tuple[time, int] | None:
     """A clock time starting at word ``i`` ("14h30", "quatorze heures trente", "dix heures
@@ -200,6 +205,8 @@ def clock_at(words: tuple[str, ...], i: int) -> tuple[time, int] | None:
     if i >= len(words):
         return None
     word = words[i]
+    if word not in _CLOCK_WORDS and "-" not in word and not word[:1].isdigit():
+        return None  # most words: neither digits, nor "midi", nor a number word
     hm = clock_token(word)
     j = i + 1
     if hm is not None:
@@ -308,10 +315,11 @@ class _Reader:
         j = i
         while j > 0 and words[j - 1] in SKIP:
             j -= 1
-        for leads, bound in _LEADS:
-            for phrase in leads:
-                if _ends_at(words, j, phrase):
-                    return bound, j - len(phrase)
+        if j > 0:
+            for leads, bound in _LEADS:
+                for phrase in leads.get(words[j - 1], ()):
+                    if _ends_at(words, j, phrase):
+                        return bound, j - len(phrase)
         return "at", i
 
     def windows(self) -> None:
