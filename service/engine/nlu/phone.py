@@ -239,7 +239,10 @@ def read_phone(text: str) -> tuple[str | None, bool, tuple[int, int] | None]:
             continue
         head, tail = text[: tokens[at].start], text[tokens[at].end :]
         later = _digits_of(tail)
-        if len(later) < 2 or len(earlier := _digits_of(head)) < 2:
+        if len(later) < 2:
+            continue  # no number after the marker: what came before it does not matter
+        earlier = _digits_of(head)
+        if len(earlier) < 2:
             continue
         found = phone(tail)
         if found is not None:
