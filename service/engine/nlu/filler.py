@@ -16,6 +16,7 @@ _WEAK = frozenset({"un", "une", "petit", "petite", "moi", "la", "je", "me", "ne"
 # Holding phrases with a number in them: "deux secondes" holds the line, "deux" alone is a choice.
 _HOLDS = (("deux", "secondes"), ("2", "secondes"), ("deux", "minutes"), ("2", "minutes"), ("une", "seconde"),
           ("une", "minute"), ("1", "seconde"), ("1", "minute"))
+_HOLD_FIRSTS = frozenset(phrase[0] for phrase in _HOLDS)
 MAX_WORDS = 10
 
 
@@ -31,10 +32,11 @@ def filler_of(utt: Utterance) -> bool:
         return True
     words = tuple(part for w in words for part in w.split("-") if part)  # "excusez-moi", "pouvez-vous"
     held = False
-    for phrase in _HOLDS:
-        at = has_phrase(words, phrase)
-        if at >= 0:
-            words, held = words[:at] + words[at + len(phrase) :], True
+    if not _HOLD_FIRSTS.isdisjoint(words):  # a number said: "deux secondes"?
+        for phrase in _HOLDS:
+            at = has_phrase(words, phrase)
+            if at >= 0:
+                words, held = words[:at] + words[at + len(phrase) :], True
     if not words:
         return held
     return all(w in FILLER_WORDS for w in words) and (held or any(w not in _WEAK for w in words))

@@ -72,7 +72,15 @@ _PHRASES = {name: Phrases(phrases) for name, phrases in PHRASES.items()}
 _CANT_COME, _APPOINTMENT, _MOVE_AFTER_CANT = Phrases(CANT_COME), Phrases(APPOINTMENT), Phrases(MOVE_AFTER_CANT)
 # "c'est pour quelqu'un d'autre" is the patient, not a wish to talk to someone.
 _SOMEONE_ELSE = (("quelqu'un", "d'autre"), ("pour", "quelqu'un"), ("quelqu", "un", "d'autre"))
-_NO_PHRASES = Phrases(())
+
+
+# The cue words and stems of every intent, looked up together: one pass over the turn's
+# words finds them all, and most words carry no intent at all.
+_CUES = {name: frozenset(WORDS.get(name, ())) for name in ORDER}
+_CUE_WORDS = frozenset().union(*_CUES.values())
+_STEMS = {name: STEMS.get(name) or ("\0",) for name in ORDER}  # "\0" starts no word: no stem
+_ALL_STEMS = tuple(stem for name in ORDER for stem in STEMS.get(name, ()))
+_PHRASE_FIRSTS = frozenset().union(*(_PHRASES[name].firsts for name in ORDER if name in _PHRASES))
 
 
 def _positions(utt: Utterance, name: str) -> list[int]:
@@ -82,19 +90,59 @@ def _positions(utt: Utterance, name: str) -> list[int]:
 
 @lru_cache(maxsize=256)
 def _all_positions(utt: Utterance) -> dict[str, list[int]]:
-    return {name: _find_positions(utt, name) for name in ORDER}
+    """Where the cues of every intent stand in the turn: its cue words, its phrases, else
+    its misheard words, less the uses that ask for nothing."""
+    words = utt.words
+    found = _cue_hits(utt)
+    said = _PHRASE_FIRSTS.intersection(words)
+    if said:
+        for name, cues in found.items():
+            phrases = _PHRASES.get(name)
+            if phrases is not None and not said.isdisjoint(phrases.firsts):
+                cues.extend(phrases.positions(words))
+    long = _long_words(utt.bare)
+    return {name: _kept(utt, name, cues or _misheard(name, long)) for name, cues in found.items()}
 
 
-def _find_positions(utt: Utterance, name: str) -> list[int]:
-    words, bare = utt.words, utt.bare
-    cues, stems = WORDS.get(name, ()), STEMS.get(name, ())
-    found = [i for i, (w, b) in enumerate(zip(words, bare, strict=False)) if w in cues or b in cues
-             or b.startswith(stems or ("\0",))]
-    found.extend(_PHRASES.get(name, _NO_PHRASES).positions(words))
+def _cue_hits(utt: Utterance) -> dict[str, list[int]]:
+    """Each intent's positions of its cue words (as said or without their elision) and
+    stems, in order, read in one pass over the turn. ``words`` and ``bare`` are read side
+    by side up to the shorter one (they differ in length only once "quelqu'un d'autre" is
+    dropped from them, see ``intent_of``)."""
+    hits: dict[str, list[int]] = {name: [] for name in ORDER}
+    for i, (w, b) in enumerate(zip(utt.words, utt.bare, strict=False)):
+        if w in _CUE_WORDS or b in _CUE_WORDS or b.startswith(_ALL_STEMS):
+            for name in ORDER:
+                cues = _CUES[name]
+                if w in cues or b in cues or b.startswith(_STEMS[name]):
+                    hits[name].append(i)
+    return hits
+
+
+def _long_words(bare: tuple[str, ...]) -> dict[str, list[tuple[int, str]]]:
+    """The words long enough to be a misheard cue ("anuler"), by first letter, in order."""
+    out: dict[str, list[tuple[int, str]]] = {}
+    for i, w in enumerate(bare):
+        if len(w) >= 6:
+            out.setdefault(w[0], []).append((i, w))
+    return out
+
+
+def _misheard(name: str, long: dict[str, list[tuple[int, str]]]) -> list[int]:
+    """Where a word close to one of ``name``'s fuzzy stems stands ("anuler")."""
+    found: list[int] = []
+    for stem in FUZZY.get(name, ()):  # a misheard word keeps its first letter: "anuler", not "recommandé"
+        if stem[0] in long:
+            found.extend(i for i, w in long[stem[0]] if fuzz.ratio(w, stem) >= FUZZY_SCORE)
+    return found
+
+
+def _kept(utt: Utterance, name: str, found: list[int]) -> list[int]:
+    """The cues of ``name`` at ``found`` that ask for it ("ma carte vitale", "dès
+    l'ouverture", "me déplacer", "j'ai annulé mon voyage" do not)."""
     if not found:
-        for stem in FUZZY.get(name, ()):  # a misheard word keeps its first letter: "anuler", not "recommandé"
-            found.extend(i for i, w in enumerate(bare)
-                         if len(w) >= 6 and w[0] == stem[0] and fuzz.ratio(w, stem) >= FUZZY_SCORE)
+        return found
+    words, bare = utt.words, utt.bare
     if name.startswith("faq:"):  # "je cherche ma carte vitale", "ma voiture": the caller's own, not a question
         found = [i for i in found if not {"ma", "mon", "mes"} & set(words[max(0, i - 2) : i])]
     if name == "faq:hours":  # "dès l'ouverture", "à l'ouverture lundi": a time, not a question on the hours
@@ -131,8 +179,12 @@ def _narrated(words: tuple[str, ...], i: int) -> bool:
 
 def _present(utt: Utterance, name: str) -> bool:
     """True when a cue of ``name`` appears and at least one occurrence is not negated."""
-    positions = _positions(utt, name)
-    return any(not negated(utt.words, i) for i in positions)
+    return _affirmed(utt.words, _positions(utt, name))
+
+
+def _affirmed(words: tuple[str, ...], positions: list[int]) -> bool:
+    """True when at least one of the cues at ``positions`` is not negated."""
+    return any(not negated(words, i) for i in positions)
 
 
 def intent_of(utt: Utterance) -> str:
@@ -141,7 +193,7 @@ def intent_of(utt: Utterance) -> str:
 
     if filler_of(utt):
         return "filler"
-    present = {name for name in ORDER if _present(utt, name)}
+    present = {name for name, positions in _all_positions(utt).items() if _affirmed(utt.words, positions)}
     if "human" in present and any(has_phrase(utt.words, p) >= 0 for p in _SOMEONE_ELSE) \
             and not {"parler", "passer", "passez"} & set(utt.words):
         without = Utterance(utt.raw, _drop_someone(utt.words), utt.digits, _drop_someone(utt.bare))
@@ -169,16 +221,16 @@ def intent_of(utt: Utterance) -> str:
         present.discard("human")  # "secrétariat de l'EHPAD, je voudrais un rendez-vous": who calls, not whom to talk to
     if "modify" in present:
         present.discard("book")
-    asking = _QUESTION.found(words) or "?" in utt.raw
+    question = _QUESTION.found(words)
+    asking = question or "?" in utt.raw
     topics = {name for name in present if name.startswith("faq:")}
     if topics and "book" in present and not asking and not _FAQ_ASK.found(words):
         present -= topics  # "je prends le bus, disons jeudi": a booking told with its story
     if topics and any(w in ("donc", "alors") for w in words[min(_positions(utt, min(topics))) + 1 :]):
         present -= topics  # "vous êtes fermés le samedi après-midi ? alors samedi matin": the wish that follows
-    if not present & {"human", "cancel", "modify"} and not topics and _QUESTION.found(words) \
-            and not _NEW_BOOKING.found(words):
+    if not present & {"human", "cancel", "modify"} and not topics and question and not _NEW_BOOKING.found(words):
         return "faq:other"  # "je voudrais savoir à quelle heure est mon rendez-vous"
-    if not present and _QUESTION.found(words) and _NEW_BOOKING.found(words):
+    if not present and question and _NEW_BOOKING.found(words):
         return "book"  # "je voulais savoir si demain matin c'est possible"
     for name in ORDER:
         if name in present:

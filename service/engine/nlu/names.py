@@ -384,6 +384,8 @@ def refusal_words(words: tuple[str, ...]) -> frozenset[int]:
 
 
 def _find(words: tuple[str, ...], phrase: tuple[str, ...]) -> int:
+    if phrase[0] not in words:  # the usual case, told without a scan in Python
+        return -1
     for i in range(len(words) - len(phrase) + 1):
         if words[i : i + len(phrase)] == phrase:
             return i
@@ -422,8 +424,10 @@ def read_name(tokens: tuple[Token, ...], asked: bool, scan: NameScan | None = No
         return None
     scan = scan if scan is not None else scan_names(tokens, asked)
     runs, strong = caller_runs(scan, asked, claimed)
-    if runs and asked and all(w.at in refusal_words(scan.words) for r in runs for w in r.words):
-        runs = []  # "non je refuse": the words of a refusal are not a name
+    if runs and asked:
+        refused = refusal_words(scan.words)
+        if all(w.at in refused for r in runs for w in r.words):
+            runs = []  # "non je refuse": the words of a refusal are not a name
     if not runs:
         turned_down = refusal(scan.words) if asked else None
         return NameFound(None, turned_down, 0, len(tokens)) if turned_down else None

@@ -70,6 +70,7 @@ MARKER_WORDS = frozenset({"non", "pardon", "enfin", "plutot", "pardonnez-moi", "
 MARKER_PHRASES = (("je", "veux", "dire"), ("je", "voulais", "dire"), ("ou", "plutot"), ("ah", "non"),
                   ("je", "me", "suis", "trompe"), ("je", "me", "suis", "trompee"), ("je", "rigole"),
                   ("excusez", "moi"), ("en", "fait"))
+_MARKERS_BY_FIRST = {w: tuple(p for p in MARKER_PHRASES if p[0] == w) for w in {p[0] for p in MARKER_PHRASES}}
 # A word said after these is talked about, not given: "comme la couleur", "avec un B", "sans X".
 COMMENTS = frozenset({"comme", "avec", "sans", "prononce", "prononcer", "s'ecrit", "ecrit"})
 # Words a label reaches across to its name: "le prénom c'est Lan", "mon nom de famille : Dupont".
@@ -130,9 +131,10 @@ class NameScan:
 
 
 def _namey(word: str) -> bool:
+    """Letters, hyphens and apostrophes, from a letter to a letter."""
     if len(word) < 2 or not word[0].isalpha() or not word[-1].isalpha():
         return False
-    return all(c.isalpha() or c in "-'" for c in word)
+    return word.replace("-", "").replace("'", "").isalpha()  # never empty: it holds the first letter
 
 
 def upper(token: Token) -> bool:
@@ -179,7 +181,7 @@ def _mark_phrases(tokens: tuple[Token, ...], words: tuple[str, ...], kinds: list
             continue
         if w in MARKER_WORDS:
             kinds[i] = "marker"
-        for phrase in MARKER_PHRASES:
+        for phrase in _MARKERS_BY_FIRST.get(w, ()):
             if words[i : i + len(phrase)] == phrase and all(k == "word" for k in kinds[i : i + len(phrase)]):
                 for k in range(i, i + len(phrase)):
                     kinds[k] = "marker"

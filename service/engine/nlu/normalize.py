@@ -21,10 +21,10 @@ from text_to_num import alpha2digit
 MAX_CHARS = 400  # a caller turn longer than this is not a booking answer; keep parsing bounded
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_APOSTROPHES = str.maketrans({"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'"})
-_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss"})
+_APOSTROPHES = {"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'"}
+_LIGATURES = {"œ": "oe", "æ": "ae", "ß": "ss"}
 _NON_WORD = re.compile(r"[^a-z0-9'\-+ ]+")
-_SPACES = re.compile(r"\s+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]")
 _ZERO = re.compile(r"\bzero\b")
 _NEUF = re.compile(r"\bneuf(?=\s+(?:h|heures?)\b)")
 # Elided articles and pronouns glued to the next word: "l'adresse", "j'annule", "qu'on".
@@ -51,9 +51,24 @@ SOFT_FILLERS = frozenset({"euh", "euhh", "euhhh", "heu", "heuu", "hum", "humm", 
 
 def fold(text: str) -> str:
     """Lower case without accents, apostrophes unified, other punctuation turned to spaces."""
-    text = unicodedata.normalize("NFD", text.lower().translate(_APOSTROPHES).translate(_LIGATURES))
-    text = "".join(c for c in text if unicodedata.category(c) != "Mn")
-    return _SPACES.sub(" ", _NON_WORD.sub(" ", text)).strip()
+    text = unicodedata.normalize("NFD", _replaced(_replaced(text.lower(), _APOSTROPHES), _LIGATURES))
+    if not text.isascii():  # ASCII has no combining mark to drop
+        text = _NON_ASCII.sub(_unmarked, text)
+    return " ".join(_NON_WORD.sub(" ", text).split())  # only spaces are left between the words
+
+
+def _replaced(text: str, table: dict[str, str]) -> str:
+    """``text`` with each character of ``table`` replaced: ``str.translate``'s result (no
+    replacement holds a character of the table), without its per-character lookups."""
+    for old, new in table.items():
+        text = text.replace(old, new)
+    return text
+
+
+def _unmarked(found: re.Match[str]) -> str:
+    """A character, or nothing for a combining mark (an accent NFD took apart)."""
+    ch = found.group()
+    return "" if unicodedata.category(ch) == "Mn" else ch
 
 
 def clean(text: object) -> str:
@@ -92,10 +107,14 @@ class Utterance:
 def analyse(text: str) -> Utterance:
     """Normalise once; the engine asks several questions about the same utterance."""
     raw = clean(text)
-    lowered = raw.lower().translate(_APOSTROPHES)
+    lowered = _replaced(raw.lower(), _APOSTROPHES)
     folded = fold(lowered)
     # text2num needs the accented "zéro" and hyphen-free compounds read as numbers.
-    spoken = _NEUF.sub("9", _ZERO.sub("zéro", lowered.replace("-", " ")))
+    spoken = lowered.replace("-", " ")
+    if "zero" in spoken:
+        spoken = _ZERO.sub("zéro", spoken)
+    if "neuf" in spoken:
+        spoken = _NEUF.sub("9", spoken)
     try:
         converted = alpha2digit(spoken, "fr", threshold=0)
     except Exception:  # noqa: BLE001 - a third-party parser must never break a turn
@@ -108,7 +127,7 @@ def analyse(text: str) -> Utterance:
 
 def unelide(word: str) -> str:
     """The word without its elided article or pronoun: "l'annuler" → "annuler", "qu'on" → "on"."""
-    return _ELISION.sub("", word)
+    return _ELISION.sub("", word) if "'" in word else word
 
 
 def has_phrase(words: tuple[str, ...], phrase: tuple[str, ...]) -> int:
@@ -116,6 +135,8 @@ def has_phrase(words: tuple[str, ...], phrase: tuple[str, ...]) -> int:
     if not phrase:
         return -1
     first, n = phrase[0], len(phrase)
+    if first not in words:  # the usual case, told without raising ValueError
+        return -1
     start = 0
     while True:
         try:  # tuple.index scans in C: most phrases' first word is absent

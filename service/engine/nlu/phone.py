@@ -26,6 +26,8 @@ UNITS = {"zero": 0, "un": 1, "une": 1, "deux": 2, "trois": 3, "quatre": 4, "cinq
 TEENS = {"dix": 10, "onze": 11, "douze": 12, "treize": 13, "quatorze": 14, "quinze": 15, "seize": 16}
 TENS = {"vingt": 20, "vingts": 20, "trente": 30, "quarante": 40, "cinquante": 50, "soixante": 60, "septante": 70,
         "huitante": 80, "octante": 80, "nonante": 90}
+# The words a spoken group starts with (besides digits).
+GROUP_WORDS = frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS)
 # Number words the group reader does not handle: leave those turns to text2num.
 LARGE = frozenset({"cent", "cents", "mille", "million", "millions"})
 
@@ -37,7 +39,8 @@ class _Words:
         self.tokens: list[str] = []
         self.joined: list[bool] = []  # hyphen-attached to the previous token
         for word in text.split():
-            for k, part in enumerate(p for p in word.split("-") if p):
+            parts = [p for p in word.split("-") if p] if "-" in word else (word,)
+            for k, part in enumerate(parts):
                 if self.tokens and self.tokens[-1] == "double":  # "double zéro" is "00"
                     self.tokens[-1], self.joined[-1] = part, False
                 self.tokens.append(part)
@@ -115,15 +118,16 @@ def spoken_runs(utt: Utterance) -> list[str] | None:
     "jeudi 3 à 15 heures et mon portable c'est zéro six…" has three); None when the turn
     has words beyond 99."""
     words = _Words(fold(utt.raw).replace("+", " "))
-    if any(t in LARGE for t in words.tokens):
+    tokens = words.tokens
+    if not LARGE.isdisjoint(tokens):
         return None
     runs: list[str] = [""]
     i = 0
-    while i < len(words.tokens):
-        group = _group(words, i)
-        if group is None or (words.at(i) in ("un", "une")
-                             and not (_numeric(words.at(i - 1)) or _numeric(words.at(i + 1)))):
-            if words.at(i) not in HESITATIONS and runs[-1]:
+    while i < len(tokens):
+        word = tokens[i]
+        group = _group(words, i) if word.isdigit() or word in GROUP_WORDS else None
+        if group is None or (word in ("un", "une") and not (_numeric(words.at(i - 1)) or _numeric(words.at(i + 1)))):
+            if word not in HESITATIONS and runs[-1]:
                 runs.append("")
             i += 1  # a word, or an article: "c'est une ligne fixe"
             continue
@@ -174,7 +178,9 @@ def phone(text: str) -> str | None:
     converted = "".join(_DIGITS.findall(utt.digit_text))
     runs = spoken_runs(utt)
     spoken = None if runs is None else "".join(runs)
-    candidates = [spoken, converted, *sorted(runs or (), key=len, reverse=True), *_digit_runs(utt.digit_text)]
+    # No digit in text2num's reading, no run of digits in it either.
+    candidates = [spoken, converted, *sorted(runs or (), key=len, reverse=True),
+                  *(_digit_runs(utt.digit_text) if converted else ())]
     for digits in candidates:
         if digits:
             found = _validate(digits, plus)
@@ -232,8 +238,11 @@ def read_phone(text: str) -> tuple[str | None, bool, tuple[int, int] | None]:
         if not after or not before:
             continue
         head, tail = text[: tokens[at].start], text[tokens[at].end :]
-        later, earlier = _digits_of(tail), _digits_of(head)
-        if len(later) < 2 or len(earlier) < 2:
+        later = _digits_of(tail)
+        if len(later) < 2:
+            continue  # no number after the marker: what came before it does not matter
+        earlier = _digits_of(head)
+        if len(earlier) < 2:
             continue
         found = phone(tail)
         if found is not None:

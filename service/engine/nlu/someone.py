@@ -94,6 +94,11 @@ def _find_all(words: tuple[str, ...], phrase: tuple[str, ...]) -> list[int]:
     return [i for i in range(len(words) - n + 1) if words[i] == phrase[0] and words[i : i + n] == phrase]
 
 
+def _said(phrases: tuple[tuple[str, ...], ...], said: frozenset[str]) -> list[tuple[str, ...]]:
+    """The phrases whose first word is among the words ``said`` (no other can be found)."""
+    return [p for p in phrases if p[0] in said]
+
+
 NEGATION_GLUE = frozenset({"pour", "celui", "celle", "de", "du", "d'", "le", "la", "les", "rendez-vous", "rdv",
                            "c'est", "ce", "n'est", "est"})
 
@@ -262,15 +267,16 @@ def read_someone(tokens: tuple[Token, ...], scan: NameScan | None = None) -> Som
     words = scan.words
     specific = _relations(tokens, words)
     role = _role_of(words, tokens, scan)
+    said = frozenset(words)
     other: list[tuple[int, int]] = []
-    for phrase in OTHER:
+    for phrase in _said(OTHER, said):
         for i in _find_all(words, phrase):
             talk = {"parler", "passer", "passez", "parle"} & set(words[max(0, i - 3) : i])
             if (phrase == ("pas", "pour", "moi") or not _negated(words, i)) and not talk:
                 other.append((i, i + len(phrase)))
     replaced = bool(_find_all(words, ("pas", "pour", "moi")))
     taken_back = False  # "pour ma femme, non, pour moi pardon": the relation taken back
-    for phrase in SELF:  # "c'est pas pour ma fille, c'est pour moi": the caller after all
+    for phrase in _said(SELF, said):  # "c'est pas pour ma fille, c'est pour moi": the caller after all
         for i in _find_all(words, phrase):
             if not (i > 0 and words[i - 1] == "pas") and words[i + 2 : i + 3] != ("meme",):
                 replaced |= any(s.first < i for s in specific)
@@ -305,7 +311,7 @@ def read_someone(tokens: tuple[Token, ...], scan: NameScan | None = None) -> Som
                 blocks.append(([run], False))
     for label in scan.patient_labels:
         blocks.append((_name_after(scan, label, claimed), False))
-    for phrase in THIRD_PERSON:
+    for phrase in _said(THIRD_PERSON, said):
         for i in _find_all(words, phrase):
             blocks.append((_name_after(scan, i + len(phrase), claimed), False))
             if relation is None and phrase[0] in ("il", "elle"):

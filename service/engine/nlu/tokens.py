@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from bisect import bisect_right
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate
 
 MAX_CHARS = 400  # same bound as ``normalize``: longer turns are cut
 
@@ -25,6 +27,7 @@ _KEEP = re.compile(r"[a-z0-9'\-+]")
 _WORD = re.compile(r"[^ ]+")
 # Punctuation that closes a clause: a negation or a correction does not reach across it.
 _CLAUSE_END = frozenset(".,;:!?()")
+_PUNCTUATION = re.compile("[" + re.escape("".join(sorted(_CLAUSE_END))) + "]")
 # Punctuation that closes a sentence: the next word is capitalised whatever it is.
 _SENTENCE_END = frozenset(".!?:…")
 
@@ -37,6 +40,8 @@ TENS = {"vingt": 20, "vingts": 20, "trente": 30, "quarante": 40, "cinquante": 50
 # unit or "heures" ("le vin trois", "à vin heures"), never alone ("un verre de vin").
 HOMOPHONES = {"vin": "vingt", "vint": "vingt", "vins": "vingt"}
 HOUR_WORDS = frozenset({"h", "heure", "heures"})
+# The words a number may start with (``number_at``), besides digits and hyphenated compounds.
+NUMBER_WORDS = frozenset(UNITS) | frozenset(TEENS) | frozenset(TENS) | frozenset(HOMOPHONES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,25 +75,40 @@ def _fold_char(ch: str) -> str:
 
 
 @lru_cache(maxsize=4096)
+def _piece(ch: str) -> str:
+    """What one character becomes in the folded text: its folded form, each character of
+    it kept when it can be part of a word, else a space."""
+    return "".join(c if _KEEP.match(c) else " " for c in _fold_char(ch))
+
+
+def _between_digits(text: str, i: int) -> bool:
+    """True when the character at ``i`` stands between two digits ("14:30", "9.15")."""
+    return 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()
+
+
+@lru_cache(maxsize=4096)
 def tokenize(text: str) -> tuple[Token, ...]:
     """The words of ``text`` (cut at ``MAX_CHARS``), folded, with raw offsets and clause index."""
     if not isinstance(text, str):
         return ()
     text = text[:MAX_CHARS]
-    folded: list[str] = []
-    origin: list[int] = []
-    clause_at: list[int] = []
-    clause = 0
-    for i, ch in enumerate(text):
-        if ch in _CLAUSE_END and not (ch in ".:" and 0 < i < len(text) - 1 and text[i - 1].isdigit()
-                                      and text[i + 1].isdigit()):
-            clause += 1
-        digit_colon = ch == ":" and 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()
-        for c in _fold_char(ch):
-            folded.append(c if _KEEP.match(c) or digit_colon else " ")
-            origin.append(i)
-            clause_at.append(clause)
-    flat = "".join(folded)
+    pieces = list(map(_piece, text))  # one a character: folding may widen one ("œ") or drop one
+    ends: list[int] = []  # where each clause ends
+    for m in _PUNCTUATION.finditer(text):
+        i = m.start()
+        if text[i] in ".:" and _between_digits(text, i):
+            if text[i] == ":":
+                pieces[i] = ":"  # "14:30" is one word
+        else:
+            ends.append(i)
+    flat = "".join(pieces)
+    # Where each character's piece starts in ``flat`` (only needed when some piece is not one character).
+    starts = None if len(flat) == len(text) and "" not in pieces else list(accumulate(map(len, pieces), initial=0))
+
+    def origin(k: int) -> int:
+        """The character of ``text`` that position ``k`` of ``flat`` comes from."""
+        return k if starts is None else bisect_right(starts, k) - 1
+
     out: list[Token] = []
     for m in _WORD.finditer(flat):
         s, e = m.start(), m.end()
@@ -100,10 +120,10 @@ def tokenize(text: str) -> tuple[Token, ...]:
             word, e = word[:-1], e - 1
         if not word:
             continue
-        start, end = origin[s], origin[e - 1] + 1
+        start, end = origin(s), origin(e - 1) + 1
         gap = text[out[-1].end : start] if out else ""
-        opens = not out or any(ch in _SENTENCE_END for ch in gap)
-        out.append(Token(word, text[start:end], start, end, clause_at[s], opens))
+        opens = not out or not _SENTENCE_END.isdisjoint(gap)
+        out.append(Token(word, text[start:end], start, end, bisect_right(ends, start), opens))
     return tuple(out)
 
 
@@ -115,6 +135,8 @@ def number_at(words: tuple[str, ...], i: int) -> tuple[int, int] | None:
     not) and the index after it; None when word ``i`` is not a number."""
     if i >= len(words):
         return None
+    if words[i] not in NUMBER_WORDS and "-" not in words[i] and not words[i].isdigit():
+        return None  # most words: no number word, no compound, no digits
     parts = words[i].split("-")
     if len(parts) > 1 and all(p in UNITS or p in TEENS or p in TENS or p == "et" for p in parts if p):
         value = _compound([p for p in parts if p])

@@ -42,7 +42,7 @@ from typing import Literal
 
 from service.engine.model import Preference, Window
 from service.engine.nlu.timeparse import resolve_day as _resolve_day
-from service.engine.nlu.tokens import Token, clock_token, number_at
+from service.engine.nlu.tokens import NUMBER_WORDS, Token, clock_token, number_at
 
 WEEKDAYS = ("lundi", "mardi", "mercredi", "jeudi", "vendredi", "samedi", "dimanche")
 PLURAL_WEEKDAYS = {w + "s": i for i, w in enumerate(WEEKDAYS)}
@@ -158,6 +158,17 @@ EVENING_WORDS = frozenset({"soir", "soiree", "soirs", "soirees"})
 SKIP = frozenset({"euh", "heu", "hum", "ben", "bah", "disons", "genre"})
 
 
+def _by_last_word(phrases: tuple[tuple[str, ...], ...]) -> dict[str, tuple[tuple[str, ...], ...]]:
+    """The phrases by their last word, longest first ("à partir de" before "de")."""
+    return {last: tuple(p for p in sorted(phrases, key=len, reverse=True) if p[-1] == last)
+            for last in {p[-1] for p in phrases}}
+
+
+# The leads of a time by the bound they give: only those ending with the word before can lead it.
+_LEADS: tuple[tuple[dict[str, tuple[tuple[str, ...], ...]], Bound], ...] = (
+    (_by_last_word(AFTER_LEADS), "after"), (_by_last_word(BEFORE_LEADS), "before"), (_by_last_word(AT_LEADS), "at"))
+
+
 def _ends_at(words: tuple[str, ...], j: int, phrase: tuple[str, ...]) -> bool:
     """True when ``phrase`` ends right before word ``j``."""
     n = len(phrase)
@@ -165,9 +176,12 @@ def _ends_at(words: tuple[str, ...], j: int, phrase: tuple[str, ...]) -> bool:
 
 
 def _find(words: tuple[str, ...], phrase: tuple[str, ...], lo: int = 0, hi: int | None = None) -> int:
+    """Where ``phrase`` first starts in ``words[lo:hi]``, or -1."""
     hi = len(words) if hi is None else hi
     n = len(phrase)
     first = phrase[0]
+    if first not in words:  # the usual case, told without raising ValueError
+        return -1
     start = lo
     while True:
         try:  # tuple.index scans in C: most phrases' first word is absent
@@ -181,6 +195,9 @@ def _find(words: tuple[str, ...], phrase: tuple[str, ...], lo: int = 0, hi: int 
 
 # ----------------------------------------------------------------------------- clock times
 
+# The words a clock time may start with, besides digits and hyphenated numbers.
+_CLOCK_WORDS = frozenset({"midi", "minuit"}) | NUMBER_WORDS
+
 
 def clock_at(words: tuple[str, ...], i: int) -> tuple[time, int] | None:
     """A clock time starting at word ``i`` ("14h30", "quatorze heures trente", "dix heures
@@ -188,6 +205,8 @@ def clock_at(words: tuple[str, ...], i: int) -> tuple[time, int] | None:
     if i >= len(words):
         return None
     word = words[i]
+    if word not in _CLOCK_WORDS and "-" not in word and not word[:1].isdigit():
+        return None  # most words: neither digits, nor "midi", nor a number word
     hm = clock_token(word)
     j = i + 1
     if hm is not None:
@@ -296,17 +315,18 @@ class _Reader:
         j = i
         while j > 0 and words[j - 1] in SKIP:
             j -= 1
-        for leads, bound in ((AFTER_LEADS, "after"), (BEFORE_LEADS, "before"), (AT_LEADS, "at")):
-            for phrase in sorted(leads, key=len, reverse=True):
-                if _ends_at(words, j, phrase):
-                    return bound, j - len(phrase)  # type: ignore[return-value]
+        if j > 0:
+            for leads, bound in _LEADS:
+                for phrase in leads.get(words[j - 1], ()):
+                    if _ends_at(words, j, phrase):
+                        return bound, j - len(phrase)
         return "at", i
 
     def windows(self) -> None:
         words = self.words
         i = 0
         while i < len(words):
-            if not self.free(i, i + 1):
+            if self.taken[i]:
                 i += 1
                 continue
             # "entre X et Y", "de X à Y", "du X au Y": a range, one of the two being a clock time.
@@ -398,7 +418,7 @@ class _Reader:
         words, bare = self.words, self.bare
         n = len(words)
         for i in range(n):
-            if not self.free(i, i + 1):
+            if self.taken[i]:
                 continue
             w, b = words[i], bare[i]
             if w in ("fin", "debut", "milieu") or b in ("fin", "debut", "milieu"):
@@ -478,7 +498,7 @@ class _Reader:
     def periods(self) -> None:
         words, bare = self.words, self.bare
         for i, b in enumerate(bare):
-            if not self.free(i, i + 1):
+            if self.taken[i]:
                 continue
             if b in MORNING_WORDS:
                 self.add(Mention("period", i, i + 1, period="morning"))
@@ -495,7 +515,7 @@ class _Reader:
         n = len(words)
         i = 0
         while i < n:
-            if not self.free(i, i + 1):
+            if self.taken[i]:
                 i += 1
                 continue
             w = words[i]
@@ -705,13 +725,14 @@ class _Reader:
 
     def wishes(self) -> None:
         words = self.words
+        said = frozenset(words)
         for phrase in ASAP_PHRASES:
-            at = _find(words, phrase)
+            at = _find(words, phrase) if phrase[0] in said else -1
             if at >= 0 and self.free(at, at + len(phrase)) and not (at > 0 and words[at - 1] in ("pas", "rien")):
                 self.add(Mention("asap", at, at + len(phrase)))
                 break
         for phrase in ANY_PHRASES:
-            at = _find(words, phrase)
+            at = _find(words, phrase) if phrase[0] in said else -1
             if at >= 0 and self.free(at, at + len(phrase)):
                 self.add(Mention("any", at, at + len(phrase)))
                 break

@@ -35,6 +35,8 @@ NO_PHRASES = (("pas", "du", "tout"), ("surtout", "pas"), ("pas", "vraiment"), ("
 _YES_FIRST, _NO_PHRASES, _YES_PHRASES = Phrases(YES_FIRST), Phrases(NO_PHRASES), Phrases(YES_PHRASES)
 # What "pas" denies when it comes right before: "pas d'accord", "pas ça", "pas bon".
 DENIED = frozenset({"d'accord", "daccord", "ca", "bon", "correct", "exact", "ok", "possible"})
+# Yes words that say yes wherever they stand ("bien", "si", "top" say other things too).
+_PLAIN_YES = YES_WORDS - {"bien", "si", "top"}
 # After "oui mais …" the caller goes on to say something else: not a plain yes.
 BUT = frozenset({"mais", "sauf", "plutot", "par", "contre"})
 
@@ -45,11 +47,11 @@ def yes_no(text: str) -> Literal["yes", "no"] | None:
     words = tuple(w for w in utt.words if w not in SOFT_FILLERS)
     if not words or len(words) > 12:
         return None
-    if any(w in BUT for w in words[1:]) and (words[0] in YES_WORDS or words[0] in NO_WORDS):
+    if not BUT.isdisjoint(words[1:]) and (words[0] in YES_WORDS or words[0] in NO_WORDS):
         return None
     if _YES_FIRST.found(words):
         return "yes"
-    if any(words[i] == "pas" and words[i + 1] in DENIED for i in range(len(words) - 1)):
+    if "pas" in words and any(words[i] == "pas" and words[i + 1] in DENIED for i in range(len(words) - 1)):
         return "no"
     if _NO_PHRASES.found(words):
         return "no"
@@ -59,9 +61,9 @@ def yes_no(text: str) -> Literal["yes", "no"] | None:
         return "yes"
     if _YES_PHRASES.found(words):
         return "yes"
-    if any(w in NO_WORDS for w in words):
+    if not NO_WORDS.isdisjoint(words):
         return "no"
-    if any(w in YES_WORDS for w in words if w not in ("bien", "si", "top")):
+    if not _PLAIN_YES.isdisjoint(words):
         return "yes"
     if words in (("si",), ("top",)):
         return "yes"
