@@ -171,3 +171,19 @@ def test_extract_extreme_inputs(text: str) -> None:
     """Empty, huge, other scripts, controls, lone surrogates, absurd numbers."""
     check_extract(text, "QUALIF_NAME", NOW, tuple(SLOTS), PRACTICE)
     check_extract(None)
+
+
+@pytest.mark.parametrize("text", ["le secrétariat pour quelqu'un d'autre decaller",
+                                  "je voudrais parler a quelqu'un d'autre pour anuler"])
+def test_someone_else_with_a_misheard_cue_is_read_not_raised(text: str) -> None:
+    """"quelqu'un d'autre" is dropped from the words as said and without elision at the same
+    places: the cues after it (a misheard "décaler", "annuler") are read at their own
+    positions, and the intent and the menu answer (they raised IndexError before)."""
+    assert nlu.intent(text) == "human"
+    assert nlu.menu_choice(text) == "human"
+
+
+def test_an_appointment_for_someone_else_keeps_its_relation_whatever_follows() -> None:
+    """The extraction of a turn whose intent reading once raised keeps who it is for."""
+    found = extract("le secrétariat pour quelqu'un d'autre decaller", ExtractContext("START", NOW, (), PRACTICE))
+    assert found.relation == "autre"

@@ -72,6 +72,9 @@ _PHRASES = {name: Phrases(phrases) for name, phrases in PHRASES.items()}
 _CANT_COME, _APPOINTMENT, _MOVE_AFTER_CANT = Phrases(CANT_COME), Phrases(APPOINTMENT), Phrases(MOVE_AFTER_CANT)
 # "c'est pour quelqu'un d'autre" is the patient, not a wish to talk to someone.
 _SOMEONE_ELSE = (("quelqu'un", "d'autre"), ("pour", "quelqu'un"), ("quelqu", "un", "d'autre"))
+# The words dropped (at the same positions from the words as said and without elision, so that
+# both stay side by side) to see whether a wish for a human remains without them.
+_SOMEONE_WORDS = frozenset({"quelqu'un", "quelqu", "d'autre"})
 
 
 # The cue words and stems of every intent, looked up together: one pass over the turn's
@@ -106,11 +109,9 @@ def _all_positions(utt: Utterance) -> dict[str, list[int]]:
 
 def _cue_hits(utt: Utterance) -> dict[str, list[int]]:
     """Each intent's positions of its cue words (as said or without their elision) and
-    stems, in order, read in one pass over the turn. ``words`` and ``bare`` are read side
-    by side up to the shorter one (they differ in length only once "quelqu'un d'autre" is
-    dropped from them, see ``intent_of``)."""
+    stems, in order, read in one pass over the turn (``words`` and ``bare`` side by side)."""
     hits: dict[str, list[int]] = {name: [] for name in ORDER}
-    for i, (w, b) in enumerate(zip(utt.words, utt.bare, strict=False)):
+    for i, (w, b) in enumerate(zip(utt.words, utt.bare, strict=True)):
         if w in _CUE_WORDS or b in _CUE_WORDS or b.startswith(_ALL_STEMS):
             for name in ORDER:
                 cues = _CUES[name]
@@ -196,7 +197,8 @@ def intent_of(utt: Utterance) -> str:
     present = {name for name, positions in _all_positions(utt).items() if _affirmed(utt.words, positions)}
     if "human" in present and any(has_phrase(utt.words, p) >= 0 for p in _SOMEONE_ELSE) \
             and not {"parler", "passer", "passez"} & set(utt.words):
-        without = Utterance(utt.raw, _drop_someone(utt.words), utt.digits, _drop_someone(utt.bare))
+        kept = [i for i, w in enumerate(utt.words) if w not in _SOMEONE_WORDS]
+        without = Utterance(utt.raw, tuple(utt.words[i] for i in kept), utt.digits, tuple(utt.bare[i] for i in kept))
         if not _present(without, "human"):
             present.discard("human")
     cant = _CANT_COME.positions(utt.words)
@@ -288,8 +290,6 @@ def _cant_on_a_day(words: tuple[str, ...], at: int) -> bool:
     return any(w in DAY_WORDS or w.isdigit() for w in words[at : at + 6])
 
 
-def _drop_someone(words: tuple[str, ...]) -> tuple[str, ...]:
-    return tuple(w for w in words if w not in ("quelqu'un", "quelqu", "d'autre"))
 
 
 def intent(text: str) -> str:
