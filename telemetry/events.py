@@ -12,6 +12,11 @@ One entry per event type (:data:`EVENTS`), in the manner of Starlette's ``CONVER
 * ``in_row``: what it tells is kept in the conversation's row too, so the store's answers need
   not read it (``EVENT_KINDS``).
 
+A line's fields and a metric's labels take the engine's enum members as they are: they are
+``StrEnum`` members, strings equal to their values, so the line templates, the JSON encoder and
+prometheus-client write their values (``.value``, a property written in Python, costs more
+than the rest of a field on the turn path).
+
 :meth:`telemetry.observer.Telemetry.observe` looks an event up and calls its entry;
 :mod:`service.stats` folds with :func:`fold`. ``tests/telemetry/test_event_registry.py`` fails
 when an engine event has no entry.
@@ -69,8 +74,9 @@ class Line(Generic[E]):
     parse: Callable[[Values], dict[str, Any]]
 
 
-# (event, meter, channel, exemplar): ``exemplar()`` is the conversation's trace id.
-Count = Callable[[E, Meter, str, Callable[[], str]], None]
+# (event, meter, channel, trace id): the conversation's trace id, the histograms' exemplar
+# ("": none).
+Count = Callable[[E, Meter, str, str], None]
 Fold = Callable[[CallFacts, Data], None]
 
 
@@ -189,11 +195,11 @@ def _flag(attr: str) -> Fold:
     return fold
 
 
-def _ended_count(e: ev.ConversationEnded, m: Meter, channel: str, exemplar: Callable[[], str]) -> None:
-    m.inc(n.CONVERSATIONS_ENDED, e.channel.value, e.outcome.value, e.purpose.value)
-    if e.outcome.value in n.STOPPED_OUTCOMES:
-        m.inc(n.CONVERSATIONS_STOPPED, e.channel.value, e.outcome.value, e.state.value)
-    m.observe(n.CONVERSATION_TURNS, e.turns, exemplar(), e.channel.value, e.outcome.value)
+def _ended_count(e: ev.ConversationEnded, m: Meter, channel: str, trace_id: str) -> None:
+    m.inc(n.CONVERSATIONS_ENDED, e.channel, e.outcome, e.purpose)
+    if e.outcome in n.STOPPED_OUTCOMES:
+        m.inc(n.CONVERSATIONS_STOPPED, e.channel, e.outcome, e.state)
+    m.observe(n.CONVERSATION_TURNS, e.turns, trace_id, e.channel, e.outcome)
 
 
 def _success(value: str | None) -> str:
@@ -205,33 +211,33 @@ def _success(value: str | None) -> str:
 _SPECS: tuple[EventSpec[Any], ...] = (
     EventSpec(
         ev.ConversationStarted,
-        (Line(n.LOG_CONVERSATION_STARTED, lambda e: {"channel": e.channel.value},
+        (Line(n.LOG_CONVERSATION_STARTED, lambda e: {"channel": e.channel},
               lambda v: {"channel": v.get("channel")}),),
-        count=lambda e, m, c, x: m.started[e.channel.value].inc(),
+        count=lambda e, m, c, x: m.started[e.channel].inc(),
         fold=lambda f, d: setattr(f, "channel", d.get("channel") or f.channel),
         in_row=True,
     ),
     EventSpec(
         ev.TurnReceived,
-        (Line(n.LOG_FLOW, lambda e: {"state": e.state.value, "turn": e.turn},
+        (Line(n.LOG_FLOW, lambda e: {"state": e.state, "turn": e.turn},
               lambda v: {"state": v.get("state"), "turn": _int(v.get("turn"))}),),
         fold=_turn,
     ),
     EventSpec(
         ev.StateChanged,
         (Line(n.LOG_STATE_CHANGE,
-              lambda e: {"from_state": e.from_state.value, "to_state": e.to_state.value},
+              lambda e: {"from_state": e.from_state, "to_state": e.to_state},
               lambda v: {"from_state": v.get("from_state"), "to_state": v.get("to_state")}),),
-        count=lambda e, m, c, x: m.inc(n.STATE_TRANSITIONS, c, e.from_state.value, e.to_state.value),
+        count=lambda e, m, c, x: m.inc(n.STATE_TRANSITIONS, c, e.from_state, e.to_state),
         fold=_state_changed,
     ),
     EventSpec(
         ev.SlotsSent,
         (Line(n.LOG_SLOTS_SENT,
-              lambda e: {"channel": e.channel.value, "length": e.length, "msg": preview(e.message)},
+              lambda e: {"channel": e.channel, "length": e.length, "msg": preview(e.message)},
               lambda v: {"channel": v.get("channel"), "length": _int(v.get("length", v.get("len"))),
                          "message": v.get("msg", "")}),),
-        count=lambda e, m, c, x: m.observe(n.SLOTS_MESSAGE_LENGTH, e.length, x(), c),
+        count=lambda e, m, c, x: m.observe(n.SLOTS_MESSAGE_LENGTH, e.length, x, c),
         fold=_slots_sent,
     ),
     EventSpec(
@@ -243,7 +249,7 @@ _SPECS: tuple[EventSpec[Any], ...] = (
         ev.BookingResulted,
         (Line(n.LOG_BOOKING_RESULT, lambda e: {"success": e.success},
               lambda v: {"result": _success(v.get("success"))}),),
-        count=lambda e, m, c, x: m.inc(n.BOOKING_ATTEMPTS, c, e.result.value),
+        count=lambda e, m, c, x: m.inc(n.BOOKING_ATTEMPTS, c, e.result),
         fold=lambda f, d: f.booking_results.append(str(d.get("result"))),
     ),
     EventSpec(
@@ -275,43 +281,43 @@ _SPECS: tuple[EventSpec[Any], ...] = (
     ),
     EventSpec(
         ev.SessionExpired,
-        (Line(n.LOG_SESSION_EXPIRED, lambda e: {"state": e.state.value, "idle_s": int(e.idle_seconds)},
+        (Line(n.LOG_SESSION_EXPIRED, lambda e: {"state": e.state, "idle_s": int(e.idle_seconds)},
               lambda v: {"state": v.get("state"), "idle_seconds": _int(v.get("idle_s"))}),),
         count=lambda e, m, c, x: m.inc(n.SESSION_EXPIRIES, c),
         fold=_flag("expired"),
     ),
     EventSpec(
         ev.RecoveryStepped,
-        (Line(n.LOG_RECOVERY_STEP, lambda e: {"field": e.field.value, "attempt": e.attempt},
+        (Line(n.LOG_RECOVERY_STEP, lambda e: {"field": e.field, "attempt": e.attempt},
               lambda v: {"field": v.get("field"), "attempt": _int(v.get("attempt"))}),),
-        count=lambda e, m, c, x: m.inc(n.RECOVERY_PROMPTS, c, e.field.value),
+        count=lambda e, m, c, x: m.inc(n.RECOVERY_PROMPTS, c, e.field),
         fold=_count_field("recovery_steps"),
     ),
     EventSpec(
         ev.RecoveryLimitReached,
         (Line(n.LOG_RECOVERY_LIMIT,
-              lambda e: {"field": e.field.value, "attempts": e.attempts, "to": e.to_state.value},
+              lambda e: {"field": e.field, "attempts": e.attempts, "to": e.to_state},
               lambda v: {"field": v.get("field") or "unknown", "attempts": _int(v.get("attempts")),
                          "to_state": v.get("to")}),),
-        count=lambda e, m, c, x: m.inc(n.RECOVERY_LIMITS, c, e.field.value),
+        count=lambda e, m, c, x: m.inc(n.RECOVERY_LIMITS, c, e.field),
         fold=lambda f, d: f.recovery_limits.append(str(d.get("field"))),
     ),
     EventSpec(
         ev.NotUnderstood,
         (Line(n.LOG_NOT_UNDERSTOOD,
-              lambda e: {"state": e.state.value, "field": e.field.value, "reason": e.reason.value,
+              lambda e: {"state": e.state, "field": e.field, "reason": e.reason,
                          "turn": e.turn},
               lambda v: {"state": v.get("state"), "field": v.get("field"), "reason": v.get("reason"),
                          "turn": _int(v.get("turn"))}),),
         count=lambda e, m, c, x: m.inc(
-            n.UNDERSTANDING_MISSES, c, e.state.value, e.field.value, e.reason.value),
+            n.UNDERSTANDING_MISSES, c, e.state, e.field, e.reason),
     ),
     EventSpec(
         ev.IntentOverridden,
         (Line(n.LOG_INTENT_OVERRIDE,
-              lambda e: {"state": e.state.value, "intent": e.intent, "to": e.to_state.value},
+              lambda e: {"state": e.state, "intent": e.intent, "to": e.to_state},
               lambda v: {"state": v.get("state"), "intent": v.get("intent"), "to_state": v.get("to")}),),
-        count=lambda e, m, c, x: m.inc(n.INTENT_OVERRIDES, c, e.state.value, e.intent),
+        count=lambda e, m, c, x: m.inc(n.INTENT_OVERRIDES, c, e.state, e.intent),
         fold=_intent_overridden,
     ),
     EventSpec(
@@ -322,7 +328,7 @@ _SPECS: tuple[EventSpec[Any], ...] = (
     ),
     EventSpec(
         ev.FaqAnswered,
-        (Line(n.LOG_FAQ_ANSWERED, lambda e: {"topic": e.topic, "state": e.state.value},
+        (Line(n.LOG_FAQ_ANSWERED, lambda e: {"topic": e.topic, "state": e.state},
               lambda v: {"topic": v.get("topic"), "state": v.get("state")}),),
         fold=_faq_answered,
     ),
@@ -336,21 +342,21 @@ _SPECS: tuple[EventSpec[Any], ...] = (
         (
             # The manual's [NO_SLOT] line comes first, for that reason only.
             Line(n.LOG_NO_SLOT,
-                 lambda e: ({"preference": e.preference, "state": e.state.value}
+                 lambda e: ({"preference": e.preference, "state": e.state}
                             if e.reason is TransferReason.NO_SLOT else None),
                  lambda v: {"reason": TransferReason.NO_SLOT.value, "state": v.get("state"),
                             "preference": v.get("preference")}),
-            Line(n.LOG_TRANSFERRED, lambda e: {"reason": e.reason.value, "state": e.state.value},
+            Line(n.LOG_TRANSFERRED, lambda e: {"reason": e.reason, "state": e.state},
                  lambda v: {"reason": v.get("reason") or None, "state": v.get("state")}),
         ),
-        count=lambda e, m, c, x: m.inc(n.TRANSFERS, c, e.reason.value),
+        count=lambda e, m, c, x: m.inc(n.TRANSFERS, c, e.reason),
         fold=lambda f, d: setattr(f, "transfer_reason", d.get("reason") or f.transfer_reason),
     ),
     EventSpec(
         ev.ConversationEnded,
         (Line(n.LOG_CONVERSATION_ENDED,
-              lambda e: {"channel": e.channel.value, "outcome": e.outcome.value, "state": e.state.value,
-                         "turns": e.turns, "reason": e.reason or "-", "purpose": e.purpose.value},
+              lambda e: {"channel": e.channel, "outcome": e.outcome, "state": e.state,
+                         "turns": e.turns, "reason": e.reason or "-", "purpose": e.purpose},
               lambda v: {"channel": v.get("channel"), "outcome": v.get("outcome"), "state": v.get("state"),
                          "turns": _int(v.get("turns")), "reason": _dash(v.get("reason")),
                          "purpose": v.get("purpose")}),),

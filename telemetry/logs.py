@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import atexit
 import json
+import operator
 import re
+import string
 import sys
+import time
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -54,7 +57,48 @@ TEMPLATES: Mapping[str, str] = {
     n.LOG_VAPI_CALL_ENDED: "vapi_call_ended {conv_id}, reason={reason}, category={category}",
 }
 
-_PHONE = re.compile(r"(?<![\w+])(\+?\d[\d .\-]{7,}\d)(?!\w)")
+
+
+def _positional(template: str) -> tuple[str, Callable[[Mapping[str, Any]], tuple[Any, ...]]] | None:
+    """``template`` as a ``%`` format and the getter of its fields' values in order, so that
+    ``form % values(fields)`` is ``template.format_map(fields)`` (``%s`` writes ``str(v)``,
+    which is ``format(v, "")``) at a fraction of the cost; None for a template with a field
+    that is more than a plain ``{name}``."""
+    parts, keys = [], []
+    for literal, name, spec, conversion in string.Formatter().parse(template):
+        parts.append(literal.replace("%", "%%"))
+        if name is None:
+            continue
+        if not name.isidentifier() or spec or conversion:
+            return None
+        parts.append("%s")
+        keys.append(name)
+    if len(keys) == 1:
+        key = keys[0]
+        return "".join(parts), lambda fields: (fields[key],)
+    return "".join(parts), operator.itemgetter(*keys)
+
+
+# The templates compiled for ``%`` (what the renderers use).
+_FORMS = {tag: form for tag, template in TEMPLATES.items() if (form := _positional(template)) is not None}
+
+
+def fill(tag: str, fields: Mapping[str, Any]) -> str | None:
+    """The template of ``tag`` filled with ``fields`` (None: ``tag`` has none)."""
+    form = _FORMS.get(tag)
+    if form is not None:
+        text, values = form
+        return text % values(fields)
+    template = TEMPLATES.get(tag)
+    return template.format_map(fields) if template is not None else None
+
+
+# A phone number: "+" or a digit not after a letter, a digit or "+", then digits, spaces, dots
+# or dashes, nine characters at least, the last a digit not before a letter or a digit; that
+# is (?<![\w+])(\+?\d[\d .\-]{7,}\d)(?!\w), written here to start with the class [+\d] (the
+# same matches, tested), which lets ``re`` skip to the next "+" or digit instead of trying a
+# match at every character.
+_PHONE = re.compile(r"([+\d](?<![\w+][+\d])(?:(?<=\+)\d|(?<=\d))[\d .\-]{7,}\d)(?!\w)")
 
 
 def mask_phone(text: str) -> str:
@@ -111,10 +155,12 @@ def _escape_match(match: re.Match[str]) -> str:
 def escape_value(value: str) -> str:
     """``value`` with line breaks and controls escaped (``\\n``, ``\\x85``, ``\\u2028``) and
     the manual's tags defused (``\\x5bRDV_CONFIRMED]``); unchanged when it holds neither."""
-    if "[" in value or "_" in value or "xpir" in value.lower():
+    # No character but "x" and "X" lowers to one holding "x", and every line breaker is
+    # unprintable: the cheap tests first, the same answers.
+    if "[" in value or "_" in value or (("x" in value or "X" in value) and "xpir" in value.lower()):
         if _UNSAFE.search(value) is None:
             return value
-    elif _BREAK.search(value) is None:
+    elif value.isprintable() or _BREAK.search(value) is None:
         return value
     return _UNSAFE.sub(_escape_match, value)
 
@@ -135,6 +181,8 @@ UNMASKED_KEYS = frozenset({"conv_id"})
 def clean(fields: dict[str, Any], mask: bool) -> dict[str, Any]:
     """``fields`` with every text value that may hold personal data masked (when ``mask``)
     and every text value not from rdv's closed sets escaped (:func:`escape_value`)."""
+    if SAFE_KEYS.issuperset(fields):
+        return fields
     for key, value in fields.items():
         if key in SAFE_KEYS or not isinstance(value, str):
             continue
@@ -148,22 +196,51 @@ def clean(fields: dict[str, Any], mask: bool) -> dict[str, Any]:
 
 def render_text(tag: str, fields: Mapping[str, Any]) -> str:
     """The manual's line of ``tag`` (its template filled), or ``tag k=v, …`` without one."""
-    template = TEMPLATES.get(tag)
-    if template is None:
+    form = _FORMS.get(tag)
+    if form is not None:
+        text, values = form
+        return text % values(fields)
+    line = fill(tag, fields)
+    if line is None:
         extras = ", ".join(f"{k}={v}" for k, v in fields.items() if k not in ("trace_id", "span_id"))
         return f"{tag} {extras}".rstrip()
-    return template.format_map(fields)
+    return line
+
+
+# ``json.dumps(body, ensure_ascii=False, default=str)``, without building an encoder per line.
+_JSON = json.JSONEncoder(ensure_ascii=False, default=str)
+
+
+class _Timestamps:
+    """``datetime.now(UTC).isoformat(timespec="milliseconds")``, formatted once per
+    millisecond: the lines of a turn, written within the same one, share it."""
+
+    def __init__(self) -> None:
+        self.last = (-1, "")
+
+    def now(self) -> str:
+        """The current time, as a JSON line's ``timestamp``."""
+        ms = time.time_ns() // 1_000_000
+        last_ms, text = self.last
+        if ms != last_ms:
+            at = datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
+            text = at.isoformat(timespec="milliseconds")
+            self.last = (ms, text)
+        return text
+
+
+_TIMESTAMPS = _Timestamps()
 
 
 def render_json(tag: str, fields: dict[str, Any]) -> str:
-    """The line as one JSON object: every value, the manual's text as ``event``, the tag."""
-    template = TEMPLATES.get(tag)
-    body = dict(fields)
-    body["event"] = template.format_map(fields) if template else tag
-    body["tag"] = tag
-    body["level"] = "info"
-    body["timestamp"] = datetime.now(UTC).isoformat(timespec="milliseconds")
-    return json.dumps(body, ensure_ascii=False, default=str)
+    """The line as one JSON object: every value, the manual's text as ``event``, the tag
+    (added to ``fields``, a dict of the caller's that it gives up)."""
+    text = fill(tag, fields)
+    fields["event"] = tag if text is None else text
+    fields["tag"] = tag
+    fields["level"] = "info"
+    fields["timestamp"] = _TIMESTAMPS.now()
+    return _JSON.encode(fields)
 
 
 _WRITERS: weakref.WeakSet[LineWriter] = weakref.WeakSet()
@@ -206,12 +283,39 @@ class LineLogger:
 
     def __init__(self, log_format: str, log_pii: bool, stream: TextIO) -> None:
         self.mask = not log_pii
-        self.render = render_json if log_format == "json" else render_text
+        self.json = log_format == "json"
+        self.render = render_json if self.json else render_text
         self.writer = LineWriter(stream)
+        # Conversation ids as written (escaped), for the last few thousand conversations.
+        self._conv_ids: dict[str, str] = {}
 
     def line(self, tag: str, fields: dict[str, Any]) -> None:
         """Log ``tag`` with ``fields`` (the dict is the logger's from then on)."""
         self.writer.write(self.render(tag, clean(fields, self.mask)))
+
+    def conv_line(self, tag: str, conv_id: str, fields: dict[str, Any]) -> None:
+        """Log ``tag`` of the conversation ``conv_id`` with ``fields``: the line of
+        ``info(tag, conv_id=conv_id, **fields)`` (the dict is the logger's from then on)."""
+        escaped = self._conv_ids.get(conv_id)
+        if escaped is None:
+            escaped = self._escape_id(conv_id)
+        form = None if self.json else _FORMS.get(tag)
+        if form is None:
+            self.writer.write(self.render(tag, {"conv_id": escaped, **clean(fields, self.mask)}))
+            return
+        # A text line from its template: the order of the fields does not matter.
+        if not SAFE_KEYS.issuperset(fields):
+            clean(fields, self.mask)
+        fields["conv_id"] = escaped
+        text, values = form
+        self.writer.write(text % values(fields))
+
+    def _escape_id(self, conv_id: str) -> str:
+        """``conv_id`` as :func:`clean` writes it (escaped, never masked), kept for next time."""
+        if len(self._conv_ids) > 4096:
+            self._conv_ids.clear()
+        escaped = self._conv_ids[conv_id] = escape_value(conv_id)
+        return escaped
 
     def info(self, event: str, **fields: Any) -> None:
         """Log ``event`` with ``fields``."""

@@ -110,11 +110,16 @@ class Metrics:
 
     def inc(self, metric: n.Metric, *labels: str) -> None:
         """Add one to a counter."""
-        self.child(metric, labels).inc()
+        child = self._children.get((metric.name, labels))
+        if child is None:
+            child = self.child(metric, labels)
+        child.inc()
 
     def observe(self, metric: n.Metric, value: float, trace_id: str | None, *labels: str) -> None:
         """Record a histogram observation, with a trace-id exemplar when supported."""
-        child = self.child(metric, labels)
+        child = self._children.get((metric.name, labels))
+        if child is None:
+            child = self.child(metric, labels)
         if self.exemplars and trace_id:
             child.observe(value, exemplar={"trace_id": trace_id})
         else:

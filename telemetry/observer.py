@@ -4,6 +4,10 @@ The HTTP shell hands every engine step's events to :meth:`Telemetry.observe` (or
 turn scope it opened with :meth:`Telemetry.begin_turn`). Nothing here can change a
 conversation; the only state it keeps between turns is ``meta``, a small dict saved with
 the conversation: the id and start of the current state's span.
+
+On the turn path an enum's value is read as ``member._value_``: what ``member.value``
+returns, without the call of that property (written in Python, it costs more than the rest
+of a span attribute).
 """
 
 from __future__ import annotations
@@ -15,7 +19,6 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from functools import partial
 from typing import Any, TextIO
 
 from opentelemetry import context as otel_context
@@ -101,9 +104,10 @@ def status_class(status: int) -> str:
     return "5xx" if status >= 500 else "4xx" if status >= 400 else "2xx"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Step:
-    """One engine step recorded by a turn: what it said and the meta around it."""
+    """One engine step recorded by a turn: what it said and the meta around it (never changed
+    once recorded; not frozen, which would make each of the turn's steps slower to build)."""
 
     conv: Conversation
     events: tuple[ev.Event, ...]
@@ -156,7 +160,7 @@ class TurnScope:
         self.meta = tel.ensure_meta(conv, meta)
         tid, _ = tel.ids(conv)
         self.tid = tid
-        self.trace_id = f"{tid:032x}"
+        self.trace_id = tel.trace_id_hex(conv.conv_id, conv.epoch)
         self.started = time.perf_counter()
         self._steps: list[_Step] = []
         # The turn's server span, a record's attributes until it ends (None: not traced).
@@ -169,7 +173,7 @@ class TurnScope:
             self.span = {
                 n.A_CONVERSATION_ID: conv.conv_id,
                 n.A_CHANNEL: channel,
-                n.A_STATE: conv.state.value,
+                n.A_STATE: conv.state._value_,
                 n.A_TURN_NUMBER: conv.turn_count + 1,
                 "http.request.method": method,
                 "http.route": route,
@@ -178,8 +182,12 @@ class TurnScope:
     def observe(self, conv: Conversation, events: Iterable[ev.Event]) -> None:
         """Record one engine step of this turn (emitted by :meth:`commit`)."""
         events = tuple(events)
-        start = self.tel.ensure_meta_for(conv, self.meta) if self.tel.enabled else self.meta
-        end, planned = self.tel.plan_meta(conv, events, start)
+        if self.tel.enabled:
+            start = self.meta if META_STATE_SPAN in self.meta else self.tel.ensure_meta(conv, self.meta)
+            end, planned = self.tel.plan_from(start, events)
+        else:
+            start = end = self.meta
+            planned = [start] * len(events)
         self._steps.append(_Step(conv, events, start, planned, end, time.time_ns()))
         self.meta = end
         self.conv = conv
@@ -214,17 +222,25 @@ class TurnScope:
 
     def commit(self) -> None:
         """The turn is saved: emit its steps' log lines, metrics and spans."""
+        tel = self.tel
         attempt_ns: int | None = None
         for step in self._steps:
-            for event in step.events:
-                if isinstance(event, ev.BookingAttempted):
-                    attempt_ns = step.at_ns
-                elif isinstance(event, ev.BookingResulted):
-                    self.tel.booking_span(step.conv, step.start, event, attempt_ns or step.at_ns)
-                elif isinstance(event, ev.Interrupted) and self.span is not None:
-                    self.span[n.A_INTERRUPTED] = True
-            self.tel.observe(step.conv, step.events, step.start, planned=step.planned)
+            if tel.tracing:
+                attempt_ns = self._step_spans(step, attempt_ns)
+            tel.observe(step.conv, step.events, step.start, planned=step.planned)
         self._steps.clear()
+
+    def _step_spans(self, step: _Step, attempt_ns: int | None) -> int | None:
+        """What a step tells the turn's spans: its booking spans, whether the caller cut in;
+        returns when the last booking attempt so far was made."""
+        for event in step.events:
+            if isinstance(event, ev.BookingAttempted):
+                attempt_ns = step.at_ns
+            elif isinstance(event, ev.BookingResulted):
+                self.tel.booking_span(step.conv, step.start, event, attempt_ns or step.at_ns)
+            elif isinstance(event, ev.Interrupted) and self.span is not None:
+                self.span[n.A_INTERRUPTED] = True
+        return attempt_ns
 
     def close(self, status: int) -> None:
         """End the turn: latency histogram (with the trace id as exemplar) and the server span."""
@@ -236,7 +252,7 @@ class TurnScope:
         attrs = self.span
         if attrs is not None and self.tel.sink is not None:
             attrs["http.response.status_code"] = status
-            attrs[n.A_STATE_NEXT] = self.conv.state.value
+            attrs[n.A_STATE_NEXT] = self.conv.state._value_
             code = StatusCode.UNSET
             if status >= 500:
                 code = StatusCode.ERROR
@@ -272,8 +288,9 @@ class Telemetry:
         self.json_logs = log_format == "json"
         self.enabled = enabled
         self.synthetic_metrics = SyntheticMetrics(metrics)
-        self._hex: dict[tuple[str, int], str] = {}
+        # (conversation id, epoch) → its derived ids, and its trace id in hex: filled together.
         self._ids: dict[tuple[str, int], tuple[int, int]] = {}
+        self._hex: dict[tuple[str, int], str] = {}
 
     @classmethod
     def create(
@@ -315,26 +332,31 @@ class Telemetry:
         """Whether the conversation of ``trace_id`` is traced (the sampler's one decision)."""
         return self._keep is None or self._keep(trace_id)
 
-    def ids(self, conv: Conversation) -> tuple[int, int]:
-        """(trace id, root span id) of ``conv`` (a keyed hash, computed once per
-        conversation while it is among the last few thousand seen)."""
-        key = (conv.conv_id, conv.epoch)
-        found = self._ids.get(key)
-        if found is None:
-            if len(self._ids) > 4096:
-                self._ids.clear()
-            found = self._ids[key] = derive_ids(self.secret, conv.conv_id, conv.epoch)
+    def _derive(self, key: tuple[str, int]) -> tuple[int, int]:
+        """Derive and keep the ids of the conversation ``key`` (its id and epoch), and its
+        trace id in hex: one keyed hash per conversation while it is among the last few
+        thousand seen."""
+        if len(self._ids) > 4096:
+            self._ids.clear()
+            self._hex.clear()
+        found = self._ids[key] = derive_ids(self.secret, *key)
+        self._hex[key] = f"{found[0]:032x}"
         return found
 
+    def ids(self, conv: Conversation) -> tuple[int, int]:
+        """(trace id, root span id) of ``conv`` (a keyed hash, cached)."""
+        key = (conv.conv_id, conv.epoch)
+        found = self._ids.get(key)
+        return found if found is not None else self._derive(key)
+
     def trace_id_hex(self, conv_id: str, epoch: int = 0) -> str:
-        """The 32-hex-digit trace id of a conversation, as trace UIs show it."""
+        """The 32-hex-digit trace id of a conversation, as trace UIs show it (cached)."""
         key = (conv_id, epoch)
-        cached = self._hex.get(key)
-        if cached is None:
-            if len(self._hex) > 4096:
-                self._hex.clear()
-            cached = self._hex[key] = f"{derive_ids(self.secret, conv_id, epoch)[0]:032x}"
-        return cached
+        found = self._hex.get(key)
+        if found is None:
+            self._derive(key)
+            found = self._hex[key]
+        return found
 
     def phone_hash(self, phone: str) -> str:
         """A keyed hash of a phone number: lets traces be grouped by caller, never read back."""
@@ -343,10 +365,10 @@ class Telemetry:
     @staticmethod
     def ensure_meta(conv: Conversation, meta: dict[str, Any]) -> dict[str, Any]:
         """Meta with a span id allocated for the current state (a new conversation has none)."""
-        if meta.get(META_STATE) != conv.state.value or META_STATE_SPAN not in meta:
+        if meta.get(META_STATE) != conv.state or META_STATE_SPAN not in meta:
             meta = dict(meta)
             meta[META_STATE_SPAN] = f"{new_span_id():016x}"
-            meta[META_STATE] = conv.state.value
+            meta[META_STATE] = conv.state._value_
             meta[META_STATE_SINCE] = conv.state_entered_at.isoformat()
         return meta
 
@@ -357,26 +379,26 @@ class Telemetry:
         """Open the telemetry of one caller turn."""
         return TurnScope(self, conv, meta, channel, route, method)
 
-    def _emit(self, tag: str, conv: Conversation, meta: dict[str, Any] | None, fields: dict[str, Any]) -> None:
-        """Write one log line of ``conv`` (``fields``: a fresh dict, the JSON ids are added to it)."""
-        if self.json_logs:
-            fields["trace_id"] = self.trace_id_hex(conv.conv_id, conv.epoch)
-            fields["span_id"] = (meta or {}).get(META_STATE_SPAN) or f"{self.ids(conv)[1]:016x}"
-        self.log.info(tag, conv_id=conv.conv_id, **fields)
+    def _json_ids(self, fields: dict[str, Any], conv: Conversation, meta: dict[str, Any] | None) -> None:
+        """Add the ids a JSON line carries: the trace's, and the span's of the current state."""
+        fields["trace_id"] = self.trace_id_hex(conv.conv_id, conv.epoch)
+        fields["span_id"] = (meta or {}).get(META_STATE_SPAN) or f"{self.ids(conv)[1]:016x}"
 
     def _lines(self, spec: EventSpec[Any], event: Any, conv: Conversation, meta: dict[str, Any] | None) -> None:
-        """The log lines ``event`` writes (its registry entry says which)."""
+        """Write the log lines ``event`` writes (its registry entry says which)."""
         for line in spec.lines:
             fields = line.fields(event)
             if fields is not None:
-                self._emit(line.tag, conv, meta, fields)
+                if self.json_logs:
+                    self._json_ids(fields, conv, meta)
+                self.log.conv_line(line.tag, conv.conv_id, fields)
 
     @staticmethod
     def _advance(meta: dict[str, Any], event: ev.StateChanged) -> dict[str, Any]:
         """The meta once ``event`` entered a new state: a new state span id, the entry time."""
         meta = dict(meta)
         meta[META_STATE_SPAN] = f"{new_span_id():016x}"
-        meta[META_STATE] = event.to_state.value
+        meta[META_STATE] = event.to_state._value_
         meta[META_STATE_SINCE] = event.at.isoformat()
         return meta
 
@@ -387,7 +409,12 @@ class Telemetry:
         the final one; :meth:`observe` given these emits with the same ids."""
         if not self.enabled:
             return meta, [meta] * len(events)
-        meta = self.ensure_meta_for(conv, meta)
+        return self.plan_from(self.ensure_meta_for(conv, meta), events)
+
+    def plan_from(
+        self, meta: dict[str, Any], events: tuple[ev.Event, ...]
+    ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """:meth:`plan_meta` from a meta that has its state span already."""
         planned = []
         for event in events:
             if isinstance(event, ev.StateChanged):
@@ -407,19 +434,27 @@ class Telemetry:
         meta (``planned``: the metas :meth:`plan_meta` allocated for these events)."""
         if not self.enabled:
             return meta
-        meta = self.ensure_meta_for(conv, meta)
-        channel = conv.channel.value
+        if META_STATE_SPAN not in meta:
+            meta = self.ensure_meta(conv, meta)
+        channel = conv.channel
         m: Metrics | SyntheticMetrics = self.synthetic_metrics if conv.synthetic else self.metrics
-        exemplar = partial(self.trace_id_hex, conv.conv_id, conv.epoch)
+        trace_id = self.trace_id_hex(conv.conv_id, conv.epoch)
         for i, event in enumerate(events):
             spec = EVENTS[type(event)]
-            self._lines(spec, event, conv, meta)
+            # The lines (as :meth:`_lines` writes them, without a call per event).
+            for line in spec.lines:
+                fields = line.fields(event)
+                if fields is not None:
+                    if self.json_logs:
+                        self._json_ids(fields, conv, meta)
+                    self.log.conv_line(line.tag, conv.conv_id, fields)
             if spec.count is not None:
-                spec.count(event, m, channel, exemplar)
+                spec.count(event, m, channel, trace_id)
             if isinstance(event, ev.StateChanged):
-                self.state_span(conv, meta, event.from_state.value, event.at, event.to_state.value)
+                if self.tracing:
+                    self.state_span(conv, meta, event.from_state._value_, event.at, event.to_state._value_)
                 meta = planned[i] if planned is not None else self._advance(meta, event)
-            elif isinstance(event, ev.ConversationEnded):
+            elif isinstance(event, ev.ConversationEnded) and self.tracing:
                 self.end_spans(conv, meta, event)
         return meta
 
@@ -431,7 +466,7 @@ class Telemetry:
 
     # ------------------------------------------------------------------ spans
     def _base(self, conv: Conversation) -> dict[str, Any]:
-        attrs: dict[str, Any] = {n.A_CONVERSATION_ID: conv.conv_id, n.A_CHANNEL: conv.channel.value}
+        attrs: dict[str, Any] = {n.A_CONVERSATION_ID: conv.conv_id, n.A_CHANNEL: conv.channel._value_}
         if conv.vapi_call_id:
             attrs[n.A_VAPI_CALL_ID] = conv.vapi_call_id
         return attrs
@@ -463,12 +498,12 @@ class Telemetry:
             return
         attrs = self._base(conv)
         attrs[n.A_SLOT_START] = event.slot_start.isoformat()
-        attrs[n.A_BOOKING_RESULT] = event.result.value
+        attrs[n.A_BOOKING_RESULT] = event.result._value_
         attrs[n.A_BOOKING_RETRY] = event.retry
         code, description = StatusCode.UNSET, None
         if not event.success:
-            attrs[n.A_ERROR_TYPE] = event.result.value
-            code, description = StatusCode.ERROR, event.result.value
+            attrs[n.A_ERROR_TYPE] = event.result._value_
+            code, description = StatusCode.ERROR, event.result._value_
         self.sink.emit(record(
             n.SPAN_BOOK_SLOT, tid, new_span_id(), int(self.ensure_meta_for(conv, meta)[META_STATE_SPAN], 16),
             start_ns, time.time_ns(), attrs, status=code, description=description,
@@ -479,14 +514,14 @@ class Telemetry:
         if self.sink is None:
             return
         end = max(conv.last_seen_at, conv.state_entered_at)
-        self.state_span(conv, meta, meta.get(META_STATE, conv.state.value), end, None)
+        self.state_span(conv, meta, meta.get(META_STATE, conv.state._value_), end, None)
         tid, root = self.ids(conv)
         if not self.sampled(tid):
             return
         attrs = self._base(conv)
-        attrs[n.A_OUTCOME] = event.outcome.value
+        attrs[n.A_OUTCOME] = event.outcome._value_
         attrs[n.A_TURNS] = event.turns
-        attrs[n.A_STATE] = event.state.value
+        attrs[n.A_STATE] = event.state._value_
         if event.reason:
             attrs[n.A_ENDED_REASON] = event.reason
         if conv.caller_phone:
@@ -505,7 +540,7 @@ class Telemetry:
         spec = EVENTS[VapiCallEnded]
         if spec.count is not None:
             m = self.synthetic_metrics if conv is not None and conv.synthetic else self.metrics
-            spec.count(event, m, "", lambda: "")
+            spec.count(event, m, "", "")
         if conv is not None:
             self._lines(spec, event, conv, None)
         return category

@@ -83,8 +83,9 @@ def record(
 ) -> SpanRecord:
     """One of rdv's spans as a record (the parent, when there is one, is remote: a span of
     the conversation emitted by another request)."""
-    return (name, trace_id, span_id, parent_id, remote_parent, kind.value, start_ns, end_ns, attributes,
-            status.value, description, (), SCOPE, None)
+    # ``_value_``: the enum's value without the call of its ``value`` property.
+    return (name, trace_id, span_id, parent_id, remote_parent, kind._value_, start_ns, end_ns, attributes,
+            status._value_, description, (), SCOPE, None)
 
 
 def readable(rec: SpanRecord, resource: Resource) -> ReadableSpan:
