@@ -441,13 +441,7 @@ class Telemetry:
         trace_id = self.trace_id_hex(conv.conv_id, conv.epoch)
         for i, event in enumerate(events):
             spec = EVENTS[type(event)]
-            # The lines (as :meth:`_lines` writes them, without a call per event).
-            for line in spec.lines:
-                fields = line.fields(event)
-                if fields is not None:
-                    if self.json_logs:
-                        self._json_ids(fields, conv, meta)
-                    self.log.conv_line(line.tag, conv.conv_id, fields)
+            self._lines(spec, event, conv, meta)
             if spec.count is not None:
                 spec.count(event, m, channel, trace_id)
             if isinstance(event, ev.StateChanged):
