@@ -125,9 +125,26 @@ def record_of(span: ReadableSpan) -> SpanRecord:
     )
 
 
+class _HashedOnce(Resource):
+    """A resource whose hash is computed once: the SDK's OTLP encoder groups spans by
+    resource, hashing the resource of every span it encodes, and the SDK computes that hash
+    by dumping the attributes as JSON each time. A resource's attributes never change."""
+
+    _hash: int | None = None
+
+    def __hash__(self) -> int:
+        if self._hash is None:
+            self._hash = super().__hash__()
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        return super().__eq__(other)
+
+
 def resource(version: str) -> Resource:
     """The resource of every rdv span (``OTEL_RESOURCE_ATTRIBUTES`` adds to it, as the SDK reads)."""
-    return Resource.create({"service.name": n.SERVICE_NAME, "service.version": version})
+    created = Resource.create({"service.name": n.SERVICE_NAME, "service.version": version})
+    return _HashedOnce(created.attributes, created.schema_url)
 
 
 class SpanSink(Protocol):
