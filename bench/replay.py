@@ -78,6 +78,21 @@ def _perform(
     raise RuntimeError(f"the bench builder cannot perform {type(action).__name__}")
 
 
+def scripted_turn(
+    conv: Conversation, text: str, at: datetime, limits: Limits, practice: Practice, taken: set[datetime],
+) -> tuple[list[Decision], BookingWrite | None]:
+    """One caller turn through the engine, each action performed on the calendar kept in
+    memory: the turn's decisions and the booking it wrote, if any."""
+    decision = step(conv, CallerSaid(text), at, limits, practice, frozenset(taken))
+    decisions, booking = [decision], None
+    while decision.action is not None:
+        result, write = _perform(decision, conv.conv_id, at, taken)
+        booking = write or booking
+        decision = step(decision.conversation, result, at, limits, practice, frozenset(taken))
+        decisions.append(decision)
+    return decisions, booking
+
+
 async def _save_call(
     store: SqliteStore, index: int, at: datetime, practice: Practice, limits: Limits, taken: set[datetime],
 ) -> int:
@@ -91,14 +106,8 @@ async def _save_call(
     version: int | None = None
     for text in (line.format(**fill) for line in script):
         before = conv.state
-        decision = step(conv, CallerSaid(text), at, limits, practice, frozenset(taken))
-        decisions, booking = [decision], None
-        while decision.action is not None:
-            result, write = _perform(decision, conv_id, at, taken)
-            booking = write or booking
-            decision = step(decision.conversation, result, at, limits, practice, frozenset(taken))
-            decisions.append(decision)
-        conv = decision.conversation
+        decisions, booking = scripted_turn(conv, text, at, limits, practice, taken)
+        conv = decisions[-1].conversation
         events = [e for d in decisions for e in d.events]
         record = TurnRecord(conv_id, conv.turn_count, None, text, " ".join(d.reply for d in decisions if d.reply),
                             before.value, conv.state.value, at)

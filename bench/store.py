@@ -24,12 +24,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.replay import CHOICES, NAMES, PREFERENCES, SCRIPTS, _perform
+from bench.replay import CHOICES, NAMES, PREFERENCES, SCRIPTS, scripted_turn
 from service.config import load_practice, load_settings
 from service.engine.events import Event
-from service.engine.model import CallerSaid, Conversation
+from service.engine.model import Conversation
 from service.engine.states import Channel
-from service.engine.step import step
 from service.storage.base import BookingWrite, TurnRecord
 from service.storage.codec import event_records
 from service.storage.sqlite import SqliteStore
@@ -70,14 +69,8 @@ def decide(calls: int) -> list[list[Turn]]:
         turns: list[Turn] = []
         for n, text in enumerate(line.format(**fill) for line in script):
             before = conv.state
-            decision = step(conv, CallerSaid(text), at, limits, practice, frozenset(taken))
-            decisions, booking = [decision], None
-            while decision.action is not None:
-                result, write = _perform(decision, conv_id, at, taken)
-                booking = write or booking
-                decision = step(decision.conversation, result, at, limits, practice, frozenset(taken))
-                decisions.append(decision)
-            conv = decision.conversation
+            decisions, booking = scripted_turn(conv, text, at, limits, practice, taken)
+            conv = decisions[-1].conversation
             record = TurnRecord(
                 conv_id, conv.turn_count, f"{conv_id}-{n}", text, " ".join(d.reply for d in decisions if d.reply),
                 before.value, conv.state.value, at, trace_id=uuid.uuid4().hex,
