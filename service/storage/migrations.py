@@ -224,6 +224,23 @@ STEPS: tuple[tuple[Statement, ...], ...] = (
             "FOR EACH STATEMENT EXECUTE FUNCTION rdv_bookings_changed()",
         ),
     ),
+    # 9 (SQLite): fewer index pages written per turn. A turn's row went into two indexes led
+    # by its conversation, (conv_id, id) and (conv_id, request_key), each entry on a page of its
+    # own: one unique index on (conv_id, request_key) serves both the request keys (SQLite
+    # keeps NULL keys distinct, so turns without one never conflict) and the reads of a
+    # conversation's turns, which sort their few rows by id. Text conversations have no Vapi
+    # call id: the index of call ids leaves them out (a lookup by call id never needs them).
+    (
+        Only(Dialect.SQLITE, "DROP INDEX IF EXISTS turns_conv"),
+        Only(Dialect.SQLITE, "DROP INDEX IF EXISTS turns_request_key"),
+        Only(Dialect.SQLITE, "CREATE UNIQUE INDEX IF NOT EXISTS turns_conv_key ON turns (conv_id, request_key)"),
+        Only(Dialect.SQLITE, "DROP INDEX IF EXISTS conversations_call"),
+        Only(
+            Dialect.SQLITE,
+            "CREATE INDEX IF NOT EXISTS conversations_call ON conversations (vapi_call_id) "
+            "WHERE vapi_call_id IS NOT NULL",
+        ),
+    ),
 )
 
 

@@ -302,6 +302,50 @@ async def test_a_file_of_the_previous_schema_moves_its_event_index(tmp_path: Pat
     assert committed(path, "SELECT max(version) FROM schema_version") == [(len(SQLITE_STEPS),)]
 
 
+async def test_a_file_of_the_previous_schema_merges_its_turn_indexes(tmp_path: Path) -> None:
+    """A file whose turns are indexed by (conv_id, id) and by request key, and whose call ids
+    are all indexed, migrates in place (step 9): one unique index on (conv_id, request_key)
+    replaces both, call ids are indexed when set; turns written before and after are found by
+    their key and read in order, a duplicate key is still refused, turns without a key never
+    conflict, and a conversation is still found by its call id."""
+    path = tmp_path / SQLITE_FILE
+    old = SqliteStore(path)
+    await old.open()  # the whole schema; then the file is put back to what step 8 left
+    await old.save_turn(conversation("c1", vapi_call_id="call-1"), None, {}, turn("c1", 1, "k1"), [])
+    await old.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP INDEX turns_conv_key")
+        conn.execute("DROP INDEX conversations_call")
+        conn.execute("CREATE INDEX turns_conv ON turns (conv_id, id)")
+        conn.execute("CREATE UNIQUE INDEX turns_request_key ON turns (conv_id, request_key) "
+                     "WHERE request_key IS NOT NULL")
+        conn.execute("CREATE INDEX conversations_call ON conversations (vapi_call_id)")
+        conn.execute("DELETE FROM schema_version WHERE version > 8")
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        loaded = await store.load("c1")
+        assert loaded is not None
+        version = await store.save_turn(loaded.conversation, loaded.version, {}, turn("c1", 2, "k2"), [])
+        version = await store.save_turn(loaded.conversation, version, {}, turn("c1", 3, None), [])
+        version = await store.save_turn(loaded.conversation, version, {}, turn("c1", 4, None), [])
+        with pytest.raises(DuplicateTurnError):
+            await store.save_turn(loaded.conversation, version, {}, turn("c1", 5, "k1"), [])
+        found = await store.find_turn("c1", "k1")
+        assert found is not None and found.turn == 1
+        assert await store.conversation_ids_by_call("call-1") == "c1"
+        timeline = await store.timeline("c1")
+        assert timeline is not None and [t["turn"] for t in timeline["turns"]] == [1, 2, 3, 4]
+    finally:
+        await store.close()
+    indexes = {r[0]: r[1] for r in committed(
+        path, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('turns', 'conversations')")}
+    assert "turns_conv" not in indexes and "turns_request_key" not in indexes
+    assert "UNIQUE" in indexes["turns_conv_key"]
+    assert "WHERE vapi_call_id IS NOT NULL" in indexes["conversations_call"]
+    assert committed(path, "SELECT max(version) FROM schema_version") == [(len(SQLITE_STEPS),)]
+
+
 async def test_the_wal_starts_over_under_a_writer_that_never_pauses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
