@@ -25,6 +25,9 @@ class Only:
 
 
 Statement = str | Only
+# The most events one row of ``event_batches`` holds (SQLite, schema step 10): the ``events``
+# view numbers a batch's events from its id times this.
+EVENTS_PER_BATCH = 1024
 
 STEPS: tuple[tuple[Statement, ...], ...] = (
     (
@@ -239,6 +242,37 @@ STEPS: tuple[tuple[Statement, ...], ...] = (
             Dialect.SQLITE,
             "CREATE INDEX IF NOT EXISTS conversations_call ON conversations (vapi_call_id) "
             "WHERE vapi_call_id IS NOT NULL",
+        ),
+    ),
+    # 10 (SQLite): a turn's events in one row. Each event was a row of its own, with an entry
+    # in each of the two events indexes: a turn's events are now one row of ``event_batches``
+    # (``count`` events; their data as a JSON array, in order; their kinds as a JSON array, or
+    # the one kind as it is when the batch holds one event), and ``events`` a view that reads
+    # them back one event a row, as the table had them: the same columns, ids in the same
+    # order (a batch's id times EVENTS_PER_BATCH, plus the event's place in it), each event's
+    # data the JSON text it was written as. SQLite's JSON functions end a text at an escaped
+    # NUL: a kind holding one is written in a batch of its own. The events stored so far
+    # become batches of one, under their ids.
+    (
+        Only(
+            Dialect.SQLITE,
+            "CREATE TABLE event_batches (id INTEGER PRIMARY KEY, conv_id TEXT NOT NULL, at TEXT NOT NULL, "
+            "count INTEGER NOT NULL, kinds TEXT NOT NULL, data TEXT NOT NULL)",
+        ),
+        Only(
+            Dialect.SQLITE,
+            "INSERT INTO event_batches (id, conv_id, at, count, kinds, data) "
+            "SELECT id, conv_id, at, 1, kind, '[' || data || ']' FROM events ORDER BY id",
+        ),
+        Only(Dialect.SQLITE, "DROP TABLE events"),
+        Only(Dialect.SQLITE, "CREATE INDEX event_batches_conv ON event_batches (conv_id, id)"),
+        Only(Dialect.SQLITE, "CREATE INDEX event_batches_at ON event_batches (at)"),
+        Only(
+            Dialect.SQLITE,
+            "CREATE VIEW events (id, conv_id, at, kind, data) AS "
+            f"SELECT b.id * {EVENTS_PER_BATCH} + e.key, b.conv_id, b.at, "
+            "CASE WHEN b.count = 1 THEN b.kinds ELSE json_extract(b.kinds, '$[' || e.key || ']') END, e.value "
+            "FROM event_batches AS b, json_each(b.data) AS e",
         ),
     ),
 )

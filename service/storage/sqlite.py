@@ -44,6 +44,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 from service.engine.calendar import TakenSlots
 from service.engine.model import BookingRef, Conversation, Slot
 from service.engine.states import State
@@ -63,6 +65,7 @@ from service.storage.codec import (
     COLUMNS,
     FORGOTTEN,
     FORGOTTEN_CONTEXT,
+    FORGOTTEN_EVENT,
     NAMED_EVENTS,
     booking_row,
     conversation_from_row,
@@ -77,12 +80,11 @@ from service.storage.codec import (
     unconfirmed,
     utc_text,
 )
-from service.storage.migrations import SQLITE_STEPS
+from service.storage.migrations import EVENTS_PER_BATCH, SQLITE_STEPS
 from service.storage.sql import (
     CANCEL_BOOKING,
     DUPLICATE_TURN,
     INSERT_BOOKING,
-    INSERT_EVENT,
     INSERT_TURN,
     Conflict,
     conflict,
@@ -96,6 +98,8 @@ UPDATE_CONVERSATION = update_conversation()
 # A conversation keeps the Vapi call id it started with: its turns update it without setting
 # the call id (its index untouched), in the same statement checking that it is unchanged.
 UPDATE_KEEPING_CALL_ID = update_conversation(kept=("vapi_call_id",))
+# A save's events, a row per run of one conversation's events of one moment (schema step 10).
+INSERT_EVENT_BATCH = "INSERT INTO event_batches (conv_id, at, count, kinds, data) VALUES (?, ?, ?, ?, ?)"
 _CALL_ID = COLUMNS.index("vapi_call_id")
 # A conversation's columns in COLUMNS order, then its version and meta.
 LOAD_CONVERSATION = f"SELECT {', '.join(COLUMNS)}, version, meta FROM conversations WHERE conv_id = ?"
@@ -122,6 +126,48 @@ HOLDS = (
     "json_each(c.context, '$.proposed') AS p "
     "WHERE c.outcome IS NULL AND c.state = 'WAIT_CONFIRM' AND c.last_seen_at >= ?"
 )
+
+
+def _event_batches(events: list[EventRecord]) -> list[tuple[str, str, int, str, str]]:
+    """The ``event_batches`` rows of a save's events (schema step 10): one row for the events
+    that follow each other with one conversation and one moment (a turn's events), at most
+    EVENTS_PER_BATCH of them; their data as a JSON array, their kinds as one too (the kind as
+    it is for a batch of one). A kind holding a NUL is a batch of its own."""
+    rows: list[tuple[str, str, int, str, str]] = []
+    start, count = 0, len(events)
+    while start < count:
+        first = events[start]
+        end = start + 1
+        if "\x00" not in first.kind:
+            while (end < count and end - start < EVENTS_PER_BATCH and events[end].conv_id == first.conv_id
+                   and events[end].at == first.at and "\x00" not in events[end].kind):
+                end += 1
+        if end - start == 1:
+            rows.append((first.conv_id, utc_text(first.at), 1, first.kind, f"[{event_json(first)}]"))
+        else:
+            batch = events[start:end]
+            rows.append((
+                first.conv_id, utc_text(first.at), end - start, orjson.dumps([e.kind for e in batch]).decode(),
+                "[" + ",".join([event_json(e) for e in batch]) + "]",
+            ))
+        start = end
+    return rows
+
+
+def _forget_named_events(conn: sqlite3.Connection, conv_ids: list[str]) -> None:
+    """The data of these conversations' events that carry a name (NAMED_EVENTS) becomes
+    ``{}`` in their batches; the other events of a batch keep their data."""
+    marks = ", ".join("?" for _ in conv_ids)
+    rows = conn.execute(
+        f"SELECT id, count, kinds, data FROM event_batches WHERE conv_id IN ({marks})", conv_ids
+    ).fetchall()
+    for batch_id, count, kinds, data in rows:
+        names = [kinds] if count == 1 else orjson.loads(kinds)
+        if not any(kind in NAMED_EVENTS for kind in names):
+            continue
+        items = [str(r[0]) for r in conn.execute("SELECT value FROM json_each(?) ORDER BY key", (data,))]
+        forgotten = [FORGOTTEN_EVENT if kind in NAMED_EVENTS else item for kind, item in zip(names, items, strict=True)]
+        conn.execute("UPDATE event_batches SET data = ? WHERE id = ?", ("[" + ",".join(forgotten) + "]", batch_id))
 
 
 def _busy(exc: sqlite3.Error) -> bool:
@@ -477,7 +523,7 @@ class SqliteStore:
                     "SET conversations = conversations + excluded.conversations",
                     (limit,),
                 )
-                for table in ("turns", "events", "call_reports"):
+                for table in ("turns", "event_batches", "call_reports"):
                     conn.execute(f"DELETE FROM {table} WHERE conv_id IN ({old})", (limit,))
                 conn.execute("DELETE FROM bookings WHERE slot_end < ?", (limit,))
                 return int(conn.execute(
@@ -512,9 +558,7 @@ class SqliteStore:
                                  f"WHERE conv_id IN ({marks})", (FORGOTTEN_CONTEXT, *ids))
                     conn.execute(f"UPDATE turns SET text = ?, reply = ? WHERE conv_id IN ({marks})",
                                  (FORGOTTEN, FORGOTTEN, *ids))
-                    kinds = ", ".join("?" for _ in NAMED_EVENTS)
-                    conn.execute(f"UPDATE events SET data = '{{}}' WHERE kind IN ({kinds}) "
-                                 f"AND conv_id IN ({marks})", (*NAMED_EVENTS, *ids))
+                    _forget_named_events(conn, ids)
                     conn.execute(f"DELETE FROM call_reports WHERE conv_id IN ({marks})", ids)
                 booked = conn.execute(
                     "UPDATE bookings SET name = ?, phone = NULL WHERE phone = ?"
@@ -568,7 +612,7 @@ class SqliteStore:
             turn.conv_id, turn.turn, turn.request_key, turn.text, turn.reply, turn.state_before, turn.state_after,
             utc_text(turn.at), int(turn.interrupted), turn.directive, turn.trace_id,
         )
-        event_rows = [(e.conv_id, utc_text(e.at), e.kind, event_json(e)) for e in events]
+        event_rows = _event_batches(events)
         self._freed.clear()
         # Without a booking or a cancellation, the conflicts (a duplicate, then the version)
         # are all found before the first write (the conversation's, which writes nothing when
@@ -602,8 +646,8 @@ class SqliteStore:
                 self._insert_booking(conn, booking)
             if turn_row is not None:
                 conn.execute(INSERT_TURN, turn_row)
-            if event_rows:
-                conn.executemany(INSERT_EVENT, event_rows)
+            for row in event_rows:
+                conn.execute(INSERT_EVENT_BATCH, row)
         self._written(conv, booking, cancel)
         return version
 

@@ -9,6 +9,7 @@ caches follow other connections' commits."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sqlite3
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from service.engine.calendar import TakenSlots
-from service.engine.model import Slot
+from service.engine.model import Conversation, Slot
 from service.engine.states import Outcome, State
 from service.storage import SQLITE_FILE
 from service.storage import sqlite as sqlite_module
@@ -31,9 +32,12 @@ from service.storage.base import (
     DuplicateTurnError,
     SlotTakenError,
     StoreError,
+    TurnRecord,
 )
+from service.storage.codec import conversation_values, utc_text
 from service.storage.migrations import SQLITE_STEPS
-from service.storage.sqlite import SqliteStore
+from service.storage.sql import INSERT_TURN
+from service.storage.sqlite import INSERT_CONVERSATION, SqliteStore
 from tests.storage.test_contract import at, conversation, events, slot, turn
 from tests.support import NOW
 
@@ -156,7 +160,7 @@ async def test_an_error_of_sqlite_after_a_turn_wrote_rolls_back_its_group(store:
     for conv_id in ("c1", "c2"):
         await store.save_turn(conversation(conv_id), None, {}, turn(conv_id), [])
     store.conn.execute(
-        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON events WHEN new.kind = 'Refused' "
+        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON event_batches WHEN instr(new.kinds, 'Refused') "
         "BEGIN SELECT RAISE(ABORT, 'refused'); END"
     )
     results = await asyncio.gather(
@@ -276,18 +280,34 @@ async def test_another_write_commits_the_open_group_first(store: SqliteStore) ->
     assert committed(store.path, "SELECT holder FROM leases") == [("me",)]
 
 
+def file_of_steps(path: Path, steps: int) -> sqlite3.Connection:
+    """A new file with the first ``steps`` schema steps only, as an older version left it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, statements in enumerate(SQLITE_STEPS[:steps], start=1):
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    return conn
+
+
+def write_conversation(conn: sqlite3.Connection, conv: Conversation, record: TurnRecord) -> None:
+    """A conversation (version 1) and one of its turns, as the store writes them."""
+    conn.execute(INSERT_CONVERSATION, (*conversation_values(conv), "{}"))
+    conn.execute(INSERT_TURN, (
+        record.conv_id, record.turn, record.request_key, record.text, record.reply, record.state_before,
+        record.state_after, utc_text(record.at), int(record.interrupted), record.directive, record.trace_id,
+    ))
+
+
 async def test_a_file_of_the_previous_schema_moves_its_event_index(tmp_path: Path) -> None:
     """A file written with events indexed by (kind, at) migrates in place: the index on ``at``
     replaces it, its events are still read by time and kind, and new ones are written."""
     path = tmp_path / SQLITE_FILE
-    old = SqliteStore(path)
-    await old.open()  # the whole schema; then the file is put back to what step 6 left
-    await old.save_turn(conversation("c1"), None, {}, turn("c1"), events("c1", 1, "StateEntered", "SlotsProposed"))
-    await old.close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("DROP INDEX events_at")
-        conn.execute("CREATE INDEX events_kind_at ON events (kind, at)")
-        conn.execute("DELETE FROM schema_version WHERE version > 6")
+    with contextlib.closing(file_of_steps(path, 6)) as conn:
+        for kind in ("StateEntered", "SlotsProposed"):
+            conn.execute("INSERT INTO events (conv_id, at, kind, data) VALUES (?, ?, ?, ?)",
+                         ("c1", utc_text(at(1)), kind, '{"n":1}'))
     store = SqliteStore(path)
     await store.open()
     try:
@@ -296,9 +316,8 @@ async def test_a_file_of_the_previous_schema_moves_its_event_index(tmp_path: Pat
         assert [(e.conv_id, e.kind) for e in found] == [("c1", "SlotsProposed"), ("c2", "SlotsProposed")]
     finally:
         await store.close()
-    indexes = {r[0] for r in committed(path,
-                                       "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")}
-    assert "events_at" in indexes and "events_kind_at" not in indexes
+    indexes = {r[0] for r in committed(path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "event_batches_at" in indexes and "events_kind_at" not in indexes
     assert committed(path, "SELECT max(version) FROM schema_version") == [(len(SQLITE_STEPS),)]
 
 
@@ -309,18 +328,9 @@ async def test_a_file_of_the_previous_schema_merges_its_turn_indexes(tmp_path: P
     their key and read in order, a duplicate key is still refused, turns without a key never
     conflict, and a conversation is still found by its call id."""
     path = tmp_path / SQLITE_FILE
-    old = SqliteStore(path)
-    await old.open()  # the whole schema; then the file is put back to what step 8 left
-    await old.save_turn(conversation("c1", vapi_call_id="call-1"), None, {}, turn("c1", 1, "k1"), [])
-    await old.close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("DROP INDEX turns_conv_key")
-        conn.execute("DROP INDEX conversations_call")
-        conn.execute("CREATE INDEX turns_conv ON turns (conv_id, id)")
-        conn.execute("CREATE UNIQUE INDEX turns_request_key ON turns (conv_id, request_key) "
-                     "WHERE request_key IS NOT NULL")
-        conn.execute("CREATE INDEX conversations_call ON conversations (vapi_call_id)")
-        conn.execute("DELETE FROM schema_version WHERE version > 8")
+    with contextlib.closing(file_of_steps(path, 8)) as conn:
+        write_conversation(conn, conversation("c1", vapi_call_id="call-1"), turn("c1", 1, "k1"))
+        write_conversation(conn, conversation("c2"), turn("c2", 1, "k1"))
     store = SqliteStore(path)
     await store.open()
     try:
