@@ -275,6 +275,36 @@ STEPS: tuple[tuple[Statement, ...], ...] = (
             "FROM event_batches AS b, json_each(b.data) AS e",
         ),
     ),
+    # 11 (SQLite): taken slots followed by their changes. Every booking written, cancelled (or
+    # released) and deleted records its slot start in ``booking_changes``, numbered in commit
+    # order: a connection whose taken slots are a few changes old reads those slots again
+    # instead of every active booking (another worker's commits no longer throw them away).
+    # The purge keeps the last changes only; a connection further behind reads them whole.
+    (
+        Only(
+            Dialect.SQLITE,
+            "CREATE TABLE booking_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, slot_start TEXT NOT NULL)",
+        ),
+        Only(
+            Dialect.SQLITE,
+            "CREATE TRIGGER booking_inserted AFTER INSERT ON bookings "
+            "BEGIN INSERT INTO booking_changes (slot_start) VALUES (new.slot_start); END",
+        ),
+        Only(
+            Dialect.SQLITE,
+            "CREATE TRIGGER booking_updated AFTER UPDATE OF slot_start, cancelled_at ON bookings "
+            "WHEN old.slot_start IS NOT new.slot_start OR old.cancelled_at IS NOT new.cancelled_at "
+            "BEGIN INSERT INTO booking_changes (slot_start) VALUES (old.slot_start); "
+            "INSERT INTO booking_changes (slot_start) SELECT new.slot_start "
+            "WHERE new.slot_start IS NOT old.slot_start; "
+            "END",
+        ),
+        Only(
+            Dialect.SQLITE,
+            "CREATE TRIGGER booking_deleted AFTER DELETE ON bookings "
+            "BEGIN INSERT INTO booking_changes (slot_start) VALUES (old.slot_start); END",
+        ),
+    ),
 )
 
 

@@ -21,8 +21,10 @@ first. WAL checkpoints run on a thread with a connection of their own
 (``wal_autocheckpoint=0`` on the turn connection), never on the event loop.
 
 Caches: the taken slots and the slots held for callers still choosing (proposed to them)
-are kept in memory, updated by this connection's own writes, and dropped when another
-connection or process commits (``PRAGMA data_version`` moves; read once per event-loop pass).
+are kept in memory and updated by this connection's own writes. When another connection or
+process commits (``PRAGMA data_version`` moves; read once per event-loop pass), the taken
+slots catch up with the bookings it changed (``booking_changes``, recorded by triggers) and
+the held slots are read again.
 Operator reads that may scan many rows (timelines, stats, events) run on a worker thread
 with their own read-only connection, so they never hold the loop; in WAL mode they see
 only committed data. ``synchronous=NORMAL`` in
@@ -121,6 +123,12 @@ WAL_SIZE_LIMIT = 32 * 1024 * 1024
 # at the next checkpoint.
 WAL_RESTART_FRAMES = 4096
 RESTART_WAIT_MS = 20
+# The bookings changed after a given one (schema step 11), and the active ones of some starts.
+BOOKING_CHANGES = "SELECT seq, slot_start FROM booking_changes WHERE seq > ? ORDER BY seq"
+LAST_BOOKING_CHANGE = "SELECT coalesce(max(seq), 0) FROM booking_changes"
+ACTIVE_STARTS = "SELECT slot_start FROM bookings WHERE cancelled_at IS NULL AND slot_start IN"
+# The purge keeps this many of the last booking changes.
+BOOKING_CHANGES_KEPT = 10_000
 HOLDS = (
     "SELECT c.conv_id, c.last_seen_at, json_extract(p.value, '$.start') FROM conversations AS c, "
     "json_each(c.context, '$.proposed') AS p "
@@ -200,6 +208,8 @@ class SqliteStore:
         self._followed = False  # data_version read in this event-loop pass
         self._taken_window: tuple[datetime, datetime] | None = None
         self._taken: frozenset[datetime] = frozenset()
+        self._taken_texts = ("", "")  # the window as UTC text
+        self._changes_seen = 0  # the last booking change the taken slots hold
         # Conversations still choosing: conv_id -> (last seen, UTC starts proposed to them),
         # every one seen at or after ``_holds_since``; None when not loaded.
         self._holds: dict[str, tuple[datetime, frozenset[datetime]]] | None = None
@@ -377,7 +387,8 @@ class SqliteStore:
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self._data_version = version
-            self._forget()
+            self._catch_up()
+            self._holds = None
         if self._grouping():
             assert self._loop is not None
             self._followed = True
@@ -386,21 +397,48 @@ class SqliteStore:
     def _unfollow(self) -> None:
         self._followed = False
 
+    def _catch_up(self) -> None:
+        """Bring the taken slots up to date with the bookings changed since they were read
+        (``booking_changes``, schema step 11): the changed starts of the window are read
+        again. When the changes since then are not all kept (the purge trims them), the
+        taken slots are dropped, read whole at the next turn."""
+        if self._taken_window is None:
+            return
+        rows = self.conn.execute(BOOKING_CHANGES, (self._changes_seen,)).fetchall()
+        if not rows:
+            return
+        if rows[0][0] != self._changes_seen + 1:
+            self._taken_window = None
+            return
+        self._changes_seen = rows[-1][0]
+        low, high = self._taken_texts
+        changed = {r[1] for r in rows if low <= r[1] < high}
+        if not changed:
+            return
+        active = {r[0] for r in self.conn.execute(
+            f"{ACTIVE_STARTS} ({', '.join('?' for _ in changed)})", tuple(changed))}
+        taken = self._taken
+        added = [s for s in map(datetime.fromisoformat, active) if s not in taken]
+        freed = [s for s in map(datetime.fromisoformat, changed - active) if s in taken]
+        if added or freed:
+            self._taken = TakenSlots.after(taken, added, freed)
+
     def _lost(self, start: datetime) -> None:
-        """A booking lost its slot to another one. When no other connection committed since
-        the caches were last checked (the winner is a turn of this connection), the slot
-        joins the taken slots, which are kept (the turn is decided again on them at once,
-        without reading them all back). When one did, what else its commit changed (a group
-        holds several turns) is unknown: the caches are dropped, read again by the retry.
-        ``_data_version`` is never moved here: that would mark the caches as up to date with
-        a commit they never saw. Held slots are read again."""
+        """A booking lost its slot to another one. When another connection committed since
+        the caches were last checked, the taken slots catch up with every booking it changed
+        (a group holds several turns); the slot joins them in any case (the winner may be a
+        turn of this connection), and they are kept: the turn is decided again on them at
+        once, without reading them all back. Held slots are read again."""
         self._holds = None
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
-        window = self._taken_window
         if version != self._data_version:
-            self._forget()
-        elif window is not None and window[0] <= start < window[1]:
-            self._taken = TakenSlots.after(self._taken, [start.astimezone(UTC)])
+            self._data_version = version
+            self._catch_up()
+        window = self._taken_window
+        if window is not None and window[0] <= start < window[1]:
+            lost = start.astimezone(UTC)
+            if lost not in self._taken:
+                self._taken = TakenSlots.after(self._taken, [lost])
 
     def _forget(self) -> None:
         self._taken_window = None
@@ -526,6 +564,10 @@ class SqliteStore:
                 for table in ("turns", "event_batches", "call_reports"):
                     conn.execute(f"DELETE FROM {table} WHERE conv_id IN ({old})", (limit,))
                 conn.execute("DELETE FROM bookings WHERE slot_end < ?", (limit,))
+                conn.execute(
+                    "DELETE FROM booking_changes WHERE seq <= (SELECT max(seq) FROM booking_changes) - ?",
+                    (BOOKING_CHANGES_KEPT,),
+                )
                 return int(conn.execute(
                     "DELETE FROM conversations WHERE outcome IS NOT NULL AND last_seen_at < ?", (limit,)
                 ).rowcount)
@@ -702,12 +744,15 @@ class SqliteStore:
             self._follow()
             if self._taken_window == (start, end):
                 return self._taken
+            # The changes first: one committed between the two reads is read again later.
+            seen = self.conn.execute(LAST_BOOKING_CHANGE).fetchone()[0]
+            texts = (utc_text(start), utc_text(end))
             rows = self.conn.execute(
                 "SELECT slot_start FROM bookings WHERE cancelled_at IS NULL AND slot_start >= ? AND slot_start < ?",
-                (utc_text(start), utc_text(end)),
+                texts,
             ).fetchall()
             self._taken = frozenset(datetime.fromisoformat(r[0]) for r in rows)
-            self._taken_window = (start, end)
+            self._taken_window, self._taken_texts, self._changes_seen = (start, end), texts, seen
             return self._taken
 
         return await self._run(run)

@@ -453,3 +453,72 @@ async def test_a_call_given_up_on_fails_without_an_asyncio_report(
     gc.collect()
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
     assert await store.save_turn(conversation("c1"), None, {}, turn("c1"), []) == 1
+
+
+async def test_taken_slots_follow_another_workers_bookings_by_their_changes(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another connection books, cancels, releases and purges: this store's taken slots catch
+    up with the changed starts only (a set made from the previous one, so that the calendar's
+    memo carries over), a change outside the window leaves them as they are, and when the
+    purge has trimmed changes this store never read, they are read whole again."""
+    first, second, third, fourth, far = slot(2, 9), slot(2, 10), slot(3, 11), slot(3, 12), slot(60, 9)
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", booking_row("b-1", first))
+    before = await store.taken_slots(*WINDOW)
+    assert before == {first.start.astimezone(UTC)}
+    with sqlite3.connect(store.path) as conn:
+        conn.executemany("INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)", [booking_row("b-2", second), booking_row("b-far", far)])
+        conn.execute("UPDATE bookings SET cancelled_at = ? WHERE id = 'b-1'", (utc_text(NOW),))
+        conn.execute("UPDATE bookings SET name = 'Y' WHERE id = 'b-2'")  # not a change of its slot
+    await asyncio.sleep(0)
+    after = await store.taken_slots(*WINDOW)
+    assert after == {second.start.astimezone(UTC)}
+    assert isinstance(after, TakenSlots) and after.changed == {first.start.astimezone(UTC),
+                                                                second.start.astimezone(UTC)}
+    with sqlite3.connect(store.path) as conn:  # the slot booked again, its old booking deleted
+        conn.execute("INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", booking_row("b-1bis", first))
+        conn.execute("DELETE FROM bookings WHERE id = 'b-1'")
+    await asyncio.sleep(0)
+    assert await store.taken_slots(*WINDOW) == {first.start.astimezone(UTC), second.start.astimezone(UTC)}
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT count(*) FROM booking_changes").fetchone() == (6,)
+    other = SqliteStore(store.path)
+    await other.open()
+    try:
+        await other.save_turn(conversation("c1"), None, {}, turn("c1"), [], booking=booking("c1", third))
+        await other.save_turn(conversation("c2"), None, {}, turn("c2"), [], booking=booking("c2", fourth))
+        monkeypatch.setattr(sqlite_module, "BOOKING_CHANGES_KEPT", 1)
+        assert await other.purge_before(NOW - timedelta(days=1)) == 0
+    finally:
+        await other.close()
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT seq FROM booking_changes").fetchall() == [(8,)]
+    await asyncio.sleep(0)
+    whole = await store.taken_slots(*WINDOW)
+    assert whole == {s.start.astimezone(UTC) for s in (first, second, third, fourth)}
+    assert not isinstance(whole, TakenSlots)  # read whole: the changes before were trimmed
+
+
+async def test_a_file_of_the_previous_schema_records_its_booking_changes(tmp_path: Path) -> None:
+    """A file of step 10 with bookings migrates in place (step 11): its bookings are read
+    whole once, then another connection's changes are followed."""
+    path = tmp_path / SQLITE_FILE
+    with contextlib.closing(file_of_steps(path, 10)) as conn:
+        conn.execute("INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", booking_row("b-1", slot(2, 9)))
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert await store.taken_slots(*WINDOW) == {slot(2, 9).start.astimezone(UTC)}
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE bookings SET cancelled_at = ? WHERE id = 'b-1'", (utc_text(NOW),))
+        await asyncio.sleep(0)
+        after = await store.taken_slots(*WINDOW)
+        assert after == frozenset() and isinstance(after, TakenSlots)
+    finally:
+        await store.close()
+    assert committed(path, "SELECT max(version) FROM schema_version") == [(len(SQLITE_STEPS),)]
