@@ -106,6 +106,7 @@ _CALL_ID = COLUMNS.index("vapi_call_id")
 # A conversation's columns in COLUMNS order, then its version and meta.
 LOAD_CONVERSATION = f"SELECT {', '.join(COLUMNS)}, version, meta FROM conversations WHERE conv_id = ?"
 _VERSION, _META = len(COLUMNS), len(COLUMNS) + 1
+_LAST_SEEN, _CONTEXT = COLUMNS.index("last_seen_at"), COLUMNS.index("context")
 READINESS_KEEP = timedelta(days=1)
 # Opening waits this long for a lock (several workers migrating one new file at once).
 OPEN_BUSY_SECONDS = 30.0
@@ -129,6 +130,16 @@ LAST_BOOKING_CHANGE = "SELECT coalesce(max(seq), 0) FROM booking_changes"
 ACTIVE_STARTS = "SELECT slot_start FROM bookings WHERE cancelled_at IS NULL AND slot_start IN"
 # The purge keeps this many of the last booking changes.
 BOOKING_CHANGES_KEPT = 10_000
+# The conversations still choosing seen at or after a moment: their last seen and context as
+# stored, to tell which ones changed since their proposals were read (HOLDS, a few at once).
+CHOOSING = (
+    "SELECT conv_id, last_seen_at, context FROM conversations "
+    "WHERE outcome IS NULL AND state = 'WAIT_CONFIRM' AND last_seen_at >= ?"
+)
+HOLDS_READ_AT_ONCE = 500
+# A conversation still choosing: last seen (UTC), the UTC starts proposed to it, and its row's
+# last seen and context as stored.
+Hold = tuple[datetime, frozenset[datetime], tuple[str, str]]
 HOLDS = (
     "SELECT c.conv_id, c.last_seen_at, json_extract(p.value, '$.start') FROM conversations AS c, "
     "json_each(c.context, '$.proposed') AS p "
@@ -211,9 +222,12 @@ class SqliteStore:
         self._taken_texts = ("", "")  # the window as UTC text
         self._changes_seen = 0  # the last booking change the taken slots hold
         # Conversations still choosing: conv_id -> (last seen, UTC starts proposed to them),
-        # every one seen at or after ``_holds_since``; None when not loaded.
-        self._holds: dict[str, tuple[datetime, frozenset[datetime]]] | None = None
+        # every one seen at or after ``_holds_since``, with its row's last seen and context
+        # as stored (what they were read from); None when not loaded. ``_holds_stale``: another
+        # connection committed since they were read.
+        self._holds: dict[str, Hold] | None = None
         self._holds_since: datetime | None = None
+        self._holds_stale = False
         self._waiter: asyncio.Future[None] | None = None  # the last grouped turn's, for save_turn
         self._freed: list[datetime] = []  # slot starts the turn being saved cancelled
 
@@ -388,7 +402,7 @@ class SqliteStore:
         if version != self._data_version:
             self._data_version = version
             self._catch_up()
-            self._holds = None
+            self._holds_stale = True
         if self._grouping():
             assert self._loop is not None
             self._followed = True
@@ -429,7 +443,7 @@ class SqliteStore:
         (a group holds several turns); the slot joins them in any case (the winner may be a
         turn of this connection), and they are kept: the turn is decided again on them at
         once, without reading them all back. Held slots are read again."""
-        self._holds = None
+        self._holds_stale = True
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self._data_version = version
@@ -444,10 +458,13 @@ class SqliteStore:
         self._taken_window = None
         self._holds = None
 
-    def _written(self, conv: Conversation, booking: BookingWrite | None, cancel: CancelWrite | None) -> None:
+    def _written(
+        self, conv: Conversation, values: tuple[Any, ...], booking: BookingWrite | None, cancel: CancelWrite | None
+    ) -> None:
         """After this connection wrote a turn (queued in the group, or committed): the caches
         follow. Its own new booking joins the taken slots, the slot it cancelled (or moved
-        from) leaves them; the conversation's proposals are held while it is still choosing."""
+        from) leaves them; the conversation's proposals are held while it is still choosing
+        (``values``: its columns as written)."""
         if (booking is not None or cancel is not None) and self._taken_window is not None:
             start, end = self._taken_window
             added = ([booking.slot.start.astimezone(UTC)]
@@ -457,7 +474,9 @@ class SqliteStore:
         if holds is not None:
             if conv.outcome is None and conv.state is State.WAIT_CONFIRM and conv.context.proposed:
                 holds[conv.conv_id] = (
-                    conv.last_seen_at.astimezone(UTC), frozenset(s.start.astimezone(UTC) for s in conv.context.proposed)
+                    conv.last_seen_at.astimezone(UTC),
+                    frozenset(s.start.astimezone(UTC) for s in conv.context.proposed),
+                    (values[_LAST_SEEN], values[_CONTEXT]),
                 )
             else:
                 holds.pop(conv.conv_id, None)
@@ -690,7 +709,7 @@ class SqliteStore:
                 conn.execute(INSERT_TURN, turn_row)
             for row in event_rows:
                 conn.execute(INSERT_EVENT_BATCH, row)
-        self._written(conv, booking, cancel)
+        self._written(conv, values, booking, cancel)
         return version
 
     def _cancel(self, conn: sqlite3.Connection, booking_id: str, at: datetime) -> None:
@@ -765,9 +784,11 @@ class SqliteStore:
             holds = self._holds
             if holds is None or self._holds_since is None or since < self._holds_since:
                 holds = self._load_holds(since)
+            elif self._holds_stale:
+                self._refresh_holds(holds, self._holds_since)
             held: set[datetime] = set()
             stale = []
-            for conv_id, (seen, starts) in holds.items():
+            for conv_id, (seen, starts, _) in holds.items():
                 if seen < since:
                     stale.append(conv_id)
                 elif conv_id != except_conv:
@@ -780,16 +801,39 @@ class SqliteStore:
 
         return await self._run(run)
 
-    def _load_holds(self, since: datetime) -> dict[str, tuple[datetime, frozenset[datetime]]]:
-        starts: dict[str, set[datetime]] = {}
-        seen: dict[str, datetime] = {}
-        for conv_id, last_seen, start in self.conn.execute(HOLDS, (utc_text(since),)):
-            if start:
-                starts.setdefault(conv_id, set()).add(datetime.fromisoformat(start).astimezone(UTC))
-                seen[conv_id] = datetime.fromisoformat(last_seen)
-        holds = {conv_id: (seen[conv_id], frozenset(s)) for conv_id, s in starts.items()}
+    def _load_holds(self, since: datetime) -> dict[str, Hold]:
+        holds: dict[str, Hold] = {}
+        self._refresh_holds(holds, since)
         self._holds, self._holds_since = holds, since
         return holds
+
+    def _refresh_holds(self, holds: dict[str, Hold], since: datetime) -> None:
+        """Bring ``holds`` (the conversations still choosing seen at or after ``since``) up to
+        date with the stored rows: the proposals of a conversation whose last seen or context
+        changed (or that is new) are read again, a conversation no longer choosing is left
+        out; the others are kept as they are (the same row holds the same proposals)."""
+        since_text = utc_text(since)
+        rows = {r[0]: (r[1], r[2]) for r in self.conn.execute(CHOOSING, (since_text,))}
+        for conv_id in [c for c in holds if c not in rows]:
+            del holds[conv_id]
+        changed = [c for c, row in rows.items() if c not in holds or holds[c][2] != row]
+        for first in range(0, len(changed), HOLDS_READ_AT_ONCE):
+            some = changed[first:first + HOLDS_READ_AT_ONCE]
+            starts: dict[str, set[datetime]] = {}
+            seen: dict[str, datetime] = {}
+            for conv_id, last_seen, start in self.conn.execute(
+                f"{HOLDS} AND c.conv_id IN ({', '.join('?' for _ in some)})", (since_text, *some)
+            ):
+                if start:
+                    starts.setdefault(conv_id, set()).add(datetime.fromisoformat(start).astimezone(UTC))
+                    seen[conv_id] = datetime.fromisoformat(last_seen)
+            for conv_id in some:
+                found = starts.get(conv_id)
+                if found:
+                    holds[conv_id] = (seen[conv_id], frozenset(found), rows[conv_id])
+                else:
+                    holds.pop(conv_id, None)
+        self._holds_stale = False
 
     @staticmethod
     def _booking_ref(row: sqlite3.Row) -> BookingRef:

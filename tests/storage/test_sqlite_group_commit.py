@@ -522,3 +522,41 @@ async def test_a_file_of_the_previous_schema_records_its_booking_changes(tmp_pat
     finally:
         await store.close()
     assert committed(path, "SELECT max(version) FROM schema_version") == [(len(SQLITE_STEPS),)]
+
+
+async def test_held_slots_follow_another_worker_reading_only_the_conversations_it_changed(
+    store: SqliteStore,
+) -> None:
+    """Another store on the same file commits: this store reads again the proposals of the
+    conversations whose row changed only (their last seen or context), drops those no longer
+    choosing, and sees a caller forgotten by another process hold nothing any more."""
+    other = SqliteStore(store.path)
+    await other.open()
+    read: list[str] = []
+    try:
+        since = NOW - timedelta(minutes=2)
+        first = conversation("c1", last_seen_at=NOW)
+        await other.save_turn(first, None, {}, turn("c1"), [])
+        moved = replace(first.context, proposed=(slot(7, 9), slot(7, 10), slot(7, 11)))
+        second = conversation("c2", last_seen_at=NOW, context=moved, caller_phone="+33700000000")
+        await other.save_turn(second, None, {}, turn("c2"), [])
+        await asyncio.sleep(0)
+        proposed = {s.start.astimezone(UTC) for s in first.context.proposed}
+        assert await store.held_slots(since, "x") == proposed | {s.start.astimezone(UTC) for s in moved.proposed}
+        store.conn.set_trace_callback(read.append)
+        again = replace(moved, proposed=(slot(8, 9),))
+        await other.save_turn(replace(second, context=again), 1, {}, turn("c2", 2, "k2"), [])
+        await asyncio.sleep(0)
+        assert await store.held_slots(since, "x") == proposed | {slot(8, 9).start.astimezone(UTC)}
+        proposals = [sql for sql in read if "json_each" in sql]
+        assert len(proposals) == 1 and "'c2'" in proposals[0] and "'c1'" not in proposals[0]
+        await other.save_turn(replace(first, state=State.CONFIRMED, outcome=Outcome.CONFIRMED), 1, {},
+                              turn("c1", 2, "k2"), [])
+        await asyncio.sleep(0)
+        assert await store.held_slots(since, "x") == {slot(8, 9).start.astimezone(UTC)}
+        assert await other.forget_caller("+33700000000") == (1, 0)
+        await asyncio.sleep(0)
+        assert await store.held_slots(since, "x") == frozenset()
+    finally:
+        store.conn.set_trace_callback(None)
+        await other.close()
