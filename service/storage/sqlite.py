@@ -308,45 +308,41 @@ class SqliteStore:
         except RuntimeError:
             return False
 
-    @contextlib.contextmanager
-    def _turn_transaction(self, checked: bool) -> Iterator[sqlite3.Connection]:
-        """A turn's save: on the event loop, a part of the open group transaction (begun, and
-        its COMMIT scheduled for the next pass, when none is open), the turn's waiter left in
-        ``_waiter``; on the writer thread, a transaction of its own. A failed save leaves the
-        other turns of the group as they were: the turn that began the group rolls it back;
-        a later one rolls back its savepoint, or has none when ``checked`` (the save finds
-        every conflict before its first write, so a conflict leaves nothing to undo; a
-        savepoint would copy every page the turn writes). An error of SQLite itself, or a
-        failure after a checked save's first write, rolls back the whole group."""
-        if not self._grouping():
-            with self._transaction(turn=True) as conn:
-                yield conn
-            return
+    def _begin_turn(self, checked: bool) -> tuple[sqlite3.Connection, bool, bool]:
+        """Begin a turn's save on the event loop, as a part of the open group transaction
+        (begun, and its COMMIT scheduled for the next pass, when none is open): the
+        connection, whether the turn began the group, and whether it has a savepoint. A
+        failed save leaves the other turns of the group as they were (:meth:`_undo_turn`):
+        the turn that began the group rolls it back; a later one rolls back its savepoint,
+        or has none when ``checked`` (the save finds every conflict before its first write,
+        so a conflict leaves nothing to undo; a savepoint would copy every page the turn
+        writes). An error of SQLite itself, or a failure after a checked save's first write,
+        rolls back the whole group. (On the writer thread, a save is a transaction of its
+        own.)"""
         conn = self.conn
-        loop = self._loop
-        assert loop is not None
         first = self._group is None
         savepoint = not first and not checked
         if first:
             conn.execute("BEGIN IMMEDIATE")  # another process writing: busy, nothing begun
             self._group = []
-            loop.call_soon(self._commit_group)
+            assert self._loop is not None
+            self._loop.call_soon(self._commit_group)
         elif savepoint:
             conn.execute("SAVEPOINT turn")
-        try:
-            yield conn
-        except BaseException as exc:
-            self._undo_turn(conn, exc, first=first, savepoint=savepoint)
-            raise
+        return conn, first, savepoint
+
+    def _end_turn(self, conn: sqlite3.Connection, savepoint: bool) -> None:
+        """A turn's save is queued in the group: its waiter, released by the group's COMMIT,
+        is left in ``_waiter``."""
         if savepoint:
             conn.execute("RELEASE turn")
-        assert self._group is not None
-        waiter: asyncio.Future[None] = loop.create_future()
+        assert self._group is not None and self._loop is not None
+        waiter: asyncio.Future[None] = self._loop.create_future()
         self._group.append(waiter)
         self._waiter = waiter
 
     def _undo_turn(self, conn: sqlite3.Connection, exc: BaseException, *, first: bool, savepoint: bool) -> None:
-        """Undo a failed turn's save (see :meth:`_turn_transaction`)."""
+        """Undo a failed turn's save (see :meth:`_begin_turn`)."""
         if isinstance(exc, sqlite3.Error) or not conn.in_transaction:
             self._abort_group(exc)
             return
@@ -678,38 +674,63 @@ class SqliteStore:
         # Without a booking or a cancellation, the conflicts (a duplicate, then the version)
         # are all found before the first write (the conversation's, which writes nothing when
         # the version moved): the save needs no savepoint.
-        with self._turn_transaction(checked=booking is None and cancel is None) as conn:
-            if turn is not None and turn.request_key is not None:
-                dup = conn.execute(DUPLICATE_TURN, (turn.conv_id, turn.request_key)).fetchone()
-                if dup is not None:
-                    raise conflict(Conflict.DUPLICATE, conv_id=conv.conv_id, new=expected is None,
-                                   request_key=turn.request_key)
-            if expected is None:
-                try:
-                    conn.execute(INSERT_CONVERSATION, (*values, meta_text))
-                except sqlite3.IntegrityError:
-                    raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=True) from None
-                version = 1
-            else:
-                version = expected + 1
-                kept = values[_CALL_ID]
-                changed = (*values[1:_CALL_ID], *values[_CALL_ID + 1:], meta_text, version, conv.conv_id, expected)
-                cur = conn.execute(UPDATE_KEEPING_CALL_ID, (*changed, kept))
-                if cur.rowcount != 1:  # the call id changed, or the version moved
-                    cur = conn.execute(
-                        UPDATE_CONVERSATION, (*values[1:], meta_text, version, conv.conv_id, expected)
-                    )
-                    if cur.rowcount != 1:
-                        raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=False)
-            if cancel is not None:
-                self._cancel(conn, cancel.booking_id, cancel.at)
-            if booking is not None:
-                self._insert_booking(conn, booking)
-            if turn_row is not None:
-                conn.execute(INSERT_TURN, turn_row)
-            for row in event_rows:
-                conn.execute(INSERT_EVENT_BATCH, row)
+        args = (conv, expected, values, meta_text, turn, turn_row, event_rows, booking, cancel)
+        if not self._grouping():
+            with self._transaction(turn=True) as conn:
+                version = self._write_turn(conn, *args)
+        else:
+            conn, first, savepoint = self._begin_turn(checked=booking is None and cancel is None)
+            try:
+                version = self._write_turn(conn, *args)
+            except BaseException as exc:
+                self._undo_turn(conn, exc, first=first, savepoint=savepoint)
+                raise
+            self._end_turn(conn, savepoint)
         self._written(conv, values, booking, cancel)
+        return version
+
+    def _write_turn(
+        self,
+        conn: sqlite3.Connection,
+        conv: Conversation,
+        expected: int | None,
+        values: tuple[Any, ...],
+        meta_text: str,
+        turn: TurnRecord | None,
+        turn_row: tuple[Any, ...] | None,
+        event_rows: list[tuple[str, str, int, str, str]],
+        booking: BookingWrite | None,
+        cancel: CancelWrite | None,
+    ) -> int:
+        """The statements of a turn's save, in its transaction; the new version."""
+        if turn is not None and turn.request_key is not None:
+            dup = conn.execute(DUPLICATE_TURN, (turn.conv_id, turn.request_key)).fetchone()
+            if dup is not None:
+                raise conflict(Conflict.DUPLICATE, conv_id=conv.conv_id, new=expected is None,
+                               request_key=turn.request_key)
+        if expected is None:
+            try:
+                conn.execute(INSERT_CONVERSATION, (*values, meta_text))
+            except sqlite3.IntegrityError:
+                raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=True) from None
+            version = 1
+        else:
+            version = expected + 1
+            kept = values[_CALL_ID]
+            changed = (*values[1:_CALL_ID], *values[_CALL_ID + 1:], meta_text, version, conv.conv_id, expected)
+            cur = conn.execute(UPDATE_KEEPING_CALL_ID, (*changed, kept))
+            if cur.rowcount != 1:  # the call id changed, or the version moved
+                cur = conn.execute(UPDATE_CONVERSATION, (*values[1:], meta_text, version, conv.conv_id, expected))
+                if cur.rowcount != 1:
+                    raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=False)
+        if cancel is not None:
+            self._cancel(conn, cancel.booking_id, cancel.at)
+        if booking is not None:
+            self._insert_booking(conn, booking)
+        if turn_row is not None:
+            conn.execute(INSERT_TURN, turn_row)
+        for row in event_rows:
+            conn.execute(INSERT_EVENT_BATCH, row)
         return version
 
     def _cancel(self, conn: sqlite3.Connection, booking_id: str, at: datetime) -> None:
