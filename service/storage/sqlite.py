@@ -13,8 +13,9 @@ committed once at the start of the next pass; each turn's save returns (and its 
 only after that COMMIT. A turn whose checks fail (a version moved, a slot taken) writes
 nothing and hears it at once; the others are not touched: the turn that began the group rolls
 the transaction back, a later one that books or cancels rolls back a savepoint of its own,
-and any other turn finds its conflicts (a duplicate, the version) before its first write, so
-it needs no savepoint (which would copy every page the turn writes). Written rows are
+and any other turn finds its conflicts (a duplicate, the version) with its first two writes
+and deletes the one row it wrote, so it needs no savepoint (which would copy every page the
+turn writes). Written rows are
 visible to this connection as soon as they are queued, so a turn decided in the same pass
 sees the slots another one just proposed or booked. Any other write commits the open group
 first. WAL checkpoints run on a thread with a connection of their own
@@ -85,7 +86,6 @@ from service.storage.codec import (
 from service.storage.migrations import EVENTS_PER_BATCH, SQLITE_STEPS
 from service.storage.sql import (
     CANCEL_BOOKING,
-    DUPLICATE_TURN,
     INSERT_BOOKING,
     INSERT_TURN,
     Conflict,
@@ -314,11 +314,11 @@ class SqliteStore:
         connection, whether the turn began the group, and whether it has a savepoint. A
         failed save leaves the other turns of the group as they were (:meth:`_undo_turn`):
         the turn that began the group rolls it back; a later one rolls back its savepoint,
-        or has none when ``checked`` (the save finds every conflict before its first write,
-        so a conflict leaves nothing to undo; a savepoint would copy every page the turn
-        writes). An error of SQLite itself, or a failure after a checked save's first write,
-        rolls back the whole group. (On the writer thread, a save is a transaction of its
-        own.)"""
+        or has none when ``checked`` (the save finds every conflict with its first two
+        writes, and deletes the turn's row when the second one finds the version moved; a
+        savepoint would copy every page the turn writes). An error of SQLite itself, or a
+        failure of a checked save after its checks, rolls back the whole group. (On the
+        writer thread, a save is a transaction of its own.)"""
         conn = self.conn
         first = self._group is None
         savepoint = not first and not checked
@@ -672,8 +672,8 @@ class SqliteStore:
         event_rows = _event_batches(events)
         self._freed.clear()
         # Without a booking or a cancellation, the conflicts (a duplicate, then the version)
-        # are all found before the first write (the conversation's, which writes nothing when
-        # the version moved): the save needs no savepoint.
+        # are all found by the first two writes (the turn's, then the conversation's, which
+        # writes nothing when the version moved): the save needs no savepoint.
         args = (conv, expected, values, meta_text, turn, turn_row, event_rows, booking, cancel)
         if not self._grouping():
             with self._transaction(turn=True) as conn:
@@ -702,16 +702,23 @@ class SqliteStore:
         booking: BookingWrite | None,
         cancel: CancelWrite | None,
     ) -> int:
-        """The statements of a turn's save, in its transaction; the new version."""
-        if turn is not None and turn.request_key is not None:
-            dup = conn.execute(DUPLICATE_TURN, (turn.conv_id, turn.request_key)).fetchone()
-            if dup is not None:
+        """The statements of a turn's save, in its transaction; the new version. The turn's
+        row is written first: the unique index of request keys finds a duplicate there, before
+        anything else is written (a failed statement writes nothing); when the version check
+        fails next, that row is deleted again, so that a conflict leaves nothing behind."""
+        turn_id = None
+        if turn_row is not None:
+            try:
+                turn_id = conn.execute(INSERT_TURN, turn_row).lastrowid
+            except sqlite3.IntegrityError:
+                assert turn is not None
                 raise conflict(Conflict.DUPLICATE, conv_id=conv.conv_id, new=expected is None,
-                               request_key=turn.request_key)
+                               request_key=turn.request_key) from None
         if expected is None:
             try:
                 conn.execute(INSERT_CONVERSATION, (*values, meta_text))
             except sqlite3.IntegrityError:
+                self._unwrite_turn(conn, turn_id)
                 raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=True) from None
             version = 1
         else:
@@ -722,16 +729,21 @@ class SqliteStore:
             if cur.rowcount != 1:  # the call id changed, or the version moved
                 cur = conn.execute(UPDATE_CONVERSATION, (*values[1:], meta_text, version, conv.conv_id, expected))
                 if cur.rowcount != 1:
+                    self._unwrite_turn(conn, turn_id)
                     raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=False)
         if cancel is not None:
             self._cancel(conn, cancel.booking_id, cancel.at)
         if booking is not None:
             self._insert_booking(conn, booking)
-        if turn_row is not None:
-            conn.execute(INSERT_TURN, turn_row)
         for row in event_rows:
             conn.execute(INSERT_EVENT_BATCH, row)
         return version
+
+    @staticmethod
+    def _unwrite_turn(conn: sqlite3.Connection, turn_id: int | None) -> None:
+        """Delete the turn row a save wrote before its version check failed."""
+        if turn_id is not None:
+            conn.execute("DELETE FROM turns WHERE id = ?", (turn_id,))
 
     def _cancel(self, conn: sqlite3.Connection, booking_id: str, at: datetime) -> None:
         cur = conn.execute(CANCEL_BOOKING, (utc_text(at), booking_id))
