@@ -305,6 +305,7 @@ def _purpose(value: Any) -> Purpose:
 # What ``rdv forget`` leaves in place of a caller's words and names; the events that carry a name.
 FORGOTTEN = "[effacé]"
 FORGOTTEN_CONTEXT = "{}"
+FORGOTTEN_EVENT = "{}"
 NAMED_EVENTS = ("AppointmentConfirmed",)
 
 COLUMNS = (

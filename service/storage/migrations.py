@@ -25,6 +25,9 @@ class Only:
 
 
 Statement = str | Only
+# The most events one row of ``event_batches`` holds (SQLite, schema step 10): the ``events``
+# view numbers a batch's events from its id times this.
+EVENTS_PER_BATCH = 1024
 
 STEPS: tuple[tuple[Statement, ...], ...] = (
     (
@@ -222,6 +225,84 @@ STEPS: tuple[tuple[Statement, ...], ...] = (
             Dialect.POSTGRES,
             "CREATE TRIGGER bookings_changed AFTER DELETE OR TRUNCATE ON bookings "
             "FOR EACH STATEMENT EXECUTE FUNCTION rdv_bookings_changed()",
+        ),
+    ),
+    # 9 (SQLite): fewer index pages written per turn. A turn's row went into two indexes led
+    # by its conversation, (conv_id, id) and (conv_id, request_key), each entry on a page of its
+    # own: one unique index on (conv_id, request_key) serves both the request keys (SQLite
+    # keeps NULL keys distinct, so turns without one never conflict) and the reads of a
+    # conversation's turns, which sort their few rows by id. Text conversations have no Vapi
+    # call id: the index of call ids leaves them out (a lookup by call id never needs them).
+    (
+        Only(Dialect.SQLITE, "DROP INDEX IF EXISTS turns_conv"),
+        Only(Dialect.SQLITE, "DROP INDEX IF EXISTS turns_request_key"),
+        Only(Dialect.SQLITE, "CREATE UNIQUE INDEX IF NOT EXISTS turns_conv_key ON turns (conv_id, request_key)"),
+        Only(Dialect.SQLITE, "DROP INDEX IF EXISTS conversations_call"),
+        Only(
+            Dialect.SQLITE,
+            "CREATE INDEX IF NOT EXISTS conversations_call ON conversations (vapi_call_id) "
+            "WHERE vapi_call_id IS NOT NULL",
+        ),
+    ),
+    # 10 (SQLite): a turn's events in one row. Each event was a row of its own, with an entry
+    # in each of the two events indexes: a turn's events are now one row of ``event_batches``
+    # (``count`` events; their data as a JSON array, in order; their kinds as a JSON array, or
+    # the one kind as it is when the batch holds one event), and ``events`` a view that reads
+    # them back one event a row, as the table had them: the same columns, ids in the same
+    # order (a batch's id times EVENTS_PER_BATCH, plus the event's place in it), each event's
+    # data the JSON text it was written as. SQLite's JSON functions end a text at an escaped
+    # NUL: a kind holding one is written in a batch of its own. The events stored so far
+    # become batches of one, under their ids.
+    (
+        Only(
+            Dialect.SQLITE,
+            "CREATE TABLE event_batches (id INTEGER PRIMARY KEY, conv_id TEXT NOT NULL, at TEXT NOT NULL, "
+            "count INTEGER NOT NULL, kinds TEXT NOT NULL, data TEXT NOT NULL)",
+        ),
+        Only(
+            Dialect.SQLITE,
+            "INSERT INTO event_batches (id, conv_id, at, count, kinds, data) "
+            "SELECT id, conv_id, at, 1, kind, '[' || data || ']' FROM events ORDER BY id",
+        ),
+        Only(Dialect.SQLITE, "DROP TABLE events"),
+        Only(Dialect.SQLITE, "CREATE INDEX event_batches_conv ON event_batches (conv_id, id)"),
+        Only(Dialect.SQLITE, "CREATE INDEX event_batches_at ON event_batches (at)"),
+        Only(
+            Dialect.SQLITE,
+            "CREATE VIEW events (id, conv_id, at, kind, data) AS "
+            f"SELECT b.id * {EVENTS_PER_BATCH} + e.key, b.conv_id, b.at, "
+            "CASE WHEN b.count = 1 THEN b.kinds ELSE json_extract(b.kinds, '$[' || e.key || ']') END, e.value "
+            "FROM event_batches AS b, json_each(b.data) AS e",
+        ),
+    ),
+    # 11 (SQLite): taken slots followed by their changes. Every booking written, cancelled (or
+    # released) and deleted records its slot start in ``booking_changes``, numbered in commit
+    # order: a connection whose taken slots are a few changes old reads those slots again
+    # instead of every active booking (another worker's commits no longer throw them away).
+    # The purge keeps the last changes only; a connection further behind reads them whole.
+    (
+        Only(
+            Dialect.SQLITE,
+            "CREATE TABLE booking_changes (seq INTEGER PRIMARY KEY AUTOINCREMENT, slot_start TEXT NOT NULL)",
+        ),
+        Only(
+            Dialect.SQLITE,
+            "CREATE TRIGGER booking_inserted AFTER INSERT ON bookings "
+            "BEGIN INSERT INTO booking_changes (slot_start) VALUES (new.slot_start); END",
+        ),
+        Only(
+            Dialect.SQLITE,
+            "CREATE TRIGGER booking_updated AFTER UPDATE OF slot_start, cancelled_at ON bookings "
+            "WHEN old.slot_start IS NOT new.slot_start OR old.cancelled_at IS NOT new.cancelled_at "
+            "BEGIN INSERT INTO booking_changes (slot_start) VALUES (old.slot_start); "
+            "INSERT INTO booking_changes (slot_start) SELECT new.slot_start "
+            "WHERE new.slot_start IS NOT old.slot_start; "
+            "END",
+        ),
+        Only(
+            Dialect.SQLITE,
+            "CREATE TRIGGER booking_deleted AFTER DELETE ON bookings "
+            "BEGIN INSERT INTO booking_changes (slot_start) VALUES (old.slot_start); END",
         ),
     ),
 )

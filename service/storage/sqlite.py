@@ -13,16 +13,19 @@ committed once at the start of the next pass; each turn's save returns (and its 
 only after that COMMIT. A turn whose checks fail (a version moved, a slot taken) writes
 nothing and hears it at once; the others are not touched: the turn that began the group rolls
 the transaction back, a later one that books or cancels rolls back a savepoint of its own,
-and any other turn finds its conflicts (a duplicate, the version) before its first write, so
-it needs no savepoint (which would copy every page the turn writes). Written rows are
+and any other turn finds its conflicts (a duplicate, the version) with its first two writes
+and deletes the one row it wrote, so it needs no savepoint (which would copy every page the
+turn writes). Written rows are
 visible to this connection as soon as they are queued, so a turn decided in the same pass
 sees the slots another one just proposed or booked. Any other write commits the open group
 first. WAL checkpoints run on a thread with a connection of their own
 (``wal_autocheckpoint=0`` on the turn connection), never on the event loop.
 
 Caches: the taken slots and the slots held for callers still choosing (proposed to them)
-are kept in memory, updated by this connection's own writes, and dropped when another
-connection or process commits (``PRAGMA data_version`` moves; read once per event-loop pass).
+are kept in memory and updated by this connection's own writes. When another connection or
+process commits (``PRAGMA data_version`` moves; read once per event-loop pass), the taken
+slots catch up with the bookings it changed (``booking_changes``, recorded by triggers) and
+the held slots are read again.
 Operator reads that may scan many rows (timelines, stats, events) run on a worker thread
 with their own read-only connection, so they never hold the loop; in WAL mode they see
 only committed data. ``synchronous=NORMAL`` in
@@ -44,6 +47,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 from service.engine.calendar import TakenSlots
 from service.engine.model import BookingRef, Conversation, Slot
 from service.engine.states import State
@@ -63,6 +68,7 @@ from service.storage.codec import (
     COLUMNS,
     FORGOTTEN,
     FORGOTTEN_CONTEXT,
+    FORGOTTEN_EVENT,
     NAMED_EVENTS,
     booking_row,
     conversation_from_row,
@@ -77,12 +83,10 @@ from service.storage.codec import (
     unconfirmed,
     utc_text,
 )
-from service.storage.migrations import SQLITE_STEPS
+from service.storage.migrations import EVENTS_PER_BATCH, SQLITE_STEPS
 from service.storage.sql import (
     CANCEL_BOOKING,
-    DUPLICATE_TURN,
     INSERT_BOOKING,
-    INSERT_EVENT,
     INSERT_TURN,
     Conflict,
     conflict,
@@ -96,10 +100,13 @@ UPDATE_CONVERSATION = update_conversation()
 # A conversation keeps the Vapi call id it started with: its turns update it without setting
 # the call id (its index untouched), in the same statement checking that it is unchanged.
 UPDATE_KEEPING_CALL_ID = update_conversation(kept=("vapi_call_id",))
+# A save's events, a row per run of one conversation's events of one moment (schema step 10).
+INSERT_EVENT_BATCH = "INSERT INTO event_batches (conv_id, at, count, kinds, data) VALUES (?, ?, ?, ?, ?)"
 _CALL_ID = COLUMNS.index("vapi_call_id")
 # A conversation's columns in COLUMNS order, then its version and meta.
 LOAD_CONVERSATION = f"SELECT {', '.join(COLUMNS)}, version, meta FROM conversations WHERE conv_id = ?"
 _VERSION, _META = len(COLUMNS), len(COLUMNS) + 1
+_LAST_SEEN, _CONTEXT = COLUMNS.index("last_seen_at"), COLUMNS.index("context")
 READINESS_KEEP = timedelta(days=1)
 # Opening waits this long for a lock (several workers migrating one new file at once).
 OPEN_BUSY_SECONDS = 30.0
@@ -117,11 +124,69 @@ WAL_SIZE_LIMIT = 32 * 1024 * 1024
 # at the next checkpoint.
 WAL_RESTART_FRAMES = 4096
 RESTART_WAIT_MS = 20
+# The bookings changed after a given one (schema step 11), and the active ones of some starts.
+BOOKING_CHANGES = "SELECT seq, slot_start FROM booking_changes WHERE seq > ? ORDER BY seq"
+LAST_BOOKING_CHANGE = "SELECT coalesce(max(seq), 0) FROM booking_changes"
+ACTIVE_STARTS = "SELECT slot_start FROM bookings WHERE cancelled_at IS NULL AND slot_start IN"
+# The purge keeps this many of the last booking changes.
+BOOKING_CHANGES_KEPT = 10_000
+# The conversations still choosing seen at or after a moment: their last seen and context as
+# stored, to tell which ones changed since their proposals were read (HOLDS, a few at once).
+CHOOSING = (
+    "SELECT conv_id, last_seen_at, context FROM conversations "
+    "WHERE outcome IS NULL AND state = 'WAIT_CONFIRM' AND last_seen_at >= ?"
+)
+HOLDS_READ_AT_ONCE = 500
+# A conversation still choosing: last seen (UTC), the UTC starts proposed to it, and its row's
+# last seen and context as stored.
+Hold = tuple[datetime, frozenset[datetime], tuple[str, str]]
 HOLDS = (
     "SELECT c.conv_id, c.last_seen_at, json_extract(p.value, '$.start') FROM conversations AS c, "
     "json_each(c.context, '$.proposed') AS p "
     "WHERE c.outcome IS NULL AND c.state = 'WAIT_CONFIRM' AND c.last_seen_at >= ?"
 )
+
+
+def _event_batches(events: list[EventRecord]) -> list[tuple[str, str, int, str, str]]:
+    """The ``event_batches`` rows of a save's events (schema step 10): one row for the events
+    that follow each other with one conversation and one moment (a turn's events), at most
+    EVENTS_PER_BATCH of them; their data as a JSON array, their kinds as one too (the kind as
+    it is for a batch of one). A kind holding a NUL is a batch of its own."""
+    rows: list[tuple[str, str, int, str, str]] = []
+    start, count = 0, len(events)
+    while start < count:
+        first = events[start]
+        end = start + 1
+        if "\x00" not in first.kind:
+            while (end < count and end - start < EVENTS_PER_BATCH and events[end].conv_id == first.conv_id
+                   and events[end].at == first.at and "\x00" not in events[end].kind):
+                end += 1
+        if end - start == 1:
+            rows.append((first.conv_id, utc_text(first.at), 1, first.kind, f"[{event_json(first)}]"))
+        else:
+            batch = events[start:end]
+            rows.append((
+                first.conv_id, utc_text(first.at), end - start, orjson.dumps([e.kind for e in batch]).decode(),
+                "[" + ",".join([event_json(e) for e in batch]) + "]",
+            ))
+        start = end
+    return rows
+
+
+def _forget_named_events(conn: sqlite3.Connection, conv_ids: list[str]) -> None:
+    """The data of these conversations' events that carry a name (NAMED_EVENTS) becomes
+    ``{}`` in their batches; the other events of a batch keep their data."""
+    marks = ", ".join("?" for _ in conv_ids)
+    rows = conn.execute(
+        f"SELECT id, count, kinds, data FROM event_batches WHERE conv_id IN ({marks})", conv_ids
+    ).fetchall()
+    for batch_id, count, kinds, data in rows:
+        names = [kinds] if count == 1 else orjson.loads(kinds)
+        if not any(kind in NAMED_EVENTS for kind in names):
+            continue
+        items = [str(r[0]) for r in conn.execute("SELECT value FROM json_each(?) ORDER BY key", (data,))]
+        forgotten = [FORGOTTEN_EVENT if kind in NAMED_EVENTS else item for kind, item in zip(names, items, strict=True)]
+        conn.execute("UPDATE event_batches SET data = ? WHERE id = ?", ("[" + ",".join(forgotten) + "]", batch_id))
 
 
 def _busy(exc: sqlite3.Error) -> bool:
@@ -154,10 +219,15 @@ class SqliteStore:
         self._followed = False  # data_version read in this event-loop pass
         self._taken_window: tuple[datetime, datetime] | None = None
         self._taken: frozenset[datetime] = frozenset()
+        self._taken_texts = ("", "")  # the window as UTC text
+        self._changes_seen = 0  # the last booking change the taken slots hold
         # Conversations still choosing: conv_id -> (last seen, UTC starts proposed to them),
-        # every one seen at or after ``_holds_since``; None when not loaded.
-        self._holds: dict[str, tuple[datetime, frozenset[datetime]]] | None = None
+        # every one seen at or after ``_holds_since``, with its row's last seen and context
+        # as stored (what they were read from); None when not loaded. ``_holds_stale``: another
+        # connection committed since they were read.
+        self._holds: dict[str, Hold] | None = None
         self._holds_since: datetime | None = None
+        self._holds_stale = False
         self._waiter: asyncio.Future[None] | None = None  # the last grouped turn's, for save_turn
         self._freed: list[datetime] = []  # slot starts the turn being saved cancelled
 
@@ -238,45 +308,41 @@ class SqliteStore:
         except RuntimeError:
             return False
 
-    @contextlib.contextmanager
-    def _turn_transaction(self, checked: bool) -> Iterator[sqlite3.Connection]:
-        """A turn's save: on the event loop, a part of the open group transaction (begun, and
-        its COMMIT scheduled for the next pass, when none is open), the turn's waiter left in
-        ``_waiter``; on the writer thread, a transaction of its own. A failed save leaves the
-        other turns of the group as they were: the turn that began the group rolls it back;
-        a later one rolls back its savepoint, or has none when ``checked`` (the save finds
-        every conflict before its first write, so a conflict leaves nothing to undo; a
+    def _begin_turn(self, checked: bool) -> tuple[sqlite3.Connection, bool, bool]:
+        """Begin a turn's save on the event loop, as a part of the open group transaction
+        (begun, and its COMMIT scheduled for the next pass, when none is open): the
+        connection, whether the turn began the group, and whether it has a savepoint. A
+        failed save leaves the other turns of the group as they were (:meth:`_undo_turn`):
+        the turn that began the group rolls it back; a later one rolls back its savepoint,
+        or has none when ``checked`` (the save finds every conflict with its first two
+        writes, and deletes the turn's row when the second one finds the version moved; a
         savepoint would copy every page the turn writes). An error of SQLite itself, or a
-        failure after a checked save's first write, rolls back the whole group."""
-        if not self._grouping():
-            with self._transaction(turn=True) as conn:
-                yield conn
-            return
+        failure of a checked save after its checks, rolls back the whole group. (On the
+        writer thread, a save is a transaction of its own.)"""
         conn = self.conn
-        loop = self._loop
-        assert loop is not None
         first = self._group is None
         savepoint = not first and not checked
         if first:
             conn.execute("BEGIN IMMEDIATE")  # another process writing: busy, nothing begun
             self._group = []
-            loop.call_soon(self._commit_group)
+            assert self._loop is not None
+            self._loop.call_soon(self._commit_group)
         elif savepoint:
             conn.execute("SAVEPOINT turn")
-        try:
-            yield conn
-        except BaseException as exc:
-            self._undo_turn(conn, exc, first=first, savepoint=savepoint)
-            raise
+        return conn, first, savepoint
+
+    def _end_turn(self, conn: sqlite3.Connection, savepoint: bool) -> None:
+        """A turn's save is queued in the group: its waiter, released by the group's COMMIT,
+        is left in ``_waiter``."""
         if savepoint:
             conn.execute("RELEASE turn")
-        assert self._group is not None
-        waiter: asyncio.Future[None] = loop.create_future()
+        assert self._group is not None and self._loop is not None
+        waiter: asyncio.Future[None] = self._loop.create_future()
         self._group.append(waiter)
         self._waiter = waiter
 
     def _undo_turn(self, conn: sqlite3.Connection, exc: BaseException, *, first: bool, savepoint: bool) -> None:
-        """Undo a failed turn's save (see :meth:`_turn_transaction`)."""
+        """Undo a failed turn's save (see :meth:`_begin_turn`)."""
         if isinstance(exc, sqlite3.Error) or not conn.in_transaction:
             self._abort_group(exc)
             return
@@ -331,7 +397,8 @@ class SqliteStore:
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         if version != self._data_version:
             self._data_version = version
-            self._forget()
+            self._catch_up()
+            self._holds_stale = True
         if self._grouping():
             assert self._loop is not None
             self._followed = True
@@ -340,30 +407,60 @@ class SqliteStore:
     def _unfollow(self) -> None:
         self._followed = False
 
+    def _catch_up(self) -> None:
+        """Bring the taken slots up to date with the bookings changed since they were read
+        (``booking_changes``, schema step 11): the changed starts of the window are read
+        again. When the changes since then are not all kept (the purge trims them), the
+        taken slots are dropped, read whole at the next turn."""
+        if self._taken_window is None:
+            return
+        rows = self.conn.execute(BOOKING_CHANGES, (self._changes_seen,)).fetchall()
+        if not rows:
+            return
+        if rows[0][0] != self._changes_seen + 1:
+            self._taken_window = None
+            return
+        self._changes_seen = rows[-1][0]
+        low, high = self._taken_texts
+        changed = {r[1] for r in rows if low <= r[1] < high}
+        if not changed:
+            return
+        active = {r[0] for r in self.conn.execute(
+            f"{ACTIVE_STARTS} ({', '.join('?' for _ in changed)})", tuple(changed))}
+        taken = self._taken
+        added = [s for s in map(datetime.fromisoformat, active) if s not in taken]
+        freed = [s for s in map(datetime.fromisoformat, changed - active) if s in taken]
+        if added or freed:
+            self._taken = TakenSlots.after(taken, added, freed)
+
     def _lost(self, start: datetime) -> None:
-        """A booking lost its slot to another one. When no other connection committed since
-        the caches were last checked (the winner is a turn of this connection), the slot
-        joins the taken slots, which are kept (the turn is decided again on them at once,
-        without reading them all back). When one did, what else its commit changed (a group
-        holds several turns) is unknown: the caches are dropped, read again by the retry.
-        ``_data_version`` is never moved here: that would mark the caches as up to date with
-        a commit they never saw. Held slots are read again."""
-        self._holds = None
+        """A booking lost its slot to another one. When another connection committed since
+        the caches were last checked, the taken slots catch up with every booking it changed
+        (a group holds several turns); the slot joins them in any case (the winner may be a
+        turn of this connection), and they are kept: the turn is decided again on them at
+        once, without reading them all back. Held slots are read again."""
+        self._holds_stale = True
         version = self.conn.execute("PRAGMA data_version").fetchone()[0]
-        window = self._taken_window
         if version != self._data_version:
-            self._forget()
-        elif window is not None and window[0] <= start < window[1]:
-            self._taken = TakenSlots.after(self._taken, [start.astimezone(UTC)])
+            self._data_version = version
+            self._catch_up()
+        window = self._taken_window
+        if window is not None and window[0] <= start < window[1]:
+            lost = start.astimezone(UTC)
+            if lost not in self._taken:
+                self._taken = TakenSlots.after(self._taken, [lost])
 
     def _forget(self) -> None:
         self._taken_window = None
         self._holds = None
 
-    def _written(self, conv: Conversation, booking: BookingWrite | None, cancel: CancelWrite | None) -> None:
+    def _written(
+        self, conv: Conversation, values: tuple[Any, ...], booking: BookingWrite | None, cancel: CancelWrite | None
+    ) -> None:
         """After this connection wrote a turn (queued in the group, or committed): the caches
         follow. Its own new booking joins the taken slots, the slot it cancelled (or moved
-        from) leaves them; the conversation's proposals are held while it is still choosing."""
+        from) leaves them; the conversation's proposals are held while it is still choosing
+        (``values``: its columns as written)."""
         if (booking is not None or cancel is not None) and self._taken_window is not None:
             start, end = self._taken_window
             added = ([booking.slot.start.astimezone(UTC)]
@@ -373,7 +470,9 @@ class SqliteStore:
         if holds is not None:
             if conv.outcome is None and conv.state is State.WAIT_CONFIRM and conv.context.proposed:
                 holds[conv.conv_id] = (
-                    conv.last_seen_at.astimezone(UTC), frozenset(s.start.astimezone(UTC) for s in conv.context.proposed)
+                    conv.last_seen_at.astimezone(UTC),
+                    frozenset(s.start.astimezone(UTC) for s in conv.context.proposed),
+                    (values[_LAST_SEEN], values[_CONTEXT]),
                 )
             else:
                 holds.pop(conv.conv_id, None)
@@ -477,9 +576,13 @@ class SqliteStore:
                     "SET conversations = conversations + excluded.conversations",
                     (limit,),
                 )
-                for table in ("turns", "events", "call_reports"):
+                for table in ("turns", "event_batches", "call_reports"):
                     conn.execute(f"DELETE FROM {table} WHERE conv_id IN ({old})", (limit,))
                 conn.execute("DELETE FROM bookings WHERE slot_end < ?", (limit,))
+                conn.execute(
+                    "DELETE FROM booking_changes WHERE seq <= (SELECT max(seq) FROM booking_changes) - ?",
+                    (BOOKING_CHANGES_KEPT,),
+                )
                 return int(conn.execute(
                     "DELETE FROM conversations WHERE outcome IS NOT NULL AND last_seen_at < ?", (limit,)
                 ).rowcount)
@@ -512,9 +615,7 @@ class SqliteStore:
                                  f"WHERE conv_id IN ({marks})", (FORGOTTEN_CONTEXT, *ids))
                     conn.execute(f"UPDATE turns SET text = ?, reply = ? WHERE conv_id IN ({marks})",
                                  (FORGOTTEN, FORGOTTEN, *ids))
-                    kinds = ", ".join("?" for _ in NAMED_EVENTS)
-                    conn.execute(f"UPDATE events SET data = '{{}}' WHERE kind IN ({kinds}) "
-                                 f"AND conv_id IN ({marks})", (*NAMED_EVENTS, *ids))
+                    _forget_named_events(conn, ids)
                     conn.execute(f"DELETE FROM call_reports WHERE conv_id IN ({marks})", ids)
                 booked = conn.execute(
                     "UPDATE bookings SET name = ?, phone = NULL WHERE phone = ?"
@@ -568,44 +669,81 @@ class SqliteStore:
             turn.conv_id, turn.turn, turn.request_key, turn.text, turn.reply, turn.state_before, turn.state_after,
             utc_text(turn.at), int(turn.interrupted), turn.directive, turn.trace_id,
         )
-        event_rows = [(e.conv_id, utc_text(e.at), e.kind, event_json(e)) for e in events]
+        event_rows = _event_batches(events)
         self._freed.clear()
         # Without a booking or a cancellation, the conflicts (a duplicate, then the version)
-        # are all found before the first write (the conversation's, which writes nothing when
-        # the version moved): the save needs no savepoint.
-        with self._turn_transaction(checked=booking is None and cancel is None) as conn:
-            if turn is not None and turn.request_key is not None:
-                dup = conn.execute(DUPLICATE_TURN, (turn.conv_id, turn.request_key)).fetchone()
-                if dup is not None:
-                    raise conflict(Conflict.DUPLICATE, conv_id=conv.conv_id, new=expected is None,
-                                   request_key=turn.request_key)
-            if expected is None:
-                try:
-                    conn.execute(INSERT_CONVERSATION, (*values, meta_text))
-                except sqlite3.IntegrityError:
-                    raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=True) from None
-                version = 1
-            else:
-                version = expected + 1
-                kept = values[_CALL_ID]
-                changed = (*values[1:_CALL_ID], *values[_CALL_ID + 1:], meta_text, version, conv.conv_id, expected)
-                cur = conn.execute(UPDATE_KEEPING_CALL_ID, (*changed, kept))
-                if cur.rowcount != 1:  # the call id changed, or the version moved
-                    cur = conn.execute(
-                        UPDATE_CONVERSATION, (*values[1:], meta_text, version, conv.conv_id, expected)
-                    )
-                    if cur.rowcount != 1:
-                        raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=False)
-            if cancel is not None:
-                self._cancel(conn, cancel.booking_id, cancel.at)
-            if booking is not None:
-                self._insert_booking(conn, booking)
-            if turn_row is not None:
-                conn.execute(INSERT_TURN, turn_row)
-            if event_rows:
-                conn.executemany(INSERT_EVENT, event_rows)
-        self._written(conv, booking, cancel)
+        # are all found by the first two writes (the turn's, then the conversation's, which
+        # writes nothing when the version moved): the save needs no savepoint.
+        args = (conv, expected, values, meta_text, turn, turn_row, event_rows, booking, cancel)
+        if not self._grouping():
+            with self._transaction(turn=True) as conn:
+                version = self._write_turn(conn, *args)
+        else:
+            conn, first, savepoint = self._begin_turn(checked=booking is None and cancel is None)
+            try:
+                version = self._write_turn(conn, *args)
+            except BaseException as exc:
+                self._undo_turn(conn, exc, first=first, savepoint=savepoint)
+                raise
+            self._end_turn(conn, savepoint)
+        self._written(conv, values, booking, cancel)
         return version
+
+    def _write_turn(
+        self,
+        conn: sqlite3.Connection,
+        conv: Conversation,
+        expected: int | None,
+        values: tuple[Any, ...],
+        meta_text: str,
+        turn: TurnRecord | None,
+        turn_row: tuple[Any, ...] | None,
+        event_rows: list[tuple[str, str, int, str, str]],
+        booking: BookingWrite | None,
+        cancel: CancelWrite | None,
+    ) -> int:
+        """The statements of a turn's save, in its transaction; the new version. The turn's
+        row is written first: the unique index of request keys finds a duplicate there, before
+        anything else is written (a failed statement writes nothing); when the version check
+        fails next, that row is deleted again, so that a conflict leaves nothing behind."""
+        turn_id = None
+        if turn_row is not None:
+            try:
+                turn_id = conn.execute(INSERT_TURN, turn_row).lastrowid
+            except sqlite3.IntegrityError:
+                assert turn is not None
+                raise conflict(Conflict.DUPLICATE, conv_id=conv.conv_id, new=expected is None,
+                               request_key=turn.request_key) from None
+        if expected is None:
+            try:
+                conn.execute(INSERT_CONVERSATION, (*values, meta_text))
+            except sqlite3.IntegrityError:
+                self._unwrite_turn(conn, turn_id)
+                raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=True) from None
+            version = 1
+        else:
+            version = expected + 1
+            kept = values[_CALL_ID]
+            changed = (*values[1:_CALL_ID], *values[_CALL_ID + 1:], meta_text, version, conv.conv_id, expected)
+            cur = conn.execute(UPDATE_KEEPING_CALL_ID, (*changed, kept))
+            if cur.rowcount != 1:  # the call id changed, or the version moved
+                cur = conn.execute(UPDATE_CONVERSATION, (*values[1:], meta_text, version, conv.conv_id, expected))
+                if cur.rowcount != 1:
+                    self._unwrite_turn(conn, turn_id)
+                    raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=False)
+        if cancel is not None:
+            self._cancel(conn, cancel.booking_id, cancel.at)
+        if booking is not None:
+            self._insert_booking(conn, booking)
+        for row in event_rows:
+            conn.execute(INSERT_EVENT_BATCH, row)
+        return version
+
+    @staticmethod
+    def _unwrite_turn(conn: sqlite3.Connection, turn_id: int | None) -> None:
+        """Delete the turn row a save wrote before its version check failed."""
+        if turn_id is not None:
+            conn.execute("DELETE FROM turns WHERE id = ?", (turn_id,))
 
     def _cancel(self, conn: sqlite3.Connection, booking_id: str, at: datetime) -> None:
         cur = conn.execute(CANCEL_BOOKING, (utc_text(at), booking_id))
@@ -658,12 +796,15 @@ class SqliteStore:
             self._follow()
             if self._taken_window == (start, end):
                 return self._taken
+            # The changes first: one committed between the two reads is read again later.
+            seen = self.conn.execute(LAST_BOOKING_CHANGE).fetchone()[0]
+            texts = (utc_text(start), utc_text(end))
             rows = self.conn.execute(
                 "SELECT slot_start FROM bookings WHERE cancelled_at IS NULL AND slot_start >= ? AND slot_start < ?",
-                (utc_text(start), utc_text(end)),
+                texts,
             ).fetchall()
             self._taken = frozenset(datetime.fromisoformat(r[0]) for r in rows)
-            self._taken_window = (start, end)
+            self._taken_window, self._taken_texts, self._changes_seen = (start, end), texts, seen
             return self._taken
 
         return await self._run(run)
@@ -676,9 +817,11 @@ class SqliteStore:
             holds = self._holds
             if holds is None or self._holds_since is None or since < self._holds_since:
                 holds = self._load_holds(since)
+            elif self._holds_stale:
+                self._refresh_holds(holds, self._holds_since)
             held: set[datetime] = set()
             stale = []
-            for conv_id, (seen, starts) in holds.items():
+            for conv_id, (seen, starts, _) in holds.items():
                 if seen < since:
                     stale.append(conv_id)
                 elif conv_id != except_conv:
@@ -691,16 +834,39 @@ class SqliteStore:
 
         return await self._run(run)
 
-    def _load_holds(self, since: datetime) -> dict[str, tuple[datetime, frozenset[datetime]]]:
-        starts: dict[str, set[datetime]] = {}
-        seen: dict[str, datetime] = {}
-        for conv_id, last_seen, start in self.conn.execute(HOLDS, (utc_text(since),)):
-            if start:
-                starts.setdefault(conv_id, set()).add(datetime.fromisoformat(start).astimezone(UTC))
-                seen[conv_id] = datetime.fromisoformat(last_seen)
-        holds = {conv_id: (seen[conv_id], frozenset(s)) for conv_id, s in starts.items()}
+    def _load_holds(self, since: datetime) -> dict[str, Hold]:
+        holds: dict[str, Hold] = {}
+        self._refresh_holds(holds, since)
         self._holds, self._holds_since = holds, since
         return holds
+
+    def _refresh_holds(self, holds: dict[str, Hold], since: datetime) -> None:
+        """Bring ``holds`` (the conversations still choosing seen at or after ``since``) up to
+        date with the stored rows: the proposals of a conversation whose last seen or context
+        changed (or that is new) are read again, a conversation no longer choosing is left
+        out; the others are kept as they are (the same row holds the same proposals)."""
+        since_text = utc_text(since)
+        rows = {r[0]: (r[1], r[2]) for r in self.conn.execute(CHOOSING, (since_text,))}
+        for conv_id in [c for c in holds if c not in rows]:
+            del holds[conv_id]
+        changed = [c for c, row in rows.items() if c not in holds or holds[c][2] != row]
+        for first in range(0, len(changed), HOLDS_READ_AT_ONCE):
+            some = changed[first:first + HOLDS_READ_AT_ONCE]
+            starts: dict[str, set[datetime]] = {}
+            seen: dict[str, datetime] = {}
+            for conv_id, last_seen, start in self.conn.execute(
+                f"{HOLDS} AND c.conv_id IN ({', '.join('?' for _ in some)})", (since_text, *some)
+            ):
+                if start:
+                    starts.setdefault(conv_id, set()).add(datetime.fromisoformat(start).astimezone(UTC))
+                    seen[conv_id] = datetime.fromisoformat(last_seen)
+            for conv_id in some:
+                found = starts.get(conv_id)
+                if found:
+                    holds[conv_id] = (seen[conv_id], frozenset(found), rows[conv_id])
+                else:
+                    holds.pop(conv_id, None)
+        self._holds_stale = False
 
     @staticmethod
     def _booking_ref(row: sqlite3.Row) -> BookingRef:

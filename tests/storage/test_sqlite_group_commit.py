@@ -9,6 +9,7 @@ caches follow other connections' commits."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sqlite3
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from service.engine.calendar import TakenSlots
-from service.engine.model import Slot
+from service.engine.model import Conversation, Slot
 from service.engine.states import Outcome, State
 from service.storage import SQLITE_FILE
 from service.storage import sqlite as sqlite_module
@@ -31,9 +32,12 @@ from service.storage.base import (
     DuplicateTurnError,
     SlotTakenError,
     StoreError,
+    TurnRecord,
 )
+from service.storage.codec import conversation_values, utc_text
 from service.storage.migrations import SQLITE_STEPS
-from service.storage.sqlite import SqliteStore
+from service.storage.sql import INSERT_TURN
+from service.storage.sqlite import INSERT_CONVERSATION, SqliteStore
 from tests.storage.test_contract import at, conversation, events, slot, turn
 from tests.support import NOW
 
@@ -156,7 +160,7 @@ async def test_an_error_of_sqlite_after_a_turn_wrote_rolls_back_its_group(store:
     for conv_id in ("c1", "c2"):
         await store.save_turn(conversation(conv_id), None, {}, turn(conv_id), [])
     store.conn.execute(
-        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON events WHEN new.kind = 'Refused' "
+        "CREATE TEMP TRIGGER refuse BEFORE INSERT ON event_batches WHEN instr(new.kinds, 'Refused') "
         "BEGIN SELECT RAISE(ABORT, 'refused'); END"
     )
     results = await asyncio.gather(
@@ -276,18 +280,34 @@ async def test_another_write_commits_the_open_group_first(store: SqliteStore) ->
     assert committed(store.path, "SELECT holder FROM leases") == [("me",)]
 
 
+def file_of_steps(path: Path, steps: int) -> sqlite3.Connection:
+    """A new file with the first ``steps`` schema steps only, as an older version left it."""
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for version, statements in enumerate(SQLITE_STEPS[:steps], start=1):
+        for statement in statements:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version,))
+    return conn
+
+
+def write_conversation(conn: sqlite3.Connection, conv: Conversation, record: TurnRecord) -> None:
+    """A conversation (version 1) and one of its turns, as the store writes them."""
+    conn.execute(INSERT_CONVERSATION, (*conversation_values(conv), "{}"))
+    conn.execute(INSERT_TURN, (
+        record.conv_id, record.turn, record.request_key, record.text, record.reply, record.state_before,
+        record.state_after, utc_text(record.at), int(record.interrupted), record.directive, record.trace_id,
+    ))
+
+
 async def test_a_file_of_the_previous_schema_moves_its_event_index(tmp_path: Path) -> None:
     """A file written with events indexed by (kind, at) migrates in place: the index on ``at``
     replaces it, its events are still read by time and kind, and new ones are written."""
     path = tmp_path / SQLITE_FILE
-    old = SqliteStore(path)
-    await old.open()  # the whole schema; then the file is put back to what step 6 left
-    await old.save_turn(conversation("c1"), None, {}, turn("c1"), events("c1", 1, "StateEntered", "SlotsProposed"))
-    await old.close()
-    with sqlite3.connect(path) as conn:
-        conn.execute("DROP INDEX events_at")
-        conn.execute("CREATE INDEX events_kind_at ON events (kind, at)")
-        conn.execute("DELETE FROM schema_version WHERE version > 6")
+    with contextlib.closing(file_of_steps(path, 6)) as conn:
+        for kind in ("StateEntered", "SlotsProposed"):
+            conn.execute("INSERT INTO events (conv_id, at, kind, data) VALUES (?, ?, ?, ?)",
+                         ("c1", utc_text(at(1)), kind, '{"n":1}'))
     store = SqliteStore(path)
     await store.open()
     try:
@@ -296,9 +316,43 @@ async def test_a_file_of_the_previous_schema_moves_its_event_index(tmp_path: Pat
         assert [(e.conv_id, e.kind) for e in found] == [("c1", "SlotsProposed"), ("c2", "SlotsProposed")]
     finally:
         await store.close()
-    indexes = {r[0] for r in committed(path,
-                                       "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")}
-    assert "events_at" in indexes and "events_kind_at" not in indexes
+    indexes = {r[0] for r in committed(path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "event_batches_at" in indexes and "events_kind_at" not in indexes
+    assert committed(path, "SELECT max(version) FROM schema_version") == [(len(SQLITE_STEPS),)]
+
+
+async def test_a_file_of_the_previous_schema_merges_its_turn_indexes(tmp_path: Path) -> None:
+    """A file whose turns are indexed by (conv_id, id) and by request key, and whose call ids
+    are all indexed, migrates in place (step 9): one unique index on (conv_id, request_key)
+    replaces both, call ids are indexed when set; turns written before and after are found by
+    their key and read in order, a duplicate key is still refused, turns without a key never
+    conflict, and a conversation is still found by its call id."""
+    path = tmp_path / SQLITE_FILE
+    with contextlib.closing(file_of_steps(path, 8)) as conn:
+        write_conversation(conn, conversation("c1", vapi_call_id="call-1"), turn("c1", 1, "k1"))
+        write_conversation(conn, conversation("c2"), turn("c2", 1, "k1"))
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        loaded = await store.load("c1")
+        assert loaded is not None
+        version = await store.save_turn(loaded.conversation, loaded.version, {}, turn("c1", 2, "k2"), [])
+        version = await store.save_turn(loaded.conversation, version, {}, turn("c1", 3, None), [])
+        version = await store.save_turn(loaded.conversation, version, {}, turn("c1", 4, None), [])
+        with pytest.raises(DuplicateTurnError):
+            await store.save_turn(loaded.conversation, version, {}, turn("c1", 5, "k1"), [])
+        found = await store.find_turn("c1", "k1")
+        assert found is not None and found.turn == 1
+        assert await store.conversation_ids_by_call("call-1") == "c1"
+        timeline = await store.timeline("c1")
+        assert timeline is not None and [t["turn"] for t in timeline["turns"]] == [1, 2, 3, 4]
+    finally:
+        await store.close()
+    indexes = {r[0]: r[1] for r in committed(
+        path, "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('turns', 'conversations')")}
+    assert "turns_conv" not in indexes and "turns_request_key" not in indexes
+    assert "UNIQUE" in indexes["turns_conv_key"]
+    assert "WHERE vapi_call_id IS NOT NULL" in indexes["conversations_call"]
     assert committed(path, "SELECT max(version) FROM schema_version") == [(len(SQLITE_STEPS),)]
 
 
@@ -399,3 +453,110 @@ async def test_a_call_given_up_on_fails_without_an_asyncio_report(
     gc.collect()
     assert not [r for r in caplog.records if "never retrieved" in r.getMessage()]
     assert await store.save_turn(conversation("c1"), None, {}, turn("c1"), []) == 1
+
+
+async def test_taken_slots_follow_another_workers_bookings_by_their_changes(
+    store: SqliteStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another connection books, cancels, releases and purges: this store's taken slots catch
+    up with the changed starts only (a set made from the previous one, so that the calendar's
+    memo carries over), a change outside the window leaves them as they are, and when the
+    purge has trimmed changes this store never read, they are read whole again."""
+    first, second, third, fourth, far = slot(2, 9), slot(2, 10), slot(3, 11), slot(3, 12), slot(60, 9)
+    with sqlite3.connect(store.path) as conn:
+        conn.execute("INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", booking_row("b-1", first))
+    before = await store.taken_slots(*WINDOW)
+    assert before == {first.start.astimezone(UTC)}
+    with sqlite3.connect(store.path) as conn:
+        conn.executemany("INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
+                         "VALUES (?, ?, ?, ?, ?, ?, ?)", [booking_row("b-2", second), booking_row("b-far", far)])
+        conn.execute("UPDATE bookings SET cancelled_at = ? WHERE id = 'b-1'", (utc_text(NOW),))
+        conn.execute("UPDATE bookings SET name = 'Y' WHERE id = 'b-2'")  # not a change of its slot
+    await asyncio.sleep(0)
+    after = await store.taken_slots(*WINDOW)
+    assert after == {second.start.astimezone(UTC)}
+    assert isinstance(after, TakenSlots) and after.changed == {first.start.astimezone(UTC),
+                                                                second.start.astimezone(UTC)}
+    with sqlite3.connect(store.path) as conn:  # the slot booked again, its old booking deleted
+        conn.execute("INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", booking_row("b-1bis", first))
+        conn.execute("DELETE FROM bookings WHERE id = 'b-1'")
+    await asyncio.sleep(0)
+    assert await store.taken_slots(*WINDOW) == {first.start.astimezone(UTC), second.start.astimezone(UTC)}
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT count(*) FROM booking_changes").fetchone() == (6,)
+    other = SqliteStore(store.path)
+    await other.open()
+    try:
+        await other.save_turn(conversation("c1"), None, {}, turn("c1"), [], booking=booking("c1", third))
+        await other.save_turn(conversation("c2"), None, {}, turn("c2"), [], booking=booking("c2", fourth))
+        monkeypatch.setattr(sqlite_module, "BOOKING_CHANGES_KEPT", 1)
+        assert await other.purge_before(NOW - timedelta(days=1)) == 0
+    finally:
+        await other.close()
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("SELECT seq FROM booking_changes").fetchall() == [(8,)]
+    await asyncio.sleep(0)
+    whole = await store.taken_slots(*WINDOW)
+    assert whole == {s.start.astimezone(UTC) for s in (first, second, third, fourth)}
+    assert not isinstance(whole, TakenSlots)  # read whole: the changes before were trimmed
+
+
+async def test_a_file_of_the_previous_schema_records_its_booking_changes(tmp_path: Path) -> None:
+    """A file of step 10 with bookings migrates in place (step 11): its bookings are read
+    whole once, then another connection's changes are followed."""
+    path = tmp_path / SQLITE_FILE
+    with contextlib.closing(file_of_steps(path, 10)) as conn:
+        conn.execute("INSERT INTO bookings (id, slot_start, slot_end, conv_id, name, phone, created_at) "
+                     "VALUES (?, ?, ?, ?, ?, ?, ?)", booking_row("b-1", slot(2, 9)))
+    store = SqliteStore(path)
+    await store.open()
+    try:
+        assert await store.taken_slots(*WINDOW) == {slot(2, 9).start.astimezone(UTC)}
+        with sqlite3.connect(path) as conn:
+            conn.execute("UPDATE bookings SET cancelled_at = ? WHERE id = 'b-1'", (utc_text(NOW),))
+        await asyncio.sleep(0)
+        after = await store.taken_slots(*WINDOW)
+        assert after == frozenset() and isinstance(after, TakenSlots)
+    finally:
+        await store.close()
+    assert committed(path, "SELECT max(version) FROM schema_version") == [(len(SQLITE_STEPS),)]
+
+
+async def test_held_slots_follow_another_worker_reading_only_the_conversations_it_changed(
+    store: SqliteStore,
+) -> None:
+    """Another store on the same file commits: this store reads again the proposals of the
+    conversations whose row changed only (their last seen or context), drops those no longer
+    choosing, and sees a caller forgotten by another process hold nothing any more."""
+    other = SqliteStore(store.path)
+    await other.open()
+    read: list[str] = []
+    try:
+        since = NOW - timedelta(minutes=2)
+        first = conversation("c1", last_seen_at=NOW)
+        await other.save_turn(first, None, {}, turn("c1"), [])
+        moved = replace(first.context, proposed=(slot(7, 9), slot(7, 10), slot(7, 11)))
+        second = conversation("c2", last_seen_at=NOW, context=moved, caller_phone="+33700000000")
+        await other.save_turn(second, None, {}, turn("c2"), [])
+        await asyncio.sleep(0)
+        proposed = {s.start.astimezone(UTC) for s in first.context.proposed}
+        assert await store.held_slots(since, "x") == proposed | {s.start.astimezone(UTC) for s in moved.proposed}
+        store.conn.set_trace_callback(read.append)
+        again = replace(moved, proposed=(slot(8, 9),))
+        await other.save_turn(replace(second, context=again), 1, {}, turn("c2", 2, "k2"), [])
+        await asyncio.sleep(0)
+        assert await store.held_slots(since, "x") == proposed | {slot(8, 9).start.astimezone(UTC)}
+        proposals = [sql for sql in read if "json_each" in sql]
+        assert len(proposals) == 1 and "'c2'" in proposals[0] and "'c1'" not in proposals[0]
+        await other.save_turn(replace(first, state=State.CONFIRMED, outcome=Outcome.CONFIRMED), 1, {},
+                              turn("c1", 2, "k2"), [])
+        await asyncio.sleep(0)
+        assert await store.held_slots(since, "x") == {slot(8, 9).start.astimezone(UTC)}
+        assert await other.forget_caller("+33700000000") == (1, 0)
+        await asyncio.sleep(0)
+        assert await store.held_slots(since, "x") == frozenset()
+    finally:
+        store.conn.set_trace_callback(None)
+        await other.close()
