@@ -25,9 +25,12 @@ A turn costs two round trips:
   ``rdv_conflict``, whose message says which check failed.
 
 No session state is used (no ``SET``, ``LISTEN``, cursor or session advisory lock), so a
-connection goes back to the pool without a reset query. Turn-path calls bound themselves by
-the store timeout (``enforces_timeout``) with ``asyncio.timeout``, without a task per call;
-a call that times out leaves its connection to finish cancelling in the background.
+connection needs no reset between calls: the store keeps the connections it borrowed from
+the asyncpg pool and hands them from call to call itself (:class:`_Lane`), without the
+pool's per-release work (a task, a timeout scope and an inactivity timer each time); the
+pool still opens, replaces and closes them. Turn-path calls bound themselves by the store
+timeout (``enforces_timeout``) with ``asyncio.timeout``, without a task per call; a call
+that times out leaves its connection to the pool to finish cancelling in the background.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import asyncio
 import contextlib
 import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -224,6 +228,106 @@ class _Taken:
     slots: frozenset[datetime]
 
 
+def _usable(conn: asyncpg.Connection) -> bool:
+    """True for an open connection outside a transaction, fit for the next call."""
+    try:
+        return not conn.is_closed() and not conn.is_in_transaction()
+    except asyncpg.InterfaceError:
+        # Closed under the pool's proxy: the pool has taken it back already.
+        return False
+
+
+class _Lane:
+    """The store's connections between calls: borrowed from the asyncpg pool (which opens
+    them, runs ``init``, replaces a broken one and closes them all) and kept here while
+    idle, so that a call takes one and gives it back without the pool's per-release work
+    (a task for ``asyncio.shield``, a timeout scope, an inactivity timer, a proxy).
+
+    At most ``size`` connections are borrowed at once; a call that finds none idle and the
+    limit reached waits for the next one given back. A connection whose call failed in the
+    driver or on the network, was cancelled (a query the driver is still cancelling), or
+    is left in a transaction goes back to the pool, which resets, waits for or replaces it."""
+
+    def __init__(self, pool: asyncpg.Pool, size: int) -> None:
+        self.pool = pool
+        self.size = size
+        self.idle: list[asyncpg.Connection] = []
+        self.borrowed = 0
+        self.waiters: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
+        # Connections going back to the pool in the background (after a cancelled call).
+        self.returning: set[asyncio.Task[None]] = set()
+
+    async def take(self) -> asyncpg.Connection:
+        """An idle connection, a new one from the pool, or the next one given back."""
+        while True:
+            idle = self.idle
+            while idle:
+                conn = idle.pop()
+                if _usable(conn):
+                    return conn
+                self.borrowed -= 1
+                await self._back(conn)
+            if self.borrowed < self.size:
+                self.borrowed += 1
+                try:
+                    return await self.pool.acquire()
+                except BaseException:
+                    self.borrowed -= 1
+                    self._wake(None)
+                    raise
+            waiter: asyncio.Future[asyncpg.Connection | None] = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            try:
+                conn = await waiter
+            except BaseException:
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(waiter)
+                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                    self.give(waiter.result())  # given just before this call was cancelled
+                raise
+            if conn is not None:
+                return conn
+            # A connection went back to the pool: there is room to borrow again.
+
+    def give(self, conn: asyncpg.Connection) -> None:
+        """Keep a connection whose call ended normally (or with an error the server sent)."""
+        if not _usable(conn):
+            self.drop(conn)
+        elif not self._wake(conn):
+            self.idle.append(conn)
+
+    def drop(self, conn: asyncpg.Connection) -> None:
+        """Give a connection back to the pool in the background (a cancelled call's query is
+        being cancelled: the pool waits for that; a broken one is replaced)."""
+        self.borrowed -= 1
+        task = asyncio.get_running_loop().create_task(self._back(conn))
+        self.returning.add(task)
+        task.add_done_callback(self.returning.discard)
+
+    async def _back(self, conn: asyncpg.Connection) -> None:
+        try:
+            with contextlib.suppress(*DRIVER_ERRORS, asyncio.CancelledError):
+                await self.pool.release(conn)
+        finally:
+            self._wake(None)
+
+    def _wake(self, conn: asyncpg.Connection | None) -> bool:
+        """Hand ``conn`` (None: room to borrow) to the first call still waiting; False if none."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return True
+        return False
+
+    async def close(self) -> None:
+        """Give the idle connections back to the pool (before it closes)."""
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            self.borrowed -= 1
+            await self._back(conn)
+
+
 def pg_text(value: str) -> str:
     """Text as PostgreSQL can hold it: the server refuses U+0000, so it is stored as U+FFFD
     (SQLite keeps it; a caller typing a NUL must get an answer, not a 503 on every retry)."""
@@ -301,31 +405,40 @@ class PostgresStore:
         self.command_timeout = command_timeout
         self.connection_class = connection_class or asyncpg.Connection
         self._pool: asyncpg.Pool | None = None
+        self._lane: _Lane | None = None
         # What the current task's last conversation read brought (per store instance).
         self._read: ContextVar[_Read | None] = ContextVar(f"rdv_postgres_read_{id(self):x}", default=None)
         self._taken: _Taken | None = None
         self._window: tuple[datetime, datetime] | None = None
         self._held_since: datetime | None = None
-        # Connections released in the background after a turn-path call timed out.
-        self._releasing: set[asyncio.Task[None]] = set()
 
     # -- plumbing -------------------------------------------------------------------
     def _error(self, exc: BaseException) -> StoreError:
         return StoreError(f"postgresql {redacted(self.url)}: {type(exc).__name__}: {exc}")
 
-    def _opened(self) -> asyncpg.Pool:
-        if self._pool is None:
+    def _opened(self) -> _Lane:
+        if self._lane is None:
             raise StoreError("the PostgreSQL store is not open")
-        return self._pool
+        return self._lane
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection for calls off the turn path (their callers bound them);
-        driver and network failures become StoreError."""
-        pool = self._opened()
+        """A pooled connection for calls off the turn path (their callers bound them; the
+        wait for a connection is bounded by ``command_timeout``); driver and network
+        failures become StoreError."""
+        lane = self._opened()
         try:
-            async with pool.acquire(timeout=self.command_timeout) as conn:
+            async with asyncio.timeout(self.command_timeout):
+                conn = await lane.take()
+            try:
                 yield conn
+            except asyncpg.PostgresError:
+                lane.give(conn)
+                raise
+            except BaseException:
+                lane.drop(conn)
+                raise
+            lane.give(conn)
         except StoreError:
             raise
         except DRIVER_ERRORS as exc:
@@ -333,26 +446,23 @@ class PostgresStore:
 
     @contextlib.asynccontextmanager
     async def _turn(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection for a turn-path call, acquired and used within the store
-        timeout. On the deadline the call's query is cancelled and the connection released
-        in the background (a server that no longer answers may take long to acknowledge
-        the cancellation), so the caller never waits past the timeout."""
-        pool = self._opened()
+        """A pooled connection for a turn-path call, taken and used within the store
+        timeout. On the deadline the call's query is cancelled and the connection goes back
+        to the pool in the background (a server that no longer answers may take long to
+        acknowledge the cancellation), so the caller never waits past the timeout."""
+        lane = self._opened()
         try:
             async with asyncio.timeout(self.timeout):
-                conn = await pool.acquire()
+                conn = await lane.take()
                 try:
                     yield conn
-                except asyncio.CancelledError:
-                    task = asyncio.get_running_loop().create_task(self._release(pool, conn))
-                    self._releasing.add(task)
-                    task.add_done_callback(self._releasing.discard)
+                except asyncpg.PostgresError:
+                    lane.give(conn)
                     raise
                 except BaseException:
-                    await pool.release(conn)
+                    lane.drop(conn)
                     raise
-                else:
-                    await pool.release(conn)
+                lane.give(conn)
         except StoreError:
             raise
         except TimeoutError as exc:
@@ -361,11 +471,6 @@ class PostgresStore:
             ) from exc
         except DRIVER_ERRORS as exc:
             raise self._error(exc) from exc
-
-    @staticmethod
-    async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
-        with contextlib.suppress(*DRIVER_ERRORS, asyncio.CancelledError):
-            await pool.release(conn)
 
     async def open(self) -> None:
         """Create the connection pool and apply pending migrations under an advisory lock."""
@@ -385,6 +490,7 @@ class PostgresStore:
                 raise StoreError(
                     f"cannot connect to PostgreSQL at {redacted(self.url)}: {type(exc).__name__}: {exc}"
                 ) from exc
+            self._lane = _Lane(self._pool, self.max_size)
         try:
             async with self._connection() as conn:
                 await self._migrate(conn)
@@ -413,10 +519,13 @@ class PostgresStore:
     async def close(self) -> None:
         """Close the pool (connections still busy after a grace period are terminated)."""
         pool, self._pool = self._pool, None
+        lane, self._lane = self._lane, None
         if pool is None:
             return
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                if lane is not None:
+                    await lane.close()
                 await pool.close()
         except DRIVER_ERRORS:
             pool.terminate()
