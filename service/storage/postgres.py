@@ -67,11 +67,13 @@ from service.storage.base import (
     UnconfirmedBooking,
 )
 from service.storage.codec import (
+    COLUMNS,
     FORGOTTEN,
     FORGOTTEN_CONTEXT,
     NAMED_EVENTS,
     booking_row,
     conversation_from_row,
+    conversation_from_values,
     conversation_summary,
     conversation_values,
     event_json,
@@ -120,6 +122,9 @@ CONFLICT_SQLSTATE = "RDV01"
 # asked for, so that a turn that started a little earlier still finds all of its window.
 HELD_MARGIN = timedelta(seconds=30)
 
+# Where the turn's read puts the conversation's version (after COLUMNS) and meta (next).
+_VERSION = len(COLUMNS)
+
 # -- the turn's read ------------------------------------------------------------------------
 # Parameters: conversation id, start of the held slots to read (NULL: none), the bookings
 # generation this process holds taken slots for (NULL: none), the taken slots' window
@@ -144,7 +149,8 @@ _CHANGES_IN_WINDOW = (
     "AND k.slot_start >= $4::timestamptz AND k.slot_start < $5::timestamptz ORDER BY k.gen, k.slot_start, k.active)"
 )
 _LOAD = (
-    "SELECT g.n AS rdv_generation, c.*, h.rdv_held_starts, h.rdv_held_seen, "
+    f"SELECT {', '.join(f'c.{c}' for c in COLUMNS)}, c.version, c.meta, "
+    "g.n AS rdv_generation, h.rdv_held_starts, h.rdv_held_seen, "
     "CASE WHEN $3::bigint IS DISTINCT FROM g.n AND $4::timestamptz IS NOT NULL "
     f"AND NOT ({_CHANGES_COMPLETE}) THEN "
     + _TAKEN_IN_WINDOW.format(start="$4::timestamptz", end="$5::timestamptz")
@@ -239,7 +245,8 @@ class _Read:
     at: float
     generation: int
     held_since: datetime | None
-    held: tuple[tuple[datetime, datetime], ...]
+    held_starts: list[datetime]
+    held_seen: list[datetime]
     pending: StoredConversation | None
     has_pending: bool
     taken: _Taken | None = None
@@ -405,6 +412,13 @@ def redacted(url: str) -> str:
 def _stored(row: asyncpg.Record) -> StoredConversation:
     data = dict(row)
     return StoredConversation(conversation_from_row(data), int(data["version"]), meta_from_json(data["meta"]))
+
+
+def _loaded(row: asyncpg.Record) -> StoredConversation:
+    """The conversation of a turn's read: COLUMNS, then version and meta, first in the row."""
+    return StoredConversation(
+        conversation_from_values(row), int(row[_VERSION]), meta_from_json(row[_VERSION + 1])
+    )
 
 
 def _event(row: asyncpg.Record) -> EventRecord:
@@ -680,10 +694,9 @@ class PostgresStore:
             taken = base
         if taken is not None and (self._taken is None or self._taken.generation <= generation):
             self._taken = taken
-        starts, seen = row["rdv_held_starts"] or (), row["rdv_held_seen"] or ()
-        stored = None if row["conv_id"] is None else _stored(row)
+        stored = None if row[0] is None else _loaded(row)
         self._read.set(_Read(
-            conv_id, time.monotonic(), generation, args[1], tuple(zip(starts, seen, strict=True)),
+            conv_id, time.monotonic(), generation, args[1], row["rdv_held_starts"] or [], row["rdv_held_seen"] or [],
             stored, pending, taken,
         ))
         return stored
@@ -834,7 +847,8 @@ class PostgresStore:
             and read.held_since is not None and read.held_since <= since
         ):
             read.held_used = True
-            return frozenset(start for start, seen in read.held if seen >= since)
+            return frozenset([start for start, seen in zip(read.held_starts, read.held_seen, strict=True)
+                              if seen >= since])
         rows = await self._query("fetch", _HELD, since, except_conv)
         return frozenset(r["start"] for r in rows)
 
