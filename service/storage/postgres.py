@@ -323,7 +323,7 @@ class _Lane:
                     return await self.pool.acquire()
                 except BaseException:
                     self.borrowed -= 1
-                    self._wake(None)
+                    self.wake(None)
                     raise
             waiter: asyncio.Future[asyncpg.Connection | None] = asyncio.get_running_loop().create_future()
             self.waiters.append(waiter)
@@ -343,7 +343,7 @@ class _Lane:
         """Keep a connection whose call ended normally (or with an error the server sent)."""
         if not _usable(conn):
             self.drop(conn)
-        elif not self._wake(conn):
+        elif not self.wake(conn):
             self.idle.append(conn)
 
     def drop(self, conn: asyncpg.Connection) -> None:
@@ -359,9 +359,9 @@ class _Lane:
             with contextlib.suppress(*DRIVER_ERRORS, asyncio.CancelledError):
                 await self.pool.release(conn)
         finally:
-            self._wake(None)
+            self.wake(None)
 
-    def _wake(self, conn: asyncpg.Connection | None) -> bool:
+    def wake(self, conn: asyncpg.Connection | None) -> bool:
         """Hand ``conn`` (None: room to borrow) to the first call still waiting; False if none."""
         while self.waiters:
             waiter = self.waiters.popleft()
@@ -528,7 +528,10 @@ class PostgresStore:
             except BaseException:
                 lane.drop(conn)
                 raise
-            lane.give(conn)
+            # One statement in its own transaction, answered: the connection is fit for the
+            # next call (a closed one is found when taken).
+            if not lane.waiters or not lane.wake(conn):
+                lane.idle.append(conn)
             return result
         except TimeoutError as exc:
             raise StoreError(
