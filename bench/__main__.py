@@ -11,6 +11,10 @@ A steady state: every patient books and then cancels, each conversation followed
 what it books; it is filled to ``--prefill`` of its slots before any measured phase, and the
 fill at the start and the end of the main phase is reported.
 
+The phases with one server, the one-replica PostgreSQL run included, pin it to one core and its
+load and span exporter to another (PostgreSQL's own server, external, is never pinned); the
+phases with several server processes share the machine (see ``PINNED``).
+
 Beside each rate, the CPU time the server spent per turn (``*_cpu_us_per_turn``), read from
 ``/proc`` (utime + stime of the server and every process it started, before and after the
 phase, divided by the turns it answered): on a shared machine, a rate varies with the
@@ -91,10 +95,11 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], seconds: float = 30) -> 
     raise RuntimeError(f"{url} did not answer within {seconds}s")
 
 
-# The single-server phases run as the issue's profile was taken: the server on one core, the
-# load generator (wrk, the fixed-rate client) and the server's span exporter on the other, so
-# that neither takes the server's core (nor its caches) while it serves. ``--no-pin``, or a
-# machine with one core, leaves every process where the system puts it.
+# The single-server phases (and the one-replica PostgreSQL run, compared with the SQLite one)
+# run as the issue's profile was taken: the server on one core, the load generator (wrk, the
+# fixed-rate client) and the server's span exporter on the other, so that neither takes the
+# server's core (nor its caches) while it serves. ``--no-pin``, or a machine with one core,
+# leaves every process where the system puts it.
 PINNED: tuple[int, int] | None = None
 
 
@@ -743,11 +748,29 @@ def _suppress_all() -> Iterator[None]:
         print(f"  note: {exc}", file=sys.stderr)
 
 
+def unpin(pid: int) -> None:
+    """Let the server ``pid`` and every process it started (every thread) run on any core
+    this process may use."""
+    cores = os.sched_getaffinity(0)
+    for one in process_tree(pid):
+        with contextlib.suppress(OSError):
+            for task in os.listdir(f"/proc/{one}/task"):
+                os.sched_setaffinity(int(task), cores)
+
+
 def postgres_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, seconds: int, rate: float,
                    fill: float) -> None:
     """Two replicas on one PostgreSQL: one replica's throughput (to compare with SQLite's),
     both replicas' throughput (one wrk per replica), fixed-rate latency spread over both
-    replicas, CPU per turn and round trips per turn."""
+    replicas, CPU per turn and round trips per turn.
+
+    The one-replica run is measured as the SQLite run it is compared with: that replica on
+    the server core, wrk and its span exporter on the load core (the other replica, idle,
+    and PostgreSQL's own server, an external system, are not pinned: the database's
+    backends run where the system puts them, the server core included). Two replicas
+    cannot both have a core to themselves: for the two-replica and fixed-rate runs the
+    first replica is unpinned again, and both replicas, their load and PostgreSQL share
+    the machine."""
     url = postgres_url()
     if url is None:
         res["postgres_two_replicas_turn_rps"] = None
@@ -761,11 +784,12 @@ def postgres_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, sec
             for i, port in enumerate(ports):
                 env = rdv_env(work / f"data-pg{i}", True, sink_port)
                 env["RDV_DATABASE_URL"] = url
-                procs.append(stack.enter_context(serve(py, port, env, work / f"rdv-pg{i}.log", pinned=False)))
+                procs.append(stack.enter_context(serve(py, port, env, work / f"rdv-pg{i}.log", pinned=i == 0)))
             urls = [f"http://127.0.0.1:{p}" for p in ports]
             res["postgres_calendar_fill_start"] = prefill(ports[0], fill, "pg")["share"]
             one = measured_wrk(res, "postgres_one_replica", procs[0].pid, urls[0], seconds, 16)
             res["postgres_one_replica_vs_sqlite_ratio"] = round(one.rate / res["turn_rps_telemetry_on"], 3)
+            unpin(procs[0].pid)
             wrk_together(urls, HERE / "turns.lua", 2, 8)  # warm-up
             both_before = [CpuMeter(p.pid) for p in procs]
             segments = bench_postgres.segments_to_postgres([p.pid for p in procs])

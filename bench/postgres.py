@@ -208,7 +208,9 @@ def servers(seconds: int, rate: float, fill: float) -> dict[str, Any]:
     from bench import __main__ as bench
 
     work = Path(tempfile.mkdtemp(prefix="rdv-bench-pg-"))
-    res: dict[str, Any] = {"seconds": seconds, "prefill_share": fill}
+    # Pinned as ``python -m bench`` pins them (the SQLite server and the one-replica run).
+    bench.PINNED = bench.pin_cores(True)
+    res: dict[str, Any] = {"seconds": seconds, "prefill_share": fill, "pinned_cores": bench.PINNED}
     sink_port = bench.free_port()
     with bench.process([sys.executable, "-m", "bench.sink", str(sink_port)], dict(os.environ), None,
                        work / "sink.log"):

@@ -25,17 +25,23 @@ A turn costs two round trips:
   ``rdv_conflict``, whose message says which check failed.
 
 No session state is used (no ``SET``, ``LISTEN``, cursor or session advisory lock), so a
-connection goes back to the pool without a reset query. Turn-path calls bound themselves by
-the store timeout (``enforces_timeout``) with ``asyncio.timeout``, without a task per call;
-a call that times out leaves its connection to finish cancelling in the background.
+connection needs no reset between calls: the store keeps the connections it borrowed from
+the asyncpg pool and hands them from call to call itself (:class:`_Lane`), without the
+pool's per-release work (a task, a timeout scope and an inactivity timer each time); the
+pool still opens, replaces and closes them. Turn-path calls bound themselves by the store
+timeout (``enforces_timeout``), without a task per call: the driver's own timer bounds each
+query (``asyncio.timeout`` only the rare wait for a free connection); a call that times out
+leaves its connection to the pool to finish cancelling in the background.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -61,11 +67,13 @@ from service.storage.base import (
     UnconfirmedBooking,
 )
 from service.storage.codec import (
+    COLUMNS,
     FORGOTTEN,
     FORGOTTEN_CONTEXT,
     NAMED_EVENTS,
     booking_row,
     conversation_from_row,
+    conversation_from_values,
     conversation_summary,
     conversation_values,
     event_json,
@@ -114,6 +122,9 @@ CONFLICT_SQLSTATE = "RDV01"
 # asked for, so that a turn that started a little earlier still finds all of its window.
 HELD_MARGIN = timedelta(seconds=30)
 
+# Where the turn's read puts the conversation's version (after COLUMNS) and meta (next).
+_VERSION = len(COLUMNS)
+
 # -- the turn's read ------------------------------------------------------------------------
 # Parameters: conversation id, start of the held slots to read (NULL: none), the bookings
 # generation this process holds taken slots for (NULL: none), the taken slots' window
@@ -138,7 +149,8 @@ _CHANGES_IN_WINDOW = (
     "AND k.slot_start >= $4::timestamptz AND k.slot_start < $5::timestamptz ORDER BY k.gen, k.slot_start, k.active)"
 )
 _LOAD = (
-    "SELECT g.n AS rdv_generation, c.*, h.rdv_held_starts, h.rdv_held_seen, "
+    f"SELECT {', '.join(f'c.{c}' for c in COLUMNS)}, c.version, c.meta, "
+    "g.n AS rdv_generation, h.rdv_held_starts, h.rdv_held_seen, "
     "CASE WHEN $3::bigint IS DISTINCT FROM g.n AND $4::timestamptz IS NOT NULL "
     f"AND NOT ({_CHANGES_COMPLETE}) THEN "
     + _TAKEN_IN_WINDOW.format(start="$4::timestamptz", end="$5::timestamptz")
@@ -182,18 +194,45 @@ _INSERT_EVENTS = (
 )
 
 
-class _Statement:
-    """A statement built from shared parts, each rendered with the next parameter numbers."""
+@functools.lru_cache(maxsize=128)
+def _save_sql(dup: bool, new: bool, cancel: bool, replaced: bool, book: bool, turn: bool,
+              events: bool) -> tuple[str, int]:
+    """The one statement of a turn's save, for a save of this shape, and how many parameters
+    it takes: every write in a CTE, then the checks in the order of :class:`Conflict`, the
+    first that fails aborting it all. Parameters, in order: the duplicate check's (turn's
+    conversation id and request key), the conversation's (COLUMNS, meta, proposed, then for
+    an update the new version, the id and the version loaded), each cancellation's (when,
+    booking id: the cancelled appointment, then the one a move replaces), the booking's, the
+    turn's (TURN_COLUMNS), the events' (four arrays)."""
+    count = 0
 
-    def __init__(self) -> None:
-        self.args: list[Any] = []
-
-    def part(self, sql: str, *values: Any) -> str:
-        if placeholders(sql) != len(values):
-            raise ValueError(f"{len(values)} values for {placeholders(sql)} placeholders in {sql!r}")
-        text = render(sql, Dialect.POSTGRES, first=len(self.args) + 1)
-        self.args.extend(values)
+    def part(sql: str) -> str:
+        nonlocal count
+        text = render(sql, Dialect.POSTGRES, first=count + 1)
+        count += placeholders(sql)
         return text
+
+    ctes: list[str] = []
+    checks: list[str] = []
+    if dup:
+        checks.append(f"WHEN EXISTS ({part(DUPLICATE_TURN)}) THEN rdv_conflict('{Conflict.DUPLICATE.value}')")
+    ctes.append(f"w_conv AS ({part(_INSERT_CONVERSATION if new else _UPDATE_CONVERSATION)})")
+    checks.append(f"WHEN NOT EXISTS (SELECT 1 FROM w_conv) THEN rdv_conflict('{Conflict.VERSION.value}')")
+    gone = [Conflict.CANCEL] if cancel else []
+    if replaced:
+        gone.append(Conflict.REPLACED)
+    for reason in gone:
+        name = f"w_{reason.value}"
+        ctes.append(f"{name} AS ({part(_CANCEL)})")
+        checks.append(f"WHEN NOT EXISTS (SELECT 1 FROM {name}) THEN rdv_conflict('{reason.value}')")
+    if book:
+        ctes.append(f"w_book AS ({part(_BOOK)})")
+        checks.append(f"WHEN NOT EXISTS (SELECT 1 FROM w_book) THEN rdv_conflict('{Conflict.SLOT.value}')")
+    if turn:
+        ctes.append(f"w_turn AS ({part(INSERT_TURN)})")
+    if events:
+        ctes.append(f"w_events AS ({part(_INSERT_EVENTS)})")
+    return f"WITH {', '.join(ctes)} SELECT CASE {' '.join(checks)} ELSE (SELECT version FROM w_conv) END", count
 
 
 @dataclass(slots=True)
@@ -206,7 +245,8 @@ class _Read:
     at: float
     generation: int
     held_since: datetime | None
-    held: tuple[tuple[datetime, datetime], ...]
+    held_starts: list[datetime]
+    held_seen: list[datetime]
     pending: StoredConversation | None
     has_pending: bool
     taken: _Taken | None = None
@@ -222,6 +262,120 @@ class _Taken:
     start: datetime
     end: datetime
     slots: frozenset[datetime]
+
+
+def _open(conn: asyncpg.Connection) -> bool:
+    """False for a connection closed since it was last used."""
+    try:
+        return not conn.is_closed()
+    except asyncpg.InterfaceError:
+        # Closed under the pool's proxy: the pool has taken it back already.
+        return False
+
+
+def _usable(conn: asyncpg.Connection) -> bool:
+    """True for an open connection outside a transaction, fit for the next call."""
+    try:
+        return not conn.is_closed() and not conn.is_in_transaction()
+    except asyncpg.InterfaceError:
+        return False
+
+
+class _Lane:
+    """The store's connections between calls: borrowed from the asyncpg pool (which opens
+    them, runs ``init``, replaces a broken one and closes them all) and kept here while
+    idle, so that a call takes one and gives it back without the pool's per-release work
+    (a task for ``asyncio.shield``, a timeout scope, an inactivity timer, a proxy).
+
+    At most ``size`` connections are borrowed at once; a call that finds none idle and the
+    limit reached waits for the next one given back. A connection whose call failed in the
+    driver or on the network, was cancelled (a query the driver is still cancelling), or
+    is left in a transaction goes back to the pool, which resets, waits for or replaces it."""
+
+    def __init__(self, pool: asyncpg.Pool, size: int) -> None:
+        self.pool = pool
+        self.size = size
+        self.idle: list[asyncpg.Connection] = []
+        self.borrowed = 0
+        self.waiters: deque[asyncio.Future[asyncpg.Connection | None]] = deque()
+        # Connections going back to the pool in the background (after a cancelled call).
+        self.returning: set[asyncio.Task[None]] = set()
+
+    def ready(self) -> asyncpg.Connection | None:
+        """An idle connection, or None."""
+        idle = self.idle
+        while idle:
+            conn = idle.pop()
+            if _open(conn):
+                return conn
+            self.drop(conn)
+        return None
+
+    async def take(self) -> asyncpg.Connection:
+        """An idle connection, a new one from the pool, or the next one given back."""
+        while True:
+            conn = self.ready()
+            if conn is not None:
+                return conn
+            if self.borrowed < self.size:
+                self.borrowed += 1
+                try:
+                    return await self.pool.acquire()
+                except BaseException:
+                    self.borrowed -= 1
+                    self.wake(None)
+                    raise
+            waiter: asyncio.Future[asyncpg.Connection | None] = asyncio.get_running_loop().create_future()
+            self.waiters.append(waiter)
+            try:
+                conn = await waiter
+            except BaseException:
+                with contextlib.suppress(ValueError):
+                    self.waiters.remove(waiter)
+                if waiter.done() and not waiter.cancelled() and waiter.result() is not None:
+                    self.give(waiter.result())  # given just before this call was cancelled
+                raise
+            if conn is not None:
+                return conn
+            # A connection went back to the pool: there is room to borrow again.
+
+    def give(self, conn: asyncpg.Connection) -> None:
+        """Keep a connection whose call ended normally (or with an error the server sent)."""
+        if not _usable(conn):
+            self.drop(conn)
+        elif not self.wake(conn):
+            self.idle.append(conn)
+
+    def drop(self, conn: asyncpg.Connection) -> None:
+        """Give a connection back to the pool in the background (a cancelled call's query is
+        being cancelled: the pool waits for that; a broken one is replaced)."""
+        self.borrowed -= 1
+        task = asyncio.get_running_loop().create_task(self._back(conn))
+        self.returning.add(task)
+        task.add_done_callback(self.returning.discard)
+
+    async def _back(self, conn: asyncpg.Connection) -> None:
+        try:
+            with contextlib.suppress(*DRIVER_ERRORS, asyncio.CancelledError):
+                await self.pool.release(conn)
+        finally:
+            self.wake(None)
+
+    def wake(self, conn: asyncpg.Connection | None) -> bool:
+        """Hand ``conn`` (None: room to borrow) to the first call still waiting; False if none."""
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return True
+        return False
+
+    async def close(self) -> None:
+        """Give the idle connections back to the pool (before it closes)."""
+        idle, self.idle = self.idle, []
+        for conn in idle:
+            self.borrowed -= 1
+            await self._back(conn)
 
 
 def pg_text(value: str) -> str:
@@ -260,20 +414,27 @@ def _stored(row: asyncpg.Record) -> StoredConversation:
     return StoredConversation(conversation_from_row(data), int(data["version"]), meta_from_json(data["meta"]))
 
 
+def _loaded(row: asyncpg.Record) -> StoredConversation:
+    """The conversation of a turn's read: COLUMNS, then version and meta, first in the row."""
+    return StoredConversation(
+        conversation_from_values(row), int(row[_VERSION]), meta_from_json(row[_VERSION + 1])
+    )
+
+
 def _event(row: asyncpg.Record) -> EventRecord:
     return EventRecord(row["conv_id"], row["at"], row["kind"], json.loads(row["data"]))
 
 
-def _conversation_params(conv: Conversation, meta: dict[str, Any]) -> list[Any]:
-    """The conversation's column values in COLUMNS order, then its meta as JSON."""
-    return [*conversation_values(conv, _utc), meta_json(meta)]
+def _same(moment: datetime) -> datetime:
+    """A datetime as the driver takes it (it converts to UTC itself)."""
+    return moment
 
 
 def _proposed(conv: Conversation) -> list[datetime] | None:
     """The slot starts held for ``conv`` (its proposals while it is choosing), or None."""
     if conv.outcome is not None or conv.state is not State.WAIT_CONFIRM or not conv.context.proposed:
         return None
-    return [_utc(s.start) for s in conv.context.proposed]
+    return [s.start for s in conv.context.proposed]
 
 
 class PostgresStore:
@@ -301,71 +462,87 @@ class PostgresStore:
         self.command_timeout = command_timeout
         self.connection_class = connection_class or asyncpg.Connection
         self._pool: asyncpg.Pool | None = None
+        self._lane: _Lane | None = None
+        # A turn-path query's deadline: the store timeout, or the command timeout if shorter.
+        self._budget = timeout if command_timeout is None else min(timeout, command_timeout)
         # What the current task's last conversation read brought (per store instance).
         self._read: ContextVar[_Read | None] = ContextVar(f"rdv_postgres_read_{id(self):x}", default=None)
         self._taken: _Taken | None = None
         self._window: tuple[datetime, datetime] | None = None
         self._held_since: datetime | None = None
-        # Connections released in the background after a turn-path call timed out.
-        self._releasing: set[asyncio.Task[None]] = set()
 
     # -- plumbing -------------------------------------------------------------------
     def _error(self, exc: BaseException) -> StoreError:
         return StoreError(f"postgresql {redacted(self.url)}: {type(exc).__name__}: {exc}")
 
-    def _opened(self) -> asyncpg.Pool:
-        if self._pool is None:
+    def _opened(self) -> _Lane:
+        if self._lane is None:
             raise StoreError("the PostgreSQL store is not open")
-        return self._pool
+        return self._lane
 
     @contextlib.asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection for calls off the turn path (their callers bound them);
-        driver and network failures become StoreError."""
-        pool = self._opened()
+        """A pooled connection for calls off the turn path (their callers bound them; the
+        wait for a connection is bounded by ``command_timeout``); driver and network
+        failures become StoreError."""
+        lane = self._opened()
         try:
-            async with pool.acquire(timeout=self.command_timeout) as conn:
+            async with asyncio.timeout(self.command_timeout):
+                conn = await lane.take()
+            try:
                 yield conn
+            except asyncpg.PostgresError:
+                lane.give(conn)
+                raise
+            except BaseException:
+                lane.drop(conn)
+                raise
+            lane.give(conn)
         except StoreError:
             raise
         except DRIVER_ERRORS as exc:
             raise self._error(exc) from exc
 
-    @contextlib.asynccontextmanager
-    async def _turn(self) -> AsyncIterator[asyncpg.Connection]:
-        """A pooled connection for a turn-path call, acquired and used within the store
-        timeout. On the deadline the call's query is cancelled and the connection released
-        in the background (a server that no longer answers may take long to acknowledge
-        the cancellation), so the caller never waits past the timeout."""
-        pool = self._opened()
+    async def _query(self, method: str, sql: str, *args: Any, server_errors: bool = False) -> Any:
+        """``conn.<method>(sql, *args)`` on the turn path: on an idle connection (or the
+        first one free) and answered within the store timeout (and the command timeout),
+        the driver's own timer bounding the query. On the deadline the driver cancels the
+        query and the connection goes back to the pool in the background (a server that no
+        longer answers may take long to acknowledge the cancellation), so the caller never
+        waits past the timeout. An error the server sends is raised as it is with
+        ``server_errors``; every other failure becomes StoreError."""
+        lane = self._opened()
+        budget = self._budget
         try:
-            async with asyncio.timeout(self.timeout):
-                conn = await pool.acquire()
-                try:
-                    yield conn
-                except asyncio.CancelledError:
-                    task = asyncio.get_running_loop().create_task(self._release(pool, conn))
-                    self._releasing.add(task)
-                    task.add_done_callback(self._releasing.discard)
-                    raise
-                except BaseException:
-                    await pool.release(conn)
-                    raise
-                else:
-                    await pool.release(conn)
-        except StoreError:
-            raise
+            conn = lane.ready()
+            if conn is None:
+                start = time.monotonic()
+                async with asyncio.timeout(self.timeout):
+                    conn = await lane.take()
+                budget -= time.monotonic() - start
+            try:
+                result = await getattr(conn, method)(sql, *args, timeout=budget)
+            except asyncpg.PostgresError:
+                lane.give(conn)
+                raise
+            except BaseException:
+                lane.drop(conn)
+                raise
+            # One statement in its own transaction, answered: the connection is fit for the
+            # next call (a closed one is found when taken).
+            if not lane.waiters or not lane.wake(conn):
+                lane.idle.append(conn)
+            return result
         except TimeoutError as exc:
             raise StoreError(
                 f"postgresql {redacted(self.url)}: TimeoutError: no answer within {self.timeout:g} s"
             ) from exc
+        except asyncpg.PostgresError as exc:
+            if server_errors:
+                raise
+            raise self._error(exc) from exc
         except DRIVER_ERRORS as exc:
             raise self._error(exc) from exc
-
-    @staticmethod
-    async def _release(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
-        with contextlib.suppress(*DRIVER_ERRORS, asyncio.CancelledError):
-            await pool.release(conn)
 
     async def open(self) -> None:
         """Create the connection pool and apply pending migrations under an advisory lock."""
@@ -385,6 +562,7 @@ class PostgresStore:
                 raise StoreError(
                     f"cannot connect to PostgreSQL at {redacted(self.url)}: {type(exc).__name__}: {exc}"
                 ) from exc
+            self._lane = _Lane(self._pool, self.max_size)
         try:
             async with self._connection() as conn:
                 await self._migrate(conn)
@@ -413,10 +591,13 @@ class PostgresStore:
     async def close(self) -> None:
         """Close the pool (connections still busy after a grace period are terminated)."""
         pool, self._pool = self._pool, None
+        lane, self._lane = self._lane, None
         if pool is None:
             return
         try:
             async with asyncio.timeout(CLOSE_TIMEOUT_SECONDS):
+                if lane is not None:
+                    await lane.close()
                 await pool.close()
         except DRIVER_ERRORS:
             pool.terminate()
@@ -516,10 +697,9 @@ class PostgresStore:
             taken = base
         if taken is not None and (self._taken is None or self._taken.generation <= generation):
             self._taken = taken
-        starts, seen = row["rdv_held_starts"] or (), row["rdv_held_seen"] or ()
-        stored = None if row["conv_id"] is None else _stored(row)
+        stored = None if row[0] is None else _loaded(row)
         self._read.set(_Read(
-            conv_id, time.monotonic(), generation, args[1], tuple(zip(starts, seen, strict=True)),
+            conv_id, time.monotonic(), generation, args[1], row["rdv_held_starts"] or [], row["rdv_held_seen"] or [],
             stored, pending, taken,
         ))
         return stored
@@ -539,16 +719,14 @@ class PostgresStore:
             read.has_pending = False
             return read.pending
         args, base = self._load_args(conv_id)
-        async with self._turn() as conn:
-            row = await conn.fetchrow(_LOAD_CONVERSATION, *args)
+        row = await self._query("fetchrow", _LOAD_CONVERSATION, *args)
         return self._remember(row, conv_id, args, base, pending=False)
 
     async def find_turn(self, conv_id: str, request_key: str) -> TurnRecord | None:
         """The stored turn with this request key, or None; the conversation is read in the
         same round trip, for the ``load`` that follows."""
         args, base = self._load_args(conv_id)
-        async with self._turn() as conn:
-            row = await conn.fetchrow(_LOAD_WITH_TURN, *args, request_key)
+        row = await self._query("fetchrow", _LOAD_WITH_TURN, *args, request_key)
         self._remember(row, conv_id, args, base, pending=True)
         if row["t_turn"] is None:
             return None
@@ -571,18 +749,17 @@ class PostgresStore:
         self._read.set(None)
         sql, args = self._save_statement(conv, expected_version, meta, turn, events, booking, cancel)
         found: Conflict | None = None
-        async with self._turn() as conn:
-            try:
-                version = await conn.fetchval(sql, *args)
-            except asyncpg.UniqueViolationError as exc:
-                # A turn with the same key committed while this statement ran.
-                if exc.constraint_name != "turns_request_key":
-                    raise
-                found = Conflict.DUPLICATE
-            except asyncpg.PostgresError as exc:
-                if exc.sqlstate != CONFLICT_SQLSTATE:
-                    raise
-                found = Conflict(exc.message)
+        try:
+            version = await self._query("fetchval", sql, *args, server_errors=True)
+        except asyncpg.UniqueViolationError as exc:
+            # A turn with the same key committed while this statement ran.
+            if exc.constraint_name != "turns_request_key":
+                raise self._error(exc) from exc
+            found = Conflict.DUPLICATE
+        except asyncpg.PostgresError as exc:
+            if exc.sqlstate != CONFLICT_SQLSTATE:
+                raise self._error(exc) from exc
+            found = Conflict(exc.message)
         if found is not None:
             gone = cancel.booking_id if found is Conflict.CANCEL and cancel is not None else None
             if found is Conflict.REPLACED and booking is not None:
@@ -604,51 +781,42 @@ class PostgresStore:
         booking: BookingWrite | None,
         cancel: CancelWrite | None,
     ) -> tuple[str, list[Any]]:
-        """The one statement of a turn's save and its arguments: every write in a CTE, then
-        the checks in the order of :class:`Conflict`, the first that fails aborting it all."""
-        st = _Statement()
-        params = _conversation_params(conv, meta)
-        ctes: list[str] = []
-        checks: list[str] = []
-        if turn is not None and turn.request_key is not None:
-            dup = st.part(DUPLICATE_TURN, turn.conv_id, turn.request_key)
-            checks.append(f"WHEN EXISTS ({dup}) THEN rdv_conflict('{Conflict.DUPLICATE.value}')")
+        """The one statement of a turn's save (:func:`_save_sql`, rendered once per shape)
+        and its arguments, in the order of its placeholders. Datetimes go as they are: the
+        driver sends them in UTC."""
+        replaced = booking is not None and booking.replaces is not None
+        dup = turn is not None and turn.request_key is not None
+        sql, count = _save_sql(dup, expected is None, cancel is not None, replaced, booking is not None,
+                               turn is not None, bool(events))
+        values = conversation_values(conv, _same)
+        args: list[Any] = [turn.conv_id, turn.request_key] if dup and turn is not None else []
         if expected is None:
-            write = st.part(_INSERT_CONVERSATION, *params, _proposed(conv))
+            args += values
+            args += (meta_json(meta), _proposed(conv))
         else:
-            write = st.part(_UPDATE_CONVERSATION, *params[1:], _proposed(conv), expected + 1, conv.conv_id, expected)
-        ctes.append(f"w_conv AS ({write})")
-        checks.append(f"WHEN NOT EXISTS (SELECT 1 FROM w_conv) THEN rdv_conflict('{Conflict.VERSION.value}')")
-        gone = [(Conflict.CANCEL, cancel.booking_id, cancel.at)] if cancel is not None else []
-        if booking is not None and booking.replaces is not None:
-            gone.append((Conflict.REPLACED, booking.replaces, booking.at))
-        for reason, booking_id, at in gone:
-            name = f"w_{reason.value}"
-            ctes.append(f"{name} AS ({st.part(_CANCEL, _utc(at), booking_id)})")
-            checks.append(f"WHEN NOT EXISTS (SELECT 1 FROM {name}) THEN rdv_conflict('{reason.value}')")
+            args += values[1:]
+            args += (meta_json(meta), _proposed(conv), expected + 1, conv.conv_id, expected)
+        if cancel is not None:
+            args += (cancel.at, cancel.booking_id)
         if booking is not None:
             b = booking
-            book = st.part(
-                _BOOK, b.booking_id, _utc(b.slot.start), _utc(b.slot.end), b.conv_id, b.name, b.phone, _utc(b.at),
-            )
-            ctes.append(f"w_book AS ({book})")
-            checks.append(f"WHEN NOT EXISTS (SELECT 1 FROM w_book) THEN rdv_conflict('{Conflict.SLOT.value}')")
+            if replaced:
+                args += (b.at, b.replaces)
+            args += (b.booking_id, b.slot.start, b.slot.end, b.conv_id, b.name, b.phone, b.at)
         if turn is not None:
             t = turn
-            ctes.append("w_turn AS (" + st.part(
-                INSERT_TURN, t.conv_id, t.turn, t.request_key, t.text, t.reply, t.state_before, t.state_after,
-                _utc(t.at), t.interrupted, t.directive, t.trace_id,
-            ) + ")")
+            args += (t.conv_id, t.turn, t.request_key, t.text, t.reply, t.state_before, t.state_after, t.at,
+                     t.interrupted, t.directive, t.trace_id)
         if events:
-            ctes.append("w_events AS (" + st.part(
-                _INSERT_EVENTS,
+            args += (
                 [pg_text(e.conv_id) for e in events],
-                [_utc(e.at) for e in events],
+                [e.at for e in events],
                 [pg_text(e.kind) for e in events],
                 [event_json(e) for e in events],
-            ) + ")")
-        sql = f"WITH {', '.join(ctes)} SELECT CASE {' '.join(checks)} ELSE (SELECT version FROM w_conv) END"
-        return sql, st.args
+            )
+        if len(args) != count:
+            raise ValueError(f"{len(args)} values for {count} placeholders in {sql!r}")
+        return sql, args
 
     # -- bookings ----------------------------------------------------------------------
     async def taken_slots(self, start: datetime, end: datetime) -> frozenset[datetime]:
@@ -664,8 +832,7 @@ class PostgresStore:
         ):
             read.taken_used = True
             return taken.slots
-        async with self._turn() as conn:
-            row = await conn.fetchrow(_TAKEN, start, end)
+        row = await self._query("fetchrow", _TAKEN, start, end)
         found = _Taken(int(row["rdv_generation"]), start, end, frozenset(row["rdv_taken"]))
         if self._taken is None or self._taken.generation <= found.generation:
             self._taken = found
@@ -683,33 +850,30 @@ class PostgresStore:
             and read.held_since is not None and read.held_since <= since
         ):
             read.held_used = True
-            return frozenset(start for start, seen in read.held if seen >= since)
-        async with self._turn() as conn:
-            rows = await conn.fetch(_HELD, since, except_conv)
+            return frozenset([start for start, seen in zip(read.held_starts, read.held_seen, strict=True)
+                              if seen >= since])
+        rows = await self._query("fetch", _HELD, since, except_conv)
         return frozenset(r["start"] for r in rows)
 
     async def find_bookings(self, phone: str, after: datetime) -> tuple[BookingRef, ...]:
         """Active future bookings made from this phone, by start."""
-        async with self._turn() as conn:
-            rows = await conn.fetch(
-                "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > $1 AND phone = $2 "
-                "ORDER BY slot_start",
-                _utc(after), phone,
-            )
+        rows = await self._query(
+            "fetch",
+            "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start > $1 AND phone = $2 ORDER BY slot_start",
+            _utc(after), phone,
+        )
         return tuple(BookingRef(r["id"], Slot(r["slot_start"], r["slot_end"]), r["name"]) for r in rows)
 
     async def booking_at(self, start: datetime) -> BookingRef | None:
         """The active booking starting at ``start``, or None."""
-        async with self._turn() as conn:
-            r = await conn.fetchrow(
-                "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start = $1", _utc(start)
-            )
+        r = await self._query("fetchrow", "SELECT * FROM bookings WHERE cancelled_at IS NULL AND slot_start = $1",
+                              _utc(start))
         return None if r is None else BookingRef(r["id"], Slot(r["slot_start"], r["slot_end"]), r["name"])
 
     async def booking_active(self, booking_id: str) -> bool:
         """True while this appointment is booked and not cancelled."""
-        async with self._turn() as conn:
-            found = await conn.fetchval("SELECT 1 FROM bookings WHERE id = $1 AND cancelled_at IS NULL", booking_id)
+        found = await self._query("fetchval", "SELECT 1 FROM bookings WHERE id = $1 AND cancelled_at IS NULL",
+                                  booking_id)
         return found is not None
 
     async def unconfirmed_bookings(self) -> list[UnconfirmedBooking]:
@@ -752,21 +916,20 @@ class PostgresStore:
 
     async def active_counts(self) -> dict[str, int]:
         """How many conversations have no outcome yet, per channel."""
-        async with self._turn() as conn:
-            rows = await conn.fetch(
-                "SELECT channel, count(*) AS n FROM conversations WHERE outcome IS NULL AND NOT synthetic "
-                "GROUP BY channel"
-            )
+        rows = await self._query(
+            "fetch",
+            "SELECT channel, count(*) AS n FROM conversations WHERE outcome IS NULL AND NOT synthetic GROUP BY channel",
+        )
         return {str(r["channel"]): int(r["n"]) for r in rows}
 
     async def idle_conversations(self, idle_before: datetime, channel: str) -> list[StoredConversation]:
         """Not-ended conversations of ``channel`` last seen before ``idle_before``."""
-        async with self._turn() as conn:
-            rows = await conn.fetch(
-                "SELECT * FROM conversations WHERE outcome IS NULL AND channel = $1 AND last_seen_at < $2 "
-                "AND turn_count > 0 ORDER BY last_seen_at LIMIT 500",
-                channel, _utc(idle_before),
-            )
+        rows = await self._query(
+            "fetch",
+            "SELECT * FROM conversations WHERE outcome IS NULL AND channel = $1 AND last_seen_at < $2 "
+            "AND turn_count > 0 ORDER BY last_seen_at LIMIT 500",
+            channel, _utc(idle_before),
+        )
         return [_stored(r) for r in rows]
 
     async def conversation_ids_by_call(self, vapi_call_id: str) -> str | None:
@@ -846,13 +1009,13 @@ class PostgresStore:
         """Take or renew a named lease; False if another holder has it."""
         # Two replicas racing here serialise on the row lock; the loser re-checks the WHERE
         # against the winner's row and gets no row back.
-        async with self._turn() as conn:
-            taken = await conn.fetchval(
-                "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) "
-                "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until "
-                "WHERE leases.until < $4 OR leases.holder = excluded.holder RETURNING holder",
-                name, holder, _utc(until), _utc(now),
-            )
+        taken = await self._query(
+            "fetchval",
+            "INSERT INTO leases (name, holder, until) VALUES ($1, $2, $3) "
+            "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, until = excluded.until "
+            "WHERE leases.until < $4 OR leases.holder = excluded.holder RETURNING holder",
+            name, holder, _utc(until), _utc(now),
+        )
         return taken is not None
 
     # -- replay protection and readiness ------------------------------------------------
