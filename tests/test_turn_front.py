@@ -335,6 +335,32 @@ async def test_body_deadline_answers_as_before(pair: Callable[..., Any]) -> None
         assert (await exchange(fast, "/healthz", [], [b""], method="GET")).status == 200
 
 
+async def test_one_timer_keeps_every_body_deadline(pair: Callable[..., Any]) -> None:
+    """Overlapping body reads, served: each stalled one gets its 408 at its own deadline, in
+    the order they started; the ones whose body arrived are served, and no timer is left."""
+    async with pair() as p:
+        served = Served(p.apps[0], seconds=0.3)
+        finished: list[str] = []
+
+        async def request(name: str, stall: bool) -> Exchange:
+            chunks = [b'{"text": "bon'] if stall else body({"text": "bonjour"})
+            seen = await asyncio.wait_for(exchange(served, TEXT.format(name), JSON, chunks, stall=stall), 10)
+            finished.append(name)
+            return seen
+
+        first = asyncio.create_task(request("conv_a", True))
+        await asyncio.sleep(0.1)
+        served_now = await request("conv_b", False)
+        second = asyncio.create_task(request("conv_c", True))
+        assert served_now.status == 200
+        assert (await first).status == 408
+        assert not second.done()  # its own deadline is later
+        assert (await second).status == 408
+        assert finished == ["conv_b", "conv_a", "conv_c"]
+        assert served.deadlines is not None and served.deadlines.timer is None
+        assert not served.deadlines.queue
+
+
 async def test_turns_write_the_same_logs_metrics_and_spans(pair: Callable[..., Any]) -> None:
     """A booking on the text API and a Vapi call: the same log lines, turn metrics and spans
     (names, attributes, traces) through the front as through Starlette."""
