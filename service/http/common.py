@@ -193,11 +193,6 @@ def parse_json(raw: bytes) -> Any:
     return value
 
 
-async def json_body(request: Request, limit: int) -> Any:
-    """The parsed JSON body, or :class:`ApiError` (413 too large, 400 invalid)."""
-    return parse_json(await raw_body(request, limit))
-
-
 def too_late(seconds: float) -> ApiError:
     """The 408 of a body not received ``seconds`` after its first read (the connection closes)."""
     return ApiError(408, f"request body not received within {seconds:g} seconds", close=True)
