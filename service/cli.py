@@ -94,7 +94,9 @@ def _serve_workers(args: argparse.Namespace, settings: Settings) -> int:
     # Exported, not only read: prometheus-client reads it in each worker process it starts.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(multiproc)
     print(f"rdv listening on http://{args.host}:{args.port} ({args.workers} workers)", file=sys.stderr, flush=True)
-    uvicorn.run("service.http.app:app_from_env", factory=True, workers=args.workers, **_server_options(args, settings))
+    # Each worker's app handles the proxy headers itself (service.http.front.Served).
+    uvicorn.run("service.http.app:app_from_env", factory=True, workers=args.workers,
+                **{**_server_options(args, settings), "proxy_headers": False})
     return 0
 
 

@@ -25,6 +25,7 @@ from service.engine import nlu
 from service.engine.practice import Practice
 from service.http import openapi, routes
 from service.http.common import EXCEPTION_HANDLERS, Services
+from service.http.front import Served, TurnFront, trusted_proxies
 from service.http.turns import Turns
 from service.storage import open_store
 from service.storage.base import Backend
@@ -114,6 +115,24 @@ def request_spans(telemetry: Telemetry) -> list[Middleware]:
     return [Middleware(OtherRoutesTraced, telemetry=telemetry)]
 
 
+class RdvApp(Starlette):
+    """The Starlette app, whose caller-turn routes a :class:`TurnFront` answers before the
+    middleware stack and the router (:mod:`service.http.front`)."""
+
+    turn_front: TurnFront | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve a caller turn through the front (no body-read deadline: :class:`Served`
+        gives it one), anything else through Starlette."""
+        front = self.turn_front
+        if front is not None:
+            handler = front.route(scope)
+            if handler is not None:
+                await handler(scope, receive, send, None)
+                return
+        await super().__call__(scope, receive, send)
+
+
 def create_app(
     settings: Settings,
     *,
@@ -124,7 +143,7 @@ def create_app(
     reaper: bool = True,
     routes_extra: Sequence[BaseRoute] = (),
     calendar: Calendar | None = None,
-) -> Starlette:
+) -> RdvApp:
     """Build the ASGI app; the store is opened (and migrated) in the lifespan."""
     practice = practice or load_practice(settings.practice_file)
     store = store or open_store(settings.database_url, settings.data_dir, timeout=settings.store_timeout_seconds)
@@ -187,20 +206,20 @@ def create_app(
             await store.close()
             telemetry.shutdown()
 
-    app = Starlette(
+    app = RdvApp(
         routes=[*routes.ROUTES, *openapi.ROUTES, *extra_routes(), *console_routes(settings), *routes_extra],
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=lifespan,
         middleware=request_spans(telemetry),
     )
     app.state.services = svc
+    app.turn_front = TurnFront(svc, app.routes)
     return app
 
 
 def app_from_env() -> ASGIApp:
     """The app built from the environment: the factory each uvicorn worker process calls
-    (with the same body-read deadline as the one-process server)."""
+    (served as the one-process server serves it, uvicorn's proxy headers left to :class:`Served`)."""
     from service.config import load_settings
-    from service.http.common import BodyReadDeadline
 
-    return BodyReadDeadline(create_app(load_settings()))
+    return Served(create_app(load_settings()), trusted_hosts=trusted_proxies())

@@ -25,6 +25,7 @@ from service.storage.guarded import GuardedStore, StoreUnavailableError
 from telemetry import Telemetry
 
 RETRY_AFTER_SECONDS = 5
+STORE_UNAVAILABLE = "the service's store is unavailable, please retry shortly"
 # A JSON body of at most RDV_MAX_BODY_BYTES arrives in milliseconds from Vapi or a chat
 # widget; a client still sending after this long is stuck or hostile (slowloris).
 BODY_READ_SECONDS = 5.0
@@ -91,28 +92,33 @@ async def api_error(request: Request, exc: Exception) -> Response:
 
 async def store_unavailable(request: Request, exc: Exception) -> Response:
     """Exception handler: the store is down or slow → 503 with Retry-After."""
-    return error(
-        503,
-        "the service's store is unavailable, please retry shortly",
-        {"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
+    return error(503, STORE_UNAVAILABLE, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def too_large(limit: int) -> ApiError:
+    """The 413 of a body over ``limit`` bytes (the rest is left unread: the connection closes)."""
+    return ApiError(413, f"request body larger than {limit} bytes", close=True)
+
+
+def check_declared_length(declared: str | None, limit: int) -> None:
+    """400 for a Content-Length that is not a number, 413 for one over ``limit``."""
+    if declared is not None:
+        try:
+            if int(declared) > limit:
+                raise too_large(limit)
+        except ValueError:
+            raise ApiError(400, "invalid Content-Length header") from None
 
 
 async def raw_body(request: Request, limit: int) -> bytes:
     """The request body's bytes (kept in ``request.state.raw_body``), or 413 when too large."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise ApiError(413, f"request body larger than {limit} bytes", close=True)
-        except ValueError:
-            raise ApiError(400, "invalid Content-Length header") from None
+    check_declared_length(request.headers.get("content-length"), limit)
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, f"request body larger than {limit} bytes", close=True)
+            raise too_large(limit)
         chunks.append(chunk)
     raw = b"".join(chunks)
     request.state.raw_body = raw
@@ -187,9 +193,9 @@ def parse_json(raw: bytes) -> Any:
     return value
 
 
-async def json_body(request: Request, limit: int) -> Any:
-    """The parsed JSON body, or :class:`ApiError` (413 too large, 400 invalid)."""
-    return parse_json(await raw_body(request, limit))
+def too_late(seconds: float) -> ApiError:
+    """The 408 of a body not received ``seconds`` after its first read (the connection closes)."""
+    return ApiError(408, f"request body not received within {seconds:g} seconds", close=True)
 
 
 class BodyReadDeadline:
@@ -222,16 +228,13 @@ class BodyReadDeadline:
             if reader is not None:
                 reader.cancel()
 
-        def too_late() -> ApiError:
-            return ApiError(408, f"request body not received within {self.seconds:g} seconds", close=True)
-
         async def timed_receive() -> Message:
             nonlocal timer, body_done, reader
             if body_done:
                 # Waiting for a disconnect while streaming a reply is not a body read.
                 return await receive()
             if expired:
-                raise too_late()
+                raise too_late(self.seconds)
             if timer is None:
                 timer = loop.call_at(loop.time() + self.seconds, expire)
             reader = asyncio.current_task()
@@ -239,7 +242,7 @@ class BodyReadDeadline:
                 message = await receive()
             except asyncio.CancelledError:
                 if expired and reader is not None and reader.uncancel() == 0:
-                    raise too_late() from None
+                    raise too_late(self.seconds) from None
                 raise
             finally:
                 reader = None
@@ -257,8 +260,12 @@ class BodyReadDeadline:
 
 def bearer_token(request: Request) -> str | None:
     """The token of an ``Authorization: Bearer …`` header, if any."""
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
+    return bearer_of(request.headers.get("authorization"))
+
+
+def bearer_of(header: str | None) -> str | None:
+    """The token of an ``Authorization`` header's value ``Bearer …``, if it is one."""
+    scheme, _, token = (header or "").partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return None
     return token.strip()

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import re
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -16,11 +19,11 @@ from service.engine.states import Channel
 from service.http import textapi
 from service.http.common import (
     ApiError,
-    FastJSONResponse,
     Services,
     error,
-    json_body,
     operator_access,
+    parse_json,
+    raw_body,
     services,
 )
 from service.http.masking import masked_timeline
@@ -39,7 +42,11 @@ TEXT_ROUTE = "/api/conversations/{conv_id}/messages"
 
 def conv_id_of(request: Request) -> str:
     """The path's conversation id, validated."""
-    conv_id = str(request.path_params["conv_id"])
+    return checked_conv_id(str(request.path_params["conv_id"]))
+
+
+def checked_conv_id(conv_id: str) -> str:
+    """``conv_id`` when it is a valid conversation id, else ApiError 400."""
     if not CONV_ID.fullmatch(conv_id):
         raise ApiError(400, "conv_id must be 1 to 128 characters among A-Z a-z 0-9 _ -")
     return conv_id
@@ -77,7 +84,12 @@ def parse_message(body: Any) -> tuple[str, Channel, str | None, str | None]:
 
 def idempotency_key(request: Request) -> str | None:
     """The ``Idempotency-Key`` header, held to ``request_id``'s rule, or ApiError 400."""
-    key = request.headers.get("idempotency-key")
+    return checked_idempotency_key(request.headers.get("idempotency-key"))
+
+
+def checked_idempotency_key(key: str | None) -> str | None:
+    """An ``Idempotency-Key`` header's value (None without one), held to ``request_id``'s
+    rule, or ApiError 400."""
     if key is not None and not REQUEST_KEY.fullmatch(key):
         raise ApiError(400, "header 'Idempotency-Key' must be 1 to 200 printable ASCII characters")
     return key
@@ -92,13 +104,30 @@ async def new_conversation(request: Request) -> Response:
 
 async def post_message(request: Request) -> Response:
     """``POST /api/conversations/{conv_id}/messages``: one caller turn on the text API."""
-    svc = services(request)
-    client = textapi.client_of(request, svc.settings)
-    conv_id = conv_id_of(request)
+    headers = request.headers
+    answer = await text_turn(
+        services(request), str(request.path_params["conv_id"]), headers.get("authorization"),
+        headers.get("idempotency-key"), functools.partial(raw_body, request),
+    )
+    return Response(answer, media_type="application/json")
+
+
+async def text_turn(
+    svc: Services,
+    conv_id: str,
+    authorization: str | None,
+    idempotency: str | None,
+    body: Callable[[int], Awaitable[bytes]],
+) -> bytes:
+    """One caller turn on the text API, from the path's ``conv_id``, the ``Authorization`` and
+    ``Idempotency-Key`` headers' values (None when absent) and ``body(limit)``, which reads the
+    request body: the JSON answer's bytes, or ApiError (checked in this order: the client, the
+    id, the key, the body, its fields)."""
+    client = textapi.client_from(authorization, svc.settings)
+    conv_id = checked_conv_id(conv_id)
     textapi.check_id(client, svc.settings, conv_id)
-    header_key = idempotency_key(request)
-    body = await json_body(request, svc.settings.max_body_bytes)
-    text, channel, phone, key = parse_message(body)
+    header_key = checked_idempotency_key(idempotency)
+    text, channel, phone, key = parse_message(parse_json(await body(svc.settings.max_body_bytes)))
     key = key or header_key
     try:  # checked by the turn loop on every turn: a Vapi call's conversation is never the text API's
         result = await svc.turns.handle(
@@ -109,7 +138,7 @@ async def post_message(request: Request) -> Response:
         )
     except ForeignConversationError:
         raise textapi.not_a_text_conversation(conv_id) from None
-    return FastJSONResponse(
+    return orjson.dumps(
         {
             "conv_id": result.conv_id,
             "turn": result.turn,

@@ -12,7 +12,8 @@ from types import FrameType
 
 import uvicorn
 
-from service.http.common import BodyReadDeadline, Services
+from service.http.common import Services
+from service.http.front import Served
 from telemetry import names
 
 
@@ -20,8 +21,11 @@ class DrainingServer(uvicorn.Server):
     """A uvicorn server whose first SIGTERM/SIGINT marks the service as draining."""
 
     def __init__(self, config: uvicorn.Config, services: Services, drain_seconds: float) -> None:
-        # uvicorn bounds idle keep-alive connections but not a body trickled byte by byte.
-        config.app = BodyReadDeadline(config.app)  # type: ignore[arg-type]
+        # uvicorn bounds idle keep-alive connections but not a body trickled byte by byte;
+        # caller turns skip the proxy headers, which they never read (service.http.front).
+        trusted = config.forwarded_allow_ips if config.proxy_headers else None
+        config.proxy_headers = False
+        config.app = Served(config.app, trusted_hosts=trusted)  # type: ignore[arg-type]
         super().__init__(config)
         self.services = services
         self.drain_seconds = drain_seconds

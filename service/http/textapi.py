@@ -27,7 +27,7 @@ import secrets
 from starlette.requests import Request
 
 from service.config import Settings
-from service.http.common import ApiError, bearer_token, same_secret
+from service.http.common import ApiError, bearer_of, same_secret
 
 ISSUED_PREFIX = "txt_"
 ISSUED_ID = re.compile(r"txt_([0-9a-f]{32})([0-9a-f]{32})")
@@ -53,13 +53,19 @@ class Client(enum.Enum):
 def client_of(request: Request, settings: Settings) -> Client:
     """The kind of client making ``request``; 404 when the text API is off, 401 when it
     presents a wrong credential."""
+    return client_from(request.headers.get("authorization"), settings)
+
+
+def client_from(authorization: str | None, settings: Settings) -> Client:
+    """The kind of client presenting ``authorization`` (the header's value, None without
+    one); 404 when the text API is off, 401 for a wrong credential."""
     if not settings.text_api:
         raise ApiError(404, "the text API is off on this service (RDV_TEXT_API)")
     if settings.text_api_key is None:
         return Client.OPEN
-    if "authorization" not in request.headers:
+    if authorization is None:
         return Client.ANONYMOUS
-    if not same_secret(bearer_token(request), settings.text_api_key):
+    if not same_secret(bearer_of(authorization), settings.text_api_key):
         raise ApiError(401, "wrong text API credential: send Authorization: Bearer <RDV_TEXT_API_KEY>")
     return Client.TRUSTED
 

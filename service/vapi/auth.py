@@ -21,16 +21,22 @@ from datetime import datetime, timedelta
 from starlette.requests import Request
 
 from service.config import Settings
-from service.http.common import ApiError, Services, bearer_token, same_secret
+from service.http.common import ApiError, Services, bearer_of, bearer_token, same_secret
 
 DIGESTS = {"sha256": hashlib.sha256, "sha512": hashlib.sha512, "sha1": hashlib.sha1}
 
 
 def check_llm_key(request: Request, settings: Settings) -> None:
     """401 unless the custom-LLM credential matches (when one is configured)."""
+    check_llm_authorization(request.headers.get("authorization"), settings)
+
+
+def check_llm_authorization(authorization: str | None, settings: Settings) -> None:
+    """401 unless the ``Authorization`` header's value (None without one) carries the
+    custom-LLM credential (when one is configured)."""
     if settings.vapi_llm_key is None:
         return
-    if not same_secret(bearer_token(request), settings.vapi_llm_key):
+    if not same_secret(bearer_of(authorization), settings.vapi_llm_key):
         raise ApiError(401, "missing or wrong custom-LLM credential: send Authorization: Bearer <RDV_VAPI_LLM_KEY>")
 
 

@@ -100,15 +100,26 @@ def parse_chat(body: Any) -> ChatTurn:
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise ApiError(422, "field 'messages' must be a non-empty list")
-    texts: list[tuple[str, str | None]] = []
+    # One pass over the history (Vapi re-sends all of it at every turn): the last user
+    # message, how many there are, and the last words spoken before that one.
+    users = 0
+    last_user: str | None = None
+    spoken: str | None = None
+    heard: str | None = None
     for i, message in enumerate(messages):
-        where = f"messages[{i}]"
         if not isinstance(message, dict):
-            raise ApiError(422, f"{where} must be an object")
+            raise ApiError(422, f"messages[{i}] must be an object")
         role = message.get("role")
         if not isinstance(role, str) or role not in ROLES:
-            raise ApiError(422, f"{where}.role must be one of {', '.join(sorted(ROLES))}")
-        texts.append((role, _text_of(message.get("content"), where)))
+            raise ApiError(422, f"messages[{i}].role must be one of {', '.join(sorted(ROLES))}")
+        content = message.get("content")
+        said = content if content is None or isinstance(content, str) else _text_of(content, f"messages[{i}]")
+        if role == "user":
+            users += 1
+            last_user = said
+            heard = spoken
+        elif role == "assistant" and said:
+            spoken = said
     stream = body.get("stream", True)
     if not isinstance(stream, bool):
         raise ApiError(422, "field 'stream' must be a boolean")
@@ -117,18 +128,10 @@ def parse_chat(body: Any) -> ChatTurn:
         model = "rdv"
     call_id = call_id_of(body)
     assert call_id is not None
-    user_at = [i for i, (role, _) in enumerate(texts) if role == "user"]
-    text: str | None = None
-    heard: str | None = None
-    if user_at:
-        last = user_at[-1]
-        text = (texts[last][1] or "")[:MAX_TEXT_CHARS]
-        spoken = [t for role, t in texts[:last] if role == "assistant" and t]
-        heard = spoken[-1] if spoken else None
     return ChatTurn(
         call_id=call_id,
-        text=text,
-        user_index=len(user_at),
+        text=(last_user or "")[:MAX_TEXT_CHARS] if users else None,
+        user_index=users,
         heard=heard,
         caller_phone=customer_number(body),
         stream=stream,

@@ -8,15 +8,18 @@ hand the turn to :class:`service.http.turns.Turns`, render the answer.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from service.engine import replies
 from service.engine.states import Channel
-from service.http.common import FastJSONResponse, Services, json_body, parse_json, raw_body, services
+from service.http.common import FastJSONResponse, Services, parse_json, raw_body, services
 from service.http.turns import TurnRequest, TurnResult
 from service.storage.guarded import StoreUnavailableError
 from service.vapi import auth, protocol
@@ -30,14 +33,19 @@ QUIET_TYPES = frozenset({
 })
 
 
-def _answer(svc: Services, turn: protocol.ChatTurn, reply: str, directive: str | None, number: int) -> Response:
+SSE_TYPE = "text/event-stream; charset=utf-8"
+
+
+def _answer(
+    svc: Services, turn: protocol.ChatTurn, reply: str, directive: str | None, number: int
+) -> tuple[bytes, bool]:
+    """The answer's bytes, and True when they are a server-sent event stream (else JSON)."""
     ident = f"chatcmpl-rdv-{turn.call_id}-{number}"
     now = svc.clock.now()
     transfer = svc.practice.transfer_number
     if turn.stream:
-        body = protocol.sse_body(ident, turn.model, reply, directive, transfer, now)
-        return Response(body, media_type="text/event-stream; charset=utf-8", headers=SSE_HEADERS)
-    return FastJSONResponse(protocol.completion(ident, turn.model, reply, directive, transfer, now))
+        return protocol.sse_body(ident, turn.model, reply, directive, transfer, now), True
+    return orjson.dumps(protocol.completion(ident, turn.model, reply, directive, transfer, now)), False
 
 
 def _greeting(svc: Services) -> str:
@@ -46,9 +54,22 @@ def _greeting(svc: Services) -> str:
 
 async def chat_completions(request: Request) -> Response:
     """``POST /vapi/chat/completions``: one caller turn, answered as Vapi's custom LLM."""
-    svc = services(request)
-    auth.check_llm_key(request, svc.settings)
-    turn = protocol.parse_chat(await json_body(request, svc.settings.max_body_bytes))
+    body, streamed = await chat_turn(
+        services(request), request.headers.get("authorization"), functools.partial(raw_body, request)
+    )
+    if streamed:
+        return Response(body, media_type=SSE_TYPE, headers=SSE_HEADERS)
+    return Response(body, media_type="application/json")
+
+
+async def chat_turn(
+    svc: Services, authorization: str | None, body: Callable[[int], Awaitable[bytes]]
+) -> tuple[bytes, bool]:
+    """One custom-LLM request, from the ``Authorization`` header's value (None when absent)
+    and ``body(limit)``, which reads the request body: the answer's bytes and whether they are
+    an event stream, or ApiError (the credential is checked before the body is read)."""
+    auth.check_llm_authorization(authorization, svc.settings)
+    turn = protocol.parse_chat(parse_json(await body(svc.settings.max_body_bytes)))
     if turn.text is None:
         # Asked to speak first (no caller words yet): greet, store nothing.
         return _answer(svc, turn, _greeting(svc), None, 0)
