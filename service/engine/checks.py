@@ -9,7 +9,7 @@ before any check.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 
@@ -23,6 +23,7 @@ from service.engine.events import (
     SessionExpired,
     TurnReceived,
 )
+from service.engine.frozen import replace
 from service.engine.handlers import HANDLERS, enter_identify, terminal
 from service.engine.model import CallerSaid, Conversation
 from service.engine.nlu.extract import Extraction
