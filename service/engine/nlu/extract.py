@@ -25,7 +25,7 @@ from service.engine.frozen import replace
 from service.engine.model import Preference
 from service.engine.nlu.choice import SlotRef, read_choice
 from service.engine.nlu.filler import filler_of
-from service.engine.nlu.intent import intent_corrected, intent_of
+from service.engine.nlu.intent import intent_corrected, intent_read
 from service.engine.nlu.names import read_name
 from service.engine.nlu.namescan import PARTICLES, scan_names
 from service.engine.nlu.normalize import analyse
@@ -34,7 +34,7 @@ from service.engine.nlu.someone import read_someone
 from service.engine.nlu.target import read_target
 from service.engine.nlu.tokens import Token, number_at, tokenize
 from service.engine.nlu.when import assemble, read_when
-from service.engine.nlu.yesno import yes_no
+from service.engine.nlu.yesno import answer_of
 from service.engine.practice import Practice
 from service.engine.states import Intent
 
@@ -157,7 +157,9 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
     utt = analyse(text)
     spans: dict[str, Span] = {}
     corrected = False
-    found_intent = intent_of(utt)
+    filler = filler_of(utt)
+    answer = answer_of(utt)
+    found_intent = intent_read(utt, filler, answer)
     intent = None if found_intent in NOT_INTENTS else Intent(found_intent)
     corrected |= intent_corrected(utt)
     # Names: everywhere when a name was asked, else only when introduced.
@@ -238,14 +240,13 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
     if intent == "faq:other" and context.state != "START" and (
             pref is not None or choice is not None or number or person or patient or relation or target or issue):
         intent = None  # mid-call, "est-ce que le deuxième est bien à 14h ?" answers what was asked
-    answer = yes_no(text)
     if corrected and answer == "no" and utt.content[:1] != ("non",):
         answer = None  # "Martin non Martinez": the "non" took a word back, it answers nothing
     return Extraction(
         text=text,
         intent=intent,
         yes_no=answer,
-        filler=filler_of(utt),
+        filler=filler,
         name=None if person is None else PersonName(person.first, person.last),
         name_issue=issue,
         patient=patient,
