@@ -18,6 +18,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Literal
 
 from service.engine import calendar
@@ -26,11 +27,11 @@ from service.engine.model import Preference
 from service.engine.nlu.choice import SlotRef, read_choice
 from service.engine.nlu.filler import filler_of
 from service.engine.nlu.intent import intent_corrected, intent_read
-from service.engine.nlu.names import read_name
+from service.engine.nlu.names import NameFound, read_name
 from service.engine.nlu.namescan import PARTICLES, scan_names
-from service.engine.nlu.normalize import analyse
+from service.engine.nlu.normalize import Utterance, analyse
 from service.engine.nlu.phone import read_phone
-from service.engine.nlu.someone import read_someone
+from service.engine.nlu.someone import Someone, read_someone
 from service.engine.nlu.target import read_target
 from service.engine.nlu.tokens import Token, number_at, tokenize
 from service.engine.nlu.when import assemble, read_when
@@ -152,22 +153,57 @@ def extract(text: str, context: ExtractContext) -> Extraction:
         return Extraction(text=text)  # a parser bug must not break a turn: nothing understood
 
 
-def _extract(text: str, context: ExtractContext) -> Extraction:
+@dataclass(frozen=True, slots=True)
+class _Wording:
+    """What a turn's words say whatever the moment and the slots read out: its intent, filler,
+    yes/no and names (these read nothing but the text and whether a name was asked)."""
+
+    tokens: tuple[Token, ...]
+    utt: Utterance
+    filler: bool
+    answer: Literal["yes", "no"] | None
+    intent: str
+    intent_corrected: bool
+    someone: Someone | None
+    named: NameFound | None
+
+
+@lru_cache(maxsize=4096)
+def _wording(text: str, asked: bool) -> _Wording:
+    """The text's :class:`_Wording`, read once per text: like ``analyse`` and ``tokenize``,
+    cached, since callers say the same few answers ("oui", "le premier", "le matin") again
+    and again. Every reader here is a pure function of its arguments and returns frozen
+    values, so a cached reading is the reading."""
     tokens = tokenize(text)
     utt = analyse(text)
-    spans: dict[str, Span] = {}
-    corrected = False
     filler = filler_of(utt)
     answer = answer_of(utt)
     found_intent = intent_read(utt, filler, answer)
-    intent = None if found_intent in NOT_INTENTS else Intent(found_intent)
-    corrected |= intent_corrected(utt)
+    corrected = intent_corrected(utt)
     # Names: everywhere when a name was asked, else only when introduced.
-    asked = context.state in NAME_STATES
-    person = issue = None
     scan = scan_names(tokens, asked)
     someone = read_someone(tokens, scan)
     named = read_name(tokens, asked, scan, someone.claimed if someone is not None else frozenset())
+    return _Wording(tokens, utt, filler, answer, found_intent, corrected, someone, named)
+
+
+@lru_cache(maxsize=4096)
+def _phone_of(text: str) -> tuple[str | None, bool, tuple[int, int] | None]:
+    """``read_phone(text)``, read once per text (see :func:`_wording`)."""
+    return read_phone(text)
+
+
+def _extract(text: str, context: ExtractContext) -> Extraction:
+    asked = context.state in NAME_STATES
+    wording = _wording(text, asked)
+    tokens, utt, filler, answer = wording.tokens, wording.utt, wording.filler, wording.answer
+    spans: dict[str, Span] = {}
+    corrected = False
+    found_intent = wording.intent
+    intent = None if found_intent in NOT_INTENTS else Intent(found_intent)
+    corrected |= wording.intent_corrected
+    person = issue = None
+    someone, named = wording.someone, wording.named
     name_words: frozenset[int] = frozenset()
     if named is not None:
         person, issue = named.person, named.issue
@@ -225,7 +261,7 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
         base = target or BookingHint()
         target = BookingHint(base.day, base.weekday, base.day_of_month, base.at, relation, patient)
     outside = bool(pref is not None and context.practice is not None and not calendar.serves(context.practice, pref))
-    number, phone_corrected, phone_span = read_phone(text)
+    number, phone_corrected, phone_span = _phone_of(text)
     corrected |= phone_corrected
     if phone_span is not None:
         spans["phone"] = Span(*phone_span)
