@@ -1,5 +1,6 @@
-"""The text-only part of an extraction is read once per text (and per "a name was asked"):
-a turn read again, in another state or at another moment, gives what a first reading gives."""
+"""The text-only part of an extraction is read once per text (and per "a name was asked", or
+per day for what it says of when): a turn read again, in another state or at another moment,
+gives what a first reading gives."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ SLOT = datetime(2026, 3, 5, 14, 0, tzinfo=PARIS)
 TEXTS = (
     "Pierre Lundi", "Brossard", "je m'appelle Jean Dupont, jeudi matin", "oui", "non merci", "euh", "le premier",
     "c'est pour ma fille Inès Brossard", "zéro six douze trente-quatre cinquante-six soixante-dix-huit",
-    "je voudrais annuler mon rendez-vous de vendredi", "Martin non Martinez",
+    "je voudrais annuler mon rendez-vous de vendredi", "Martin non Martinez", "demain à 10h, enfin non, 11h",
 )
 CONTEXTS = (
     ExtractContext("QUALIF_NAME", NOW),
@@ -29,6 +30,7 @@ CONTEXTS = (
 def _fresh(text: str, context: ExtractContext) -> object:
     extract_module._wording.cache_clear()
     extract_module._phone_of.cache_clear()
+    extract_module._when_of.cache_clear()
     return extract(text, context)
 
 
@@ -46,3 +48,10 @@ def test_whether_a_name_was_asked_is_part_of_the_reading() -> None:
     told = extract("Brossard", ExtractContext("START", NOW))  # a word alone is a name only when one was asked
     assert asked.name is not None and asked.name.last == "Brossard"
     assert told.name is None
+
+
+def test_what_a_text_says_of_when_is_read_for_its_day() -> None:
+    monday = _fresh("demain", ExtractContext("QUALIF_PREF", NOW))
+    tuesday = extract("demain", ExtractContext("QUALIF_PREF", NOW.replace(day=3)))
+    assert monday.preference is not None and tuesday.preference is not None
+    assert (monday.preference.day, tuesday.preference.day) == (NOW.date().replace(day=3), NOW.date().replace(day=4))

@@ -34,7 +34,7 @@ from service.engine.nlu.phone import read_phone
 from service.engine.nlu.someone import Someone, read_someone
 from service.engine.nlu.target import read_target
 from service.engine.nlu.tokens import Token, number_at, tokenize
-from service.engine.nlu.when import assemble, read_when
+from service.engine.nlu.when import When, assemble, read_when
 from service.engine.nlu.yesno import answer_of
 from service.engine.practice import Practice
 from service.engine.states import Intent
@@ -193,6 +193,13 @@ def _phone_of(text: str) -> tuple[str | None, bool, tuple[int, int] | None]:
     return read_phone(text)
 
 
+@lru_cache(maxsize=4096)
+def _when_of(text: str, today: date) -> When | None:
+    """The text's mentions of when, as said on ``today``: read once per text and day (see
+    :func:`_wording`; a day's callers answer "le matin", "l'après-midi" again and again)."""
+    return read_when(tokenize(text), today, assembled=False)
+
+
 def _extract(text: str, context: ExtractContext) -> Extraction:
     asked = context.state in NAME_STATES
     wording = _wording(text, asked)
@@ -222,7 +229,7 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
         if intent == "human" and someone.relation == "autre":
             intent = None
     # When: the preference, and the appointment spoken of when cancelling or moving.
-    when = read_when(tokens, context.now.date(), assembled=False)
+    when = _when_of(text, context.now.date())
     pref = None
     target = None
     if when is not None and name_words:
