@@ -162,7 +162,7 @@ class _Wording:
     utt: Utterance
     filler: bool
     answer: Literal["yes", "no"] | None
-    intent: str
+    intent: Intent | None
     intent_corrected: bool
     someone: Someone | None
     named: NameFound | None
@@ -179,12 +179,13 @@ def _wording(text: str, asked: bool) -> _Wording:
     filler = filler_of(utt)
     answer = answer_of(utt)
     found_intent = intent_read(utt, filler, answer)
+    intent = None if found_intent in NOT_INTENTS else Intent(found_intent)
     corrected = intent_corrected(utt)
     # Names: everywhere when a name was asked, else only when introduced.
     scan = scan_names(tokens, asked)
     someone = read_someone(tokens, scan)
     named = read_name(tokens, asked, scan, someone.claimed if someone is not None else frozenset())
-    return _Wording(tokens, utt, filler, answer, found_intent, corrected, someone, named)
+    return _Wording(tokens, utt, filler, answer, intent, corrected, someone, named)
 
 
 @lru_cache(maxsize=4096)
@@ -206,8 +207,7 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
     tokens, utt, filler, answer = wording.tokens, wording.utt, wording.filler, wording.answer
     spans: dict[str, Span] = {}
     corrected = False
-    found_intent = wording.intent
-    intent = None if found_intent in NOT_INTENTS else Intent(found_intent)
+    intent = wording.intent
     corrected |= wording.intent_corrected
     person = issue = None
     someone, named = wording.someone, wording.named
