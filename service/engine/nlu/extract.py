@@ -196,9 +196,10 @@ def _phone_of(text: str) -> tuple[str | None, bool, tuple[int, int] | None]:
 
 @lru_cache(maxsize=4096)
 def _when_of(text: str, today: date) -> When | None:
-    """The text's mentions of when, as said on ``today``: read once per text and day (see
-    :func:`_wording`; a day's callers answer "le matin", "l'après-midi" again and again)."""
-    return read_when(tokenize(text), today, assembled=False)
+    """The text's mentions of when, as said on ``today``, and the preference they make: read
+    once per text and day (see :func:`_wording`; a day's callers answer "le matin",
+    "l'après-midi" again and again)."""
+    return read_when(tokenize(text), today)
 
 
 def _extract(text: str, context: ExtractContext) -> Extraction:
@@ -229,7 +230,7 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
         if intent == "human" and someone.relation == "autre":
             intent = None
     # When: the preference, and the appointment spoken of when cancelling or moving.
-    when = _when_of(text, context.now.date())
+    said_when = when = _when_of(text, context.now.date())
     pref = None
     target = None
     if when is not None and name_words:
@@ -257,7 +258,10 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
                 spans["target"] = Span(tokens[hint.mentions[0].first].start, tokens[hint.mentions[-1].last - 1].end)
             if intent == "cancel":
                 mentions = ()
-        pref = assemble(list(mentions)) if mentions else None
+        if said_when is not None and mentions is said_when.mentions:
+            pref = said_when.preference  # every mention said: the preference read with them
+        else:
+            pref = assemble(list(mentions)) if mentions else None
         if target is not None and (intent == "modify" or context.state.startswith("MODIFY")):
             pref = moved_to(pref, target, tokens)
         if pref is not None and mentions:
