@@ -9,7 +9,7 @@ before any check.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
 
@@ -23,6 +23,7 @@ from service.engine.events import (
     SessionExpired,
     TurnReceived,
 )
+from service.engine.frozen import replace
 from service.engine.handlers import HANDLERS, enter_identify, terminal
 from service.engine.model import CallerSaid, Conversation
 from service.engine.nlu.extract import Extraction
@@ -97,20 +98,21 @@ def open_turn(t: Turn, said: CallerSaid) -> None:
     elif conv.outcome is not None and conv.state not in TERMINAL:
         restart = replies.RESUMED_AFTER_END
     if restart is not None:
-        t.conv = Conversation.new(
+        conv = Conversation.new(
             conv.conv_id, conv.channel, t.now,
             caller_phone=conv.caller_phone, vapi_call_id=conv.vapi_call_id, epoch=conv.epoch + 1,
         )
+        t.conv = conv
         t.say(restart)
-    if t.conv.turn_count == 0:
-        t.emit(ConversationStarted(t.conv.channel))
-    t.emit(TurnReceived(t.conv.state, t.conv.turn_count, said.interrupted))
-    t.conv = replace(t.conv, turn_count=t.conv.turn_count + 1, last_seen_at=t.now)
+    if conv.turn_count == 0:
+        t.emit(ConversationStarted(conv.channel))
+    t.emit(TurnReceived(conv.state, conv.turn_count, said.interrupted))
+    t.conv = replace(conv, turn_count=conv.turn_count + 1, last_seen_at=t.now)
 
 
 def closed(t: Turn, heard: Heard) -> bool:
     """A conversation already over says so."""
-    if t.conv.state not in TERMINAL:
+    if t.state not in TERMINAL:
         return False
     terminal(t, Extraction(text=heard.said.text), heard.said.interrupted)
     return True
@@ -118,7 +120,7 @@ def closed(t: Turn, heard: Heard) -> bool:
 
 def anti_loop(t: Turn, heard: Heard) -> bool:
     """Past the turn limit: the menu the first time (more turns granted), a human the next."""
-    state = t.conv.state
+    state = t.state
     hits = t.ctx.failed(Retry.ANTI_LOOP)
     if t.conv.turn_count <= t.limits.max_turns_anti_loop + hits * ANTI_LOOP_GRACE:
         return False
@@ -132,7 +134,7 @@ def anti_loop(t: Turn, heard: Heard) -> bool:
 
 def repeat(t: Turn, heard: Heard) -> bool:
     """"Vous pouvez répéter ?" while slots are proposed: they are read again."""
-    if t.conv.state is not S.WAIT_CONFIRM or heard.x.choice != "repeat":
+    if t.state is not S.WAIT_CONFIRM or heard.x.choice != "repeat":
         return False
     t.say(replies.REPEAT_SLOTS.format(labels=t.spoken_slots()))
     return True
@@ -142,7 +144,7 @@ def filler(t: Turn, heard: Heard) -> bool:
     """"Euh…", "attendez": help, or the pending question again."""
     if not heard.x.filler:
         return False
-    state = t.conv.state
+    state = t.state
     t.emit(FillerDetected(state))
     fld = FILLER_FIELD.get(state)
     if state is S.START:
@@ -156,7 +158,7 @@ def filler(t: Turn, heard: Heard) -> bool:
 
 def strong_intent(t: Turn, heard: Heard) -> bool:
     """Cancel, move or a human, asked in any state that does not parse that itself."""
-    x, state = heard.x, t.conv.state
+    x, state = heard.x, t.state
     intent = x.intent
     if intent not in STRONG or intent in OWN_INTENTS.get(state, frozenset()):
         return False
@@ -183,7 +185,7 @@ def strong_intent(t: Turn, heard: Heard) -> bool:
 def faq(t: Turn, heard: Heard) -> bool:
     """A practical question: answered, then the pending question again (a name given where
     one was asked is an answer, not a question)."""
-    x, state = heard.x, t.conv.state
+    x, state = heard.x, t.state
     topic = FAQ_TOPIC.get(x.intent) if x.intent is not None else None
     if topic is None or (state in NAME_ANSWERS and (x.name is not None or x.patient is not None)):
         return False
@@ -205,4 +207,4 @@ def answer(t: Turn, heard: Heard) -> None:
     for check in CHECKS:
         if check(t, heard):
             return
-    HANDLERS[t.conv.state](t, heard.x, heard.said.interrupted)
+    HANDLERS[t.state](t, heard.x, heard.said.interrupted)

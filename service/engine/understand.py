@@ -14,10 +14,10 @@ the practice) and reconciles two things the dialogue relies on, using the fields
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import datetime, time
 
 from service.engine import nlu
+from service.engine.frozen import replace
 from service.engine.model import Preference
 from service.engine.nlu import SlotRef
 from service.engine.nlu.extract import (

@@ -83,3 +83,31 @@ def test_a_class_it_cannot_copy_goes_to_dataclasses() -> None:
     assert replace(_Plain("a"), name="b") == _Plain("b")
     assert frozen._REPLACERS[_Checked] is dataclasses.replace
     assert frozen._REPLACERS[_Plain] is dataclasses.replace
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Base:
+    low: int
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class _Derived(_Base):
+    high: int
+
+
+def test_the_engine_values_are_made_through_a_plain_twin_of_their_slots() -> None:
+    for cls in (Context, Conversation, Slot):
+        assert frozen._twin(cls, [f.name for f in dataclasses.fields(cls)]) is not None
+    copied = replace(CONTEXT, chosen=2)
+    assert type(copied) is Context and copied == dataclasses.replace(CONTEXT, chosen=2)
+    assert hash(replace(SLOT, end=SLOT.end)) == hash(SLOT)
+
+
+def test_a_subclass_is_copied_slot_by_slot_through_its_descriptors() -> None:
+    """A class with a base of its own has no twin (its layout is its base's and its own)."""
+    assert frozen._twin(_Derived, ["low", "high"]) is None
+    copied = replace(_Derived(1, 2), high=3)
+    assert type(copied) is _Derived and copied == _Derived(1, 3)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        copied.high = 4  # type: ignore[misc]
+    assert frozen._REPLACERS[_Derived] is not dataclasses.replace

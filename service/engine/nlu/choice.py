@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Literal
 
-from service.engine.nlu.normalize import analyse, has_phrase
+from service.engine.nlu.normalize import Phrases, analyse, has_phrase
 from service.engine.nlu.timeparse import WEEKDAYS, times_in
 from service.engine.nlu.tokens import Token, number_at, tokenize
 from service.engine.nlu.when import CONNECTORS, PRACTICE_TALK
@@ -72,7 +72,7 @@ def _turned_down(tokens: tuple[Token, ...], pos: int, end: int) -> bool:
     if any(w in DAY_NEGATORS for w in before):
         return True
     after = tuple(words[k] for k in range(end, min(len(words), end + 5)) if tokens[k].clause == clause)
-    return any(has_phrase(after, phrase) >= 0 for phrase in DAY_REFUSED)
+    return _DAY_REFUSED.found(after)
 
 
 def _practice_talk(tokens: tuple[Token, ...]) -> set[int]:
@@ -147,7 +147,7 @@ def _excluded(words: tuple[str, ...], pos: int) -> bool:
     if "pas" in before or "sauf" in before or "ni" in before or "non" in before[-1:]:
         return True
     after = words[pos + 1 : pos + 6]
-    return any(has_phrase(after, phrase) >= 0 for phrase in REFUSED)
+    return _REFUSED.found(after)
 
 
 def _period(tokens: tuple[Token, ...]) -> str | None:
@@ -193,9 +193,8 @@ def choice_of(text: str, slots: Sequence[SlotRef], today: date | None = None) ->
     if len(bare) == 1 and bare[0] in CARDINALS and CARDINALS[bare[0]] < count:
         return CARDINALS[bare[0]]  # "2", "trois": a bare number answers "lequel ?"
     # "le plus tôt" is the earliest slot; "rien de plus tôt ?" is not a choice.
-    earliest = any(has_phrase(words, (article, "plus", soon)) >= 0 for article in ("le", "la")
-                   for soon in ("tot", "rapide", "vite", "proche"))
-    latest = any(has_phrase(words, (article, "plus", "tard")) >= 0 for article in ("le", "la"))
+    earliest = _EARLIEST.found(words)
+    latest = _LATEST.found(words)
     if earliest or latest:
         order = sorted(range(count), key=lambda i: slots[i].start)
         return order[0] if earliest else order[-1]
@@ -236,7 +235,7 @@ def choice_of(text: str, slots: Sequence[SlotRef], today: date | None = None) ->
     matches -= ruled_out
     if len(matches) == 1:
         return next(iter(matches))
-    if any(has_phrase(words, p) >= 0 for p in REJECT):
+    if _REJECT.found(words):
         return "none"
     return None
 
@@ -252,6 +251,15 @@ REPEAT = (("repetez",), ("repeter",), ("redire",), ("redites",), ("pas", "compri
           ("quels", "etaient"), ("lesquels",), ("repetes",), ("redis",))
 
 
+# The phrase tables indexed by their first word (``Phrases``): a turn is matched against the
+# few phrases that can start with one of its words.
+_REPEAT_FIRST, _REPEAT, _REJECT = Phrases(REPEAT_FIRST), Phrases(REPEAT), Phrases(REJECT)
+_REFUSED, _DAY_REFUSED = Phrases(REFUSED), Phrases(DAY_REFUSED)
+# "le plus tôt" is the earliest slot, "le plus tard" the latest.
+_EARLIEST = Phrases(tuple((article, "plus", soon) for article in ("le", "la")
+                          for soon in ("tot", "rapide", "vite", "proche")))
+_LATEST = Phrases((("le", "plus", "tard"), ("la", "plus", "tard")))
+
 # Said between two choices, these take the first back: "le premier, euh non, le deuxième".
 MARKERS = frozenset({"non", "pardon", "rectification", "attendez", "plutot"})
 
@@ -263,7 +271,7 @@ def read_choice(text: str, slots: Sequence[SlotRef],
     if not isinstance(text, str) or not slots:
         return None, False
     words = analyse(text).words
-    if any(has_phrase(words, p) >= 0 for p in REPEAT_FIRST):
+    if _REPEAT_FIRST.found(words):
         return "repeat", False
     corrected = _corrected_choice(text, slots, today)
     if corrected is not None:
@@ -271,7 +279,7 @@ def read_choice(text: str, slots: Sequence[SlotRef],
     found = _safe(text, slots, today)
     if found is not None:
         return found, False
-    if any(has_phrase(words, p) >= 0 for p in REPEAT):
+    if _REPEAT.found(words):
         return "repeat", False
     return None, False
 

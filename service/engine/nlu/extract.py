@@ -16,24 +16,26 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Literal
 
 from service.engine import calendar
+from service.engine.frozen import replace
 from service.engine.model import Preference
 from service.engine.nlu.choice import SlotRef, read_choice
 from service.engine.nlu.filler import filler_of
-from service.engine.nlu.intent import intent_corrected, intent_of
-from service.engine.nlu.names import read_name
+from service.engine.nlu.intent import intent_corrected, intent_read
+from service.engine.nlu.names import NameFound, read_name
 from service.engine.nlu.namescan import PARTICLES, scan_names
-from service.engine.nlu.normalize import analyse
+from service.engine.nlu.normalize import Utterance, analyse
 from service.engine.nlu.phone import read_phone
-from service.engine.nlu.someone import read_someone
+from service.engine.nlu.someone import Someone, read_someone
 from service.engine.nlu.target import read_target
 from service.engine.nlu.tokens import Token, number_at, tokenize
-from service.engine.nlu.when import assemble, read_when
-from service.engine.nlu.yesno import yes_no
+from service.engine.nlu.when import When, assemble, read_when
+from service.engine.nlu.yesno import answer_of
 from service.engine.practice import Practice
 from service.engine.states import Intent
 
@@ -151,20 +153,65 @@ def extract(text: str, context: ExtractContext) -> Extraction:
         return Extraction(text=text)  # a parser bug must not break a turn: nothing understood
 
 
-def _extract(text: str, context: ExtractContext) -> Extraction:
+@dataclass(frozen=True, slots=True)
+class _Wording:
+    """What a turn's words say whatever the moment and the slots read out: its intent, filler,
+    yes/no and names (these read nothing but the text and whether a name was asked)."""
+
+    tokens: tuple[Token, ...]
+    utt: Utterance
+    filler: bool
+    answer: Literal["yes", "no"] | None
+    intent: Intent | None
+    intent_corrected: bool
+    someone: Someone | None
+    named: NameFound | None
+
+
+@lru_cache(maxsize=4096)
+def _wording(text: str, asked: bool) -> _Wording:
+    """The text's :class:`_Wording`, read once per text: like ``analyse`` and ``tokenize``,
+    cached, since callers say the same few answers ("oui", "le premier", "le matin") again
+    and again. Every reader here is a pure function of its arguments and returns frozen
+    values, so a cached reading is the reading."""
     tokens = tokenize(text)
     utt = analyse(text)
-    spans: dict[str, Span] = {}
-    corrected = False
-    found_intent = intent_of(utt)
+    filler = filler_of(utt)
+    answer = answer_of(utt)
+    found_intent = intent_read(utt, filler, answer)
     intent = None if found_intent in NOT_INTENTS else Intent(found_intent)
-    corrected |= intent_corrected(utt)
+    corrected = intent_corrected(utt)
     # Names: everywhere when a name was asked, else only when introduced.
-    asked = context.state in NAME_STATES
-    person = issue = None
     scan = scan_names(tokens, asked)
     someone = read_someone(tokens, scan)
     named = read_name(tokens, asked, scan, someone.claimed if someone is not None else frozenset())
+    return _Wording(tokens, utt, filler, answer, intent, corrected, someone, named)
+
+
+@lru_cache(maxsize=4096)
+def _phone_of(text: str) -> tuple[str | None, bool, tuple[int, int] | None]:
+    """``read_phone(text)``, read once per text (see :func:`_wording`)."""
+    return read_phone(text)
+
+
+@lru_cache(maxsize=4096)
+def _when_of(text: str, today: date) -> When | None:
+    """The text's mentions of when, as said on ``today``, and the preference they make: read
+    once per text and day (see :func:`_wording`; a day's callers answer "le matin",
+    "l'après-midi" again and again)."""
+    return read_when(tokenize(text), today)
+
+
+def _extract(text: str, context: ExtractContext) -> Extraction:
+    asked = context.state in NAME_STATES
+    wording = _wording(text, asked)
+    tokens, utt, filler, answer = wording.tokens, wording.utt, wording.filler, wording.answer
+    spans: dict[str, Span] = {}
+    corrected = False
+    intent = wording.intent
+    corrected |= wording.intent_corrected
+    person = issue = None
+    someone, named = wording.someone, wording.named
     name_words: frozenset[int] = frozenset()
     if named is not None:
         person, issue = named.person, named.issue
@@ -183,7 +230,7 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
         if intent == "human" and someone.relation == "autre":
             intent = None
     # When: the preference, and the appointment spoken of when cancelling or moving.
-    when = read_when(tokens, context.now.date(), assembled=False)
+    said_when = when = _when_of(text, context.now.date())
     pref = None
     target = None
     if when is not None and name_words:
@@ -211,7 +258,10 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
                 spans["target"] = Span(tokens[hint.mentions[0].first].start, tokens[hint.mentions[-1].last - 1].end)
             if intent == "cancel":
                 mentions = ()
-        pref = assemble(list(mentions)) if mentions else None
+        if said_when is not None and mentions is said_when.mentions:
+            pref = said_when.preference  # every mention said: the preference read with them
+        else:
+            pref = assemble(list(mentions)) if mentions else None
         if target is not None and (intent == "modify" or context.state.startswith("MODIFY")):
             pref = moved_to(pref, target, tokens)
         if pref is not None and mentions:
@@ -222,7 +272,7 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
         base = target or BookingHint()
         target = BookingHint(base.day, base.weekday, base.day_of_month, base.at, relation, patient)
     outside = bool(pref is not None and context.practice is not None and not calendar.serves(context.practice, pref))
-    number, phone_corrected, phone_span = read_phone(text)
+    number, phone_corrected, phone_span = _phone_of(text)
     corrected |= phone_corrected
     if phone_span is not None:
         spans["phone"] = Span(*phone_span)
@@ -237,14 +287,13 @@ def _extract(text: str, context: ExtractContext) -> Extraction:
     if intent == "faq:other" and context.state != "START" and (
             pref is not None or choice is not None or number or person or patient or relation or target or issue):
         intent = None  # mid-call, "est-ce que le deuxième est bien à 14h ?" answers what was asked
-    answer = yes_no(text)
     if corrected and answer == "no" and utt.content[:1] != ("non",):
         answer = None  # "Martin non Martinez": the "non" took a word back, it answers nothing
     return Extraction(
         text=text,
         intent=intent,
         yes_no=answer,
-        filler=filler_of(utt),
+        filler=filler,
         name=None if person is None else PersonName(person.first, person.last),
         name_issue=issue,
         patient=patient,

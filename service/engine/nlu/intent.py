@@ -20,9 +20,11 @@ from __future__ import annotations
 import itertools
 import re
 from functools import lru_cache
+from typing import Literal
 
 from rapidfuzz import fuzz
 
+from service.engine.nlu.filler import filler_of
 from service.engine.nlu.lexicon import entries, phrases
 from service.engine.nlu.normalize import (
     Phrases,
@@ -34,7 +36,7 @@ from service.engine.nlu.normalize import (
     negated,
     unelide,
 )
-from service.engine.nlu.yesno import yes_no
+from service.engine.nlu.yesno import answer_of
 
 INTENTS = (
     "book", "cancel", "modify", "faq:address", "faq:hours", "faq:price", "faq:parking",
@@ -190,9 +192,13 @@ def _affirmed(words: tuple[str, ...], positions: list[int]) -> bool:
 
 def intent_of(utt: Utterance) -> str:
     """The caller's intent among INTENTS."""
-    from service.engine.nlu.filler import filler_of
+    return intent_read(utt, filler_of(utt), answer_of(utt))
 
-    if filler_of(utt):
+
+def intent_read(utt: Utterance, filler: bool, answer: Literal["yes", "no"] | None) -> str:
+    """:func:`intent_of` given what the turn's filler and yes/no readers said of it
+    (``filler_of(utt)``, ``answer_of(utt)``), for a caller that reads those anyway."""
+    if filler:
         return "filler"
     present = {name for name, positions in _all_positions(utt).items() if _affirmed(utt.words, positions)}
     if "human" in present and any(has_phrase(utt.words, p) >= 0 for p in _SOMEONE_ELSE) \
@@ -237,7 +243,6 @@ def intent_of(utt: Utterance) -> str:
     for name in ORDER:
         if name in present:
             return name
-    answer = yes_no(utt.raw)
     if answer is not None:
         return answer
     return "unknown"

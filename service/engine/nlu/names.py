@@ -21,11 +21,12 @@ words, runs, spellings, labels, comments, correction markers):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from rapidfuzz import fuzz
 
+from service.engine.frozen import replace
 from service.engine.nlu.firstnames import (
     FIRST_RANKS,
     NEVER_LAST,

@@ -18,11 +18,12 @@ The word lists are French function words and the booking's own words, not lists 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Literal
 
 from rapidfuzz import fuzz
 
+from service.engine.frozen import replace
 from service.engine.nlu.firstnames import FIRST_RANKS, cap, shown_of
 from service.engine.nlu.lexicon import phrases, words
 from service.engine.nlu.spelling import Spelled, spelled_runs

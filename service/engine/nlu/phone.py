@@ -17,7 +17,7 @@ import re
 
 import phonenumbers
 
-from service.engine.nlu.normalize import Utterance, analyse, fold
+from service.engine.nlu.normalize import Utterance, analyse
 from service.engine.nlu.tokens import Token, tokenize
 
 _DIGITS = re.compile(r"\d+")
@@ -117,7 +117,7 @@ def spoken_runs(utt: Utterance) -> list[str] | None:
     """The digits of each run of spoken groups (a word that is not a number ends a run:
     "jeudi 3 à 15 heures et mon portable c'est zéro six…" has three); None when the turn
     has words beyond 99."""
-    words = _Words(fold(utt.raw).replace("+", " "))
+    words = _Words(utt.text.replace("+", " "))  # the folded raw text: analyse folded it once
     tokens = words.tokens
     if not LARGE.isdisjoint(tokens):
         return None

@@ -36,10 +36,11 @@ kept library knows negation scope or corrections in French.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, time, timedelta
 from typing import Literal
 
+from service.engine.frozen import replace
 from service.engine.model import Preference, Window
 from service.engine.nlu.timeparse import resolve_day as _resolve_day
 from service.engine.nlu.tokens import NUMBER_WORDS, Token, clock_token, number_at

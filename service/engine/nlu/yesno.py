@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from service.engine.nlu.normalize import SOFT_FILLERS, Phrases, analyse
+from service.engine.nlu.normalize import SOFT_FILLERS, Phrases, Utterance, analyse
 
 YES_WORDS = frozenset(
     {"oui", "ouais", "ouai", "ouaip", "yes", "ok", "okay", "oki", "d'accord", "daccord", "dac", "exactement",
@@ -43,7 +43,11 @@ BUT = frozenset({"mais", "sauf", "plutot", "par", "contre"})
 
 def yes_no(text: str) -> Literal["yes", "no"] | None:
     """``"yes"``, ``"no"`` or None when the answer is neither or more than that."""
-    utt = analyse(text if isinstance(text, str) else "")
+    return answer_of(analyse(text if isinstance(text, str) else ""))
+
+
+def answer_of(utt: Utterance) -> Literal["yes", "no"] | None:
+    """:func:`yes_no` of an analysed turn."""
     words = tuple(w for w in utt.words if w not in SOFT_FILLERS)
     if not words or len(words) > 12:
         return None
