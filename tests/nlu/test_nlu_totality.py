@@ -187,3 +187,13 @@ def test_an_appointment_for_someone_else_keeps_its_relation_whatever_follows() -
     """The extraction of a turn whose intent reading once raised keeps who it is for."""
     found = extract("le secrétariat pour quelqu'un d'autre decaller", ExtractContext("START", NOW, (), PRACTICE))
     assert found.relation == "autre"
+
+
+@pytest.mark.parametrize("text", ["prochaine semaine", "la prochaine semaine", "rappelez moi la prochaine semaine"])
+def test_next_week_said_last_is_read_not_raised(text: str) -> None:
+    """"(la) prochaine semaine" as the last words: the week is read (its mention once ran past
+    the end of the words and raised IndexError)."""
+    nlu.preference(text, NOW)
+    found = extract(text, ExtractContext("QUALIF_PREF", NOW, (), PRACTICE))
+    assert found.preference is not None
+    assert (found.preference.from_day, found.preference.until_day) == (date(2026, 3, 9), date(2026, 3, 15))

@@ -627,7 +627,9 @@ class _Reader:
         monday = self.today + timedelta(days=7 - self.today.weekday())
         if nxt in (("prochaine",), ("suivante",), ("d'apres",)) or prev[-1:] == ("prochaine",):
             first = i - 1 if i > 0 and words[i - 1] in ("la", "cette") else i
-            self.add(Mention("dates", first, i + 2, from_day=monday, until_day=monday + timedelta(days=6)))
+            # "la prochaine semaine" said last: the mention ends with the words.
+            end = min(i + 2, len(words))
+            self.add(Mention("dates", first, end, from_day=monday, until_day=monday + timedelta(days=6)))
         elif i > 0 and words[i - 1] == "cette":
             self.add(Mention("dates", i - 1, i + 1, from_day=self.today,
                              until_day=self.today + timedelta(days=6 - self.today.weekday())))
