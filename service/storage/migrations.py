@@ -305,6 +305,26 @@ STEPS: tuple[tuple[Statement, ...], ...] = (
             "BEGIN INSERT INTO booking_changes (slot_start) VALUES (old.slot_start); END",
         ),
     ),
+    # 12 (PostgreSQL): a change says whether its slot is taken once the statement is done, not
+    # whether the row written is active. A cancelled booking's row rewritten (a caller
+    # forgotten) while another booking holds its slot said the slot was free, and replicas
+    # dropped it from their taken slots (the unique index still refused a second booking).
+    (
+        Only(
+            Dialect.POSTGRES,
+            """CREATE OR REPLACE FUNCTION rdv_bookings_written() RETURNS trigger LANGUAGE plpgsql AS $$
+            DECLARE
+                g BIGINT;
+            BEGIN
+                UPDATE bookings_generation SET n = n + 1 RETURNING n INTO g;
+                INSERT INTO booking_changes (gen, slot_start, active)
+                SELECT g, w.slot_start, EXISTS (
+                    SELECT 1 FROM bookings AS b WHERE b.slot_start = w.slot_start AND b.cancelled_at IS NULL
+                ) FROM (SELECT DISTINCT slot_start FROM written) AS w;
+                RETURN NULL;
+            END $$""",
+        ),
+    ),
 )
 
 

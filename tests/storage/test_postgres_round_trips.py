@@ -183,6 +183,38 @@ async def test_taken_slots_follow_other_replicas_by_their_changes_alone(postgres
     assert getattr(taken, "changed", None) is None  # read whole after the purge
 
 
+async def test_a_cancelled_booking_rewritten_keeps_its_slot_taken_by_another(postgres: Backend) -> None:
+    """A caller forgotten rewrites their cancelled booking's row while another caller's
+    booking holds the same slot: the replicas following the changes still hold it taken."""
+    store, _ = await counted(postgres)
+    other, _ = await counted(postgres)
+    start, end = at(-60), at(60 * 24 * 10)
+    await create(store, conversation("conv_a"))
+    for conv_id in ("conv_b", "conv_c"):
+        await create(other, conversation(conv_id))
+
+    async def book(conv_id: str, phone: str) -> str:
+        stored = await other.load(conv_id)
+        assert stored is not None
+        booking = BookingWrite(uuid.uuid4().hex, slot(2, 10), conv_id, "Léa", phone, at(5))
+        await other.save_turn(stored.conversation, stored.version, {}, None, [], booking=booking)
+        return booking.booking_id
+
+    await store.load("conv_a")
+    assert await store.taken_slots(start, end) == frozenset()
+    await store.load("conv_a")  # prepared: later reads bring the changes alone
+    first = await book("conv_b", "+33611112222")
+    assert await other.release_bookings([first], at(6)) == 1
+    await book("conv_c", "+33633334444")
+    await store.load("conv_a")
+    assert await store.taken_slots(start, end) == {slot(2, 10).start}
+    assert await other.forget_caller("+33611112222") == (0, 1)
+    await store.load("conv_a")
+    taken = await store.taken_slots(start, end)
+    assert getattr(taken, "changed", None) is not None, "followed by the changes, not read whole"
+    assert taken == {slot(2, 10).start}
+
+
 async def test_held_slots_from_the_read_are_other_callers_proposals_since_the_window(postgres: Backend) -> None:
     """Held slots answered from the conversation read are the proposals of other callers
     still choosing and seen within the window asked for: not the caller's own, not an ended
