@@ -28,6 +28,8 @@ CS = "http://calendarserver.org/ns/"
 XML_HEADERS = {"Content-Type": "application/xml; charset=utf-8"}
 ICS_TYPE = "text/calendar; charset=utf-8"
 USER_AGENT = "rdv-calendar/1"
+# Methods that change nothing on the server: one failed on the transport is sent once more.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PROPFIND", "REPORT"})
 
 
 def q(ns: str, name: str) -> str:
@@ -214,13 +216,25 @@ class DavClient:
     ) -> httpx.Response:
         """One request; a status in ``conflict`` is returned (counted ``conflict``), one outside
         ``accept`` raises :class:`CalendarError` (counted ``error``)."""
+        content = body.encode("utf-8") if body is not None else None
         with self._record(operation, method, url) as record:
             try:
                 async with asyncio.timeout(self.timeout):
-                    response = await self.http.request(
-                        method, url, content=body.encode("utf-8") if body is not None else None,
-                        headers=headers, follow_redirects=redirects,
-                    )
+                    try:
+                        response = await self.http.request(
+                            method, url, content=content, headers=headers, follow_redirects=redirects,
+                        )
+                    except httpx.TimeoutException:
+                        raise
+                    except httpx.TransportError:
+                        # A read (nothing changes on the server) is sent once more, on a new
+                        # connection: a kept-alive connection the server closed just then, or
+                        # a connection it dropped under a burst, fails on the transport alone.
+                        if method not in SAFE_METHODS:
+                            raise
+                        response = await self.http.request(
+                            method, url, content=content, headers=headers, follow_redirects=redirects,
+                        )
             except (TimeoutError, httpx.TimeoutException):
                 record.result = "timeout"
                 raise CalendarError(
