@@ -137,9 +137,6 @@ class _HashedOnce(Resource):
             self._hash = super().__hash__()
         return self._hash
 
-    def __eq__(self, other: object) -> bool:
-        return super().__eq__(other)
-
 
 def resource(version: str) -> Resource:
     """The resource of every rdv span (``OTEL_RESOURCE_ATTRIBUTES`` adds to it, as the SDK reads)."""
