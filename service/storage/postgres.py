@@ -47,7 +47,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import asyncpg  # type: ignore[import-untyped]
 
@@ -118,6 +118,15 @@ CLOSE_TIMEOUT_SECONDS = 10.0
 READINESS_KEEP = timedelta(days=1)
 # The SQLSTATE rdv_conflict() raises (schema step 6).
 CONFLICT_SQLSTATE = "RDV01"
+# The server settings every connection of the store starts with (startup parameters: fixed
+# for the connection's life, so no reset is needed between calls), unless the URL sets them.
+# - plan_cache_mode: each statement is planned once per connection, for any parameters. By
+#   default the server plans a prepared statement for its parameters five times, then keeps
+#   planning it each time unless its generic plan looks no dearer than those plans: the
+#   turn's read, whose first parameters on a new connection are mostly NULL (no held or
+#   taken slots read yet) and fold away most of the statement, could stay planned anew on
+#   every turn (about three times the server's work for that read).
+SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
 # Held slots are read with the conversation from this much before the last hold window
 # asked for, so that a turn that started a little earlier still finds all of its window.
 HELD_MARGIN = timedelta(seconds=30)
@@ -395,6 +404,13 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     itself rolls back a transaction left open before this is called."""
 
 
+def _server_settings(url: str) -> dict[str, str]:
+    """SERVER_SETTINGS but those the URL's query sets (asyncpg sends the URL's own, and would
+    let these override them)."""
+    given = {key for key, _ in parse_qsl(urlsplit(url).query)}
+    return {key: value for key, value in SERVER_SETTINGS.items() if key not in given}
+
+
 def _utc(moment: datetime) -> datetime:
     """A datetime as UTC, the way :func:`service.storage.codec.utc_text` reads it."""
     return moment.astimezone(UTC)
@@ -557,6 +573,7 @@ class PostgresStore:
                     init=_setup_connection,
                     reset=_keep_session,
                     connection_class=self.connection_class,
+                    server_settings=_server_settings(self.url),
                 )
             except OPEN_ERRORS as exc:
                 raise StoreError(

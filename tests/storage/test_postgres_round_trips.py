@@ -21,7 +21,7 @@ from bench.postgres import SCRIPT, Writes, counting_connection
 from service.engine.states import State
 from service.storage.base import BookingWrite
 from service.storage.migrations import POSTGRES_STEPS
-from service.storage.postgres import PostgresStore
+from service.storage.postgres import _LOAD_CONVERSATION, PostgresStore
 from tests.storage.test_contract import (
     Backend,
     at,
@@ -101,6 +101,44 @@ async def test_a_keyed_turn_reads_its_key_and_conversation_in_one_round_trip(pos
     assert (await store.load("conv_1")).version == 1  # type: ignore[union-attr]  # from find_turn's read
     again = await store.load("conv_1")
     assert again is not None and again.version == 2
+
+
+async def load_plans(store: PostgresStore) -> list[tuple[int, int]]:
+    """(generic, custom) plans the store's connection made for the turn's read."""
+    async with store._connection() as conn:
+        rows = await conn.fetch(
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
+            _LOAD_CONVERSATION,
+        )
+    return [(int(r["generic_plans"]), int(r["custom_plans"])) for r in rows]
+
+
+async def test_the_turn_read_is_planned_once_per_connection(postgres: Backend) -> None:
+    """The turn's read, first run with the parameters of a process that has read nothing
+    yet (no held or taken slots), is not planned again for each call: the connection plans
+    it once, for any parameters, and every call runs that plan."""
+    store, writes = await counted(postgres)
+    await create(store, conversation())
+    for _ in range(8):
+        before = writes.count
+        stored = await store.load("conv_1")
+        assert stored is not None and stored.conversation == conversation()
+    assert writes.count - before == 1  # one connection: the plans below are all of the calls
+    assert await store.held_slots(at(0), "conv_1") == frozenset()
+    await store.load("conv_1")  # now with held slots to read
+    assert await load_plans(store) == [(9, 0)]
+
+
+async def test_a_plan_cache_mode_in_the_url_is_kept(postgres: Backend) -> None:
+    """An operator's plan_cache_mode in the URL's query wins over the store's own."""
+    assert postgres.database_url is not None
+    for url, mode in ((postgres.database_url, "force_generic_plan"),
+                      (f"{postgres.database_url}&plan_cache_mode=auto", "auto")):
+        store = PostgresStore(url)
+        postgres.stores.append(store)
+        await store.open()
+        async with store._connection() as conn:
+            assert await conn.fetchval("SHOW plan_cache_mode") == mode
 
 
 async def test_taken_slots_from_the_read_follow_other_replicas_bookings(postgres: Backend) -> None:
