@@ -121,12 +121,18 @@ CONFLICT_SQLSTATE = "RDV01"
 # The server settings every connection of the store starts with (startup parameters: fixed
 # for the connection's life, so no reset is needed between calls), unless the URL sets them.
 # - plan_cache_mode: each statement is planned once per connection, for any parameters. By
-#   default the server plans a prepared statement for its parameters five times, then keeps
-#   planning it each time unless its generic plan looks no dearer than those plans: the
-#   turn's read, whose first parameters on a new connection are mostly NULL (no held or
-#   taken slots read yet) and fold away most of the statement, could stay planned anew on
-#   every turn (about three times the server's work for that read).
+#   default the server plans a prepared statement for its parameters five times, then goes
+#   on planning it on every call unless its generic plan looks no dearer than those plans:
+#   the turn's read looked dearer as soon as ``booking_changes`` held a few thousand rows
+#   (and when its first parameters were NULL, folding most of it away), and was planned
+#   anew on every turn, about four times the server's work for that read. Reads off the
+#   turn path whose best plan depends on their parameters set it back (PLAN_PER_CALL).
 SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
+# Set in the transaction of a read off the turn path whose best plan depends on its
+# parameters (an open time range over tables that only grow): the purge and the operator's
+# reads are planned for their parameters, as the server does by default (a generic plan
+# read every event to find an hour's, and scanned every turn to purge a day's).
+PLAN_PER_CALL = "SET LOCAL plan_cache_mode = auto"
 # Held slots are read with the conversation from this much before the last hold window
 # asked for, so that a turn that started a little earlier still finds all of its window.
 HELD_MARGIN = timedelta(seconds=30)
@@ -477,6 +483,9 @@ class PostgresStore:
         self.connect_timeout = connect_timeout
         self.command_timeout = command_timeout
         self.connection_class = connection_class or asyncpg.Connection
+        self._server_settings = _server_settings(url)
+        # The URL's own plan_cache_mode, when it sets one, holds for every call.
+        self._plans_per_call = "plan_cache_mode" in self._server_settings
         self._pool: asyncpg.Pool | None = None
         self._lane: _Lane | None = None
         # A turn-path query's deadline: the store timeout, or the command timeout if shorter.
@@ -490,6 +499,11 @@ class PostgresStore:
     # -- plumbing -------------------------------------------------------------------
     def _error(self, exc: BaseException) -> StoreError:
         return StoreError(f"postgresql {redacted(self.url)}: {type(exc).__name__}: {exc}")
+
+    async def _plan_per_call(self, conn: asyncpg.Connection) -> None:
+        """In the transaction of a read planned for its parameters (see PLAN_PER_CALL)."""
+        if self._plans_per_call:
+            await conn.execute(PLAN_PER_CALL)
 
     def _opened(self) -> _Lane:
         if self._lane is None:
@@ -573,7 +587,7 @@ class PostgresStore:
                     init=_setup_connection,
                     reset=_keep_session,
                     connection_class=self.connection_class,
-                    server_settings=_server_settings(self.url),
+                    server_settings=self._server_settings,
                 )
             except OPEN_ERRORS as exc:
                 raise StoreError(
@@ -629,6 +643,7 @@ class PostgresStore:
         limit = _utc(cutoff)
         old = "SELECT conv_id FROM conversations WHERE outcome IS NOT NULL AND last_seen_at < $1"
         async with self._connection() as conn, conn.transaction():
+            await self._plan_per_call(conn)
             await conn.execute(
                 "INSERT INTO daily_counts (day, channel, outcome, synthetic, conversations) "
                 "SELECT (last_seen_at AT TIME ZONE 'UTC')::date, channel, outcome, synthetic, count(*) "
@@ -658,6 +673,7 @@ class PostgresStore:
         """Erase a caller's personal data (see :class:`Store`); (conversations, bookings)."""
         like = f'%"phone":{json.dumps(phone, ensure_ascii=False)}%'
         async with self._connection() as conn, conn.transaction():
+            await self._plan_per_call(conn)
             ids = [r["conv_id"] for r in await conn.fetch(
                 "SELECT conv_id FROM conversations WHERE caller_phone = $1 OR context LIKE $2", phone, like
             )]
@@ -980,7 +996,8 @@ class PostgresStore:
 
     async def conversations_seen_since(self, since: datetime) -> list[ConversationSummary]:
         """Summaries of conversations last seen at or after ``since``."""
-        async with self._connection() as conn:
+        async with self._connection() as conn, conn.transaction(readonly=True):
+            await self._plan_per_call(conn)
             rows = await conn.fetch(
                 "SELECT conv_id, channel, state, outcome, turn_count, created_at, last_seen_at, ended_reason, "
                 "synthetic FROM conversations WHERE last_seen_at >= $1",
@@ -992,7 +1009,8 @@ class PostgresStore:
         """Events of these kinds at or after ``since``, oldest first."""
         if not kinds:
             return []
-        async with self._connection() as conn:
+        async with self._connection() as conn, conn.transaction(readonly=True):
+            await self._plan_per_call(conn)
             rows = await conn.fetch(
                 "SELECT * FROM events WHERE at >= $1 AND kind = ANY($2::text[]) ORDER BY id",
                 _utc(since), [pg_text(k) for k in kinds],
@@ -1007,6 +1025,7 @@ class PostgresStore:
         else:
             where, args = "last_seen_at >= $1 AND last_seen_at < $2", [_utc(since), _utc(until)]
         async with self._connection() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+            await self._plan_per_call(conn)
             rows = [dict(r) for r in await conn.fetch(f"SELECT * FROM conversations WHERE {where}", *args)]
             turns = await conn.fetch(
                 f"SELECT * FROM turns WHERE conv_id IN (SELECT conv_id FROM conversations WHERE {where}) "

@@ -103,42 +103,75 @@ async def test_a_keyed_turn_reads_its_key_and_conversation_in_one_round_trip(pos
     assert again is not None and again.version == 2
 
 
-async def load_plans(store: PostgresStore) -> list[tuple[int, int]]:
-    """(generic, custom) plans the store's connection made for the turn's read."""
+async def plans_of(store: PostgresStore, statement: str) -> list[tuple[int, int]]:
+    """(generic, custom) plans the store's connection made for ``statement``."""
     async with store._connection() as conn:
         rows = await conn.fetch(
-            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1",
-            _LOAD_CONVERSATION,
+            "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement = $1", statement
         )
     return [(int(r["generic_plans"]), int(r["custom_plans"])) for r in rows]
 
 
 async def test_the_turn_read_is_planned_once_per_connection(postgres: Backend) -> None:
-    """The turn's read, first run with the parameters of a process that has read nothing
-    yet (no held or taken slots), is not planned again for each call: the connection plans
-    it once, for any parameters, and every call runs that plan."""
+    """The turn's read is planned once per connection, for any parameters: first run with
+    those of a process that has read nothing yet (no held or taken slots), then with a
+    window and a generation once many bookings changed (the server's default kept
+    planning it anew on every call in both cases)."""
     store, writes = await counted(postgres)
     await create(store, conversation())
-    for _ in range(8):
+    for _ in range(6):
         before = writes.count
         stored = await store.load("conv_1")
         assert stored is not None and stored.conversation == conversation()
     assert writes.count - before == 1  # one connection: the plans below are all of the calls
-    assert await store.held_slots(at(0), "conv_1") == frozenset()
-    await store.load("conv_1")  # now with held slots to read
-    assert await load_plans(store) == [(9, 0)]
+    assert await plans_of(store, _LOAD_CONVERSATION) == [(6, 0)]
+    assert postgres.database_url is not None
+    conn = await asyncpg.connect(postgres.database_url)
+    try:
+        await conn.execute(
+            "INSERT INTO booking_changes (gen, slot_start, active) "
+            "SELECT g, now() + g * interval '1 minute', g % 2 = 0 FROM generate_series(1, 3000) AS g"
+        )
+        await conn.execute("UPDATE bookings_generation SET n = 3000, kept_from = 0")
+        await conn.execute("ANALYZE booking_changes")
+    finally:
+        await conn.close()
+    start, end = at(-60), at(60 * 24 * 10)
+    assert await store.taken_slots(start, end) == frozenset()
+    for _ in range(6):
+        await store.load("conv_1")
+        await store.taken_slots(start, end)
+    assert await plans_of(store, _LOAD_CONVERSATION) == [(12, 0)]
+
+
+async def test_reads_by_time_off_the_turn_path_are_planned_for_their_parameters(postgres: Backend) -> None:
+    """The operator's reads by time are planned for their parameters (a generic plan reads
+    every event to find an hour's), and the turn's read after them still is not."""
+    store, _ = await counted(postgres)
+    await create(store, conversation())
+    await store.load("conv_1")
+    assert await store.events_since(at(-60), ("TurnReceived",)) == []
+    assert await plans_of(store, "SELECT * FROM events WHERE at >= $1 AND kind = ANY($2::text[]) ORDER BY id") \
+        == [(0, 1)]
+    await store.load("conv_1")
+    assert await plans_of(store, _LOAD_CONVERSATION) == [(2, 0)]
 
 
 async def test_a_plan_cache_mode_in_the_url_is_kept(postgres: Backend) -> None:
-    """An operator's plan_cache_mode in the URL's query wins over the store's own."""
+    """An operator's plan_cache_mode in the URL's query wins over the store's own, for
+    every call."""
     assert postgres.database_url is not None
     for url, mode in ((postgres.database_url, "force_generic_plan"),
-                      (f"{postgres.database_url}&plan_cache_mode=auto", "auto")):
+                      (f"{postgres.database_url}&plan_cache_mode=force_custom_plan", "force_custom_plan")):
         store = PostgresStore(url)
         postgres.stores.append(store)
         await store.open()
         async with store._connection() as conn:
             assert await conn.fetchval("SHOW plan_cache_mode") == mode
+    await create(store, conversation())
+    await store.events_since(at(-60), ("TurnReceived",))
+    await store.load("conv_1")
+    assert await plans_of(store, _LOAD_CONVERSATION) == [(0, 1)]
 
 
 async def test_taken_slots_from_the_read_follow_other_replicas_bookings(postgres: Backend) -> None:
