@@ -24,14 +24,16 @@ A turn costs two round trips:
   transaction. A failed check aborts the statement (nothing is written) through
   ``rdv_conflict``, whose message says which check failed.
 
-No session state is used (no ``SET``, ``LISTEN``, cursor or session advisory lock), so a
-connection needs no reset between calls: the store keeps the connections it borrowed from
-the asyncpg pool and hands them from call to call itself (:class:`_Lane`), without the
-pool's per-release work (a task, a timeout scope and an inactivity timer each time); the
-pool still opens, replaces and closes them. Turn-path calls bound themselves by the store
-timeout (``enforces_timeout``), without a task per call: the driver's own timer bounds each
-query (``asyncio.timeout`` only the rare wait for a free connection); a call that times out
-leaves its connection to the pool to finish cancelling in the background.
+No session state is used (no ``SET`` but ``SET LOCAL``, no ``LISTEN``, cursor or session
+advisory lock; the one server setting the store asks for is sent when the connection
+opens, see SERVER_SETTINGS), so a connection needs no reset between calls: the store keeps
+the connections it borrowed from the asyncpg pool and hands them from call to call itself
+(:class:`_Lane`), without the pool's per-release work (a task, a timeout scope and an
+inactivity timer each time); the pool still opens, replaces and closes them. Turn-path
+calls bound themselves by the store timeout (``enforces_timeout``), without a task per
+call: the driver's own timer bounds each query (``asyncio.timeout`` only the rare wait for
+a free connection); a call that times out leaves its connection to the pool to finish
+cancelling in the background.
 """
 
 from __future__ import annotations
@@ -131,7 +133,7 @@ SERVER_SETTINGS = {"plan_cache_mode": "force_generic_plan"}
 # Set in the transaction of a read off the turn path whose best plan depends on its
 # parameters (an open time range over tables that only grow): the purge and the operator's
 # reads are planned for their parameters, as the server does by default (a generic plan
-# read every event to find an hour's, and scanned every turn to purge a day's).
+# read every event to find an hour's, and the purge scanned every event to find a day's).
 PLAN_PER_CALL = "SET LOCAL plan_cache_mode = auto"
 # Held slots are read with the conversation from this much before the last hold window
 # asked for, so that a turn that started a little earlier still finds all of its window.
