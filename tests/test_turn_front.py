@@ -519,3 +519,30 @@ async def test_turn_answers_on_the_wire_as_uvicorn_writes_them(pair: Callable[..
             assert answers == len(requests) and refused == (len(requests) > 1)
             assert len(fast) == answers + refused and len(slow) == 2 * answers  # one write per turn answered
 
+
+async def test_served_app_settles_the_heap_once_started() -> None:
+    """When the app says it has started, what start-up built is frozen out of the collector's
+    scans and the youngest generation is examined less often."""
+    import gc
+
+    from service.http.front import GC_YOUNG_THRESHOLD
+
+    seen: list[tuple[str, int, int]] = []
+    threshold = gc.get_threshold()
+    lifespan = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+
+    async def receive() -> dict[str, Any]:
+        return lifespan.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        seen.append((message["type"], gc.get_freeze_count(), gc.get_threshold()[0]))
+
+    started = Starlette()
+    try:
+        gc.set_threshold(700, *threshold[1:])
+        await Served(started)({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+    assert [kind for kind, _, _ in seen] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert seen[0][1] > 0 and seen[0][2] == GC_YOUNG_THRESHOLD

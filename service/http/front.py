@@ -20,6 +20,7 @@ does not recognise exactly, goes through the full stack.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -369,6 +370,36 @@ class TurnFront:
         raise exc
 
 
+# The collector's youngest generation is examined after this many more allocations than
+# releases (Python's default: 700).
+GC_YOUNG_THRESHOLD = 7000
+
+
+def settle_heap() -> None:
+    """What the app built to start (modules, the understanding's tables, the practice's
+    calendar) lives as long as the process: collected once, then left out of the collector's
+    scans (``gc.freeze``), which otherwise walk it all at each full collection (some 40 ms,
+    every few thousand turns). The youngest generation is examined ten times less often:
+    what a turn allocates is freed by reference counting when it ends, so each examination
+    mostly walks the objects of the turns in flight, which it cannot free."""
+    gc.collect()
+    gc.freeze()
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), middle, old)
+
+
+def _settled_once_started(send: Send) -> Send:
+    """``send`` of the lifespan, which settles the heap (:func:`settle_heap`) when the app
+    says it has started."""
+
+    async def forward(message: Any) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            settle_heap()
+        await send(message)
+
+    return forward
+
+
 def trusted_proxies() -> str:
     """The addresses whose X-Forwarded-For and X-Forwarded-Proto headers are believed: uvicorn's
     own default (``FORWARDED_ALLOW_IPS``, else the loopback addresses)."""
@@ -399,6 +430,9 @@ class Served:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
+        if scope["type"] == "lifespan":
+            await self.rest(scope, receive, _settled_once_started(send))
+            return
         front = self.front
         if front is not None:
             handler = front.route(scope)
