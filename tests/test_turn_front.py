@@ -428,3 +428,121 @@ def test_served_handles_proxy_headers_as_uvicorn_did() -> None:
     served = Served(Starlette(), trusted_hosts="127.0.0.1")
     assert isinstance(served.rest, ProxyHeadersMiddleware)
     assert isinstance(Served(Starlette()).rest, BodyReadDeadline)
+
+
+class Wire(asyncio.Transport):
+    """A connection's server side as uvicorn's protocol writes to it: every write kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.closed = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 50000)}.get(name, default)
+
+    def write(self, data: Any) -> None:
+        self.writes.append(bytes(data))
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+async def on_the_wire(app: App, requests: list[bytes]) -> tuple[list[bytes], bool]:
+    """The writes of uvicorn's httptools protocol (as ``rdv serve`` configures it) answering
+    ``requests`` one after the other on one connection, and whether it closed it."""
+    from uvicorn.config import Config
+    from uvicorn.server import ServerState
+
+    from service.http.connections import BoundedHttpToolsProtocol
+
+    state = ServerState()
+    state.default_headers = [(b"date", b"Mon, 30 Nov 2026 10:00:00 GMT"), (b"server", b"uvicorn")]
+    config = Config(app, proxy_headers=False, lifespan="off", log_level="warning", access_log=False)
+    protocol = BoundedHttpToolsProtocol(config, state, {}, header_timeout=5, max_header_bytes=16384)
+    wire = Wire()
+    protocol.connection_made(wire)
+    try:
+        for request in requests:
+            protocol.data_received(request)
+            await asyncio.wait_for(asyncio.gather(*protocol.tasks), 10)
+        closed = wire.closed
+    finally:
+        protocol.connection_lost(None)
+    return wire.writes, closed
+
+
+def post(path: str, chunks: list[bytes], *headers: bytes, version: bytes = b"1.1") -> bytes:
+    data = b"".join(chunks)
+    head = [b"POST " + path.encode() + b" HTTP/" + version, b"Host: rdv.test", b"Content-Type: application/json",
+            b"Content-Length: " + str(len(data)).encode(), *headers]
+    return b"\r\n".join(head) + b"\r\n\r\n" + data
+
+
+async def test_turn_answers_on_the_wire_as_uvicorn_writes_them(pair: Callable[..., Any]) -> None:
+    """Through uvicorn's own protocol, a served turn's answer is written in one write, the same
+    bytes uvicorn writes from the ASGI messages (in two), on connections kept alive or closed
+    (asked by the client, or HTTP/1.0); refusals are written as uvicorn writes them."""
+    async with pair({"RDV_VAPI_LLM_KEY": "llm-key"}) as p:
+        one, messages = Served(p.apps[0]), Served(p.apps[1])
+
+        async def through_messages(scope: dict[str, Any], receive: Any, send: Any) -> None:
+            async def forward(message: Any) -> None:
+                await send(message)
+
+            await messages(scope, receive, forward)
+
+        text, auth = TEXT.format("conv_wire"), b"Authorization: Bearer llm-key"
+        conversations = [
+            [post(text, body({"text": "bonjour", "caller_phone": PHONE})), post(text, body({"text": "Jean Dupont"})),
+             post(text, body({"text": "x", "channel": "fax"})), post(text, body({"text": "le matin"}))],
+            [post(text, body({"text": "le premier"}), b"Connection: close")],
+            [post(text, body({"text": "oui"}), version=b"1.0")],
+            [post(CHAT, chat_body(), auth), post(CHAT, chat_body("le matin", stream=False), auth),
+             post(CHAT, chat_body(), b"Authorization: Bearer nope")],
+        ]
+        for requests, closing in zip(conversations, (False, True, True, False), strict=True):
+            fast, fast_closed = await on_the_wire(one, requests)
+            slow, slow_closed = await on_the_wire(through_messages, requests)
+            assert b"".join(fast) == b"".join(slow) and fast_closed == slow_closed == closing
+            answers = b"".join(fast).count(b"HTTP/1.1 ")
+            refused = b"".join(fast).count(b"HTTP/1.1 4")
+            assert answers == len(requests) and refused == (len(requests) > 1)
+            assert len(fast) == answers + refused and len(slow) == 2 * answers  # one write per turn answered
+
+
+async def test_served_app_settles_the_heap_once_started() -> None:
+    """When the app says it has started, what start-up built is frozen out of the collector's
+    scans and the youngest generation is examined less often."""
+    import gc
+
+    from service.http.front import GC_YOUNG_THRESHOLD
+
+    seen: list[tuple[str, int, int]] = []
+    threshold = gc.get_threshold()
+    lifespan = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
+
+    async def receive() -> dict[str, Any]:
+        return lifespan.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        seen.append((message["type"], gc.get_freeze_count(), gc.get_threshold()[0]))
+
+    started = Starlette()
+    try:
+        gc.set_threshold(700, *threshold[1:])
+        await Served(started)({"type": "lifespan", "asgi": {"version": "3.0"}, "state": {}}, receive, send)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*threshold)
+    assert [kind for kind, _, _ in seen] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+    assert seen[0][1] > 0 and seen[0][2] == GC_YOUNG_THRESHOLD

@@ -86,6 +86,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._head_bytes = 0
         self._in_head = True  # waiting for, or reading, a request head
+        self._heads = 0  # request heads read so far
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Accept the connection and start its idle timer at once."""
@@ -98,19 +99,28 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
-        """Count and time the bytes of a request head; refuse it when too large."""
-        if self._in_head:
-            self._head_bytes += len(data)
-            if self._head_timer is None:
-                self._head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+        """Count and time the bytes of a request head; refuse it when too large.
+
+        The head's deadline runs from its first bytes, but its timer is armed only if the head
+        is still incomplete once they are parsed: a head that arrives whole (nearly every one)
+        would have it armed and cancelled at once, which costs more than parsing it."""
+        if not self._in_head:
+            super().data_received(data)
+            return
+        self._head_bytes += len(data)
+        due = self.loop.time() + self.header_timeout if self._head_timer is None else None
+        heads = self._heads
         super().data_received(data)
         if self._in_head and self._head_bytes > self.max_header_bytes:
             self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE,
                          f"request head larger than {self.max_header_bytes} bytes")
+        elif due is not None and heads == self._heads:  # this head is still coming
+            self._head_timer = self.loop.call_at(due, self._head_timed_out)
 
     def on_headers_complete(self) -> None:
         """The head is in: stop its clock, then let uvicorn start the request."""
         self._in_head = False
+        self._heads += 1
         self._head_bytes = 0
         self._cancel_head_timer()
         super().on_headers_complete()

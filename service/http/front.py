@@ -20,6 +20,7 @@ does not recognise exactly, goes through the full stack.
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -29,6 +30,7 @@ import orjson
 from starlette.requests import ClientDisconnect
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, STATUS_LINE, RequestResponseCycle
 
 from service.http.common import (
     BODY_READ_SECONDS,
@@ -200,6 +202,91 @@ async def _respond(send: Send, status: int, headers: list[tuple[bytes, bytes]], 
     await send({"type": "http.response.body", "body": body})
 
 
+# uvicorn's own ``send`` of a request (httptools), which :class:`Answer` writes for in one go.
+_CYCLE_SEND = RequestResponseCycle.send
+# Headers :class:`Answer` leaves to uvicorn's ``send``: the ones that change how it frames
+# the answer or the connection.
+_FRAMING = frozenset({b"content-length", b"transfer-encoding", b"connection"})
+
+
+def _header_block(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """``headers`` as uvicorn's ``send`` writes them (``name: value`` lines, names lowered),
+    or None when one of them is a framing header or is refused by uvicorn."""
+    lines = []
+    for name, value in headers:
+        if HEADER_RE.search(name) or HEADER_VALUE_RE.search(value) or name.lower() in _FRAMING:
+            return None
+        lines.append(name.lower() + b": " + value + b"\r\n")
+    return b"".join(lines)
+
+
+class _ServerHeaders:
+    """uvicorn's default headers (``date``, ``server``) as written: the list changes once a
+    second (the date); its lines are made once per list."""
+
+    __slots__ = ("block", "headers")
+
+    def __init__(self) -> None:
+        self.headers: list[tuple[bytes, bytes]] | None = None
+        self.block: bytes | None = None
+
+    def of(self, headers: list[tuple[bytes, bytes]]) -> bytes | None:
+        if headers is not self.headers:
+            self.block = _header_block(headers)
+            self.headers = headers
+        return self.block
+
+
+_SERVER_HEADERS = _ServerHeaders()
+_OK = STATUS_LINE[200]
+
+
+class Answer:
+    """A 200 answer with a Content-Length and fixed other headers (``before`` and ``after`` it).
+
+    Sent through uvicorn's ``send`` it takes two messages, each parsed again (headers checked
+    and lowered one by one), and two socket writes, the head's and the body's. Given uvicorn's
+    own ``send`` of a request whose answer has not begun, :meth:`send` writes the same bytes
+    (status line, uvicorn's default headers, these, ``connection: close`` when the connection
+    is not kept alive, the body) in one write and leaves the request in the state uvicorn's
+    two messages leave it; any other ``send`` gets the two ASGI messages."""
+
+    __slots__ = ("after", "before", "middle", "tail")
+
+    def __init__(self, before: list[tuple[bytes, bytes]], after: list[tuple[bytes, bytes]]) -> None:
+        self.before = before
+        self.after = after
+        middle, tail = _header_block(before), _header_block(after)
+        assert middle is not None and tail is not None, "fixed headers uvicorn writes as given"
+        self.middle = middle
+        self.tail = tail
+
+    async def send(self, send: Send, body: bytes) -> None:
+        """Answer ``body``."""
+        if getattr(send, "__func__", None) is _CYCLE_SEND:
+            cycle: RequestResponseCycle = send.__self__  # type: ignore[attr-defined]
+            if not (cycle.response_started or cycle.disconnected or cycle.flow.write_paused or cycle.access_log):
+                server = _SERVER_HEADERS.of(cycle.default_headers)
+                if server is not None:
+                    keep = cycle.keep_alive
+                    cycle.response_started = True
+                    cycle.waiting_for_100_continue = False
+                    cycle.chunked_encoding = False
+                    cycle.expected_content_length = 0
+                    cycle.transport.write(b"".join((
+                        _OK, server, self.middle, b"content-length: %d\r\n" % len(body), self.tail,
+                        b"\r\n" if keep else b"connection: close\r\n\r\n", body,
+                    )))
+                    cycle.response_complete = True
+                    cycle.message_event.set()
+                    if not keep:
+                        cycle.transport.close()
+                    cycle.on_response()
+                    return
+        headers = [*self.before, (b"content-length", str(len(body)).encode("latin-1")), *self.after]
+        await _respond(send, 200, headers, body)
+
+
 def _refusal(exc: Exception) -> tuple[int, list[tuple[bytes, bytes]], bytes] | None:
     """The app's exception handlers' answer to ``exc`` (status, headers, body), or None for an
     error they do not handle."""
@@ -215,6 +302,10 @@ def _refusal(exc: Exception) -> tuple[int, list[tuple[bytes, bytes]], bytes] | N
 
 def _error_body(message: str) -> bytes:
     return orjson.dumps({"error": message})
+
+
+_JSON_ANSWER = Answer([], [_JSON])
+_SSE_ANSWER = Answer(_SSE, [_SSE_TYPE])
 
 
 class TurnFront:
@@ -251,7 +342,7 @@ class TurnFront:
                 BodyReader(receive, length, deadlines),
             )
             started = True
-            await _respond(send, 200, [(b"content-length", str(len(answer)).encode("latin-1")), _JSON], answer)
+            await _JSON_ANSWER.send(send, answer)
         except Exception as exc:  # noqa: BLE001 - answered as the app's handlers and Starlette do, then raised on
             await self._failed(exc, started, send)
 
@@ -261,9 +352,8 @@ class TurnFront:
         try:
             length, authorization, _ = _headers(scope)
             answer, streamed = await chat_turn(self.svc, _text(authorization), BodyReader(receive, length, deadlines))
-            size = (b"content-length", str(len(answer)).encode("latin-1"))
             started = True
-            await _respond(send, 200, [*_SSE, size, _SSE_TYPE] if streamed else [size, _JSON], answer)
+            await (_SSE_ANSWER if streamed else _JSON_ANSWER).send(send, answer)
         except Exception as exc:  # noqa: BLE001 - answered as the app's handlers and Starlette do, then raised on
             await self._failed(exc, started, send)
 
@@ -278,6 +368,36 @@ class TurnFront:
         if not started:
             await _respond(send, 500, _SERVER_ERROR_HEADERS, _SERVER_ERROR)
         raise exc
+
+
+# The collector's youngest generation is examined after this many more allocations than
+# releases (Python's default: 700).
+GC_YOUNG_THRESHOLD = 7000
+
+
+def settle_heap() -> None:
+    """What the app built to start (modules, the understanding's tables, the practice's
+    calendar) lives as long as the process: collected once, then left out of the collector's
+    scans (``gc.freeze``), which otherwise walk it all at each full collection (some 40 ms,
+    every few thousand turns). The youngest generation is examined ten times less often:
+    what a turn allocates is freed by reference counting when it ends, so each examination
+    mostly walks the objects of the turns in flight, which it cannot free."""
+    gc.collect()
+    gc.freeze()
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), middle, old)
+
+
+def _settled_once_started(send: Send) -> Send:
+    """``send`` of the lifespan, which settles the heap (:func:`settle_heap`) when the app
+    says it has started."""
+
+    async def forward(message: Any) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            settle_heap()
+        await send(message)
+
+    return forward
 
 
 def trusted_proxies() -> str:
@@ -310,6 +430,9 @@ class Served:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve one ASGI connection scope."""
+        if scope["type"] == "lifespan":
+            await self.rest(scope, receive, _settled_once_started(send))
+            return
         front = self.front
         if front is not None:
             handler = front.route(scope)

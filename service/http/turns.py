@@ -234,10 +234,11 @@ class Turns:
         """The SPEC constants that apply to ``channel``."""
         return self.settings.limits[channel]
 
-    async def _store(self, awaitable: Awaitable[T]) -> T:
+    def _store(self, awaitable: Awaitable[T]) -> Awaitable[T]:
         """A turn-path store call within the store timeout, without the timer for a store that
-        bounds its own calls."""
-        return await guard(awaitable, self.timeout, self.telemetry.store_unavailable, timer=not self.self_timed)
+        bounds its own calls (the guarded call itself, awaited by the caller: no coroutine of
+        its own to go through)."""
+        return guard(awaitable, self.timeout, self.telemetry.store_unavailable, timer=not self.self_timed)
 
     async def _calendar(self, awaitable: Awaitable[T]) -> T:
         """A call to the external calendar; its failure is the store's (the caller hears the
