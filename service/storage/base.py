@@ -243,7 +243,9 @@ class Store(Protocol):
         """Erase what identifies the caller ``phone`` (E.164): the number and the names in their
         conversations (caller id or number given), the words of their turns, Vapi's reports,
         and the name and number on their bookings (the slots stay taken). States, outcomes and
-        events stay, so counts do not change. Returns (conversations, bookings) touched."""
+        events stay, so counts do not change. The conversations' versions move, so a turn
+        loaded before and saved after is a conflict and cannot write the erased data back.
+        Returns (conversations, bookings) touched."""
 
     async def load(self, conv_id: str) -> StoredConversation | None:
         """The conversation with this id, or None."""

@@ -680,8 +680,8 @@ class PostgresStore:
                 "SELECT conv_id FROM conversations WHERE caller_phone = $1 OR context LIKE $2", phone, like
             )]
             if ids:
-                await conn.execute("UPDATE conversations SET caller_phone = NULL, context = $1, proposed = NULL "
-                                   "WHERE conv_id = ANY($2::text[])",
+                await conn.execute("UPDATE conversations SET caller_phone = NULL, context = $1, proposed = NULL, "
+                                   "version = version + 1 WHERE conv_id = ANY($2::text[])",
                                    FORGOTTEN_CONTEXT, ids)
                 await conn.execute("UPDATE turns SET text = $1, reply = $1 WHERE conv_id = ANY($2::text[])",
                                    FORGOTTEN, ids)

@@ -611,7 +611,7 @@ class SqliteStore:
                 )]
                 marks = ", ".join("?" for _ in ids)
                 if ids:
-                    conn.execute("UPDATE conversations SET caller_phone = NULL, context = ? "
+                    conn.execute("UPDATE conversations SET caller_phone = NULL, context = ?, version = version + 1 "
                                  f"WHERE conv_id IN ({marks})", (FORGOTTEN_CONTEXT, *ids))
                     conn.execute(f"UPDATE turns SET text = ?, reply = ? WHERE conv_id IN ({marks})",
                                  (FORGOTTEN, FORGOTTEN, *ids))

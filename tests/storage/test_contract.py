@@ -1001,6 +1001,29 @@ async def test_forget_erases_one_callers_personal_data_and_keeps_the_counts(stor
     assert sorted((r["conv_id"], r["state"]) for r in await store.conversations_seen_since(at(-60))) == before
 
 
+async def test_forget_wins_over_a_turn_decided_before_it(store: Store) -> None:
+    """A turn loaded before the caller was forgotten and saved after cannot write the caller's
+    number and names back: the forget moves the conversation's version, so that save is a
+    conflict (the turn is decided again on the forgotten conversation)."""
+    mine = "+33612345678"
+    await create(store, conversation("conv_mine", caller_phone=mine))
+    loaded = await store.load("conv_mine")
+    assert loaded is not None
+
+    assert await store.forget_caller(mine) == (1, 0)
+
+    with pytest.raises(ConcurrentTurnError):
+        await store.save_turn(loaded.conversation, loaded.version, dict(loaded.meta), turn("conv_mine", n=2, key="k2"),
+                              events("conv_mine"))
+    kept = await store.load("conv_mine")
+    assert kept is not None and kept.version == loaded.version + 1
+    assert kept.conversation.caller_phone is None and kept.conversation.context.full_name == ""
+    timeline = await store.timeline("conv_mine")
+    assert timeline is not None and [t["turn"] for t in timeline["turns"]] == [1]
+    # The turn decided again on what is stored now is saved.
+    await store.save_turn(kept.conversation, kept.version, dict(kept.meta), turn("conv_mine", n=2, key="k2"), [])
+
+
 async def test_purge_keeps_anonymous_daily_counts(store: Store) -> None:
     """Ended conversations last seen before the cutoff go, with their turns, events, reports and
     past bookings; each is first added to the anonymous daily counts; recent or open ones stay."""

@@ -103,7 +103,7 @@ async def test_forget_and_purge_reach_the_events_of_a_batch(tmp_path: Path) -> N
         timeline = await store.timeline("c1")
         assert timeline is not None and timeline["turns"][0]["text"] == FORGOTTEN
         ended = conversation("c1", outcome=Outcome.CONFIRMED, last_seen_at=at(3))
-        await store.save_turn(ended, 1, {}, None, [])
+        await store.save_turn(ended, 2, {}, None, [])  # the forget moved the version
         assert await store.purge_before(at(10)) == 1
     finally:
         await store.close()
@@ -162,7 +162,7 @@ async def test_a_file_of_the_previous_schema_keeps_its_events(tmp_path: Path) ->
         assert other is not None and [e["kind"] for e in other["events"]] == ["Odd\x00kind", "StateEntered"]
         last = committed(path, "SELECT id FROM events ORDER BY id DESC LIMIT 1")
         assert last == [(6 * EVENTS_PER_BATCH,)]
-        await store.save_turn(conversation("c1", outcome=Outcome.CONFIRMED), 1, {}, None, [])
+        await store.save_turn(conversation("c1", outcome=Outcome.CONFIRMED), 2, {}, None, [])  # moved by the forget
         assert await store.purge_before(at(0) + timedelta(days=1)) == 1
     finally:
         await store.close()
