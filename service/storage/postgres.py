@@ -486,8 +486,9 @@ class PostgresStore:
         self.command_timeout = command_timeout
         self.connection_class = connection_class or asyncpg.Connection
         self._server_settings = _server_settings(url)
-        # The URL's own plan_cache_mode, when it sets one, holds for every call.
-        self._plans_per_call = "plan_cache_mode" in self._server_settings
+        # Whether the store's plan_cache_mode applies (the URL sets none): then the reads
+        # planned for their parameters set it back; a URL's own holds for every call.
+        self._generic_plans = "plan_cache_mode" in self._server_settings
         self._pool: asyncpg.Pool | None = None
         self._lane: _Lane | None = None
         # A turn-path query's deadline: the store timeout, or the command timeout if shorter.
@@ -504,7 +505,7 @@ class PostgresStore:
 
     async def _plan_per_call(self, conn: asyncpg.Connection) -> None:
         """In the transaction of a read planned for its parameters (see PLAN_PER_CALL)."""
-        if self._plans_per_call:
+        if self._generic_plans:
             await conn.execute(PLAN_PER_CALL)
 
     def _opened(self) -> _Lane:
