@@ -205,3 +205,22 @@ def test_counted_drops_reach_the_metric() -> None:
     telemetry.metrics.spans_dropped(3)
     assert registry.get_sample_value(n.SPANS_DROPPED.name) == 3
     telemetry.shutdown()
+
+
+def test_an_exporter_that_died_is_started_again(receiver: Receiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The exporter process killed: the next batch starts a new one, and its spans reach the
+    collector; nothing is counted as dropped."""
+    monkeypatch.setattr(spans, "RESPAWN_SECONDS", 0.0)
+    dropped: list[int] = []
+    sink = spans.SidecarSink("otlp", "test", dropped.append)
+    sink.start()
+    first = sink.proc
+    assert first is not None
+    first.kill()
+    first.wait(10)
+    sink.emit(spans.record("after", 1, 1, 0, 1, 2, {n.A_CONVERSATION_ID: "conv_respawn"}))
+    sink.flush()
+    assert sink.proc is not None and sink.proc is not first and sink.proc.poll() is None
+    sink.shutdown()
+    assert [s["name"] for s in receiver.of("conv_respawn")] == ["after"]
+    assert dropped == []
