@@ -396,6 +396,59 @@ def understanding_long_us() -> float:
     return (time.perf_counter() - start) / rounds * 1e6
 
 
+def span_encoding(conversations: int = 30) -> dict[str, float]:
+    """The floor of the span exporter's CPU: the spans of the scripted booking conversation
+    (``bench.postgres.SCRIPT``, on the text API of an app in this process, SQLite in a
+    temporary directory, all telemetry on), then encoded as the exporter process encodes
+    them, by the OpenTelemetry SDK's OTLP encoder (best of five rounds)."""
+    import io
+
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from service.config import load_settings
+    from service.http.app import create_app
+    from telemetry import Telemetry
+
+    exporter = InMemorySpanExporter()
+
+    async def play(data_dir: str) -> int:
+        env = {"RDV_DATA_DIR": data_dir, "RDV_PRACTICE_FILE": str(HERE / "practice.toml")}
+        settings = load_settings(env)
+        telemetry = Telemetry.create(log_format=settings.log_format, log_pii=False, trace_secret=b"bench",
+                                     version="bench", span_exporter=exporter, log_stream=io.StringIO())
+        app = create_app(settings, telemetry=telemetry, reaper=False)
+        turns = 0
+        transport = httpx.ASGITransport(app=app)
+        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport,
+                                                                       base_url="http://rdv.bench") as http:
+            for conv in range(conversations):
+                for i, text in enumerate(bench_postgres.SCRIPT):
+                    body: dict[str, Any] = {"text": text.format(day=(conv * 11) % 28 + 1)}
+                    if i == 0:
+                        body["caller_phone"] = "+33612345678"
+                    answer = await http.post(f"/api/conversations/enc{conv}/messages", json=body)
+                    if answer.status_code != 200:
+                        raise RuntimeError(f"turn {i + 1}: {answer.status_code} {answer.text}")
+                    turns += 1
+        return turns
+
+    with tempfile.TemporaryDirectory(prefix="rdv-bench-spans-") as data_dir:
+        turns = asyncio.run(play(data_dir))
+    spans = exporter.get_finished_spans()
+    best = float("inf")
+    for _ in range(5):
+        start = time.process_time()
+        encode_spans(spans).SerializeToString()
+        best = min(best, time.process_time() - start)
+    per_span = best / len(spans) * 1e6
+    return {
+        "span_records_per_turn": round(len(spans) / turns, 2),
+        "span_encode_us_per_span": round(per_span, 1),
+        "span_encode_us_per_turn": round(per_span * len(spans) / turns, 1),
+    }
+
+
 def rdv_env(data_dir: Path, telemetry: bool, sink_port: int | None) -> dict[str, str]:
     """The environment of a rdv server under test."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RDV_", "OTEL_", "PROMETHEUS_"))}
@@ -576,6 +629,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
         res["understanding_us_per_utterance"] = round(understanding_us(), 1)
         res["understanding_us_long_input"] = round(understanding_long_us(), 1)
         res["extraction_us_per_turn"] = round(extraction_us(), 1)
+        res.update(span_encoding())
         res["turn_vs_baseline_ratio"] = round(res["turn_rps_telemetry_on"] / res["baseline_rps"], 3)
         if res.get("telemetry_on_cpu_us_per_turn") and res.get("baseline_cpu_us_per_request"):
             res["turn_vs_baseline_cpu_ratio"] = round(
@@ -586,6 +640,14 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
             res["telemetry_overhead_cpu_ratio"] = round(
                 res["telemetry_on_cpu_us_per_turn"] / res["telemetry_off_cpu_us_per_turn"], 3
             )
+        if res.get("telemetry_on_serving_cpu_us_per_turn") and res.get("telemetry_off_serving_cpu_us_per_turn"):
+            res["telemetry_overhead_serving_cpu_ratio"] = round(
+                res["telemetry_on_serving_cpu_us_per_turn"] / res["telemetry_off_serving_cpu_us_per_turn"], 3
+            )
+            if res.get("telemetry_on_cpu_us_per_turn"):
+                res["span_exporter_cpu_us_per_turn"] = round(
+                    res["telemetry_on_cpu_us_per_turn"] - res["telemetry_on_serving_cpu_us_per_turn"], 1
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return res
