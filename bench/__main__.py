@@ -43,14 +43,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 
 from bench import client
 from bench import postgres as bench_postgres
 from bench import replay as bench_replay
-from bench.procs import children, process_tree
+from bench.procs import children, named_cpu_seconds, process_tree
 from telemetry.names import CALENDAR_OPERATIONS
 
 HERE = Path(__file__).resolve().parent
@@ -501,10 +501,11 @@ def serve(py: str, port: int, env: dict[str, str], log: Path, workers: int = 1,
 
 
 def measured_wrk(res: dict[str, Any], key: str, pid: int, url: str, seconds: int, connections: int,
-                 urls: list[str] | None = None, serving: bool = True) -> WrkRun:
+                 urls: list[str] | None = None, serving: bool = True, database: bool = False) -> WrkRun:
     """A warm-up, then one measured wrk run (one per URL of ``urls`` at the same time): its
     rate as ``<key>_turn_rps`` and the server's CPU per turn as ``<key>_cpu_us_per_turn``
-    (and its serving process's, unless ``pid`` only supervises workers)."""
+    (and its serving process's, unless ``pid`` only supervises workers; with ``database``,
+    a local PostgreSQL server's as ``<key>_database_cpu_us_per_turn``)."""
     if urls:
         wrk_together(urls, HERE / "turns.lua", 2, connections)
         meter = CpuMeter(pid)
@@ -512,7 +513,14 @@ def measured_wrk(res: dict[str, Any], key: str, pid: int, url: str, seconds: int
     else:
         wrk(url, HERE / "turns.lua", 2, connections)
         meter = CpuMeter(pid)
+        db_before = named_cpu_seconds("postgres") if database else None
         done = wrk(url, HERE / "turns.lua", seconds, connections)
+        db_after = named_cpu_seconds("postgres") if database else None
+        if database:
+            res[f"{key}_database_cpu_us_per_turn"] = (
+                round((db_after - db_before) / done.requests * 1e6, 1)
+                if db_before is not None and db_after is not None and done.requests else None
+            )
     res[f"{key}_turn_rps"] = done.rate
     res[f"{key}_cpu_us_per_turn"] = meter.per_turn(done.requests)
     if serving:
@@ -760,6 +768,14 @@ def postgres_base() -> str:
     return os.environ.get("RDV_BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 
 
+def postgres_is_local() -> bool:
+    """Whether the bench PostgreSQL runs on this machine (a loopback host, or a socket
+    directory), so that its processes' CPU can be read here."""
+    parts = urlsplit(postgres_base())
+    host = parts.hostname or parse_qs(parts.query).get("host", [""])[0]
+    return host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
+
+
 def postgres_url() -> str | None:
     """A fresh schema on the bench PostgreSQL (``RDV_BENCH_POSTGRES_URL``, default the local
     server), as a URL every connection of which uses it; None when unreachable."""
@@ -849,7 +865,8 @@ def postgres_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, sec
                 procs.append(stack.enter_context(serve(py, port, env, work / f"rdv-pg{i}.log", pinned=i == 0)))
             urls = [f"http://127.0.0.1:{p}" for p in ports]
             res["postgres_calendar_fill_start"] = prefill(ports[0], fill, "pg")["share"]
-            one = measured_wrk(res, "postgres_one_replica", procs[0].pid, urls[0], seconds, 16)
+            one = measured_wrk(res, "postgres_one_replica", procs[0].pid, urls[0], seconds, 16,
+                              database=postgres_is_local())
             res["postgres_one_replica_vs_sqlite_ratio"] = round(one.rate / res["turn_rps_telemetry_on"], 3)
             unpin(procs[0].pid)
             wrk_together(urls, HERE / "turns.lua", 2, 8)  # warm-up
