@@ -57,12 +57,17 @@ def run(fd: int, exporter: SpanExporter, version: str) -> int:
     oldest = 0.0
     exported = 0
 
-    def export() -> None:
-        nonlocal spans, exported
-        for at in range(0, len(spans), MAX_BATCH):
-            exporter.export(spans[at:at + MAX_BATCH])
-        exported += len(spans)
-        spans = []
+    def export(whole: bool) -> None:
+        """Export full batches (``whole``: everything, the last batch part-full)."""
+        nonlocal spans, exported, oldest
+        end = len(spans) if whole else len(spans) - len(spans) % MAX_BATCH
+        for at in range(0, end, MAX_BATCH):
+            exporter.export(spans[at:min(at + MAX_BATCH, end)])
+        exported += end
+        spans = spans[end:]
+        if spans:
+            # The rest came with the last read: it waits for the next batch from now on.
+            oldest = time.monotonic()
 
     while True:
         wait = None if not spans else max(0.0, oldest + MAX_DELAY_SECONDS - time.monotonic())
@@ -77,11 +82,14 @@ def run(fd: int, exporter: SpanExporter, version: str) -> int:
             if batches and not spans:
                 oldest = time.monotonic()
             spans.extend(readable(rec, res) for batch in batches for rec in batch)
-        if spans and (len(spans) >= MAX_BATCH or time.monotonic() - oldest >= MAX_DELAY_SECONDS):
-            export()
+        if spans and time.monotonic() - oldest >= MAX_DELAY_SECONDS:
+            export(whole=True)
+        elif len(spans) >= MAX_BATCH:
+            # Full batches only: a read of 520 spans is one export of 512, not 512 then 8.
+            export(whole=False)
         if ready:
             time.sleep(SETTLE_SECONDS)
-    export()
+    export(whole=True)
     exporter.shutdown()
     return exported
 

@@ -4,6 +4,7 @@ waiting when the exporter cannot keep up."""
 
 from __future__ import annotations
 
+import marshal
 import os
 import signal
 import subprocess
@@ -224,3 +225,46 @@ def test_an_exporter_that_died_is_started_again(receiver: Receiver, monkeypatch:
     sink.shutdown()
     assert [s["name"] for s in receiver.of("conv_respawn")] == ["after"]
     assert dropped == []
+
+
+def test_the_exporter_process_sends_full_batches_and_keeps_the_rest_for_the_next() -> None:
+    """Spans arriving faster than batches fill: every export but the last at the input's end
+    is a full batch (a read of 520 spans is one export of 512, its 8 joining the next
+    read's), and every span is exported once, in order."""
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+    from telemetry import sidecar
+
+    class Recording(SpanExporter):
+        def __init__(self) -> None:
+            self.batches: list[list[int]] = []
+
+        def export(self, batch: Any) -> SpanExportResult:
+            self.batches.append([s.context.span_id for s in batch])
+            return SpanExportResult.SUCCESS
+
+    def frame(first: int, count: int) -> bytes:
+        recs = [spans.record("s", 1, i, 0, 1, 2, {}) for i in range(first, first + count)]
+        payload = marshal.dumps(recs)
+        return len(payload).to_bytes(4, "little") + payload
+
+    exporter = Recording()
+    read_end, write_end = os.pipe()
+    done: list[int] = []
+    worker = threading.Thread(target=lambda: done.append(sidecar.run(read_end, exporter, "test")))
+    worker.start()
+    try:
+        os.write(write_end, frame(1, 520))
+        deadline = time.monotonic() + 10
+        while not exporter.batches:
+            assert time.monotonic() < deadline, "the first full batch was never exported"
+            time.sleep(0.01)
+        os.write(write_end, frame(521, 504))
+        os.write(write_end, frame(1025, 3))
+    finally:
+        os.close(write_end)
+        worker.join(10)
+        os.close(read_end)
+    sizes = [len(b) for b in exporter.batches]
+    assert sizes[:2] == [512, 512] and sum(sizes) == 1027 and done == [1027]
+    assert [i for b in exporter.batches for i in b] == list(range(1, 1028))
