@@ -32,6 +32,11 @@ def _e164(raw: str) -> str | None:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def forget_numbers() -> None:
+    """Empty the memo of parsed numbers (callers' numbers, as given and as E.164)."""
+    _e164.cache_clear()
+
+
 def mask(e164: str | None) -> str | None:
     """"+33612345678" → "+336******78": enough to recognise, not to call."""
     if not e164:

@@ -8,6 +8,7 @@ import os
 import re
 import socket
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import Any
 
 from starlette.applications import Starlette
@@ -15,7 +16,7 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service import __version__
+from service import __version__, phones
 from service.calendars import Calendar, CalendarError, open_calendar
 from service.calendars.consistency import check as check_calendar
 from service.clock import Clock, SystemClock
@@ -46,13 +47,37 @@ def extra_routes() -> list[BaseRoute]:
     return found
 
 
+# What callers said (words, names, numbers) is memoized by the understanding and the number
+# parser, for speed: the memos are emptied at least this often (checked at each reaper pass),
+# so a running server keeps nothing of a caller in memory much longer, whether or not they
+# asked to be forgotten (`rdv forget`, from another process, cannot reach this one's memory).
+MEMO_SECONDS = 600.0
+
+
+def forget_memos() -> None:
+    """Empty every memo of what callers said."""
+    nlu.forget_utterances()
+    phones.forget_numbers()
+
+
 async def _reaper(svc: Services) -> None:
+    memos_since = svc.clock.now()
     while True:
         await asyncio.sleep(svc.settings.reaper_interval_seconds)
         with contextlib.suppress(Exception):
             await svc.turns.reap(svc.instance)
         if svc.turns.calendar.external:
             await calendar_consistency(svc)
+        memos_since = _memos_emptied(svc, memos_since)
+
+
+def _memos_emptied(svc: Services, since: datetime) -> datetime:
+    """Empty the memos when they are :data:`MEMO_SECONDS` old; when they were last emptied."""
+    now = svc.clock.now()
+    if (now - since).total_seconds() < MEMO_SECONDS:
+        return since
+    forget_memos()
+    return now
 
 
 async def calendar_consistency(svc: Services) -> None:
