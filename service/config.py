@@ -90,6 +90,11 @@ class Settings:
     # Where spans go (OpenTelemetry's OTEL_TRACES_EXPORTER and OTLP endpoint variables):
     # "otlp", "console" or "none".
     traces_exporter: str = "none"
+    # How the span exporter process batches (OpenTelemetry's OTEL_BSP_MAX_EXPORT_BATCH_SIZE and
+    # OTEL_BSP_SCHEDULE_DELAY, as the SDK's batch processor reads them; rdv's delay defaults to
+    # one second, not the SDK's five, so that traces show up quickly).
+    span_batch_size: int = 512
+    span_batch_delay_ms: int = 1000
     limits: Mapping[Channel, Limits] = field(default_factory=dict)
     warnings: tuple[str, ...] = ()
 
@@ -450,6 +455,8 @@ def load_settings(env: Mapping[str, str] | None = None) -> Settings:
         slot_hold_seconds=_hold_seconds(env),
         calendar_timeout_seconds=calendar_timeout,
         traces_exporter=traces_exporter(env),
+        span_batch_size=_bounded(env, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, 1, 1_000_000),
+        span_batch_delay_ms=_bounded(env, "OTEL_BSP_SCHEDULE_DELAY", 1000, 1, 3_600_000),
         limits=build_limits(env),
         warnings=tuple(warnings),
     )

@@ -306,17 +306,20 @@ class Telemetry:
         log_stream: TextIO | None = None,
         enabled: bool = True,
         traces_exporter: str = "none",
+        span_batch: tuple[int, int] = (512, 1000),
         multiprocess: bool = False,
     ) -> Telemetry:
         """Build the telemetry; spans go to ``span_exporter`` (in process) or to the exporter
         ``traces_exporter`` names (``otlp``, ``console``: settings' ``OTEL_TRACES_EXPORTER``),
-        run by a sidecar process, or nowhere (``none``).
+        run by a sidecar process, or nowhere (``none``); the sidecar exports batches of at
+        most ``span_batch[0]`` spans, none waiting longer than ``span_batch[1]`` ms.
 
         ``enabled=False`` (``RDV_TELEMETRY=false``) keeps ``/metrics`` serving but records no
         event, span or log line of conversations: the baseline that ``make bench`` compares to.
         """
         metrics = Metrics(registry, version, engine_revision, multiprocess=multiprocess)
-        sink = make_sink(version, span_exporter, traces_exporter, metrics.spans_dropped) if enabled else None
+        sink = (make_sink(version, span_exporter, traces_exporter, metrics.spans_dropped, span_batch)
+                if enabled else None)
         return cls(
             logger=make_logger(log_format, log_pii, log_stream),
             metrics=metrics,

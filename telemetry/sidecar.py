@@ -27,7 +27,9 @@ from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
 from telemetry.spans import readable, resource, split_frames
 
-# Spans per export call, and how long a span may wait for others to join its batch.
+# Spans per export call, and how long a span may wait for others to join its batch, unless
+# the server says otherwise (``--batch-size``, ``--delay-ms``: OpenTelemetry's
+# OTEL_BSP_MAX_EXPORT_BATCH_SIZE and OTEL_BSP_SCHEDULE_DELAY, read by the server's settings).
 MAX_BATCH = 512
 MAX_DELAY_SECONDS = 1.0
 READ_BYTES = 1 << 20
@@ -49,8 +51,10 @@ def make_exporter(kind: str) -> SpanExporter:
     raise SystemExit(f"telemetry.sidecar: unknown exporter {kind!r} (otlp, console)")
 
 
-def run(fd: int, exporter: SpanExporter, version: str) -> int:
-    """Export what arrives on ``fd`` until its end; how many spans were exported."""
+def run(fd: int, exporter: SpanExporter, version: str, max_batch: int = MAX_BATCH,
+        max_delay: float = MAX_DELAY_SECONDS) -> int:
+    """Export what arrives on ``fd`` until its end, in batches of at most ``max_batch`` spans,
+    none waiting longer than ``max_delay`` seconds; how many spans were exported."""
     res = resource(version)
     buffer = bytearray()
     spans: list[ReadableSpan] = []
@@ -60,9 +64,9 @@ def run(fd: int, exporter: SpanExporter, version: str) -> int:
     def export(whole: bool) -> None:
         """Export full batches (``whole``: everything, the last batch part-full)."""
         nonlocal spans, exported, oldest
-        end = len(spans) if whole else len(spans) - len(spans) % MAX_BATCH
-        for at in range(0, end, MAX_BATCH):
-            exporter.export(spans[at:min(at + MAX_BATCH, end)])
+        end = len(spans) if whole else len(spans) - len(spans) % max_batch
+        for at in range(0, end, max_batch):
+            exporter.export(spans[at:min(at + max_batch, end)])
         exported += end
         spans = spans[end:]
         if spans:
@@ -70,7 +74,7 @@ def run(fd: int, exporter: SpanExporter, version: str) -> int:
             oldest = time.monotonic()
 
     while True:
-        wait = None if not spans else max(0.0, oldest + MAX_DELAY_SECONDS - time.monotonic())
+        wait = None if not spans else max(0.0, oldest + max_delay - time.monotonic())
         ready, _, _ = select.select([fd], [], [], wait)
         if ready:
             chunk = os.read(fd, READ_BYTES)
@@ -82,9 +86,9 @@ def run(fd: int, exporter: SpanExporter, version: str) -> int:
             if batches and not spans:
                 oldest = time.monotonic()
             spans.extend(readable(rec, res) for batch in batches for rec in batch)
-        if spans and time.monotonic() - oldest >= MAX_DELAY_SECONDS:
+        if spans and time.monotonic() - oldest >= max_delay:
             export(whole=True)
-        elif len(spans) >= MAX_BATCH:
+        elif len(spans) >= max_batch:
             # Full batches only: a read of 520 spans is one export of 512, not 512 then 8.
             export(whole=False)
         if ready:
@@ -99,11 +103,16 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m telemetry.sidecar", description=__doc__)
     parser.add_argument("--exporter", required=True, choices=("otlp", "console"))
     parser.add_argument("--version", default="dev", help="service.version of the spans' resource")
+    parser.add_argument("--batch-size", type=int, default=MAX_BATCH, help="most spans per export")
+    parser.add_argument("--delay-ms", type=int, default=int(MAX_DELAY_SECONDS * 1000),
+                        help="longest a span waits for its batch, in milliseconds")
     args = parser.parse_args(argv)
+    if args.batch_size < 1 or args.delay_ms < 1:
+        parser.error("--batch-size and --delay-ms must be at least 1")
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     exporter: Any = make_exporter(args.exporter)
-    run(sys.stdin.fileno(), exporter, args.version)
+    run(sys.stdin.fileno(), exporter, args.version, args.batch_size, args.delay_ms / 1000)
     return 0
 
 

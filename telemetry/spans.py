@@ -171,16 +171,19 @@ class LocalSink:
 
 
 class SidecarSink:
-    """Records batched per event-loop pass and written to the exporter process's pipe.
+    """Records batched per event-loop pass and written to the exporter process's pipe
+    (``batch``: the exporter's most spans per export and longest wait, in ms).
 
     ``on_drop`` is told how many spans were dropped (the sidecar lags or is gone); writes
     never block the event loop.
     """
 
-    def __init__(self, exporter: str, version: str, on_drop: Callable[[int], None]) -> None:
+    def __init__(self, exporter: str, version: str, on_drop: Callable[[int], None],
+                 batch: tuple[int, int] = (512, 1000)) -> None:
         self.exporter = exporter
         self.version = version
         self.on_drop = on_drop
+        self.batch = batch
         self.proc: subprocess.Popen[bytes] | None = None
         self._fd = -1
         self._batch: list[SpanRecord] = []
@@ -205,7 +208,8 @@ class SidecarSink:
         self._started_at = now
         self._close_pipe()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "telemetry.sidecar", "--exporter", self.exporter, "--version", self.version],
+            [sys.executable, "-m", "telemetry.sidecar", "--exporter", self.exporter, "--version", self.version,
+             "--batch-size", str(self.batch[0]), "--delay-ms", str(self.batch[1])],
             stdin=subprocess.PIPE, close_fds=True,
         )
         assert self.proc.stdin is not None

@@ -60,14 +60,16 @@ def new_span_id() -> int:
 
 
 def make_sink(
-    version: str, exporter: SpanExporter | None, traces_exporter: str, on_drop: Callable[[int], None]
+    version: str, exporter: SpanExporter | None, traces_exporter: str, on_drop: Callable[[int], None],
+    batch: tuple[int, int] = (512, 1000),
 ) -> SpanSink | None:
     """Where spans go: ``exporter`` in process (tests), else the sidecar process with the
-    exporter ``OTEL_TRACES_EXPORTER`` chose (``otlp``, ``console``), else nowhere (None)."""
+    exporter ``OTEL_TRACES_EXPORTER`` chose (``otlp``, ``console``) and ``batch`` (most spans
+    per export, longest wait in ms), else nowhere (None)."""
     if exporter is not None:
         return LocalSink(exporter, version)
     if traces_exporter in EXPORTERS:
-        return SidecarSink(traces_exporter, version, on_drop)
+        return SidecarSink(traces_exporter, version, on_drop, batch)
     return None
 
 

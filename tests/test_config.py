@@ -60,6 +60,9 @@ def test_overrides_for_both_or_one_channel() -> None:
         ({"RDV_SLOT_HOLD_SECONDS": "-5"}, "RDV_SLOT_HOLD_SECONDS"),
         ({"RDV_SLOT_HOLD_SECONDS": "deux minutes"}, "RDV_SLOT_HOLD_SECONDS"),
         ({"RDV_SLOT_HOLD_SECONDS": "7200"}, "RDV_SLOT_HOLD_SECONDS"),
+        ({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "0"}, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
+        ({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "lots"}, "OTEL_BSP_MAX_EXPORT_BATCH_SIZE"),
+        ({"OTEL_BSP_SCHEDULE_DELAY": "1.5s"}, "OTEL_BSP_SCHEDULE_DELAY"),
     ],
 )
 def test_bad_environment_names_the_variable(env: dict[str, str], named: str) -> None:
@@ -198,3 +201,11 @@ def test_production_without_operator_token_stops_serve_with_one_line(tmp_path: P
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "RDV_OPERATOR_TOKEN" in proc.stderr
+
+
+def test_the_span_exporter_batches_by_the_standard_variables() -> None:
+    """512 spans and one second by default; OpenTelemetry's batch variables change them."""
+    default = load_settings({})
+    assert (default.span_batch_size, default.span_batch_delay_ms) == (512, 1000)
+    chosen = load_settings({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2048", "OTEL_BSP_SCHEDULE_DELAY": "5000"})
+    assert (chosen.span_batch_size, chosen.span_batch_delay_ms) == (2048, 5000)

@@ -179,6 +179,7 @@ def create_app(
         version=__version__,
         enabled=settings.telemetry,
         traces_exporter=settings.traces_exporter,
+        span_batch=(settings.span_batch_size, settings.span_batch_delay_ms),
         multiprocess=settings.metrics_multiproc_dir is not None,
     )
     clock = clock or SystemClock()

@@ -20,6 +20,7 @@ import httpx
 import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from service.config import load_settings
 from telemetry import Telemetry, spans
 from telemetry import names as n
 from tests.support import free_port, wait_ready
@@ -33,6 +34,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.spans: list[dict[str, Any]] = []
+        self.requests: list[int] = []  # spans per export request, in order
         self.lock = threading.Lock()
         owner = self
 
@@ -42,6 +44,8 @@ class Receiver:
                 request = ExportTraceServiceRequest()
                 request.ParseFromString(body)
                 with owner.lock:
+                    owner.requests.append(sum(len(ss.spans) for rs in request.resource_spans
+                                              for ss in rs.scope_spans))
                     for rs in request.resource_spans:
                         service = {a.key: a.value.string_value for a in rs.resource.attributes}
                         for ss in rs.scope_spans:
@@ -268,3 +272,26 @@ def test_the_exporter_process_sends_full_batches_and_keeps_the_rest_for_the_next
     sizes = [len(b) for b in exporter.batches]
     assert sizes[:2] == [512, 512] and sum(sizes) == 1027 and done == [1027]
     assert [i for b in exporter.batches for i in b] == list(range(1, 1028))
+
+
+def test_the_standard_batch_variables_shape_the_exporter_process_batches(receiver: Receiver) -> None:
+    """OTEL_BSP_MAX_EXPORT_BATCH_SIZE and OTEL_BSP_SCHEDULE_DELAY, read by the settings, reach
+    the exporter process: batches of 2 go out as soon as they are full; the fifth span, with
+    a long delay, waits for the clean stop."""
+    settings = load_settings({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2", "OTEL_BSP_SCHEDULE_DELAY": "600000",
+                              "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.url})
+    telemetry = Telemetry.create(trace_secret=b"s", version="test", traces_exporter=settings.traces_exporter,
+                                 span_batch=(settings.span_batch_size, settings.span_batch_delay_ms))
+    sink = telemetry.sink
+    assert isinstance(sink, spans.SidecarSink)
+    for i in range(1, 6):
+        sink.emit(spans.record("batched", 1, i, 0, 1, 2, {n.A_CONVERSATION_ID: "conv_batches"}))
+    sink.flush()
+    deadline = time.monotonic() + 10
+    while len(receiver.of("conv_batches")) < 4:
+        assert time.monotonic() < deadline, f"full batches not exported: {receiver.requests}"
+        time.sleep(0.02)
+    time.sleep(0.2)
+    assert receiver.requests == [2, 2]
+    telemetry.shutdown()
+    assert receiver.requests == [2, 2, 1]
