@@ -92,7 +92,7 @@ class Settings:
     traces_exporter: str = "none"
     # How the span exporter process batches (OpenTelemetry's OTEL_BSP_MAX_EXPORT_BATCH_SIZE and
     # OTEL_BSP_SCHEDULE_DELAY, as the SDK's batch processor reads them; rdv's delay defaults to
-    # one second, not the SDK's five, so that traces show up quickly).
+    # one second, not the SDK's five, so that traces show up quickly; telemetry.spans.DEFAULT_BATCH).
     span_batch_size: int = 512
     span_batch_delay_ms: int = 1000
     limits: Mapping[Channel, Limits] = field(default_factory=dict)

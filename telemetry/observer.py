@@ -33,7 +33,7 @@ from telemetry import names as n
 from telemetry.events import EVENTS, EventSpec, VapiCallEnded
 from telemetry.logs import make_logger
 from telemetry.metrics import Metrics
-from telemetry.spans import SpanSink, record
+from telemetry.spans import DEFAULT_BATCH, SpanSink, record
 from telemetry.tracing import (
     derive_ids,
     make_provider,
@@ -306,7 +306,7 @@ class Telemetry:
         log_stream: TextIO | None = None,
         enabled: bool = True,
         traces_exporter: str = "none",
-        span_batch: tuple[int, int] = (512, 1000),
+        span_batch: tuple[int, int] = DEFAULT_BATCH,
         multiprocess: bool = False,
     ) -> Telemetry:
         """Build the telemetry; spans go to ``span_exporter`` (in process) or to the exporter

@@ -25,13 +25,13 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
-from telemetry.spans import readable, resource, split_frames
+from telemetry.spans import DEFAULT_BATCH, readable, resource, split_frames
 
 # Spans per export call, and how long a span may wait for others to join its batch, unless
 # the server says otherwise (``--batch-size``, ``--delay-ms``: OpenTelemetry's
 # OTEL_BSP_MAX_EXPORT_BATCH_SIZE and OTEL_BSP_SCHEDULE_DELAY, read by the server's settings).
-MAX_BATCH = 512
-MAX_DELAY_SECONDS = 1.0
+MAX_BATCH = DEFAULT_BATCH[0]
+MAX_DELAY_SECONDS = DEFAULT_BATCH[1] / 1000
 READ_BYTES = 1 << 20
 # After each read, the pipe is left to fill this long before the next: the server's writes
 # meanwhile wake nobody (waking a process asleep on the pipe costs the writer ~8 µs per write

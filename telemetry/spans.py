@@ -63,6 +63,9 @@ _HEADER = struct.Struct("<I")
 MAX_PENDING_BYTES = 8 * 1024 * 1024
 # The pipe's buffer is raised to this when the system allows it (Linux: fs.pipe-max-size).
 PIPE_BYTES = 1024 * 1024
+# The exporter process's batches by default: most spans per export, longest wait in ms
+# (OTEL_BSP_MAX_EXPORT_BATCH_SIZE and OTEL_BSP_SCHEDULE_DELAY change them, in the settings).
+DEFAULT_BATCH = (512, 1000)
 # A sidecar that died is started again at most this often.
 RESPAWN_SECONDS = 5.0
 
@@ -179,7 +182,7 @@ class SidecarSink:
     """
 
     def __init__(self, exporter: str, version: str, on_drop: Callable[[int], None],
-                 batch: tuple[int, int] = (512, 1000)) -> None:
+                 batch: tuple[int, int] = DEFAULT_BATCH) -> None:
         self.exporter = exporter
         self.version = version
         self.on_drop = on_drop

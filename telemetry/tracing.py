@@ -31,7 +31,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.sdk.trace.sampling import Decision
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
-from telemetry.spans import LocalSink, RecordProcessor, SidecarSink, SpanSink, resource
+from telemetry.spans import DEFAULT_BATCH, LocalSink, RecordProcessor, SidecarSink, SpanSink, resource
 
 _random_bits = random.getrandbits
 # What ``OTEL_TRACES_EXPORTER`` may choose (read in ``service.config``): the sidecar's exporters.
@@ -61,7 +61,7 @@ def new_span_id() -> int:
 
 def make_sink(
     version: str, exporter: SpanExporter | None, traces_exporter: str, on_drop: Callable[[int], None],
-    batch: tuple[int, int] = (512, 1000),
+    batch: tuple[int, int] = DEFAULT_BATCH,
 ) -> SpanSink | None:
     """Where spans go: ``exporter`` in process (tests), else the sidecar process with the
     exporter ``OTEL_TRACES_EXPORTER`` chose (``otlp``, ``console``) and ``batch`` (most spans

@@ -11,6 +11,7 @@ import pytest
 
 from service.config import ConfigError, load_practice, load_settings
 from service.engine.states import Channel, Field, State
+from telemetry.spans import DEFAULT_BATCH
 
 
 def test_defaults_follow_the_spec_per_channel() -> None:
@@ -206,6 +207,6 @@ def test_production_without_operator_token_stops_serve_with_one_line(tmp_path: P
 def test_the_span_exporter_batches_by_the_standard_variables() -> None:
     """512 spans and one second by default; OpenTelemetry's batch variables change them."""
     default = load_settings({})
-    assert (default.span_batch_size, default.span_batch_delay_ms) == (512, 1000)
+    assert (default.span_batch_size, default.span_batch_delay_ms) == (512, 1000) == DEFAULT_BATCH
     chosen = load_settings({"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "2048", "OTEL_BSP_SCHEDULE_DELAY": "5000"})
     assert (chosen.span_batch_size, chosen.span_batch_delay_ms) == (2048, 5000)
