@@ -50,7 +50,7 @@ import httpx
 from bench import client
 from bench import postgres as bench_postgres
 from bench import replay as bench_replay
-from bench.procs import children, named_cpu_seconds, process_tree
+from bench.procs import children, named_cpu_seconds, process_cpu_seconds, process_tree
 from telemetry.names import CALENDAR_OPERATIONS
 
 HERE = Path(__file__).resolve().parent
@@ -263,21 +263,10 @@ def wrk_together(urls: list[str], script: Path, seconds: int, connections: int) 
     return WrkRun(sum(r.rate for r in runs), sum(r.requests for r in runs), sum(r.non_2xx for r in runs), counts)
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
 def cpu_seconds(pid: int, tree: bool = True) -> float:
     """CPU seconds (user + system) spent by ``pid`` and every process below it, including
     children already reaped (``tree=False``: by ``pid`` alone)."""
-    total = 0
-    for one in process_tree(pid) if tree else [pid]:
-        try:
-            fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        # Fields 14-17 of proc(5) (utime, stime, cutime, cstime), counted after ``comm``.
-        total += sum(int(f) for f in fields[11:15])
-    return total / _TICK
+    return sum(process_cpu_seconds(one) or 0.0 for one in (process_tree(pid) if tree else [pid]))
 
 
 class CpuMeter:

@@ -26,21 +26,37 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds (user + system) spent by ``pid`` and its children already reaped; None when
+    it is gone or unreadable."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    # Fields 14-17 of proc(5) (utime, stime, cutime, cstime), counted after ``comm``.
+    return sum(int(v) for v in fields[11:15]) / _TICK
+
+
 def named_cpu_seconds(name: str) -> float | None:
     """CPU seconds (user + system) spent so far by every process of this machine whose
     command name is ``name`` (``postgres``: a local PostgreSQL server, its postmaster and
     every backend and auxiliary process), None when there is none."""
-    total, found = 0, False
+    found: list[float] = []
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
-        with contextlib.suppress(OSError):
+        try:
             with open(f"/proc/{entry}/comm") as f:
                 if f.read().strip() != name:
                     continue
-            with open(f"/proc/{entry}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            # Fields 14-17 of proc(5) (utime, stime, cutime, cstime), counted after ``comm``.
-            total += sum(int(v) for v in fields[11:15])
-            found = True
-    return total / os.sysconf("SC_CLK_TCK") if found else None
+        except OSError:
+            continue
+        spent = process_cpu_seconds(int(entry))
+        if spent is not None:
+            found.append(spent)
+    return sum(found) if found else None
