@@ -412,10 +412,7 @@ def span_encoding(conversations: int = 30) -> dict[str, float]:
         async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport,
                                                                        base_url="http://rdv.bench") as http:
             for conv in range(conversations):
-                for i, text in enumerate(bench_postgres.SCRIPT):
-                    body: dict[str, Any] = {"text": text.format(day=(conv * 11) % 28 + 1)}
-                    if i == 0:
-                        body["caller_phone"] = "+33612345678"
+                for i, body in enumerate(bench_postgres.script_bodies(conv)):
                     answer = await http.post(f"/api/conversations/enc{conv}/messages", json=body)
                     if answer.status_code != 200:
                         raise RuntimeError(f"turn {i + 1}: {answer.status_code} {answer.text}")

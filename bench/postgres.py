@@ -53,6 +53,14 @@ SCRIPT = (
 )
 
 
+def script_bodies(n: int) -> list[dict[str, Any]]:
+    """The text API bodies of the ``n``-th scripted conversation: its preference names a day
+    of its own (spread over the month), its first turn gives the caller's number."""
+    bodies: list[dict[str, Any]] = [{"text": text.format(day=(n * 11) % 28 + 1)} for text in SCRIPT]
+    bodies[0]["caller_phone"] = "+33612345678"
+    return bodies
+
+
 _SOCKET = re.compile(r"pid=(\d+),")
 _SEGMENTS = re.compile(r"\bdata_segs_out:(\d+)")
 
@@ -177,10 +185,7 @@ async def measure(base: str = DEFAULT_URL, conversations: int = 30, warmup: int 
             async with httpx.AsyncClient(transport=transport, base_url="http://rdv.bench") as client:
                 for n in range(warmup + conversations):
                     conv = f"pg{n}_{uuid.uuid4().hex[:6]}"
-                    for i, text in enumerate(SCRIPT):
-                        body: dict[str, Any] = {"text": text.format(day=(n * 11) % 28 + 1)}
-                        if i == 0:
-                            body["caller_phone"] = "+33612345678"
+                    for i, body in enumerate(script_bodies(n)):
                         before, t0, c0 = writes.count, time.perf_counter(), time.process_time()
                         answer = await client.post(f"/api/conversations/{conv}/messages", json=body)
                         c1, t1 = time.process_time(), time.perf_counter()

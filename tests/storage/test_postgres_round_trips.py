@@ -17,7 +17,7 @@ import asyncpg  # type: ignore[import-untyped]
 import httpx
 import pytest
 
-from bench.postgres import SCRIPT, Writes, counting_connection
+from bench.postgres import Writes, counting_connection, script_bodies
 from service.engine.states import State
 from service.storage.base import BookingWrite
 from service.storage.migrations import POSTGRES_STEPS
@@ -65,10 +65,7 @@ async def test_a_booking_conversation_costs_two_round_trips_per_turn(postgres: B
         for n in range(3):  # the first conversation prepares the statements
             conv = f"rt{n}_{uuid.uuid4().hex[:6]}"
             trips: list[int] = []
-            for i, text in enumerate(SCRIPT):
-                body: dict[str, Any] = {"text": text.format(day=(n * 11) % 28 + 1)}
-                if i == 0:
-                    body["caller_phone"] = "+33612345678"
+            for body in script_bodies(n):
                 before = writes.count
                 answer = await client.post(f"/api/conversations/{conv}/messages", json=body)
                 assert answer.status_code == 200, answer.text
