@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import phonenumbers
+
+from service.engine.nlu.memo import caller_memo
 
 WITHHELD = frozenset({"", "anonymous", "unknown", "private", "restricted", "unavailable", "withheld"})
 
@@ -18,7 +18,7 @@ def caller_id(raw: object) -> str | None:
 
 # A conversation's number arrives again on every turn of a Vapi call (and a caller calls
 # back): parsed once (phonenumbers takes about 60 µs), then read from here.
-@lru_cache(maxsize=4096)
+@caller_memo(maxsize=4096)
 def _e164(raw: str) -> str | None:
     text = raw.strip()
     if text.lower() in WITHHELD or len(text) > 32:
@@ -30,11 +30,6 @@ def _e164(raw: str) -> str | None:
     if not phonenumbers.is_valid_number(number):
         return None
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
-
-
-def forget_numbers() -> None:
-    """Empty the memo of parsed numbers (callers' numbers, as given and as E.164)."""
-    _e164.cache_clear()
 
 
 def mask(e164: str | None) -> str | None:

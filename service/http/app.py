@@ -16,13 +16,14 @@ from starlette.middleware import Middleware
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service import __version__, phones
+from service import __version__
 from service.calendars import Calendar, CalendarError, open_calendar
 from service.calendars.consistency import check as check_calendar
 from service.clock import Clock, SystemClock
 from service.config import Settings, load_practice
 from service.console.routes import console_routes
 from service.engine import nlu
+from service.engine.nlu.memo import forget_all as forget_memos
 from service.engine.practice import Practice
 from service.http import openapi, routes
 from service.http.common import EXCEPTION_HANDLERS, Services
@@ -52,12 +53,6 @@ def extra_routes() -> list[BaseRoute]:
 # so a running server keeps nothing of a caller in memory much longer, whether or not they
 # asked to be forgotten (`rdv forget`, from another process, cannot reach this one's memory).
 MEMO_SECONDS = 600.0
-
-
-def forget_memos() -> None:
-    """Empty every memo of what callers said."""
-    nlu.forget_utterances()
-    phones.forget_numbers()
 
 
 async def _reaper(svc: Services) -> None:

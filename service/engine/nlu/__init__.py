@@ -27,20 +27,15 @@ from service.engine.nlu.extract import (
     Extraction,
     PersonName,
     Span,
-    _phone_of,
-    _when_of,
-    _wording,
     extract,
 )
 from service.engine.nlu.filler import is_filler
-from service.engine.nlu.intent import INTENTS, _all_positions, intent, mentions_own_appointment
+from service.engine.nlu.intent import INTENTS, intent, mentions_own_appointment
 from service.engine.nlu.menu import menu_choice
 from service.engine.nlu.names import Name, name
-from service.engine.nlu.normalize import analyse
 from service.engine.nlu.phone import phone
 from service.engine.nlu.phone import warm as _warm_phone
 from service.engine.nlu.preference import Preference, constraints, preference
-from service.engine.nlu.tokens import tokenize
 from service.engine.nlu.yesno import yes_no
 
 
@@ -50,35 +45,8 @@ def warm() -> None:
     intent("bonjour je voudrais prendre rendez-vous")
 
 
-def forget_utterances() -> None:
-    """Empty the memos that hold what callers said (their words, names and numbers, read once
-    per text for speed): what they gave is computed again from the text when it comes again,
-    with the same result."""
-    for memo in (tokenize, analyse, _wording, _phone_of, _when_of, _all_positions):
-        memo.cache_clear()
-
-
 __all__ = [
-    "INTENTS",
-    "BookingHint",
-    "ExtractContext",
-    "Extraction",
-    "Name",
-    "PersonName",
-    "Preference",
-    "SlotRef",
-    "Span",
-    "constraints",
-    "extract",
-    "forget_utterances",
-    "intent",
-    "is_filler",
-    "mentions_own_appointment",
-    "menu_choice",
-    "name",
-    "phone",
-    "preference",
-    "slot_choice",
-    "warm",
-    "yes_no",
+    "INTENTS", "BookingHint", "ExtractContext", "Extraction", "Name", "PersonName", "Preference", "SlotRef", "Span",
+    "constraints", "extract", "intent", "is_filler", "mentions_own_appointment", "menu_choice", "name",
+    "phone", "preference", "slot_choice", "warm", "yes_no",
 ]

@@ -18,7 +18,6 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
-from functools import lru_cache
 from typing import Literal
 
 from service.engine import calendar
@@ -27,6 +26,7 @@ from service.engine.model import Preference
 from service.engine.nlu.choice import SlotRef, read_choice
 from service.engine.nlu.filler import filler_of
 from service.engine.nlu.intent import intent_corrected, intent_read
+from service.engine.nlu.memo import caller_memo
 from service.engine.nlu.names import NameFound, read_name
 from service.engine.nlu.namescan import PARTICLES, scan_names
 from service.engine.nlu.normalize import Utterance, analyse
@@ -168,7 +168,7 @@ class _Wording:
     named: NameFound | None
 
 
-@lru_cache(maxsize=4096)
+@caller_memo(maxsize=4096)
 def _wording(text: str, asked: bool) -> _Wording:
     """The text's :class:`_Wording`, read once per text: like ``analyse`` and ``tokenize``,
     cached, since callers say the same few answers ("oui", "le premier", "le matin") again
@@ -188,13 +188,13 @@ def _wording(text: str, asked: bool) -> _Wording:
     return _Wording(tokens, utt, filler, answer, intent, corrected, someone, named)
 
 
-@lru_cache(maxsize=4096)
+@caller_memo(maxsize=4096)
 def _phone_of(text: str) -> tuple[str | None, bool, tuple[int, int] | None]:
     """``read_phone(text)``, read once per text (see :func:`_wording`)."""
     return read_phone(text)
 
 
-@lru_cache(maxsize=4096)
+@caller_memo(maxsize=4096)
 def _when_of(text: str, today: date) -> When | None:
     """The text's mentions of when, as said on ``today``, and the preference they make: read
     once per text and day (see :func:`_wording`; a day's callers answer "le matin",

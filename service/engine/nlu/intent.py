@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import itertools
 import re
-from functools import lru_cache
 from typing import Literal
 
 from rapidfuzz import fuzz
 
 from service.engine.nlu.filler import filler_of
 from service.engine.nlu.lexicon import entries, phrases
+from service.engine.nlu.memo import caller_memo
 from service.engine.nlu.normalize import (
     Phrases,
     Utterance,
@@ -93,7 +93,7 @@ def _positions(utt: Utterance, name: str) -> list[int]:
     return _all_positions(utt).get(name, [])
 
 
-@lru_cache(maxsize=256)
+@caller_memo(maxsize=256)
 def _all_positions(utt: Utterance) -> dict[str, list[int]]:
     """Where the cues of every intent stand in the turn: its cue words, its phrases, else
     its misheard words, less the uses that ask for nothing."""

@@ -14,9 +14,10 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
-from functools import lru_cache
 
 from text_to_num import alpha2digit
+
+from service.engine.nlu.memo import caller_memo
 
 MAX_CHARS = 400  # a caller turn longer than this is not a booking answer; keep parsing bounded
 
@@ -103,7 +104,7 @@ class Utterance:
         return tuple(w for w in self.words if w not in SOFT_FILLERS)
 
 
-@lru_cache(maxsize=4096)
+@caller_memo(maxsize=4096)
 def analyse(text: str) -> Utterance:
     """Normalise once; the engine asks several questions about the same utterance."""
     raw = clean(text)

@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
 
+from service.engine.nlu.memo import caller_memo
+
 MAX_CHARS = 400  # same bound as ``normalize``: longer turns are cut
 
 _APOSTROPHES = {"’": "'", "‘": "'", "`": "'", "´": "'", "ʼ": "'"}
@@ -86,7 +88,7 @@ def _between_digits(text: str, i: int) -> bool:
     return 0 < i < len(text) - 1 and text[i - 1].isdigit() and text[i + 1].isdigit()
 
 
-@lru_cache(maxsize=4096)
+@caller_memo(maxsize=4096)
 def tokenize(text: str) -> tuple[Token, ...]:
     """The words of ``text`` (cut at ``MAX_CHARS``), folded, with raw offsets and clause index."""
     if not isinstance(text, str):
