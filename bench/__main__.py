@@ -390,27 +390,14 @@ def span_encoding(conversations: int = 30) -> dict[str, float]:
     (``bench.postgres.SCRIPT``, on the text API of an app in this process, SQLite in a
     temporary directory, all telemetry on), then encoded as the exporter process encodes
     them, by the OpenTelemetry SDK's OTLP encoder (best of five rounds)."""
-    import io
-
     from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    from service.config import load_settings
-    from service.http.app import create_app
-    from telemetry import Telemetry
 
     exporter = InMemorySpanExporter()
 
     async def play(data_dir: str) -> int:
-        env = {"RDV_DATA_DIR": data_dir, "RDV_PRACTICE_FILE": str(HERE / "practice.toml")}
-        settings = load_settings(env)
-        telemetry = Telemetry.create(log_format=settings.log_format, log_pii=False, trace_secret=b"bench",
-                                     version="bench", span_exporter=exporter, log_stream=io.StringIO())
-        app = create_app(settings, telemetry=telemetry, reaper=False)
         turns = 0
-        transport = httpx.ASGITransport(app=app)
-        async with app.router.lifespan_context(app), httpx.AsyncClient(transport=transport,
-                                                                       base_url="http://rdv.bench") as http:
+        async with bench_postgres.text_api(data_dir, span_exporter=exporter) as http:
             for conv in range(conversations):
                 for i, body in enumerate(bench_postgres.script_bodies(conv)):
                     answer = await http.post(f"/api/conversations/enc{conv}/messages", json=body)

@@ -61,6 +61,31 @@ def script_bodies(n: int) -> list[dict[str, Any]]:
     return bodies
 
 
+@contextlib.asynccontextmanager
+async def text_api(data_dir: str, *, store: Any = None, span_exporter: Any = None,
+                   ) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the text API of an app in this process (the bench practice, data in
+    ``data_dir`` unless ``store`` is given): all telemetry on with its spans given to
+    ``span_exporter``, else telemetry off."""
+    from service.config import load_settings
+    from service.http.app import create_app
+    from telemetry import Telemetry
+
+    traced = span_exporter is not None
+    env = {"RDV_DATA_DIR": data_dir, "RDV_PRACTICE_FILE": str(HERE / "practice.toml"),
+           "RDV_TELEMETRY": "true" if traced else "false"}
+    settings = load_settings(env)
+    telemetry = Telemetry.create(
+        log_format=settings.log_format, log_pii=False, trace_secret=b"bench", version="bench",
+        enabled=traced, span_exporter=span_exporter, log_stream=io.StringIO(),
+    )
+    app = create_app(settings, store=store, telemetry=telemetry, reaper=False)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://rdv.bench") as client:
+            yield client
+
+
 _SOCKET = re.compile(r"pid=(\d+),")
 _SEGMENTS = re.compile(r"\bdata_segs_out:(\d+)")
 
@@ -163,38 +188,27 @@ def _store(url: str, writes: Writes, timeout: float) -> Any:
 async def measure(base: str = DEFAULT_URL, conversations: int = 30, warmup: int = 3) -> dict[str, Any]:
     """Play ``conversations`` scripted booking conversations one turn at a time through the
     text API on a fresh schema; round trips and wall/CPU time per turn number."""
-    from service.config import load_settings
-    from service.http.app import create_app
-    from telemetry import Telemetry
+    from service.config import Settings
 
     writes = Writes()
     async with fresh_schema(base) as url:
-        env = {"RDV_DATA_DIR": "/tmp", "RDV_PRACTICE_FILE": str(HERE / "practice.toml"), "RDV_TELEMETRY": "false"}
-        settings = load_settings(env)
-        store = _store(url, writes, settings.store_timeout_seconds)
-        telemetry = Telemetry.create(
-            log_format=settings.log_format, log_pii=False, trace_secret=b"bench", version="bench",
-            enabled=False, log_stream=io.StringIO(),
-        )
-        app = create_app(settings, store=store, telemetry=telemetry, reaper=False)
+        store = _store(url, writes, Settings.store_timeout_seconds)
         trips: list[list[int]] = [[] for _ in SCRIPT]
         wall: list[list[float]] = [[] for _ in SCRIPT]
         cpu: list[list[float]] = [[] for _ in SCRIPT]
-        async with app.router.lifespan_context(app):
-            transport = httpx.ASGITransport(app=app)
-            async with httpx.AsyncClient(transport=transport, base_url="http://rdv.bench") as client:
-                for n in range(warmup + conversations):
-                    conv = f"pg{n}_{uuid.uuid4().hex[:6]}"
-                    for i, body in enumerate(script_bodies(n)):
-                        before, t0, c0 = writes.count, time.perf_counter(), time.process_time()
-                        answer = await client.post(f"/api/conversations/{conv}/messages", json=body)
-                        c1, t1 = time.process_time(), time.perf_counter()
-                        if answer.status_code != 200:
-                            raise RuntimeError(f"turn {i + 1}: {answer.status_code} {answer.text}")
-                        if n >= warmup:
-                            trips[i].append(writes.count - before)
-                            wall[i].append((t1 - t0) * 1000)
-                            cpu[i].append((c1 - c0) * 1e6)
+        async with text_api("/tmp", store=store) as client:
+            for n in range(warmup + conversations):
+                conv = f"pg{n}_{uuid.uuid4().hex[:6]}"
+                for i, body in enumerate(script_bodies(n)):
+                    before, t0, c0 = writes.count, time.perf_counter(), time.process_time()
+                    answer = await client.post(f"/api/conversations/{conv}/messages", json=body)
+                    c1, t1 = time.process_time(), time.perf_counter()
+                    if answer.status_code != 200:
+                        raise RuntimeError(f"turn {i + 1}: {answer.status_code} {answer.text}")
+                    if n >= warmup:
+                        trips[i].append(writes.count - before)
+                        wall[i].append((t1 - t0) * 1000)
+                        cpu[i].append((c1 - c0) * 1e6)
     per_turn = [statistics.mean(t) for t in trips]
     return {
         "postgres_scripted_round_trips_by_turn": [round(float(v), 2) for v in per_turn],

@@ -26,7 +26,6 @@ def process_tree(pid: int) -> list[int]:
     return found
 
 
-
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
