@@ -527,6 +527,18 @@ def fixed_rate(res: dict[str, Any], key: str, pid: int | None, ports: list[int],
         res[f"{key}_conversations"] = counts
 
 
+def echo_fixed_rate(res: dict[str, Any], key: str, port: int, rate: float, seconds: int) -> None:
+    """``rate`` requests/s offered to the bare echo for ``seconds``, by the client that offers
+    rdv its fixed rates: p50/p99, what this machine gives a handler that does nothing."""
+    echoes = client.Echoes()
+    with on_load_core():
+        latencies = asyncio.run(client.open_loop([port], rate, seconds, 32, echoes))
+    if echoes.failed or echoes.unsent:
+        raise RuntimeError(f"echo at {rate:.0f}/s: {echoes.failed} wrong answers, {echoes.unsent} not sent")
+    res[f"{key}_p50_ms"] = round(percentile(latencies, 0.50) * 1000, 3)
+    res[f"{key}_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 3)
+
+
 def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float = 50.0,
         high_rate: float = 800.0, fill: float = 0.1) -> dict[str, Any]:
     """Every measurement of the issue, in one run; returns the results."""
@@ -554,6 +566,10 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
                 echo = wrk(f"http://127.0.0.1:{port}/echo", HERE / "echo.lua", seconds, 16)
                 res["baseline_rps"] = echo.rate
                 res["baseline_cpu_us_per_request"] = meter.per_turn(echo.requests)
+                # The machine's own latency floor at the rates rdv's p99 targets are read at.
+                for key, offered in (("baseline_fixed_rate", rate), ("baseline_fixed_rate_high", high_rate)):
+                    if offered > 0:
+                        echo_fixed_rate(res, key, port, offered, seconds)
 
             for label, telemetry in (("on", True), ("off", False)):
                 print(f"rdv, telemetry {label}: calendar filled to {fill:.0%}, then patients who book and "
@@ -773,6 +789,23 @@ def postgres_url() -> str | None:
     return f"{base}{sep}options={quote(f'-csearch_path={schema}', safe='')}"
 
 
+def postgres_setting(url: str, name: str) -> str | None:
+    """The bench PostgreSQL's setting ``name`` (None when it cannot be read)."""
+    import asyncpg
+
+    async def read() -> str:
+        conn = await asyncpg.connect(url, timeout=3)
+        try:
+            return str(await conn.fetchval("SELECT current_setting($1)", name))
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(read())
+    except (OSError, asyncpg.PostgresError, TimeoutError):
+        return None
+
+
 def drop_schema(url: str) -> None:
     """Drop the bench schema of ``url``."""
     import asyncpg
@@ -837,6 +870,8 @@ def postgres_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, sec
                 env["RDV_DATABASE_URL"] = url
                 procs.append(stack.enter_context(serve(py, port, env, work / f"rdv-pg{i}.log", pinned=i == 0)))
             urls = [f"http://127.0.0.1:{p}" for p in ports]
+            # Without autovacuum the figures drift down run after run (rdv warns at start-up).
+            res["postgres_autovacuum"] = postgres_setting(url, "autovacuum")
             res["postgres_calendar_fill_start"] = prefill(ports[0], fill, "pg")["share"]
             one = measured_wrk(res, "postgres_one_replica", procs[0].pid, urls[0], seconds, 16,
                               database=postgres_is_local())

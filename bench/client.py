@@ -13,6 +13,7 @@ import json
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import Protocol
 
 CHOICES = ("le premier", "le deuxième", "le troisième")
 PERIODS = ("le matin", "l'après-midi")
@@ -138,22 +139,54 @@ class Conversations:
                 "unsent": self.unsent}
 
 
-async def fixed_rate(
-    ports: int | list[int], rate: float, seconds: float, connections: int, prefix: str, base: int = 0,
-    grace: float = 10.0,
-) -> tuple[list[float], Conversations]:
-    """Offer ``rate`` turns/s for ``seconds`` (open loop), spread over the servers on
-    ``ports`` (connections dealt round-robin); latencies in seconds, and the conversations.
+class Requests(Protocol):
+    """What an open-loop run sends: the next request, then what came back."""
+
+    sent: int
+    unsent: int
+
+    def next_turn(self) -> tuple[str, bytes]: ...
+
+    def answered(self, status: int, payload: bytes) -> None: ...
+
+
+@dataclass
+class Echoes:
+    """The same small JSON body, over and over, to the bare echo endpoint (``bench.echo``)."""
+
+    body: bytes = json.dumps({"text": "bonjour je voudrais prendre rendez-vous"}).encode()
+    sent: int = 0
+    unsent: int = 0
+    failed: int = 0
+
+    def next_turn(self) -> tuple[str, bytes]:
+        """``/echo`` and the body."""
+        self.sent += 1
+        return "/echo", self.body
+
+    def answered(self, status: int, payload: bytes) -> None:
+        """Count an answer that is not the body's JSON echoed."""
+        try:
+            same = status == 200 and json.loads(payload) == json.loads(self.body)
+        except ValueError:
+            same = False
+        if not same:
+            self.failed += 1
+
+
+async def open_loop(ports: int | list[int], rate: float, seconds: float, connections: int, requests: Requests,
+                    grace: float = 10.0) -> list[float]:
+    """Offer ``rate`` requests/s for ``seconds`` (open loop), spread over the servers on
+    ``ports`` (connections dealt round-robin); latencies in seconds.
 
     Each latency counts from the moment the request was due, so waiting for a free
-    connection counts too (no coordinated omission). Turns still waiting for a connection
+    connection counts too (no coordinated omission). Requests still waiting for a connection
     ``grace`` seconds after the last one was due are counted with their wait and not sent.
     """
     ports = [ports] if isinstance(ports, int) else ports
     pool: asyncio.Queue[Connection] = asyncio.Queue()
     for i in range(connections):
         pool.put_nowait(await Connection.open(ports[i % len(ports)]))
-    convs = Conversations(prefix, base)
     latencies: list[float] = []
     start = time.perf_counter()
     give_up = start + seconds + grace
@@ -163,15 +196,15 @@ async def fixed_rate(
         try:
             now = time.perf_counter()
             if now > give_up:
-                # A server that cannot keep up: the turns still waiting are counted with the
-                # wait they had (a lower bound), not sent, so the phase stays bounded.
+                # A server that cannot keep up: the requests still waiting are counted with
+                # the wait they had (a lower bound), not sent, so the phase stays bounded.
                 latencies.append(now - due)
-                convs.unsent += 1
+                requests.unsent += 1
                 return
-            path, body = convs.next_turn()
+            path, body = requests.next_turn()
             status, payload = await conn.post(path, body)
             latencies.append(time.perf_counter() - due)
-            convs.answered(status, payload)
+            requests.answered(status, payload)
         finally:
             pool.put_nowait(conn)
 
@@ -186,6 +219,18 @@ async def fixed_rate(
     await asyncio.gather(*tasks)
     while not pool.empty():
         pool.get_nowait().close()
+    return latencies
+
+
+async def fixed_rate(
+    ports: int | list[int], rate: float, seconds: float, connections: int, prefix: str, base: int = 0,
+    grace: float = 10.0,
+) -> tuple[list[float], Conversations]:
+    """Patients' turns at ``rate`` turns/s for ``seconds`` (:func:`open_loop`), then the
+    conversations still open are finished; latencies in seconds, and the conversations."""
+    ports = [ports] if isinstance(ports, int) else ports
+    convs = Conversations(prefix, base)
+    latencies = await open_loop(ports, rate, seconds, connections, convs, grace)
     await finish(ports[0], convs)
     return latencies, convs
 

@@ -52,7 +52,8 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     practice = load_practice(settings.practice_file)
     # The checks `rdv check-config` makes, before uvicorn: a store that cannot open would
-    # otherwise fail in the lifespan with uvicorn's traceback instead of one line.
+    # otherwise fail in the lifespan with uvicorn's traceback instead of one line (its warnings
+    # are logged by the lifespan, as config_warning lines).
     _store_check(settings)
 
     import uvicorn
@@ -282,9 +283,9 @@ def _check(args: argparse.Namespace) -> int:
     port = server_port(args.port)
     settings = load_settings()
     practice = load_practice(settings.practice_file)
-    where = _store_check(settings)
+    where, store_warnings = _store_check(settings)
     print(f"configuration valid: {practice.name} ({practice.timezone.key}); port {port}; store {where}")
-    for warning in settings.warnings:
+    for warning in [*settings.warnings, *store_warnings]:
         print(f"warning: {warning}", file=sys.stderr)
     if practice.calendar.external:
         from service.calendars.check import describe_calendar
@@ -293,9 +294,9 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_check(settings: Any) -> str:
+def _store_check(settings: Any) -> tuple[str, list[str]]:
     """Open the store as `rdv serve` does (a ConfigError naming the variable when it cannot);
-    a short description of it."""
+    a short description of it, and its warnings about the database's configuration."""
     from service.storage import StoreError, open_store
 
     writable_directory(settings)
@@ -304,19 +305,20 @@ def _store_check(settings: Any) -> str:
         str(path) if path is not None else (settings.database_url or "").split("@")[-1]
     )
 
-    async def run() -> None:
+    async def run() -> list[str]:
         store = open_store(settings.database_url, settings.data_dir, timeout=settings.store_timeout_seconds)
         try:
             await store.open()
+            return await store.warnings()
         finally:
             await store.close()
 
     try:
-        asyncio.run(run())
+        warnings = asyncio.run(run())
     except (StoreError, OSError) as exc:
         variable = "RDV_DATABASE_URL" if settings.database_url else "RDV_DATA_DIR"
         raise ConfigError(f"{variable}: the store at {where} does not open: {exc}") from None
-    return where
+    return where, warnings
 
 
 def build_parser() -> argparse.ArgumentParser:

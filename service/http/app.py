@@ -194,7 +194,7 @@ def create_app(
         nlu.warm()
         telemetry.start()
         await store.open()
-        for warning in settings.warnings:
+        for warning in [*settings.warnings, *await store.warnings()]:
             telemetry.log_event(names.LOG_CONFIG_WARNING, message=warning)
         orphans = await store.unconfirmed_bookings()
         if orphans:

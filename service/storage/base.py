@@ -231,6 +231,10 @@ class Store(Protocol):
     async def ping(self) -> None:
         """Raise :class:`StoreError` when the store cannot answer."""
 
+    async def warnings(self) -> list[str]:
+        """What the operator should change in the database's own configuration for rdv to
+        stay fast, each as one sentence (none: nothing). Read once the store is open."""
+
     async def schema_version(self) -> int:
         """The last schema step applied (``rdv migrate`` reports it)."""
 

@@ -626,6 +626,10 @@ class SqliteStore:
 
         return await self._run(run)
 
+    async def warnings(self) -> list[str]:
+        """None: the store sets every pragma it relies on itself when it opens the file."""
+        return []
+
     async def schema_version(self) -> int:
         """The last schema step applied."""
         row = await self._run(lambda: self.conn.execute("SELECT MAX(version) FROM schema_version").fetchone())
