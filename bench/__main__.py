@@ -15,6 +15,10 @@ The phases with one server, the one-replica PostgreSQL run included, pin it to o
 load and span exporter to another (PostgreSQL's own server, external, is never pinned); the
 phases with several server processes share the machine (see ``PINNED``).
 
+The servers a ratio compares (the echo, rdv with telemetry on and off; the one-replica
+PostgreSQL run and that SQLite server) run at once and are loaded in turn, a slice each, a few
+rounds (see ``interleaved``), so that a shared machine's drifting speed falls on all of them.
+
 Beside each rate, the CPU time the server spent per turn (``*_cpu_us_per_turn``), read from
 ``/proc`` (utime + stime of the server and every process it started, before and after the
 phase, divided by the turns it answered): on a shared machine, a rate varies with the
@@ -26,6 +30,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -55,6 +60,8 @@ from telemetry.names import CALENDAR_OPERATIONS
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
+# The servers a ratio compares are loaded in turn, this many slices each (see interleaved).
+INTERLEAVED_SLICES = 4
 
 TARGETS = {
     "turn_vs_baseline_ratio": ("≥ 0.15", lambda v: v >= 0.15),
@@ -186,24 +193,24 @@ def _suppress() -> Iterator[None]:
 
 
 # Each run's patients get conversation ids and phone numbers of their own (turns.lua's
-# PREFIX and BASE): a phase's warm-up and its measured run never meet the same patient.
+# PREFIX and BASE): a phase's warm-up and its measured runs never meet the same patient.
 # Numbers are +33 61 or 62 and 7 digits (valid French mobiles; client.phone): runs take
-# blocks of a million below 15,000,000 (a wrk thread 100,000 of them), the unmeasured fill
-# and warm-up clients the numbers above.
+# blocks of 100,000 below 15,000,000 (one wrk thread's range: every run has one), the
+# unmeasured fill and warm-up clients the numbers above.
 _RUNS = iter(range(1, 1_000_000))
+PATIENT_BLOCK = 100_000
 
 
 def patients_base(run_no: int) -> int:
     """The first phone number (8 digits after +336) of a run's patients."""
-    return (run_no % 15) * 1_000_000
+    return (run_no % (15_000_000 // PATIENT_BLOCK)) * PATIENT_BLOCK
 
 
-def wrk_cmd(url: str, script: Path, seconds: int, connections: int, threads: int = 1,
-            prefix: str | None = None) -> list[str]:
-    """The wrk command line (``prefix`` names the conversations of turns.lua; each run gets
-    its own range of patients' numbers)."""
+def wrk_cmd(url: str, script: Path, seconds: int, connections: int, prefix: str | None = None) -> list[str]:
+    """The wrk command line, one thread (``prefix`` names the conversations of turns.lua;
+    each run gets its own range of patients' numbers)."""
     run_no = next(_RUNS)
-    return ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url, "--",
+    return ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "-s", str(script), url, "--",
             prefix or f"b{run_no}_", str(patients_base(run_no))]
 
 
@@ -234,10 +241,10 @@ def wrk_result(stdout: str, stderr: str = "") -> WrkRun:
     return WrkRun(float(match.group(1)), int(requests.group(1)), int(errors.group(1)) if errors else 0, counts)
 
 
-def wrk(url: str, script: Path, seconds: int, connections: int, threads: int = 1) -> WrkRun:
+def wrk(url: str, script: Path, seconds: int, connections: int) -> WrkRun:
     """What wrk measured (wrk on the load core when pinned)."""
     done = subprocess.run(
-        wrk_cmd(url, script, seconds, connections, threads),
+        wrk_cmd(url, script, seconds, connections),
         capture_output=True, text=True, timeout=seconds + 30, check=True, preexec_fn=_on_core(load_core()),
     )
     return wrk_result(done.stdout, done.stderr)
@@ -473,36 +480,96 @@ def serve(py: str, port: int, env: dict[str, str], log: Path, workers: int = 1,
         yield proc
 
 
-def measured_wrk(res: dict[str, Any], key: str, pid: int, url: str, seconds: int, connections: int,
-                 urls: list[str] | None = None, serving: bool = True, database: bool = False) -> WrkRun:
-    """A warm-up, then one measured wrk run (one per URL of ``urls`` at the same time): its
-    rate as ``<key>_turn_rps`` and the server's CPU per turn as ``<key>_cpu_us_per_turn``
-    (and its serving process's, unless ``pid`` only supervises workers; with ``database``,
-    a local PostgreSQL server's as ``<key>_database_cpu_us_per_turn``)."""
-    if urls:
-        wrk_together(urls, HERE / "turns.lua", 2, connections)
-        meter = CpuMeter(pid)
-        done = wrk_together(urls, HERE / "turns.lua", seconds, connections)
-    else:
-        wrk(url, HERE / "turns.lua", 2, connections)
-        meter = CpuMeter(pid)
-        db_before = named_cpu_seconds("postgres") if database else None
-        done = wrk(url, HERE / "turns.lua", seconds, connections)
-        db_after = named_cpu_seconds("postgres") if database else None
-        if database:
-            res[f"{key}_database_cpu_us_per_turn"] = (
-                round((db_after - db_before) / done.requests * 1e6, 1)
-                if db_before is not None and db_after is not None and done.requests else None
-            )
+def measured_wrk(res: dict[str, Any], key: str, pid: int, url: str, seconds: int, connections: int) -> WrkRun:
+    """A warm-up, then one measured wrk run: its rate as ``<key>_turn_rps`` and the CPU per
+    turn of ``pid`` and every process below it (a supervisor and its workers) as
+    ``<key>_cpu_us_per_turn``."""
+    wrk(url, HERE / "turns.lua", 2, connections)
+    meter = CpuMeter(pid)
+    done = wrk(url, HERE / "turns.lua", seconds, connections)
     res[f"{key}_turn_rps"] = done.rate
     res[f"{key}_cpu_us_per_turn"] = meter.per_turn(done.requests)
-    if serving:
-        res[f"{key}_serving_cpu_us_per_turn"] = meter.per_turn_alone(done.requests)
     if done.non_2xx:
         res[f"{key}_non_2xx"] = done.non_2xx
     if done.conversations.get("given_up") or done.conversations.get("refused"):
         res[f"{key}_conversations"] = done.conversations
     return done
+
+
+@dataclass
+class Contender:
+    """One server of an interleaved measurement: results go under ``key`` (``<key>_rps``,
+    ``<key>_cpu_us_per_request``… as :func:`interleaved` names them)."""
+
+    key: str
+    pid: int
+    url: str
+    script: Path = HERE / "turns.lua"
+    database: bool = False  # also the local PostgreSQL server's CPU while this one is loaded
+    requests: int = 0
+    rates: list[float] = dataclasses.field(default_factory=list)
+    cpu: float = 0.0
+    cpu_alone: float = 0.0
+    db_cpu: float | None = 0.0
+    non_2xx: int = 0
+    conversations: dict[str, int] = dataclasses.field(default_factory=dict)
+
+    def load(self, seconds: int, connections: int) -> None:
+        """One wrk slice against this server, its CPU (and the database's) read around it."""
+        tree, alone = cpu_seconds(self.pid), cpu_seconds(self.pid, tree=False)
+        db = named_cpu_seconds("postgres") if self.database else None
+        done = wrk(self.url, self.script, seconds, connections)
+        if self.database:
+            after = named_cpu_seconds("postgres")
+            self.db_cpu = None if db is None or after is None or self.db_cpu is None else self.db_cpu + after - db
+        self.cpu += cpu_seconds(self.pid) - tree
+        self.cpu_alone += cpu_seconds(self.pid, tree=False) - alone
+        self.requests += done.requests
+        self.rates.append(done.rate)
+        self.non_2xx += done.non_2xx
+        for name, count in done.conversations.items():
+            self.conversations[name] = self.conversations.get(name, 0) + count
+
+    def per_request(self, spent: float | None) -> float | None:
+        """µs of ``spent`` CPU seconds per request answered."""
+        return round(spent / self.requests * 1e6, 1) if spent is not None and self.requests else None
+
+    @property
+    def rate(self) -> float:
+        """Requests per second over its slices (equal in length)."""
+        return round(statistics.mean(self.rates), 2) if self.rates else 0.0
+
+
+def slice_seconds(seconds: int, slices: int = INTERLEAVED_SLICES) -> int:
+    """How long each slice of an interleaved measurement of ``seconds`` lasts (whole seconds:
+    wrk takes no less)."""
+    return max(1, seconds // slices)
+
+
+def interleaved(contenders: list[Contender], seconds: int, connections: int, slices: int = INTERLEAVED_SLICES) -> None:
+    """Each contender warmed up (2 s), then loaded in turn for :func:`slice_seconds` at a
+    time, ``slices`` rounds: the servers compared by a ratio see the same machine, whose
+    speed may drift by tens of percent within a minute on a shared host, instead of one
+    minute each. Each server is alone under load during its slices (the others are idle)."""
+    for one in contenders:
+        wrk(one.url, one.script, 2, connections)
+    for _ in range(slices):
+        for one in contenders:
+            one.load(slice_seconds(seconds, slices), connections)
+
+
+def interleaved_results(res: dict[str, Any], one: Contender) -> None:
+    """``one``'s figures into ``res``: turns/s, CPU per turn of its tree and of its serving
+    process (and of the local PostgreSQL server when measured), refusals."""
+    res[f"{one.key}_turn_rps"] = one.rate
+    res[f"{one.key}_cpu_us_per_turn"] = one.per_request(one.cpu)
+    res[f"{one.key}_serving_cpu_us_per_turn"] = one.per_request(one.cpu_alone)
+    if one.database:
+        res[f"{one.key}_database_cpu_us_per_turn"] = one.per_request(one.db_cpu)
+    if one.non_2xx:
+        res[f"{one.key}_non_2xx"] = one.non_2xx
+    if one.conversations.get("given_up") or one.conversations.get("refused"):
+        res[f"{one.key}_conversations"] = one.conversations
 
 
 def fixed_rate(res: dict[str, Any], key: str, pid: int | None, ports: list[int], rate: float, seconds: int,
@@ -539,6 +606,52 @@ def echo_fixed_rate(res: dict[str, Any], key: str, port: int, rate: float, secon
     res[f"{key}_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 3)
 
 
+def main_phase(res: dict[str, Any], servers: contextlib.ExitStack, py: str, work: Path, sink_port: int,
+               seconds: int, fill: float) -> tuple[int, Contender]:
+    """The bare echo, rdv with all telemetry on and rdv with telemetry off, each alone on the
+    server core, loaded in turn (:func:`interleaved`): their rates, CPU per request and the
+    ratios between them; the calendar's fill and the bookings' outcome on the telemetry-on
+    server. The servers stay up in ``servers`` (the echo's port and the telemetry-on server
+    are returned, for the echo's fixed rates and the PostgreSQL comparison)."""
+    print(f"baseline: bare Starlette echo; rdv, telemetry on and off: calendar filled to {fill:.0%}, then "
+          f"patients who book and cancel; in turn, {INTERLEAVED_SLICES} × {slice_seconds(seconds)}s each …",
+          file=sys.stderr)
+    echo_port = free_port()
+    echo = servers.enter_context(process(
+        [py, "-m", "uvicorn", "bench.echo:app", "--port", str(echo_port), "--loop", "uvloop",
+         "--http", "httptools", "--log-level", "warning", "--no-access-log"],
+        dict(os.environ), None, work / "echo.log", server_core(),
+    ))
+    rdv: dict[str, Contender] = {}
+    fills: dict[str, Any] = {}
+    for label, telemetry in (("on", True), ("off", False)):
+        port = free_port()
+        proc = servers.enter_context(serve(py, port, rdv_env(work / f"data-{label}", telemetry, sink_port),
+                                           work / f"rdv-{label}.log"))
+        fills[label] = prefill(port, fill, label)
+        rdv[label] = Contender(f"telemetry_{label}", proc.pid, f"http://127.0.0.1:{port}")
+    baseline = Contender("baseline", echo.pid, f"http://127.0.0.1:{echo_port}/echo", HERE / "echo.lua")
+    interleaved([baseline, rdv["on"], rdv["off"]], seconds, 16)
+    res["interleaved_slices"] = INTERLEAVED_SLICES
+    res["baseline_rps"] = baseline.rate
+    res["baseline_cpu_us_per_request"] = baseline.per_request(baseline.cpu)
+    for label, one in rdv.items():
+        interleaved_results(res, one)
+        res[f"turn_rps_telemetry_{label}"] = res.pop(f"telemetry_{label}_turn_rps")
+    url = rdv["on"].url
+    end_fill = calendar_fill(url)
+    res["calendar_slots"] = fills["on"]["slots"]
+    res["calendar_fill_start"] = fills["on"]["share"]
+    res["calendar_fill_end"] = end_fill["share"]
+    metrics = httpx.get(f"{url}/metrics", timeout=10).text
+    attempts = _sum(metrics, "rdv_booking_attempts_total")
+    res["booking_success_share"] = round(
+        _sum(metrics, 'rdv_booking_attempts_total{channel="text",result="success"}') / attempts, 3
+    ) if attempts else None
+    res["confirmed_conversations"] = _sum(metrics, 'rdv_conversations_ended_total{channel="text",outcome="confirmed",')
+    return echo_port, Contender("postgres_sqlite", rdv["on"].pid, rdv["on"].url)
+
+
 def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float = 50.0,
         high_rate: float = 800.0, fill: float = 0.1) -> dict[str, Any]:
     """Every measurement of the issue, in one run; returns the results."""
@@ -552,47 +665,13 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
         print("replay: a store of 10,000 conversations, built then replayed in process …", file=sys.stderr)
         res.update(bench_replay.measure(workdir=work))
         sink_port = free_port()
-        with process([py, "-m", "bench.sink", str(sink_port)], dict(os.environ), None, work / "sink.log"):
-            port = free_port()
-            print(f"baseline: bare Starlette echo, {seconds}s …", file=sys.stderr)
-            with process(
-                [py, "-m", "uvicorn", "bench.echo:app", "--port", str(port), "--loop", "uvloop",
-                 "--http", "httptools", "--log-level", "warning", "--no-access-log"],
-                dict(os.environ), None, work / "echo.log", server_core(),
-            ) as proc:
-                time.sleep(1.0)
-                wrk(f"http://127.0.0.1:{port}/echo", HERE / "echo.lua", 2, 16)  # warm-up
-                meter = CpuMeter(proc.pid)
-                echo = wrk(f"http://127.0.0.1:{port}/echo", HERE / "echo.lua", seconds, 16)
-                res["baseline_rps"] = echo.rate
-                res["baseline_cpu_us_per_request"] = meter.per_turn(echo.requests)
-                # The machine's own latency floor at the rates rdv's p99 targets are read at.
-                for key, offered in (("baseline_fixed_rate", rate), ("baseline_fixed_rate_high", high_rate)):
-                    if offered > 0:
-                        echo_fixed_rate(res, key, port, offered, seconds)
-
-            for label, telemetry in (("on", True), ("off", False)):
-                print(f"rdv, telemetry {label}: calendar filled to {fill:.0%}, then patients who book and "
-                      f"cancel, {seconds}s …", file=sys.stderr)
-                port = free_port()
-                url = f"http://127.0.0.1:{port}"
-                with serve(py, port, rdv_env(work / f"data-{label}", telemetry, sink_port),
-                           work / f"rdv-{label}.log") as proc:
-                    start_fill = prefill(port, fill, label)
-                    measured_wrk(res, f"telemetry_{label}", proc.pid, url, seconds, 16)
-                    res[f"turn_rps_telemetry_{label}"] = res.pop(f"telemetry_{label}_turn_rps")
-                    if telemetry:
-                        end_fill = calendar_fill(url)
-                        res["calendar_slots"] = start_fill["slots"]
-                        res["calendar_fill_start"] = start_fill["share"]
-                        res["calendar_fill_end"] = end_fill["share"]
-                        metrics = httpx.get(f"{url}/metrics", timeout=10).text
-                        confirmed = _sum(metrics, 'rdv_conversations_ended_total{channel="text",outcome="confirmed",')
-                        attempts = _sum(metrics, "rdv_booking_attempts_total")
-                        res["booking_success_share"] = round(
-                            _sum(metrics, 'rdv_booking_attempts_total{channel="text",result="success"}') / attempts, 3
-                        ) if attempts else None
-                        res["confirmed_conversations"] = confirmed
+        with process([py, "-m", "bench.sink", str(sink_port)], dict(os.environ), None, work / "sink.log"), \
+                contextlib.ExitStack() as compared:
+            echo, sqlite_on = main_phase(res, compared, py, work, sink_port, seconds, fill)
+            # The machine's own latency floor at the rates rdv's p99 targets are read at.
+            for key, offered in (("baseline_fixed_rate", rate), ("baseline_fixed_rate_high", high_rate)):
+                if offered > 0:
+                    echo_fixed_rate(res, key, echo, offered, seconds)
 
             print(f"rdv: fixed rates {rate:.0f} and {high_rate:.0f} turns/s for {seconds}s each, then SSE and "
                   "memory …", file=sys.stderr)
@@ -612,13 +691,13 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
             print(f"rdv: 2 workers, booking turns, {seconds}s …", file=sys.stderr)
             port = free_port()
             with serve(py, port, rdv_env(work / "data-2w", True, sink_port), work / "rdv-2w.log", workers=2) as proc:
-                measured_wrk(res, "two_workers", proc.pid, f"http://127.0.0.1:{port}", seconds, 16, serving=False)
+                measured_wrk(res, "two_workers", proc.pid, f"http://127.0.0.1:{port}", seconds, 16)
                 workers = children(proc.pid)
                 workers = [w for w in workers
                            if "multiprocessing" not in Path(f"/proc/{w}/cmdline").read_text()] or workers
                 res["two_workers_rss_mb"] = [round(rss_mb(w), 1) for w in workers]
 
-            postgres_phase(res, py, work, sink_port, seconds, rate, fill)
+            postgres_phase(res, py, work, sink_port, seconds, rate, fill, sqlite_on)
             if calendar_rate > 0:
                 calendar_phase(res, py, work, sink_port, seconds, calendar_rate)
             soak_phase(res, py, work, sink_port, soak_seconds)
@@ -843,15 +922,16 @@ def unpin(pid: int) -> None:
 
 
 def postgres_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, seconds: int, rate: float,
-                   fill: float) -> None:
+                   fill: float, sqlite: Contender) -> None:
     """Two replicas on one PostgreSQL: one replica's throughput (to compare with SQLite's),
     both replicas' throughput (one wrk per replica), fixed-rate latency spread over both
     replicas, CPU per turn and round trips per turn.
 
-    The one-replica run is measured as the SQLite run it is compared with: that replica on
-    the server core, wrk and its span exporter on the load core (the other replica, idle,
-    and PostgreSQL's own server, an external system, are not pinned: the database's
-    backends run where the system puts them, the server core included). Two replicas
+    The one-replica run is measured as the SQLite run it is compared with, and in turn with
+    it (:func:`interleaved`; ``sqlite``: the telemetry-on SQLite server, still up): that
+    replica on the server core, wrk and its span exporter on the load core (the other
+    replica, idle, and PostgreSQL's own server, an external system, are not pinned: the
+    database's backends run where the system puts them, the server core included). Two replicas
     cannot both have a core to themselves: for the two-replica and fixed-rate runs the
     first replica is unpinned again, and both replicas, their load and PostgreSQL share
     the machine."""
@@ -873,9 +953,11 @@ def postgres_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, sec
             # Without autovacuum the figures drift down run after run (rdv warns at start-up).
             res["postgres_autovacuum"] = postgres_setting(url, "autovacuum")
             res["postgres_calendar_fill_start"] = prefill(ports[0], fill, "pg")["share"]
-            one = measured_wrk(res, "postgres_one_replica", procs[0].pid, urls[0], seconds, 16,
-                              database=postgres_is_local())
-            res["postgres_one_replica_vs_sqlite_ratio"] = round(one.rate / res["turn_rps_telemetry_on"], 3)
+            one = Contender("postgres_one_replica", procs[0].pid, urls[0], database=postgres_is_local())
+            interleaved([sqlite, one], seconds, 16)
+            interleaved_results(res, sqlite)
+            interleaved_results(res, one)
+            res["postgres_one_replica_vs_sqlite_ratio"] = round(one.rate / sqlite.rate, 3) if sqlite.rate else None
             unpin(procs[0].pid)
             wrk_together(urls, HERE / "turns.lua", 2, 8)  # warm-up
             both_before = [CpuMeter(p.pid) for p in procs]
@@ -887,7 +969,7 @@ def postgres_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, sec
             res["postgres_two_replicas_turn_rps"] = both.rate
             spent = sum((m.per_turn(1) or 0.0) for m in both_before)
             res["postgres_two_replicas_cpu_us_per_turn"] = round(spent / both.requests, 1) if both.requests else None
-            res["postgres_vs_sqlite_ratio"] = round(both.rate / res["turn_rps_telemetry_on"], 3)
+            res["postgres_vs_sqlite_ratio"] = round(both.rate / sqlite.rate, 3) if sqlite.rate else None
             fixed_rate(res, "postgres_fixed_rate", None, ports, rate, seconds)
             res["postgres_calendar_fill_end"] = calendar_fill(urls[0])["share"]
         res.update(asyncio.run(bench_postgres.measure(postgres_base())))

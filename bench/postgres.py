@@ -221,7 +221,8 @@ async def measure(base: str = DEFAULT_URL, conversations: int = 30, warmup: int 
 
 
 def servers(seconds: int, rate: float, fill: float) -> dict[str, Any]:
-    """SQLite's turn rate (telemetry on), then the bench's PostgreSQL phase, nothing else."""
+    """The bench's PostgreSQL phase, nothing else, with the SQLite server (telemetry on) its
+    one replica is compared with."""
     import tempfile
 
     from bench import __main__ as bench
@@ -237,9 +238,8 @@ def servers(seconds: int, rate: float, fill: float) -> dict[str, Any]:
         with bench.serve(sys.executable, port, bench.rdv_env(work / "data-on", True, sink_port),
                          work / "rdv-on.log") as proc:
             bench.prefill(port, fill, "on")
-            bench.measured_wrk(res, "telemetry_on", proc.pid, f"http://127.0.0.1:{port}", seconds, 16)
-            res["turn_rps_telemetry_on"] = res.pop("telemetry_on_turn_rps")
-        bench.postgres_phase(res, sys.executable, work, sink_port, seconds, rate, fill)
+            sqlite = bench.Contender("postgres_sqlite", proc.pid, f"http://127.0.0.1:{port}")
+            bench.postgres_phase(res, sys.executable, work, sink_port, seconds, rate, fill, sqlite)
     return res
 
 

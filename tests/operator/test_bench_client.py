@@ -4,6 +4,7 @@ request offered is sent once, answered and timed, and a wrong answer is counted.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
 import subprocess
 import sys
@@ -20,8 +21,8 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def echo_port() -> Iterator[int]:
-    """``bench.echo`` served by uvicorn on a free port, as the bench serves it."""
+def echo() -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    """``bench.echo`` served by uvicorn on a free port, as the bench serves it: port, process."""
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "bench.echo:app", "--port", str(port), "--log-level", "warning"],
@@ -36,10 +37,16 @@ def echo_port() -> Iterator[int]:
             except OSError:
                 assert proc.poll() is None and time.monotonic() < deadline, "the echo did not start"
                 time.sleep(0.1)
-        yield port
+        yield port, proc
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture
+def echo_port(echo: tuple[int, subprocess.Popen[bytes]]) -> int:
+    """The port the echo listens on."""
+    return echo[0]
 
 
 def test_every_request_offered_is_answered_with_its_body_and_timed(echo_port: int) -> None:
@@ -59,3 +66,24 @@ def test_an_answer_that_is_not_the_body_is_counted(echo_port: int) -> None:
     assert echoes.failed == 3
     asyncio.run(client.open_loop([echo_port], 50, 0.2, 2, echoes))
     assert echoes.failed == 3 and echoes.sent == 10
+
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is installed by make test-deps")
+def test_servers_compared_are_loaded_in_turn_and_their_slices_added_up(
+    echo: tuple[int, subprocess.Popen[bytes]],
+) -> None:
+    """Two contenders on the same echo, two rounds of one-second slices: each gets both of
+    its slices, their rates kept and their requests and CPU added up."""
+    from bench import __main__ as bench
+
+    port, proc = echo
+    url = f"http://127.0.0.1:{port}/echo"
+    a = bench.Contender("a", proc.pid, url, bench.HERE / "echo.lua")
+    b = bench.Contender("b", proc.pid, url, bench.HERE / "echo.lua")
+    bench.interleaved([a, b], 2, 2, slices=2)
+    for one in (a, b):
+        assert len(one.rates) == 2 and all(rate > 0 for rate in one.rates)
+        assert one.requests > sum(one.rates) / 2 and one.non_2xx == 0
+        assert one.cpu > 0 and one.per_request(one.cpu) == round(one.cpu / one.requests * 1e6, 1)
+    assert bench.slice_seconds(8) == 2 and bench.slice_seconds(3) == 1
