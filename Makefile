@@ -67,7 +67,7 @@ screenshots: test-deps
 # engine's allow-list contract type). CI runs it before the tests.
 lint: test-deps
 	$(BIN)/ruff check service telemetry tests bench tools import_contracts.py
-	$(BIN)/mypy service telemetry
+	$(BIN)/mypy service telemetry bench
 	$(BIN)/lint-imports
 
 clean:

@@ -42,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,7 +63,7 @@ RESULTS = HERE / "results.json"
 # The servers a ratio compares are loaded in turn, this many slices each (see interleaved).
 INTERLEAVED_SLICES = 4
 
-TARGETS = {
+TARGETS: dict[str, tuple[str, Callable[[float], bool]]] = {
     "turn_vs_baseline_ratio": ("≥ 0.15", lambda v: v >= 0.15),
     "turn_vs_baseline_cpu_ratio": ("≥ 0.15", lambda v: v >= 0.15),
     "telemetry_overhead_cpu_ratio": ("≤ 1.20", lambda v: v <= 1.20),
@@ -764,7 +764,8 @@ def calendar_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, sec
                 break
             time.sleep(0.1)
 
-        caldav.DAVClient(url=cal_url, username="bench", password="bench").principal().make_calendar(name="Cabinet")
+        client_class: Any = caldav.DAVClient  # the library's own class, untyped here
+        client_class(url=cal_url, username="bench", password="bench").principal().make_calendar(name="Cabinet")
         practice = work / "practice-caldav.toml"
         practice.write_text((HERE / "practice.toml").read_text("utf-8") + CALENDAR_SECTION.format(url=cal_url), "utf-8")
         for kind in ("builtin", "caldav"):
@@ -847,7 +848,7 @@ def postgres_is_local() -> bool:
 def postgres_url() -> str | None:
     """A fresh schema on the bench PostgreSQL (``RDV_BENCH_POSTGRES_URL``, default the local
     server), as a URL every connection of which uses it; None when unreachable."""
-    import asyncpg
+    import asyncpg  # type: ignore[import-untyped]
 
     base = postgres_base()
     schema = f"rdv_bench_{os.getpid()}"

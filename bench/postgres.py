@@ -30,7 +30,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -169,20 +169,10 @@ async def fresh_schema(base: str) -> AsyncIterator[str]:
 
 
 def _store(url: str, writes: Writes, timeout: float) -> Any:
-    """The PostgreSQL store with counted connections (older stores without the
-    ``connection_class`` argument are counted by wrapping their pool's creation)."""
+    """The PostgreSQL store with counted connections."""
     from service.storage import postgres
 
-    try:
-        return postgres.PostgresStore(url, connection_class=counting_connection(writes), timeout=timeout)
-    except TypeError:
-        original: Callable[..., Any] = asyncpg.create_pool
-
-        def create_pool(*args: Any, **kwargs: Any) -> Any:
-            return original(*args, connection_class=counting_connection(writes), **kwargs)
-
-        postgres.asyncpg.create_pool = create_pool
-        return postgres.PostgresStore(url)
+    return postgres.PostgresStore(url, connection_class=counting_connection(writes), timeout=timeout)
 
 
 async def measure(base: str = DEFAULT_URL, conversations: int = 30, warmup: int = 3) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import json
 import tempfile
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ async def _save_call(
     return len(script)
 
 
-async def build(path: Path, count: int, practice: Practice, limits: dict[Channel, Limits],
+async def build(path: Path, count: int, practice: Practice, limits: Mapping[Channel, Limits],
                 seconds: float = BUILD_SECONDS) -> tuple[int, int, float, datetime, datetime]:
     """Save up to ``count`` conversations within ``seconds``: (conversations, turns, seconds
     spent, first and last moment)."""
