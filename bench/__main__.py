@@ -285,16 +285,18 @@ class CpuMeter:
         self.before = cpu_seconds(pid)
         self.before_alone = cpu_seconds(pid, tree=False)
 
+    def spent(self) -> tuple[float, float]:
+        """CPU seconds since the meter started: the whole tree (the server and the processes
+        it started, such as its span exporter), and the serving process alone."""
+        return cpu_seconds(self.pid) - self.before, cpu_seconds(self.pid, tree=False) - self.before_alone
+
     def per_turn(self, turns: int) -> float | None:
-        """µs of CPU per turn since the meter started (the whole tree: the server and the
-        processes it started, such as its span exporter)."""
-        spent = cpu_seconds(self.pid) - self.before
-        return round(spent / turns * 1e6, 1) if turns else None
+        """µs of CPU per turn since the meter started, of the whole tree."""
+        return round(self.spent()[0] / turns * 1e6, 1) if turns else None
 
     def per_turn_alone(self, turns: int) -> float | None:
         """µs of CPU per turn of the serving process alone."""
-        spent = cpu_seconds(self.pid, tree=False) - self.before_alone
-        return round(spent / turns * 1e6, 1) if turns else None
+        return round(self.spent()[1] / turns * 1e6, 1) if turns else None
 
 
 def rss_mb(pid: int) -> float:
@@ -516,14 +518,15 @@ class Contender:
 
     def load(self, seconds: int, connections: int) -> None:
         """One wrk slice against this server, its CPU (and the database's) read around it."""
-        tree, alone = cpu_seconds(self.pid), cpu_seconds(self.pid, tree=False)
+        meter = CpuMeter(self.pid)
         db = named_cpu_seconds("postgres") if self.database else None
         done = wrk(self.url, self.script, seconds, connections)
+        tree, alone = meter.spent()
         if self.database:
             after = named_cpu_seconds("postgres")
             self.db_cpu = None if db is None or after is None or self.db_cpu is None else self.db_cpu + after - db
-        self.cpu += cpu_seconds(self.pid) - tree
-        self.cpu_alone += cpu_seconds(self.pid, tree=False) - alone
+        self.cpu += tree
+        self.cpu_alone += alone
         self.requests += done.requests
         self.rates.append(done.rate)
         self.non_2xx += done.non_2xx
@@ -968,8 +971,10 @@ def postgres_phase(res: dict[str, Any], py: str, work: Path, sink_port: int, sec
                 segments, bench_postgres.segments_to_postgres([p.pid for p in procs]), both.requests
             )
             res["postgres_two_replicas_turn_rps"] = both.rate
-            spent = sum((m.per_turn(1) or 0.0) for m in both_before)
-            res["postgres_two_replicas_cpu_us_per_turn"] = round(spent / both.requests, 1) if both.requests else None
+            spent = sum(m.spent()[0] for m in both_before)
+            res["postgres_two_replicas_cpu_us_per_turn"] = (
+                round(spent / both.requests * 1e6, 1) if both.requests else None
+            )
             res["postgres_vs_sqlite_ratio"] = round(both.rate / sqlite.rate, 3) if sqlite.rate else None
             fixed_rate(res, "postgres_fixed_rate", None, ports, rate, seconds)
             res["postgres_calendar_fill_end"] = calendar_fill(urls[0])["share"]

@@ -140,9 +140,9 @@ class Conversations:
 
 
 class Requests(Protocol):
-    """What an open-loop run sends: the next request, then what came back."""
+    """What an open-loop run sends: the next request, then what came back (``unsent``:
+    requests given up without being sent)."""
 
-    sent: int
     unsent: int
 
     def next_turn(self) -> tuple[str, bytes]: ...

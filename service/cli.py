@@ -52,9 +52,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings = load_settings()
     practice = load_practice(settings.practice_file)
     # The checks `rdv check-config` makes, before uvicorn: a store that cannot open would
-    # otherwise fail in the lifespan with uvicorn's traceback instead of one line (its warnings
-    # are logged by the lifespan, as config_warning lines).
-    _store_check(settings)
+    # otherwise fail in the lifespan with uvicorn's traceback instead of one line. The store's
+    # warnings are read by the lifespan, which logs them as config_warning lines.
+    _store_check(settings, warnings=False)
 
     import uvicorn
 
@@ -294,9 +294,10 @@ def _check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _store_check(settings: Any) -> tuple[str, list[str]]:
+def _store_check(settings: Any, *, warnings: bool = True) -> tuple[str, list[str]]:
     """Open the store as `rdv serve` does (a ConfigError naming the variable when it cannot);
-    a short description of it, and its warnings about the database's configuration."""
+    a short description of it, and (``warnings``) its warnings about the database's
+    configuration."""
     from service.storage import StoreError, open_store
 
     writable_directory(settings)
@@ -309,16 +310,16 @@ def _store_check(settings: Any) -> tuple[str, list[str]]:
         store = open_store(settings.database_url, settings.data_dir, timeout=settings.store_timeout_seconds)
         try:
             await store.open()
-            return await store.warnings()
+            return await store.warnings() if warnings else []
         finally:
             await store.close()
 
     try:
-        warnings = asyncio.run(run())
+        found = asyncio.run(run())
     except (StoreError, OSError) as exc:
         variable = "RDV_DATABASE_URL" if settings.database_url else "RDV_DATA_DIR"
         raise ConfigError(f"{variable}: the store at {where} does not open: {exc}") from None
-    return where, warnings
+    return where, found
 
 
 def build_parser() -> argparse.ArgumentParser:

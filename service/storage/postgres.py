@@ -145,42 +145,41 @@ HELD_MARGIN = timedelta(seconds=30)
 # on a server with autovacuum off: the database's CPU per turn grew by a fifth to a third over
 # four bench runs of some 8,000 turns each).
 BUSY_TABLES = ("conversations", "turns", "events", "bookings", "bookings_generation", "booking_changes")
+# The server's settings, and which busy tables turn autovacuum off in their storage options
+# (read with the server's own boolean parsing: ``off``, ``fa``, ``0``… all count).
 _AUTOVACUUM = (
     "SELECT current_setting('autovacuum')::bool AS server_on, current_setting('track_counts')::bool AS counts_on, "
-    "coalesce(array_agg(c.relname::text), '{}') AS names, "
-    "coalesce(array_agg(array_to_string(c.reloptions, ',')), '{}') AS options "
+    "coalesce(array_agg(c.relname::text ORDER BY c.relname) FILTER (WHERE EXISTS ("
+    "  SELECT FROM pg_options_to_table(c.reloptions) AS o"
+    "  WHERE o.option_name = 'autovacuum_enabled' AND NOT o.option_value::bool"
+    ")), '{}') AS tables_off "
     "FROM pg_class AS c JOIN pg_namespace AS n ON n.oid = c.relnamespace "
     "WHERE n.nspname = current_schema() AND c.relname = ANY($1::text[])"
 )
-# PostgreSQL's spellings of false for a boolean option (any unique prefix of them).
-_FALSE_WORDS = ("false", "off", "no", "0")
 
 
-def _false(value: str) -> bool:
-    value = value.strip().lower()
-    return bool(value) and value != "o" and any(word.startswith(value) for word in _FALSE_WORDS)
+@dataclass(frozen=True)
+class Autovacuum:
+    """What the server says of autovacuum for rdv's tables."""
 
+    server_on: bool
+    counts_on: bool
+    tables_off: tuple[str, ...]  # busy tables whose options turn it off, by name
 
-def autovacuum_warnings(server_on: bool, counts_on: bool, options: dict[str, str | None]) -> list[str]:
-    """The operator's warnings for the server's ``autovacuum`` and ``track_counts`` settings
-    and each busy table's storage options (``options``: table name → its ``reloptions``
-    joined by commas, or None)."""
-    advice = "rdv's tables keep dead row versions and turns get slower as they pile up"
-    if not server_on:
-        return [f"PostgreSQL autovacuum is off on this server: {advice}; turn it on "
-                "(autovacuum = on), or run VACUUM ANALYZE on rdv's tables at least daily"]
-    if not counts_on:
-        return [f"PostgreSQL track_counts is off, so autovacuum never runs: {advice}; turn it on "
-                "(track_counts = on)"]
-    off = sorted(
-        name for name, joined in options.items()
-        if any(key.strip().lower() == "autovacuum_enabled" and _false(value)
-               for key, _, value in (item.partition("=") for item in (joined or "").split(",") if item))
-    )
-    if off:
-        return [f"PostgreSQL autovacuum is off for the tables {', '.join(off)} (autovacuum_enabled = false): "
-                f"{advice}; reset it (ALTER TABLE … RESET (autovacuum_enabled))"]
-    return []
+    def warnings(self) -> list[str]:
+        """The operator's warnings: autovacuum off for the server, statistics not collected
+        (autovacuum needs them), or autovacuum off for some busy tables."""
+        advice = "rdv's tables keep dead row versions and turns get slower as they pile up"
+        if not self.server_on:
+            return [f"PostgreSQL autovacuum is off on this server: {advice}; turn it on "
+                    "(autovacuum = on), or run VACUUM ANALYZE on rdv's tables at least daily"]
+        if not self.counts_on:
+            return [f"PostgreSQL track_counts is off, so autovacuum never runs: {advice}; turn it on "
+                    "(track_counts = on)"]
+        if self.tables_off:
+            return [f"PostgreSQL autovacuum is off for the tables {', '.join(self.tables_off)} "
+                    f"(autovacuum_enabled = false): {advice}; reset it (ALTER TABLE … RESET (autovacuum_enabled))"]
+        return []
 
 
 # Where the turn's read puts the conversation's version (after COLUMNS) and meta (next).
@@ -740,14 +739,16 @@ class PostgresStore:
             )
         return len(ids), int(status.split()[-1])
 
-    async def warnings(self) -> list[str]:
-        """What the server's configuration makes of rdv's tables: autovacuum off for the
-        server (or statistics not collected, which it needs), or for some of the tables every
-        turn rewrites (their dead row versions and index entries are then never reclaimed)."""
+    async def autovacuum(self) -> Autovacuum:
+        """Whether autovacuum runs for the tables every turn rewrites (their dead row versions
+        and index entries are otherwise never reclaimed)."""
         async with self._connection() as conn:
             row = await conn.fetchrow(_AUTOVACUUM, list(BUSY_TABLES))
-        return autovacuum_warnings(row["server_on"], row["counts_on"],
-                                   {name: options for name, options in zip(row["names"], row["options"], strict=True)})
+        return Autovacuum(row["server_on"], row["counts_on"], tuple(row["tables_off"]))
+
+    async def warnings(self) -> list[str]:
+        """What the server's configuration makes of rdv's tables (:class:`Autovacuum`)."""
+        return (await self.autovacuum()).warnings()
 
     async def schema_version(self) -> int:
         """The last schema step applied."""

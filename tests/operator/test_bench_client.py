@@ -68,7 +68,6 @@ def test_an_answer_that_is_not_the_body_is_counted(echo_port: int) -> None:
     assert echoes.failed == 3 and echoes.sent == 10
 
 
-
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is installed by make test-deps")
 def test_servers_compared_are_loaded_in_turn_and_their_slices_added_up(
     echo: tuple[int, subprocess.Popen[bytes]],

@@ -14,7 +14,7 @@ from pathlib import Path
 import asyncpg  # type: ignore[import-untyped]
 import pytest
 
-from service.storage.postgres import BUSY_TABLES, autovacuum_warnings
+from service.storage.postgres import BUSY_TABLES, Autovacuum, PostgresStore
 from tests.reliability.procs import base_env
 from tests.storage.test_contract import Backend, backend_of
 
@@ -75,22 +75,25 @@ async def test_postgres_names_autovacuum_off_for_the_server_or_for_busy_tables(p
 
 @pytest.mark.postgres
 async def test_every_spelling_of_false_the_server_keeps_is_read_as_off(pg: Backend) -> None:
-    """Table options as the server stores them (as written), whatever its own autovacuum."""
-    backend = pg
-    await backend.opened()
+    """Table options as the server stores them (as written), read by the store whatever the
+    server's own autovacuum."""
+    store = await pg.opened()
+    assert isinstance(store, PostgresStore)
+    assert (await store.autovacuum()).tables_off == ()  # no options at all
     off = {"conversations": "off", "turns": "false", "events": "0", "bookings": "no", "booking_changes": "fa"}
     on = {"bookings_generation": "on"}
     for table, value in {**off, **on}.items():
-        await _fetch(backend, f"ALTER TABLE {table} SET (autovacuum_enabled = {value}, fillfactor = 95)")
-    rows = await _fetch(backend, "SELECT relname, array_to_string(reloptions, ',') AS options FROM pg_class "
-                                 "WHERE relnamespace = (SELECT oid FROM pg_namespace WHERE nspname = current_schema())")
-    stored = {r["relname"]: r["options"] for r in rows if r["relname"] in BUSY_TABLES}
-    assert set(stored) == set(BUSY_TABLES)
-    (warning,) = autovacuum_warnings(True, True, stored)
+        await _fetch(pg, f"ALTER TABLE {table} SET (autovacuum_enabled = {value}, fillfactor = 95)")
+    tables_off = (await store.autovacuum()).tables_off
+    assert tables_off == tuple(sorted(off))
+    (warning,) = Autovacuum(True, True, tables_off).warnings()
     assert f"tables {', '.join(sorted(off))} (" in warning
     assert "bookings_generation" not in warning
-    assert autovacuum_warnings(True, True, {table: "fillfactor=95" for table in BUSY_TABLES}) == []
-    assert autovacuum_warnings(True, True, dict.fromkeys(BUSY_TABLES)) == []
+    for table in BUSY_TABLES:
+        await _fetch(pg, f"ALTER TABLE {table} RESET (autovacuum_enabled)")
+    tables_off = (await store.autovacuum()).tables_off  # fillfactor=95 stays
+    assert tables_off == ()
+    assert Autovacuum(True, True, tables_off).warnings() == []
 
 
 @pytest.mark.postgres
