@@ -165,12 +165,12 @@ def on_load_core() -> Iterator[None]:
 
 @contextmanager
 def process(cmd: list[str], env: dict[str, str], ready_url: str | None, log: Path,
-            core: int | None = None) -> Iterator[subprocess.Popen[bytes]]:
-    """Start a server process (on ``core``, and every process it starts with it), wait until it
-    answers, and stop it (whole group) afterwards."""
+            core: int | None = None, cwd: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    """Start a server process (on ``core``, and every process it starts with it; in ``cwd``),
+    wait until it answers, and stop it (whole group) afterwards."""
     with log.open("wb") as out:
         proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=_on_core(core))
+                                preexec_fn=_on_core(core), cwd=cwd)
         try:
             if ready_url:
                 wait_ready(ready_url, proc)
@@ -468,15 +468,21 @@ def prefill(port: int, share: float, label: str) -> dict[str, Any]:
 
 @contextmanager
 def serve(py: str, port: int, env: dict[str, str], log: Path, workers: int = 1,
-          pinned: bool = True) -> Iterator[subprocess.Popen[bytes]]:
+          pinned: bool = True, source: Path | None = None) -> Iterator[subprocess.Popen[bytes]]:
     """A rdv server on ``port`` (yields its process); one process serving alone is pinned to the
     server core, its span exporter to the load core (``pinned=False``: not pinned, as when
-    several servers share the machine)."""
+    several servers share the machine). ``source``: a directory holding another version's
+    ``service`` and ``telemetry`` packages, run instead of this checkout's (``bench.ab``)."""
     cmd = [py, "-m", "service.cli", "serve", "--port", str(port)]
     if workers > 1:
         cmd += ["--workers", str(workers)]
+    if source is not None:
+        # ``python -m`` looks in its working directory first, then PYTHONPATH, and the
+        # span exporter the server starts inherits both.
+        env = {**env, "PYTHONPATH": str(source)}
     alone = pinned and workers == 1
-    with process(cmd, env, f"http://127.0.0.1:{port}/readyz", log, server_core() if alone else None) as proc:
+    with process(cmd, env, f"http://127.0.0.1:{port}/readyz", log, server_core() if alone else None,
+                 cwd=source) as proc:
         if alone:
             pin_exporter(proc.pid)
         yield proc
@@ -515,6 +521,8 @@ class Contender:
     db_cpu: float | None = 0.0
     non_2xx: int = 0
     conversations: dict[str, int] = dataclasses.field(default_factory=dict)
+    # Each slice's (requests answered, CPU seconds of the tree, of the serving process).
+    slices: list[tuple[int, float, float]] = dataclasses.field(default_factory=list)
 
     def load(self, seconds: int, connections: int) -> None:
         """One wrk slice against this server, its CPU (and the database's) read around it."""
@@ -527,6 +535,7 @@ class Contender:
             self.db_cpu = None if db is None or after is None or self.db_cpu is None else self.db_cpu + after - db
         self.cpu += tree
         self.cpu_alone += alone
+        self.slices.append((done.requests, tree, alone))
         self.requests += done.requests
         self.rates.append(done.rate)
         self.non_2xx += done.non_2xx
@@ -553,11 +562,13 @@ def interleaved(contenders: list[Contender], seconds: int, connections: int, sli
     """Each contender warmed up (2 s), then loaded in turn for :func:`slice_seconds` at a
     time, ``slices`` rounds: the servers compared by a ratio see the same machine, whose
     speed may drift by tens of percent within a minute on a shared host, instead of one
-    minute each. Each server is alone under load during its slices (the others are idle)."""
+    minute each. Each server is alone under load during its slices (the others are idle).
+    Every other round goes in the reverse order, so that none is always loaded first (right
+    after a pause) or last."""
     for one in contenders:
         wrk(one.url, one.script, 2, connections)
-    for _ in range(slices):
-        for one in contenders:
+    for round_no in range(slices):
+        for one in contenders if round_no % 2 == 0 else contenders[::-1]:
             one.load(slice_seconds(seconds, slices), connections)
 
 
@@ -903,12 +914,12 @@ def drop_schema(url: str) -> None:
         finally:
             await conn.close()
 
-    with _suppress_all():
+    with suppress_all():
         asyncio.run(drop())
 
 
 @contextmanager
-def _suppress_all() -> Iterator[None]:
+def suppress_all() -> Iterator[None]:
     try:
         yield
     except Exception as exc:  # noqa: BLE001 - clean-up of a bench schema must not hide results

@@ -149,7 +149,7 @@ def bench_url(base: str, schema: str) -> str:
     return f"{base}{sep}options={quote(f'-csearch_path={schema}', safe='')}"
 
 
-async def _admin(base: str, sql: str) -> None:
+async def admin(base: str, sql: str) -> None:
     conn = await asyncpg.connect(base)
     try:
         await conn.execute(sql)
@@ -161,11 +161,11 @@ async def _admin(base: str, sql: str) -> None:
 async def fresh_schema(base: str) -> AsyncIterator[str]:
     """A URL on a new, empty schema of ``base`` (dropped afterwards)."""
     schema = f"bench_{uuid.uuid4().hex[:12]}"
-    await _admin(base, f"CREATE SCHEMA {schema}")
+    await admin(base, f"CREATE SCHEMA {schema}")
     try:
         yield bench_url(base, schema)
     finally:
-        await _admin(base, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await admin(base, f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 def _store(url: str, writes: Writes, timeout: float) -> Any:

@@ -73,16 +73,28 @@ def test_servers_compared_are_loaded_in_turn_and_their_slices_added_up(
     echo: tuple[int, subprocess.Popen[bytes]],
 ) -> None:
     """Two contenders on the same echo, two rounds of one-second slices: each gets both of
-    its slices, their rates kept and their requests and CPU added up."""
+    its slices, the second round in the reverse order, their rates and each slice's figures
+    kept and their requests and CPU added up."""
     from bench import __main__ as bench
+
+    order: list[str] = []
+
+    class Logged(bench.Contender):
+        def load(self, seconds: int, connections: int) -> None:
+            order.append(self.key)
+            super().load(seconds, connections)
 
     port, proc = echo
     url = f"http://127.0.0.1:{port}/echo"
-    a = bench.Contender("a", proc.pid, url, bench.HERE / "echo.lua")
-    b = bench.Contender("b", proc.pid, url, bench.HERE / "echo.lua")
+    a = Logged("a", proc.pid, url, bench.HERE / "echo.lua")
+    b = Logged("b", proc.pid, url, bench.HERE / "echo.lua")
     bench.interleaved([a, b], 2, 2, slices=2)
+    assert order == ["a", "b", "b", "a"]
     for one in (a, b):
         assert len(one.rates) == 2 and all(rate > 0 for rate in one.rates)
         assert one.requests > sum(one.rates) / 2 and one.non_2xx == 0
         assert one.cpu > 0 and one.per_request(one.cpu) == round(one.cpu / one.requests * 1e6, 1)
+        assert len(one.slices) == 2 and sum(s[0] for s in one.slices) == one.requests
+        assert sum(s[1] for s in one.slices) == pytest.approx(one.cpu)
+        assert sum(s[2] for s in one.slices) == pytest.approx(one.cpu_alone)
     assert bench.slice_seconds(8) == 2 and bench.slice_seconds(3) == 1

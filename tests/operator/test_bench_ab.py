@@ -1,0 +1,67 @@
+"""``python -m bench.ab``: two versions of rdv served side by side, each from the sources it
+was given, loaded in turn, and compared round by round."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bench import ab
+from service.revision import engine_revision
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_a_revision_is_checked_out_from_git(tmp_path: Path) -> None:
+    dest = ab.checkout("HEAD", tmp_path / "base")
+    committed = subprocess.run(["git", "-C", str(ROOT), "show", "HEAD:service/revision.py"],
+                               capture_output=True, check=True).stdout
+    assert (dest / "service" / "revision.py").read_bytes() == committed
+    assert (dest / "telemetry" / "names.py").is_file() and not (dest / "tests").exists()
+
+
+def test_an_unknown_revision_stops_with_its_name(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit, match="no-such-revision"):
+        ab.checkout("no-such-revision", tmp_path / "base")
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is installed by make test-deps")
+def test_each_version_serves_from_its_own_sources_and_both_are_compared(tmp_path: Path) -> None:
+    """The base: this checkout's packages with one engine file changed (so its engine
+    revision differs). Each server must report the revision of the sources it was given."""
+    base = tmp_path / "base"
+    for package in ab.PACKAGES:
+        shutil.copytree(ROOT / package, base / package, ignore=shutil.ignore_patterns("__pycache__"))
+    with (base / "service" / "engine" / "replies.py").open("a") as f:
+        f.write("\n# the base version of this comparison\n")
+    base_revision = engine_revision(base / "service" / "engine")
+    assert base_revision != engine_revision(ROOT / "service" / "engine")
+
+    res = ab.compare(base, None, labels=("base", "checkout"), seconds=2, prefill=0.0, telemetry=True,
+                     postgres=None, connections=2)
+
+    assert res["base"]["engine_revision"] == base_revision
+    assert res["changed"]["engine_revision"] == engine_revision(ROOT / "service" / "engine")
+    for side in ("base", "changed"):
+        assert res[side]["turn_rps"] > 0 and res[side]["non_2xx"] == 0
+        assert res[side]["serving_cpu_us_per_turn"] > 0
+        assert res[side]["cpu_us_per_turn"] >= res[side]["serving_cpu_us_per_turn"]
+    rounds = res["serving_cpu_ratio_by_round"]
+    assert len(rounds) == len(res["cpu_ratio_by_round"]) == ab.bench.INTERLEAVED_SLICES
+    assert all(r > 0 for r in rounds)
+    assert res["serving_cpu_ratio_round_spread"] == round(max(rounds) - min(rounds), 3)
+    expected = res["changed"]["serving_cpu_us_per_turn"] / res["base"]["serving_cpu_us_per_turn"]
+    assert res["serving_cpu_ratio"] == pytest.approx(expected, abs=0.002)
+
+
+def test_a_server_not_running_the_sources_it_was_given_stops_the_run(tmp_path: Path) -> None:
+    """Sources without the packages: the server starts from the installed checkout instead,
+    reports that engine revision, and the comparison stops before measuring anything."""
+    base = tmp_path / "base"
+    base.mkdir()
+    with pytest.raises(SystemExit, match="the base server runs engine revision"):
+        ab.compare(base, None, labels=("base", "checkout"), seconds=1, prefill=0.0, telemetry=False,
+                   postgres=None, connections=1)
