@@ -250,12 +250,12 @@ def wrk(url: str, script: Path, seconds: int, connections: int) -> WrkRun:
     return wrk_result(done.stdout, done.stderr)
 
 
-def wrk_together(urls: list[str], script: Path, seconds: int, connections: int) -> WrkRun:
-    """One wrk per URL, run at the same time: total rate and requests."""
+def wrk_each(urls: list[str], script: Path, seconds: int, connections: int, core: int | None = None) -> list[WrkRun]:
+    """One wrk per URL, run at the same time (all on ``core``, None: not pinned): what each measured."""
     procs = [
         subprocess.Popen(
             wrk_cmd(url, script, seconds, connections),
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_on_core(core),
         )
         for url in urls
     ]
@@ -263,6 +263,12 @@ def wrk_together(urls: list[str], script: Path, seconds: int, connections: int) 
     for proc in procs:
         out, err = proc.communicate(timeout=seconds + 30)
         runs.append(wrk_result(out, err))
+    return runs
+
+
+def wrk_together(urls: list[str], script: Path, seconds: int, connections: int) -> WrkRun:
+    """One wrk per URL, run at the same time: total rate and requests."""
+    runs = wrk_each(urls, script, seconds, connections)
     counts: dict[str, int] = {}
     for one in runs:
         for key, value in one.conversations.items():
@@ -533,6 +539,11 @@ class Contender:
         if self.database:
             after = named_cpu_seconds("postgres")
             self.db_cpu = None if db is None or after is None or self.db_cpu is None else self.db_cpu + after - db
+        self.add(done, tree, alone)
+
+    def add(self, done: WrkRun, tree: float, alone: float) -> None:
+        """Count one slice in: what wrk measured, the CPU seconds of the tree and of the
+        serving process meanwhile."""
         self.cpu += tree
         self.cpu_alone += alone
         self.slices.append((done.requests, tree, alone))

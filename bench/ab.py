@@ -1,17 +1,23 @@
 """``python -m bench.ab [--base REV] [--changed REV]``: two versions of rdv, measured side by side.
 
 A change's effect on the CPU a turn costs is often a few percent, while a shared machine's
-speed drifts by tens of percent within a minute: two runs of ``make bench`` minutes apart
-cannot tell such a change from the drift. Here both versions serve at once, on the same
-core, with the same practice, calendar fill and load (``turns.lua``), and are loaded in turn,
-a slice each, over a few rounds (as ``make bench`` loads the servers a ratio compares). Each
-round gives its own ratio, so one run also shows how much the ratio moves from round to round.
+speed drifts by tens of percent within seconds: two runs of ``make bench`` minutes apart
+cannot tell such a change from the drift, nor can two servers loaded in turn (two copies of
+one version loaded in turn, 2 to 8 seconds each, gave ratios from 0.72 to 1.20 from one
+round to the next on the machine this was written on). Here both versions serve at once, on
+the same core, with the same practice, calendar fill and load (``turns.lua``, a ``wrk`` each,
+on the other core): whatever slows the machine slows both in the same seconds, and their CPU
+per turn over the same seconds is compared, round by round (each round's ratio is printed,
+and their spread is the run's own noise: 0.01 to 0.07 for two copies of one version there).
+The turns/s each gets is printed too, but the two share a core: compare their CPU per turn.
 
 ``--base`` (default ``HEAD``) and ``--changed`` (default: this checkout's files, committed or
-not) name git revisions; a revision's ``service`` and ``telemetry`` packages are taken from
-git into a temporary directory and served from there, with this checkout's installed
-dependencies. Each server's ``rdv_build_info`` must carry the engine revision of the sources
-it was given, or the run stops. Prints JSON; loopback only, bounded by ``--seconds``.
+not) name git revisions. Each version's ``service`` and ``telemetry`` packages are copied
+into a temporary directory and served from there, the same way for both, with this
+checkout's installed dependencies (served from the installed checkout instead, the same
+version measured 1.5 to 2.5 % cheaper than its copy). Each server must report in
+``rdv_build_info`` the engine revision of the sources it was given, or the run stops.
+Prints JSON; loopback only, bounded by ``--seconds``.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import io
 import json
 import os
 import re
+import shutil
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -55,6 +63,13 @@ def checkout(rev: str, dest: Path) -> Path:
     return dest
 
 
+def copy_checkout(dest: Path) -> Path:
+    """This checkout's ``service`` and ``telemetry`` packages as they are, copied under ``dest``."""
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, dest / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return dest
+
+
 def served_revision(url: str) -> str | None:
     """The engine revision a running rdv server reports (``rdv_build_info``)."""
     found = _BUILD_INFO.search(httpx.get(f"{url}/metrics", timeout=10).text)
@@ -74,9 +89,19 @@ def schemas(base: str, names: list[str]) -> Iterator[list[str]]:
                 asyncio.run(bench_postgres.admin(base, f"DROP SCHEMA IF EXISTS {name} CASCADE"))
 
 
+def together(contenders: list[bench.Contender], seconds: int, connections: int) -> None:
+    """One round: every contender loaded at once by a wrk of its own (on the load core), each
+    one's CPU read around it."""
+    meters = [bench.CpuMeter(one.pid) for one in contenders]
+    runs = bench.wrk_each([one.url for one in contenders], contenders[0].script, seconds, connections,
+                          bench.load_core())
+    for one, meter, done in zip(contenders, meters, runs, strict=True):
+        one.add(done, *meter.spent())
+
+
 def side(one: bench.Contender, source: str, revision: str) -> dict[str, Any]:
     """One version's figures."""
-    found: dict[str, Any] = {
+    return {
         "source": source,
         "engine_revision": revision,
         "turn_rps": one.rate,
@@ -84,36 +109,16 @@ def side(one: bench.Contender, source: str, revision: str) -> dict[str, Any]:
         "serving_cpu_us_per_turn": one.per_request(one.cpu_alone),
         "non_2xx": one.non_2xx,
     }
-    if one.database:
-        found["database_cpu_us_per_turn"] = one.per_request(one.db_cpu)
-    return found
 
 
 def _ratio(changed: float, base: float) -> float | None:
     return round(changed / base, 3) if base else None
 
 
-def ratios(base: bench.Contender, changed: bench.Contender) -> dict[str, Any]:
-    """Changed over base: turns/s, CPU per turn (whole tree, serving process), overall and
-    round by round (the rounds' spread is the run's own noise)."""
-    rounds = [
-        _ratio(c_alone / c_req, b_alone / b_req) if b_req and c_req else None
-        for (b_req, _, b_alone), (c_req, _, c_alone) in zip(base.slices, changed.slices, strict=True)
-    ]
-    tree_rounds = [
-        _ratio(c_tree / c_req, b_tree / b_req) if b_req and c_req else None
-        for (b_req, b_tree, _), (c_req, c_tree, _) in zip(base.slices, changed.slices, strict=True)
-    ]
-    return {
-        "turn_rps_ratio": _ratio(changed.rate, base.rate),
-        "cpu_ratio": _ratio(changed.cpu / changed.requests, base.cpu / base.requests)
-        if base.requests and changed.requests else None,
-        "serving_cpu_ratio": _ratio(changed.cpu_alone / changed.requests, base.cpu_alone / base.requests)
-        if base.requests and changed.requests else None,
-        "serving_cpu_ratio_by_round": rounds,
-        "cpu_ratio_by_round": tree_rounds,
-        "serving_cpu_ratio_round_spread": _spread(rounds),
-    }
+def _per_turn_ratio(base: tuple[int, float], changed: tuple[int, float]) -> float | None:
+    """Changed over base, of CPU seconds per request, each given as (requests, seconds)."""
+    (b_req, b_cpu), (c_req, c_cpu) = base, changed
+    return _ratio(c_cpu / c_req, b_cpu / b_req) if b_req and c_req else None
 
 
 def _spread(values: list[float | None]) -> float | None:
@@ -121,10 +126,28 @@ def _spread(values: list[float | None]) -> float | None:
     return round(max(known) - min(known), 3) if len(known) == len(values) and known else None
 
 
-def compare(base: Path, changed: Path | None, *, labels: tuple[str, str], seconds: int, prefill: float,
-            telemetry: bool, postgres: str | None, connections: int = 16) -> dict[str, Any]:
-    """Serve ``base`` and ``changed`` (None: this checkout) at once, load them in turn, and
-    return both sides' figures and their ratios."""
+def ratios(base: bench.Contender, changed: bench.Contender) -> dict[str, Any]:
+    """Changed over base, of CPU per turn (whole tree, serving process): over the whole run,
+    round by round, and the rounds' spread and median."""
+    pairs = list(zip(base.slices, changed.slices, strict=True))
+    serving = [_per_turn_ratio((b[0], b[2]), (c[0], c[2])) for b, c in pairs]
+    tree = [_per_turn_ratio((b[0], b[1]), (c[0], c[1])) for b, c in pairs]
+    known = [r for r in serving if r is not None]
+    return {
+        "serving_cpu_ratio": _per_turn_ratio((base.requests, base.cpu_alone), (changed.requests, changed.cpu_alone)),
+        "cpu_ratio": _per_turn_ratio((base.requests, base.cpu), (changed.requests, changed.cpu)),
+        "serving_cpu_ratio_by_round": serving,
+        "serving_cpu_ratio_median": round(statistics.median(known), 3) if known else None,
+        "serving_cpu_ratio_round_spread": _spread(serving),
+        "cpu_ratio_by_round": tree,
+        "turn_rps_ratio": _ratio(changed.rate, base.rate),
+    }
+
+
+def compare(base: Path, changed: Path, *, labels: tuple[str, str], seconds: int, prefill: float,
+            telemetry: bool, postgres: str | None, rounds: int = 4, connections: int = 8) -> dict[str, Any]:
+    """Serve the packages under ``base`` and under ``changed`` at once, load both together
+    ``rounds`` times, and return both sides' figures and their ratios."""
     work = Path(tempfile.mkdtemp(prefix="rdv-ab-"))
     sources = {"base": base, "changed": changed}
     with contextlib.ExitStack() as stack:
@@ -141,25 +164,27 @@ def compare(base: Path, changed: Path | None, *, labels: tuple[str, str], second
             port = bench.free_port()
             proc = stack.enter_context(bench.serve(sys.executable, port, env, work / f"rdv-{name}.log", source=source))
             address = f"http://127.0.0.1:{port}"
-            expected = engine_revision((source or ROOT) / "service" / "engine")
-            reported = served_revision(address)
+            expected, reported = engine_revision(source / "service" / "engine"), served_revision(address)
             if reported != expected:
                 raise SystemExit(f"bench.ab: the {name} server runs engine revision {reported}, "
-                                 f"not {expected} of {source or ROOT}")
+                                 f"not {expected} of {source}")
             if prefill > 0:
                 bench.prefill(port, prefill, f"ab{name}")
-            local = bool(url) and bench.postgres_is_local()
-            contenders[name] = bench.Contender(name, proc.pid, address, database=local)
-        bench.interleaved(list(contenders.values()), seconds, connections)
-    one, two = contenders["base"], contenders["changed"]
+            contenders[name] = bench.Contender(name, proc.pid, address)
+        pair = list(contenders.values())
+        for one in pair:
+            bench.wrk(one.url, one.script, 2, connections)  # warm-up
+        for _ in range(rounds):
+            together(pair, bench.slice_seconds(seconds, rounds), connections)
+    one, two = pair
     return {
         "seconds": seconds,
-        "rounds": bench.INTERLEAVED_SLICES,
+        "rounds": rounds,
         "telemetry": telemetry,
         "database": "postgresql" if postgres else "sqlite",
         "prefill_share": prefill,
         "base": side(one, labels[0], engine_revision(base / "service" / "engine")),
-        "changed": side(two, labels[1], engine_revision((changed or ROOT) / "service" / "engine")),
+        "changed": side(two, labels[1], engine_revision(changed / "service" / "engine")),
         **ratios(one, two),
     }
 
@@ -170,7 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default="HEAD", help="git revision measured as the base (default HEAD)")
     parser.add_argument("--changed", default=None,
                         help="git revision compared with it (default: this checkout's files as they are)")
-    parser.add_argument("--seconds", type=int, default=16, help="load per version, split in rounds")
+    parser.add_argument("--seconds", type=int, default=16, help="load of both versions at once, split in rounds")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds (both versions loaded together in each)")
     parser.add_argument("--prefill", type=float, default=0.1, help="share of the calendar booked first")
     parser.add_argument("--no-telemetry", action="store_true", help="both servers with telemetry off")
     parser.add_argument("--postgres", nargs="?", const=bench.postgres_base(), default=None, metavar="URL",
@@ -178,14 +204,16 @@ def main(argv: list[str] | None = None) -> int:
                              "(default URL: RDV_BENCH_POSTGRES_URL or the local server)")
     parser.add_argument("--no-pin", action="store_true", help="leave the servers and wrk unpinned")
     args = parser.parse_args(argv)
-    if args.seconds < 1 or not 0 <= args.prefill < 1:
-        parser.error("--seconds must be at least 1 and --prefill within [0, 1)")
+    if args.rounds < 1 or args.seconds < args.rounds or not 0 <= args.prefill < 1:
+        parser.error("--rounds must be at least 1, --seconds at least --rounds, --prefill within [0, 1)")
     bench.PINNED = bench.pin_cores(not args.no_pin)
     with tempfile.TemporaryDirectory(prefix="rdv-ab-src-") as tmp:
         base = checkout(args.base, Path(tmp) / "base")
-        changed = None if args.changed is None else checkout(args.changed, Path(tmp) / "changed")
+        changed = (copy_checkout(Path(tmp) / "changed") if args.changed is None
+                   else checkout(args.changed, Path(tmp) / "changed"))
         res = compare(base, changed, labels=(args.base, args.changed or "checkout"), seconds=args.seconds,
-                      prefill=args.prefill, telemetry=not args.no_telemetry, postgres=args.postgres)
+                      prefill=args.prefill, telemetry=not args.no_telemetry, postgres=args.postgres,
+                      rounds=args.rounds)
     print(json.dumps(res, indent=2))
     return 0
 

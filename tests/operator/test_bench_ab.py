@@ -31,17 +31,17 @@ def test_an_unknown_revision_stops_with_its_name(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is installed by make test-deps")
 def test_each_version_serves_from_its_own_sources_and_both_are_compared(tmp_path: Path) -> None:
     """The base: this checkout's packages with one engine file changed (so its engine
-    revision differs). Each server must report the revision of the sources it was given."""
-    base = tmp_path / "base"
-    for package in ab.PACKAGES:
-        shutil.copytree(ROOT / package, base / package, ignore=shutil.ignore_patterns("__pycache__"))
+    revision differs). Each server must report the revision of the sources it was given;
+    both are loaded in the same rounds, and each round's ratio is of their CPU per turn."""
+    base = ab.copy_checkout(tmp_path / "base")
     with (base / "service" / "engine" / "replies.py").open("a") as f:
         f.write("\n# the base version of this comparison\n")
     base_revision = engine_revision(base / "service" / "engine")
     assert base_revision != engine_revision(ROOT / "service" / "engine")
 
-    res = ab.compare(base, None, labels=("base", "checkout"), seconds=2, prefill=0.0, telemetry=True,
-                     postgres=None, connections=2)
+    changed = ab.copy_checkout(tmp_path / "changed")
+    res = ab.compare(base, changed, labels=("base", "checkout"), seconds=2, prefill=0.0, telemetry=True,
+                     postgres=None, rounds=2, connections=2)
 
     assert res["base"]["engine_revision"] == base_revision
     assert res["changed"]["engine_revision"] == engine_revision(ROOT / "service" / "engine")
@@ -50,9 +50,10 @@ def test_each_version_serves_from_its_own_sources_and_both_are_compared(tmp_path
         assert res[side]["serving_cpu_us_per_turn"] > 0
         assert res[side]["cpu_us_per_turn"] >= res[side]["serving_cpu_us_per_turn"]
     rounds = res["serving_cpu_ratio_by_round"]
-    assert len(rounds) == len(res["cpu_ratio_by_round"]) == ab.bench.INTERLEAVED_SLICES
+    assert len(rounds) == len(res["cpu_ratio_by_round"]) == res["rounds"] == 2
     assert all(r > 0 for r in rounds)
     assert res["serving_cpu_ratio_round_spread"] == round(max(rounds) - min(rounds), 3)
+    assert min(rounds) <= res["serving_cpu_ratio_median"] <= max(rounds)
     expected = res["changed"]["serving_cpu_us_per_turn"] / res["base"]["serving_cpu_us_per_turn"]
     assert res["serving_cpu_ratio"] == pytest.approx(expected, abs=0.002)
 
@@ -63,5 +64,5 @@ def test_a_server_not_running_the_sources_it_was_given_stops_the_run(tmp_path: P
     base = tmp_path / "base"
     base.mkdir()
     with pytest.raises(SystemExit, match="the base server runs engine revision"):
-        ab.compare(base, None, labels=("base", "checkout"), seconds=1, prefill=0.0, telemetry=False,
-                   postgres=None, connections=1)
+        ab.compare(base, ab.copy_checkout(tmp_path / "changed"), labels=("base", "checkout"), seconds=1,
+                   prefill=0.0, telemetry=False, postgres=None, rounds=1, connections=1)
