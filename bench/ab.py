@@ -10,6 +10,12 @@ on the other core): whatever slows the machine slows both in the same seconds, a
 per turn over the same seconds is compared, round by round (each round's ratio is printed,
 and their spread is the run's own noise: 0.01 to 0.07 for two copies of one version there).
 The turns/s each gets is printed too, but the two share a core: compare their CPU per turn.
+Sharing a core makes a difference read somewhat larger than with each server alone (telemetry
+off over on in the serving process: 0.764 shared, 0.79 to 0.82 alone): read here the sign and
+the size of a change, and the targets in ``make bench``.
+
+``--env NAME=VALUE`` sets a setting of the changed server only: ``--changed HEAD --env
+RDV_TELEMETRY=false`` measures what a setting costs.
 
 ``--base`` (default ``HEAD``) and ``--changed`` (default: this checkout's files, committed or
 not) name git revisions. Each version's ``service`` and ``telemetry`` packages are copied
@@ -145,9 +151,11 @@ def ratios(base: bench.Contender, changed: bench.Contender) -> dict[str, Any]:
 
 
 def compare(base: Path, changed: Path, *, labels: tuple[str, str], seconds: int, prefill: float,
-            telemetry: bool, postgres: str | None, rounds: int = 4, connections: int = 8) -> dict[str, Any]:
-    """Serve the packages under ``base`` and under ``changed`` at once, load both together
-    ``rounds`` times, and return both sides' figures and their ratios."""
+            telemetry: bool, postgres: str | None, rounds: int = 4, connections: int = 8,
+            changed_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Serve the packages under ``base`` and under ``changed`` at once (the changed server
+    with ``changed_env`` added to its environment), load both together ``rounds`` times, and
+    return both sides' figures and their ratios."""
     work = Path(tempfile.mkdtemp(prefix="rdv-ab-"))
     sources = {"base": base, "changed": changed}
     with contextlib.ExitStack() as stack:
@@ -161,6 +169,8 @@ def compare(base: Path, changed: Path, *, labels: tuple[str, str], seconds: int,
             env = bench.rdv_env(work / f"data-{name}", telemetry, sink_port if telemetry else None)
             if url:
                 env["RDV_DATABASE_URL"] = url
+            if name == "changed":
+                env.update(changed_env or {})
             port = bench.free_port()
             proc = stack.enter_context(bench.serve(sys.executable, port, env, work / f"rdv-{name}.log", source=source))
             address = f"http://127.0.0.1:{port}"
@@ -183,6 +193,7 @@ def compare(base: Path, changed: Path, *, labels: tuple[str, str], seconds: int,
         "telemetry": telemetry,
         "database": "postgresql" if postgres else "sqlite",
         "prefill_share": prefill,
+        "changed_env": changed_env or {},
         "base": side(one, labels[0], engine_revision(base / "service" / "engine")),
         "changed": side(two, labels[1], engine_revision(changed / "service" / "engine")),
         **ratios(one, two),
@@ -202,8 +213,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", nargs="?", const=bench.postgres_base(), default=None, metavar="URL",
                         help="both servers on PostgreSQL, each on a schema of its own "
                              "(default URL: RDV_BENCH_POSTGRES_URL or the local server)")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting of the changed version's server only (repeatable): with --changed "
+                             "HEAD, what a setting costs (RDV_TELEMETRY=false: telemetry's share)")
     parser.add_argument("--no-pin", action="store_true", help="leave the servers and wrk unpinned")
     args = parser.parse_args(argv)
+    if any("=" not in one for one in args.env):
+        parser.error("--env takes NAME=VALUE")
     if args.rounds < 1 or args.seconds < args.rounds or not 0 <= args.prefill < 1:
         parser.error("--rounds must be at least 1, --seconds at least --rounds, --prefill within [0, 1)")
     bench.PINNED = bench.pin_cores(not args.no_pin)
@@ -213,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
                    else checkout(args.changed, Path(tmp) / "changed"))
         res = compare(base, changed, labels=(args.base, args.changed or "checkout"), seconds=args.seconds,
                       prefill=args.prefill, telemetry=not args.no_telemetry, postgres=args.postgres,
-                      rounds=args.rounds)
+                      rounds=args.rounds, changed_env=dict(one.split("=", 1) for one in args.env))
     print(json.dumps(res, indent=2))
     return 0
 

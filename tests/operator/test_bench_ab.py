@@ -41,14 +41,17 @@ def test_each_version_serves_from_its_own_sources_and_both_are_compared(tmp_path
 
     changed = ab.copy_checkout(tmp_path / "changed")
     res = ab.compare(base, changed, labels=("base", "checkout"), seconds=2, prefill=0.0, telemetry=True,
-                     postgres=None, rounds=2, connections=2)
+                     postgres=None, rounds=2, connections=2, changed_env={"RDV_TELEMETRY": "false"})
 
     assert res["base"]["engine_revision"] == base_revision
     assert res["changed"]["engine_revision"] == engine_revision(ROOT / "service" / "engine")
     for side in ("base", "changed"):
         assert res[side]["turn_rps"] > 0 and res[side]["non_2xx"] == 0
         assert res[side]["serving_cpu_us_per_turn"] > 0
-        assert res[side]["cpu_us_per_turn"] >= res[side]["serving_cpu_us_per_turn"]
+    # The setting reached the changed server only: no span exporter process below it.
+    assert res["changed_env"] == {"RDV_TELEMETRY": "false"}
+    assert res["base"]["cpu_us_per_turn"] > res["base"]["serving_cpu_us_per_turn"]
+    assert res["changed"]["cpu_us_per_turn"] == res["changed"]["serving_cpu_us_per_turn"]
     rounds = res["serving_cpu_ratio_by_round"]
     assert len(rounds) == len(res["cpu_ratio_by_round"]) == res["rounds"] == 2
     assert all(r > 0 for r in rounds)
