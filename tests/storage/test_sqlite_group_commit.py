@@ -560,3 +560,72 @@ async def test_held_slots_follow_another_worker_reading_only_the_conversations_i
     finally:
         store.conn.set_trace_callback(None)
         await other.close()
+
+
+async def test_a_conversation_this_store_saved_is_loaded_as_saved_until_another_connection_writes(
+    store: SqliteStore, tmp_path: Path,
+) -> None:
+    """The next turn of a conversation this store saved loads it without reading its row
+    (the objects saved, its own moments in UTC as from a row), with a meta of its own;
+    another worker's save of it is seen at its next pass."""
+    saved = conversation("c1", turn_count=3)
+    await store.save_turn(saved, None, {"state_span": "a" * 16}, turn("c1"), [])
+    first = await store.load("c1")
+    assert first is not None and first.conversation == saved and first.version == 1
+    assert first.conversation.context is saved.context  # not read back and decoded
+    assert first.conversation.last_seen_at.tzinfo is UTC  # its moments in UTC, as a row reads
+    first.meta["state_span"] = "changed by its caller"
+    second = await store.load("c1")
+    assert second is not None and second.meta == {"state_span": "a" * 16}
+
+    other = SqliteStore(store.path)
+    await other.open()
+    try:
+        theirs = replace(saved, turn_count=4, caller_phone="+33698765432")
+        await other.save_turn(theirs, 1, {"by": "other"}, turn("c1", 2, "k2"), [])
+        await asyncio.sleep(0)  # a new pass: the store looks at data_version again
+        again = await store.load("c1")
+        assert again is not None and again.version == 2
+        assert again.conversation.turn_count == 4 and again.conversation.caller_phone == "+33698765432"
+        assert again.meta == {"by": "other"}
+    finally:
+        await other.close()
+
+
+async def test_a_save_that_finds_the_version_moved_reads_the_conversation_again(store: SqliteStore) -> None:
+    """Another connection commits between this store's look at data_version and the turn's
+    save, in the same pass: the save fails on the version, and the load that follows (still
+    in that pass) reads the row instead of what this store had saved."""
+    await store.save_turn(conversation("c1"), None, {}, turn("c1"), [])
+    await asyncio.sleep(0)
+    loaded = await store.load("c1")  # looks at data_version: nothing new
+    assert loaded is not None and loaded.version == 1
+    with sqlite3.connect(store.path) as raw:
+        raw.execute("UPDATE conversations SET version = 2, turn_count = 9 WHERE conv_id = 'c1'")
+    with pytest.raises(ConcurrentTurnError):
+        await store.save_turn(replace(loaded.conversation, turn_count=2), 1, {}, turn("c1", 2, "k2"), [])
+    again = await store.load("c1")
+    assert again is not None and again.version == 2 and again.conversation.turn_count == 9
+
+
+async def test_a_forgotten_caller_is_not_loaded_back_from_what_the_store_saved(store: SqliteStore) -> None:
+    """Erasing a caller's data drops what the store kept of their conversations: the next
+    turn loads the erased row, not the number and name it saved."""
+    await store.save_turn(conversation("c1", caller_phone="+33612345678"), None, {}, turn("c1"), [])
+    assert await store.forget_caller("+33612345678") == (1, 0)
+    loaded = await store.load("c1")
+    assert loaded is not None and loaded.version == 2
+    assert loaded.conversation.caller_phone is None
+    assert loaded.conversation.context.phone is None and loaded.conversation.context.last_name is None
+
+
+async def test_a_lease_or_a_signature_keeps_the_caches(store: SqliteStore) -> None:
+    """Writing a lease or a Vapi signature (on every signed Vapi request) changes nothing the
+    caches hold: the taken slots and the saved conversation stay, the open group is committed."""
+    await store.save_turn(conversation("c1"), None, {}, turn("c1"), [])
+    assert await store.taken_slots(*WINDOW) == frozenset()
+    assert await store.try_lock("reaper", "me", NOW + timedelta(minutes=1), NOW)
+    assert await store.remember_signature("sha256:abc", NOW, NOW - timedelta(minutes=10))
+    assert store._taken_window == WINDOW
+    assert "c1" in store._convs
+    assert committed(store.path, "SELECT count(*) FROM conversations") == [(1,)]
