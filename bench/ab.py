@@ -14,6 +14,10 @@ Sharing a core makes a difference read somewhat larger than with each server alo
 off over on in the serving process: 0.764 shared, 0.79 to 0.82 alone): read here the sign and
 the size of a change, and the targets in ``make bench``.
 
+``--postgres [URL]`` puts each version on a schema of its own, its connections named after it
+(``application_name``), so that each version's database backends, and their CPU per turn, are
+told apart when the server runs on this machine.
+
 ``--env NAME=VALUE`` sets a setting of the changed server only: ``--changed HEAD --env
 RDV_TELEMETRY=false`` measures what a setting costs.
 
@@ -45,10 +49,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 import httpx
 
 from bench import __main__ as bench
 from bench import postgres as bench_postgres
+from bench.procs import process_cpu_seconds
 from service.revision import engine_revision
 
 ROOT = bench.HERE.parent
@@ -84,25 +90,50 @@ def served_revision(url: str) -> str | None:
 
 @contextlib.contextmanager
 def schemas(base: str, names: list[str]) -> Iterator[list[str]]:
-    """A new schema per name on the PostgreSQL server ``base`` (dropped afterwards), as URLs."""
+    """A new schema per name on the PostgreSQL server ``base`` (dropped afterwards), as URLs
+    whose connections are named after it (``application_name``: see :func:`backends`)."""
     for name in names:
         asyncio.run(bench_postgres.admin(base, f"DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}"))
     try:
-        yield [bench_postgres.bench_url(base, name) for name in names]
+        yield [f"{bench_postgres.bench_url(base, name)}&application_name={name}" for name in names]
     finally:
         for name in names:
             with bench.suppress_all():
                 asyncio.run(bench_postgres.admin(base, f"DROP SCHEMA IF EXISTS {name} CASCADE"))
 
 
-def together(contenders: list[bench.Contender], seconds: int, connections: int) -> None:
+def backends(base: str, application: str) -> dict[int, float]:
+    """The local PostgreSQL backends of the connections named ``application``: pid -> CPU
+    seconds spent so far."""
+
+    async def read() -> list[int]:
+        conn = await asyncpg.connect(base, timeout=3)
+        try:
+            rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE application_name = $1", application)
+            return [int(r[0]) for r in rows]
+        finally:
+            await conn.close()
+
+    spent = {pid: process_cpu_seconds(pid) for pid in asyncio.run(read())}
+    return {pid: cpu for pid, cpu in spent.items() if cpu is not None}
+
+
+def together(contenders: list[bench.Contender], seconds: int, connections: int,
+             databases: list[tuple[str, str]] | None = None) -> None:
     """One round: every contender loaded at once by a wrk of its own (on the load core), each
-    one's CPU read around it."""
+    one's CPU read around it, and that of its own database backends (``databases``: the
+    server's URL and the application name of each contender's connections; a backend started
+    during the round counts whole)."""
     meters = [bench.CpuMeter(one.pid) for one in contenders]
+    before = [backends(base, name) for base, name in databases or []]
     runs = bench.wrk_each([one.url for one in contenders], contenders[0].script, seconds, connections,
                           bench.load_core())
+    after = [backends(base, name) for base, name in databases or []]
     for one, meter, done in zip(contenders, meters, runs, strict=True):
         one.add(done, *meter.spent())
+    for one, was, now in zip(contenders, before, after, strict=False):
+        if one.db_cpu is not None:
+            one.db_cpu += sum(cpu - was.get(pid, 0.0) for pid, cpu in now.items())
 
 
 def side(one: bench.Contender, source: str, revision: str) -> dict[str, Any]:
@@ -114,6 +145,7 @@ def side(one: bench.Contender, source: str, revision: str) -> dict[str, Any]:
         "cpu_us_per_turn": one.per_request(one.cpu),
         "serving_cpu_us_per_turn": one.per_request(one.cpu_alone),
         "non_2xx": one.non_2xx,
+        **({"database_cpu_us_per_turn": one.per_request(one.db_cpu)} if one.database else {}),
     }
 
 
@@ -147,6 +179,9 @@ def ratios(base: bench.Contender, changed: bench.Contender) -> dict[str, Any]:
         "serving_cpu_ratio_round_spread": _spread(serving),
         "cpu_ratio_by_round": tree,
         "turn_rps_ratio": _ratio(changed.rate, base.rate),
+        **({"database_cpu_ratio": _per_turn_ratio((base.requests, base.db_cpu or 0.0),
+                                                  (changed.requests, changed.db_cpu or 0.0))}
+           if base.database and changed.database else {}),
     }
 
 
@@ -162,8 +197,9 @@ def compare(base: Path, changed: Path, *, labels: tuple[str, str], seconds: int,
         sink_port = bench.free_port()
         stack.enter_context(bench.process([sys.executable, "-m", "bench.sink", str(sink_port)],
                                           dict(os.environ), None, work / "sink.log"))
-        urls = (stack.enter_context(schemas(postgres, [f"rdv_ab_{os.getpid()}_{name}" for name in sources]))
-                if postgres else [None, None])
+        names = [f"rdv_ab_{os.getpid()}_{name}" for name in sources]
+        urls = stack.enter_context(schemas(postgres, names)) if postgres else [None, None]
+        local = bool(postgres) and bench.postgres_is_local()
         contenders = {}
         for (name, source), url in zip(sources.items(), urls, strict=True):
             env = bench.rdv_env(work / f"data-{name}", telemetry, sink_port if telemetry else None)
@@ -180,12 +216,13 @@ def compare(base: Path, changed: Path, *, labels: tuple[str, str], seconds: int,
                                  f"not {expected} of {source}")
             if prefill > 0:
                 bench.prefill(port, prefill, f"ab{name}")
-            contenders[name] = bench.Contender(name, proc.pid, address)
+            contenders[name] = bench.Contender(name, proc.pid, address, database=local)
         pair = list(contenders.values())
         for one in pair:
             bench.wrk(one.url, one.script, 2, connections)  # warm-up
+        databases = [(postgres, name) for name in names] if postgres and local else None
         for _ in range(rounds):
-            together(pair, bench.slice_seconds(seconds, rounds), connections)
+            together(pair, bench.slice_seconds(seconds, rounds), connections, databases)
     one, two = pair
     return {
         "seconds": seconds,

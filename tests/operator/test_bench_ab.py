@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -69,3 +70,36 @@ def test_a_server_not_running_the_sources_it_was_given_stops_the_run(tmp_path: P
     with pytest.raises(SystemExit, match="the base server runs engine revision"):
         ab.compare(base, ab.copy_checkout(tmp_path / "changed"), labels=("base", "checkout"), seconds=1,
                    prefill=0.0, telemetry=False, postgres=None, rounds=1, connections=1)
+
+
+def test_the_database_backends_of_each_version_are_told_apart_by_their_connections_name() -> None:
+    """``--postgres`` names each version's connections after its schema: the backends read
+    for a name are those of its connections, with the CPU each has spent."""
+    import asyncio
+
+    import asyncpg
+
+    from tests.storage.test_contract import postgres_base_url, postgres_unreachable
+
+    base = postgres_base_url()
+    if urlsplit(base).hostname not in (None, "localhost", "127.0.0.1", "::1"):
+        pytest.skip("the backends' CPU is read from /proc: a PostgreSQL server of this machine only")
+
+    async def open_named(name: str) -> tuple[asyncpg.Connection, int]:
+        conn = await asyncpg.connect(f"{base}{'&' if '?' in base else '?'}application_name={name}", timeout=5)
+        return conn, int(await conn.fetchval("SELECT pg_backend_pid()"))
+
+    async def scenario() -> None:
+        try:
+            mine, pid = await open_named("rdv_ab_test_mine")
+        except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
+            postgres_unreachable(f"{base}: {exc}")
+        other, other_pid = await open_named("rdv_ab_test_other")
+        try:
+            found = await asyncio.to_thread(ab.backends, base, "rdv_ab_test_mine")
+            assert set(found) == {pid} and other_pid not in found and found[pid] >= 0
+        finally:
+            await mine.close()
+            await other.close()
+
+    asyncio.run(scenario())
