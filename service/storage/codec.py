@@ -13,12 +13,14 @@ from typing import Any
 import orjson
 
 from service.engine.events import Event
+from service.engine.frozen import replace
 from service.engine.model import BookingRef, Context, Conversation, Lookup, Preference, Slot, Window
 from service.engine.states import Channel, Intent, Outcome, Purpose, Retry, State
 from service.storage.base import (
     BookingRow,
     ConversationSummary,
     EventRecord,
+    StoredConversation,
     Timeline,
     TurnRecord,
     UnconfirmedBooking,
@@ -501,3 +503,50 @@ def booking_row(row: dict[str, Any]) -> BookingRow:
         created_at=when(row["created_at"]),
         cancelled_at=None if row["cancelled_at"] is None else when(row["cancelled_at"]),
     )
+
+
+class KeptConversations:
+    """The conversations a store's turns saved last, as saved: conv_id -> (conversation,
+    version, meta as JSON), the most recent ``size`` (the oldest saved first out). A version
+    names one content of a conversation (every write of one moves it), so what is kept under
+    the version a load finds is what that load would decode, but for the zone of the
+    conversation's own moments, put in UTC here as a row reads (the service's clock gives
+    UTC: nothing to change; the context's moments compare and read the same in any zone)."""
+
+    __slots__ = ("_convs", "size")
+
+    def __init__(self, size: int = 2048) -> None:
+        self.size = size
+        self._convs: dict[str, tuple[Conversation, int, str]] = {}
+
+    def keep(self, conv: Conversation, version: int, meta_text: str) -> None:
+        """Keep ``conv`` as saved at ``version`` with ``meta_text``."""
+        if not (conv.created_at.tzinfo is UTC and conv.last_seen_at.tzinfo is UTC
+                and conv.state_entered_at.tzinfo is UTC):
+            conv = replace(conv, created_at=conv.created_at.astimezone(UTC),
+                           last_seen_at=conv.last_seen_at.astimezone(UTC),
+                           state_entered_at=conv.state_entered_at.astimezone(UTC))
+        convs = self._convs
+        convs.pop(conv.conv_id, None)
+        if len(convs) >= self.size:
+            del convs[next(iter(convs))]
+        convs[conv.conv_id] = (conv, version, meta_text)
+
+    def get(self, conv_id: str, version: int | None = None) -> StoredConversation | None:
+        """What was kept of ``conv_id`` (only at ``version`` when given), with a meta of its
+        own; None when nothing is."""
+        kept = self._convs.get(conv_id)
+        if kept is None or (version is not None and kept[1] != version):
+            return None
+        return StoredConversation(kept[0], kept[1], meta_from_json(kept[2]))
+
+    def drop(self, conv_id: str) -> None:
+        """Forget ``conv_id``."""
+        self._convs.pop(conv_id, None)
+
+    def clear(self) -> None:
+        """Forget them all."""
+        self._convs.clear()
+
+    def __contains__(self, conv_id: object) -> bool:
+        return conv_id in self._convs

@@ -73,6 +73,7 @@ from service.storage.codec import (
     FORGOTTEN,
     FORGOTTEN_CONTEXT,
     NAMED_EVENTS,
+    KeptConversations,
     booking_row,
     conversation_from_row,
     conversation_from_values,
@@ -539,6 +540,9 @@ class PostgresStore:
         # What the current task's last conversation read brought (per store instance).
         self._read: ContextVar[_Read | None] = ContextVar(f"rdv_postgres_read_{id(self):x}", default=None)
         self._taken: _Taken | None = None
+        # The conversations this process's turns saved last: a read that finds one at the
+        # version saved takes it from here instead of decoding the row.
+        self._kept = KeptConversations()
         self._window: tuple[datetime, datetime] | None = None
         self._held_since: datetime | None = None
 
@@ -787,7 +791,7 @@ class PostgresStore:
             taken = base
         if taken is not None and (self._taken is None or self._taken.generation <= generation):
             self._taken = taken
-        stored = None if row[0] is None else _loaded(row)
+        stored = None if row[0] is None else (self._kept.get(conv_id, int(row[_VERSION])) or _loaded(row))
         self._read.set(_Read(
             conv_id, time.monotonic(), generation, args[1], row["rdv_held_starts"] or [], row["rdv_held_seen"] or [],
             stored, pending, taken,
@@ -859,6 +863,9 @@ class PostgresStore:
                 request_key=None if turn is None else turn.request_key, booking_id=gone,
                 slot_start=None if booking is None else booking.slot.start.isoformat(),
             )
+        if not any("\x00" in text for text in (conv.conv_id, conv.vapi_call_id or "", conv.caller_phone or "")):
+            # (A NUL in a text column is stored as U+FFFD: the row is not what was saved.)
+            self._kept.keep(conv, int(version), meta_json(meta))
         return int(version)
 
     @staticmethod

@@ -55,7 +55,6 @@ from typing import Any, TypeVar
 import orjson
 
 from service.engine.calendar import TakenSlots
-from service.engine.frozen import replace
 from service.engine.model import BookingRef, Conversation, Slot
 from service.engine.states import State
 from service.storage.base import (
@@ -76,6 +75,7 @@ from service.storage.codec import (
     FORGOTTEN_CONTEXT,
     FORGOTTEN_EVENT,
     NAMED_EVENTS,
+    KeptConversations,
     booking_row,
     conversation_from_row,
     conversation_from_values,
@@ -101,8 +101,6 @@ from service.storage.sql import (
 )
 
 T = TypeVar("T")
-# The conversations whose last saved state a store keeps for their next turn (see _convs).
-CONVERSATIONS_KEPT = 2048
 INSERT_CONVERSATION = insert_conversation()
 UPDATE_CONVERSATION = update_conversation()
 # A conversation keeps the Vapi call id it started with: its turns update it without setting
@@ -236,10 +234,9 @@ class SqliteStore:
         self._holds: dict[str, Hold] | None = None
         self._holds_since: datetime | None = None
         self._holds_stale = False
-        # The conversations this connection's turns saved last, as saved: conv_id ->
-        # (conversation, version, meta as JSON), the most recent CONVERSATIONS_KEPT; a turn
-        # of one of them loads it from here instead of reading and decoding its row.
-        self._convs: dict[str, tuple[Conversation, int, str]] = {}
+        # The conversations this connection's turns saved last: a turn of one of them loads
+        # it from here instead of reading and decoding its row.
+        self._convs = KeptConversations()
         self._waiter: asyncio.Future[None] | None = None  # the last grouped turn's, for save_turn
         self._freed: list[datetime] = []  # slot starts the turn being saved cancelled
 
@@ -471,21 +468,6 @@ class SqliteStore:
         self._holds = None
         self._convs.clear()
 
-    def _keep(self, conv: Conversation, version: int, meta_text: str) -> None:
-        """Keep a conversation as this connection's turn saved it (the most recent first out
-        when full), its own moments in UTC as a load reads them (the service's clock gives
-        UTC: nothing to change; the context's moments compare and read the same in any zone)."""
-        if not (conv.created_at.tzinfo is UTC and conv.last_seen_at.tzinfo is UTC
-                and conv.state_entered_at.tzinfo is UTC):
-            conv = replace(conv, created_at=conv.created_at.astimezone(UTC),
-                           last_seen_at=conv.last_seen_at.astimezone(UTC),
-                           state_entered_at=conv.state_entered_at.astimezone(UTC))
-        convs = self._convs
-        convs.pop(conv.conv_id, None)
-        if len(convs) >= CONVERSATIONS_KEPT:
-            del convs[next(iter(convs))]
-        convs[conv.conv_id] = (conv, version, meta_text)
-
     def _written(
         self, conv: Conversation, values: tuple[Any, ...], booking: BookingWrite | None, cancel: CancelWrite | None
     ) -> None:
@@ -675,8 +657,7 @@ class SqliteStore:
         self._follow()
         kept = self._convs.get(conv_id)
         if kept is not None:
-            conv, version, meta_text = kept
-            return StoredConversation(conv, version, meta_from_json(meta_text))
+            return kept
         row = self.conn.execute(LOAD_CONVERSATION, (conv_id,)).fetchone()
         if row is None:
             return None
@@ -731,7 +712,7 @@ class SqliteStore:
                 raise
             self._end_turn(conn, savepoint)
         self._written(conv, values, booking, cancel)
-        self._keep(conv, version, meta_text)
+        self._convs.keep(conv, version, meta_text)
         return version
 
     def _write_turn(
@@ -764,7 +745,7 @@ class SqliteStore:
                 conn.execute(INSERT_CONVERSATION, (*values, meta_text))
             except sqlite3.IntegrityError:
                 self._unwrite_turn(conn, turn_id)
-                self._convs.pop(conv.conv_id, None)
+                self._convs.drop(conv.conv_id)
                 raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=True) from None
             version = 1
         else:
@@ -776,7 +757,7 @@ class SqliteStore:
                 cur = conn.execute(UPDATE_CONVERSATION, (*values[1:], meta_text, version, conv.conv_id, expected))
                 if cur.rowcount != 1:
                     self._unwrite_turn(conn, turn_id)
-                    self._convs.pop(conv.conv_id, None)  # saved by another: read it again
+                    self._convs.drop(conv.conv_id)  # saved by another: read it again
                     raise conflict(Conflict.VERSION, conv_id=conv.conv_id, new=False)
         if cancel is not None:
             self._cancel(conn, cancel.booking_id, cancel.at)

@@ -358,3 +358,28 @@ async def test_a_database_of_the_previous_schema_migrates(postgres: Backend) -> 
     assert await store.taken_slots(at(-60), at(60 * 24 * 10)) == {slot(6, 9).start}
     stored = await store.load("conv_old")
     assert stored is not None and stored.conversation == conversation("conv_old", last_seen_at=at(10))
+
+
+async def test_a_read_at_the_version_this_store_saved_is_not_decoded_again(postgres: Backend) -> None:
+    """The read still goes to the database (one round trip: another replica may have saved
+    since); when it finds the version this store saved, the conversation is the one saved
+    (its own moments in UTC, as a row reads); at another replica's version, the row."""
+    store, writes = await counted(postgres)
+    other, _ = await counted(postgres)
+    saved = conversation("conv_k")
+    await create(store, saved, {"span": "a"})
+    first = await store.load("conv_k")
+    assert first is not None and first.version == 1 and first.meta == {"span": "a"}
+    assert first.conversation == saved and first.conversation.context is saved.context
+    assert first.conversation.last_seen_at.utcoffset() == timedelta(0)
+    first.meta["span"] = "changed by its caller"
+    before = writes.count
+    again = await store.load("conv_k")
+    assert writes.count - before == 1  # prepared: one round trip, as every turn's read
+    assert again is not None and again.meta == {"span": "a"} and again.conversation.context is saved.context
+
+    theirs = dataclasses.replace(saved, turn_count=7)
+    assert await other.save_turn(theirs, 1, {"span": "b"}, None, []) == 2
+    read = await store.load("conv_k")
+    assert read is not None and read.version == 2 and read.meta == {"span": "b"}
+    assert read.conversation == theirs and read.conversation.context is not saved.context
