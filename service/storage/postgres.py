@@ -841,7 +841,8 @@ class PostgresStore:
         or cancellation, in one statement (one durable transaction)."""
         conv = conversation
         self._read.set(None)
-        sql, args = self._save_statement(conv, expected_version, meta, turn, events, booking, cancel)
+        values, meta_text = conversation_values(conv, _same), meta_json(meta)
+        sql, args = self._save_statement(conv, values, expected_version, meta_text, turn, events, booking, cancel)
         found: Conflict | None = None
         try:
             version = await self._query("fetchval", sql, *args, server_errors=True)
@@ -863,36 +864,37 @@ class PostgresStore:
                 request_key=None if turn is None else turn.request_key, booking_id=gone,
                 slot_start=None if booking is None else booking.slot.start.isoformat(),
             )
-        if not any("\x00" in text for text in (conv.conv_id, conv.vapi_call_id or "", conv.caller_phone or "")):
-            # (A NUL in a text column is stored as U+FFFD: the row is not what was saved.)
-            self._kept.keep(conv, int(version), meta_json(meta))
+        if not any(isinstance(v, str) and "\x00" in v for v in values):
+            # (A NUL in a text column is stored as U+FFFD, pg_text: the row is not what was saved.)
+            self._kept.keep(conv, int(version), meta_text)
         return int(version)
 
     @staticmethod
     def _save_statement(
         conv: Conversation,
+        values: tuple[Any, ...],
         expected: int | None,
-        meta: dict[str, Any],
+        meta_text: str,
         turn: TurnRecord | None,
         events: list[EventRecord],
         booking: BookingWrite | None,
         cancel: CancelWrite | None,
     ) -> tuple[str, list[Any]]:
         """The one statement of a turn's save (:func:`_save_sql`, rendered once per shape)
-        and its arguments, in the order of its placeholders. Datetimes go as they are: the
-        driver sends them in UTC."""
+        and its arguments, in the order of its placeholders (``values``: the conversation's
+        columns, ``meta_text``: its meta as JSON). Datetimes go as they are: the driver sends
+        them in UTC."""
         replaced = booking is not None and booking.replaces is not None
         dup = turn is not None and turn.request_key is not None
         sql, count = _save_sql(dup, expected is None, cancel is not None, replaced, booking is not None,
                                turn is not None, bool(events))
-        values = conversation_values(conv, _same)
         args: list[Any] = [turn.conv_id, turn.request_key] if dup and turn is not None else []
         if expected is None:
             args += values
-            args += (meta_json(meta), _proposed(conv))
+            args += (meta_text, _proposed(conv))
         else:
             args += values[1:]
-            args += (meta_json(meta), _proposed(conv), expected + 1, conv.conv_id, expected)
+            args += (meta_text, _proposed(conv), expected + 1, conv.conv_id, expected)
         if cancel is not None:
             args += (cancel.at, cancel.booking_id)
         if booking is not None:
