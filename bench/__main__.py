@@ -536,14 +536,15 @@ class Contender:
         db = named_cpu_seconds("postgres") if self.database else None
         done = wrk(self.url, self.script, seconds, connections)
         tree, alone = meter.spent()
-        if self.database:
-            after = named_cpu_seconds("postgres")
-            self.db_cpu = None if db is None or after is None or self.db_cpu is None else self.db_cpu + after - db
-        self.add(done, tree, alone)
+        after = named_cpu_seconds("postgres") if self.database else None
+        self.add(done, tree, alone, None if db is None or after is None else after - db)
 
-    def add(self, done: WrkRun, tree: float, alone: float) -> None:
+    def add(self, done: WrkRun, tree: float, alone: float, database: float | None = None) -> None:
         """Count one slice in: what wrk measured, the CPU seconds of the tree and of the
-        serving process meanwhile."""
+        serving process meanwhile (and of the database, when measured: None, unknown, makes
+        the total unknown)."""
+        if self.database:
+            self.db_cpu = None if database is None or self.db_cpu is None else self.db_cpu + database
         self.cpu += tree
         self.cpu_alone += alone
         self.slices.append((done.requests, tree, alone))
@@ -877,16 +878,8 @@ def postgres_url() -> str | None:
 
     base = postgres_base()
     schema = f"rdv_bench_{os.getpid()}"
-
-    async def create() -> None:
-        conn = await asyncpg.connect(base, timeout=3)
-        try:
-            await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
-        finally:
-            await conn.close()
-
     try:
-        asyncio.run(create())
+        asyncio.run(bench_postgres.admin(base, f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
     except (OSError, asyncpg.PostgresError, TimeoutError) as exc:
         print(f"  PostgreSQL phase skipped: {base} unreachable ({exc})", file=sys.stderr)
         return None
@@ -898,35 +891,19 @@ def postgres_setting(url: str, name: str) -> str | None:
     """The bench PostgreSQL's setting ``name`` (None when it cannot be read)."""
     import asyncpg
 
-    async def read() -> str:
-        conn = await asyncpg.connect(url, timeout=3)
-        try:
-            return str(await conn.fetchval("SELECT current_setting($1)", name))
-        finally:
-            await conn.close()
-
     try:
-        return asyncio.run(read())
+        found = asyncio.run(bench_postgres.rows(url, "SELECT current_setting($1)", name))
     except (OSError, asyncpg.PostgresError, TimeoutError):
         return None
+    return str(found[0][0])
 
 
 def drop_schema(url: str) -> None:
     """Drop the bench schema of ``url``."""
-    import asyncpg
-
     schema = re.search(r"search_path%3D(\w+)", url)
-    base = url.split("?")[0]
-
-    async def drop() -> None:
-        conn = await asyncpg.connect(base, timeout=3)
-        try:
-            await conn.execute(f"DROP SCHEMA IF EXISTS {schema.group(1) if schema else 'none'} CASCADE")
-        finally:
-            await conn.close()
-
     with suppress_all():
-        asyncio.run(drop())
+        asyncio.run(bench_postgres.admin(url.split("?")[0],
+                                         f"DROP SCHEMA IF EXISTS {schema.group(1) if schema else 'none'} CASCADE"))
 
 
 @contextmanager

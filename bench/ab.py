@@ -49,7 +49,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 import httpx
 
 from bench import __main__ as bench
@@ -106,15 +105,9 @@ def backends(base: str, application: str) -> dict[int, float]:
     """The local PostgreSQL backends of the connections named ``application``: pid -> CPU
     seconds spent so far."""
 
-    async def read() -> list[int]:
-        conn = await asyncpg.connect(base, timeout=3)
-        try:
-            rows = await conn.fetch("SELECT pid FROM pg_stat_activity WHERE application_name = $1", application)
-            return [int(r[0]) for r in rows]
-        finally:
-            await conn.close()
-
-    spent = {pid: process_cpu_seconds(pid) for pid in asyncio.run(read())}
+    found = asyncio.run(bench_postgres.rows(
+        base, "SELECT pid FROM pg_stat_activity WHERE application_name = $1", application))
+    spent = {int(row[0]): process_cpu_seconds(int(row[0])) for row in found}
     return {pid: cpu for pid, cpu in spent.items() if cpu is not None}
 
 
@@ -129,11 +122,10 @@ def together(contenders: list[bench.Contender], seconds: int, connections: int,
     runs = bench.wrk_each([one.url for one in contenders], contenders[0].script, seconds, connections,
                           bench.load_core())
     after = [backends(base, name) for base, name in databases or []]
-    for one, meter, done in zip(contenders, meters, runs, strict=True):
-        one.add(done, *meter.spent())
-    for one, was, now in zip(contenders, before, after, strict=False):
-        if one.db_cpu is not None:
-            one.db_cpu += sum(cpu - was.get(pid, 0.0) for pid, cpu in now.items())
+    spent_db = [sum(cpu - was.get(pid, 0.0) for pid, cpu in now.items())
+                for was, now in zip(before, after, strict=True)]
+    for i, (one, meter, done) in enumerate(zip(contenders, meters, runs, strict=True)):
+        one.add(done, *meter.spent(), spent_db[i] if spent_db else None)
 
 
 def side(one: bench.Contender, source: str, revision: str) -> dict[str, Any]:

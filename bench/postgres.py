@@ -149,12 +149,25 @@ def bench_url(base: str, schema: str) -> str:
     return f"{base}{sep}options={quote(f'-csearch_path={schema}', safe='')}"
 
 
-async def admin(base: str, sql: str) -> None:
-    conn = await asyncpg.connect(base)
+@contextlib.asynccontextmanager
+async def _connected(base: str) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(base, timeout=3)
     try:
-        await conn.execute(sql)
+        yield conn
     finally:
         await conn.close()
+
+
+async def admin(base: str, sql: str) -> None:
+    """Run ``sql`` (statements separated by ``;``) on a connection of its own to ``base``."""
+    async with _connected(base) as conn:
+        await conn.execute(sql)
+
+
+async def rows(base: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    """The rows of ``sql`` with ``args``, on a connection of its own to ``base``."""
+    async with _connected(base) as conn:
+        return list(await conn.fetch(sql, *args))
 
 
 @contextlib.asynccontextmanager
