@@ -863,10 +863,10 @@ def postgres_base() -> str:
     return os.environ.get("RDV_BENCH_POSTGRES_URL", "postgresql://127.0.0.1:5432/test")
 
 
-def postgres_is_local() -> bool:
-    """Whether the bench PostgreSQL runs on this machine (a loopback host, or a socket
-    directory), so that its processes' CPU can be read here."""
-    parts = urlsplit(postgres_base())
+def postgres_is_local(url: str | None = None) -> bool:
+    """Whether the PostgreSQL server of ``url`` (default: the bench's) runs on this machine (a
+    loopback host, or a socket directory), so that its processes' CPU can be read here."""
+    parts = urlsplit(url or postgres_base())
     host = parts.hostname or parse_qs(parts.query).get("host", [""])[0]
     return host in ("", "localhost", "127.0.0.1", "::1") or host.startswith("/")
 

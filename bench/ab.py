@@ -171,8 +171,8 @@ def ratios(base: bench.Contender, changed: bench.Contender) -> dict[str, Any]:
         "serving_cpu_ratio_round_spread": _spread(serving),
         "cpu_ratio_by_round": tree,
         "turn_rps_ratio": _ratio(changed.rate, base.rate),
-        **({"database_cpu_ratio": _per_turn_ratio((base.requests, base.db_cpu or 0.0),
-                                                  (changed.requests, changed.db_cpu or 0.0))}
+        **({"database_cpu_ratio": _per_turn_ratio((base.requests, base.db_cpu), (changed.requests, changed.db_cpu))
+            if base.db_cpu is not None and changed.db_cpu is not None else None}
            if base.database and changed.database else {}),
     }
 
@@ -191,7 +191,7 @@ def compare(base: Path, changed: Path, *, labels: tuple[str, str], seconds: int,
                                           dict(os.environ), None, work / "sink.log"))
         names = [f"rdv_ab_{os.getpid()}_{name}" for name in sources]
         urls = stack.enter_context(schemas(postgres, names)) if postgres else [None, None]
-        local = bool(postgres) and bench.postgres_is_local()
+        local = postgres is not None and bench.postgres_is_local(postgres)
         contenders = {}
         for (name, source), url in zip(sources.items(), urls, strict=True):
             env = bench.rdv_env(work / f"data-{name}", telemetry, sink_port if telemetry else None)
