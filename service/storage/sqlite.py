@@ -286,19 +286,19 @@ class SqliteStore:
     @contextlib.contextmanager
     def _transaction(
         self, conn: sqlite3.Connection | None = None, begin: str = "BEGIN IMMEDIATE", *, turn: bool = False,
-        cached: bool = True,
+        cached_tables: bool = True,
     ) -> Iterator[sqlite3.Connection]:
         """``begin`` … ``COMMIT`` on ``conn`` (the store's own connection by default, after
         committing its open group; a plain ``BEGIN`` is a read snapshot), rolled back on any
         error (a failed BEGIN has nothing to roll back). A write other than a ``turn``'s save
         may change what the caches hold: they are dropped, unless it writes none of the
-        tables they are read from (``cached=False``: leases, seen signatures)."""
+        tables they are read from (``cached_tables=False``: leases, seen signatures)."""
         own = conn is None or conn is self._conn
         if conn is None:
             conn = self.conn
         if own:
             self._commit_group()
-            if begin != "BEGIN" and not turn and cached:
+            if begin != "BEGIN" and not turn and cached_tables:
                 self._forget()
         conn.execute(begin)
         try:
@@ -1116,7 +1116,7 @@ class SqliteStore:
         """Take or renew a named lease; False if another holder has it."""
 
         def run() -> bool:
-            with self._transaction(cached=False) as conn:
+            with self._transaction(cached_tables=False) as conn:
                 cur = conn.execute(
                     "INSERT INTO leases (name, holder, until) VALUES (?, ?, ?) "
                     "ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, until = excluded.until "
@@ -1132,7 +1132,7 @@ class SqliteStore:
         """Record an accepted signature; False when already recorded (a replay)."""
 
         def run() -> bool:
-            with self._transaction(cached=False) as conn:
+            with self._transaction(cached_tables=False) as conn:
                 conn.execute("DELETE FROM seen_signatures WHERE seen_at < ?", (utc_text(forget_before),))
                 cur = conn.execute(
                     "INSERT INTO seen_signatures (key, seen_at) VALUES (?, ?) ON CONFLICT(key) DO NOTHING",
