@@ -437,6 +437,24 @@ def span_encoding(conversations: int = 30) -> dict[str, float]:
     }
 
 
+def floors(res: dict[str, Any]) -> dict[str, float]:
+    """What the CPU ratios would read on this machine if telemetry cost nothing but the
+    OpenTelemetry SDK's encoding of the spans (``span_encode_us_per_turn``, the least the
+    exporter process can spend): telemetry on ÷ off at best, turn ÷ echo at best; and what
+    telemetry costs the serving process itself per turn. A target beyond its floor cannot be
+    met by rdv's own code on this machine, whatever it does with the rest."""
+    off, encode = res.get("telemetry_off_cpu_us_per_turn"), res.get("span_encode_us_per_turn")
+    found: dict[str, float] = {}
+    if off and encode is not None:
+        found["telemetry_overhead_cpu_floor_ratio"] = round((off + encode) / off, 3)
+        if res.get("baseline_cpu_us_per_request"):
+            found["turn_vs_baseline_cpu_ceiling_ratio"] = round(res["baseline_cpu_us_per_request"] / (off + encode), 3)
+    on_serving, off_serving = res.get("telemetry_on_serving_cpu_us_per_turn"), res.get("telemetry_off_serving_cpu_us_per_turn")
+    if on_serving and off_serving:
+        found["telemetry_serving_cpu_us_per_turn"] = round(on_serving - off_serving, 1)
+    return found
+
+
 def rdv_env(data_dir: Path, telemetry: bool, sink_port: int | None) -> dict[str, str]:
     """The environment of a rdv server under test."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RDV_", "OTEL_", "PROMETHEUS_"))}
@@ -750,6 +768,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
                 res["span_exporter_cpu_us_per_turn"] = round(
                     res["telemetry_on_cpu_us_per_turn"] - res["telemetry_on_serving_cpu_us_per_turn"], 1
                 )
+        res.update(floors(res))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return res

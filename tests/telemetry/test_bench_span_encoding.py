@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.__main__ import span_encoding
+from bench.__main__ import floors, span_encoding
 
 
 def test_the_scripted_booking_emits_eleven_spans_over_four_turns() -> None:
@@ -14,3 +14,21 @@ def test_the_scripted_booking_emits_eleven_spans_over_four_turns() -> None:
     assert found["span_records_per_turn"] == 2.75
     assert found["span_encode_us_per_span"] > 0
     assert found["span_encode_us_per_turn"] == pytest.approx(found["span_encode_us_per_span"] * 2.75, abs=0.2)
+
+
+def test_floors_are_the_ratios_left_when_telemetry_costs_only_its_encoding() -> None:
+    """With telemetry reduced to the SDK's encoding of its spans, on ÷ off is (off + encoding)
+    ÷ off and echo ÷ turn is echo ÷ (off + encoding); figures a run lacks give no floor."""
+    res = {
+        "telemetry_off_cpu_us_per_turn": 200.0, "span_encode_us_per_turn": 50.0, "baseline_cpu_us_per_request": 40.0,
+        "telemetry_on_serving_cpu_us_per_turn": 260.0, "telemetry_off_serving_cpu_us_per_turn": 200.0,
+    }
+    assert floors(res) == {
+        "telemetry_overhead_cpu_floor_ratio": 1.25,
+        "turn_vs_baseline_cpu_ceiling_ratio": 0.16,
+        "telemetry_serving_cpu_us_per_turn": 60.0,
+    }
+    assert floors({"telemetry_off_cpu_us_per_turn": 200.0, "span_encode_us_per_turn": 50.0}) == {
+        "telemetry_overhead_cpu_floor_ratio": 1.25,
+    }
+    assert floors({"span_encode_us_per_turn": 50.0}) == {}
