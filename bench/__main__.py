@@ -449,7 +449,8 @@ def floors(res: dict[str, Any]) -> dict[str, float]:
         found["telemetry_overhead_cpu_floor_ratio"] = round((off + encode) / off, 3)
         if res.get("baseline_cpu_us_per_request"):
             found["turn_vs_baseline_cpu_ceiling_ratio"] = round(res["baseline_cpu_us_per_request"] / (off + encode), 3)
-    on_serving, off_serving = res.get("telemetry_on_serving_cpu_us_per_turn"), res.get("telemetry_off_serving_cpu_us_per_turn")
+    on_serving = res.get("telemetry_on_serving_cpu_us_per_turn")
+    off_serving = res.get("telemetry_off_serving_cpu_us_per_turn")
     if on_serving and off_serving:
         found["telemetry_serving_cpu_us_per_turn"] = round(on_serving - off_serving, 1)
     return found
