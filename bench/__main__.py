@@ -437,12 +437,15 @@ def span_encoding(conversations: int = 30) -> dict[str, float]:
     }
 
 
-def floors(res: dict[str, Any]) -> dict[str, float]:
+def floors(res: dict[str, Any], cores: int | None = None) -> dict[str, float]:
     """What the CPU ratios would read on this machine if telemetry cost nothing but the
     OpenTelemetry SDK's encoding of the spans (``span_encode_us_per_turn``, the least the
     exporter process can spend): telemetry on ÷ off at best, turn ÷ echo at best; and what
-    telemetry costs the serving process itself per turn. A target beyond its floor cannot be
-    met by rdv's own code on this machine, whatever it does with the rest."""
+    telemetry costs the serving process itself per turn. Then the most one PostgreSQL replica
+    could serve, over the SQLite server's rate, if the machine's ``cores`` (default: those this
+    process may run on) did nothing but that replica's and its database's work at the CPU per
+    turn measured (the load generator's own CPU left out: a generous bound). A target beyond
+    its floor cannot be met by rdv's own code on this machine, whatever it does with the rest."""
     off, encode = res.get("telemetry_off_cpu_us_per_turn"), res.get("span_encode_us_per_turn")
     found: dict[str, float] = {}
     if off and encode is not None:
@@ -453,6 +456,12 @@ def floors(res: dict[str, Any]) -> dict[str, float]:
     off_serving = res.get("telemetry_off_serving_cpu_us_per_turn")
     if on_serving and off_serving:
         found["telemetry_serving_cpu_us_per_turn"] = round(on_serving - off_serving, 1)
+    replica = res.get("postgres_one_replica_cpu_us_per_turn")
+    database = res.get("postgres_one_replica_database_cpu_us_per_turn")
+    if replica and database and res.get("postgres_sqlite_turn_rps"):
+        cores = cores or len(os.sched_getaffinity(0))
+        most = cores * 1_000_000 / (replica + database)
+        found["postgres_one_replica_vs_sqlite_ceiling_ratio"] = round(most / res["postgres_sqlite_turn_rps"], 3)
     return found
 
 

@@ -32,3 +32,14 @@ def test_floors_are_the_ratios_left_when_telemetry_costs_only_its_encoding() -> 
         "telemetry_overhead_cpu_floor_ratio": 1.25,
     }
     assert floors({"span_encode_us_per_turn": 50.0}) == {}
+
+
+def test_the_postgresql_ceiling_is_the_rate_the_cores_allow_at_the_cpu_measured() -> None:
+    """Two cores, 400 µs of replica and 100 µs of database CPU a turn: at most 4,000 turns/s,
+    half the SQLite server's 8,000; no ceiling without the database's CPU."""
+    res = {
+        "postgres_one_replica_cpu_us_per_turn": 400.0, "postgres_one_replica_database_cpu_us_per_turn": 100.0,
+        "postgres_sqlite_turn_rps": 8000.0,
+    }
+    assert floors(res, cores=2) == {"postgres_one_replica_vs_sqlite_ceiling_ratio": 0.5}
+    assert floors({**res, "postgres_one_replica_database_cpu_us_per_turn": None}, cores=2) == {}
