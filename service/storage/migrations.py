@@ -28,6 +28,9 @@ Statement = str | Only
 # The most events one row of ``event_batches`` holds (SQLite, schema step 10): the ``events``
 # view numbers a batch's events from its id times this.
 EVENTS_PER_BATCH = 1024
+# The characters of a UTC moment's text (``2026-12-01T14``) that name its hour in
+# ``event_hours`` (SQLite, schema step 13).
+EVENT_HOUR_CHARS = 13
 
 STEPS: tuple[tuple[Statement, ...], ...] = (
     (
@@ -324,6 +327,27 @@ STEPS: tuple[tuple[Statement, ...], ...] = (
                 RETURN NULL;
             END $$""",
         ),
+    ),
+    # 13 (SQLite): events found by time without an index on it. The index on
+    # ``event_batches.at`` cost every turn's save about 4 % of its CPU (one more B-tree written
+    # per turn), for a read the operators' statistics make now and then. Batch ids grow in
+    # the order rows are written, and a batch's moment is within seconds of its writing:
+    # ``event_hours`` keeps, for each UTC hour (the first 13 characters of the moment's text),
+    # the smallest id of a batch of that hour, written by a save when its connection had not
+    # marked the hour yet (the smallest of every connection's marks is kept). Every batch at
+    # or after a moment has an id at or above the smallest mark of the hours from that one's
+    # on: the read starts there, on the table's own order.
+    (
+        Only(
+            Dialect.SQLITE,
+            "CREATE TABLE event_hours (hour TEXT PRIMARY KEY, first_id INTEGER NOT NULL) WITHOUT ROWID",
+        ),
+        Only(
+            Dialect.SQLITE,
+            f"INSERT INTO event_hours (hour, first_id) SELECT substr(at, 1, {EVENT_HOUR_CHARS}), min(id) "
+            "FROM event_batches GROUP BY 1",
+        ),
+        Only(Dialect.SQLITE, "DROP INDEX event_batches_at"),
     ),
 )
 

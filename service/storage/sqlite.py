@@ -89,7 +89,7 @@ from service.storage.codec import (
     unconfirmed,
     utc_text,
 )
-from service.storage.migrations import EVENTS_PER_BATCH, SQLITE_STEPS
+from service.storage.migrations import EVENT_HOUR_CHARS, EVENTS_PER_BATCH, SQLITE_STEPS
 from service.storage.sql import (
     CANCEL_BOOKING,
     INSERT_BOOKING,
@@ -108,6 +108,20 @@ UPDATE_CONVERSATION = update_conversation()
 UPDATE_KEEPING_CALL_ID = update_conversation(kept=("vapi_call_id",))
 # A save's events, a row per run of one conversation's events of one moment (schema step 10).
 INSERT_EVENT_BATCH = "INSERT INTO event_batches (conv_id, at, count, kinds, data) VALUES (?, ?, ?, ?, ?)"
+# The first batch of an hour a connection writes marks it (schema step 13); the smallest
+# mark of every connection is kept.
+MARK_EVENT_HOUR = (
+    "INSERT INTO event_hours (hour, first_id) VALUES (?, ?) "
+    "ON CONFLICT (hour) DO UPDATE SET first_id = min(first_id, excluded.first_id)"
+)
+# The events at or after a moment: from the smallest mark of the hours from that moment's
+# on, in the table's order (the ``events`` view's columns, the id as the view numbers it).
+FIRST_EVENT_BATCH = "SELECT min(first_id) FROM event_hours WHERE hour >= ?"
+EVENTS_FROM = (
+    f"SELECT b.id * {EVENTS_PER_BATCH} + e.key AS id, b.conv_id AS conv_id, b.at AS at, "
+    "CASE WHEN b.count = 1 THEN b.kinds ELSE json_extract(b.kinds, '$[' || e.key || ']') END AS kind, "
+    "e.value AS data FROM event_batches AS b, json_each(b.data) AS e WHERE b.id >= ? AND b.at >= ?"
+)
 _CALL_ID = COLUMNS.index("vapi_call_id")
 # A conversation's columns in COLUMNS order, then its version and meta.
 LOAD_CONVERSATION = f"SELECT {', '.join(COLUMNS)}, version, meta FROM conversations WHERE conv_id = ?"
@@ -239,6 +253,10 @@ class SqliteStore:
         self._convs = KeptConversations()
         self._waiter: asyncio.Future[None] | None = None  # the last grouped turn's, for save_turn
         self._freed: list[datetime] = []  # slot starts the turn being saved cancelled
+        # The hours this connection marked in ``event_hours`` (committed, or in the open
+        # group), with the id it marked each one with: forgotten when a transaction that may
+        # hold a mark rolls back.
+        self._marked_hours: dict[str, int] = {}
 
     # -- plumbing -------------------------------------------------------------------
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -467,6 +485,7 @@ class SqliteStore:
         self._taken_window = None
         self._holds = None
         self._convs.clear()
+        self._marked_hours.clear()
 
     def _written(
         self, conv: Conversation, values: tuple[Any, ...], booking: BookingWrite | None, cancel: CancelWrite | None
@@ -701,13 +720,18 @@ class SqliteStore:
         # writes nothing when the version moved): the save needs no savepoint.
         args = (conv, expected, values, meta_text, turn, turn_row, event_rows, booking, cancel)
         if not self._grouping():
-            with self._transaction(turn=True) as conn:
-                version = self._write_turn(conn, *args)
+            try:
+                with self._transaction(turn=True) as conn:
+                    version = self._write_turn(conn, *args)
+            except BaseException:
+                self._marked_hours.clear()
+                raise
         else:
             conn, first, savepoint = self._begin_turn(checked=booking is None and cancel is None)
             try:
                 version = self._write_turn(conn, *args)
             except BaseException as exc:
+                self._marked_hours.clear()
                 self._undo_turn(conn, exc, first=first, savepoint=savepoint)
                 raise
             self._end_turn(conn, savepoint)
@@ -763,8 +787,15 @@ class SqliteStore:
             self._cancel(conn, cancel.booking_id, cancel.at)
         if booking is not None:
             self._insert_booking(conn, booking)
+        marked = self._marked_hours
         for row in event_rows:
-            conn.execute(INSERT_EVENT_BATCH, row)
+            batch_id: int = conn.execute(INSERT_EVENT_BATCH, row).lastrowid  # type: ignore[assignment]
+            hour = row[1][:EVENT_HOUR_CHARS]
+            mark = marked.get(hour)
+            # (An id below the mark: the newest batches were deleted and their ids reused.)
+            if mark is None or batch_id < mark:
+                conn.execute(MARK_EVENT_HOUR, (hour, batch_id))
+                marked[hour] = batch_id
         return version
 
     @staticmethod
@@ -1073,10 +1104,15 @@ class SqliteStore:
         def run(conn: sqlite3.Connection) -> list[EventRecord]:
             if not kinds:
                 return []
-            rows = conn.execute(
-                f"SELECT * FROM events WHERE at >= ? AND kind IN ({', '.join('?' for _ in kinds)}) ORDER BY id",
-                (utc_text(since), *kinds),
-            ).fetchall()
+            since_text = utc_text(since)
+            with self._transaction(conn, "BEGIN"):  # the marks and the batches of one snapshot
+                first = conn.execute(FIRST_EVENT_BATCH, (since_text[:EVENT_HOUR_CHARS],)).fetchone()[0]
+                if first is None:
+                    return []
+                rows = conn.execute(
+                    f"SELECT * FROM ({EVENTS_FROM}) WHERE kind IN ({', '.join('?' for _ in kinds)}) ORDER BY id",
+                    (first, since_text, *kinds),
+                ).fetchall()
             return [EventRecord(r["conv_id"], datetime.fromisoformat(r["at"]), r["kind"],
                                 json.loads(r["data"])) for r in rows]
 

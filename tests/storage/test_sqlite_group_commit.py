@@ -301,8 +301,9 @@ def write_conversation(conn: sqlite3.Connection, conv: Conversation, record: Tur
 
 
 async def test_a_file_of_the_previous_schema_moves_its_event_index(tmp_path: Path) -> None:
-    """A file written with events indexed by (kind, at) migrates in place: the index on ``at``
-    replaces it, its events are still read by time and kind, and new ones are written."""
+    """A file written with events indexed by (kind, at) migrates in place: no index on ``at``
+    is left (the hours' marks of step 13 replace it), its events are still read by time and
+    kind, and new ones are written."""
     path = tmp_path / SQLITE_FILE
     with contextlib.closing(file_of_steps(path, 6)) as conn:
         for kind in ("StateEntered", "SlotsProposed"):
@@ -317,7 +318,8 @@ async def test_a_file_of_the_previous_schema_moves_its_event_index(tmp_path: Pat
     finally:
         await store.close()
     indexes = {r[0] for r in committed(path, "SELECT name FROM sqlite_master WHERE type = 'index'")}
-    assert "event_batches_at" in indexes and "events_kind_at" not in indexes
+    assert "event_batches_at" not in indexes and "events_kind_at" not in indexes
+    assert committed(path, "SELECT hour FROM event_hours") == [(utc_text(at(0))[:13],)]
     assert committed(path, "SELECT max(version) FROM schema_version") == [(len(SQLITE_STEPS),)]
 
 
