@@ -13,6 +13,9 @@ smallest correct fix is a subclass of uvicorn's httptools protocol that
 * gives each request head ``RDV_HEADER_TIMEOUT_SECONDS`` from its first byte (408 and close);
 * refuses a head larger than ``RDV_MAX_HEADER_BYTES`` (431 and close).
 
+A refused connection closes gracefully (a lingering close, :data:`LINGER_SECONDS`), so that a
+client still sending reads the answer instead of a reset.
+
 The body has its own deadline (:class:`service.http.common.BodyReadDeadline`); concurrency
 above ``RDV_MAX_CONNECTIONS`` gets uvicorn's 503 (``limit_concurrency``).
 """
@@ -30,6 +33,10 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from uvicorn.server import ServerState
 
 from service.config import Settings
+
+# After a refusal, how long what the client still sends is read and dropped, waiting for it
+# to close, before the connection is closed anyway.
+LINGER_SECONDS = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +94,9 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._in_head = True  # waiting for, or reading, a request head
         self._heads = 0  # request heads read so far
+        # Refused: the answer is sent, what arrives is dropped until the client closes.
+        self._lingering = False
+        self._linger_timer: asyncio.TimerHandle | None = None
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         """Accept the connection and start its idle timer at once."""
@@ -94,8 +104,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.timeout_keep_alive_task = self.loop.call_later(self.timeout_keep_alive, self.timeout_keep_alive_handler)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        """Forget the head deadline with the connection."""
+        """Forget the head deadline (and a refused connection's last wait) with the connection."""
         self._cancel_head_timer()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
+            self._linger_timer = None
         super().connection_lost(exc)
 
     def data_received(self, data: bytes) -> None:
@@ -103,7 +116,10 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
 
         The head's deadline runs from its first bytes, but its timer is armed only if the head
         is still incomplete once they are parsed: a head that arrives whole (nearly every one)
-        would have it armed and cancelled at once, which costs more than parsing it."""
+        would have it armed and cancelled at once, which costs more than parsing it. Once a
+        request is refused, what still arrives is dropped (:meth:`_linger`)."""
+        if self._lingering:
+            return
         if not self._in_head:
             super().data_received(data)
             return
@@ -153,4 +169,18 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         head += [b"content-type: application/json", b"content-length: " + str(len(body)).encode("ascii"),
                  b"connection: close"]
         self.transport.write(b"\r\n".join(head) + b"\r\n\r\n" + body)
-        self.transport.close()
+        self._linger()
+
+    def _linger(self) -> None:
+        """Close after an answer sent before the request was read whole: the answer is
+        followed by the end of what the server sends, then what the client still sends is
+        read and dropped until it closes too, LINGER_SECONDS at most. Closed at once, the
+        socket would answer those bytes with a reset, and the client's system drops what it
+        received and had not read yet: the answer (nginx's and Apache's lingering close)."""
+        transport = self.transport
+        if not transport.can_write_eof():
+            transport.close()
+            return
+        self._lingering = True
+        transport.write_eof()
+        self._linger_timer = self.loop.call_later(LINGER_SECONDS, transport.close)

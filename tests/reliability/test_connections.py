@@ -119,3 +119,41 @@ async def test_connections_above_the_limit_get_503_until_idle_ones_close(spawn: 
             assert (await client.get("/healthz")).status_code == 200
     finally:
         await close_all([w for _, w in idle])
+
+
+async def answer_then_eof(reader: asyncio.StreamReader, within: float) -> bytes:
+    """Everything the server sends until it closes the connection (a reset fails the read)."""
+    received = b""
+    deadline = time.monotonic() + within
+    while chunk := await asyncio.wait_for(reader.read(65536), max(0.01, deadline - time.monotonic())):
+        received += chunk
+    return received
+
+
+@pytest.mark.slow
+async def test_a_refused_head_is_read_whole_by_a_client_still_sending(spawn: Callable[..., Replica]) -> None:
+    """A client refused (431, 408) while it is still sending reads the whole answer, then the
+    end of the connection: the server stops sending, drains what keeps arriving and closes
+    once the client does (closing a socket with bytes unread would send a reset, which
+    drops the answer the client had not read yet)."""
+    replica = spawn(LIMITS)
+    for head, status, line, seconds in (
+        (b"GET /healthz HTTP/1.1\r\nHost: rdv\r\nX-Big: " + b"a" * 40_000, b"431", b"b" * 2000, 0.5),
+        (b"GET /healthz HTTP/1.1\r\nHost: rdv\r\n", b"408", b"b" * 20, HEAD_TIMEOUT + 0.5),
+    ):
+        reader, writer = await asyncio.open_connection("127.0.0.1", replica.port)
+        try:
+            writer.write(head)
+            await writer.drain()
+            # The client does not read yet and keeps sending after the server answered.
+            ends = time.monotonic() + seconds
+            while time.monotonic() < ends:
+                await asyncio.sleep(0.1)
+                writer.write(b"X-More: " + line + b"\r\n")
+                await writer.drain()
+            writer.write_eof()
+            answer = await answer_then_eof(reader, 5)
+            assert answer.startswith(b"HTTP/1.1 " + status), answer[:80]
+            assert answer.endswith(b'"}'), answer[-80:]
+        finally:
+            await close_all([writer])
