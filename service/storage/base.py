@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NotRequired, Protocol, TypedDict
 
+import orjson
+
 from service.engine.model import BookingRef, Conversation, RdvError, Slot
 
 
@@ -62,17 +64,44 @@ class TurnRecord:
     trace_id: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
 class EventRecord:
     """An engine event as stored for timelines and stats (``kind`` is the event class name).
     ``encoded``, when set, is ``data`` as the JSON text to store (the codec encodes an
-    engine event once); a store encodes ``data`` itself otherwise."""
+    engine event once); a store encodes ``data`` itself otherwise. A record may be made
+    from its text alone (``data=None``): ``data`` is then read from it when first asked
+    for (a turn's save writes the text and never reads it). Records compare by conversation,
+    moment, kind and data."""
 
-    conv_id: str
-    at: datetime
-    kind: str
-    data: dict[str, Any]
-    encoded: str | None = field(default=None, compare=False, repr=False)
+    __slots__ = ("_data", "at", "conv_id", "encoded", "kind")
+
+    def __init__(self, conv_id: str, at: datetime, kind: str, data: dict[str, Any] | None,
+                 encoded: str | None = None) -> None:
+        if data is None and encoded is None:
+            raise ValueError("an event record needs its data or their JSON text")
+        self.conv_id = conv_id
+        self.at = at
+        self.kind = kind
+        self._data = data
+        self.encoded = encoded
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """The event's plain JSON values."""
+        data = self._data
+        if data is None:
+            assert self.encoded is not None
+            data = self._data = orjson.loads(self.encoded)
+        return data
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, EventRecord):
+            return NotImplemented
+        return (self.conv_id, self.at, self.kind, self.data) == (other.conv_id, other.at, other.kind, other.data)
+
+    __hash__ = None  # type: ignore[assignment]  # (its data is a dict)
+
+    def __repr__(self) -> str:
+        return f"EventRecord(conv_id={self.conv_id!r}, at={self.at!r}, kind={self.kind!r}, data={self.data!r})"
 
 
 @dataclass(frozen=True, slots=True)

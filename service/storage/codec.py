@@ -59,24 +59,25 @@ def _unordered(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
-def event_data(event: Event) -> tuple[dict[str, Any], str | None]:
-    """One event as plain JSON values (:func:`jsonable`'s result) and as the JSON text the
-    store writes, encoded once by orjson (its own encoding of dataclasses, enums and
-    datetimes, a tenth of the walk); ``length`` is kept for slot messages. For what orjson
-    refuses (a lone surrogate, an integer beyond 64 bits), ``jsonable``'s values and no
-    text: the store encodes them itself."""
+def event_data(event: Event) -> tuple[dict[str, Any] | None, str | None]:
+    """One event as the JSON text the store writes, encoded once by orjson (its own encoding
+    of dataclasses, enums and datetimes, a tenth of the walk), and as plain JSON values
+    (:func:`jsonable`'s result) when they were made on the way: ``length`` is kept for slot
+    messages (None: read from the text when asked for, see :class:`EventRecord`). For what
+    orjson refuses (a lone surrogate, an integer beyond 64 bits), ``jsonable``'s values and
+    no text: the store encodes them itself."""
     try:
         encoded = orjson.dumps(event, default=_unordered, option=orjson.OPT_NON_STR_KEYS)
-        data: dict[str, Any] = orjson.loads(encoded)
         if hasattr(event, "length"):
+            data: dict[str, Any] = orjson.loads(encoded)
             data["length"] = event.length
-            encoded = orjson.dumps(data)
+            return data, orjson.dumps(data).decode()
     except (TypeError, orjson.JSONEncodeError):
         data = jsonable(event)
         if hasattr(event, "length"):
             data["length"] = event.length
         return data, None
-    return data, encoded.decode()
+    return None, encoded.decode()
 
 
 def event_records(conv_id: str, events: Sequence[Event], at: datetime) -> list[EventRecord]:

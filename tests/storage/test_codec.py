@@ -7,6 +7,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from service.engine import events as ev
 from service.engine.states import BookingResult, Channel, State
 from service.storage import codec
@@ -56,6 +58,26 @@ def test_an_event_is_stored_as_the_json_of_its_values() -> None:
         assert (record.conv_id, record.at) == ("c1", at)
     assert records[3].data["slot_starts"] == ["2026-03-05T08:30:00+01:00", "2026-03-06T09:00:00+00:00"]
     assert records[2].data["at"] == "2026-03-04T09:00:00.000500+01:00"
+
+
+def test_an_events_data_is_read_from_its_text_only_when_asked_for() -> None:
+    """A turn's records are made from the events' JSON text alone (nothing decoded on the
+    turn path): their data is read from it when first asked for, and they compare with
+    records made from data; a record needs one or the other."""
+    at = datetime(2026, 3, 4, 8, 0, tzinfo=UTC)
+    records = event_records("c1", CALL, at)
+    lazy = [r for r in records if r._data is None]
+    assert {r.kind for r in lazy} == {type(e).__name__ for e in CALL} - {"SlotsSent"}
+    for record in lazy:
+        assert record.encoded is not None
+        by_hand = EventRecord("c1", at, record.kind, json.loads(record.encoded))
+        assert record == by_hand and by_hand == record
+        assert record._data is not None  # read once, kept
+    assert EventRecord("c1", at, "Kind", {"n": 1}) != EventRecord("c1", at, "Kind", {"n": 2})
+    assert EventRecord("c1", at, "Kind", None, '{"n":1}') == EventRecord("c1", at, "Kind", {"n": 1})
+    assert "{'n': 1}" in repr(EventRecord("c1", at, "Kind", None, '{"n":1}'))
+    with pytest.raises(ValueError, match="data or their JSON text"):
+        EventRecord("c1", at, "Kind", None)
 
 
 def test_an_event_orjson_refuses_is_encoded_by_the_store() -> None:
