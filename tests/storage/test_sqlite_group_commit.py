@@ -12,11 +12,13 @@ import asyncio
 import contextlib
 import gc
 import sqlite3
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -362,25 +364,56 @@ async def test_the_wal_starts_over_under_a_writer_that_never_pauses(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Turns saved back to back: the checkpoint thread copies the WAL and has it start over
-    (the file is cut back to its size limit) instead of letting it grow with every commit."""
+    (the file is cut back to its size limit) instead of letting it grow with every commit,
+    several times, the saves held on the loop meanwhile: none finds the file locked and
+    goes through the writer thread."""
     monkeypatch.setattr(sqlite_module, "WAL_RESTART_FRAMES", 100)
     monkeypatch.setattr(sqlite_module, "WAL_SIZE_LIMIT", 0)
     store = SqliteStore(tmp_path / SQLITE_FILE)
+    through_thread: list[str] = []
+    off_loop = store._off_loop
+
+    async def counted(fn: Callable[..., Any], *args: Any) -> Any:
+        through_thread.append(getattr(fn, "__name__", repr(fn)))
+        return await off_loop(fn, *args)
+
+    monkeypatch.setattr(store, "_off_loop", counted)
     await store.open()
     wal = Path(f"{store.path}-wal")
     try:
-        largest, size, n = 0, 0, 0
+        largest, size, n, restarts = 0, 0, 0, 0
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and restarts < 3:
             n += 1
             await store.save_turn(conversation(f"c{n}"), None, {}, turn(f"c{n}"), events(f"c{n}"))
             size = wal.stat().st_size
             if size < largest:
-                break  # the WAL started over and was cut back
+                restarts += 1  # the WAL started over and was cut back
             largest = size
-        assert size < largest, f"the WAL grew to {largest} bytes over {n} saves"
+        assert restarts == 3, f"the WAL started over {restarts} times over {n} saves"
+        assert through_thread == []
+        assert committed(store.path, "SELECT count(*) FROM conversations") == [(n,)]
     finally:
         await store.close()
+
+
+async def test_saves_wait_while_the_wal_starts_over(store: SqliteStore) -> None:
+    """Once the checkpoint thread is told the saves are held, the open group is committed
+    and a save waits, writing nothing, until they are let go."""
+    first = asyncio.ensure_future(store.save_turn(conversation("c1"), None, {}, turn("c1"), events("c1")))
+    await asyncio.sleep(0)  # c1 queued in a group
+    held = threading.Event()
+    store._hold_writes(held)
+    assert held.is_set()
+    assert committed(store.path, "SELECT conv_id FROM conversations") == [("c1",)]
+    await first
+    second = asyncio.ensure_future(store.save_turn(conversation("c2"), None, {}, turn("c2"), events("c2")))
+    await asyncio.sleep(0.05)
+    assert not second.done()
+    assert committed(store.path, "SELECT conv_id FROM conversations") == [("c1",)]
+    store._release_writes()
+    assert await second == 1
+    assert committed(store.path, "SELECT conv_id FROM conversations ORDER BY 1") == [("c1",), ("c2",)]
 
 
 def booking_row(booking_id: str, wanted: Slot) -> tuple[str | None, ...]:
