@@ -336,7 +336,8 @@ STEPS: tuple[tuple[Statement, ...], ...] = (
     # the smallest id of a batch of that hour, written by a save when its connection had not
     # marked the hour yet (the smallest of every connection's marks is kept). Every batch at
     # or after a moment has an id at or above the smallest mark of the hours from that one's
-    # on: the read starts there, on the table's own order.
+    # on: the read starts there, on the table's own order. Marks hold no personal data and are
+    # kept (one row an hour): a mark dropped while batches of its hour remain would hide them.
     (
         Only(
             Dialect.SQLITE,
