@@ -746,22 +746,21 @@ class SqliteStore:
         # are all found by the first two writes (the turn's, then the conversation's, which
         # writes nothing when the version moved): the save needs no savepoint.
         args = (conv, expected, values, meta_text, turn, turn_row, event_rows, booking, cancel)
-        if not self._grouping():
-            try:
+        try:
+            if not self._grouping():
                 with self._transaction(turn=True) as conn:
                     version = self._write_turn(conn, *args)
-            except BaseException:
-                self._marked_hours.clear()
-                raise
-        else:
-            conn, first, savepoint = self._begin_turn(checked=booking is None and cancel is None)
-            try:
-                version = self._write_turn(conn, *args)
-            except BaseException as exc:
-                self._marked_hours.clear()
-                self._undo_turn(conn, exc, first=first, savepoint=savepoint)
-                raise
-            self._end_turn(conn, savepoint)
+            else:
+                conn, first, savepoint = self._begin_turn(checked=booking is None and cancel is None)
+                try:
+                    version = self._write_turn(conn, *args)
+                except BaseException as exc:
+                    self._undo_turn(conn, exc, first=first, savepoint=savepoint)
+                    raise
+                self._end_turn(conn, savepoint)
+        except BaseException:
+            self._marked_hours.clear()  # the hours it marked may be rolled back
+            raise
         self._written(conv, values, booking, cancel)
         self._convs.keep(conv, version, meta_text)
         return version
@@ -1259,9 +1258,9 @@ class _Checkpoints:
     def __init__(
         self,
         path: Path,
-        loop: asyncio.AbstractEventLoop | None = None,
-        hold: Callable[[threading.Event], None] | None = None,
-        release: Callable[[], None] | None = None,
+        loop: asyncio.AbstractEventLoop,
+        hold: Callable[[threading.Event], None],
+        release: Callable[[], None],
     ) -> None:
         self._conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=0)
         self._loop = loop
@@ -1292,9 +1291,7 @@ class _Checkpoints:
         self._conn.close()
 
     def _on_loop(self, fn: Callable[..., None], *args: Any) -> bool:
-        """Run ``fn(*args)`` on the store's event loop; False when there is none to run it."""
-        if self._loop is None:
-            return False
+        """Run ``fn(*args)`` on the store's event loop; False when it is closed."""
         try:
             self._loop.call_soon_threadsafe(fn, *args)
         except RuntimeError:  # the loop is closed
@@ -1304,7 +1301,7 @@ class _Checkpoints:
     def _restart(self) -> None:
         """Copy what is left and start the WAL over, the turns' saves held meanwhile."""
         held = threading.Event()
-        asked = self._hold is not None and self._on_loop(self._hold, held)
+        asked = self._on_loop(self._hold, held)
         try:
             if asked:
                 held.wait(HOLD_WAIT_SECONDS)
@@ -1314,7 +1311,7 @@ class _Checkpoints:
             finally:
                 self._conn.execute("PRAGMA busy_timeout=0")
         finally:
-            if asked and self._release is not None:
+            if asked:
                 self._on_loop(self._release)
 
     def stop(self) -> None:
