@@ -149,17 +149,27 @@ async def test_a_booking_reaches_an_otlp_receiver_whole_on_a_clean_stop(make_liv
 
 def test_the_exporter_process_ends_with_a_killed_server(tmp_path: Path, receiver: Receiver) -> None:
     """``kill -9`` of the server: its exporter process reads the end of the pipe, exports
-    what it had and exits."""
+    everything the server had written to it and exits."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RDV_", "PROMETHEUS_"))}
     env.update({"RDV_DATA_DIR": str(tmp_path), "OTEL_TRACES_EXPORTER": "otlp"})
-    server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], cwd=ROOT,
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # The server's and its exporter process's error output, shown if the test fails.
+    errors = tmp_path / "stderr.txt"
+    with errors.open("wb") as sink:
+        server = subprocess.Popen([sys.executable, "-m", "service.cli", "serve", "--port", str(port)], cwd=ROOT,
+                                  env=env, stdout=subprocess.DEVNULL, stderr=sink)
     try:
         wait_ready(f"http://127.0.0.1:{port}", server)
         url = f"http://127.0.0.1:{port}/api/conversations/conv_killed/messages"
-        httpx.post(url, json={"text": "bonjour je voudrais prendre rendez-vous", "caller_phone": PHONE}, timeout=10)
-        httpx.post(url, json={"text": "je voudrais parler à quelqu'un"}, timeout=10)
+        first = httpx.post(url, json={"text": "bonjour je voudrais prendre rendez-vous", "caller_phone": PHONE},
+                           timeout=10)
+        last = httpx.post(url, json={"text": "je voudrais parler à quelqu'un"}, timeout=10)
+        assert (first.status_code, last.status_code) == (200, 200), last.text
+        assert last.json()["state"] == "TRANSFERRED", last.text
+        # A turn's spans go to the pipe at the end of the event-loop pass that answered it,
+        # just after its answer: once a later request is answered, that pass is over (a kill
+        # inside it loses that pass's spans, as any buffer would).
+        assert httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).status_code == 200
         sidecars = sidecars_of(server.pid)
         assert len(sidecars) == 1
     finally:
@@ -167,7 +177,11 @@ def test_the_exporter_process_ends_with_a_killed_server(tmp_path: Path, receiver
         server.wait(10)
     deadline = time.monotonic() + 30
     while alive(sidecars[0]) or not any(s["name"] == n.SPAN_CONVERSATION for s in receiver.of("conv_killed")):
-        assert time.monotonic() < deadline, "the exporter process outlived its server or lost its spans"
+        assert time.monotonic() < deadline, (
+            f"the exporter process outlived its server (alive: {alive(sidecars[0])}) or lost its spans "
+            f"(received: {sorted(s['name'] for s in receiver.of('conv_killed'))}); "
+            f"error output: {errors.read_text(errors='replace')[-4000:]}"
+        )
         time.sleep(0.05)
     assert sorted(s["name"] for s in receiver.of("conv_killed")).count(n.SPAN_TURN) == 2
 
