@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import os
 import sqlite3
 import threading
 import time
@@ -664,3 +665,44 @@ async def test_a_lease_or_a_signature_keeps_the_caches(store: SqliteStore) -> No
     assert store._taken_window == WINDOW
     assert "c1" in store._convs
     assert committed(store.path, "SELECT count(*) FROM conversations") == [(1,)]
+
+
+
+def _temporary_files() -> list[str]:
+    """The files SQLite made for itself (``etilqs_…``, deleted at once) this process holds open."""
+    found = []
+    for fd in Path("/proc/self/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if "etilqs_" in target:
+                found.append(target)
+    return found
+
+
+async def test_a_group_journals_its_savepoints_in_memory(store: SqliteStore) -> None:
+    """A booking turn of a group writes inside a savepoint, whose journal holds every page the
+    turn changes (about twenty in a file of some size, a page of each table and index it
+    touches): past SQLite's 64 KiB, that journal stays in memory instead of going to a
+    temporary file created, written and deleted in each group."""
+    for n in range(60):  # tables and indexes of several pages each
+        await asyncio.gather(*(
+            store.save_turn(conversation(f"old{n}_{i}"), None, {}, turn(f"old{n}_{i}"), events(f"old{n}_{i}"),
+                            booking=booking(f"old{n}_{i}", slot(1 + (n * 20 + i) // 10, 8 + i % 10)))
+            for i in range(20)
+        ))
+    saved = [await store.load(f"old{n}_5") for n in range(0, 60, 6)]
+    assert all(s is not None for s in saved)
+    saves = [asyncio.create_task(store.save_turn(conversation("first"), None, {}, turn("first"), []))] + [
+        asyncio.create_task(store.save_turn(
+            replace(s.conversation, turn_count=s.conversation.turn_count + 1), s.version, {},
+            turn(s.conversation.conv_id, 2, "k2"), events(s.conversation.conv_id, 2),
+            booking=booking(s.conversation.conv_id, slot(200 + k, 9), f"again-{k}"),
+        ))
+        for k, s in enumerate(saved) if s is not None
+    ]
+    await asyncio.sleep(0)  # every save ran up to its wait for the group's COMMIT, not yet made
+    assert not any(s.done() for s in saves)
+    assert store.conn.in_transaction, "the group is still open"
+    assert _temporary_files() == []
+    await asyncio.gather(*saves)
+    assert committed(store.path, "SELECT count(*) FROM bookings WHERE id LIKE 'again-%'") == [(10,)]
