@@ -15,6 +15,7 @@ it). Termination signals sent to the server's process group are ignored, so that
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import select
 import signal
@@ -38,6 +39,13 @@ READ_BYTES = 1 << 20
 # on a virtual machine, against ~1 µs), and frames arrive here by tens, not one by one. What
 # sits in the pipe is the kernel's, so it survives the server's death and is still exported.
 SETTLE_SECONDS = 0.05
+# Garbage collection (youngest generation's threshold, then the older two's): the spans of a
+# batch live until it is exported, so with Python's default (700) each collection walks the
+# same waiting spans again and promotes them, and the process spends more on collecting than
+# on reading. Every 100,000 allocations instead; cycles are still collected (``bench.ab``, two
+# runs: the whole tree 0.962 and 0.975 of before, the exporter alone about 6 % less, and the
+# serving process on the other core, which the exporter's work slows, 0.973 and 0.985).
+GC_THRESHOLDS = (100_000, 50, 1000)
 
 
 def make_exporter(kind: str) -> SpanExporter:
@@ -49,6 +57,13 @@ def make_exporter(kind: str) -> SpanExporter:
 
         return OTLPSpanExporter()
     raise SystemExit(f"telemetry.sidecar: unknown exporter {kind!r} (otlp, console)")
+
+
+def tune_gc() -> None:
+    """Collect garbage as this process needs (:data:`GC_THRESHOLDS`); what was imported at
+    start-up is never walked again (``gc.freeze``)."""
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 def run(fd: int, exporter: SpanExporter, version: str, max_batch: int = MAX_BATCH,
@@ -112,6 +127,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     exporter: Any = make_exporter(args.exporter)
+    tune_gc()
     run(sys.stdin.fileno(), exporter, args.version, args.batch_size, args.delay_ms / 1000)
     return 0
 

@@ -309,3 +309,27 @@ def test_the_standard_batch_variables_shape_the_exporter_process_batches(receive
     assert receiver.requests == [2, 2]
     telemetry.shutdown()
     assert receiver.requests == [2, 2, 1]
+
+
+def test_the_exporter_collects_its_garbage_rarely_but_still_collects_cycles() -> None:
+    """In the exporter process (its garbage collection set as it starts, here in a process of
+    its own): a reference cycle outlives thousands of allocations that Python's default would
+    have collected it after, and is collected once the young generation's threshold is passed."""
+    script = """
+import gc, weakref
+from telemetry import sidecar
+sidecar.tune_gc()
+assert gc.isenabled()
+class Node:
+    pass
+a, b = Node(), Node()
+a.other, b.other = b, a
+dead = weakref.ref(a)
+del a, b
+kept = [Node() for _ in range(5_000)]
+assert dead() is not None, "collected after 5,000 allocations"
+kept += [Node() for _ in range(sidecar.GC_THRESHOLDS[0] + 1_000)]
+assert dead() is None, "never collected"
+"""
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
