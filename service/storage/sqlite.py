@@ -572,10 +572,10 @@ class SqliteStore:
         conn.execute(f"PRAGMA busy_timeout={int(OPEN_BUSY_SECONDS * 1000)}")
         conn.execute("PRAGMA foreign_keys=ON")
         # A booking or cancelling turn of a group writes inside a savepoint, whose journal holds
-        # every page the turn changes (about twenty in a file of some size): past 64 KiB,
+        # every page the turn changes (fifteen and more in a file of some size): past 64 KiB,
         # SQLite moves it to a temporary file, created, written and deleted in each group where
-        # that happens (5 % of a turn's CPU under load). In memory it is one turn's pages at
-        # most, emptied at each RELEASE.
+        # that happens (about 5 % of a turn's CPU under load). In memory it is one turn's pages
+        # at most, emptied at each RELEASE.
         conn.execute("PRAGMA temp_store=MEMORY")
         self._conn = conn
         self._migrate()
