@@ -42,9 +42,9 @@ SETTLE_SECONDS = 0.05
 # Garbage collection (youngest generation's threshold, then the older two's): the spans of a
 # batch live until it is exported, so with Python's default (700) collections walk the same
 # waiting spans again and again as they are promoted. Every 100,000 allocations instead;
-# cycles are still collected (``bench.ab``, two
-# runs: the whole tree 0.962 and 0.975 of before, the exporter alone about 6 % less, and the
-# serving process on the other core, which the exporter's work slows, 0.973 and 0.985).
+# cycles are still collected (``bench.ab``, two runs: the whole tree 0.962 and 0.975 of
+# before, the exporter alone about 6 % less, and the serving process on the other core,
+# which the exporter's work slows, 0.973 and 0.985).
 GC_THRESHOLDS = (100_000, 50, 1000)
 
 
