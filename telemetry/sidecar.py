@@ -15,7 +15,6 @@ it). Termination signals sent to the server's process group are ignored, so that
 from __future__ import annotations
 
 import argparse
-import gc
 import os
 import select
 import signal
@@ -26,6 +25,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import ConsoleSpanExporter, SpanExporter
 
+from service import heap
 from telemetry.spans import DEFAULT_BATCH, readable, resource, split_frames
 
 # Spans per export call, and how long a span may wait for others to join its batch, unless
@@ -39,13 +39,13 @@ READ_BYTES = 1 << 20
 # on a virtual machine, against ~1 µs), and frames arrive here by tens, not one by one. What
 # sits in the pipe is the kernel's, so it survives the server's death and is still exported.
 SETTLE_SECONDS = 0.05
-# Garbage collection (youngest generation's threshold, then the older two's): the spans of a
-# batch live until it is exported, so with Python's default (700) collections walk the same
-# waiting spans again and again as they are promoted. Every 100,000 allocations instead;
-# cycles are still collected (``bench.ab``, two runs: the whole tree 0.962 and 0.975 of
-# before, the exporter alone about 6 % less, and the serving process on the other core,
-# which the exporter's work slows, 0.973 and 0.985).
-GC_THRESHOLDS = (100_000, 50, 1000)
+# The collector's youngest generation is examined after this many more allocations than
+# releases (Python's default: 700). The spans of a batch live until it is exported, so with
+# the default, collections walk the same waiting spans again and again as they are promoted
+# (``bench.ab``, two runs: the whole tree 0.962 and 0.975 of before, the exporter alone about
+# 6 % less, and the serving process on the other core, which the exporter's work slows, 0.973
+# and 0.985).
+GC_YOUNG_THRESHOLD = 100_000
 
 
 def make_exporter(kind: str) -> SpanExporter:
@@ -59,11 +59,10 @@ def make_exporter(kind: str) -> SpanExporter:
     raise SystemExit(f"telemetry.sidecar: unknown exporter {kind!r} (otlp, console)")
 
 
-def tune_gc() -> None:
-    """Collect garbage as this process needs (:data:`GC_THRESHOLDS`); what was imported at
-    start-up is never walked again (``gc.freeze``)."""
-    gc.freeze()
-    gc.set_threshold(*GC_THRESHOLDS)
+def settle_heap() -> None:
+    """What was imported to start is frozen out of the collector's scans, and the youngest
+    generation is examined every :data:`GC_YOUNG_THRESHOLD` allocations (:func:`service.heap.settle`)."""
+    heap.settle(GC_YOUNG_THRESHOLD)
 
 
 def run(fd: int, exporter: SpanExporter, version: str, max_batch: int = MAX_BATCH,
@@ -127,7 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
         signal.signal(sig, signal.SIG_IGN)
     exporter: Any = make_exporter(args.exporter)
-    tune_gc()
+    settle_heap()
     run(sys.stdin.fileno(), exporter, args.version, args.batch_size, args.delay_ms / 1000)
     return 0
 

@@ -20,7 +20,6 @@ does not recognise exactly, goes through the full stack.
 from __future__ import annotations
 
 import asyncio
-import gc
 import os
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -32,6 +31,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import HEADER_RE, HEADER_VALUE_RE, STATUS_LINE, RequestResponseCycle
 
+from service import heap
 from service.http.common import (
     BODY_READ_SECONDS,
     RETRY_AFTER_SECONDS,
@@ -377,15 +377,12 @@ GC_YOUNG_THRESHOLD = 7000
 
 def settle_heap() -> None:
     """What the app built to start (modules, the understanding's tables, the practice's
-    calendar) lives as long as the process: collected once, then left out of the collector's
-    scans (``gc.freeze``), which otherwise walk it all at each full collection (some 40 ms,
-    every few thousand turns). The youngest generation is examined ten times less often:
-    what a turn allocates is freed by reference counting when it ends, so each examination
-    mostly walks the objects of the turns in flight, which it cannot free."""
-    gc.collect()
-    gc.freeze()
-    young, middle, old = gc.get_threshold()
-    gc.set_threshold(max(young, GC_YOUNG_THRESHOLD), middle, old)
+    calendar) is frozen out of the collector's scans, which otherwise walk it all at each
+    full collection (some 40 ms, every few thousand turns), and the youngest generation is
+    examined ten times less often: what a turn allocates is freed by reference counting when
+    it ends, so each examination mostly walks the objects of the turns in flight
+    (:func:`service.heap.settle`)."""
+    heap.settle(GC_YOUNG_THRESHOLD)
 
 
 def _settled_once_started(send: Send) -> Send:

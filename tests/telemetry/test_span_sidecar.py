@@ -318,7 +318,7 @@ def test_the_exporter_collects_its_garbage_rarely_but_still_collects_cycles() ->
     script = """
 import gc, weakref
 from telemetry import sidecar
-sidecar.tune_gc()
+sidecar.settle_heap()
 assert gc.isenabled()
 class Node:
     pass
@@ -328,7 +328,7 @@ dead = weakref.ref(a)
 del a, b
 kept = [Node() for _ in range(5_000)]
 assert dead() is not None, "collected after 5,000 allocations"
-kept += [Node() for _ in range(sidecar.GC_THRESHOLDS[0] + 1_000)]
+kept += [Node() for _ in range(sidecar.GC_YOUNG_THRESHOLD + 1_000)]
 assert dead() is None, "never collected"
 """
     done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
