@@ -20,6 +20,7 @@ import select
 import signal
 import sys
 import time
+from collections.abc import Iterator
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -46,6 +47,15 @@ SETTLE_SECONDS = 0.05
 # 6 % less, and the serving process on the other core, which the exporter's work slows, 0.973
 # and 0.985).
 GC_YOUNG_THRESHOLD = 100_000
+# While it encodes a batch, the exporter sleeps PAUSE_SECONDS after every SLICE_SPANS spans
+# (about a millisecond of encoding on a small machine). On a core it shares, a process that
+# wakes meanwhile (the server on a small machine; the latency client of ``make bench``) then
+# waits at most one slice: a kernel that preempts only at its tick (PREEMPT_NONE, HZ=250, as
+# on the bench's machine) made it wait about 4 ms behind a whole batch's encoding (20-30 ms
+# for 512 spans), even with the exporter at idle priority; at 500 turns/s, the exports' starts
+# held most of the latency client's slowest turns.
+SLICE_SPANS = 32
+PAUSE_SECONDS = 0.0002
 
 
 def make_exporter(kind: str) -> SpanExporter:
@@ -57,6 +67,18 @@ def make_exporter(kind: str) -> SpanExporter:
 
         return OTLPSpanExporter()
     raise SystemExit(f"telemetry.sidecar: unknown exporter {kind!r} (otlp, console)")
+
+
+class PacedSpans(list[ReadableSpan]):
+    """A batch whose iteration (the SDK's encoder iterates the batch once, encoding each span
+    as it comes) pauses after every :data:`SLICE_SPANS` spans, giving the core to whatever
+    waits for it."""
+
+    def __iter__(self) -> Iterator[ReadableSpan]:
+        for at, span in enumerate(super().__iter__()):
+            if at and at % SLICE_SPANS == 0:
+                time.sleep(PAUSE_SECONDS)
+            yield span
 
 
 def settle_heap() -> None:
@@ -80,7 +102,7 @@ def run(fd: int, exporter: SpanExporter, version: str, max_batch: int = MAX_BATC
         nonlocal spans, exported, oldest
         end = len(spans) if whole else len(spans) - len(spans) % max_batch
         for at in range(0, end, max_batch):
-            exporter.export(spans[at:min(at + max_batch, end)])
+            exporter.export(PacedSpans(spans[at:min(at + max_batch, end)]))
         exported += end
         spans = spans[end:]
         if spans:
