@@ -667,7 +667,6 @@ async def test_a_lease_or_a_signature_keeps_the_caches(store: SqliteStore) -> No
     assert committed(store.path, "SELECT count(*) FROM conversations") == [(1,)]
 
 
-
 def _temporary_files() -> list[str]:
     """The files SQLite made for itself (``etilqs_…``, deleted at once) this process holds open."""
     found = []
