@@ -315,10 +315,12 @@ def test_the_exporter_gives_its_core_back_while_it_encodes_a_batch() -> None:
         worker = threading.Thread(target=encode, args=(label, spans_of))
         worker.start()
         worker.join(60)
+    # 15 pauses; a sleep the kernel preempts just before it blocks, its timer already gone off,
+    # counts as involuntary (seen once in a full suite: 14), so half of them is the bar.
     pauses = len(batch) // sidecar.SLICE_SPANS - 1
     assert found["paced"][0] == found["whole"][0]
-    assert found["paced"][1] >= pauses, found
-    assert found["whole"][1] < pauses, found
+    assert found["paced"][1] >= pauses // 2, found
+    assert found["whole"][1] < pauses // 2, found
 
 
 def test_the_standard_batch_variables_shape_the_exporter_process_batches(receiver: Receiver) -> None:
