@@ -55,7 +55,7 @@ import httpx
 from bench import client
 from bench import postgres as bench_postgres
 from bench import replay as bench_replay
-from bench.procs import children, named_cpu_seconds, process_cpu_seconds, process_tree
+from bench.procs import StealMeter, children, named_cpu_seconds, process_cpu_seconds, process_tree
 from telemetry.names import CALENDAR_OPERATIONS
 
 HERE = Path(__file__).resolve().parent
@@ -628,8 +628,10 @@ def interleaved_results(res: dict[str, Any], one: Contender) -> None:
 
 def fixed_rate(res: dict[str, Any], key: str, pid: int | None, ports: list[int], rate: float, seconds: int,
                connections: int = 32) -> None:
-    """``rate`` turns/s offered for ``seconds`` over ``ports``: p50/p99 and CPU per turn."""
+    """``rate`` turns/s offered for ``seconds`` over ``ports``: p50/p99, CPU per turn, and the
+    share of the machine's CPU time its host stole meanwhile."""
     meter = CpuMeter(pid) if pid else None
+    steal = StealMeter()
     run_no = next(_RUNS)
     with on_load_core() if len(ports) == 1 else contextlib.nullcontext():
         latencies, convs = asyncio.run(client.fixed_rate(ports, rate, seconds, connections, f"{key}{run_no}_",
@@ -638,6 +640,7 @@ def fixed_rate(res: dict[str, Any], key: str, pid: int | None, ports: list[int],
     res[f"{key}_turns"] = len(latencies)
     res[f"{key}_p50_ms"] = round(percentile(latencies, 0.50) * 1000, 3)
     res[f"{key}_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 3)
+    res[f"{key}_cpu_steal_share"] = steal.share()
     if meter:
         res[f"{key}_cpu_us_per_turn"] = meter.per_turn(convs.sent)
         res[f"{key}_serving_cpu_us_per_turn"] = meter.per_turn_alone(convs.sent)
@@ -650,14 +653,17 @@ def fixed_rate(res: dict[str, Any], key: str, pid: int | None, ports: list[int],
 
 def echo_fixed_rate(res: dict[str, Any], key: str, port: int, rate: float, seconds: int) -> None:
     """``rate`` requests/s offered to the bare echo for ``seconds``, by the client that offers
-    rdv its fixed rates: p50/p99, what this machine gives a handler that does nothing."""
+    rdv its fixed rates: p50/p99, what this machine gives a handler that does nothing, and the
+    share of its CPU time the host stole meanwhile."""
     echoes = client.Echoes()
+    steal = StealMeter()
     with on_load_core():
         latencies = asyncio.run(client.open_loop([port], rate, seconds, 32, echoes))
     if echoes.failed or echoes.unsent:
         raise RuntimeError(f"echo at {rate:.0f}/s: {echoes.failed} wrong answers, {echoes.unsent} not sent")
     res[f"{key}_p50_ms"] = round(percentile(latencies, 0.50) * 1000, 3)
     res[f"{key}_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 3)
+    res[f"{key}_cpu_steal_share"] = steal.share()
 
 
 def main_phase(res: dict[str, Any], servers: contextlib.ExitStack, py: str, work: Path, sink_port: int,
@@ -715,6 +721,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
     work = Path(tempfile.mkdtemp(prefix="rdv-bench-"))
     res: dict[str, Any] = {"when": datetime.now(UTC).isoformat(timespec="seconds"), "seconds": seconds,
                            "prefill_share": fill, "pinned_cores": list(PINNED) if PINNED else None}
+    steal = StealMeter()
     try:
         print("replay: a store of 10,000 conversations, built then replayed in process …", file=sys.stderr)
         res.update(bench_replay.measure(workdir=work))
@@ -779,6 +786,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
                     res["telemetry_on_cpu_us_per_turn"] - res["telemetry_on_serving_cpu_us_per_turn"], 1
                 )
         res.update(floors(res))
+        res["cpu_steal_share"] = steal.share()
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return res
