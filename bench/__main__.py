@@ -638,9 +638,7 @@ def fixed_rate(res: dict[str, Any], key: str, pid: int | None, ports: list[int],
                                                          base=patients_base(run_no)))
     res[f"{key}_offered"] = rate
     res[f"{key}_turns"] = len(latencies)
-    res[f"{key}_p50_ms"] = round(percentile(latencies, 0.50) * 1000, 3)
-    res[f"{key}_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 3)
-    res[f"{key}_cpu_steal_share"] = steal.share()
+    latency_figures(res, key, latencies, steal)
     if meter:
         res[f"{key}_cpu_us_per_turn"] = meter.per_turn(convs.sent)
         res[f"{key}_serving_cpu_us_per_turn"] = meter.per_turn_alone(convs.sent)
@@ -661,6 +659,12 @@ def echo_fixed_rate(res: dict[str, Any], key: str, port: int, rate: float, secon
         latencies = asyncio.run(client.open_loop([port], rate, seconds, 32, echoes))
     if echoes.failed or echoes.unsent:
         raise RuntimeError(f"echo at {rate:.0f}/s: {echoes.failed} wrong answers, {echoes.unsent} not sent")
+    latency_figures(res, key, latencies, steal)
+
+
+def latency_figures(res: dict[str, Any], key: str, latencies: list[float], steal: StealMeter) -> None:
+    """A fixed-rate phase's p50 and p99 (``latencies`` in seconds), and the share of the
+    machine's CPU time its host stole since ``steal`` started, as ``<key>_…``."""
     res[f"{key}_p50_ms"] = round(percentile(latencies, 0.50) * 1000, 3)
     res[f"{key}_p99_ms"] = round(percentile(latencies, 0.99) * 1000, 3)
     res[f"{key}_cpu_steal_share"] = steal.share()
