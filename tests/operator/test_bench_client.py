@@ -4,6 +4,7 @@ request offered is sent once, answered and timed, and a wrong answer is counted.
 from __future__ import annotations
 
 import asyncio
+import gc
 import shutil
 import socket
 import subprocess
@@ -66,6 +67,42 @@ def test_an_answer_that_is_not_the_body_is_counted(echo_port: int) -> None:
     assert echoes.failed == 3
     asyncio.run(client.open_loop([echo_port], 50, 0.2, 2, echoes))
     assert echoes.failed == 3 and echoes.sent == 10
+
+
+class CyclingEchoes(client.Echoes):
+    """Echoes whose every request leaves reference cycles behind, as a client's objects may,
+    and notes how many collections had run when each request was made."""
+
+    def __init__(self, collections: list[int]) -> None:
+        self.collections = collections
+        self.seen: list[int] = []
+
+    def next_turn(self) -> tuple[str, bytes]:
+        for _ in range(50):
+            knot: list[object] = []
+            knot.append(knot)
+        self.seen.append(len(self.collections))
+        return super().next_turn()
+
+
+def test_the_client_never_collects_its_garbage_while_it_offers_a_rate(echo_port: int) -> None:
+    collections: list[int] = []
+
+    def count(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            collections.append(info["generation"])
+
+    echoes = CyclingEchoes(collections)
+    gc.callbacks.append(count)
+    try:
+        latencies = asyncio.run(client.open_loop([echo_port], 200, 1.0, 4, echoes))
+    finally:
+        gc.callbacks.remove(count)
+    assert len(latencies) == 200 and echoes.failed == 0
+    # 10,000 cycles left while the requests were made would have set the collector off many
+    # times; none ran between the first request and the last.
+    assert echoes.seen[0] == echoes.seen[-1]
+    assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is installed by make test-deps")
