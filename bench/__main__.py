@@ -47,7 +47,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
@@ -538,6 +538,13 @@ def measured_wrk(res: dict[str, Any], key: str, pid: int, url: str, seconds: int
     return done
 
 
+class EchoServer(NamedTuple):
+    """The bare echo, still up after the main phase: its port and process."""
+
+    port: int
+    pid: int
+
+
 @dataclass
 class Contender:
     """One server of an interleaved measurement: results go under ``key`` (``<key>_rps``,
@@ -649,17 +656,21 @@ def fixed_rate(res: dict[str, Any], key: str, pid: int | None, ports: list[int],
         res[f"{key}_conversations"] = counts
 
 
-def echo_fixed_rate(res: dict[str, Any], key: str, port: int, rate: float, seconds: int) -> None:
-    """``rate`` requests/s offered to the bare echo for ``seconds``, by the client that offers
-    rdv its fixed rates: p50/p99, what this machine gives a handler that does nothing, and the
-    share of its CPU time the host stole meanwhile."""
+def echo_fixed_rate(res: dict[str, Any], key: str, port: int, pid: int, rate: float, seconds: int) -> None:
+    """``rate`` requests/s offered to the bare echo (process ``pid``) for ``seconds``, by the
+    client that offers rdv its fixed rates: p50/p99, what this machine gives a handler that
+    does nothing, and the share of its CPU time the host stole meanwhile; then the echo's CPU
+    per request at that rate, which a server that waits for each request pays on this machine
+    beyond its cost under saturation (its wakes from idle)."""
     echoes = client.Echoes()
     steal = StealMeter()
+    meter = CpuMeter(pid)
     with on_load_core():
         latencies = asyncio.run(client.open_loop([port], rate, seconds, 32, echoes))
     if echoes.failed or echoes.unsent:
         raise RuntimeError(f"echo at {rate:.0f}/s: {echoes.failed} wrong answers, {echoes.unsent} not sent")
     latency_figures(res, key, latencies, steal)
+    res[f"{key}_cpu_us_per_request"] = meter.per_turn(echoes.sent)
 
 
 def latency_figures(res: dict[str, Any], key: str, latencies: list[float], steal: StealMeter) -> None:
@@ -671,7 +682,7 @@ def latency_figures(res: dict[str, Any], key: str, latencies: list[float], steal
 
 
 def main_phase(res: dict[str, Any], servers: contextlib.ExitStack, py: str, work: Path, sink_port: int,
-               seconds: int, fill: float) -> tuple[int, Contender]:
+               seconds: int, fill: float) -> tuple[EchoServer, Contender]:
     """The bare echo, rdv with all telemetry on and rdv with telemetry off, each alone on the
     server core, loaded in turn (:func:`interleaved`): their rates, CPU per request and the
     ratios between them; the calendar's fill and the bookings' outcome on the telemetry-on
@@ -713,7 +724,7 @@ def main_phase(res: dict[str, Any], servers: contextlib.ExitStack, py: str, work
         _sum(metrics, 'rdv_booking_attempts_total{channel="text",result="success"}') / attempts, 3
     ) if attempts else None
     res["confirmed_conversations"] = _sum(metrics, 'rdv_conversations_ended_total{channel="text",outcome="confirmed",')
-    return echo_port, Contender("postgres_sqlite", rdv["on"].pid, rdv["on"].url)
+    return EchoServer(echo_port, echo.pid), Contender("postgres_sqlite", rdv["on"].pid, rdv["on"].url)
 
 
 def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float = 50.0,
@@ -736,7 +747,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
             # The machine's own latency floor at the rates rdv's p99 targets are read at.
             for key, offered in (("baseline_fixed_rate", rate), ("baseline_fixed_rate_high", high_rate)):
                 if offered > 0:
-                    echo_fixed_rate(res, key, echo, offered, seconds)
+                    echo_fixed_rate(res, key, echo.port, echo.pid, offered, seconds)
 
             print(f"rdv: fixed rates {rate:.0f} and {high_rate:.0f} turns/s for {seconds}s each, then SSE and "
                   "memory …", file=sys.stderr)

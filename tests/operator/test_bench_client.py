@@ -105,6 +105,20 @@ def test_the_client_never_collects_its_garbage_while_it_offers_a_rate(echo_port:
     assert gc.isenabled() and gc.get_freeze_count() == 0
 
 
+def test_the_echo_at_a_fixed_rate_gives_its_latency_and_its_cpu_per_request(
+    echo: tuple[int, subprocess.Popen[bytes]],
+) -> None:
+    from bench import __main__ as bench
+
+    port, proc = echo
+    res: dict[str, float | None] = {}
+    bench.echo_fixed_rate(res, "echo", port, proc.pid, 200, 1)
+    assert set(res) == {"echo_p50_ms", "echo_p99_ms", "echo_cpu_steal_share", "echo_cpu_us_per_request"}
+    assert 0 < res["echo_p50_ms"] <= res["echo_p99_ms"]
+    # 200 requests cost the echo some CPU, and less than a whole second of it.
+    assert 0 < res["echo_cpu_us_per_request"] < 5_000
+
+
 @pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is installed by make test-deps")
 def test_servers_compared_are_loaded_in_turn_and_their_slices_added_up(
     echo: tuple[int, subprocess.Popen[bytes]],
