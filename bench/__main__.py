@@ -56,7 +56,7 @@ from bench import client
 from bench import postgres as bench_postgres
 from bench import replay as bench_replay
 from bench.procs import StealMeter, children, named_cpu_seconds, process_cpu_seconds, process_tree
-from telemetry.names import CALENDAR_OPERATIONS
+from telemetry.names import CALENDAR_OPERATIONS, SPANS_DROPPED
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results.json"
@@ -724,6 +724,8 @@ def main_phase(res: dict[str, Any], servers: contextlib.ExitStack, py: str, work
         _sum(metrics, 'rdv_booking_attempts_total{channel="text",result="success"}') / attempts, 3
     ) if attempts else None
     res["confirmed_conversations"] = _sum(metrics, 'rdv_conversations_ended_total{channel="text",outcome="confirmed",')
+    # The span exporter's CPU counts only if it exported every span it was given.
+    res["spans_dropped"] = _sum(metrics, f"{SPANS_DROPPED.name} ")
     return EchoServer(echo_port, echo.pid), Contender("postgres_sqlite", rdv["on"].pid, rdv["on"].url)
 
 
@@ -763,6 +765,8 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
                 res["sse_first_byte_p99_ms"] = round(percentile(sse, 0.99) * 1000, 3) if sse else None
                 asyncio.run(client.closed_loop(port, 10_000, 16, "m", True, base=19_000_000))
                 res["rss_mb_after_10k_conversations"] = round(rss_mb(proc.pid), 1)
+                metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+                res["fixed_rate_spans_dropped"] = _sum(metrics, f"{SPANS_DROPPED.name} ")
 
             print(f"rdv: 2 workers, booking turns, {seconds}s …", file=sys.stderr)
             port = free_port()

@@ -245,6 +245,30 @@ def test_an_exporter_that_died_is_started_again(receiver: Receiver, monkeypatch:
     assert dropped == []
 
 
+def test_the_exporter_process_runs_at_the_lowest_cpu_priority(receiver: Receiver) -> None:
+    """The exporter takes nice 19 as it starts (the server keeps its own priority), and
+    exports as before."""
+    from telemetry import sidecar
+
+    server_niceness = os.getpriority(os.PRIO_PROCESS, 0)
+    dropped: list[int] = []
+    sink = spans.SidecarSink("otlp", "test", dropped.append)
+    sink.start()
+    proc = sink.proc
+    assert proc is not None
+    try:
+        deadline = time.monotonic() + 30
+        while os.getpriority(os.PRIO_PROCESS, proc.pid) != sidecar.NICENESS:
+            assert proc.poll() is None and time.monotonic() < deadline, "the exporter kept the server's priority"
+            time.sleep(0.01)
+        sink.emit(spans.record("niced", 1, 1, 0, 1, 2, {n.A_CONVERSATION_ID: "conv_niced"}))
+        sink.flush()
+    finally:
+        sink.shutdown()
+    assert [s["name"] for s in receiver.of("conv_niced")] == ["niced"]
+    assert dropped == [] and os.getpriority(os.PRIO_PROCESS, 0) == server_niceness
+
+
 def test_the_exporter_process_sends_full_batches_and_keeps_the_rest_for_the_next() -> None:
     """Spans arriving faster than batches fill: every export but the last at the input's end
     is a full batch (a read of 520 spans is one export of 512, its 8 joining the next
