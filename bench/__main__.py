@@ -656,17 +656,17 @@ def fixed_rate(res: dict[str, Any], key: str, pid: int | None, ports: list[int],
         res[f"{key}_conversations"] = counts
 
 
-def echo_fixed_rate(res: dict[str, Any], key: str, port: int, pid: int, rate: float, seconds: int) -> None:
-    """``rate`` requests/s offered to the bare echo (process ``pid``) for ``seconds``, by the
+def echo_fixed_rate(res: dict[str, Any], key: str, echo: EchoServer, rate: float, seconds: int) -> None:
+    """``rate`` requests/s offered to the bare ``echo`` for ``seconds``, by the
     client that offers rdv its fixed rates: p50/p99, what this machine gives a handler that
     does nothing, and the share of its CPU time the host stole meanwhile; then the echo's CPU
     per request at that rate, which a server that waits for each request pays on this machine
     beyond its cost under saturation (its wakes from idle)."""
     echoes = client.Echoes()
     steal = StealMeter()
-    meter = CpuMeter(pid)
+    meter = CpuMeter(echo.pid)
     with on_load_core():
-        latencies = asyncio.run(client.open_loop([port], rate, seconds, 32, echoes))
+        latencies = asyncio.run(client.open_loop([echo.port], rate, seconds, 32, echoes))
     if echoes.failed or echoes.unsent:
         raise RuntimeError(f"echo at {rate:.0f}/s: {echoes.failed} wrong answers, {echoes.unsent} not sent")
     latency_figures(res, key, latencies, steal)
@@ -749,7 +749,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
             # The machine's own latency floor at the rates rdv's p99 targets are read at.
             for key, offered in (("baseline_fixed_rate", rate), ("baseline_fixed_rate_high", high_rate)):
                 if offered > 0:
-                    echo_fixed_rate(res, key, echo.port, echo.pid, offered, seconds)
+                    echo_fixed_rate(res, key, echo, offered, seconds)
 
             print(f"rdv: fixed rates {rate:.0f} and {high_rate:.0f} turns/s for {seconds}s each, then SSE and "
                   "memory …", file=sys.stderr)

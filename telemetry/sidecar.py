@@ -90,12 +90,10 @@ class PacedSpans(list[ReadableSpan]):
             yield span
 
 
-def lower_priority() -> int:
-    """Take the lowest CPU priority (:data:`NICENESS`); the niceness now held (unchanged where
-    the system refuses)."""
+def lower_priority() -> None:
+    """Take the lowest CPU priority (:data:`NICENESS`), unless the system refuses."""
     with contextlib.suppress(OSError):
-        return os.nice(max(0, NICENESS - os.nice(0)))
-    return os.nice(0)
+        os.nice(max(0, NICENESS - os.nice(0)))
 
 
 def settle_heap() -> None:

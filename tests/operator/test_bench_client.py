@@ -112,7 +112,7 @@ def test_the_echo_at_a_fixed_rate_gives_its_latency_and_its_cpu_per_request(
 
     port, proc = echo
     res: dict[str, float | None] = {}
-    bench.echo_fixed_rate(res, "echo", port, proc.pid, 200, 1)
+    bench.echo_fixed_rate(res, "echo", bench.EchoServer(port, proc.pid), 200, 1)
     assert set(res) == {"echo_p50_ms", "echo_p99_ms", "echo_cpu_steal_share", "echo_cpu_us_per_request"}
     assert 0 < res["echo_p50_ms"] <= res["echo_p99_ms"]
     # 200 requests cost the echo some CPU, and less than a whole second of it.
