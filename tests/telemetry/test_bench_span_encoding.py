@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.__main__ import floors, span_encoding
+from bench.__main__ import floors, span_encoding, table, verdict
 
 
 def test_the_scripted_booking_emits_eleven_spans_over_four_turns() -> None:
@@ -43,3 +43,21 @@ def test_the_postgresql_ceiling_is_the_rate_the_cores_allow_at_the_cpu_measured(
     }
     assert floors(res, cores=2) == {"postgres_one_replica_vs_sqlite_ceiling_ratio": 0.5}
     assert floors({**res, "postgres_one_replica_database_cpu_us_per_turn": None}, cores=2) == {}
+
+
+def test_a_target_its_bound_misses_too_is_reported_beyond_bound() -> None:
+    """A ratio that misses its target reads "MISSED, beyond bound" when its bound on the run's
+    machine (the floor or ceiling :func:`floors` computed) misses it too, plain "MISSED" when the
+    bound would meet it or is unknown; the table prints the verdict on the figure's line."""
+    res = {"telemetry_overhead_cpu_ratio": 1.31, "telemetry_overhead_cpu_floor_ratio": 1.22,
+           "turn_vs_baseline_cpu_ratio": 0.09, "turn_vs_baseline_cpu_ceiling_ratio": 0.16,
+           "postgres_one_replica_vs_sqlite_ratio": 0.54, "fixed_rate_p99_ms": 4.2, "seconds": 8}
+    assert verdict(res, "telemetry_overhead_cpu_ratio") == "MISSED, beyond bound"
+    assert verdict(res, "turn_vs_baseline_cpu_ratio") == "MISSED"
+    assert verdict(res, "postgres_one_replica_vs_sqlite_ratio") == "MISSED"
+    assert verdict(res, "fixed_rate_p99_ms") == "ok"
+    assert verdict(res, "seconds") == ""
+    assert verdict({**res, "postgres_one_replica_vs_sqlite_ceiling_ratio": 0.66},
+                   "postgres_one_replica_vs_sqlite_ratio") == "MISSED, beyond bound"
+    line = next(row for row in table(res).splitlines() if row.startswith("telemetry_overhead_cpu_ratio "))
+    assert line.endswith("≤ 1.20  MISSED, beyond bound")
