@@ -725,7 +725,7 @@ def main_phase(res: dict[str, Any], servers: contextlib.ExitStack, py: str, work
     ) if attempts else None
     res["confirmed_conversations"] = _sum(metrics, 'rdv_conversations_ended_total{channel="text",outcome="confirmed",')
     # The span exporter's CPU counts only if it exported every span it was given.
-    res["spans_dropped"] = _sum(metrics, f"{SPANS_DROPPED.name} ")
+    res["spans_dropped"] = spans_dropped(metrics)
     return EchoServer(echo_port, echo.pid), Contender("postgres_sqlite", rdv["on"].pid, rdv["on"].url)
 
 
@@ -766,7 +766,7 @@ def run(seconds: int, rate: float, soak_seconds: int = 300, calendar_rate: float
                 asyncio.run(client.closed_loop(port, 10_000, 16, "m", True, base=19_000_000))
                 res["rss_mb_after_10k_conversations"] = round(rss_mb(proc.pid), 1)
                 metrics = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
-                res["fixed_rate_spans_dropped"] = _sum(metrics, f"{SPANS_DROPPED.name} ")
+                res["fixed_rate_spans_dropped"] = spans_dropped(metrics)
 
             print(f"rdv: 2 workers, booking turns, {seconds}s …", file=sys.stderr)
             port = free_port()
@@ -1044,6 +1044,11 @@ def _sum(metrics: str, prefix: str) -> float:
         if line.startswith(prefix):
             total += float(line.rsplit(" ", 1)[1])
     return total
+
+
+def spans_dropped(metrics: str) -> float:
+    """The spans a telemetry-on server's exporter did not export, read from its ``/metrics``."""
+    return _sum(metrics, f"{SPANS_DROPPED.name} ")
 
 
 # The figure that bounds a target's figure on the machine of the run (:func:`floors`): when the
